@@ -1,0 +1,594 @@
+//! Capture reading: pcap / pcapng files, plain or gzip/zstd-compressed, into
+//! a stream of [`RawPacket`]s with integer-nanosecond timestamps.
+//!
+//! In: a file path. Out: every packet record, in file order, numbered from 1
+//! as Wireshark numbers frames, handed to a callback; plus a [`CaptureInfo`]
+//! and, when the file could not be read to its end, the [`Error`] that
+//! stopped it (every packet before that point has been delivered).
+//!
+//! The format is detected from the content, never from the name. The readers
+//! are pcap-parser's streaming readers; around them this module adds what
+//! pcap-parser leaves to its user (see `../shared/docs/crates.md`): its own
+//! pcapng interface table (link type, `if_tsresol` including power-of-two
+//! resolutions, `if_tsoffset`, reset at every section), record-length sanity
+//! checks *before* any buffer grows, and byte offsets for every error.
+//!
+//! It never decodes packet contents: that is [`crate::packet`].
+
+mod ts;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+
+use crate::error::{Error, ErrorKind};
+
+pub use ts::format_rfc3339_micros;
+
+/// The largest captured length accepted for one packet (Wireshark's
+/// `WTAP_MAX_PACKET_SIZE_STANDARD`). A record announcing more ends the file
+/// with [`ErrorKind::RecordTooLarge`].
+pub const MAX_PACKET_LEN: u32 = 262_144;
+/// The largest pcapng block accepted (a packet of [`MAX_PACKET_LEN`] plus
+/// generous room for options).
+pub const MAX_BLOCK_LEN: u32 = MAX_PACKET_LEN + 65_536;
+const INITIAL_BUFFER: usize = 256 * 1024;
+
+/// The container format of a capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// libpcap, any of its magics (micro/nanosecond, either byte order,
+    /// "modified").
+    Pcap,
+    /// pcapng.
+    PcapNg,
+}
+
+impl Format {
+    /// The name written to inputs.csv.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Pcap => "pcap",
+            Format::PcapNg => "pcapng",
+        }
+    }
+}
+
+/// The compression around the capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Not compressed.
+    #[default]
+    None,
+    /// gzip (any number of members).
+    Gzip,
+    /// Zstandard.
+    Zstd,
+}
+
+impl Compression {
+    /// The name written to inputs.csv (empty for none).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// One packet record as stored in the capture.
+#[derive(Clone, Copy, Debug)]
+pub struct RawPacket<'a> {
+    /// 1-based packet number in the file (Wireshark's frame number).
+    pub frame: u64,
+    /// Capture time, nanoseconds since the Unix epoch (UTC).
+    pub ts_ns: i64,
+    /// The link type of the interface the packet was captured on.
+    pub linktype: u32,
+    /// Length of the packet on the wire (may exceed `data.len()`).
+    pub orig_len: u32,
+    /// The captured bytes.
+    pub data: &'a [u8],
+}
+
+/// What was learnt about a file while reading it.
+#[derive(Clone, Debug, Default)]
+pub struct CaptureInfo {
+    /// The container format, `None` when the file is not a capture.
+    pub format: Option<Format>,
+    /// The compression found around it.
+    pub compression: Compression,
+    /// Every link type seen (pcap header or pcapng interfaces), sorted.
+    pub link_types: BTreeSet<u32>,
+    /// Size of the file on disk.
+    pub file_bytes: u64,
+    /// Packets delivered.
+    pub packets: u64,
+}
+
+/// Reads the capture at `path`, calling `on_packet` for every packet record in
+/// file order. Returns what was learnt and, if the file could not be read to
+/// its end, the error that stopped it.
+pub fn read_capture(
+    path: &Path,
+    mut on_packet: impl FnMut(&RawPacket<'_>),
+) -> (CaptureInfo, Option<Error>) {
+    let mut info = CaptureInfo::default();
+    let err = read_inner(path, &mut info, &mut on_packet).err();
+    (info, err)
+}
+
+fn io_err(path: &Path, source: io::Error) -> Error {
+    ErrorKind::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+    .into()
+}
+
+/// Reads up to `n` bytes (fewer only at end of stream).
+fn read_prefix(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(n);
+    r.take(n as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn hex_prefix(b: &[u8]) -> String {
+    if b.is_empty() {
+        return "nothing".into();
+    }
+    b.iter()
+        .take(8)
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+fn is_pcap_magic(m: &[u8]) -> bool {
+    if m.len() < 4 {
+        return false;
+    }
+    let le = u32::from_le_bytes([m[0], m[1], m[2], m[3]]);
+    let be = u32::from_be_bytes([m[0], m[1], m[2], m[3]]);
+    const MAGICS: [u32; 3] = [0xa1b2_c3d4, 0xa1b2_3c4d, 0xa1b2_cd34];
+    MAGICS.contains(&le) || MAGICS.contains(&be)
+}
+
+fn read_inner(
+    path: &Path,
+    info: &mut CaptureInfo,
+    on_packet: &mut dyn FnMut(&RawPacket<'_>),
+) -> Result<(), Error> {
+    let mut file = File::open(path).map_err(|e| io_err(path, e))?;
+    info.file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let outer = read_prefix(&mut file, 4).map_err(|e| io_err(path, e))?;
+    if outer.is_empty() {
+        return Err(ErrorKind::Empty {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    let raw: Box<dyn Read> = Box::new(io::Cursor::new(outer.clone()).chain(file));
+    let mut stream: Box<dyn Read> = if outer.starts_with(&GZIP_MAGIC) {
+        info.compression = Compression::Gzip;
+        Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(INITIAL_BUFFER, raw),
+        ))
+    } else if outer.starts_with(&ZSTD_MAGIC) {
+        info.compression = Compression::Zstd;
+        Box::new(zstd::stream::read::Decoder::new(raw).map_err(|e| io_err(path, e))?)
+    } else {
+        raw
+    };
+    let compressed = info.compression != Compression::None;
+    // pcap-parser's constructors parse the file header from a single read():
+    // hand them a prefix big enough for any sane header.
+    let magic = read_prefix(&mut stream, INITIAL_BUFFER / 4).map_err(|e| io_err(path, e))?;
+    let format = if magic.starts_with(&PCAPNG_MAGIC) {
+        Format::PcapNg
+    } else if is_pcap_magic(&magic) {
+        Format::Pcap
+    } else {
+        return Err(ErrorKind::NotACapture {
+            path: path.to_path_buf(),
+            magic: hex_prefix(&magic),
+        }
+        .into());
+    };
+    info.format = Some(format);
+    let stream: Box<dyn Read> = Box::new(io::Cursor::new(magic).chain(stream));
+    let mut ctx = Ctx {
+        path,
+        compressed,
+        info,
+        on_packet,
+    };
+    match format {
+        Format::Pcap => ctx.read_pcap(stream),
+        Format::PcapNg => ctx.read_pcapng(stream),
+    }
+}
+
+/// One pcapng interface, as the Interface Description Block declared it.
+#[derive(Clone, Copy, Debug)]
+struct Interface {
+    linktype: u32,
+    snaplen: u32,
+    /// The `if_tsresol` option byte (default 6 = microseconds).
+    tsresol: u8,
+    /// The `if_tsoffset` option, seconds.
+    tsoffset: i64,
+}
+
+struct Ctx<'p, 'i, 'f> {
+    path: &'p Path,
+    compressed: bool,
+    info: &'i mut CaptureInfo,
+    on_packet: &'f mut dyn FnMut(&RawPacket<'_>),
+}
+
+/// What to do after a reader reported something other than a block.
+enum Next {
+    Again,
+    Done,
+}
+
+impl Ctx<'_, '_, '_> {
+    fn deliver(&mut self, ts_ns: i64, linktype: u32, orig_len: u32, data: &[u8]) {
+        self.info.packets += 1;
+        let pkt = RawPacket {
+            frame: self.info.packets,
+            ts_ns,
+            linktype,
+            orig_len,
+            data,
+        };
+        (self.on_packet)(&pkt);
+    }
+
+    fn too_large(&self, offset: usize, len: u64, limit: u64) -> Error {
+        ErrorKind::RecordTooLarge {
+            path: self.path.to_path_buf(),
+            offset: offset as u64,
+            frame: self.info.packets,
+            len,
+            limit,
+            compressed: self.compressed,
+        }
+        .into()
+    }
+
+    fn corrupt(&self, offset: usize, detail: String) -> Error {
+        ErrorKind::Corrupt {
+            path: self.path.to_path_buf(),
+            offset: offset as u64,
+            frame: self.info.packets,
+            detail,
+            compressed: self.compressed,
+        }
+        .into()
+    }
+
+    fn truncated(&self, offset: usize, missing: u64) -> Error {
+        ErrorKind::Truncated {
+            path: self.path.to_path_buf(),
+            offset: offset as u64,
+            frame: self.info.packets,
+            missing,
+            compressed: self.compressed,
+        }
+        .into()
+    }
+
+    /// Handles a reader error that is not a block. `needed` is the length of
+    /// the record at the head of the buffer, if its header could be read: it
+    /// is checked (and the buffer grown for it) before anything is read.
+    fn on_reader_error<R: PcapReaderIterator + ?Sized>(
+        &self,
+        reader: &mut R,
+        kind: ReaderErr,
+        needed: Option<Result<usize, Error>>,
+    ) -> Result<Next, Error> {
+        let offset = reader.consumed();
+        match kind {
+            ReaderErr::Eof => Ok(Next::Done),
+            ReaderErr::Incomplete => {
+                if let Some(n) = needed {
+                    // The record is known to be within the limits: make room
+                    // for it (a no-op when the buffer is already big enough).
+                    let n = n?;
+                    if n + 64 > INITIAL_BUFFER {
+                        reader.grow(n + INITIAL_BUFFER);
+                    }
+                }
+                reader.refill().map_err(|_| self.read_error(offset))?;
+                Ok(Next::Again)
+            }
+            ReaderErr::UnexpectedEof => {
+                let have = reader.data().len() as u64;
+                let missing = match needed {
+                    Some(Ok(n)) => (n as u64).saturating_sub(have),
+                    Some(Err(e)) => return Err(e),
+                    None => 0,
+                };
+                Err(self.truncated(offset, missing))
+            }
+            ReaderErr::Parse(detail) => {
+                if let Some(Err(e)) = needed {
+                    return Err(e);
+                }
+                Err(self.corrupt(offset, detail))
+            }
+            ReaderErr::Read => Err(self.read_error(offset)),
+        }
+    }
+
+    fn read_error(&self, offset: usize) -> Error {
+        // pcap-parser drops the io::Error (crates.md); the decompressors are
+        // the usual source (corrupt gzip/zstd stream).
+        self.corrupt(
+            offset,
+            if self.compressed {
+                "read error in the compressed stream (corrupt or cut compressed data)".into()
+            } else {
+                "read error".into()
+            },
+        )
+    }
+
+    fn read_pcap(&mut self, stream: Box<dyn Read>) -> Result<(), Error> {
+        let mut reader = match LegacyPcapReader::new(INITIAL_BUFFER, stream) {
+            Ok(r) => r,
+            Err(PcapError::Incomplete(_)) | Err(PcapError::UnexpectedEof) => {
+                return Err(self.truncated(0, 0));
+            }
+            Err(e) => return Err(self.corrupt(0, format!("bad pcap file header: {e}"))),
+        };
+        let mut big_endian = false;
+        let mut snaplen = 0u32;
+        let mut linktype = 0u32;
+        let mut nanos = false;
+        loop {
+            let pos = reader.consumed();
+            let res = reader.next();
+            let kind = match res {
+                Ok((consumed, block)) => {
+                    match block {
+                        PcapBlockOwned::LegacyHeader(h) => {
+                            big_endian = h.is_bigendian();
+                            snaplen = h.snaplen;
+                            linktype = h.network.0 as u32;
+                            nanos = h.is_nanosecond_precision();
+                            self.info.link_types.insert(linktype);
+                        }
+                        PcapBlockOwned::Legacy(b) => {
+                            let limit = record_limit(snaplen);
+                            if b.caplen > limit {
+                                return Err(self.too_large(pos, b.caplen as u64, limit as u64));
+                            }
+                            let frac = if nanos {
+                                b.ts_usec as i64
+                            } else {
+                                b.ts_usec as i64 * 1_000
+                            };
+                            let ts = b.ts_sec as i64 * 1_000_000_000 + frac;
+                            self.deliver(ts, linktype, b.origlen, b.data);
+                        }
+                        PcapBlockOwned::NG(_) => {}
+                    }
+                    reader.consume(consumed);
+                    continue;
+                }
+                Err(e) => ReaderErr::from(&e),
+            };
+            // Peek at the record header at the head of the buffer.
+            let needed = {
+                let d = reader.data();
+                (d.len() >= 16).then(|| {
+                    let b = [d[8], d[9], d[10], d[11]];
+                    let caplen = if big_endian {
+                        u32::from_be_bytes(b)
+                    } else {
+                        u32::from_le_bytes(b)
+                    };
+                    let limit = record_limit(snaplen);
+                    if caplen > limit {
+                        Err(self.too_large(reader.consumed(), caplen as u64, limit as u64))
+                    } else {
+                        Ok(16 + caplen as usize)
+                    }
+                })
+            };
+            match self.on_reader_error(&mut reader, kind, needed)? {
+                Next::Again => continue,
+                Next::Done => return Ok(()),
+            }
+        }
+    }
+
+    fn read_pcapng(&mut self, stream: Box<dyn Read>) -> Result<(), Error> {
+        let mut reader = match PcapNGReader::new(INITIAL_BUFFER, stream) {
+            Ok(r) => r,
+            Err(PcapError::Incomplete(_)) | Err(PcapError::UnexpectedEof) => {
+                return Err(self.truncated(0, 0));
+            }
+            Err(e) => {
+                return Err(self.corrupt(0, format!("bad pcapng section header: {e}")));
+            }
+        };
+        let mut ifaces: Vec<Interface> = Vec::new();
+        let mut big_endian = false;
+        loop {
+            let off = reader.consumed();
+            let res = reader.next();
+            let kind = match res {
+                Ok((consumed, block)) => {
+                    match block {
+                        PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                            big_endian = shb.big_endian();
+                            ifaces.clear();
+                        }
+                        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                            let iface = Interface {
+                                linktype: idb.linktype.0 as u32,
+                                snaplen: idb.snaplen,
+                                tsresol: idb.if_tsresol,
+                                tsoffset: idb.if_tsoffset,
+                            };
+                            self.info.link_types.insert(iface.linktype);
+                            ifaces.push(iface);
+                        }
+                        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                            let Some(iface) = ifaces.get(epb.if_id as usize).copied() else {
+                                return Err(self.corrupt(
+                                    off,
+                                    format!(
+                                        "enhanced packet block for interface {} but only {} declared",
+                                        epb.if_id,
+                                        ifaces.len()
+                                    ),
+                                ));
+                            };
+                            let limit = record_limit(iface.snaplen);
+                            if epb.caplen > limit {
+                                return Err(self.too_large(off, epb.caplen as u64, limit as u64));
+                            }
+                            let units = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                            let ts = ts::pcapng_ts_ns(units, iface.tsresol, iface.tsoffset);
+                            let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
+                            self.deliver(ts, iface.linktype, epb.origlen, data);
+                        }
+                        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                            // An SPB implies interface 0; its captured length is
+                            // min(origlen, snaplen) (pcap-parser's `truncated()`
+                            // answers the opposite, crates.md), and it has no
+                            // timestamp: Wireshark shows 0.
+                            let Some(iface) = ifaces.first().copied() else {
+                                return Err(self.corrupt(
+                                    off,
+                                    "simple packet block before any interface".into(),
+                                ));
+                            };
+                            let mut caplen = spb.origlen as usize;
+                            if iface.snaplen != 0 {
+                                caplen = caplen.min(iface.snaplen as usize);
+                            }
+                            let data = &spb.data[..caplen.min(spb.data.len())];
+                            self.deliver(0, iface.linktype, spb.origlen, data);
+                        }
+                        PcapBlockOwned::NG(Block::Unknown(ub)) if ub.block_type == 2 => {
+                            // Obsolete Packet Block (pcapng draft §4.5 / appendix):
+                            // interface id u16, drops u16, ts high, ts low, caplen,
+                            // origlen, data.
+                            let d = ub.data;
+                            if d.len() < 20 {
+                                return Err(self.corrupt(off, "short obsolete packet block".into()));
+                            }
+                            let rd32 = |o: usize| {
+                                let b = [d[o], d[o + 1], d[o + 2], d[o + 3]];
+                                if big_endian {
+                                    u32::from_be_bytes(b)
+                                } else {
+                                    u32::from_le_bytes(b)
+                                }
+                            };
+                            let ifid = if big_endian {
+                                u16::from_be_bytes([d[0], d[1]])
+                            } else {
+                                u16::from_le_bytes([d[0], d[1]])
+                            };
+                            let Some(iface) = ifaces.get(ifid as usize).copied() else {
+                                return Err(self.corrupt(
+                                    off,
+                                    "packet block for an undeclared interface".into(),
+                                ));
+                            };
+                            let units = ((rd32(4) as u64) << 32) | rd32(8) as u64;
+                            let caplen = rd32(12) as usize;
+                            let origlen = rd32(16);
+                            let data = &d[20..(20 + caplen).min(d.len())];
+                            let ts = ts::pcapng_ts_ns(units, iface.tsresol, iface.tsoffset);
+                            self.deliver(ts, iface.linktype, origlen, data);
+                        }
+                        _ => {}
+                    }
+                    reader.consume(consumed);
+                    continue;
+                }
+                Err(e) => ReaderErr::from(&e),
+            };
+            let needed = {
+                let d = reader.data();
+                (d.len() >= 12).then(|| {
+                    let is_shb = d[..4] == PCAPNG_MAGIC;
+                    // A section header carries its own byte order.
+                    let be = if is_shb {
+                        d[8..12] == [0x1a, 0x2b, 0x3c, 0x4d]
+                    } else {
+                        big_endian
+                    };
+                    let b = [d[4], d[5], d[6], d[7]];
+                    let len = if be {
+                        u32::from_be_bytes(b)
+                    } else {
+                        u32::from_le_bytes(b)
+                    };
+                    if len > MAX_BLOCK_LEN {
+                        Err(self.too_large(reader.consumed(), len as u64, MAX_BLOCK_LEN as u64))
+                    } else if len < 12 || len % 4 != 0 {
+                        Err(self.corrupt(reader.consumed(), format!("invalid block length {len}")))
+                    } else {
+                        Ok(len as usize)
+                    }
+                })
+            };
+            match self.on_reader_error(&mut reader, kind, needed)? {
+                Next::Again => continue,
+                Next::Done => return Ok(()),
+            }
+        }
+    }
+}
+
+/// The reader's errors, detached from the buffer they borrow.
+enum ReaderErr {
+    Eof,
+    Incomplete,
+    UnexpectedEof,
+    Read,
+    Parse(String),
+}
+
+impl From<&PcapError<&[u8]>> for ReaderErr {
+    fn from(e: &PcapError<&[u8]>) -> Self {
+        match e {
+            PcapError::Eof => ReaderErr::Eof,
+            PcapError::Incomplete(_) | PcapError::BufferTooSmall => ReaderErr::Incomplete,
+            PcapError::UnexpectedEof => ReaderErr::UnexpectedEof,
+            PcapError::ReadError => ReaderErr::Read,
+            PcapError::HeaderNotRecognized => ReaderErr::Parse("block not recognised".into()),
+            PcapError::NomError(_, k) | PcapError::OwnedNomError(_, k) => {
+                ReaderErr::Parse(format!("unparseable block ({k:?})"))
+            }
+        }
+    }
+}
+
+/// The largest plausible captured length for an interface with this snaplen.
+fn record_limit(snaplen: u32) -> u32 {
+    if snaplen == 0 {
+        MAX_PACKET_LEN
+    } else {
+        snaplen.min(MAX_PACKET_LEN)
+    }
+}

@@ -1,0 +1,98 @@
+//! Timestamps: pcapng units to integer nanoseconds, and RFC 3339 output.
+
+/// Converts a pcapng timestamp (`units` in the interface's resolution) to
+/// nanoseconds since the epoch. `tsresol` is the raw `if_tsresol` byte: bit 7
+/// clear means 10^-n seconds, set means 2^-n seconds (pcap-parser's
+/// `ts_resolution()` returns `None` for the latter, crates.md); `tsoffset` is
+/// `if_tsoffset` in seconds. Saturates instead of overflowing.
+pub fn pcapng_ts_ns(units: u64, tsresol: u8, tsoffset: i64) -> i64 {
+    let n = (tsresol & 0x7f) as u32;
+    let ns: i128 = if tsresol & 0x80 == 0 {
+        if n <= 9 {
+            units as i128 * 10i128.pow(9 - n)
+        } else if n <= 38 {
+            units as i128 / 10i128.pow(n - 9)
+        } else {
+            0
+        }
+    } else if n < 127 {
+        ((units as i128) * 1_000_000_000) >> n
+    } else {
+        0
+    };
+    let total = ns + tsoffset as i128 * 1_000_000_000;
+    total.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// Formats nanoseconds since the epoch as RFC 3339 UTC with microseconds,
+/// e.g. `2026-11-24T06:58:36.123456Z` (truncated toward the past).
+pub fn format_rfc3339_micros(ts_ns: i64) -> String {
+    let micros = ts_ns.div_euclid(1_000);
+    let secs = micros.div_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (H. Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn microsecond_resolution_is_default() {
+        assert_eq!(pcapng_ts_ns(1_500_000, 6, 0), 1_500_000_000);
+    }
+
+    #[test]
+    fn nanosecond_resolution() {
+        assert_eq!(pcapng_ts_ns(1_234_567_891, 9, 0), 1_234_567_891);
+    }
+
+    #[test]
+    fn power_of_two_resolution() {
+        // 0x94 = 2^-20 s per unit: 2^20 units = 1 s.
+        assert_eq!(pcapng_ts_ns(1 << 20, 0x94, 0), 1_000_000_000);
+        assert_eq!(pcapng_ts_ns(3 << 19, 0x94, 0), 1_500_000_000);
+    }
+
+    #[test]
+    fn tsoffset_is_added_in_seconds() {
+        assert_eq!(pcapng_ts_ns(0, 6, 1_000), 1_000_000_000_000);
+    }
+
+    #[test]
+    fn rfc3339_format() {
+        assert_eq!(format_rfc3339_micros(0), "1970-01-01T00:00:00.000000Z");
+        // 2026-11-24T06:58:36.123456Z
+        let ns = 1_795_503_516_123_456_789;
+        assert_eq!(format_rfc3339_micros(ns), "2026-11-24T06:58:36.123456Z");
+        assert_eq!(format_rfc3339_micros(-1), "1969-12-31T23:59:59.999999Z");
+        // leap day
+        assert_eq!(
+            format_rfc3339_micros(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000Z"
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! sipaudit: an offline SIP trace analyzer.
+//!
+//! Data flows one way, and each module uses only the modules to its left:
+//!
+//! ```text
+//! capture → packet → sip → (dialog → rules, later issues) → report
+//!   files    link/IP   zero-copy    transactions,   CSV rows
+//!   records  defrag    scanner      sessions,
+//!            UDP       + SDP        verdicts
+//! ```
+//!
+//! [`pipeline`] connects the stages (and is the only place that uses rayon);
+//! [`anomaly`] and [`error`] are shared leaves. The binary (`src/main.rs`) only
+//! parses the command line, calls [`pipeline::run`] and owns the exit status.
+#![deny(missing_docs, unsafe_code)]
+
+pub mod anomaly;
+pub mod error;
+
+pub mod capture;
+pub mod packet;
+pub mod sip;
+
+pub mod report;
+
+pub mod pipeline;
+
+pub use error::{Error, ErrorKind};

@@ -1,0 +1,153 @@
+//! The `sipaudit` binary: command line → [`sipaudit::pipeline::run`] → exit
+//! status (0: every input read to its end; 1: some input unreadable,
+//! truncated or skipped; 2: nothing analysed).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sipaudit::pipeline::{self, Config, RunSummary};
+
+/// Offline SIP trace analyzer: rebuilds SIP from pcap/pcapng captures and
+/// reports capability failures and relaxation retries (3GPP TS 23.228 §5.4.2).
+#[derive(Parser, Debug)]
+#[command(name = "sipaudit", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Analyze captures (files or directories, one batch) and write CSV reports.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AnalyzeArgs {
+    /// Capture files or directories (recursed in sorted order). pcap or pcapng,
+    /// optionally gzip- or zstd-compressed; recognised by content, not name.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// Output directory (created if missing; existing report files are replaced).
+    #[arg(short, long, default_value = "sipaudit-out", value_name = "DIR")]
+    out: PathBuf,
+    /// Worker threads (default: all available cores). Output is identical for every value.
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Also write messages.csv (one row per SIP message; large).
+    #[arg(long)]
+    messages: bool,
+    /// Progress bar on stderr (auto: only when stderr is a terminal).
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    progress: Progress,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Progress {
+    Auto,
+    Always,
+    Never,
+}
+
+static BAR: OnceLock<indicatif::ProgressBar> = OnceLock::new();
+
+fn tick() {
+    if let Some(b) = BAR.get() {
+        b.inc(1);
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Analyze(a) => analyze(a),
+    }
+}
+
+fn analyze(a: AnalyzeArgs) -> ExitCode {
+    let inputs = pipeline::expand_inputs(&a.inputs);
+    if inputs.is_empty() {
+        eprintln!("sipaudit: no input files found");
+        return ExitCode::from(2);
+    }
+    let show = match a.progress {
+        Progress::Always => true,
+        Progress::Never => false,
+        Progress::Auto => std::io::stderr().is_terminal(),
+    };
+    if show {
+        let bar = indicatif::ProgressBar::new(inputs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let _ = BAR.set(bar);
+    }
+    let cfg = Config {
+        inputs: a.inputs,
+        out_dir: a.out,
+        jobs: a.jobs,
+        messages: a.messages,
+        on_file_done: show.then_some(tick as fn()),
+    };
+    let res = pipeline::run(&cfg);
+    if let Some(b) = BAR.get() {
+        b.finish_and_clear();
+    }
+    match res {
+        Ok(s) => {
+            print_summary(&s, &cfg);
+            if s.failed_files.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("sipaudit: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn print_summary(s: &RunSummary, cfg: &Config) {
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    eprintln!(
+        "sipaudit: {} file(s) ({} with errors), {} packets ({} SIP, {} other, {} undecodable), {} SIP messages",
+        s.files,
+        s.failed_files.len(),
+        s.packets,
+        s.sip_packets,
+        s.other_packets,
+        s.undecodable_packets,
+        s.sip_messages
+    );
+    for f in &s.failed_files {
+        eprintln!("  not read to its end: {f}");
+    }
+    if !s.anomalies.is_empty() {
+        let list: Vec<String> = s
+            .anomalies
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        eprintln!("  anomalies: {}", list.join(", "));
+    }
+    eprintln!(
+        "  {:.3} s, {:.0} packets/s, {:.1} MB/s; reports in {}",
+        secs,
+        s.packets as f64 / secs,
+        s.bytes as f64 / secs / 1e6,
+        cfg.out_dir.display()
+    );
+}

@@ -1,0 +1,504 @@
+//! Packet decoding: link layer → IP (with fragment reassembly) → UDP, through
+//! the tunnels IMS captures carry (GTP-U, GRE, IP-in-IP, VXLAN, ESP with NULL
+//! encryption).
+//!
+//! In: [`RawPacket`]s of one file, in file order. Out: every UDP payload, as a
+//! [`Datagram`] handed to a [`Sink`], which says whether it carried SIP; and
+//! the accounting of every packet (`sip`, `other` or `undecodable`, exactly
+//! one of them per packet) in [`PacketCounts`]. A packet that fails at some
+//! layer is counted undecodable with one anomaly row, never an error.
+//!
+//! Link-type dispatch is pcap-parser's `get_packetdata`; VLAN/QinQ/MPLS/PPPoE
+//! tags are stripped here; IP headers are sliced with etherparse
+//! (`LaxSlicedPacket`, extension headers included); fragments are reassembled
+//! with etherparse's `IpDefragBuf` inside [`defrag::Defrag`], which adds the
+//! timeout and the caps etherparse leaves to its user.
+//!
+//! It never looks inside a UDP payload beyond recognising tunnels; SIP is
+//! [`crate::sip`]'s business (the sink's).
+
+mod defrag;
+mod tunnel;
+
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{LaxNetSlice, LaxSlicedPacket};
+use pcap_parser::Linktype;
+use pcap_parser::data::{PacketData, get_packetdata};
+
+use crate::anomaly::PacketAnomaly;
+use crate::capture::RawPacket;
+
+pub use defrag::{DefragLimits, FragKey};
+pub use tunnel::{Tunnel, TunnelPath};
+
+/// How deep tunnels may nest before a packet is given up as undecodable.
+pub const MAX_TUNNEL_DEPTH: usize = 4;
+
+/// A UDP payload, found directly or after reassembly / decapsulation.
+#[derive(Debug)]
+pub struct Datagram<'a> {
+    /// The frame that completed it (the last fragment for a reassembled one).
+    pub frame: u64,
+    /// Capture time of that frame, ns since the epoch.
+    pub ts_ns: i64,
+    /// UDP source.
+    pub src: SocketAddr,
+    /// UDP destination.
+    pub dst: SocketAddr,
+    /// The tunnels it was found in, outermost first.
+    pub tunnels: TunnelPath,
+    /// Whether the payload was cut short by the capture (snaplen or a length
+    /// field pointing past the captured bytes).
+    pub truncated: bool,
+    /// The UDP payload.
+    pub payload: &'a [u8],
+}
+
+/// Receives what the decoder finds.
+pub trait Sink {
+    /// A UDP payload. Returns `true` when it carried (part of) a SIP message,
+    /// which makes every packet that carried it a `sip_packet`.
+    fn datagram(&mut self, d: &Datagram<'_>) -> bool;
+    /// An anomaly below the SIP layer.
+    fn anomaly(&mut self, frame: u64, kind: PacketAnomaly, detail: String);
+}
+
+/// The accounting of one file's packets: every packet lands in exactly one
+/// of the three buckets once the file is [`Decoder::finish`]ed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketCounts {
+    /// Packets that carried (part of) a SIP message.
+    pub sip: u64,
+    /// Packets decoded fine that carried no SIP.
+    pub other: u64,
+    /// Packets that failed at some layer (each with an anomaly).
+    pub undecodable: u64,
+}
+
+/// Per-file decoding state: the fragment pool and the counters.
+pub struct Decoder {
+    defrag: defrag::Defrag,
+    counts: PacketCounts,
+}
+
+/// What became of one packet (or one reassembled datagram).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    Sip,
+    Other,
+    /// Held in the fragment pool; counted when its datagram completes or is
+    /// given up.
+    Pending,
+    Undecodable,
+}
+
+/// Everything the layers below a datagram need to know about the packet.
+#[derive(Clone, Copy)]
+struct Meta {
+    frame: u64,
+    ts_ns: i64,
+    truncated: bool,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new(DefragLimits::default())
+    }
+}
+
+impl Decoder {
+    /// A decoder with the given fragment-pool limits.
+    pub fn new(limits: DefragLimits) -> Self {
+        Decoder {
+            defrag: defrag::Defrag::new(limits),
+            counts: PacketCounts::default(),
+        }
+    }
+
+    /// Decodes one packet.
+    pub fn decode(&mut self, pkt: &RawPacket<'_>, sink: &mut dyn Sink) {
+        let meta = Meta {
+            frame: pkt.frame,
+            ts_ns: pkt.ts_ns,
+            truncated: (pkt.data.len() as u64) < pkt.orig_len as u64,
+        };
+        let fate = self.link(pkt, meta, sink);
+        self.count(fate, 1);
+        for expired in self.defrag.expire(pkt.ts_ns) {
+            self.give_up(expired, "timeout", sink);
+        }
+    }
+
+    /// Ends the file: fragments still pending are given up. Returns the
+    /// accounting.
+    pub fn finish(mut self, sink: &mut dyn Sink) -> PacketCounts {
+        for pending in self.defrag.drain() {
+            self.give_up(pending, "end of capture", sink);
+        }
+        self.counts
+    }
+
+    fn count(&mut self, fate: Fate, n: u64) {
+        match fate {
+            Fate::Sip => self.counts.sip += n,
+            Fate::Other => self.counts.other += n,
+            Fate::Undecodable => self.counts.undecodable += n,
+            Fate::Pending => {}
+        }
+    }
+
+    fn give_up(&mut self, g: defrag::GivenUp, why: &str, sink: &mut dyn Sink) {
+        let n = g.frames.len();
+        for &f in &g.frames {
+            sink.anomaly(
+                f,
+                PacketAnomaly::DefragIncomplete,
+                format!(
+                    "IP datagram {} never completed ({why}; {} of its fragments seen, {} bytes held)",
+                    g.key, n, g.bytes
+                ),
+            );
+        }
+        self.counts.undecodable += n as u64;
+    }
+
+    fn link(&mut self, pkt: &RawPacket<'_>, meta: Meta, sink: &mut dyn Sink) -> Fate {
+        let lt = Linktype(pkt.linktype as i32);
+        match get_packetdata(pkt.data, lt, pkt.data.len()) {
+            Some(PacketData::L2(eth)) => self.ethernet(eth, meta, TunnelPath::default(), sink),
+            Some(PacketData::L3(ethertype, l3)) => {
+                self.l3(ethertype, l3, meta, TunnelPath::default(), sink)
+            }
+            Some(PacketData::L4(47, gre)) => self.gre(gre, meta, TunnelPath::default(), sink),
+            Some(PacketData::L4(..)) => Fate::Other,
+            Some(PacketData::Unsupported(_)) => {
+                sink.anomaly(
+                    meta.frame,
+                    PacketAnomaly::UnsupportedLinktype,
+                    format!("link type {} is not decoded", pkt.linktype),
+                );
+                Fate::Undecodable
+            }
+            None => {
+                sink.anomaly(
+                    meta.frame,
+                    PacketAnomaly::TruncatedPacket,
+                    format!(
+                        "{} captured bytes are too few for link type {}",
+                        pkt.data.len(),
+                        pkt.linktype
+                    ),
+                );
+                Fate::Undecodable
+            }
+        }
+    }
+
+    /// Ethernet II, with any stack of 802.1Q / 802.1ad (QinQ) tags.
+    fn ethernet(&mut self, b: &[u8], meta: Meta, tun: TunnelPath, sink: &mut dyn Sink) -> Fate {
+        if b.len() < 14 {
+            return self.short(meta, "Ethernet header", sink);
+        }
+        let mut ethertype = u16::from_be_bytes([b[12], b[13]]);
+        let mut off = 14;
+        while matches!(ethertype, 0x8100 | 0x88a8 | 0x9100 | 0x9200) {
+            if b.len() < off + 4 {
+                return self.short(meta, "VLAN tag", sink);
+            }
+            ethertype = u16::from_be_bytes([b[off + 2], b[off + 3]]);
+            off += 4;
+        }
+        if ethertype < 0x0600 {
+            // 802.3 length field: LLC/SNAP (STP, CDP, ...), never SIP.
+            return Fate::Other;
+        }
+        self.l3(ethertype, &b[off..], meta, tun, sink)
+    }
+
+    fn l3(
+        &mut self,
+        ethertype: u16,
+        b: &[u8],
+        meta: Meta,
+        tun: TunnelPath,
+        sink: &mut dyn Sink,
+    ) -> Fate {
+        match ethertype {
+            0x0800 | 0x86dd => self.ip(b, meta, tun, sink),
+            // BSD NULL written in the other byte order, or an unknown protocol
+            // value: look at the IP version nibble.
+            0 if matches!(b.first().map(|v| v >> 4), Some(4 | 6)) => self.ip(b, meta, tun, sink),
+            0x8847 | 0x8848 => {
+                // MPLS: skip labels up to the bottom of the stack.
+                let mut off = 0;
+                loop {
+                    if b.len() < off + 4 {
+                        return self.short(meta, "MPLS label", sink);
+                    }
+                    let bos = b[off + 2] & 1 == 1;
+                    off += 4;
+                    if bos {
+                        break;
+                    }
+                }
+                self.ip(&b[off..], meta, tun, sink)
+            }
+            0x8864 => {
+                // PPPoE session: 6-byte header, then a PPP protocol id.
+                if b.len() < 8 {
+                    return self.short(meta, "PPPoE header", sink);
+                }
+                match u16::from_be_bytes([b[6], b[7]]) {
+                    0x0021 | 0x0057 => self.ip(&b[8..], meta, tun, sink),
+                    _ => Fate::Other,
+                }
+            }
+            _ => Fate::Other,
+        }
+    }
+
+    fn short(&mut self, meta: Meta, what: &str, sink: &mut dyn Sink) -> Fate {
+        sink.anomaly(
+            meta.frame,
+            PacketAnomaly::TruncatedPacket,
+            format!("packet ends inside the {what}"),
+        );
+        Fate::Undecodable
+    }
+
+    /// IPv4 or IPv6 (extension headers included); fragments go to the pool.
+    fn ip(&mut self, b: &[u8], meta: Meta, tun: TunnelPath, sink: &mut dyn Sink) -> Fate {
+        let sliced = match LaxSlicedPacket::from_ip(b) {
+            Ok(s) => s,
+            Err(e) => {
+                sink.anomaly(
+                    meta.frame,
+                    PacketAnomaly::MalformedHeader,
+                    format!("IP header: {e}"),
+                );
+                return Fate::Undecodable;
+            }
+        };
+        let Some(net) = &sliced.net else {
+            return self.short(meta, "IP header", sink);
+        };
+        let (src, dst, frag) = match net {
+            LaxNetSlice::Ipv4(v4) => {
+                let h = v4.header();
+                let frag = v4.is_payload_fragmented().then(|| {
+                    (
+                        h.identification() as u32,
+                        h.fragments_offset(),
+                        h.more_fragments(),
+                    )
+                });
+                (
+                    IpAddr::V4(h.source_addr()),
+                    IpAddr::V4(h.destination_addr()),
+                    frag,
+                )
+            }
+            LaxNetSlice::Ipv6(v6) => {
+                let h = v6.header();
+                let mut frag = None;
+                for ext in v6.extensions().clone().into_iter() {
+                    if let etherparse::Ipv6ExtensionSlice::Fragment(f) = ext {
+                        if f.is_fragmenting_payload() {
+                            frag =
+                                Some((f.identification(), f.fragment_offset(), f.more_fragments()));
+                        }
+                        break;
+                    }
+                }
+                (
+                    IpAddr::V6(h.source_addr()),
+                    IpAddr::V6(h.destination_addr()),
+                    frag,
+                )
+            }
+            LaxNetSlice::Arp(_) => return Fate::Other,
+        };
+        let Some(payload) = sliced.ip_payload() else {
+            return self.short(meta, "IP header", sink);
+        };
+        let meta = Meta {
+            truncated: meta.truncated || payload.incomplete,
+            ..meta
+        };
+        let proto = payload.ip_number.0;
+        if let Some((id, offset, more)) = frag {
+            let key = FragKey {
+                tunnels: tun,
+                src,
+                dst,
+                id,
+                proto,
+            };
+            return match self
+                .defrag
+                .add(key, offset, more, payload.payload, meta.frame, meta.ts_ns)
+            {
+                defrag::Added::Pending => Fate::Pending,
+                defrag::Added::Complete { data, frames } => {
+                    let fate = self.ip_payload(proto, src, dst, &data, meta, tun, sink);
+                    // The completing frame is counted by the caller; the
+                    // earlier fragments are counted here, with the same fate.
+                    let earlier = frames.len() as u64 - 1;
+                    if fate == Fate::Undecodable {
+                        for &f in &frames[..frames.len() - 1] {
+                            sink.anomaly(
+                                f,
+                                PacketAnomaly::MalformedHeader,
+                                "fragment of an undecodable datagram".into(),
+                            );
+                        }
+                    }
+                    self.count(fate, earlier);
+                    self.defrag.recycle(data, frames);
+                    fate
+                }
+                defrag::Added::Error { detail, frames } => {
+                    for &f in &frames {
+                        sink.anomaly(f, PacketAnomaly::DefragError, detail.clone());
+                    }
+                    // The current frame is counted by the caller.
+                    self.counts.undecodable += frames.len() as u64 - 1;
+                    Fate::Undecodable
+                }
+                defrag::Added::Evicted(given_up) => {
+                    for g in given_up {
+                        self.give_up(g, "pending-fragment cap reached", sink);
+                    }
+                    Fate::Pending
+                }
+            };
+        }
+        self.ip_payload(proto, src, dst, payload.payload, meta, tun, sink)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ip_payload(
+        &mut self,
+        proto: u8,
+        src: IpAddr,
+        dst: IpAddr,
+        b: &[u8],
+        meta: Meta,
+        tun: TunnelPath,
+        sink: &mut dyn Sink,
+    ) -> Fate {
+        match proto {
+            17 => self.udp(src, dst, b, meta, tun, sink),
+            4 | 41 => match tun.push(Tunnel::IpIp) {
+                Some(t) => self.ip(b, meta, t, sink),
+                None => self.too_deep(meta, sink),
+            },
+            47 => self.gre(b, meta, tun, sink),
+            50 => match tunnel::esp_null(b) {
+                Some((next, inner)) => match tun.push(Tunnel::Esp) {
+                    Some(t) => self.ip_payload(next, src, dst, inner, meta, t, sink),
+                    None => self.too_deep(meta, sink),
+                },
+                // Encrypted ESP: decoded fine, unreadable, not SIP we can see.
+                None => Fate::Other,
+            },
+            _ => Fate::Other,
+        }
+    }
+
+    fn too_deep(&mut self, meta: Meta, sink: &mut dyn Sink) -> Fate {
+        sink.anomaly(
+            meta.frame,
+            PacketAnomaly::MalformedHeader,
+            format!("tunnels nested deeper than {MAX_TUNNEL_DEPTH}"),
+        );
+        Fate::Undecodable
+    }
+
+    fn gre(&mut self, b: &[u8], meta: Meta, tun: TunnelPath, sink: &mut dyn Sink) -> Fate {
+        let Some(t) = tun.push(Tunnel::Gre) else {
+            return self.too_deep(meta, sink);
+        };
+        match tunnel::gre(b) {
+            Ok(tunnel::Inner::Ip(inner)) => self.ip(inner, meta, t, sink),
+            Ok(tunnel::Inner::Ethernet(inner)) => self.ethernet(inner, meta, t, sink),
+            Ok(tunnel::Inner::NotIp) => Fate::Other,
+            Err(what) => self.short(meta, what, sink),
+        }
+    }
+
+    fn udp(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        b: &[u8],
+        meta: Meta,
+        tun: TunnelPath,
+        sink: &mut dyn Sink,
+    ) -> Fate {
+        if b.len() < 8 {
+            return self.short(meta, "UDP header", sink);
+        }
+        let sport = u16::from_be_bytes([b[0], b[1]]);
+        let dport = u16::from_be_bytes([b[2], b[3]]);
+        let ulen = u16::from_be_bytes([b[4], b[5]]) as usize;
+        let (payload, truncated) = if ulen >= 8 && ulen <= b.len() {
+            (&b[8..ulen], meta.truncated)
+        } else if ulen > b.len() {
+            (&b[8..], true)
+        } else {
+            // A length below 8 (e.g. 0 for jumbograms): take what is there.
+            (&b[8..], meta.truncated)
+        };
+        // Tunnels on well-known UDP ports, recognised by their headers.
+        if let Some((kind, inner)) = tunnel::over_udp(sport, dport, payload) {
+            let Some(t) = tun.push(kind) else {
+                return self.too_deep(meta, sink);
+            };
+            return match kind {
+                Tunnel::Vxlan => self.ethernet(inner, meta, t, sink),
+                _ => self.ip(inner, meta, t, sink),
+            };
+        }
+        let d = Datagram {
+            frame: meta.frame,
+            ts_ns: meta.ts_ns,
+            src: SocketAddr::new(src, sport),
+            dst: SocketAddr::new(dst, dport),
+            tunnels: tun,
+            truncated,
+            payload,
+        };
+        if sink.datagram(&d) {
+            Fate::Sip
+        } else {
+            Fate::Other
+        }
+    }
+}
+
+/// Test and tool helper: every UDP payload of a capture that starts like a
+/// SIP message, with its frame number. Errors only when the file cannot be
+/// read at all; a file cut short yields what was read.
+pub fn collect_sip_payloads(path: &std::path::Path) -> Result<Vec<(u64, Vec<u8>)>, crate::Error> {
+    struct Collect(Vec<(u64, Vec<u8>)>);
+    impl Sink for Collect {
+        fn datagram(&mut self, d: &Datagram<'_>) -> bool {
+            let sip = crate::sip::is_sip_start(d.payload);
+            if sip {
+                self.0.push((d.frame, d.payload.to_vec()));
+            }
+            sip
+        }
+        fn anomaly(&mut self, _: u64, _: PacketAnomaly, _: String) {}
+    }
+    let mut dec = Decoder::default();
+    let mut sink = Collect(Vec::new());
+    let (info, err) = crate::capture::read_capture(path, |p| dec.decode(p, &mut sink));
+    dec.finish(&mut sink);
+    match err {
+        Some(e) if info.format.is_none() => Err(e),
+        _ => Ok(sink.0),
+    }
+}

@@ -1,0 +1,469 @@
+//! The pipeline: inputs → per-file decoding (in parallel) → merged,
+//! sorted rows → CSV files. The only module that uses rayon.
+//!
+//! Each file is decoded by its own [`Decoder`] on a rayon worker; results come
+//! back in sorted-input order (`collect` on an indexed parallel iterator keeps
+//! order), and every report is sorted before it is written, so the output
+//! bytes are the same for every `--jobs` value and every order in which the
+//! inputs were named.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::anomaly::PacketAnomaly;
+use crate::capture::{self, format_rfc3339_micros};
+use crate::error::{Error, ErrorKind};
+use crate::packet::{Datagram, Decoder, PacketCounts, Sink};
+use crate::report::rows::{AnomalyRow, InputRow, MessageRow, SummaryRow};
+use crate::report::{self, Text};
+use crate::sip::{self, Framing, Message, StartLine};
+
+/// What to run: built once from the command line, then read-only.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Files and directories, as the user named them.
+    pub inputs: Vec<PathBuf>,
+    /// Output directory.
+    pub out_dir: PathBuf,
+    /// Worker threads (`None`: all cores).
+    pub jobs: Option<usize>,
+    /// Also write messages.csv.
+    pub messages: bool,
+    /// Called after each file is decoded (progress display).
+    pub on_file_done: Option<fn()>,
+}
+
+/// One input file, after expansion of directories.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Input {
+    /// The path as the user gave it, or as found under a given directory.
+    pub display: String,
+    /// The path to open.
+    pub path: PathBuf,
+}
+
+/// The figures of a finished run (for the stderr summary).
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    /// Input files.
+    pub files: u64,
+    /// Files that could not be read to their end.
+    pub failed_files: Vec<String>,
+    /// Packet accounting over all files.
+    pub packets: u64,
+    /// Packets that carried SIP.
+    pub sip_packets: u64,
+    /// Packets that carried no SIP.
+    pub other_packets: u64,
+    /// Packets that failed to decode.
+    pub undecodable_packets: u64,
+    /// SIP messages.
+    pub sip_messages: u64,
+    /// Captured bytes.
+    pub bytes: u64,
+    /// Anomalies by kind.
+    pub anomalies: BTreeMap<&'static str, u64>,
+    /// Wall-clock time.
+    pub elapsed: Duration,
+}
+
+/// Expands directories (recursively, sorted by name) and sorts and
+/// de-duplicates the resulting list, so naming order never matters. A path
+/// that does not exist stays in the list: reading it reports the error.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Vec<Input> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            walk(p, &mut out);
+        } else {
+            out.push(Input {
+                display: p.to_string_lossy().into_owned(),
+                path: p.clone(),
+            });
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn walk(dir: &Path, out: &mut Vec<Input>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        out.push(Input {
+            display: dir.to_string_lossy().into_owned(),
+            path: dir.to_path_buf(),
+        });
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else if p.is_file() {
+            out.push(Input {
+                display: p.to_string_lossy().into_owned(),
+                path: p,
+            });
+        }
+    }
+}
+
+/// Everything one file produced.
+struct FileResult {
+    input: InputRow,
+    messages: Vec<(i64, u64, MessageRow)>,
+    anomalies: Vec<AnomalyRow>,
+    counters: Counters,
+    failed: bool,
+}
+
+/// Per-file counters for summary.csv.
+#[derive(Default)]
+struct Counters {
+    transport: BTreeMap<String, u64>,
+    method: BTreeMap<String, u64>,
+    status: BTreeMap<u16, u64>,
+}
+
+struct FileSink<'a> {
+    file: &'a str,
+    want_rows: bool,
+    messages: Vec<(i64, u64, MessageRow)>,
+    anomalies: Vec<AnomalyRow>,
+    sip_messages: u64,
+    counters: Counters,
+    scratch: String,
+}
+
+impl FileSink<'_> {
+    fn add_anomaly(&mut self, frame: u64, kind: &'static str, detail: String) {
+        self.anomalies.push(AnomalyRow {
+            file: Text(self.file.to_string()),
+            frame,
+            kind,
+            detail: Text(detail),
+        });
+    }
+
+    fn tags(&mut self, msg: &Message<'_>, id: sip::HeaderId, case: sip::Case) -> Text {
+        self.scratch.clear();
+        sip::write_tag_list(&mut self.scratch, msg.list(id), case);
+        Text(self.scratch.clone())
+    }
+
+    fn message(&mut self, d: &Datagram<'_>, msg: &Message<'_>) {
+        self.sip_messages += 1;
+        let transport = format!("{}udp", d.tunnels);
+        let method_bytes = msg.method();
+        *self
+            .counters
+            .transport
+            .entry(transport.clone())
+            .or_default() += 1;
+        match msg.start() {
+            StartLine::Request { method, .. } => {
+                let m = String::from_utf8_lossy(method);
+                if let Some(c) = self.counters.method.get_mut(m.as_ref()) {
+                    *c += 1;
+                } else {
+                    self.counters.method.insert(m.into_owned(), 1);
+                }
+            }
+            StartLine::Response { code, .. } => *self.counters.status.entry(code).or_default() += 1,
+        }
+        for a in msg.anomalies() {
+            self.add_anomaly(d.frame, a.id(), a.to_string());
+        }
+        if d.truncated {
+            self.add_anomaly(
+                d.frame,
+                PacketAnomaly::TruncatedPacket.id(),
+                "SIP message cut short by the capture".into(),
+            );
+        }
+        if !self.want_rows {
+            return;
+        }
+        let row = MessageRow {
+            file: Text(self.file.to_string()),
+            frame: d.frame,
+            time: format_rfc3339_micros(d.ts_ns),
+            src: d.src.to_string(),
+            dst: d.dst.to_string(),
+            transport,
+            kind: if msg.is_request() {
+                "request"
+            } else {
+                "response"
+            },
+            method: Text::opt(method_bytes),
+            status: msg.status(),
+            call_id: Text::opt(msg.call_id()),
+            cseq: msg.cseq().map(|(n, _)| n),
+            from_tag: Text::opt(msg.from_tag()),
+            to_tag: Text::opt(msg.to_tag()),
+            via_branch: Text::opt(msg.top_via_branch()),
+            require: self.tags(msg, sip::HeaderId::Require, sip::Case::Lower),
+            proxy_require: self.tags(msg, sip::HeaderId::ProxyRequire, sip::Case::Lower),
+            supported: self.tags(msg, sip::HeaderId::Supported, sip::Case::Lower),
+            unsupported: self.tags(msg, sip::HeaderId::Unsupported, sip::Case::Lower),
+            allow: self.tags(msg, sip::HeaderId::Allow, sip::Case::Upper),
+            precondition: msg.precondition().as_str(),
+            retransmission: None,
+            session: None,
+        };
+        self.messages.push((d.ts_ns, d.frame, row));
+    }
+}
+
+impl Sink for FileSink<'_> {
+    fn datagram(&mut self, d: &Datagram<'_>) -> bool {
+        if !sip::is_sip_start(d.payload) {
+            return false;
+        }
+        match sip::parse_message(d.payload, Framing::Datagram) {
+            Ok(msg) => {
+                self.message(d, &msg);
+                true
+            }
+            Err(e) => {
+                let detail = match e {
+                    sip::SipError::Invalid { offset, reason } => {
+                        format!("invalid SIP at byte {offset}: {reason}")
+                    }
+                    sip::SipError::Incomplete => "incomplete SIP message".into(),
+                };
+                self.add_anomaly(d.frame, PacketAnomaly::SipStartInvalid.id(), detail);
+                false
+            }
+        }
+    }
+
+    fn anomaly(&mut self, frame: u64, kind: PacketAnomaly, detail: String) {
+        self.add_anomaly(frame, kind.id(), detail);
+    }
+}
+
+fn linktype_name(lt: u32) -> String {
+    match lt {
+        0 => "null".into(),
+        1 => "ethernet".into(),
+        101 => "raw".into(),
+        108 => "loop".into(),
+        113 => "linux_sll".into(),
+        228 => "ipv4".into(),
+        229 => "ipv6".into(),
+        239 => "nflog".into(),
+        276 => "linux_sll2".into(),
+        n => format!("linktype_{n}"),
+    }
+}
+
+fn process_file(input: &Input, want_rows: bool) -> FileResult {
+    let mut dec = Decoder::default();
+    let mut sink = FileSink {
+        file: &input.display,
+        want_rows,
+        messages: Vec::new(),
+        anomalies: Vec::new(),
+        sip_messages: 0,
+        counters: Counters::default(),
+        scratch: String::new(),
+    };
+    let mut bytes = 0u64;
+    let mut first = i64::MAX;
+    let mut last = i64::MIN;
+    let (info, err) = capture::read_capture(&input.path, |p| {
+        bytes += p.data.len() as u64;
+        first = first.min(p.ts_ns);
+        last = last.max(p.ts_ns);
+        dec.decode(p, &mut sink);
+    });
+    let counts: PacketCounts = dec.finish(&mut sink);
+    debug_assert_eq!(counts.sip + counts.other + counts.undecodable, info.packets);
+    let has_packets = info.packets > 0;
+    let input_row = InputRow {
+        file: Text(input.display.clone()),
+        format: info.format.map(|f| f.as_str()).unwrap_or(""),
+        compression: info.compression.as_str(),
+        link_types: info
+            .link_types
+            .iter()
+            .map(|&l| linktype_name(l))
+            .collect::<Vec<_>>()
+            .join(";"),
+        packets: info.packets,
+        bytes,
+        first_time: if has_packets {
+            format_rfc3339_micros(first)
+        } else {
+            String::new()
+        },
+        last_time: if has_packets {
+            format_rfc3339_micros(last)
+        } else {
+            String::new()
+        },
+        sip_packets: counts.sip,
+        other_packets: counts.other,
+        undecodable_packets: counts.undecodable,
+        sip_messages: sink.sip_messages,
+        error: Text(err.as_ref().map(|e| e.to_string()).unwrap_or_default()),
+    };
+    if let Some(e) = &err {
+        eprintln!("sipaudit: error: {e}");
+    }
+    FileResult {
+        input: input_row,
+        messages: sink.messages,
+        anomalies: sink.anomalies,
+        counters: sink.counters,
+        failed: err.is_some(),
+    }
+}
+
+/// Runs one batch and writes the reports. Errors only for what stops the
+/// whole run (the output directory); unreadable inputs are reported in
+/// inputs.csv and [`RunSummary::failed_files`].
+pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
+    let start = Instant::now();
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|source| ErrorKind::Output {
+        path: cfg.out_dir.clone(),
+        source,
+    })?;
+    let inputs = expand_inputs(&cfg.inputs);
+    let work = || -> Vec<FileResult> {
+        inputs
+            .par_iter()
+            .map(|i| {
+                let r = process_file(i, cfg.messages);
+                if let Some(f) = cfg.on_file_done {
+                    f();
+                }
+                r
+            })
+            .collect()
+    };
+    let results = match cfg.jobs {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+            .map(|pool| pool.install(work))
+            .unwrap_or_else(|_| work()),
+        None => work(),
+    };
+
+    let mut summary = RunSummary {
+        files: results.len() as u64,
+        ..RunSummary::default()
+    };
+    let mut messages = Vec::new();
+    let mut anomalies = Vec::new();
+    let mut inputs_rows = Vec::with_capacity(results.len());
+    let mut transport: BTreeMap<String, u64> = BTreeMap::new();
+    let mut method: BTreeMap<String, u64> = BTreeMap::new();
+    let mut status: BTreeMap<u16, u64> = BTreeMap::new();
+    for (idx, r) in results.into_iter().enumerate() {
+        if r.failed {
+            summary.failed_files.push(r.input.file.0.clone());
+        }
+        summary.packets += r.input.packets;
+        summary.sip_packets += r.input.sip_packets;
+        summary.other_packets += r.input.other_packets;
+        summary.undecodable_packets += r.input.undecodable_packets;
+        summary.sip_messages += r.input.sip_messages;
+        summary.bytes += r.input.bytes;
+        for a in &r.anomalies {
+            *summary.anomalies.entry(a.kind).or_default() += 1;
+        }
+        for (k, v) in r.counters.transport {
+            *transport.entry(k).or_default() += v;
+        }
+        for (k, v) in r.counters.method {
+            *method.entry(k).or_default() += v;
+        }
+        for (k, v) in r.counters.status {
+            *status.entry(k).or_default() += v;
+        }
+        messages.extend(
+            r.messages
+                .into_iter()
+                .map(|(ts, frame, row)| (ts, idx, frame, row)),
+        );
+        let mut a = r.anomalies;
+        a.sort_by(|x, y| (x.frame, x.kind, &x.detail).cmp(&(y.frame, y.kind, &y.detail)));
+        anomalies.extend(a);
+        inputs_rows.push(r.input);
+    }
+
+    if cfg.messages {
+        messages.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        let rows: Vec<MessageRow> = messages.into_iter().map(|m| m.3).collect();
+        report::write_csv(&cfg.out_dir, "messages.csv", &rows, report::MESSAGES_HEADER)?;
+    }
+    report::write_csv(
+        &cfg.out_dir,
+        "inputs.csv",
+        &inputs_rows,
+        report::INPUTS_HEADER,
+    )?;
+    report::write_csv(
+        &cfg.out_dir,
+        "anomalies.csv",
+        &anomalies,
+        report::ANOMALIES_HEADER,
+    )?;
+
+    let mut srows = Vec::new();
+    let totals = [
+        ("files", summary.files),
+        ("files_with_errors", summary.failed_files.len() as u64),
+        ("packets", summary.packets),
+        ("sip_packets", summary.sip_packets),
+        ("other_packets", summary.other_packets),
+        ("undecodable_packets", summary.undecodable_packets),
+        ("sip_messages", summary.sip_messages),
+    ];
+    for (k, v) in totals {
+        srows.push(SummaryRow {
+            dimension: "total",
+            value: k.into(),
+            count: v,
+        });
+    }
+    for (k, v) in transport {
+        srows.push(SummaryRow {
+            dimension: "transport",
+            value: Text(k),
+            count: v,
+        });
+    }
+    for (k, v) in method {
+        srows.push(SummaryRow {
+            dimension: "method",
+            value: Text(k),
+            count: v,
+        });
+    }
+    for (k, v) in status {
+        srows.push(SummaryRow {
+            dimension: "status",
+            value: Text(k.to_string()),
+            count: v,
+        });
+    }
+    for (k, v) in &summary.anomalies {
+        srows.push(SummaryRow {
+            dimension: "anomaly",
+            value: (*k).into(),
+            count: *v,
+        });
+    }
+    report::write_csv(&cfg.out_dir, "summary.csv", &srows, report::SUMMARY_HEADER)?;
+    summary.elapsed = start.elapsed();
+    Ok(summary)
+}

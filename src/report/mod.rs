@@ -1,0 +1,160 @@
+//! Reports: CSV writers for the row structs of [`rows`]. Nothing here decides
+//! anything; it only formats rows it is given (RFC 4180, UTF-8, `\n`).
+//!
+//! Every text cell taken from the wire goes through [`Text`], which applies
+//! the formula-injection guard of the contract: a cell starting with `=`,
+//! `+`, `-`, `@`, tab or carriage return gets a leading `'`.
+
+pub mod rows;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind};
+
+/// A text cell, written with the formula-injection guard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Text(pub String);
+
+impl Text {
+    /// A cell from raw wire bytes (invalid UTF-8 is replaced).
+    pub fn from_bytes(b: &[u8]) -> Text {
+        Text(String::from_utf8_lossy(b).into_owned())
+    }
+    /// A cell from optional raw bytes (empty when absent).
+    pub fn opt(b: Option<&[u8]>) -> Text {
+        b.map(Text::from_bytes).unwrap_or_default()
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(s)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text(s.to_string())
+    }
+}
+
+/// Whether a cell needs the leading `'`.
+pub fn needs_guard(s: &str) -> bool {
+    matches!(
+        s.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if needs_guard(&self.0) {
+            s.serialize_str(&format!("'{}", self.0))
+        } else {
+            s.serialize_str(&self.0)
+        }
+    }
+}
+
+/// Writes `rows` (header first) to `dir/name`.
+pub fn write_csv<R: Serialize>(
+    dir: &Path,
+    name: &str,
+    rows: &[R],
+    header: &[&str],
+) -> Result<(), Error> {
+    let path = dir.join(name);
+    let out = |source: std::io::Error| -> Error {
+        ErrorKind::Output {
+            path: path.clone(),
+            source,
+        }
+        .into()
+    };
+    let file = File::create(&path).map_err(out)?;
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(BufWriter::with_capacity(1 << 20, file));
+    w.write_record(header).map_err(|e| out(e.into()))?;
+    for r in rows {
+        w.serialize(r).map_err(|e| out(e.into()))?;
+    }
+    let inner = w.into_inner().map_err(|e| out(e.into_error()))?;
+    inner
+        .into_inner()
+        .map_err(|e| out(e.into_error()))?
+        .flush()
+        .map_err(out)?;
+    Ok(())
+}
+
+/// Column names of messages.csv (contract order).
+pub const MESSAGES_HEADER: &[&str] = &[
+    "file",
+    "frame",
+    "time",
+    "src",
+    "dst",
+    "transport",
+    "kind",
+    "method",
+    "status",
+    "call_id",
+    "cseq",
+    "from_tag",
+    "to_tag",
+    "via_branch",
+    "require",
+    "proxy_require",
+    "supported",
+    "unsupported",
+    "allow",
+    "precondition",
+    "retransmission",
+    "session",
+];
+/// Column names of inputs.csv.
+pub const INPUTS_HEADER: &[&str] = &[
+    "file",
+    "format",
+    "compression",
+    "link_types",
+    "packets",
+    "bytes",
+    "first_time",
+    "last_time",
+    "sip_packets",
+    "other_packets",
+    "undecodable_packets",
+    "sip_messages",
+    "error",
+];
+/// Column names of anomalies.csv.
+pub const ANOMALIES_HEADER: &[&str] = &["file", "frame", "kind", "detail"];
+/// Column names of summary.csv.
+pub const SUMMARY_HEADER: &[&str] = &["dimension", "value", "count"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_injection_guard() {
+        for s in ["=1+1", "+x", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(needs_guard(s), "{s:?}");
+        }
+        for s in ["", "abc", "1=1", " =x"] {
+            assert!(!needs_guard(s), "{s:?}");
+        }
+        let mut w = csv::Writer::from_writer(vec![]);
+        w.serialize((Text("=cmd|' /C calc'!A0".into()), Text("ok".into())))
+            .unwrap();
+        let out = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert_eq!(out, "\"'=cmd|' /C calc'!A0\",ok\n");
+    }
+}

@@ -1,0 +1,490 @@
+//! Zero-copy SIP message scanner: the hot path between packets and dialogs.
+//!
+//! In: the bytes of a UDP payload ([`Framing::Datagram`]) or the front of a
+//! reassembled TCP byte stream ([`Framing::Stream`]). Out: a [`Message`]
+//! that borrows those bytes and answers the questions the analyzer asks
+//! (start line, Call-ID, CSeq, tags, Via branches, option-tag lists,
+//! Content-Length, body, SDP precondition demand) plus the
+//! [`SipAnomaly`]s it noticed, or a [`SipError`].
+//!
+//! Only an invalid start line is an error ([`SipError::Invalid`]); on a
+//! stream, a message not yet complete is [`SipError::Incomplete`].
+//! Everything after the start line is best-effort: malformed header lines,
+//! missing mandatory headers and Content-Length disagreements are recorded
+//! as anomalies and the message is returned with what could be read.
+//!
+//! What it never does: allocate while parsing (one pass with `memchr` over
+//! the header block records, per known header, where its first and last
+//! rows are; list accessors re-scan that range lazily), copy bytes, decode
+//! compressed or encoded bodies, keep state across messages, or know about
+//! transactions and dialogs (`dialog` does). Line ends may be CR LF or a bare
+//! LF; folded lines (RFC 3261 §7.3.1) belong to the header value; header
+//! names are case-insensitive and compact forms are mapped (see
+//! [`HeaderId`]).
+
+mod anomaly;
+mod body;
+mod header;
+mod scan;
+pub mod sdp;
+mod start;
+mod taglist;
+
+#[cfg(test)]
+mod tests;
+
+pub use anomaly::SipAnomaly;
+pub use body::{SdpBody, find_sdp};
+pub use header::{Header, HeaderId, Headers, ListItems};
+pub use scan::{CommaItems, name_addr, param, trim_lws};
+pub use sdp::{Demand, precondition_demand};
+pub use start::StartLine;
+pub use taglist::{Case, write_tag_list};
+
+use anomaly::AnomalySet;
+use header::HEADER_COUNT;
+use scan::Scan;
+use start::StartError;
+
+/// How the message was delimited on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// The buffer is one whole message (UDP, SCTP chunk, WebSocket frame).
+    Datagram,
+    /// The buffer is the front of a byte stream (TCP): the message ends
+    /// after its header section and Content-Length body bytes.
+    Stream,
+}
+
+/// Why [`parse_message`] returned no message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SipError {
+    /// Stream framing only: the header section or the Content-Length body
+    /// is not complete yet.
+    Incomplete,
+    /// Not a SIP message (the start line is not SIP).
+    Invalid {
+        /// Byte offset in the buffer where it went wrong.
+        offset: usize,
+        /// What was expected there.
+        reason: &'static str,
+    },
+}
+
+impl std::fmt::Display for SipError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SipError::Incomplete => f.write_str("incomplete SIP message"),
+            SipError::Invalid { offset, reason } => {
+                write!(f, "not a SIP message: {reason} at byte {offset}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SipError {}
+
+/// Cheap check: does `buf` begin with a SIP request line (`METHOD SP
+/// Request-URI SP SIP/2.0` then CR LF, LF or the end of `buf`) or status
+/// line (`SIP/2.0 SP 3DIGIT [SP reason]`)? METHOD is any RFC 3261 token,
+/// the Request-URI must have a scheme, the version compares
+/// case-insensitively. Rejects STUN, RTP, CRLF keep-alives, HTTP and
+/// anything whose first line is not followed by `SIP/2.0`. Looks at the
+/// first line only.
+pub fn is_sip_start(buf: &[u8]) -> bool {
+    start::parse(buf).is_ok()
+}
+
+/// Number of CR and LF bytes at the front of `buf`: the RFC 5626 keep-alives
+/// (`CRLF` pong, `CRLFCRLF` ping) a stream reader skips before
+/// [`parse_message`].
+pub fn keepalive_len(buf: &[u8]) -> usize {
+    buf.iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count()
+}
+
+/// First and last row of one known header, as offsets into the header
+/// block.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    first: u32,
+    last: u32,
+}
+
+const _: () = assert!(HEADER_COUNT <= 64, "presence bits are a u64");
+
+/// A scanned SIP message borrowing the buffer it was read from.
+///
+/// Built by [`parse_message`]; every accessor returns slices of that
+/// buffer.
+#[derive(Clone, Debug)]
+pub struct Message<'a> {
+    /// The message bytes, body included (`len()` of them).
+    buf: &'a [u8],
+    start: StartLine<'a>,
+    /// The header rows: from the line after the start line up to (not
+    /// including) the blank line.
+    head: &'a [u8],
+    body: &'a [u8],
+    content_length: Option<usize>,
+    cseq: Option<(u32, &'a [u8])>,
+    anomalies: AnomalySet,
+    /// Bit `HeaderId as u8` set when that header has at least one row.
+    present: u64,
+    slots: [Slot; HEADER_COUNT],
+}
+
+/// Parses one SIP message at the front of `buf`.
+///
+/// - [`Framing::Datagram`]: the message is all of `buf`. The body is what
+///   follows the blank line, cut to Content-Length when that is smaller
+///   (anomaly [`SipAnomaly::ContentLengthMismatch`], also when it is
+///   larger). Without a blank line the headers run to the end
+///   ([`SipAnomaly::MissingHeaderEnd`]).
+/// - [`Framing::Stream`]: [`SipError::Incomplete`] until the blank line and
+///   Content-Length body bytes are there; without Content-Length the body is
+///   empty ([`SipAnomaly::MissingContentLength`]). [`Message::len`] is the
+///   number of bytes consumed. The caller bounds how much it buffers: a
+///   huge Content-Length stays `Incomplete`.
+///
+/// Only a start line that is not SIP gives [`SipError::Invalid`] (in
+/// datagram framing also a truncated one); everything else is recorded as
+/// anomalies.
+pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Message<'_>, SipError> {
+    // Offsets are kept as u32; nothing SIP comes near 4 GiB.
+    let buf = &buf[..buf.len().min(u32::MAX as usize)];
+    let stream = framing == Framing::Stream;
+    let st = match start::parse(buf) {
+        Ok(st) => st,
+        Err(StartError::Truncated) if stream => return Err(SipError::Incomplete),
+        Err(StartError::Truncated) => {
+            return Err(SipError::Invalid {
+                offset: buf.len(),
+                reason: "truncated start line",
+            });
+        }
+        Err(StartError::Invalid { offset, reason }) => {
+            return Err(SipError::Invalid { offset, reason });
+        }
+    };
+    if stream && !st.terminated {
+        return Err(SipError::Incomplete);
+    }
+
+    let mut anomalies = AnomalySet::default();
+    let mut present = 0u64;
+    let mut slots = [Slot::default(); HEADER_COUNT];
+    let mut content_length = None;
+    let mut cseq = None;
+
+    let head_start = st.next;
+    let mut pos = head_start;
+    let (head_end, body_start) = loop {
+        match scan::scan_row(buf, pos) {
+            Scan::Blank { at, next } => break (at, next),
+            Scan::End => {
+                if stream {
+                    return Err(SipError::Incomplete);
+                }
+                anomalies.insert(SipAnomaly::MissingHeaderEnd);
+                break (buf.len(), buf.len());
+            }
+            Scan::Row(row) => {
+                match header::classify(buf, &row) {
+                    None => anomalies.insert(SipAnomaly::BadHeaderLine),
+                    Some((HeaderId::Other, _)) => {}
+                    Some((id, _)) => {
+                        let bit = 1u64 << (id as u8);
+                        let rel = (row.start - head_start) as u32;
+                        let slot = &mut slots[id as usize];
+                        if present & bit == 0 {
+                            present |= bit;
+                            slot.first = rel;
+                            match id {
+                                HeaderId::CSeq => {
+                                    cseq = scan::parse_cseq(scan::row_value(buf, &row));
+                                    if cseq.is_none() {
+                                        anomalies.insert(SipAnomaly::BadCseq);
+                                    }
+                                }
+                                HeaderId::ContentLength => {
+                                    let v = scan::row_value(buf, &row);
+                                    content_length = scan::parse_decimal(v, 10)
+                                        .and_then(|n| usize::try_from(n).ok());
+                                    if content_length.is_none() {
+                                        anomalies.insert(SipAnomaly::BadContentLength);
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                        slot.last = rel;
+                    }
+                }
+                pos = row.next;
+            }
+        }
+    };
+
+    let avail = buf.len() - body_start;
+    let (body_len, msg_len) = match (framing, content_length) {
+        (Framing::Datagram, Some(cl)) => {
+            if cl != avail {
+                anomalies.insert(SipAnomaly::ContentLengthMismatch);
+            }
+            (cl.min(avail), buf.len())
+        }
+        (Framing::Datagram, None) => (avail, buf.len()),
+        (Framing::Stream, Some(cl)) => {
+            if cl > avail {
+                return Err(SipError::Incomplete);
+            }
+            (cl, body_start + cl)
+        }
+        (Framing::Stream, None) => {
+            if !anomalies.contains(SipAnomaly::BadContentLength) {
+                anomalies.insert(SipAnomaly::MissingContentLength);
+            }
+            (0, body_start)
+        }
+    };
+
+    let mut msg = Message {
+        buf: &buf[..msg_len],
+        start: st.line,
+        head: &buf[head_start..head_end],
+        body: &buf[body_start..body_start + body_len],
+        content_length,
+        cseq,
+        anomalies,
+        present,
+        slots,
+    };
+    msg.check_mandatory();
+    Ok(msg)
+}
+
+impl<'a> Message<'a> {
+    fn check_mandatory(&mut self) {
+        if self.call_id().is_none() {
+            self.anomalies.insert(SipAnomaly::MissingCallId);
+        }
+        if !self.has(HeaderId::CSeq) {
+            self.anomalies.insert(SipAnomaly::MissingCseq);
+        }
+        if !self.has(HeaderId::From) {
+            self.anomalies.insert(SipAnomaly::MissingFrom);
+        }
+        if !self.has(HeaderId::To) {
+            self.anomalies.insert(SipAnomaly::MissingTo);
+        }
+        if !self.has(HeaderId::Via) {
+            self.anomalies.insert(SipAnomaly::MissingVia);
+        }
+        if let (StartLine::Request { method, .. }, Some((_, m))) = (self.start, self.cseq) {
+            if method != m {
+                self.anomalies.insert(SipAnomaly::CseqMethodMismatch);
+            }
+        }
+    }
+
+    /// The start line.
+    pub fn start(&self) -> StartLine<'a> {
+        self.start
+    }
+
+    /// Whether this is a request.
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    /// The request method, or for a response the CSeq method.
+    pub fn method(&self) -> Option<&'a [u8]> {
+        match self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => self.cseq.map(|(_, m)| m),
+        }
+    }
+
+    /// The status code of a response.
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartLine::Response { code, .. } => Some(code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The Request-URI of a request.
+    pub fn request_uri(&self) -> Option<&'a [u8]> {
+        match self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The Call-ID (first row, trimmed), `None` when missing or empty.
+    pub fn call_id(&self) -> Option<&'a [u8]> {
+        self.header(HeaderId::CallId).filter(|v| !v.is_empty())
+    }
+
+    /// The CSeq number and method, `None` when missing or malformed.
+    pub fn cseq(&self) -> Option<(u32, &'a [u8])> {
+        self.cseq
+    }
+
+    /// The `tag` parameter of From (outside the `<>` URI).
+    pub fn from_tag(&self) -> Option<&'a [u8]> {
+        self.addr_param(HeaderId::From, b"tag")
+    }
+
+    /// The `tag` parameter of To (outside the `<>` URI).
+    pub fn to_tag(&self) -> Option<&'a [u8]> {
+        self.addr_param(HeaderId::To, b"tag")
+    }
+
+    /// The URI of From: inside `<>`, or the addr-spec before its
+    /// parameters.
+    pub fn from_uri(&self) -> Option<&'a [u8]> {
+        self.header(HeaderId::From).map(|v| name_addr(v).0)
+    }
+
+    /// The URI of To: inside `<>`, or the addr-spec before its parameters.
+    pub fn to_uri(&self) -> Option<&'a [u8]> {
+        self.header(HeaderId::To).map(|v| name_addr(v).0)
+    }
+
+    fn addr_param(&self, id: HeaderId, name: &[u8]) -> Option<&'a [u8]> {
+        let v = self.header(id)?;
+        param(name_addr(v).1, name).filter(|t| !t.is_empty())
+    }
+
+    /// Number of Via entries across all Via rows and commas.
+    pub fn via_count(&self) -> usize {
+        self.list(HeaderId::Via).count()
+    }
+
+    /// The `branch` of the topmost Via entry.
+    pub fn top_via_branch(&self) -> Option<&'a [u8]> {
+        self.list(HeaderId::Via).next().and_then(via_branch)
+    }
+
+    /// The `branch` of the bottommost Via entry (the originating UAC's).
+    pub fn bottom_via_branch(&self) -> Option<&'a [u8]> {
+        self.list(HeaderId::Via).last().and_then(via_branch)
+    }
+
+    /// Every well-formed header row, in wire order.
+    pub fn headers(&self) -> Headers<'a> {
+        Headers::new(self.head, 0, self.head.len())
+    }
+
+    fn has(&self, id: HeaderId) -> bool {
+        id != HeaderId::Other && self.present & (1u64 << (id as u8)) != 0
+    }
+
+    /// The rows of one known header (none for [`HeaderId::Other`]).
+    fn rows(&self, id: HeaderId) -> Headers<'a> {
+        if !self.has(id) {
+            return Headers::empty();
+        }
+        let s = self.slots[id as usize];
+        Headers::new(self.head, s.first as usize, s.last as usize)
+    }
+
+    /// The value of the first row of a known header, trimmed; `None` when
+    /// absent and always for [`HeaderId::Other`] (use
+    /// [`Message::header_named`]).
+    pub fn header(&self, id: HeaderId) -> Option<&'a [u8]> {
+        self.rows(id).next().map(|h| h.value)
+    }
+
+    /// The values of every row of a known header, in wire order, not split
+    /// at commas.
+    pub fn values(&self, id: HeaderId) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        self.rows(id).filter(move |h| h.id == id).map(|h| h.value)
+    }
+
+    /// The items of a list header across all its rows: comma-split outside
+    /// quotes and `<>`, LWS (folding included) trimmed, empty items dropped
+    /// (RFC 3261 §7.3.1).
+    pub fn list(&self, id: HeaderId) -> ListItems<'a> {
+        ListItems::new(self.rows(id), id)
+    }
+
+    /// The value of the first row whose name equals `name`
+    /// (case-insensitive; a known name or compact form finds its header in
+    /// either spelling).
+    pub fn header_named(&self, name: &[u8]) -> Option<&'a [u8]> {
+        match HeaderId::from_name(name) {
+            HeaderId::Other => self
+                .headers()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value),
+            id => self.header(id),
+        }
+    }
+
+    /// The Content-Length value, `None` when absent or malformed.
+    pub fn content_length(&self) -> Option<usize> {
+        self.content_length
+    }
+
+    /// The body (see [`parse_message`] for how it is delimited).
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// Bytes of the whole message, body included: all of a datagram, or
+    /// what a stream reader consumes.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Always false: a message has at least a start line.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The whole message (`len()` bytes).
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// The anomalies noticed while scanning, in [`SipAnomaly`] declaration
+    /// order.
+    pub fn anomalies(&self) -> impl Iterator<Item = SipAnomaly> + use<> {
+        self.anomalies.iter()
+    }
+
+    /// Whether anomaly `a` was noticed.
+    pub fn has_anomaly(&self, a: SipAnomaly) -> bool {
+        self.anomalies.contains(a)
+    }
+
+    /// Where the SDP of the body is (see [`find_sdp`]).
+    pub fn sdp(&self) -> SdpBody<'a> {
+        find_sdp(
+            self.header(HeaderId::ContentType),
+            self.header(HeaderId::ContentEncoding),
+            self.body,
+        )
+    }
+
+    /// The precondition [`Demand`] of this message's SDP (rules.md §B.3):
+    /// `Unknown` when the body cannot be decoded, `Absent` without SDP.
+    /// Whether that SDP is an offer is for the caller to know.
+    pub fn precondition(&self) -> Demand {
+        match self.sdp() {
+            SdpBody::Sdp(s) => precondition_demand(s),
+            SdpBody::None => Demand::Absent,
+            SdpBody::Undecodable => Demand::Unknown,
+        }
+    }
+}
+
+/// The `branch` parameter of one Via entry (`SIP/2.0/UDP host;branch=...`).
+fn via_branch(via: &[u8]) -> Option<&[u8]> {
+    let semi = memchr::memchr(b';', via)?;
+    param(&via[semi..], b"branch").filter(|b| !b.is_empty())
+}

@@ -1,0 +1,432 @@
+//! Byte-level building blocks of the SIP scanner: header rows, LWS
+//! trimming, RFC 3261 tokens, comma lists, `;` parameters and name-addr
+//! values.
+//!
+//! In: byte slices taken from a message. Out: sub-slices or offsets of those
+//! same slices. It never allocates, never copies, never panics on any input
+//! (every index is bounds-checked by construction), and knows nothing about
+//! which header means what.
+
+use memchr::{memchr, memchr2, memchr3};
+
+/// RFC 3261 §25.1 `token` characters:
+/// `alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"`.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        b += 1;
+    }
+    t
+};
+
+/// Whether `b` may appear in an RFC 3261 token.
+#[inline]
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    TOKEN[b as usize]
+}
+
+/// Whether `s` is a non-empty RFC 3261 token.
+#[inline]
+pub(crate) fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_token_byte(b))
+}
+
+/// Linear white space, including the CR and LF of a folded line.
+#[inline]
+pub(crate) fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// `s` without leading and trailing LWS (SP, HTAB, CR, LF).
+#[inline]
+pub fn trim_lws(s: &[u8]) -> &[u8] {
+    let mut a = 0;
+    let mut z = s.len();
+    while a < z && is_lws(s[a]) {
+        a += 1;
+    }
+    while z > a && is_lws(s[z - 1]) {
+        z -= 1;
+    }
+    &s[a..z]
+}
+
+/// One header row: a header line plus its folded continuation lines.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Row {
+    /// Offset of the first byte of the row.
+    pub start: usize,
+    /// Offset of the first `:` on the row's first line, if any.
+    pub colon: Option<usize>,
+    /// End of the row's content: before the CR LF / LF of its last line.
+    pub end: usize,
+    /// Offset of the line after the row.
+    pub next: usize,
+}
+
+/// What [`scan_row`] found at a position.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Scan {
+    /// A header row (which may be malformed: no colon, bad name).
+    Row(Row),
+    /// The empty line that ends the header section, at `at`; the body
+    /// starts at `next`.
+    Blank { at: usize, next: usize },
+    /// End of the buffer: nothing, or only a lone CR, is left.
+    End,
+}
+
+/// Offset of the end of a line's content and of the next line, for the line
+/// starting at `pos`. `None` for the LF offset when the line is not
+/// terminated.
+#[inline]
+fn line_at(buf: &[u8], pos: usize) -> (usize, Option<usize>) {
+    match memchr(b'\n', &buf[pos..]) {
+        Some(i) => {
+            let lf = pos + i;
+            let end = if lf > pos && buf[lf - 1] == b'\r' {
+                lf - 1
+            } else {
+                lf
+            };
+            (end, Some(lf))
+        }
+        None => {
+            let n = buf.len();
+            let end = if n > pos && buf[n - 1] == b'\r' {
+                n - 1
+            } else {
+                n
+            };
+            (end, None)
+        }
+    }
+}
+
+/// Reads the header row (or the blank line) that starts at `pos`.
+///
+/// Lines end in CR LF or a bare LF. A line starting with SP or HTAB
+/// continues the row (RFC 3261 §7.3.1 folding). The blank line is only
+/// reported when its LF is present, so that a stream reader never mistakes
+/// a lone trailing CR for the end of the header section.
+pub(crate) fn scan_row(buf: &[u8], pos: usize) -> Scan {
+    if pos >= buf.len() {
+        return Scan::End;
+    }
+    let (mut end, lf) = line_at(buf, pos);
+    if end == pos {
+        return match lf {
+            Some(lf) => Scan::Blank {
+                at: pos,
+                next: lf + 1,
+            },
+            None => Scan::End,
+        };
+    }
+    let colon = memchr(b':', &buf[pos..end]).map(|i| pos + i);
+    let mut next = lf.map_or(buf.len(), |lf| lf + 1);
+    while next < buf.len() && matches!(buf[next], b' ' | b'\t') {
+        let (e, lf) = line_at(buf, next);
+        end = e;
+        next = lf.map_or(buf.len(), |lf| lf + 1);
+    }
+    Scan::Row(Row {
+        start: pos,
+        colon,
+        end,
+        next,
+    })
+}
+
+/// The name of a row (before the colon, trailing SP/HTAB removed), or
+/// `None` when the row has no colon or an empty name. The caller checks
+/// that an unrecognised name is a token.
+#[inline]
+pub(crate) fn row_name<'a>(buf: &'a [u8], row: &Row) -> Option<&'a [u8]> {
+    let colon = row.colon?;
+    let mut z = colon;
+    while z > row.start && matches!(buf[z - 1], b' ' | b'\t') {
+        z -= 1;
+    }
+    let name = &buf[row.start..z];
+    if name.is_empty() { None } else { Some(name) }
+}
+
+/// The trimmed value of a row that has a colon.
+#[inline]
+pub(crate) fn row_value<'a>(buf: &'a [u8], row: &Row) -> &'a [u8] {
+    match row.colon {
+        Some(c) if c < row.end => trim_lws(&buf[c + 1..row.end]),
+        _ => &[],
+    }
+}
+
+/// Offset just after the quoted string whose opening `"` is at `open`
+/// (backslash escapes honoured), or `s.len()` when it is not closed.
+#[inline]
+pub(crate) fn skip_quoted(s: &[u8], open: usize) -> usize {
+    let mut i = open + 1;
+    while i < s.len() {
+        match memchr2(b'"', b'\\', &s[i..]) {
+            None => return s.len(),
+            Some(k) => {
+                let j = i + k;
+                if s[j] == b'"' {
+                    return j + 1;
+                }
+                i = j + 2;
+            }
+        }
+    }
+    s.len()
+}
+
+/// The items of a comma list (RFC 3261 §7.3.1): split on commas outside
+/// double quotes and `<>`, each item trimmed of LWS (folding included),
+/// empty items dropped.
+#[derive(Clone, Debug)]
+pub struct CommaItems<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> CommaItems<'a> {
+    /// Splits `value`.
+    pub fn new(value: &'a [u8]) -> Self {
+        CommaItems { rest: value }
+    }
+}
+
+impl<'a> Iterator for CommaItems<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        while !self.rest.is_empty() {
+            let s = self.rest;
+            let mut i = 0;
+            let cut = loop {
+                match memchr3(b',', b'"', b'<', &s[i.min(s.len())..]) {
+                    None => break s.len(),
+                    Some(k) => {
+                        let j = i + k;
+                        match s[j] {
+                            b',' => break j,
+                            b'"' => i = skip_quoted(s, j),
+                            _ => i = memchr(b'>', &s[j + 1..]).map_or(s.len(), |k| j + k + 2),
+                        }
+                    }
+                }
+            };
+            let item = trim_lws(&s[..cut]);
+            self.rest = if cut < s.len() { &s[cut + 1..] } else { &[] };
+            if !item.is_empty() {
+                return Some(item);
+            }
+        }
+        None
+    }
+}
+
+/// The value of the `;`-parameter `name` (case-insensitive) in `params`,
+/// trimmed, with `Some(b"")` for a parameter without `=`. `params` is the
+/// text after the URI or sent-by (its leading `;` optional). Quoted values
+/// are returned with their quotes.
+pub fn param<'a>(params: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let mut rest = params;
+    while !rest.is_empty() {
+        // Find the end of this parameter: the next `;` outside quotes.
+        let mut i = 0;
+        let cut = loop {
+            match memchr2(b';', b'"', &rest[i.min(rest.len())..]) {
+                None => break rest.len(),
+                Some(k) => {
+                    let j = i + k;
+                    if rest[j] == b';' {
+                        break j;
+                    }
+                    i = skip_quoted(rest, j);
+                }
+            }
+        };
+        let p = &rest[..cut];
+        rest = if cut < rest.len() {
+            &rest[cut + 1..]
+        } else {
+            &[]
+        };
+        let (pname, pvalue) = match memchr(b'=', p) {
+            Some(e) => (trim_lws(&p[..e]), trim_lws(&p[e + 1..])),
+            None => (trim_lws(p), &p[p.len()..]),
+        };
+        if pname.eq_ignore_ascii_case(name) {
+            return Some(pvalue);
+        }
+    }
+    None
+}
+
+/// Splits a name-addr or addr-spec value (From, To, Contact, P-Asserted-
+/// Identity item, ...) into the URI and the header parameters after it.
+///
+/// `"Display, Name" <sip:a@b;lr>;tag=x` gives (`sip:a@b;lr`, `;tag=x`);
+/// `sip:a@b;tag=x` gives (`sip:a@b`, `;tag=x`). Quoted display names may
+/// contain `<`, `;` and `,`.
+pub fn name_addr(value: &[u8]) -> (&[u8], &[u8]) {
+    let v = trim_lws(value);
+    let mut i = 0;
+    while i < v.len() {
+        match memchr2(b'<', b'"', &v[i..]) {
+            None => break,
+            Some(k) => {
+                let j = i + k;
+                if v[j] == b'"' {
+                    i = skip_quoted(v, j);
+                    continue;
+                }
+                let inner = &v[j + 1..];
+                return match memchr(b'>', inner) {
+                    Some(c) => (trim_lws(&inner[..c]), &inner[c + 1..]),
+                    None => (trim_lws(inner), &[]),
+                };
+            }
+        }
+    }
+    // addr-spec: header parameters start at the first `;`.
+    match memchr(b';', v) {
+        Some(s) => (trim_lws(&v[..s]), &v[s..]),
+        None => (v, &[]),
+    }
+}
+
+/// Parses an unsigned decimal of at most `max_digits` digits, surrounded by
+/// nothing (the caller trims).
+#[inline]
+pub(crate) fn parse_decimal(s: &[u8], max_digits: usize) -> Option<u64> {
+    if s.is_empty() || s.len() > max_digits {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    Some(n)
+}
+
+/// Parses a CSeq value `1*DIGIT LWS Method` into (number, method).
+pub(crate) fn parse_cseq(value: &[u8]) -> Option<(u32, &[u8])> {
+    let v = trim_lws(value);
+    let digits = v.iter().take_while(|b| b.is_ascii_digit()).count();
+    let num = parse_decimal(&v[..digits], 10)?;
+    let num = u32::try_from(num).ok()?;
+    let rest = &v[digits..];
+    if rest.first().is_none_or(|&b| !is_lws(b)) {
+        return None;
+    }
+    let method = trim_lws(rest);
+    if is_token(method) {
+        Some((num, method))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(v: &[u8]) -> Vec<&[u8]> {
+        CommaItems::new(v).collect()
+    }
+
+    #[test]
+    fn comma_items_skip_quotes_brackets_and_empties() {
+        let v = b"\"Doe, J\" <sip:a@b;x=\"1,2\">, <sip:c@d>,, tel:+1 ,";
+        assert_eq!(
+            items(v),
+            vec![
+                &b"\"Doe, J\" <sip:a@b;x=\"1,2\">"[..],
+                b"<sip:c@d>",
+                b"tel:+1"
+            ]
+        );
+    }
+
+    #[test]
+    fn comma_items_trim_folding() {
+        assert_eq!(
+            items(b"100rel,\r\n  timer ,\tpath"),
+            vec![&b"100rel"[..], b"timer", b"path"]
+        );
+    }
+
+    #[test]
+    fn comma_items_unclosed_quote_is_one_item() {
+        assert_eq!(items(b"\"a, b"), vec![&b"\"a, b"[..]]);
+        assert_eq!(items(b"<a, b"), vec![&b"<a, b"[..]]);
+    }
+
+    #[test]
+    fn param_is_case_insensitive_and_quote_aware() {
+        let p = b";x=\"a;tag=no\" ; TAG = abc ;lr";
+        assert_eq!(param(p, b"tag"), Some(&b"abc"[..]));
+        assert_eq!(param(p, b"lr"), Some(&b""[..]));
+        assert_eq!(param(p, b"maddr"), None);
+    }
+
+    #[test]
+    fn name_addr_with_quoted_display_name() {
+        let (uri, params) = name_addr(b" \"Bob <the, man>\" <sip:bob@[2001:db8::1]:5060;lr>;tag=9");
+        assert_eq!(uri, b"sip:bob@[2001:db8::1]:5060;lr");
+        assert_eq!(param(params, b"tag"), Some(&b"9"[..]));
+    }
+
+    #[test]
+    fn name_addr_addr_spec_params_belong_to_header() {
+        let (uri, params) = name_addr(b"sip:alice@example.com;tag=1928");
+        assert_eq!(uri, b"sip:alice@example.com");
+        assert_eq!(params, b";tag=1928");
+    }
+
+    #[test]
+    fn cseq_parses_number_and_method() {
+        assert_eq!(
+            parse_cseq(b" 314159  INVITE "),
+            Some((314159, &b"INVITE"[..]))
+        );
+        assert_eq!(parse_cseq(b"1INVITE"), None);
+        assert_eq!(parse_cseq(b"99999999999 INVITE"), None);
+        assert_eq!(parse_cseq(b"INVITE 1"), None);
+        assert_eq!(parse_cseq(b"1 IN VITE"), None);
+    }
+
+    #[test]
+    fn scan_row_follows_folding_and_bare_lf() {
+        let buf = b"Subject: a\r\n b\n\tc\nX: y\r\n\r\nbody";
+        let Scan::Row(r) = scan_row(buf, 0) else {
+            panic!("row expected")
+        };
+        assert_eq!(row_value(buf, &r), b"a\r\n b\n\tc");
+        let Scan::Row(r2) = scan_row(buf, r.next) else {
+            panic!("row expected")
+        };
+        assert_eq!(row_name(buf, &r2), Some(&b"X"[..]));
+        let Scan::Blank { next, .. } = scan_row(buf, r2.next) else {
+            panic!("blank expected")
+        };
+        assert_eq!(&buf[next..], b"body");
+    }
+
+    #[test]
+    fn lone_cr_at_end_is_not_a_blank_line() {
+        assert!(matches!(scan_row(b"\r", 0), Scan::End));
+    }
+}

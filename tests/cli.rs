@@ -1,0 +1,169 @@
+//! Command-line behaviour: exit status, bad inputs in a batch, determinism.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+
+use common::{analyze, corpus, read_csv, require_tool, root};
+
+const GOOD: &str = "samples/ims-precondition-call/capture.pcap";
+
+#[test]
+fn bad_files_in_a_batch_are_named_and_the_good_one_is_analysed() {
+    require_tool("editcap");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good = fs::read(root().join(GOOD)).unwrap();
+    // A truncated copy: the last record loses its final 10 bytes.
+    fs::write(d.join("truncated.pcap"), &good[..good.len() - 10]).unwrap();
+    // Garbage: deterministic pseudo-random bytes.
+    let garbage: Vec<u8> = (0u32..4096)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(d.join("garbage.bin"), garbage).unwrap();
+    fs::write(d.join("empty.pcap"), b"").unwrap();
+    // A Microsoft Network Monitor 2 file made from the good capture.
+    let st = Command::new("editcap")
+        .args(["-F", "netmon2"])
+        .arg(root().join(GOOD))
+        .arg(d.join("netmon.cap"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "editcap -F netmon2 failed");
+
+    let out = d.join("out");
+    let o = analyze(&[
+        "--messages",
+        "-o",
+        out.to_str().unwrap(),
+        GOOD,
+        d.join("truncated.pcap").to_str().unwrap(),
+        d.join("garbage.bin").to_str().unwrap(),
+        d.join("empty.pcap").to_str().unwrap(),
+        d.join("netmon.cap").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {stderr}");
+    for bad in ["truncated.pcap", "garbage.bin", "empty.pcap", "netmon.cap"] {
+        assert!(stderr.contains(bad), "stderr does not name {bad}: {stderr}");
+    }
+    assert!(
+        stderr.contains("byte offset"),
+        "the truncation names its byte offset: {stderr}"
+    );
+
+    let inputs = read_csv(&out.join("inputs.csv"));
+    assert_eq!(inputs.rows.len(), 5);
+    let by_name = |n: &str| {
+        inputs
+            .rows
+            .iter()
+            .find(|r| r["file"].ends_with(n))
+            .unwrap()
+            .clone()
+    };
+    let g = by_name(GOOD);
+    assert_eq!(g["error"], "");
+    let t = by_name("truncated.pcap");
+    assert!(
+        t["error"].contains("truncated record at byte offset"),
+        "{}",
+        t["error"]
+    );
+    // Every packet before the cut is kept.
+    let gp: u64 = g["packets"].parse().unwrap();
+    let tp: u64 = t["packets"].parse().unwrap();
+    assert_eq!(tp, gp - 1);
+    for n in ["garbage.bin", "empty.pcap", "netmon.cap"] {
+        let r = by_name(n);
+        assert!(!r["error"].is_empty(), "{n} has no error");
+        assert_eq!(r["packets"], "0");
+    }
+    // The good capture is fully analysed: its messages are all there.
+    let msgs = read_csv(&out.join("messages.csv"));
+    let from_good = msgs.rows.iter().filter(|r| r["file"] == GOOD).count() as u64;
+    assert_eq!(from_good.to_string(), g["sip_messages"]);
+    assert!(from_good > 0);
+}
+
+#[test]
+fn huge_record_length_stops_the_file_with_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut good = fs::read(root().join(GOOD)).unwrap();
+    // Corrupt the first record's caplen (offset 24 + 8) to 2 GB.
+    let le = good[0] == 0xd4; // little-endian magic d4 c3 b2 a1
+    let v: u32 = 0x8000_0000;
+    let b = if le { v.to_le_bytes() } else { v.to_be_bytes() };
+    good[32..36].copy_from_slice(&b);
+    let f = dir.path().join("huge.pcap");
+    fs::write(&f, good).unwrap();
+    let out = dir.path().join("out");
+    let o = analyze(&["-o", out.to_str().unwrap(), f.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("implausible record length 2147483648 at byte offset 24"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn no_input_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = analyze(&[
+        "-o",
+        dir.path().join("o").to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn unwritable_output_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    fs::write(&blocker, b"x").unwrap();
+    let o = analyze(&["-o", blocker.join("sub").to_str().unwrap(), GOOD]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn output_is_identical_for_any_jobs_and_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus();
+    let a = c.join("sngrep").to_string_lossy().into_owned();
+    let b = c.join("open5gs").to_string_lossy().into_owned();
+    let s = "samples".to_string();
+    let runs: [(&str, Vec<&str>); 3] = [
+        ("j1", vec!["-j", "1", &a, &b, &s]),
+        ("j4", vec!["-j", "4", &a, &b, &s]),
+        ("rev", vec!["-j", "2", &s, &b, &a]),
+    ];
+    let mut outputs = Vec::new();
+    for (name, args) in &runs {
+        let out = dir.path().join(name);
+        let mut all = vec!["--messages", "-o", out.to_str().unwrap()];
+        all.extend(args.iter().copied());
+        let o = analyze(&all);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        outputs.push(out);
+    }
+    for r in ["messages.csv", "inputs.csv", "anomalies.csv", "summary.csv"] {
+        let first = fs::read(outputs[0].join(r)).unwrap();
+        assert!(first.len() > 100, "{r} is suspiciously small");
+        for o in &outputs[1..] {
+            assert_eq!(
+                first,
+                fs::read(o.join(r)).unwrap(),
+                "{r} differs in {}",
+                o.display()
+            );
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Golden sample tests: each `samples/<case>/` holds a real capture and the
+//! expected reports; the output of `sipaudit analyze --messages` on that
+//! capture must match byte for byte. Only the explicit bless step
+//! (`BLESS=1 cargo test --release --test golden`, or `scripts/bless.sh`)
+//! rewrites the expected files.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{analyze, root};
+
+/// Every sample case. The guard test below fails on a samples/ directory
+/// that is not listed here, so no case is silently left out.
+const CASES: &[&str] = &[
+    "fragmented-invite",
+    "fragmented-invite-v6",
+    "ims-precondition-call",
+    "ipv6-call",
+    "relaxed-retry-420",
+    "sll2-any",
+];
+
+/// The reports compared for every case.
+const REPORTS: &[&str] = &["messages.csv", "inputs.csv", "anomalies.csv", "summary.csv"];
+
+fn capture_of(case: &Path) -> String {
+    let mut caps: Vec<String> = fs::read_dir(case)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("capture."))
+        .collect();
+    caps.sort();
+    assert_eq!(
+        caps.len(),
+        1,
+        "{}: exactly one capture.* expected",
+        case.display()
+    );
+    caps.remove(0)
+}
+
+fn run_case(name: &str) {
+    let case = root().join("samples").join(name);
+    let cap = format!("samples/{name}/{}", capture_of(&case));
+    let out = tempfile::tempdir().unwrap();
+    let o = analyze(&[
+        "--messages",
+        "-j",
+        "1",
+        "-o",
+        out.path().to_str().unwrap(),
+        &cap,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let expected = case.join("expected");
+    let bless = std::env::var_os("BLESS").is_some();
+    if bless {
+        fs::create_dir_all(&expected).unwrap();
+    }
+    for r in REPORTS {
+        let got = fs::read(out.path().join(r)).unwrap();
+        let want_path = expected.join(r);
+        if bless {
+            fs::write(&want_path, &got).unwrap();
+            continue;
+        }
+        let want = fs::read(&want_path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run the bless step to create it)",
+                want_path.display()
+            )
+        });
+        if got != want {
+            panic!(
+                "{name}/{r} differs from the expected output\n--- expected\n{}\n--- got\n{}",
+                String::from_utf8_lossy(&want),
+                String::from_utf8_lossy(&got)
+            );
+        }
+    }
+}
+
+#[test]
+fn every_sample_directory_is_a_listed_case() {
+    let mut dirs: Vec<String> = fs::read_dir(root().join("samples"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs, CASES, "samples/ and CASES must list the same cases");
+}
+
+macro_rules! golden {
+    ($($fn_name:ident => $case:expr,)*) => {
+        $(#[test] fn $fn_name() { run_case($case); })*
+    };
+}
+
+golden! {
+    fragmented_invite => "fragmented-invite",
+    fragmented_invite_v6 => "fragmented-invite-v6",
+    ims_precondition_call => "ims-precondition-call",
+    ipv6_call => "ipv6-call",
+    relaxed_retry_420 => "relaxed-retry-420",
+    sll2_any => "sll2-any",
+}
+
+#[test]
+fn expected_messages_contain_every_sample_message() {
+    // Not a tautology check of the bless step: every case's expected
+    // messages.csv must hold at least one request and one response, so a
+    // blessed empty output would be caught here.
+    for name in CASES {
+        let p = root()
+            .join("samples")
+            .join(name)
+            .join("expected/messages.csv");
+        let csv = common::read_csv(&p);
+        assert!(
+            csv.rows.iter().any(|r| r["kind"] == "request"),
+            "{name}: no request"
+        );
+        assert!(
+            csv.rows.iter().any(|r| r["kind"] == "response"),
+            "{name}: no response"
+        );
+    }
+}
