@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: run the binary, read CSVs.
 #![allow(dead_code)]
 
+pub mod build;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
