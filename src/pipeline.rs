@@ -7,7 +7,7 @@
 //! bytes are the same for every `--jobs` value and every order in which the
 //! inputs were named.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::anomaly::PacketAnomaly;
 use crate::capture::{self, format_rfc3339_micros};
 use crate::error::{Error, ErrorKind};
-use crate::packet::{Datagram, Decoder, PacketCounts, Sink};
+use crate::packet::{Datagram, Decoder, PacketCounts, Sink, TunnelPath};
 use crate::report::rows::{AnomalyRow, InputRow, MessageRow, SummaryRow};
 use crate::report::{self, Text};
 use crate::sip::{self, Framing, Message, StartLine};
@@ -124,7 +124,7 @@ struct FileResult {
 /// Per-file counters for summary.csv.
 #[derive(Default)]
 struct Counters {
-    transport: BTreeMap<String, u64>,
+    transport: HashMap<TunnelPath, u64>,
     method: BTreeMap<String, u64>,
     status: BTreeMap<u16, u64>,
 }
@@ -157,13 +157,8 @@ impl FileSink<'_> {
 
     fn message(&mut self, d: &Datagram<'_>, msg: &Message<'_>) {
         self.sip_messages += 1;
-        let transport = format!("{}udp", d.tunnels);
         let method_bytes = msg.method();
-        *self
-            .counters
-            .transport
-            .entry(transport.clone())
-            .or_default() += 1;
+        *self.counters.transport.entry(d.tunnels).or_default() += 1;
         match msg.start() {
             StartLine::Request { method, .. } => {
                 let m = String::from_utf8_lossy(method);
@@ -194,7 +189,7 @@ impl FileSink<'_> {
             time: format_rfc3339_micros(d.ts_ns),
             src: d.src.to_string(),
             dst: d.dst.to_string(),
-            transport,
+            transport: format!("{}udp", d.tunnels),
             kind: if msg.is_request() {
                 "request"
             } else {
@@ -381,7 +376,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
             *summary.anomalies.entry(a.kind).or_default() += 1;
         }
         for (k, v) in r.counters.transport {
-            *transport.entry(k).or_default() += v;
+            *transport.entry(format!("{k}udp")).or_default() += v;
         }
         for (k, v) in r.counters.method {
             *method.entry(k).or_default() += v;
