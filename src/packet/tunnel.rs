@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn gre_ppp_ipv4() {
         // Enhanced GRE (v1) with K and S, PPP with address/control, IPv4.
-        let mut b = vec![0x30, 0x81, 0x88, 0x0b, 0, 4, 0, 1, 0, 0, 0, 9];
+        let mut b = vec![0x30, 0x01, 0x88, 0x0b, 0, 4, 0, 1, 0, 0, 0, 9];
         b.extend_from_slice(&[0xff, 0x03, 0x00, 0x21, 0x45]);
         match gre(&b) {
             Ok(Inner::Ip(ip)) => assert_eq!(ip, &[0x45]),

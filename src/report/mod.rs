@@ -155,6 +155,6 @@ mod tests {
         w.serialize((Text("=cmd|' /C calc'!A0".into()), Text("ok".into())))
             .unwrap();
         let out = String::from_utf8(w.into_inner().unwrap()).unwrap();
-        assert_eq!(out, "\"'=cmd|' /C calc'!A0\",ok\n");
+        assert_eq!(out, "'=cmd|' /C calc'!A0,ok\n");
     }
 }

@@ -167,28 +167,93 @@ header_ids! {
 /// Number of [`HeaderId`] values, [`HeaderId::Other`] included.
 pub(crate) const HEADER_COUNT: usize = HeaderId::Other as usize + 1;
 
-/// Longest full name we know, plus one.
-const MAX_LEN: usize = 32;
-/// Up to this many known names share one length.
-const PER_LEN: usize = 8;
+/// Hash of a header name of two or more bytes, ASCII case folded. The
+/// constants were chosen so that every known name gets its own bucket;
+/// [`BUCKETS`] fails the build if that stops being true.
+#[inline]
+const fn bucket(name: &[u8]) -> usize {
+    let n = name.len();
+    (n.wrapping_mul(7) + fold(name[0]) * 13 + fold(name[n - 1]) * 11 + fold(name[1])) & 255
+}
 
-/// `BY_LEN[n]` lists the indexes into [`NAMES`] of the names of length `n`
-/// (`u8::MAX` = unused). Built at compile time; too many names of one
-/// length, or a name longer than `MAX_LEN - 1`, fails the build.
-static BY_LEN: [[u8; PER_LEN]; MAX_LEN] = {
-    let mut t = [[u8::MAX; PER_LEN]; MAX_LEN];
+/// ASCII case folding for hashing only (it also maps some punctuation onto
+/// control bytes; the full comparison afterwards is exact).
+#[inline]
+const fn fold(b: u8) -> usize {
+    (b | 0x20) as usize
+}
+
+/// `BUCKETS[bucket(name)]` is the index into [`NAMES`] of the only known
+/// name that can be `name` (`u8::MAX`: none).
+static BUCKETS: [u8; 256] = {
+    let mut t = [u8::MAX; 256];
     let mut i = 0;
     while i < NAMES.len() {
-        let l = NAMES[i].len();
-        let mut k = 0;
-        while t[l][k] != u8::MAX {
-            k += 1;
-        }
-        t[l][k] = i as u8;
+        let h = bucket(NAMES[i].as_bytes());
+        assert!(t[h] == u8::MAX, "two header names share a bucket");
+        t[h] = i as u8;
         i += 1;
     }
     t
 };
+
+/// Each known name, ASCII-lowercased and zero-padded to [`scan::WORDS`]
+/// little-endian words (the names of more than 24 bytes, if any, never
+/// match the fast path and fall back to [`scan::eq_fold`]).
+static PADDED: [[u64; scan::WORDS]; NAMES.len()] = {
+    let mut t = [[0u64; scan::WORDS]; NAMES.len()];
+    let mut i = 0;
+    while i < NAMES.len() {
+        let b = NAMES[i].as_bytes();
+        let mut k = 0;
+        while k < b.len() && k < 8 * scan::WORDS {
+            t[i][k / 8] |= (b[k].to_ascii_lowercase() as u64) << (8 * (k % 8));
+            k += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// `MASKS[n]` keeps the first `n` bytes of [`scan::WORDS`] words.
+static MASKS: [[u64; scan::WORDS]; 8 * scan::WORDS + 1] = {
+    let mut t = [[0u64; scan::WORDS]; 8 * scan::WORDS + 1];
+    let mut n = 0;
+    while n <= 8 * scan::WORDS {
+        let mut k = 0;
+        while k < n {
+            t[n][k / 8] |= 0xff << (8 * (k % 8));
+            k += 1;
+        }
+        n += 1;
+    }
+    t
+};
+
+/// The header named by the `n` bytes at `buf[start..]`: [`HeaderId::from_name`]
+/// with a branch-light comparison when 24 bytes are readable there.
+#[inline]
+pub(crate) fn id_at(buf: &[u8], start: usize, n: usize) -> HeaderId {
+    if n < 2 || n > 8 * scan::WORDS {
+        return HeaderId::from_name(&buf[start..start + n]);
+    }
+    let Some(w) = scan::load_words(buf, start) else {
+        return HeaderId::from_name(&buf[start..start + n]);
+    };
+    let ix = usize::from(BUCKETS[bucket(&buf[start..start + n])]);
+    let (Some(known), Some(name)) = (PADDED.get(ix), NAMES.get(ix)) else {
+        return HeaderId::Other;
+    };
+    let m = &MASKS[n];
+    let diff = ((scan::lower8(w[0]) & m[0]) ^ known[0])
+        | ((scan::lower8(w[1]) & m[1]) ^ known[1])
+        | ((scan::lower8(w[2]) & m[2]) ^ known[2]);
+    if diff == 0 && name.len() == n {
+        HeaderId::ALL[ix]
+    } else {
+        HeaderId::Other
+    }
+}
 
 impl HeaderId {
     /// The header a wire name denotes (case-insensitive; compact forms
@@ -199,19 +264,14 @@ impl HeaderId {
         if n == 1 {
             return compact(name[0]);
         }
-        if n >= MAX_LEN {
+        if n == 0 {
             return HeaderId::Other;
         }
-        for &ix in &BY_LEN[n] {
-            if ix == u8::MAX {
-                break;
-            }
-            let ix = usize::from(ix);
-            if name.eq_ignore_ascii_case(NAMES[ix].as_bytes()) {
-                return HeaderId::ALL[ix];
-            }
+        let ix = usize::from(BUCKETS[bucket(name)]);
+        match NAMES.get(ix) {
+            Some(known) if scan::eq_fold(name, known.as_bytes()) => HeaderId::ALL[ix],
+            _ => HeaderId::Other,
         }
-        HeaderId::Other
     }
 
     /// The canonical spelling (e.g. `Call-ID`, `CSeq`); empty for
@@ -270,7 +330,7 @@ impl<'a> Headers<'a> {
 #[inline]
 pub(crate) fn classify<'a>(buf: &'a [u8], row: &Row) -> Option<(HeaderId, &'a [u8])> {
     let name = scan::row_name(buf, row)?;
-    let id = HeaderId::from_name(name);
+    let id = id_at(buf, row.start, name.len());
     if id == HeaderId::Other && !scan::is_token(name) {
         return None;
     }
@@ -307,17 +367,24 @@ impl<'a> Iterator for Headers<'a> {
 /// comma-split outside quotes and `<>`, trimmed, empty items dropped.
 #[derive(Clone, Debug)]
 pub struct ListItems<'a> {
+    /// Items of the current row.
+    items: CommaItems<'a>,
+    /// The rows still to read (filtered by `id`).
     rows: Headers<'a>,
     id: HeaderId,
-    items: CommaItems<'a>,
+    /// The first row of `rows` was already split into `items`.
+    skip_first: bool,
 }
 
 impl<'a> ListItems<'a> {
-    pub(crate) fn new(rows: Headers<'a>, id: HeaderId) -> Self {
+    /// Items of the rows of `id` in `rows`, the first row's value being
+    /// `first` when known.
+    pub(crate) fn new(first: Option<&'a [u8]>, rows: Headers<'a>, id: HeaderId) -> Self {
         ListItems {
+            items: CommaItems::new(first.unwrap_or_default()),
             rows,
             id,
-            items: CommaItems::new(&[]),
+            skip_first: first.is_some(),
         }
     }
 }
@@ -329,6 +396,9 @@ impl<'a> Iterator for ListItems<'a> {
         loop {
             if let Some(item) = self.items.next() {
                 return Some(item);
+            }
+            if std::mem::take(&mut self.skip_first) {
+                self.rows.next()?;
             }
             let id = self.id;
             let h = self.rows.by_ref().find(|h| h.id == id)?;
@@ -380,6 +450,43 @@ mod tests {
             assert_eq!(id.compact_form(), Some(c));
         }
         assert_eq!(HeaderId::from_name(b"z"), HeaderId::Other);
+    }
+
+    #[test]
+    fn id_at_agrees_with_from_name() {
+        let mut names: Vec<String> = NAMES.iter().map(|n| n.to_string()).collect();
+        names.extend(
+            [
+                "X-Foo",
+                "Call-IE",
+                "Call-ID2",
+                "Via",
+                "vIa",
+                "CALL\rID",
+                "Cal1-ID",
+                "P-Access-Network-Inf0",
+            ]
+            .map(String::from),
+        );
+        for name in names {
+            for case in [
+                name.clone(),
+                name.to_ascii_uppercase(),
+                name.to_ascii_lowercase(),
+            ] {
+                let padded = format!("{case}: value with enough bytes after it");
+                let b = padded.as_bytes();
+                assert_eq!(
+                    id_at(b, 0, case.len()),
+                    HeaderId::from_name(case.as_bytes()),
+                    "{case}"
+                );
+                assert_eq!(
+                    id_at(case.as_bytes(), 0, case.len()),
+                    HeaderId::from_name(case.as_bytes())
+                );
+            }
+        }
     }
 
     #[test]

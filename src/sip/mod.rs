@@ -114,6 +114,17 @@ struct Slot {
 
 const _: () = assert!(HEADER_COUNT <= 64, "presence bits are a u64");
 
+/// Headers whose first value is kept by the scan (the `HeaderId`s declared
+/// before and including `Allow`): the ones read for every message.
+const HOT: usize = HeaderId::Allow as usize + 1;
+
+/// A value span in the header block.
+#[derive(Clone, Copy, Debug, Default)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
 /// A scanned SIP message borrowing the buffer it was read from.
 ///
 /// Built by [`parse_message`]; every accessor returns slices of that
@@ -133,6 +144,8 @@ pub struct Message<'a> {
     /// Bit `HeaderId as u8` set when that header has at least one row.
     present: u64,
     slots: [Slot; HEADER_COUNT],
+    /// First-row value of the [`HOT`] headers.
+    hot: [Span; HOT],
 }
 
 /// Parses one SIP message at the front of `buf`.
@@ -175,6 +188,7 @@ pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Message<'_>, SipErr
     let mut anomalies = AnomalySet::default();
     let mut present = 0u64;
     let mut slots = [Slot::default(); HEADER_COUNT];
+    let mut hot = [Span::default(); HOT];
     let mut content_length = None;
     let mut cseq = None;
 
@@ -201,6 +215,13 @@ pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Message<'_>, SipErr
                         if present & bit == 0 {
                             present |= bit;
                             slot.first = rel;
+                            if let Some(h) = hot.get_mut(id as usize) {
+                                let (a, z) = scan::row_value_span(buf, &row);
+                                *h = Span {
+                                    start: (a - head_start) as u32,
+                                    end: (z - head_start) as u32,
+                                };
+                            }
                             match id {
                                 HeaderId::CSeq => {
                                     cseq = scan::parse_cseq(scan::row_value(buf, &row));
@@ -260,6 +281,7 @@ pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Message<'_>, SipErr
         anomalies,
         present,
         slots,
+        hot,
     };
     msg.check_mandatory();
     Ok(msg)
@@ -396,7 +418,13 @@ impl<'a> Message<'a> {
     /// absent and always for [`HeaderId::Other`] (use
     /// [`Message::header_named`]).
     pub fn header(&self, id: HeaderId) -> Option<&'a [u8]> {
-        self.rows(id).next().map(|h| h.value)
+        if !self.has(id) {
+            return None;
+        }
+        match self.hot.get(id as usize) {
+            Some(s) => Some(&self.head[s.start as usize..s.end as usize]),
+            None => self.rows(id).next().map(|h| h.value),
+        }
     }
 
     /// The values of every row of a known header, in wire order, not split
@@ -409,7 +437,18 @@ impl<'a> Message<'a> {
     /// quotes and `<>`, LWS (folding included) trimmed, empty items dropped
     /// (RFC 3261 §7.3.1).
     pub fn list(&self, id: HeaderId) -> ListItems<'a> {
-        ListItems::new(self.rows(id), id)
+        if (id as usize) < HOT && self.has(id) {
+            let s = self.slots[id as usize];
+            // One row: its value is all there is; no re-scan.
+            let rest = if s.first == s.last {
+                Headers::empty()
+            } else {
+                self.rows(id)
+            };
+            ListItems::new(self.header(id), rest, id)
+        } else {
+            ListItems::new(None, self.rows(id), id)
+        }
     }
 
     /// The value of the first row whose name equals `name`
@@ -485,6 +524,6 @@ impl<'a> Message<'a> {
 
 /// The `branch` parameter of one Via entry (`SIP/2.0/UDP host;branch=...`).
 fn via_branch(via: &[u8]) -> Option<&[u8]> {
-    let semi = memchr::memchr(b';', via)?;
+    let semi = scan::find1(b';', via)?;
     param(&via[semi..], b"branch").filter(|b| !b.is_empty())
 }

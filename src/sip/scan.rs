@@ -9,6 +9,10 @@
 
 use memchr::{memchr, memchr2, memchr3};
 
+/// Distances up to which a byte loop beats a `memchr` call (its setup
+/// costs a few ns per call).
+const SHORT: usize = 24;
+
 /// RFC 3261 §25.1 `token` characters:
 /// `alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"`.
 static TOKEN: [bool; 256] = {
@@ -56,6 +60,138 @@ pub fn trim_lws(s: &[u8]) -> &[u8] {
         z -= 1;
     }
     &s[a..z]
+}
+
+macro_rules! short_find {
+    ($(#[$m:meta])* $name:ident, $long:ident, $($n:ident),+) => {
+        $(#[$m])*
+        #[inline]
+        pub(crate) fn $name($($n: u8,)+ s: &[u8]) -> Option<usize> {
+            let head = &s[..s.len().min(SHORT)];
+            if let Some(i) = head.iter().position(|&b| $(b == $n)||+) {
+                return Some(i);
+            }
+            if s.len() > SHORT {
+                $long($($n,)+ &s[SHORT..]).map(|k| k + SHORT)
+            } else {
+                None
+            }
+        }
+    };
+}
+
+short_find!(
+    /// `memchr` for needles that are usually near.
+    find1, memchr, a
+);
+short_find!(
+    /// `memchr2` for needles that are usually near.
+    find2, memchr2, a, b
+);
+short_find!(
+    /// `memchr3` for needles that are usually near.
+    find3, memchr3, a, b, c
+);
+
+/// ASCII-lowercases the eight bytes of `x` at once (bytes >= 0x80 are left
+/// alone).
+#[inline]
+pub(crate) fn lower8(x: u64) -> u64 {
+    const LSB: u64 = 0x0101_0101_0101_0101;
+    const MSB: u64 = 0x8080_8080_8080_8080;
+    let h = x & !MSB;
+    // High bit of each byte: >= 'A', and > 'Z' (no carries: h <= 0x7f).
+    let ge_a = h + LSB * (0x80 - b'A' as u64);
+    let gt_z = h + LSB * (0x80 - b'Z' as u64 - 1);
+    let upper = ge_a & !gt_z & !x & MSB;
+    x | (upper >> 2)
+}
+
+/// The high bit of each byte of `v` that is zero (exact: no false
+/// positives from borrows).
+#[inline]
+pub(crate) fn zero_bytes(v: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((v & LOW7) + LOW7) | v | LOW7)
+}
+
+/// Bytes read at once by the word-wise fast paths ([`find_colon`],
+/// [`HeaderId`](super::HeaderId) lookup).
+pub(crate) const WORDS: usize = 3;
+
+/// The first [`WORDS`] little-endian words at `at`, if `s` has them.
+#[inline]
+pub(crate) fn load_words(s: &[u8], at: usize) -> Option<[u64; WORDS]> {
+    if at + 8 * WORDS > s.len() {
+        return None;
+    }
+    Some([load8(s, at), load8(s, at + 8), load8(s, at + 16)])
+}
+
+/// Offset of the first `:` in `buf[pos..end]`. Header names are short: the
+/// first 24 bytes are searched a word at a time, without a branch per byte.
+#[inline]
+fn find_colon(buf: &[u8], pos: usize, end: usize) -> Option<usize> {
+    const COLONS: u64 = 0x0101_0101_0101_0101 * b':' as u64;
+    let Some(w) = load_words(buf, pos) else {
+        return buf[pos..end]
+            .iter()
+            .position(|&b| b == b':')
+            .map(|i| pos + i);
+    };
+    let mut base = 0;
+    for word in w {
+        let z = zero_bytes(word ^ COLONS);
+        if z != 0 {
+            let at = pos + base + (z.trailing_zeros() / 8) as usize;
+            return (at < end).then_some(at);
+        }
+        base += 8;
+    }
+    let from = pos + 8 * WORDS;
+    if from >= end {
+        return None;
+    }
+    find1(b':', &buf[from..end]).map(|i| from + i)
+}
+
+#[inline]
+pub(crate) fn load8(s: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&s[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+#[inline]
+fn load4(s: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&s[at..at + 4]);
+    u64::from(u32::from_le_bytes(b))
+}
+
+/// ASCII case-insensitive equality, eight bytes at a time (the last load
+/// overlaps the previous one instead of looping over a remainder).
+#[inline]
+pub(crate) fn eq_fold(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 4 {
+        return a.eq_ignore_ascii_case(b);
+    }
+    if n < 8 {
+        return lower8(load4(a, 0)) == lower8(load4(b, 0))
+            && lower8(load4(a, n - 4)) == lower8(load4(b, n - 4));
+    }
+    let mut i = 0;
+    while i + 8 < n {
+        if lower8(load8(a, i)) != lower8(load8(b, i)) {
+            return false;
+        }
+        i += 8;
+    }
+    lower8(load8(a, n - 8)) == lower8(load8(b, n - 8))
 }
 
 /// One header row: a header line plus its folded continuation lines.
@@ -130,7 +266,7 @@ pub(crate) fn scan_row(buf: &[u8], pos: usize) -> Scan {
             None => Scan::End,
         };
     }
-    let colon = memchr(b':', &buf[pos..end]).map(|i| pos + i);
+    let colon = find_colon(buf, pos, end);
     let mut next = lf.map_or(buf.len(), |lf| lf + 1);
     while next < buf.len() && matches!(buf[next], b' ' | b'\t') {
         let (e, lf) = line_at(buf, next);
@@ -162,9 +298,26 @@ pub(crate) fn row_name<'a>(buf: &'a [u8], row: &Row) -> Option<&'a [u8]> {
 /// The trimmed value of a row that has a colon.
 #[inline]
 pub(crate) fn row_value<'a>(buf: &'a [u8], row: &Row) -> &'a [u8] {
+    let (a, z) = row_value_span(buf, row);
+    &buf[a..z]
+}
+
+/// The offsets of [`row_value`] in `buf`.
+#[inline]
+pub(crate) fn row_value_span(buf: &[u8], row: &Row) -> (usize, usize) {
     match row.colon {
-        Some(c) if c < row.end => trim_lws(&buf[c + 1..row.end]),
-        _ => &[],
+        Some(c) if c < row.end => {
+            let mut a = c + 1;
+            let mut z = row.end;
+            while a < z && is_lws(buf[a]) {
+                a += 1;
+            }
+            while z > a && is_lws(buf[z - 1]) {
+                z -= 1;
+            }
+            (a, z)
+        }
+        _ => (row.end, row.end),
     }
 }
 
@@ -174,7 +327,7 @@ pub(crate) fn row_value<'a>(buf: &'a [u8], row: &Row) -> &'a [u8] {
 pub(crate) fn skip_quoted(s: &[u8], open: usize) -> usize {
     let mut i = open + 1;
     while i < s.len() {
-        match memchr2(b'"', b'\\', &s[i..]) {
+        match find2(b'"', b'\\', &s[i..]) {
             None => return s.len(),
             Some(k) => {
                 let j = i + k;
@@ -211,14 +364,14 @@ impl<'a> Iterator for CommaItems<'a> {
             let s = self.rest;
             let mut i = 0;
             let cut = loop {
-                match memchr3(b',', b'"', b'<', &s[i.min(s.len())..]) {
+                match find3(b',', b'"', b'<', &s[i.min(s.len())..]) {
                     None => break s.len(),
                     Some(k) => {
                         let j = i + k;
                         match s[j] {
                             b',' => break j,
                             b'"' => i = skip_quoted(s, j),
-                            _ => i = memchr(b'>', &s[j + 1..]).map_or(s.len(), |k| j + k + 2),
+                            _ => i = find1(b'>', &s[j + 1..]).map_or(s.len(), |k| j + k + 2),
                         }
                     }
                 }
@@ -243,7 +396,7 @@ pub fn param<'a>(params: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         // Find the end of this parameter: the next `;` outside quotes.
         let mut i = 0;
         let cut = loop {
-            match memchr2(b';', b'"', &rest[i.min(rest.len())..]) {
+            match find2(b';', b'"', &rest[i.min(rest.len())..]) {
                 None => break rest.len(),
                 Some(k) => {
                     let j = i + k;
@@ -260,7 +413,7 @@ pub fn param<'a>(params: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         } else {
             &[]
         };
-        let (pname, pvalue) = match memchr(b'=', p) {
+        let (pname, pvalue) = match find1(b'=', p) {
             Some(e) => (trim_lws(&p[..e]), trim_lws(&p[e + 1..])),
             None => (trim_lws(p), &p[p.len()..]),
         };
@@ -281,7 +434,7 @@ pub fn name_addr(value: &[u8]) -> (&[u8], &[u8]) {
     let v = trim_lws(value);
     let mut i = 0;
     while i < v.len() {
-        match memchr2(b'<', b'"', &v[i..]) {
+        match find2(b'<', b'"', &v[i..]) {
             None => break,
             Some(k) => {
                 let j = i + k;
@@ -290,7 +443,7 @@ pub fn name_addr(value: &[u8]) -> (&[u8], &[u8]) {
                     continue;
                 }
                 let inner = &v[j + 1..];
-                return match memchr(b'>', inner) {
+                return match find1(b'>', inner) {
                     Some(c) => (trim_lws(&inner[..c]), &inner[c + 1..]),
                     None => (trim_lws(inner), &[]),
                 };
@@ -298,7 +451,7 @@ pub fn name_addr(value: &[u8]) -> (&[u8], &[u8]) {
         }
     }
     // addr-spec: header parameters start at the first `;`.
-    match memchr(b';', v) {
+    match find1(b';', v) {
         Some(s) => (trim_lws(&v[..s]), &v[s..]),
         None => (v, &[]),
     }
@@ -345,6 +498,25 @@ mod tests {
 
     fn items(v: &[u8]) -> Vec<&[u8]> {
         CommaItems::new(v).collect()
+    }
+
+    #[test]
+    fn eq_fold_matches_std_on_every_length() {
+        let base = b"P-Access-Network-Info-Xyz@[`{";
+        for n in 0..base.len() {
+            let a = &base[..n];
+            let upper = a.to_ascii_uppercase();
+            let lower = a.to_ascii_lowercase();
+            assert!(eq_fold(a, &upper) && eq_fold(&lower, a), "{n}");
+            for i in 0..n {
+                let mut c = upper.clone();
+                for d in [0x20u8, 0x01, 0x80] {
+                    c[i] ^= d;
+                    assert_eq!(eq_fold(a, &c), a.eq_ignore_ascii_case(&c), "{n} {i} {d}");
+                    c[i] ^= d;
+                }
+            }
+        }
     }
 
     #[test]

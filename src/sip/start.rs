@@ -5,9 +5,9 @@
 //! a SIP start line. This is the only place that decides "is it SIP": it
 //! never looks past the first line, and never allocates.
 
-use memchr::{memchr, memchr3};
+use memchr::memchr;
 
-use super::scan::is_token_byte;
+use super::scan::{find3, is_token_byte};
 
 /// The first line of a SIP message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,11 +86,8 @@ fn line_end(buf: &[u8], mut at: usize, what: &'static str) -> Result<(usize, boo
     }
 }
 
-/// Whether `uri` looks like `scheme ":" rest` without SP or CTL bytes.
+/// Whether `uri` (which holds no SP, CR or LF) starts with `scheme ":"`.
 fn uri_ok(uri: &[u8], complete: bool) -> Result<(), &'static str> {
-    if uri.iter().any(|&b| b <= b' ' || b == 0x7f) {
-        return Err("control byte in Request-URI");
-    }
     let scheme = uri
         .iter()
         .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')));
@@ -118,7 +115,7 @@ fn request(buf: &[u8]) -> Result<Start<'_>, StartError> {
         return invalid(m, "expected SP after method");
     }
     let u = m + 1;
-    let Some(e) = memchr3(b' ', b'\r', b'\n', &buf[u..]).map(|i| u + i) else {
+    let Some(e) = find3(b' ', b'\r', b'\n', &buf[u..]).map(|i| u + i) else {
         return match uri_ok(&buf[u..], false) {
             Ok(()) => Err(StartError::Truncated),
             Err(r) => invalid(u, r),
