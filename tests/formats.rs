@@ -351,3 +351,65 @@ fn stun_keepalives_and_rtp_are_other_packets() {
     assert_eq!(inputs.rows[0]["other_packets"], "4");
     assert_eq!(msgs.rows.len(), 0);
 }
+
+/// GTP-U header (G-PDU, no optional fields) around an inner IP packet.
+fn gtp(inner: &[u8]) -> Vec<u8> {
+    let mut g = vec![0x30, 0xff];
+    g.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+    g.extend_from_slice(&[0, 0, 0, 7]);
+    g.extend_from_slice(inner);
+    g
+}
+
+#[test]
+fn inner_fragments_inside_reassembled_outer_fragments_are_all_accounted() {
+    // Regression (open5gs/ipsec_to_ipsec_call.pcapng frame 18): an outer
+    // IPv4 datagram, itself fragmented, carries GTP-U with the first fragment
+    // of an inner datagram; the inner second fragment comes in another packet.
+    let dir = tempfile::tempdir().unwrap();
+    let ue = [192, 168, 101, 2];
+    let pcscf = [10, 4, 128, 21];
+    let mut big = sip_options("nested");
+    let pad = format!("X-Pad: {}\r\n", "q".repeat(1600));
+    let at = big.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 2;
+    big.splice(at..at, pad.into_bytes());
+    let inner_dgram = udp(5060, 5060, &big);
+    let (i1, i2) = inner_dgram.split_at(1480);
+    let inner_f1 = ipv4(ue, pcscf, 17, Some((0x55, 0, true)), i1);
+    let inner_f2 = ipv4(ue, pcscf, 17, Some((0x55, 185, false)), i2);
+    // Outer packet 1 (GTP + inner fragment 1) is itself fragmented in two.
+    let outer1 = udp(2152, 2152, &gtp(&inner_f1));
+    let (o1a, o1b) = outer1.split_at(1000);
+    let mut p = Pcap::new(1);
+    p.push(
+        1,
+        0,
+        ethernet(&[], 0x0800, &ipv4(A, B, 17, Some((9, 0, true)), o1a)),
+    );
+    p.push(
+        2,
+        0,
+        ethernet(&[], 0x0800, &ipv4(A, B, 17, Some((9, 125, false)), o1b)),
+    );
+    p.push(
+        3,
+        0,
+        ethernet(
+            &[],
+            0x0800,
+            &ipv4(A, B, 17, None, &udp(2152, 2152, &gtp(&inner_f2))),
+        ),
+    );
+    let f = write(dir.path(), "nested.pcap", &p.bytes());
+    let (inputs, msgs, anomalies) = run_one(dir.path(), &f);
+    let r = &inputs.rows[0];
+    assert_eq!(
+        (r["packets"].as_str(), r["sip_packets"].as_str()),
+        ("3", "3"),
+        "{anomalies:?}",
+        anomalies = anomalies.rows
+    );
+    assert_eq!(msgs.rows.len(), 1);
+    assert_eq!(msgs.rows[0]["transport"], "gtp/udp");
+    assert_eq!(msgs.rows[0]["frame"], "3");
+}

@@ -131,13 +131,17 @@ impl Defrag {
         }
     }
 
-    /// Adds one fragment of `key`'s datagram.
+    /// Adds one fragment of `key`'s datagram, carried by `frame` and by the
+    /// earlier frames `carried` (the other fragments of an outer datagram
+    /// whose reassembly produced this fragment; empty otherwise).
+    #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
         key: FragKey,
         offset: IpFragOffset,
         more: bool,
         payload: &[u8],
+        carried: &[u64],
         frame: u64,
         ts: i64,
     ) -> Added {
@@ -159,6 +163,7 @@ impl Defrag {
             self.order.push_back((key, seq));
         }
         let entry = self.map.get_mut(&key).expect("inserted above");
+        entry.frames.extend_from_slice(carried);
         entry.frames.push(frame);
         if let Err(e) = entry.buf.add(offset, more, payload) {
             let entry = self.remove(&key);
@@ -282,10 +287,10 @@ mod tests {
     fn two_fragments_complete_in_any_order() {
         let mut d = Defrag::new(DefragLimits::default());
         assert!(matches!(
-            d.add(key(1), off(1), false, &[2; 8], 2, 0),
+            d.add(key(1), off(1), false, &[2; 8], &[], 2, 0),
             Added::Pending
         ));
-        match d.add(key(1), off(0), true, &[1; 8], 3, 1) {
+        match d.add(key(1), off(0), true, &[1; 8], &[], 3, 1) {
             Added::Complete { data, frames } => {
                 assert_eq!(data, [[1u8; 8], [2u8; 8]].concat());
                 assert_eq!(frames, vec![2, 3]);
@@ -300,10 +305,10 @@ mod tests {
     fn conflicting_end_is_an_error_naming_every_frame() {
         let mut d = Defrag::new(DefragLimits::default());
         assert!(matches!(
-            d.add(key(1), off(2), false, &[0; 8], 1, 0),
+            d.add(key(1), off(2), false, &[0; 8], &[], 1, 0),
             Added::Pending
         ));
-        match d.add(key(1), off(3), false, &[0; 8], 2, 0) {
+        match d.add(key(1), off(3), false, &[0; 8], &[], 2, 0) {
             Added::Error { frames, .. } => assert_eq!(frames, vec![1, 2]),
             _ => panic!("expected a conflict"),
         }
@@ -319,11 +324,11 @@ mod tests {
         let mut d = Defrag::new(limits);
         for id in 0..2 {
             assert!(matches!(
-                d.add(key(id), off(0), true, &[0; 8], id as u64 + 1, 0),
+                d.add(key(id), off(0), true, &[0; 8], &[], id as u64 + 1, 0),
                 Added::Pending
             ));
         }
-        match d.add(key(9), off(0), true, &[0; 8], 3, 0) {
+        match d.add(key(9), off(0), true, &[0; 8], &[], 3, 0) {
             Added::Evicted(g) => {
                 assert_eq!(g.len(), 1);
                 assert_eq!(g[0].key, key(0));
@@ -345,7 +350,9 @@ mod tests {
         let mut given_up = 0usize;
         for i in 0..100_000u32 {
             let ts = i as i64 * 1_000; // 1 µs apart
-            if let Added::Evicted(g) = d.add(key(i), off(0), true, &[0; 1024], i as u64 + 1, ts) {
+            if let Added::Evicted(g) =
+                d.add(key(i), off(0), true, &[0; 1024], &[], i as u64 + 1, ts)
+            {
                 given_up += g.iter().map(|g| g.frames.len()).sum::<usize>();
             }
             given_up += d.expire(ts).iter().map(|g| g.frames.len()).sum::<usize>();
@@ -360,7 +367,7 @@ mod tests {
     fn timeout_gives_up_old_datagrams() {
         let mut d = Defrag::new(DefragLimits::default());
         assert!(matches!(
-            d.add(key(1), off(0), true, &[0; 8], 1, 0),
+            d.add(key(1), off(0), true, &[0; 8], &[], 1, 0),
             Added::Pending
         ));
         assert!(d.expire(29_000_000_000).is_empty());

@@ -80,6 +80,12 @@ pub struct PacketCounts {
 pub struct Decoder {
     defrag: defrag::Defrag,
     counts: PacketCounts,
+    /// Frames that ride along with the packet being decoded: the earlier
+    /// fragments of an outer datagram just reassembled. If that datagram
+    /// holds an inner fragment (IP fragments inside a tunnel inside IP
+    /// fragments), they are held with it in the pool; otherwise they share
+    /// the datagram's fate.
+    carry: Vec<u64>,
 }
 
 /// What became of one packet (or one reassembled datagram).
@@ -113,6 +119,7 @@ impl Decoder {
         Decoder {
             defrag: defrag::Defrag::new(limits),
             counts: PacketCounts::default(),
+            carry: Vec::new(),
         }
     }
 
@@ -123,6 +130,7 @@ impl Decoder {
             ts_ns: pkt.ts_ns,
             truncated: (pkt.data.len() as u64) < pkt.orig_len as u64,
         };
+        debug_assert!(self.carry.is_empty());
         let fate = self.link(pkt, meta, sink);
         self.count(fate, 1);
         for expired in self.defrag.expire(pkt.ts_ns) {
@@ -335,18 +343,26 @@ impl Decoder {
                 id,
                 proto,
             };
-            return match self
-                .defrag
-                .add(key, offset, more, payload.payload, meta.frame, meta.ts_ns)
-            {
+            let carried = std::mem::take(&mut self.carry);
+            return match self.defrag.add(
+                key,
+                offset,
+                more,
+                payload.payload,
+                &carried,
+                meta.frame,
+                meta.ts_ns,
+            ) {
                 defrag::Added::Pending => Fate::Pending,
                 defrag::Added::Complete { data, frames } => {
-                    let fate = self.ip_payload(proto, src, dst, &data, meta, tun, sink);
                     // The completing frame is counted by the caller; the
-                    // earlier fragments are counted here, with the same fate.
-                    let earlier = frames.len() as u64 - 1;
+                    // earlier fragments ride along with the datagram (held
+                    // with an inner fragment, or counted here with its fate).
+                    self.carry.extend_from_slice(&frames[..frames.len() - 1]);
+                    let fate = self.ip_payload(proto, src, dst, &data, meta, tun, sink);
+                    let earlier = std::mem::take(&mut self.carry);
                     if fate == Fate::Undecodable {
-                        for &f in &frames[..frames.len() - 1] {
+                        for &f in &earlier {
                             sink.anomaly(
                                 f,
                                 PacketAnomaly::MalformedHeader,
@@ -354,7 +370,7 @@ impl Decoder {
                             );
                         }
                     }
-                    self.count(fate, earlier);
+                    self.count(fate, earlier.len() as u64);
                     self.defrag.recycle(data, frames);
                     fate
                 }
