@@ -134,12 +134,21 @@ fn output_is_identical_for_any_jobs_and_input_order() {
     let c = corpus();
     let a = c.join("sngrep").to_string_lossy().into_owned();
     let b = c.join("open5gs").to_string_lossy().into_owned();
-    let s = "samples".to_string();
-    let runs: [(&str, Vec<&str>); 3] = [
-        ("j1", vec!["-j", "1", &a, &b, &s]),
-        ("j4", vec!["-j", "4", &a, &b, &s]),
-        ("rev", vec!["-j", "2", &s, &b, &a]),
-    ];
+    let mut samples: Vec<String> = fs::read_dir(root().join("samples"))
+        .unwrap()
+        .map(|e| format!("samples/{}/capture.pcap", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    samples.sort();
+    let fwd: Vec<&str> = samples.iter().map(String::as_str).collect();
+    let rev: Vec<&str> = fwd.iter().rev().copied().collect();
+    let mut j1 = vec!["-j", "1", &a, &b];
+    j1.extend(&fwd);
+    let mut j4 = vec!["-j", "4", &a, &b];
+    j4.extend(&fwd);
+    let mut r = vec!["-j", "2"];
+    r.extend(&rev);
+    r.extend([b.as_str(), a.as_str()]);
+    let runs: [(&str, Vec<&str>); 3] = [("j1", j1), ("j4", j4), ("rev", r)];
     let mut outputs = Vec::new();
     for (name, args) in &runs {
         let out = dir.path().join(name);
