@@ -396,7 +396,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     }
 
     if cfg.messages {
-        messages.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        messages.sort_by_key(|m| (m.0, m.1, m.2));
         let rows: Vec<MessageRow> = messages.into_iter().map(|m| m.3).collect();
         report::write_csv(&cfg.out_dir, "messages.csv", &rows, report::MESSAGES_HEADER)?;
     }
