@@ -136,7 +136,12 @@ fn output_is_identical_for_any_jobs_and_input_order() {
     let b = c.join("open5gs").to_string_lossy().into_owned();
     let mut samples: Vec<String> = fs::read_dir(root().join("samples"))
         .unwrap()
-        .map(|e| format!("samples/{}/capture.pcap", e.unwrap().file_name().to_string_lossy()))
+        .map(|e| {
+            format!(
+                "samples/{}/capture.pcap",
+                e.unwrap().file_name().to_string_lossy()
+            )
+        })
         .collect();
     samples.sort();
     let fwd: Vec<&str> = samples.iter().map(String::as_str).collect();

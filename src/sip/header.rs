@@ -234,7 +234,7 @@ static MASKS: [[u64; scan::WORDS]; 8 * scan::WORDS + 1] = {
 /// with a branch-light comparison when 24 bytes are readable there.
 #[inline]
 pub(crate) fn id_at(buf: &[u8], start: usize, n: usize) -> HeaderId {
-    if n < 2 || n > 8 * scan::WORDS {
+    if !(2..=8 * scan::WORDS).contains(&n) {
         return HeaderId::from_name(&buf[start..start + n]);
     }
     let Some(w) = scan::load_words(buf, start) else {

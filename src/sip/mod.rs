@@ -15,7 +15,8 @@
 //!
 //! What it never does: allocate while parsing (one pass with `memchr` over
 //! the header block records, per known header, where its first and last
-//! rows are; list accessors re-scan that range lazily), copy bytes, decode
+//! rows are, and the first value of the headers read for every message;
+//! list accessors re-scan that range lazily), copy bytes, decode
 //! compressed or encoded bodies, keep state across messages, or know about
 //! transactions and dialogs (`dialog` does). Line ends may be CR LF or a bare
 //! LF; folded lines (RFC 3261 §7.3.1) belong to the header value; header
@@ -224,8 +225,9 @@ pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Message<'_>, SipErr
                             }
                             match id {
                                 HeaderId::CSeq => {
-                                    cseq = scan::parse_cseq(scan::row_value(buf, &row));
-                                    if cseq.is_none() {
+                                    let parsed = scan::parse_cseq(scan::row_value(buf, &row));
+                                    cseq = parsed.map(|(n, m, _)| (n, m));
+                                    if !parsed.is_some_and(|(_, _, ok)| ok) {
                                         anomalies.insert(SipAnomaly::BadCseq);
                                     }
                                 }

@@ -9,9 +9,9 @@
 
 use memchr::{memchr, memchr2, memchr3};
 
-/// Distances up to which a byte loop beats a `memchr` call (its setup
-/// costs a few ns per call).
-const SHORT: usize = 24;
+/// Distances up to which a word-at-a-time loop beats a `memchr` call (its
+/// setup costs a few ns per call).
+const SHORT: usize = 32;
 
 /// RFC 3261 §25.1 `token` characters:
 /// `alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"`.
@@ -67,15 +67,22 @@ macro_rules! short_find {
         $(#[$m])*
         #[inline]
         pub(crate) fn $name($($n: u8,)+ s: &[u8]) -> Option<usize> {
-            let head = &s[..s.len().min(SHORT)];
-            if let Some(i) = head.iter().position(|&b| $(b == $n)||+) {
-                return Some(i);
+            const LSB: u64 = 0x0101_0101_0101_0101;
+            let mut i = 0;
+            // A word at a time (no branch per byte) over the first SHORT
+            // bytes, then memchr.
+            while i + 8 <= s.len() {
+                if i >= SHORT {
+                    return $long($($n,)+ &s[i..]).map(|k| k + i);
+                }
+                let w = load8(s, i);
+                let z = 0 $(| zero_bytes(w ^ (LSB * u64::from($n))))+;
+                if z != 0 {
+                    return Some(i + (z.trailing_zeros() / 8) as usize);
+                }
+                i += 8;
             }
-            if s.len() > SHORT {
-                $long($($n,)+ &s[SHORT..]).map(|k| k + SHORT)
-            } else {
-                None
-            }
+            s[i..].iter().position(|&b| $(b == $n)||+).map(|k| k + i)
         }
     };
 }
@@ -224,25 +231,23 @@ pub(crate) enum Scan {
 /// terminated.
 #[inline]
 fn line_at(buf: &[u8], pos: usize) -> (usize, Option<usize>) {
-    match memchr(b'\n', &buf[pos..]) {
+    // A line ends at CR LF, a bare LF, or a bare CR (as in Wireshark). A CR
+    // that is the last byte may still be followed by its LF (stream framing):
+    // the line is then not terminated yet.
+    match memchr2(b'\r', b'\n', &buf[pos..]) {
         Some(i) => {
-            let lf = pos + i;
-            let end = if lf > pos && buf[lf - 1] == b'\r' {
-                lf - 1
+            let at = pos + i;
+            if buf[at] == b'\n' {
+                (at, Some(at))
+            } else if at + 1 == buf.len() {
+                (at, None)
+            } else if buf[at + 1] == b'\n' {
+                (at, Some(at + 1))
             } else {
-                lf
-            };
-            (end, Some(lf))
+                (at, Some(at))
+            }
         }
-        None => {
-            let n = buf.len();
-            let end = if n > pos && buf[n - 1] == b'\r' {
-                n - 1
-            } else {
-                n
-            };
-            (end, None)
-        }
+        None => (buf.len(), None),
     }
 }
 
@@ -362,6 +367,17 @@ impl<'a> Iterator for CommaItems<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         while !self.rest.is_empty() {
             let s = self.rest;
+            // Fast path for option-tag and method lists: LWS, a token, then
+            // a comma or the end.
+            let a = s.iter().position(|&b| !is_lws(b)).unwrap_or(s.len());
+            let z = a + s[a..]
+                .iter()
+                .position(|&b| !is_token_byte(b))
+                .unwrap_or(s.len() - a);
+            if z > a && (z == s.len() || s[z] == b',') {
+                self.rest = s.get(z + 1..).unwrap_or_default();
+                return Some(&s[a..z]);
+            }
             let mut i = 0;
             let cut = loop {
                 match find3(b',', b'"', b'<', &s[i.min(s.len())..]) {
@@ -474,22 +490,22 @@ pub(crate) fn parse_decimal(s: &[u8], max_digits: usize) -> Option<u64> {
     Some(n)
 }
 
-/// Parses a CSeq value `1*DIGIT LWS Method` into (number, method).
-pub(crate) fn parse_cseq(value: &[u8]) -> Option<(u32, &[u8])> {
+/// Parses a CSeq value `1*DIGIT LWS Method` into (number, method,
+/// well-formed). The number is kept even when the method after it is not a
+/// token (as Wireshark does): `well-formed` is then false, and the method is
+/// the trimmed rest as it stands. `None` when there is no number followed by
+/// LWS.
+pub(crate) fn parse_cseq(value: &[u8]) -> Option<(u32, &[u8], bool)> {
     let v = trim_lws(value);
     let digits = v.iter().take_while(|b| b.is_ascii_digit()).count();
     let num = parse_decimal(&v[..digits], 10)?;
     let num = u32::try_from(num).ok()?;
     let rest = &v[digits..];
-    if rest.first().is_none_or(|&b| !is_lws(b)) {
+    if rest.first().is_some_and(|&b| !is_lws(b)) {
         return None;
     }
     let method = trim_lws(rest);
-    if is_token(method) {
-        Some((num, method))
-    } else {
-        None
-    }
+    Some((num, method, is_token(method)))
 }
 
 #[cfg(test)]
@@ -516,6 +532,22 @@ mod tests {
                     c[i] ^= d;
                 }
             }
+        }
+    }
+
+    #[test]
+    fn short_finds_agree_with_memchr() {
+        let hay: Vec<u8> = (0..80u8).map(|i| b'a' + (i % 23)).collect();
+        for n in 0..hay.len() {
+            for at in 0..n {
+                let mut h = hay[..n].to_vec();
+                h[at] = b';';
+                assert_eq!(find1(b';', &h), memchr(b';', &h));
+                assert_eq!(find2(b'"', b';', &h), memchr2(b'"', b';', &h));
+                h[at / 2] = b'<';
+                assert_eq!(find3(b',', b';', b'<', &h), memchr3(b',', b';', b'<', &h));
+            }
+            assert_eq!(find1(b';', &hay[..n]), None);
         }
     }
 
@@ -572,12 +604,19 @@ mod tests {
     fn cseq_parses_number_and_method() {
         assert_eq!(
             parse_cseq(b" 314159  INVITE "),
-            Some((314159, &b"INVITE"[..]))
+            Some((314159, &b"INVITE"[..], true))
         );
         assert_eq!(parse_cseq(b"1INVITE"), None);
         assert_eq!(parse_cseq(b"99999999999 INVITE"), None);
         assert_eq!(parse_cseq(b"INVITE 1"), None);
-        assert_eq!(parse_cseq(b"1 IN VITE"), None);
+        assert_eq!(parse_cseq(b"\x11 INVITE"), None);
+        // The number survives a broken method (fuzzed captures; tshark agrees).
+        assert_eq!(parse_cseq(b"1 IN VITE"), Some((1, &b"IN VITE"[..], false)));
+        assert_eq!(
+            parse_cseq(b"1 INV\xe8TE"),
+            Some((1, &b"INV\xe8TE"[..], false))
+        );
+        assert_eq!(parse_cseq(b"7"), Some((7, &b""[..], false)));
     }
 
     #[test]

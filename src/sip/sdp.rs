@@ -168,7 +168,6 @@ impl<'a> Iterator for PreconditionLines<'a> {
                 None => (self.rest, &self.rest[self.rest.len()..]),
             };
             self.rest = rest;
-            let line = trim_lws(line);
             if line.len() < 2 || line[1] != b'=' {
                 continue;
             }
@@ -187,7 +186,7 @@ impl<'a> Iterator for PreconditionLines<'a> {
                     } else {
                         continue;
                     };
-                    if let Some(p) = parse_line(kind.1, kind.0, self.media) {
+                    if let Some(p) = parse_line(trim_lws(kind.1), kind.0, self.media) {
                         return Some(p);
                     }
                 }
@@ -206,12 +205,12 @@ impl<'a> Iterator for PreconditionLines<'a> {
 pub fn precondition_demand(sdp: &[u8]) -> Demand {
     let mut optional = false;
     let mut none = false;
-    for line in precondition_lines(sdp) {
-        match line.strength {
-            Some(Strength::Mandatory) => return Demand::Mandatory,
-            Some(Strength::Optional) => optional = true,
-            Some(Strength::None) => none = true,
-            _ => {}
+    for strength in des_strengths(sdp) {
+        match strength {
+            Strength::Mandatory => return Demand::Mandatory,
+            Strength::Optional => optional = true,
+            Strength::None => none = true,
+            Strength::Failure | Strength::Unknown => {}
         }
     }
     if optional {
@@ -221,6 +220,29 @@ pub fn precondition_demand(sdp: &[u8]) -> Demand {
     } else {
         Demand::Absent
     }
+}
+
+/// The strengths of the well-formed `a=des` lines, found without walking
+/// every line: each `d`/`D` is a candidate, checked for `a=` at the start
+/// of its line and `es:` after it. Same lines as [`precondition_lines`]
+/// with [`PreconditionKind::Des`].
+fn des_strengths(sdp: &[u8]) -> impl Iterator<Item = Strength> + '_ {
+    memchr::memchr2_iter(b'd', b'D', sdp).filter_map(move |p| {
+        let at_line_start = p >= 2
+            && sdp[p - 1] == b'='
+            && matches!(sdp[p - 2], b'a' | b'A')
+            && (p == 2 || sdp[p - 3] == b'\n');
+        let rest = sdp.get(p + 1..)?;
+        if !at_line_start || rest.len() < 3 || !rest[..3].eq_ignore_ascii_case(b"es:") {
+            return None;
+        }
+        let rest = &rest[3..];
+        let line = match memchr(b'\n', rest) {
+            Some(e) => &rest[..e],
+            None => rest,
+        };
+        parse_line(trim_lws(line), PreconditionKind::Des, None)?.strength
+    })
 }
 
 #[cfg(test)]
@@ -311,6 +333,68 @@ a=des:qos none remote sendrecv\r\n";
         let sdp = b"a=des:qos mandatory local\r\na=des:qos strong e2e send\r\na=des:\r\n";
         assert_eq!(precondition_lines(sdp).count(), 0);
         assert_eq!(precondition_demand(sdp), Demand::Absent);
+    }
+
+    #[test]
+    fn leading_whitespace_is_not_an_attribute_line() {
+        let sdp = b"v=0\r\n a=des:qos mandatory e2e sendrecv\r\n";
+        assert_eq!(precondition_lines(sdp).count(), 0);
+        assert_eq!(precondition_demand(sdp), Demand::Absent);
+    }
+
+    #[test]
+    fn uppercase_attribute_and_tokens() {
+        let sdp = b"m=audio 1 RTP/AVP 0\nA=DES:QOS MANDATORY LOCAL SENDRECV";
+        assert_eq!(precondition_demand(sdp), Demand::Mandatory);
+        assert_eq!(
+            precondition_lines(sdp).next().map(|l| l.media),
+            Some(Some(0))
+        );
+    }
+
+    /// The demand from the `d`-candidate scan, recomputed from
+    /// [`precondition_lines`].
+    fn demand_by_lines(sdp: &[u8]) -> Demand {
+        let des: Vec<_> = precondition_lines(sdp)
+            .filter(|l| l.kind == PreconditionKind::Des)
+            .filter_map(|l| l.strength)
+            .collect();
+        if des.contains(&Strength::Mandatory) {
+            Demand::Mandatory
+        } else if des.contains(&Strength::Optional) {
+            Demand::Optional
+        } else if des.contains(&Strength::None) {
+            Demand::NoneOnly
+        } else {
+            Demand::Absent
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_demand_agrees_with_line_walk(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("a=des:qos mandatory e2e sendrecv"),
+                    proptest::strategy::Just("a=DES:qos optional local send"),
+                    proptest::strategy::Just("a=des:qos none remote recv"),
+                    proptest::strategy::Just("a=des:qos failure e2e sendrecv"),
+                    proptest::strategy::Just("a=des:qos bogus e2e sendrecv"),
+                    proptest::strategy::Just("a=des:qos mandatory"),
+                    proptest::strategy::Just(" a=des:qos mandatory e2e sendrecv"),
+                    proptest::strategy::Just("xa=des:qos mandatory e2e sendrecv"),
+                    proptest::strategy::Just("a=curr:qos local none"),
+                    proptest::strategy::Just("m=audio 1 RTP/AVP 0"),
+                    proptest::strategy::Just("a=sendrecv"),
+                    proptest::strategy::Just("d=des:"),
+                ],
+                0..8,
+            ),
+            crlf in proptest::bool::ANY,
+        ) {
+            let sdp = lines.join(if crlf { "\r\n" } else { "\n" });
+            proptest::prop_assert_eq!(precondition_demand(sdp.as_bytes()), demand_by_lines(sdp.as_bytes()));
+        }
     }
 
     #[test]

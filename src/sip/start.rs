@@ -5,7 +5,7 @@
 //! a SIP start line. This is the only place that decides "is it SIP": it
 //! never looks past the first line, and never allocates.
 
-use memchr::memchr;
+use memchr::{memchr, memchr2};
 
 use super::scan::{find3, is_token_byte};
 
@@ -80,7 +80,8 @@ fn line_end(buf: &[u8], mut at: usize, what: &'static str) -> Result<(usize, boo
         Some(b'\r') => match buf.get(at + 1) {
             None => Ok((at + 1, false)),
             Some(b'\n') => Ok((at + 2, true)),
-            Some(_) => invalid(at, what),
+            // A bare CR ends the line (as in Wireshark).
+            Some(_) => Ok((at + 1, true)),
         },
         Some(_) => invalid(at, what),
     }
@@ -166,11 +167,10 @@ fn response(buf: &[u8]) -> Result<Start<'_>, StartError> {
     p += 3;
     let (reason, next, terminated) = match buf.get(p) {
         None => (&buf[p..], p, false),
-        Some(b' ') | Some(b'\t') => match memchr(b'\n', &buf[p..]) {
+        Some(b' ') | Some(b'\t') => match memchr2(b'\r', b'\n', &buf[p..]) {
             Some(i) => {
-                let lf = p + i;
-                let end = if buf[lf - 1] == b'\r' { lf - 1 } else { lf };
-                (&buf[p + 1..end.max(p + 1)], lf + 1, true)
+                let (next, terminated) = line_end(buf, p + i, "expected LF after CR")?;
+                (&buf[p + 1..p + i], next, terminated)
             }
             None => (&buf[p + 1..], buf.len(), false),
         },
@@ -194,6 +194,12 @@ fn response(buf: &[u8]) -> Result<Start<'_>, StartError> {
 pub(crate) fn parse(buf: &[u8]) -> Result<Start<'_>, StartError> {
     if buf.is_empty() {
         return Err(StartError::Truncated);
+    }
+    // A NUL byte in the first line means this is not SIP but something that
+    // quotes it (Wireshark's packet-sip.c makes the same call).
+    let eol = memchr2(b'\r', b'\n', buf).unwrap_or(buf.len());
+    if let Some(i) = memchr(0, &buf[..eol]) {
+        return invalid(i, "NUL byte in the start line");
     }
     let n = buf.len().min(4);
     if buf[..n].eq_ignore_ascii_case(&VERSION[..n]) && n == 4 {

@@ -22,57 +22,135 @@ pub enum Case {
 /// (first appearance wins) and joined with `;`. Nothing is written when
 /// there are no items. Bytes that are not UTF-8 are written as U+FFFD.
 pub fn write_tag_list<'i>(out: &mut String, items: impl Iterator<Item = &'i [u8]>, case: Case) {
-    let base = out.len();
-    // Spans (in `out`) of the items written so far, for the duplicate
-    // check; past SEEN items it falls back to splitting `out`.
-    const SEEN: usize = 32;
-    let mut seen = [(0usize, 0usize); SEEN];
-    let mut n = 0;
-    for item in items {
-        if item.is_empty() {
-            continue;
-        }
-        let dup = if n <= SEEN {
-            let written = out.as_bytes();
-            seen[..n]
-                .iter()
-                .any(|&(a, z)| z - a == item.len() && written[a..z].eq_ignore_ascii_case(item))
-        } else {
-            false
-        };
-        if dup || (n > SEEN && contains(&out.as_bytes()[base..], item)) {
-            continue;
-        }
-        if out.len() > base {
-            out.push(';');
-        }
+    let mut items = items.filter(|i| !i.is_empty());
+    let Some(first) = items.next() else {
+        return;
+    };
+    let Some(second) = items.next() else {
+        // One item: nothing to deduplicate or join.
         let at = out.len();
-        if item.is_ascii() {
-            out.reserve(item.len());
-            out.extend(item.iter().map(|&b| {
-                char::from(match case {
-                    Case::Lower => b.to_ascii_lowercase(),
-                    Case::Upper => b.to_ascii_uppercase(),
-                })
-            }));
-        } else {
-            out.push_str(&String::from_utf8_lossy(item));
-            match case {
-                Case::Lower => out[at..].make_ascii_lowercase(),
-                Case::Upper => out[at..].make_ascii_uppercase(),
-            }
+        push_text(out, first);
+        map_case(&mut out[at..], case);
+        return;
+    };
+    let mut buf = Joined::new(case);
+    for item in [first, second].into_iter().chain(items) {
+        if !buf.contains(item) {
+            buf.push(item);
         }
-        if let Some(s) = seen.get_mut(n) {
-            *s = (at, out.len());
-        }
-        n += 1;
+    }
+    buf.finish(out);
+}
+
+/// Appends `bytes` as text (U+FFFD for what is not UTF-8).
+fn push_text(out: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => out.push_str(s),
+        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
     }
 }
 
-/// Whether the `;`-joined `list` holds `item` (ASCII case-insensitive).
-fn contains(list: &[u8], item: &[u8]) -> bool {
-    list.split(|&b| b == b';')
-        .any(|seen| seen.eq_ignore_ascii_case(item))
+fn map_case(s: &mut str, case: Case) {
+    match case {
+        Case::Lower => s.make_ascii_lowercase(),
+        Case::Upper => s.make_ascii_uppercase(),
+    }
+}
+
+/// Bytes a list is assembled in before it is appended in one go.
+const STACK: usize = 128;
+/// Item spans remembered for the duplicate check.
+const SEEN: usize = 16;
+
+/// A `;`-joined list being assembled on the stack; it falls back to a heap
+/// buffer when it outgrows [`STACK`] bytes or [`SEEN`] items.
+struct Joined {
+    case: Case,
+    bytes: [u8; STACK],
+    len: usize,
+    seen: [(u16, u16); SEEN],
+    items: usize,
+    /// The list so far once it no longer fits on the stack.
+    spill: Vec<u8>,
+}
+
+impl Joined {
+    fn new(case: Case) -> Self {
+        Joined {
+            case,
+            bytes: [0; STACK],
+            len: 0,
+            seen: [(0, 0); SEEN],
+            items: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    fn spilled(&self) -> bool {
+        !self.spill.is_empty()
+    }
+
+    /// Whether an item equal to `item` (ASCII case-insensitive) was pushed.
+    fn contains(&self, item: &[u8]) -> bool {
+        if self.spilled() {
+            return self
+                .spill
+                .split(|&b| b == b';')
+                .any(|seen| seen.eq_ignore_ascii_case(item));
+        }
+        self.seen[..self.items].iter().any(|&(a, z)| {
+            let (a, z) = (usize::from(a), usize::from(z));
+            z - a == item.len() && self.bytes[a..z].eq_ignore_ascii_case(item)
+        })
+    }
+
+    fn push(&mut self, item: &[u8]) {
+        let sep = usize::from(self.len > 0 || self.spilled());
+        if !self.spilled() && self.items < SEEN && self.len + sep + item.len() <= STACK {
+            if sep == 1 {
+                self.bytes[self.len] = b';';
+            }
+            let at = self.len + sep;
+            let dst = &mut self.bytes[at..at + item.len()];
+            match self.case {
+                Case::Lower => {
+                    for (d, &s) in dst.iter_mut().zip(item) {
+                        *d = s.to_ascii_lowercase();
+                    }
+                }
+                Case::Upper => {
+                    for (d, &s) in dst.iter_mut().zip(item) {
+                        *d = s.to_ascii_uppercase();
+                    }
+                }
+            }
+            self.len = at + item.len();
+            // STACK fits in u16.
+            self.seen[self.items] = (at as u16, self.len as u16);
+            self.items += 1;
+            return;
+        }
+        if !self.spilled() {
+            self.spill.extend_from_slice(&self.bytes[..self.len]);
+        }
+        if sep == 1 {
+            self.spill.push(b';');
+        }
+        let at = self.spill.len();
+        self.spill.extend_from_slice(item);
+        match self.case {
+            Case::Lower => self.spill[at..].make_ascii_lowercase(),
+            Case::Upper => self.spill[at..].make_ascii_uppercase(),
+        }
+    }
+
+    fn finish(self, out: &mut String) {
+        if self.spilled() {
+            push_text(out, &self.spill);
+        } else {
+            push_text(out, &self.bytes[..self.len]);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -102,6 +180,14 @@ mod tests {
     }
 
     #[test]
+    fn single_item() {
+        let mut s = String::new();
+        let items: [&[u8]; 3] = [b"", b"Sec-Agree", b""];
+        write_tag_list(&mut s, items.into_iter(), Case::Lower);
+        assert_eq!(s, "sec-agree");
+    }
+
+    #[test]
     fn empty_list_writes_nothing() {
         let mut s = String::from("a");
         write_tag_list(&mut s, std::iter::empty(), Case::Lower);
@@ -118,6 +204,15 @@ mod tests {
         write_tag_list(&mut s, items.into_iter(), Case::Lower);
         assert_eq!(s.split(';').count(), 40);
         assert!(s.ends_with("tag38;tag39"));
+    }
+
+    #[test]
+    fn long_items_spill_to_the_heap() {
+        let long = "x".repeat(200);
+        let items: [&[u8]; 4] = [b"a", long.as_bytes(), b"B", long.as_bytes()];
+        let mut s = String::new();
+        write_tag_list(&mut s, items.into_iter(), Case::Upper);
+        assert_eq!(s, format!("A;{};B", "X".repeat(200)));
     }
 
     #[test]

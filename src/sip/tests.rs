@@ -493,9 +493,41 @@ fn invalid_stun_binding_request() {
         parse_message(stun, Framing::Datagram).err(),
         Some(SipError::Invalid {
             offset: 0,
-            reason: "not a SIP request or status line"
+            reason: "NUL byte in the start line"
         })
     );
+}
+
+#[test]
+fn nul_in_the_start_line_is_not_sip() {
+    // Fuzzed 200 OK with a NUL in the reason phrase (tshark: not SIP).
+    assert!(!is_sip_start(b"SIP/2.0 200 O\x00K\r\nCall-ID: a\r\n\r\n"));
+    assert!(!is_sip_start(b"REGISTER sip:a\x00b SIP/2.0\r\n"));
+    // A NUL after the first line does not matter here.
+    assert!(is_sip_start(b"SIP/2.0 200 OK\r\nX: \x00\r\n\r\n"));
+}
+
+#[test]
+fn bare_cr_ends_a_line() {
+    let m = parse_message(
+        b"BYE sip:b@x SIP/2.0\rVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c1\r\nCSeq: 1 BYE\r\x0bContent-Length: 0\r\n\r\n",
+        Framing::Datagram,
+    )
+    .unwrap();
+    assert_eq!(m.call_id(), Some(&b"c1"[..]));
+    assert_eq!(m.top_via_branch(), Some(&b"z9hG4bK1"[..]));
+    assert_eq!(m.cseq(), Some((1, &b"BYE"[..])));
+}
+
+#[test]
+fn cseq_number_survives_a_broken_method() {
+    let m = parse_message(
+        b"SIP/2.0 200 OK\r\nCall-ID: c1\r\nCSeq: 2 /EGIS\xaaER\r\n\r\n",
+        Framing::Datagram,
+    )
+    .unwrap();
+    assert_eq!(m.cseq().map(|c| c.0), Some(2));
+    assert!(m.has_anomaly(SipAnomaly::BadCseq));
 }
 
 #[test]
