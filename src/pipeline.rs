@@ -16,9 +16,10 @@ use rayon::prelude::*;
 use crate::anomaly::PacketAnomaly;
 use crate::capture::{self, format_rfc3339_micros};
 use crate::error::{Error, ErrorKind};
-use crate::packet::{Datagram, Decoder, PacketCounts, Sink, TunnelPath};
+use crate::packet::{Datagram, Decoder, PacketCounts, Sink, StreamEvent, TunnelPath};
 use crate::report::rows::{AnomalyRow, InputRow, MessageRow, SummaryRow};
 use crate::report::{self, Text};
+use crate::sip::stream::FramerEvent;
 use crate::sip::{self, Framing, Message, StartLine};
 
 /// What to run: built once from the command line, then read-only.
@@ -124,22 +125,46 @@ struct FileResult {
 /// Per-file counters for summary.csv.
 #[derive(Default)]
 struct Counters {
-    transport: HashMap<TunnelPath, u64>,
+    transport: HashMap<(TunnelPath, &'static str), u64>,
     method: BTreeMap<String, u64>,
     status: BTreeMap<u16, u64>,
 }
 
+/// Where one SIP message was seen: what its messages.csv row needs besides
+/// the message itself.
+struct Seen {
+    frame: u64,
+    ts_ns: i64,
+    src: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+    tunnels: TunnelPath,
+    /// `udp` or `tcp`.
+    proto: &'static str,
+    /// Cut short by the capture (snaplen).
+    truncated: bool,
+}
+
+/// The per-file sink: SIP framing of TCP streams (`framers`) and everything
+/// that turns messages and anomalies into rows (`out`). Two fields so both
+/// can be borrowed at once in the framers' callback.
 struct FileSink<'a> {
+    framers: sip::stream::Framers,
+    out: Out<'a>,
+}
+
+struct Out<'a> {
     file: &'a str,
     want_rows: bool,
     messages: Vec<(i64, u64, MessageRow)>,
     anomalies: Vec<AnomalyRow>,
     sip_messages: u64,
+    /// TCP segments found to carry (part of) a SIP message.
+    tcp_sip_frames: u64,
     counters: Counters,
     scratch: String,
 }
 
-impl FileSink<'_> {
+impl Out<'_> {
     fn add_anomaly(&mut self, frame: u64, kind: &'static str, detail: String) {
         self.anomalies.push(AnomalyRow {
             file: Text(self.file.to_string()),
@@ -155,10 +180,14 @@ impl FileSink<'_> {
         Text(self.scratch.clone())
     }
 
-    fn message(&mut self, d: &Datagram<'_>, msg: &Message<'_>) {
+    fn message(&mut self, at: &Seen, msg: &Message<'_>) {
         self.sip_messages += 1;
         let method_bytes = msg.method();
-        *self.counters.transport.entry(d.tunnels).or_default() += 1;
+        *self
+            .counters
+            .transport
+            .entry((at.tunnels, at.proto))
+            .or_default() += 1;
         match msg.start() {
             StartLine::Request { method, .. } => {
                 let m = String::from_utf8_lossy(method);
@@ -171,11 +200,11 @@ impl FileSink<'_> {
             StartLine::Response { code, .. } => *self.counters.status.entry(code).or_default() += 1,
         }
         for a in msg.anomalies() {
-            self.add_anomaly(d.frame, a.id(), a.to_string());
+            self.add_anomaly(at.frame, a.id(), a.to_string());
         }
-        if d.truncated {
+        if at.truncated {
             self.add_anomaly(
-                d.frame,
+                at.frame,
                 PacketAnomaly::TruncatedPacket.id(),
                 "SIP message cut short by the capture".into(),
             );
@@ -185,11 +214,11 @@ impl FileSink<'_> {
         }
         let row = MessageRow {
             file: Text(self.file.to_string()),
-            frame: d.frame,
-            time: format_rfc3339_micros(d.ts_ns),
-            src: d.src.to_string(),
-            dst: d.dst.to_string(),
-            transport: format!("{}udp", d.tunnels),
+            frame: at.frame,
+            time: format_rfc3339_micros(at.ts_ns),
+            src: at.src.to_string(),
+            dst: at.dst.to_string(),
+            transport: format!("{}{}", at.tunnels, at.proto),
             kind: if msg.is_request() {
                 "request"
             } else {
@@ -211,7 +240,36 @@ impl FileSink<'_> {
             retransmission: None,
             session: None,
         };
-        self.messages.push((d.ts_ns, d.frame, row));
+        self.messages.push((at.ts_ns, at.frame, row));
+    }
+
+    /// What the SIP framer of a TCP stream produced.
+    fn framed(&mut self, ev: FramerEvent<'_>) {
+        match ev {
+            FramerEvent::Message(f) => {
+                self.tcp_sip_frames += f.new_frames.len() as u64;
+                let at = Seen {
+                    frame: f.frame,
+                    ts_ns: f.ts_ns,
+                    src: f.key.src,
+                    dst: f.key.dst,
+                    tunnels: f.key.tunnels,
+                    proto: "tcp",
+                    truncated: false,
+                };
+                match f.parse() {
+                    Ok(msg) => self.message(&at, &msg),
+                    Err(e) => self.add_anomaly(
+                        f.frame,
+                        PacketAnomaly::SipStartInvalid.id(),
+                        format!("framed TCP message does not parse: {e}"),
+                    ),
+                }
+            }
+            FramerEvent::Anomaly {
+                frame, id, detail, ..
+            } => self.add_anomaly(frame, id, detail),
+        }
     }
 }
 
@@ -222,7 +280,16 @@ impl Sink for FileSink<'_> {
         }
         match sip::parse_message(d.payload, Framing::Datagram) {
             Ok(msg) => {
-                self.message(d, &msg);
+                let at = Seen {
+                    frame: d.frame,
+                    ts_ns: d.ts_ns,
+                    src: d.src,
+                    dst: d.dst,
+                    tunnels: d.tunnels,
+                    proto: "udp",
+                    truncated: d.truncated,
+                };
+                self.out.message(&at, &msg);
                 true
             }
             Err(e) => {
@@ -232,14 +299,33 @@ impl Sink for FileSink<'_> {
                     }
                     sip::SipError::Incomplete => "incomplete SIP message".into(),
                 };
-                self.add_anomaly(d.frame, PacketAnomaly::SipStartInvalid.id(), detail);
+                self.out
+                    .add_anomaly(d.frame, PacketAnomaly::SipStartInvalid.id(), detail);
                 false
             }
         }
     }
 
+    fn stream(&mut self, ev: &StreamEvent<'_>) {
+        match ev {
+            StreamEvent::Anomaly {
+                frame, id, detail, ..
+            }
+            | StreamEvent::Dropped {
+                frame, id, detail, ..
+            } => {
+                self.out.add_anomaly(*frame, id, detail.clone());
+            }
+            StreamEvent::Duplicate { .. } => {}
+            _ => {
+                let out = &mut self.out;
+                self.framers.event(ev, &mut |fe| out.framed(fe));
+            }
+        }
+    }
+
     fn anomaly(&mut self, frame: u64, kind: PacketAnomaly, detail: String) {
-        self.add_anomaly(frame, kind.id(), detail);
+        self.out.add_anomaly(frame, kind.id(), detail);
     }
 }
 
@@ -261,13 +347,17 @@ fn linktype_name(lt: u32) -> String {
 fn process_file(input: &Input, want_rows: bool) -> FileResult {
     let mut dec = Decoder::default();
     let mut sink = FileSink {
-        file: &input.display,
-        want_rows,
-        messages: Vec::new(),
-        anomalies: Vec::new(),
-        sip_messages: 0,
-        counters: Counters::default(),
-        scratch: String::new(),
+        framers: sip::stream::Framers::default(),
+        out: Out {
+            file: &input.display,
+            want_rows,
+            messages: Vec::new(),
+            anomalies: Vec::new(),
+            sip_messages: 0,
+            tcp_sip_frames: 0,
+            counters: Counters::default(),
+            scratch: String::new(),
+        },
     };
     let mut bytes = 0u64;
     let mut first = i64::MAX;
@@ -278,7 +368,10 @@ fn process_file(input: &Input, want_rows: bool) -> FileResult {
         last = last.max(p.ts_ns);
         dec.decode(p, &mut sink);
     });
-    let counts: PacketCounts = dec.finish(&mut sink);
+    let mut counts: PacketCounts = dec.finish(&mut sink);
+    let FileSink { framers, mut out } = sink;
+    framers.finish(&mut |fe| out.framed(fe));
+    counts.move_to_sip(out.tcp_sip_frames);
     debug_assert_eq!(counts.sip + counts.other + counts.undecodable, info.packets);
     let has_packets = info.packets > 0;
     let input_row = InputRow {
@@ -306,7 +399,7 @@ fn process_file(input: &Input, want_rows: bool) -> FileResult {
         sip_packets: counts.sip,
         other_packets: counts.other,
         undecodable_packets: counts.undecodable,
-        sip_messages: sink.sip_messages,
+        sip_messages: out.sip_messages,
         error: Text(err.as_ref().map(|e| e.to_string()).unwrap_or_default()),
     };
     if let Some(e) = &err {
@@ -314,9 +407,9 @@ fn process_file(input: &Input, want_rows: bool) -> FileResult {
     }
     FileResult {
         input: input_row,
-        messages: sink.messages,
-        anomalies: sink.anomalies,
-        counters: sink.counters,
+        messages: out.messages,
+        anomalies: out.anomalies,
+        counters: out.counters,
         failed: err.is_some(),
     }
 }
@@ -376,7 +469,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
             *summary.anomalies.entry(a.kind).or_default() += 1;
         }
         for (k, v) in r.counters.transport {
-            *transport.entry(format!("{k}udp")).or_default() += v;
+            *transport.entry(format!("{}{}", k.0, k.1)).or_default() += v;
         }
         for (k, v) in r.counters.method {
             *method.entry(k).or_default() += v;

@@ -33,8 +33,7 @@ fn tshark_version() -> Option<String> {
     Some(text.lines().next().unwrap_or("tshark").to_string())
 }
 
-#[test]
-fn messages_csv_matches_tshark_over_udp() {
+fn run_conformance(transport: &str) {
     let Some(version) = tshark_version() else {
         panic!(
             "tshark is not installed, and the conformance test compares sipaudit with it: \
@@ -50,6 +49,7 @@ fn messages_csv_matches_tshark_over_udp() {
         .arg("scripts/conformance.sh")
         .arg("--no-install")
         .arg("-v")
+        .args(["--transport", transport])
         .arg("--bin")
         .arg(env!("CARGO_BIN_EXE_sipaudit"))
         .current_dir(repo())
@@ -59,11 +59,33 @@ fn messages_csv_matches_tshark_over_udp() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "conformance with {version} failed (exit {:?}); `scripts/conformance.sh -v` prints \
-         this table and the missing / extra frames:\n{stdout}\n{stderr}",
+        "{transport} conformance with {version} failed (exit {:?}); `scripts/conformance.sh -v \
+         --transport {transport}` prints this table and the missing / extra frames:\n{stdout}\n{stderr}",
         out.status.code()
     );
+    // The summary line must show a real comparison, not an empty one.
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("matched "))
+        .expect("summary line");
+    assert!(summary.contains("(100.00%), 0 extra"), "{summary}");
+    let matched: u64 = summary.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(
+        matched > if transport == "udp" { 10_000 } else { 70 },
+        "{summary}"
+    );
     println!("{version}\n{stdout}\n{stderr}");
+}
+
+#[test]
+fn messages_csv_matches_tshark_over_udp() {
+    run_conformance("udp");
+}
+
+/// tshark runs with `-o tcp.reassemble_out_of_order:TRUE` in this mode.
+#[test]
+fn messages_csv_matches_tshark_over_tcp() {
+    run_conformance("tcp");
 }
 
 /// The exceptions file is read by scripts/conformance.sh; check its form here too, so

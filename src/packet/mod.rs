@@ -11,13 +11,14 @@
 //! Link-type dispatch is pcap-parser's `get_packetdata`; VLAN/QinQ/MPLS/PPPoE
 //! tags are stripped here; IP headers are sliced with etherparse
 //! (`LaxSlicedPacket`, extension headers included); fragments are reassembled
-//! with etherparse's `IpDefragBuf` inside [`defrag::Defrag`], which adds the
+//! with etherparse's `IpDefragBuf` inside `defrag::Defrag`, which adds the
 //! timeout and the caps etherparse leaves to its user.
 //!
 //! It never looks inside a UDP payload beyond recognising tunnels; SIP is
 //! [`crate::sip`]'s business (the sink's).
 
 mod defrag;
+pub mod tcp;
 mod tunnel;
 
 use std::net::{IpAddr, SocketAddr};
@@ -30,6 +31,7 @@ use crate::anomaly::PacketAnomaly;
 use crate::capture::RawPacket;
 
 pub use defrag::{DefragLimits, FragKey};
+pub use tcp::{FlowKey, Reassembler, Segment, StreamEvent, TcpLimits};
 pub use tunnel::{Tunnel, TunnelPath};
 
 /// How deep tunnels may nest before a packet is given up as undecodable.
@@ -60,6 +62,13 @@ pub trait Sink {
     /// A UDP payload. Returns `true` when it carried (part of) a SIP message,
     /// which makes every packet that carried it a `sip_packet`.
     fn datagram(&mut self, d: &Datagram<'_>) -> bool;
+    /// Reassembled TCP stream data (and gaps, resets, accounting events), in
+    /// stream order. Every TCP packet is counted `other` by the decoder; the
+    /// sink that finds SIP in the stream moves the frames that carried it to
+    /// `sip` (see [`PacketCounts::move_to_sip`]).
+    fn stream(&mut self, ev: &StreamEvent<'_>) {
+        let _ = ev;
+    }
     /// An anomaly below the SIP layer.
     fn anomaly(&mut self, frame: u64, kind: PacketAnomaly, detail: String);
 }
@@ -76,9 +85,21 @@ pub struct PacketCounts {
     pub undecodable: u64,
 }
 
-/// Per-file decoding state: the fragment pool and the counters.
+impl PacketCounts {
+    /// Moves `n` packets counted `other` to `sip`: TCP segments found, once
+    /// their stream was framed, to carry (part of) a SIP message.
+    pub fn move_to_sip(&mut self, n: u64) {
+        let n = n.min(self.other);
+        self.other -= n;
+        self.sip += n;
+    }
+}
+
+/// Per-file decoding state: the fragment pool, the TCP reassembler and the
+/// counters.
 pub struct Decoder {
     defrag: defrag::Defrag,
+    tcp: tcp::Reassembler,
     counts: PacketCounts,
     /// Frames that ride along with the packet being decoded: the earlier
     /// fragments of an outer datagram just reassembled. If that datagram
@@ -118,6 +139,7 @@ impl Decoder {
     pub fn new(limits: DefragLimits) -> Self {
         Decoder {
             defrag: defrag::Defrag::new(limits),
+            tcp: tcp::Reassembler::default(),
             counts: PacketCounts::default(),
             carry: Vec::new(),
         }
@@ -136,6 +158,7 @@ impl Decoder {
         for expired in self.defrag.expire(pkt.ts_ns) {
             self.give_up(expired, "timeout", sink);
         }
+        self.tcp.expire(pkt.ts_ns, &mut |ev| sink.stream(&ev));
     }
 
     /// Ends the file: fragments still pending are given up. Returns the
@@ -144,6 +167,8 @@ impl Decoder {
         for pending in self.defrag.drain() {
             self.give_up(pending, "end of capture", sink);
         }
+        let tcp = std::mem::take(&mut self.tcp);
+        tcp.finish(&mut |ev| sink.stream(&ev));
         self.counts
     }
 
@@ -406,6 +431,7 @@ impl Decoder {
     ) -> Fate {
         match proto {
             17 => self.udp(src, dst, b, meta, tun, sink),
+            6 => self.tcp(src, dst, b, meta, tun, sink),
             4 | 41 => match tun.push(Tunnel::IpIp) {
                 Some(t) => self.ip(b, meta, t, sink),
                 None => self.too_deep(meta, sink),
@@ -442,6 +468,50 @@ impl Decoder {
             Ok(tunnel::Inner::NotIp) => Fate::Other,
             Err(what) => self.short(meta, what, sink),
         }
+    }
+
+    /// A TCP segment: its header is read here, its payload goes to the
+    /// reassembler, whose stream events go to the sink. Counted `other` here
+    /// (the sink moves SIP carriers to `sip`).
+    fn tcp(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        b: &[u8],
+        meta: Meta,
+        tun: TunnelPath,
+        sink: &mut dyn Sink,
+    ) -> Fate {
+        if b.len() < 20 {
+            return self.short(meta, "TCP header", sink);
+        }
+        let doff = (b[12] >> 4) as usize * 4;
+        if doff < 20 || doff > b.len() {
+            sink.anomaly(
+                meta.frame,
+                PacketAnomaly::MalformedHeader,
+                format!("TCP data offset {doff} with {} bytes captured", b.len()),
+            );
+            return Fate::Undecodable;
+        }
+        let flags = b[13];
+        let seg = Segment {
+            key: FlowKey {
+                tunnels: tun,
+                src: SocketAddr::new(src, u16::from_be_bytes([b[0], b[1]])),
+                dst: SocketAddr::new(dst, u16::from_be_bytes([b[2], b[3]])),
+            },
+            seq: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+            ack: (flags & 0x10 != 0).then(|| u32::from_be_bytes([b[8], b[9], b[10], b[11]])),
+            syn: flags & 0x02 != 0,
+            fin: flags & 0x01 != 0,
+            rst: flags & 0x04 != 0,
+            payload: &b[doff..],
+            frame: meta.frame,
+            ts_ns: meta.ts_ns,
+        };
+        self.tcp.segment(&seg, &mut |ev| sink.stream(&ev));
+        Fate::Other
     }
 
     fn udp(

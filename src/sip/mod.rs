@@ -29,6 +29,7 @@ mod header;
 mod scan;
 pub mod sdp;
 mod start;
+pub mod stream;
 mod taglist;
 
 #[cfg(test)]
