@@ -25,6 +25,9 @@ pub enum PacketAnomaly {
     DefragIncomplete,
     /// A UDP payload that starts like SIP but whose start line is invalid.
     SipStartInvalid,
+    /// A TCP connection carries TLS (port 5061 or a ClientHello/ServerHello):
+    /// reported once per connection; its packets are `other_packets`.
+    TlsEncrypted,
 }
 
 impl PacketAnomaly {
@@ -37,6 +40,7 @@ impl PacketAnomaly {
             PacketAnomaly::DefragError => "defrag_error",
             PacketAnomaly::DefragIncomplete => "defrag_incomplete",
             PacketAnomaly::SipStartInvalid => "sip_parse_error",
+            PacketAnomaly::TlsEncrypted => "tls_encrypted",
         }
     }
 }

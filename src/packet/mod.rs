@@ -34,6 +34,20 @@ pub use defrag::{DefragLimits, FragKey};
 pub use tcp::{FlowKey, Reassembler, Segment, StreamEvent, TcpLimits};
 pub use tunnel::{Tunnel, TunnelPath};
 
+/// The most TLS connections remembered at once (see `Decoder`).
+pub const MAX_TLS_CONNECTIONS: usize = 65_536;
+
+/// Whether a TCP payload is a TLS record that says "this connection is TLS":
+/// a ClientHello or ServerHello handshake record on any port, or any TLS
+/// record header (content type 20-23, version 3.0-3.4) when a port is 5061.
+pub fn looks_like_tls(sport: u16, dport: u16, p: &[u8]) -> bool {
+    if p.len() < 6 || p[1] != 3 || p[2] > 4 {
+        return false;
+    }
+    let hello = p[0] == 22 && matches!(p[5], 1 | 2);
+    hello || ((sport == 5061 || dport == 5061) && (20..=23).contains(&p[0]))
+}
+
 /// How deep tunnels may nest before a packet is given up as undecodable.
 pub const MAX_TUNNEL_DEPTH: usize = 4;
 
@@ -101,6 +115,10 @@ pub struct Decoder {
     defrag: defrag::Defrag,
     tcp: tcp::Reassembler,
     counts: PacketCounts,
+    /// TCP connections found to carry TLS (both directions, canonical key):
+    /// reported once, then not reassembled. Cleared when it reaches
+    /// [`MAX_TLS_CONNECTIONS`] (a connection may then be reported again).
+    tls: std::collections::HashSet<(TunnelPath, SocketAddr, SocketAddr)>,
     /// Frames that ride along with the packet being decoded: the earlier
     /// fragments of an outer datagram just reassembled. If that datagram
     /// holds an inner fragment (IP fragments inside a tunnel inside IP
@@ -140,6 +158,7 @@ impl Decoder {
         Decoder {
             defrag: defrag::Defrag::new(limits),
             tcp: tcp::Reassembler::default(),
+            tls: std::collections::HashSet::new(),
             counts: PacketCounts::default(),
             carry: Vec::new(),
         }
@@ -495,6 +514,26 @@ impl Decoder {
             return Fate::Undecodable;
         }
         let flags = b[13];
+        let sport = u16::from_be_bytes([b[0], b[1]]);
+        let dport = u16::from_be_bytes([b[2], b[3]]);
+        let payload = &b[doff..];
+        let (a, z) = (SocketAddr::new(src, sport), SocketAddr::new(dst, dport));
+        let conn = if a <= z { (tun, a, z) } else { (tun, z, a) };
+        if self.tls.contains(&conn) {
+            return Fate::Other;
+        }
+        if looks_like_tls(sport, dport, payload) {
+            if self.tls.len() >= MAX_TLS_CONNECTIONS {
+                self.tls.clear();
+            }
+            self.tls.insert(conn);
+            sink.anomaly(
+                meta.frame,
+                PacketAnomaly::TlsEncrypted,
+                format!("TLS on {a} <-> {z}: signalling there cannot be read"),
+            );
+            return Fate::Other;
+        }
         let seg = Segment {
             key: FlowKey {
                 tunnels: tun,
@@ -586,5 +625,23 @@ pub fn collect_sip_payloads(path: &std::path::Path) -> Result<Vec<(u64, Vec<u8>)
     match err {
         Some(e) if info.format.is_none() => Err(e),
         _ => Ok(sink.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_is_recognised_by_hello_or_port_5061() {
+        // TLS 1.2 record header + ClientHello (handshake type 1).
+        let hello = [22, 3, 1, 0, 200, 1, 0, 0, 196, 3, 3];
+        assert!(looks_like_tls(50000, 443, &hello));
+        // Application data only counts on 5061.
+        let appdata = [23, 3, 3, 0, 40, 0xaa, 0xbb];
+        assert!(looks_like_tls(5061, 40000, &appdata));
+        assert!(!looks_like_tls(8443, 40000, &appdata));
+        // SIP on 5061 is not TLS.
+        assert!(!looks_like_tls(5061, 5061, b"OPTIONS sip:a SIP/2.0\r\n"));
     }
 }
