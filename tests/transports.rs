@@ -29,3 +29,132 @@ fn tls_connections_are_reported_once_each() {
     assert_eq!(inputs.rows[0]["sip_messages"], "0");
     assert_eq!(inputs.rows[0]["other_packets"], inputs.rows[0]["packets"]);
 }
+
+use common::build::*;
+
+const C: [u8; 4] = [10, 0, 0, 1];
+const S: [u8; 4] = [10, 0, 0, 2];
+
+fn eth_tcp(from_client: bool, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let (src, dst, sp, dp) = if from_client {
+        (C, S, 40000, 5060)
+    } else {
+        (S, C, 5060, 40000)
+    };
+    ethernet(
+        &[],
+        0x0800,
+        &ipv4(src, dst, 6, None, &tcp(sp, dp, seq, ack, flags, payload)),
+    )
+}
+
+fn run(dir: &std::path::Path, p: &Pcap) -> (common::Csv, common::Csv, common::Csv) {
+    let f = dir.join("t.pcap");
+    std::fs::write(&f, p.bytes()).unwrap();
+    let out = dir.join("out");
+    let o = analyze(&[
+        "--messages",
+        "-o",
+        out.to_str().unwrap(),
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (
+        read_csv(&out.join("inputs.csv")),
+        read_csv(&out.join("messages.csv")),
+        read_csv(&out.join("anomalies.csv")),
+    )
+}
+
+#[test]
+fn tcp_end_to_end_frames_and_accounting() {
+    let dir = tempfile::tempdir().unwrap();
+    let m1 = sip_options("tcp-1");
+    let m2 = sip_options("tcp-2");
+    let m3 = sip_options("tcp-3");
+    let isn = 1000u32;
+    let mut p = Pcap::new(1);
+    p.push(1, 0, eth_tcp(true, isn, 0, SYN, b""));
+    p.push(1, 1, eth_tcp(false, 5000, isn + 1, SYN | ACK, b""));
+    p.push(1, 2, eth_tcp(true, isn + 1, 5001, ACK, b""));
+    // Two messages in one segment.
+    let both = [m1.clone(), m2.clone()].concat();
+    p.push(2, 0, eth_tcp(true, isn + 1, 5001, ACK | PSH, &both));
+    // The third message split over two segments, the second half first.
+    let base = isn + 1 + both.len() as u32;
+    let (h1, h2) = m3.split_at(40);
+    p.push(3, 0, eth_tcp(true, base + 40, 5001, ACK | PSH, h2));
+    p.push(3, 1, eth_tcp(true, base, 5001, ACK | PSH, h1));
+    // A retransmission of the first half: nothing new.
+    p.push(3, 2, eth_tcp(true, base, 5001, ACK | PSH, h1));
+    p.push(4, 0, eth_tcp(false, 5001, base + m3.len() as u32, ACK, b""));
+    let (inputs, msgs, anomalies) = run(dir.path(), &p);
+    let ids: Vec<(&str, &str, &str)> = msgs
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r["call_id"].as_str(),
+                r["frame"].as_str(),
+                r["transport"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("tcp-1", "4", "tcp"),
+            ("tcp-2", "4", "tcp"),
+            ("tcp-3", "6", "tcp")
+        ]
+    );
+    let r = &inputs.rows[0];
+    // Frames 4, 5, 6 carried SIP; SYN, SYN-ACK, ACK, the retransmission and the last ACK did not.
+    assert_eq!(
+        (
+            r["packets"].as_str(),
+            r["sip_packets"].as_str(),
+            r["other_packets"].as_str()
+        ),
+        ("8", "3", "5")
+    );
+    assert!(anomalies.rows.is_empty(), "{:?}", anomalies.rows);
+}
+
+#[test]
+fn tcp_capture_starting_mid_stream_resynchronises() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = sip_options("mid");
+    let tail = &m[30..]; // the end of a message whose start was not captured
+    let mut p = Pcap::new(1);
+    p.push(
+        1,
+        0,
+        eth_tcp(
+            true,
+            7000,
+            1,
+            ACK | PSH,
+            &[tail, &sip_options("whole")].concat(),
+        ),
+    );
+    let (_, msgs, anomalies) = run(dir.path(), &p);
+    assert_eq!(msgs.rows.len(), 1);
+    assert_eq!(msgs.rows[0]["call_id"], "whole");
+    let resync: Vec<_> = anomalies
+        .rows
+        .iter()
+        .filter(|r| r["kind"] == "tcp_resync")
+        .collect();
+    assert_eq!(resync.len(), 1, "{:?}", anomalies.rows);
+    assert!(
+        resync[0]["detail"].contains(&format!("{} bytes", tail.len())),
+        "{}",
+        resync[0]["detail"]
+    );
+}
