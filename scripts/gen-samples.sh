@@ -3,28 +3,36 @@
 #
 # Usage:  sudo scripts/gen-samples.sh [CASE...]        (no CASE: every case, in the order below)
 #   Cases: ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented-invite fragmented-invite-v6
+#          tcp-t1 tcp-tn
 #   Writes samples/<case>/capture.pcap and samples/<case>/README.md; nothing else under samples/ is touched.
 #   Environment: SA_NO_INSTALL=1 never runs apt-get (the script fails if a tool is missing).
 #
 # What it does, per case: a SIPp UAS (scripts/sipp/*-uas.xml) in the background, tcpdump (-U -s 0 -w) on the
 # right interface, one SIPp UAC call (-m 1), then tcpdump is stopped with SIGINT, the flow in the capture is
 # checked against the expected sequence of SIP messages, and the capture and its README are moved into place.
+# The TCP cases (tcp-t1: one call, one connection, `sipp -t t1`; tcp-tn: 3 overlapping calls, one connection per
+# call, `sipp -t tn -m 3`) run on the veth pair with checksum and segmentation offloads switched off (ethtool), so
+# the capture holds the segments as they are on a 1500-byte wire, with correct TCP checksums.
+# SCTP (`sipp -t s1`) has no case: SIPp is built with it, but this kernel has no SCTP (CONFIG_IP_SCTP is not set;
+# socket(IPPROTO_SCTP) fails with EPROTONOSUPPORT).
 #
 # Where the traffic goes: ONLY to loopback addresses or to addresses inside network namespaces this script creates
 # (sagen-lo: a private loopback; sagen-a / sagen-b: two namespaces joined by a veth pair, 10.99.0.0/24 and
-# fd00:99::/64, which exist only inside those namespaces). Every run is bounded: sipp -m 1 -timeout 10s
-# -timeout_error, and every sipp and tcpdump runs under `timeout`. Namespaces and background processes are removed
+# fd00:99::/64, which exist only inside those namespaces). Every run is bounded: sipp -m 1 (-m 3 for tcp-tn)
+# -timeout 10s -timeout_error, and every sipp and tcpdump runs under `timeout`. Namespaces and background processes are removed
 # on exit (trap). Without permission to create namespaces, the loopback cases fall back to the host's loopback and
 # the veth (fragment) cases fail with a clear message.
 #
 # Idempotent: a rerun regenerates every capture. SIP identifiers (Call-ID, tags, branches, CSeq, ports) are fixed,
-# so a new capture differs from the old one only in timestamps, IP ids and checksums.
+# so a new capture differs from the old one only in timestamps, IP ids and checksums (TCP cases: also the random
+# initial sequence numbers and timestamp values, and for tcp-tn the ephemeral TCP source ports).
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIPP_SRC="$ROOT/scripts/sipp"
 SAMPLES="$ROOT/samples"
-ALL_CASES=(ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented-invite fragmented-invite-v6)
+ALL_CASES=(ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented-invite fragmented-invite-v6
+    tcp-t1 tcp-tn)
 
 UAS_PORT=5060
 UAC_PORT=5061
@@ -67,18 +75,21 @@ apt_retry() { # apt-get with retries: another apt/dpkg may hold the lock (e.g. a
     return 1
 }
 
+NEED_ETHTOOL=0 # set by main when a TCP case runs (offloads off on the veth pair)
+
 ensure_tools() {
-    local missing=() t
-    for t in sipp tcpdump ip ss; do
+    local missing=() t pkgs=(sip-tester tcpdump iproute2) need=(sipp tcpdump ip ss)
+    if ((NEED_ETHTOOL)); then pkgs+=(ethtool); need+=(ethtool); fi
+    for t in "${need[@]}"; do
         command -v "$t" >/dev/null 2>&1 || missing+=("$t")
     done
     if ((${#missing[@]})); then
         [[ ${SA_NO_INSTALL:-0} == 1 ]] && die "missing: ${missing[*]} (and SA_NO_INSTALL=1)"
-        log "installing sip-tester tcpdump iproute2 (missing: ${missing[*]})"
+        log "installing ${pkgs[*]} (missing: ${missing[*]})"
         apt_retry update || die "apt-get update failed"
-        apt_retry install -y sip-tester tcpdump iproute2 || die "apt-get install failed"
+        apt_retry install -y "${pkgs[@]}" || die "apt-get install failed"
     fi
-    for t in sipp tcpdump ip ss timeout flock od; do
+    for t in "${need[@]}" timeout flock od; do
         command -v "$t" >/dev/null 2>&1 || die "$t not found after install"
     done
 }
@@ -200,13 +211,22 @@ stop_capture() {
 }
 
 # ---------------------------------------------------------------- sipp ----
-# run_call CASE UAS_NS UAS_IP UAC_NS UAC_IP UAS_XML UAC_XML
+# run_call CASE UAS_NS UAS_IP UAC_NS UAC_IP UAS_XML UAC_XML [TRANSPORT [CALLS [UAC_ARG...]]]
 # UAS in the background (bound to UAS_IP:5060), waits for its socket, then one UAC call from UAC_IP:5061.
+# TRANSPORT: SIPp's -t (default u1, SIPp's own default, then no -t is given); CALLS: -m on both sides (default 1);
+# UAC_ARGs: more options for the UAC only (e.g. a call rate).
 run_call() {
-    local case=$1 uas_ns=$2 uas_ip=$3 uac_ns=$4 uac_ip=$5 uas_xml=$6 uac_xml=$7
-    local wd="$TMP/$case" dest uas_pid i urc=0 crc=0
+    local case=$1 uas_ns=$2 uas_ip=$3 uac_ns=$4 uac_ip=$5 uas_xml=$6 uac_xml=$7 tp=${8:-u1} calls=${9:-1}
+    shift 7; (($# == 0)) || shift; (($# == 0)) || shift
+    local uac_args=("$@")
+    local wd="$TMP/$case" dest uas_pid i urc=0 crc=0 ssopt=-Hlun
     if [[ $uas_ip == *:* ]]; then dest="[$uas_ip]:$UAS_PORT"; else dest="$uas_ip:$UAS_PORT"; fi
-    local common=(-key sa_case "$case" -m 1 -timeout "$SIPP_TIMEOUT" -timeout_error -nostdin -trace_err -trace_logs)
+    local common=(-key sa_case "$case" -m "$calls" -timeout "$SIPP_TIMEOUT" -timeout_error -nostdin -trace_err -trace_logs)
+    if [[ $tp != u1 ]]; then
+        # -max_socket: SIPp refuses to start when its default (50000) exceeds the open-files limit.
+        common+=(-t "$tp" -max_socket 64)
+        if [[ $tp == t* ]]; then ssopt=-Hltn; fi
+    fi
 
     # sipp writes its trace files next to the scenario file: run copies in the work directory.
     cp "$SIPP_SRC/$uas_xml" "$SIPP_SRC/$uac_xml" "$wd/"
@@ -222,16 +242,16 @@ run_call() {
     uas_pid=$!
     BG_PIDS+=("$uas_pid")
     for i in $(seq 1 100); do
-        [[ -n $(in_ns "$uas_ns" ss -Hlun "sport = :$UAS_PORT") ]] && break
+        [[ -n $(in_ns "$uas_ns" ss "$ssopt" "sport = :$UAS_PORT") ]] && break
         kill -0 "$uas_pid" 2>/dev/null || break
         sleep 0.1
     done
-    [[ -n $(in_ns "$uas_ns" ss -Hlun "sport = :$UAS_PORT") ]] || {
+    [[ -n $(in_ns "$uas_ns" ss "$ssopt" "sport = :$UAS_PORT") ]] || {
         tail -20 "$wd/uas.out" >&2; die "$case: the sipp UAS is not listening on $UAS_PORT"; }
 
     # The UAC runs in the background too, so that a signal to this script is handled at once (by the trap).
     timeout -k 5 "$HARD_TIMEOUT" "${uac_pre[@]+"${uac_pre[@]}"}" \
-        sipp -sf "$wd/$uac_xml" -i "$uac_ip" -p "$UAC_PORT" "${common[@]}" \
+        sipp -sf "$wd/$uac_xml" -i "$uac_ip" -p "$UAC_PORT" "${common[@]}" "${uac_args[@]+"${uac_args[@]}"}" \
         -cid_str "sa-$case-%u@ue.sipaudit.test" "$dest" \
         </dev/null >"$wd/uac.out" 2>&1 &
     uac_pid=$!
@@ -286,14 +306,19 @@ check_flow() { # check_flow CASE FILE EXPECTED(one "<start> | CSeq: n M" per lin
 SIPP_VERSION=""
 TOOLS_LINE=""
 
-tshark_decode() { # the tshark view of the SIP messages (reassembled), if tshark is installed
+tshark_decode() { # tshark_decode FILE [tcp]: the tshark view of the SIP messages (reassembled), if tshark is installed
     command -v tshark >/dev/null 2>&1 || return 1
-    tshark -r "$1" -Y sip -T fields -E separator='|' \
-        -e frame.number -e sip.Method -e sip.Status-Code -e sip.CSeq -e sip.Call-ID 2>/dev/null
+    if [[ ${2:-} == tcp ]]; then
+        tshark -r "$1" -o tcp.reassemble_out_of_order:TRUE -Y sip -T fields -E separator='|' \
+            -e frame.number -e frame.protocols -e sip.Method -e sip.Status-Code -e sip.CSeq -e sip.Call-ID 2>/dev/null
+    else
+        tshark -r "$1" -Y sip -T fields -E separator='|' \
+            -e frame.number -e sip.Method -e sip.Status-Code -e sip.CSeq -e sip.Call-ID 2>/dev/null
+    fi
 }
 
-write_readme() { # write_readme CASE CAPTURE TITLE DESCRIPTION HOW
-    local case=$1 cap=$2 title=$3 desc=$4 how=$5
+write_readme() { # write_readme CASE CAPTURE TITLE DESCRIPTION HOW [tcp]
+    local case=$1 cap=$2 title=$3 desc=$4 how=$5 mode=${6:-}
     local dir="$SAMPLES/$case" lt ltn n bytes dec
     lt=$(linktype_name "$cap")
     ltn=$(linktype_num "$cap")
@@ -312,13 +337,25 @@ write_readme() { # write_readme CASE CAPTURE TITLE DESCRIPTION HOW
         printf '## SIP messages (start line | CSeq), from `tcpdump -nn -A`\n\n```\n'
         sip_flow "$cap"
         printf '```\n\n'
-        if dec=$(tshark_decode "$cap") && [[ -n $dec ]]; then
+        if [[ $mode == tcp ]]; then
+            if dec=$(tshark_decode "$cap" tcp) && [[ -n $dec ]]; then
+                printf '## tshark decode\n\n`tshark -r capture.pcap -o tcp.reassemble_out_of_order:TRUE -Y sip -T fields'
+                printf ' -e frame.number -e frame.protocols -e sip.Method -e sip.Status-Code -e sip.CSeq -e sip.Call-ID`\n\n'
+                printf '(a message is shown at the frame in which tshark completes it)\n\n'
+                printf '```\nframe|protocols|method|status|cseq|call-id\n%s\n```\n\n' "$dec"
+            fi
+        elif dec=$(tshark_decode "$cap") && [[ -n $dec ]]; then
             printf '## tshark decode\n\n`tshark -r capture.pcap -Y sip -T fields -e frame.number -e sip.Method'
             printf ' -e sip.Status-Code -e sip.CSeq -e sip.Call-ID`\n\n```\nframe|method|status|cseq|call-id\n'
             printf '%s\n' "$dec"
             printf '```\n\n'
         fi
-        printf 'Regenerate with `sudo scripts/gen-samples.sh %s` (timestamps change; identifiers do not).\n' "$case"
+        if [[ $mode == tcp ]]; then
+            printf 'Regenerate with `sudo scripts/gen-samples.sh %s` (timestamps, TCP sequence numbers and timestamp\n' "$case"
+            printf 'values change; SIP identifiers do not).\n'
+        else
+            printf 'Regenerate with `sudo scripts/gen-samples.sh %s` (timestamps change; identifiers do not).\n' "$case"
+        fi
         printf 'Expected analyzer outputs for this capture are blessed separately.\n'
     } >"$dir/README.md"
 }
@@ -471,6 +508,181 @@ $HOW_COMMON"
     log "$case: OK ($n packets, $frags fragment lines, link type $(linktype_name "$SAMPLES/$case/capture.pcap"))"
 }
 
+# ---------------------------------------------------------------- TCP cases ----
+veth_no_offload() { # the kernel segments and checksums TCP itself: the capture holds what a 1500-byte wire carries
+    local pair ns ifc feats
+    for pair in "$NS_A:$VETH_A" "$NS_B:$VETH_B"; do
+        ns=${pair%%:*} ifc=${pair#*:}
+        ip netns exec "$ns" ethtool -K "$ifc" tx off tso off gso off gro off >/dev/null 2>&1 || true
+        feats=$(ip netns exec "$ns" ethtool -k "$ifc")
+        if grep -qE '^(tx-checksumming|tcp-segmentation-offload|generic-segmentation-offload): on' <<<"$feats"; then
+            die "could not switch checksum/segmentation offloads off on $ifc"
+        fi
+    done
+}
+
+tcp_count() { tcpdump -nn -r "$1" "$2" 2>/dev/null | wc -l; } # tcp_count FILE FILTER: packets matching FILTER
+TCP_SYN='tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn'
+TCP_FIN='tcp[tcpflags] & tcp-fin != 0'
+TCP_RST='tcp[tcpflags] & tcp-rst != 0'
+
+first_request_segments() { # first_request_segments FILE: "N L1+L2+..." for the data segments UAC -> UAS that come
+    # before the UAS sends any data, i.e. the segments of the first request (tcp-t1: the INVITE; UAC port fixed)
+    tcpdump -nn -r "$1" 2>/dev/null | awk -v c="$V4_A.$UAC_PORT > $V4_B.$UAS_PORT:" \
+        -v s="$V4_B.$UAS_PORT > $V4_A.$UAC_PORT:" '
+        done { next }  # no early exit: with pipefail, tcpdump killed by SIGPIPE would fail the pipeline
+        { n = 0; if (match($0, / length [0-9]+$/)) n = substr($0, RSTART + 8) + 0 }
+        n > 0 && index($0, s) { done = 1; next }
+        n > 0 && index($0, c) { k++; l = l (l == "" ? "" : "+") n }
+        END { printf "%d %s\n", k, l }'
+}
+
+check_flow_any_order() { # check_flow_any_order CASE FILE EXPECTED: as check_flow, in any order (overlapping calls)
+    local got want
+    got=$(sip_flow "$2" | LC_ALL=C sort)
+    want=$(printf '%s\n' "$3" | LC_ALL=C sort)
+    if [[ $got != "$want" ]]; then
+        log "$1: unexpected SIP messages in the capture (sorted)"
+        diff <(printf '%s\n' "$want") <(printf '%s\n' "$got") >&2 || true
+        die "$1: flow check failed"
+    fi
+}
+
+HOW_TCP='Each run: `sipp -t t1|tn -max_socket 64 -timeout 10s -timeout_error -nostdin` for both sides (UAS started
+first, the UAC only once the UAS listens on TCP 5060), `tcpdump -U --immediate-mode -s 0 -w` started before and
+stopped with SIGINT after both SIPp have exited. The script fails when either sipp exits non-zero, the SIP messages
+in the capture differ from the expected ones, the number of connections (SYN) or FINs is not the expected one, or
+there is any RST. Call-ID (`-cid_str sa-<case>-%u@ue.sipaudit.test`), tags, branches and CSeq numbers are fixed in
+the scenarios. TCP initial sequence numbers and timestamp values are random per connection, so regenerated captures
+differ in those (relative sequence numbers are the same), in timestamps, IP ids and checksums.
+
+Offloads: on both veth ends `ethtool -K <if> tx off tso off gso off gro off`, so the kernel cuts the byte stream
+into segments of at most the MSS (1460, minus 12 bytes of TCP timestamp option: 1448 bytes of payload) and computes
+every checksum itself: the capture holds the segments a 1500-byte Ethernet wire would carry, with correct IP and
+TCP checksums (`tcpdump -vv` reports none as incorrect).'
+
+case_tcp() { # case_tcp CASE MODE(t1|tn)
+    local case=$1 mode=$2 wd="$TMP/$1" cap n syn fin rst bad calls=1 uas_xml uac_xml exp filter
+    local uac_args=() segs="" nseg=0 ex desc title closer inv_total inv_body inv_head first_seg split_at=""
+    mkdir -p "$wd"
+    cap="$wd/capture.pcap"
+    filter="ip host $V4_A and ip host $V4_B"
+    if [[ $mode == t1 ]]; then
+        uas_xml=tcp-big-invite-uas.xml uac_xml=tcp-big-invite-uac.xml exp=$EXP_PLAIN
+    else
+        calls=3 uas_xml=tcp-calls-uas.xml uac_xml=tcp-calls-uac.xml
+        # One call every 1.2 s; each lasts about 1.5 s (200 OK after 0.5 s, BYE 1 s after the ACK): they overlap.
+        uac_args=(-key sa_listen_port "$UAC_PORT" -r 1 -rp 1200)
+        exp=$(printf '%s\n%s\n%s' "$EXP_PLAIN" "$EXP_PLAIN" "$EXP_PLAIN")
+    fi
+    veth_up
+    veth_no_offload
+    # Captured on the UAS end of the veth pair, as the segments arrive.
+    start_capture "$NS_B" "$VETH_B" "$cap" "" "$filter"
+    run_call "$case" "$NS_B" "$V4_B" "$NS_A" "$V4_A" "$uas_xml" "$uac_xml" "$mode" "$calls" "${uac_args[@]}"
+    stop_capture
+    ns_del "$NS_A" "$NS_B"
+
+    if [[ $mode == t1 ]]; then check_flow "$case" "$cap" "$exp"; else check_flow_any_order "$case" "$cap" "$exp"; fi
+    n=$(packet_count "$cap")
+    syn=$(tcp_count "$cap" "$TCP_SYN")
+    fin=$(tcp_count "$cap" "$TCP_FIN")
+    rst=$(tcp_count "$cap" "$TCP_RST")
+    ((syn == calls)) || die "$case: $syn connection(s) opened (SYN), expected $calls"
+    ((fin == 2 * syn)) || die "$case: $fin FIN segments, expected $((2 * syn)) (both directions of every connection)"
+    ((rst == 0)) || die "$case: $rst RST segments"
+    bad=$(tcpdump -nn -vv -r "$cap" 2>/dev/null | grep -c 'incorrect' || true)
+    ((bad == 0)) || die "$case: $bad packets with an incorrect checksum (offloads not off?)"
+    if [[ $mode == t1 ]]; then
+        read -r nseg segs < <(first_request_segments "$cap")
+        ((nseg >= 2)) || die "$case: the INVITE is in $nseg TCP segment(s), expected it to span at least two"
+        # Its size, and where its header section ends (Content-Length: the INVITE's is the first in the capture).
+        inv_total=$((${segs//+/ + }))
+        inv_body=$(tcpdump -nn -A -r "$cap" 2>/dev/null |
+            awk '!d && match($0, /Content-Length: *[0-9]+/) { v = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", v); print v; d = 1 }')
+        ((inv_body > 0)) || die "$case: no Content-Length found for the INVITE"
+        inv_head=$((inv_total - inv_body))
+        first_seg=${segs%%+*}
+        if ((first_seg < inv_head)); then
+            split_at="ends inside the header section;
+the second holds the rest of the headers and the whole SDP"
+        else
+            split_at="holds all the headers and the beginning of the SDP;
+the second the rest of the SDP"
+        fi
+    else
+        # The calls must overlap: INVITE n+1 before BYE n (in capture order).
+        local inv byes
+        inv=($(sip_flow "$cap" | grep -n '^INVITE ' | cut -d: -f1))
+        byes=($(sip_flow "$cap" | grep -n '^BYE ' | cut -d: -f1))
+        ((${#inv[@]} == 3 && ${#byes[@]} == 3 && inv[1] < byes[0] && inv[2] < byes[1])) ||
+            die "$case: the calls do not overlap (INVITEs at lines ${inv[*]}, BYEs at ${byes[*]} of the SIP flow)"
+    fi
+    # Which side closed first: the source of the first FIN.
+    if [[ $(tcpdump -nn -r "$cap" "$TCP_FIN" 2>/dev/null | awk 'NR == 1 { print $3 }') == "$V4_A".* ]]; then
+        closer="the UAC closes first (FIN from $V4_A, then from $V4_B)"
+    else
+        closer="the UAS closes first (FIN from $V4_B, then from $V4_A)"
+    fi
+    publish "$case" "$cap"
+    cap="$SAMPLES/$case/capture.pcap"
+
+    local uas_cmd uac_cmd
+    uas_cmd="sipp -sf scripts/sipp/$uas_xml -t $mode -max_socket 64 -key sa_case $case -i $V4_B -p $UAS_PORT -m $calls -timeout 10s -timeout_error -nostdin"
+    uac_cmd="sipp -sf scripts/sipp/$uac_xml -t $mode -max_socket 64 -key sa_case $case ${uac_args[*]:+${uac_args[*]} }-cid_str 'sa-$case-%u@ue.sipaudit.test' -i $V4_A -p $UAC_PORT -m $calls -timeout 10s -timeout_error -nostdin $V4_B:$UAS_PORT"
+    if [[ $mode == t1 ]]; then
+        title="tcp-t1: one call over one TCP connection (sipp -t t1), the INVITE in two TCP segments"
+        ex=$(tcpdump -nn -r "$cap" 2>/dev/null | awk -v s="$V4_B.$UAS_PORT > $V4_A.$UAC_PORT:" \
+            '!d { print } index($0, s) && / length [1-9][0-9]*$/ { d = 1 }' | sed 's/, options \[[^]]*\]//')
+        desc="A plain IMS-style audio+video call over SIP/TCP: INVITE / 100 / 180 / 200 / ACK / BYE / 200 on ONE TCP
+connection from $V4_A:$UAC_PORT (SIPp connects from its -p port with \`-t t1\`) to $V4_B:$UAS_PORT,
+Call-ID \`sa-$case-1@ue.sipaudit.test\`, Via \`SIP/2.0/TCP\`, \`;transport=tcp\` in Contact and the ACK/BYE Request-URIs.
+The INVITE (long IMS headers, SDP with audio and video m-lines; $inv_total bytes: $inv_head of start line and
+headers, $inv_body of body) is larger than one segment at MTU 1500, so it arrives in $nseg TCP segments of
+$segs bytes: the first $split_at.
+An analyzer must reassemble the stream (and frame the message by Content-Length) to see the INVITE.
+The responses and the ACK/BYE each fit in one segment. After the call
+$closer; there is no RST.
+
+The handshake and the INVITE's segments, from \`tcpdump -nn -r capture.pcap\` (TCP options left out):
+
+\`\`\`
+$ex
+\`\`\`"
+    else
+        title="tcp-tn: three overlapping calls, one TCP connection per call (sipp -t tn)"
+        ex=$(tcpdump -nn -r "$cap" "($TCP_SYN) or ($TCP_FIN)" 2>/dev/null | awk '{ l = $1 " " $2 " " $3 " " $4 " " $5 " " $6 " " $7; sub(/,$/, "", l); print l }')
+        desc="Three plain calls over SIP/TCP (\`sipp -t tn -m 3 -r 1 -rp 1200\`): SIPp opens a new TCP connection for each
+call, from an ephemeral source port of $V4_A to $V4_B:$UAS_PORT, and closes it when the call ends:
+$closer; there is no RST.
+A call starts every 1.2 s and lasts about 1.5 s, so the calls overlap: call 2's INVITE comes before call 1's BYE,
+call 3's before call 2's.
+Each call: INVITE / 100 / 180 / 200 / ACK / BYE / 200, Call-IDs \`sa-$case-1@ue.sipaudit.test\` to
+\`sa-$case-3@ue.sipaudit.test\`, From tags \`$case-alice<n>\`, To tags \`$case-bob<n>\`, branches
+\`z9hG4bK-$case-{inv,ack,bye}<n>\` (n = 1, 2, 3). Via sent-by and Contact carry the UAC's listening port
+($V4_A:$UAC_PORT, where SIPp listens), not the connection's ephemeral port, as a UA over TCP does (RFC 3261
+section 18.1.1): the responses go back on the connection the request came in on. Every message fits in one segment.
+
+The ephemeral ports are chosen by the kernel and change from one run to the next (SIP content does not).
+Connections opened and closed, from \`tcpdump -nn -r capture.pcap '(SYN without ACK) or FIN'\` (first 7 fields):
+
+\`\`\`
+$ex
+\`\`\`"
+    fi
+    write_readme "$case" "$cap" "$title" "$desc" \
+"Two network namespaces created by the script, \`$NS_A\` (UAC, $V4_A) and \`$NS_B\` (UAS, $V4_B), joined by a veth
+pair at MTU 1500 with static neighbour entries (no ARP). These addresses exist only inside those namespaces;
+nothing leaves them.
+
+- UAS (in $NS_B): \`$uas_cmd\`
+- UAC (in $NS_A): \`$uac_cmd\`
+- Capture (in $NS_B, on the UAS end of the veth pair, Ethernet): \`tcpdump -i $VETH_B -n -s 0 -U --immediate-mode -w capture.pcap '$filter'\`
+
+$HOW_TCP" tcp
+    log "$case: OK ($n packets, $syn connection(s), $fin FINs${segs:+, INVITE in $nseg segments ($segs bytes)}, link type $(linktype_name "$cap"))"
+}
+
 run_case() {
     case $1 in
     ims-precondition-call)
@@ -555,6 +767,8 @@ Flow: INVITE / 100 / 180 / 200 / ACK / BYE / 200, Call-ID \`sa-ipv6-call-1@ue.si
         ;;
     fragmented-invite) case_fragmented "$1" 4 ;;
     fragmented-invite-v6) case_fragmented "$1" 6 ;;
+    tcp-t1) case_tcp "$1" t1 ;;
+    tcp-tn) case_tcp "$1" tn ;;
     *) die "unknown case '$1' (cases: ${ALL_CASES[*]})" ;;
     esac
 }
@@ -567,6 +781,7 @@ main() {
         [[ " ${ALL_CASES[*]} " == *" $c "* ]] || die "unknown case '$c' (cases: ${ALL_CASES[*]})"
     done
 
+    for c in "${cases[@]}"; do [[ $c != tcp-* ]] || NEED_ETHTOOL=1; done
     ensure_tools
     local lockf=/run/lock/sipaudit-gen-samples.lock
     [[ -d /run/lock && -w /run/lock ]] || lockf=/tmp/sipaudit-gen-samples.lock

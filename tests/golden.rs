@@ -20,6 +20,8 @@ const CASES: &[&str] = &[
     "ipv6-call",
     "relaxed-retry-420",
     "sll2-any",
+    "tcp-t1",
+    "tcp-tn",
 ];
 
 /// The reports compared for every case.
@@ -113,6 +115,8 @@ golden! {
     ipv6_call => "ipv6-call",
     relaxed_retry_420 => "relaxed-retry-420",
     sll2_any => "sll2-any",
+    tcp_t1 => "tcp-t1",
+    tcp_tn => "tcp-tn",
 }
 
 #[test]
