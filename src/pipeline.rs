@@ -16,7 +16,8 @@ use rayon::prelude::*;
 use crate::anomaly::PacketAnomaly;
 use crate::capture::{self, format_rfc3339_micros};
 use crate::error::{Error, ErrorKind};
-use crate::packet::{Datagram, Decoder, PacketCounts, Sink, StreamEvent, TunnelPath};
+use crate::packet::ws::{self, WsEvent};
+use crate::packet::{Datagram, Decoder, FlowKey, PacketCounts, Sink, StreamEvent, TunnelPath};
 use crate::report::rows::{AnomalyRow, InputRow, MessageRow, SummaryRow};
 use crate::report::{self, Text};
 use crate::sip::stream::FramerEvent;
@@ -149,6 +150,9 @@ struct Seen {
 /// can be borrowed at once in the framers' callback.
 struct FileSink<'a> {
     framers: sip::stream::Framers,
+    /// TCP directions that carry WebSocket (RFC 7118): their bytes go
+    /// through a deframer instead of the SIP framers.
+    ws: HashMap<FlowKey, ws::Deframer>,
     out: Out<'a>,
 }
 
@@ -158,7 +162,8 @@ struct Out<'a> {
     messages: Vec<(i64, u64, MessageRow)>,
     anomalies: Vec<AnomalyRow>,
     sip_messages: u64,
-    /// TCP segments found to carry (part of) a SIP message.
+    /// TCP segments found to carry (part of) a SIP message (directly or in
+    /// WebSocket frames).
     tcp_sip_frames: u64,
     counters: Counters,
     scratch: String,
@@ -271,6 +276,43 @@ impl Out<'_> {
             } => self.add_anomaly(frame, id, detail),
         }
     }
+
+    /// What the WebSocket deframer of a TCP direction produced.
+    fn ws_event(&mut self, key: FlowKey, ev: WsEvent<'_>) {
+        match ev {
+            WsEvent::Message {
+                payload,
+                frame,
+                ts_ns,
+                new_frames,
+                ..
+            } => {
+                if !sip::is_sip_start(payload) {
+                    return;
+                }
+                self.tcp_sip_frames += new_frames.len() as u64;
+                let at = Seen {
+                    frame,
+                    ts_ns,
+                    src: key.src,
+                    dst: key.dst,
+                    tunnels: key.tunnels,
+                    proto: "ws",
+                    truncated: false,
+                };
+                match sip::parse_message(payload, Framing::Datagram) {
+                    Ok(msg) => self.message(&at, &msg),
+                    Err(e) => self.add_anomaly(
+                        frame,
+                        PacketAnomaly::SipStartInvalid.id(),
+                        format!("WebSocket message does not parse as SIP: {e}"),
+                    ),
+                }
+            }
+            WsEvent::Closed { .. } => {}
+            WsEvent::Anomaly { frame, id, detail } => self.add_anomaly(frame, id, detail),
+        }
+    }
 }
 
 impl Sink for FileSink<'_> {
@@ -307,18 +349,56 @@ impl Sink for FileSink<'_> {
     }
 
     fn stream(&mut self, ev: &StreamEvent<'_>) {
-        match ev {
+        let out = &mut self.out;
+        match *ev {
             StreamEvent::Anomaly {
-                frame, id, detail, ..
+                frame,
+                id,
+                ref detail,
+                ..
             }
             | StreamEvent::Dropped {
-                frame, id, detail, ..
+                frame,
+                id,
+                ref detail,
+                ..
             } => {
-                self.out.add_anomaly(*frame, id, detail.clone());
+                out.add_anomaly(frame, id, detail.clone());
             }
             StreamEvent::Duplicate { .. } => {}
-            _ => {
-                let out = &mut self.out;
+            StreamEvent::Data {
+                key,
+                bytes,
+                frame,
+                ts_ns,
+                carrier,
+            } => {
+                if !self.ws.contains_key(&key)
+                    && bytes.starts_with(b"GET ")
+                    && ws::is_upgrade_request(bytes) == Some(true)
+                {
+                    // The client's opening handshake: both directions are
+                    // WebSocket from here on (the server's starts with 101).
+                    let limits = ws::WsLimits::default();
+                    self.ws.insert(key, ws::Deframer::new(true, limits));
+                    self.ws
+                        .insert(key.reverse(), ws::Deframer::new(true, limits));
+                }
+                match self.ws.get_mut(&key) {
+                    Some(d) => d.data(bytes, frame, ts_ns, carrier, &mut |we| {
+                        out.ws_event(key, we)
+                    }),
+                    None => self.framers.event(ev, &mut |fe| out.framed(fe)),
+                }
+            }
+            StreamEvent::Gap { key, frame, .. } => match self.ws.get_mut(&key) {
+                Some(d) => d.gap(frame, &mut |we| out.ws_event(key, we)),
+                None => self.framers.event(ev, &mut |fe| out.framed(fe)),
+            },
+            StreamEvent::Reset { key, frame } => {
+                if let Some(mut d) = self.ws.remove(&key) {
+                    d.finish(frame, &mut |we| out.ws_event(key, we));
+                }
                 self.framers.event(ev, &mut |fe| out.framed(fe));
             }
         }
@@ -348,6 +428,7 @@ fn process_file(input: &Input, want_rows: bool) -> FileResult {
     let mut dec = Decoder::default();
     let mut sink = FileSink {
         framers: sip::stream::Framers::default(),
+        ws: HashMap::new(),
         out: Out {
             file: &input.display,
             want_rows,
@@ -369,8 +450,18 @@ fn process_file(input: &Input, want_rows: bool) -> FileResult {
         dec.decode(p, &mut sink);
     });
     let mut counts: PacketCounts = dec.finish(&mut sink);
-    let FileSink { framers, mut out } = sink;
+    let FileSink {
+        framers,
+        ws,
+        mut out,
+    } = sink;
     framers.finish(&mut |fe| out.framed(fe));
+    // Deframers still open at the end of the file, in a fixed order.
+    let mut open: Vec<_> = ws.into_iter().collect();
+    open.sort_by_key(|(k, _)| (k.src, k.dst));
+    for (key, mut d) in open {
+        d.finish(info.packets, &mut |we| out.ws_event(key, we));
+    }
     counts.move_to_sip(out.tcp_sip_frames);
     debug_assert_eq!(counts.sip + counts.other + counts.undecodable, info.packets);
     let has_packets = info.packets > 0;

@@ -158,3 +158,82 @@ fn tcp_capture_starting_mid_stream_resynchronises() {
         resync[0]["detail"]
     );
 }
+
+/// A WebSocket frame (FIN set) with the given opcode, masked when `mask` is given.
+fn ws_frame(opcode: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x80 | opcode];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    if payload.len() < 126 {
+        v.push(m | payload.len() as u8);
+    } else {
+        v.push(m | 126);
+        v.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    match mask {
+        Some(k) => {
+            v.extend_from_slice(&k);
+            v.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => v.extend_from_slice(payload),
+    }
+    v
+}
+
+#[test]
+fn sip_over_websocket_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let upgrade = b"GET / HTTP/1.1\r\nHost: sip-ws.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let accept =
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n\r\n";
+    let req = ws_frame(1, Some([0x37, 0xfa, 0x21, 0x3d]), &sip_options("ws-1"));
+    let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK-ws-1\r\n\
+From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>;tag=b2\r\nCall-ID: ws-1\r\n\
+CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    let resp = ws_frame(1, None, ok);
+    let (c, s) = (100u32, 900u32);
+    let mut p = Pcap::new(1);
+    p.push(1, 0, eth_tcp(true, c, 0, SYN, b""));
+    p.push(1, 1, eth_tcp(false, s, c + 1, SYN | ACK, b""));
+    p.push(1, 2, eth_tcp(true, c + 1, s + 1, ACK | PSH, upgrade));
+    let c2 = c + 1 + upgrade.len() as u32;
+    p.push(1, 3, eth_tcp(false, s + 1, c2, ACK | PSH, accept));
+    let s2 = s + 1 + accept.len() as u32;
+    // The masked request frame in two segments.
+    let (r1, r2) = req.split_at(50);
+    p.push(2, 0, eth_tcp(true, c2, s2, ACK | PSH, r1));
+    p.push(2, 1, eth_tcp(true, c2 + 50, s2, ACK | PSH, r2));
+    p.push(
+        2,
+        2,
+        eth_tcp(false, s2, c2 + req.len() as u32, ACK | PSH, &resp),
+    );
+    let (inputs, msgs, anomalies) = run(dir.path(), &p);
+    let got: Vec<(&str, &str, &str, &str)> = msgs
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r["frame"].as_str(),
+                r["transport"].as_str(),
+                r["kind"].as_str(),
+                r["call_id"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("6", "ws", "request", "ws-1"),
+            ("7", "ws", "response", "ws-1")
+        ]
+    );
+    assert!(anomalies.rows.is_empty(), "{:?}", anomalies.rows);
+    let r = &inputs.rows[0];
+    // Frames 5, 6 (request) and 7 (response) carried SIP; the handshake packets did not.
+    assert_eq!(
+        (r["sip_packets"].as_str(), r["other_packets"].as_str()),
+        ("3", "4")
+    );
+}

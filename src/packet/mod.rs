@@ -20,6 +20,7 @@
 mod defrag;
 pub mod tcp;
 mod tunnel;
+pub mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 
