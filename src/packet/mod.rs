@@ -18,6 +18,7 @@
 //! [`crate::sip`]'s business (the sink's).
 
 mod defrag;
+pub mod sctp;
 pub mod tcp;
 mod tunnel;
 pub mod ws;
