@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use crate::anomaly::PacketAnomaly;
 use crate::capture::{self, format_rfc3339_micros};
 use crate::error::{Error, ErrorKind};
+use crate::packet::sctp::SctpEvent;
 use crate::packet::ws::{self, WsEvent};
 use crate::packet::{Datagram, Decoder, FlowKey, PacketCounts, Sink, StreamEvent, TunnelPath};
 use crate::report::rows::{AnomalyRow, InputRow, MessageRow, SummaryRow};
@@ -162,9 +163,10 @@ struct Out<'a> {
     messages: Vec<(i64, u64, MessageRow)>,
     anomalies: Vec<AnomalyRow>,
     sip_messages: u64,
-    /// TCP segments found to carry (part of) a SIP message (directly or in
-    /// WebSocket frames).
-    tcp_sip_frames: u64,
+    /// TCP segments and SCTP packets found to carry (part of) a SIP message
+    /// (directly, in WebSocket frames, or in SCTP user messages): counted
+    /// `other` by the decoder, moved to `sip` at the end of the file.
+    stream_sip_frames: u64,
     counters: Counters,
     scratch: String,
 }
@@ -252,7 +254,7 @@ impl Out<'_> {
     fn framed(&mut self, ev: FramerEvent<'_>) {
         match ev {
             FramerEvent::Message(f) => {
-                self.tcp_sip_frames += f.new_frames.len() as u64;
+                self.stream_sip_frames += f.new_frames.len() as u64;
                 let at = Seen {
                     frame: f.frame,
                     ts_ns: f.ts_ns,
@@ -277,6 +279,48 @@ impl Out<'_> {
         }
     }
 
+    /// A complete SCTP user message (SIP when it starts like SIP, RFC 4168:
+    /// one message per user message), or an SCTP anomaly.
+    fn sctp_event(&mut self, ev: &SctpEvent<'_>) {
+        match *ev {
+            SctpEvent::Message {
+                key,
+                bytes,
+                frame,
+                ts_ns,
+                new_frames,
+                ..
+            } => {
+                if !sip::is_sip_start(bytes) {
+                    return;
+                }
+                self.stream_sip_frames += new_frames.len() as u64;
+                let at = Seen {
+                    frame,
+                    ts_ns,
+                    src: key.src,
+                    dst: key.dst,
+                    tunnels: key.tunnels,
+                    proto: "sctp",
+                    truncated: false,
+                };
+                match sip::parse_message(bytes, Framing::Datagram) {
+                    Ok(msg) => self.message(&at, &msg),
+                    Err(e) => self.add_anomaly(
+                        frame,
+                        PacketAnomaly::SipStartInvalid.id(),
+                        format!("SCTP message does not parse as SIP: {e}"),
+                    ),
+                }
+            }
+            SctpEvent::Anomaly {
+                frame,
+                id,
+                ref detail,
+            } => self.add_anomaly(frame, id, detail.clone()),
+        }
+    }
+
     /// What the WebSocket deframer of a TCP direction produced.
     fn ws_event(&mut self, key: FlowKey, ev: WsEvent<'_>) {
         match ev {
@@ -290,7 +334,7 @@ impl Out<'_> {
                 if !sip::is_sip_start(payload) {
                     return;
                 }
-                self.tcp_sip_frames += new_frames.len() as u64;
+                self.stream_sip_frames += new_frames.len() as u64;
                 let at = Seen {
                     frame,
                     ts_ns,
@@ -404,6 +448,10 @@ impl Sink for FileSink<'_> {
         }
     }
 
+    fn sctp(&mut self, ev: &SctpEvent<'_>) {
+        self.out.sctp_event(ev);
+    }
+
     fn anomaly(&mut self, frame: u64, kind: PacketAnomaly, detail: String) {
         self.out.add_anomaly(frame, kind.id(), detail);
     }
@@ -435,7 +483,7 @@ fn process_file(input: &Input, want_rows: bool) -> FileResult {
             messages: Vec::new(),
             anomalies: Vec::new(),
             sip_messages: 0,
-            tcp_sip_frames: 0,
+            stream_sip_frames: 0,
             counters: Counters::default(),
             scratch: String::new(),
         },
@@ -462,7 +510,7 @@ fn process_file(input: &Input, want_rows: bool) -> FileResult {
     for (key, mut d) in open {
         d.finish(info.packets, &mut |we| out.ws_event(key, we));
     }
-    counts.move_to_sip(out.tcp_sip_frames);
+    counts.move_to_sip(out.stream_sip_frames);
     debug_assert_eq!(counts.sip + counts.other + counts.undecodable, info.packets);
     let has_packets = info.packets > 0;
     let input_row = InputRow {

@@ -85,6 +85,11 @@ pub trait Sink {
     fn stream(&mut self, ev: &StreamEvent<'_>) {
         let _ = ev;
     }
+    /// Complete SCTP user messages and SCTP anomalies. SCTP packets are
+    /// counted `other` by the decoder, like TCP ones.
+    fn sctp(&mut self, ev: &sctp::SctpEvent<'_>) {
+        let _ = ev;
+    }
     /// An anomaly below the SIP layer.
     fn anomaly(&mut self, frame: u64, kind: PacketAnomaly, detail: String);
 }
@@ -116,6 +121,7 @@ impl PacketCounts {
 pub struct Decoder {
     defrag: defrag::Defrag,
     tcp: tcp::Reassembler,
+    sctp: sctp::Reassembler,
     counts: PacketCounts,
     /// TCP connections found to carry TLS (both directions, canonical key):
     /// reported once, then not reassembled. Cleared when it reaches
@@ -160,6 +166,7 @@ impl Decoder {
         Decoder {
             defrag: defrag::Defrag::new(limits),
             tcp: tcp::Reassembler::default(),
+            sctp: sctp::Reassembler::default(),
             tls: std::collections::HashSet::new(),
             counts: PacketCounts::default(),
             carry: Vec::new(),
@@ -180,6 +187,7 @@ impl Decoder {
             self.give_up(expired, "timeout", sink);
         }
         self.tcp.expire(pkt.ts_ns, &mut |ev| sink.stream(&ev));
+        self.sctp.expire(pkt.ts_ns, &mut |ev| sink.sctp(&ev));
     }
 
     /// Ends the file: fragments still pending are given up. Returns the
@@ -190,6 +198,8 @@ impl Decoder {
         }
         let tcp = std::mem::take(&mut self.tcp);
         tcp.finish(&mut |ev| sink.stream(&ev));
+        let sctp = std::mem::take(&mut self.sctp);
+        sctp.finish(&mut |ev| sink.sctp(&ev));
         self.counts
     }
 
@@ -453,6 +463,20 @@ impl Decoder {
         match proto {
             17 => self.udp(src, dst, b, meta, tun, sink),
             6 => self.tcp(src, dst, b, meta, tun, sink),
+            132 => {
+                let res = self
+                    .sctp
+                    .packet(tun, src, dst, b, meta.frame, meta.ts_ns, &mut |ev| {
+                        sink.sctp(&ev)
+                    });
+                match res {
+                    Ok(()) => Fate::Other,
+                    Err(e) => {
+                        sink.anomaly(meta.frame, PacketAnomaly::MalformedHeader, e.to_string());
+                        Fate::Undecodable
+                    }
+                }
+            }
             4 | 41 => match tun.push(Tunnel::IpIp) {
                 Some(t) => self.ip(b, meta, t, sink),
                 None => self.too_deep(meta, sink),
