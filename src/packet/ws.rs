@@ -1174,6 +1174,53 @@ Sec-WebSocket-Protocol: sip\r\n\r\n";
     }
 
     #[test]
+    fn masked_fragmented_message_over_several_chunks() {
+        // A client's INVITE in three masked fragments (text, continuation,
+        // final continuation), each with its own key, a masked ping between
+        // the first two, and the wire cut in the middle of frame headers,
+        // keys and payloads.
+        let (a, rest) = INVITE.split_at(100);
+        let (b, c) = rest.split_at(150);
+        let (k1, k2, k3, kp) = (
+            [1, 2, 3, 4],
+            [0xaa, 0x55, 0x0f, 0xf0],
+            [9, 8, 7, 6],
+            [7, 7, 7, 7],
+        );
+        let wire = cat(&[
+            &[0x01, 0x80 | a.len() as u8],
+            &k1,
+            &xor(a, k1),
+            &[0x89, 0x84],
+            &kp,
+            &xor(b"ping", kp),
+            &[0x00, 0x80 | 126],
+            &(b.len() as u16).to_be_bytes(),
+            &k2,
+            &xor(b, k2),
+            &[0x80, 0x80 | 126],
+            &(c.len() as u16).to_be_bytes(),
+            &k3,
+            &xor(c, k3),
+        ]);
+        let cuts = [1, 4, 57, 110, 113, 118, 121, 200, 305, wire.len() - 3];
+        let mut chunks: Vec<(&[u8], u64)> = Vec::new();
+        let mut at = 0;
+        for (i, &cut) in cuts.iter().chain(std::iter::once(&wire.len())).enumerate() {
+            chunks.push((&wire[at..cut], i as u64 + 1));
+            at = cut;
+        }
+        let mut d = plain();
+        let evs = feed(&mut d, &chunks);
+        let last = chunks.len() as u64;
+        // Every chunk that carried part of the message is listed once;
+        // chunk 5 (bytes 110..113) holds only the ping's key and payload.
+        let carriers: Vec<u64> = (1..=last).filter(|&f| f != 5).collect();
+        assert_eq!(evs, [msg(true, INVITE, last, &carriers)]);
+        assert_eq!(d.buffered(), 0);
+    }
+
+    #[test]
     fn masked_payload_split_keeps_the_key_position() {
         let key = [0x5a, 0x13, 0xc7, 0x9e];
         let wire = cat(&[&[0x81, 0xfe, 0x01, 0x41], &key, &xor(INVITE, key)]);
