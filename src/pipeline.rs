@@ -279,8 +279,46 @@ impl Out<'_> {
         }
     }
 
-    /// A complete SCTP user message (SIP when it starts like SIP, RFC 4168:
-    /// one message per user message), or an SCTP anomaly.
+    /// A whole message delivered by a transport that frames messages itself
+    /// (an SCTP user message, RFC 4168; a WebSocket message, RFC 7118): SIP
+    /// when it starts like SIP, one SIP message per transport message.
+    /// `new_frames` are the packets that carried it and were not counted yet.
+    #[allow(clippy::too_many_arguments)]
+    fn transport_message(
+        &mut self,
+        proto: &'static str,
+        tunnels: TunnelPath,
+        src: std::net::SocketAddr,
+        dst: std::net::SocketAddr,
+        bytes: &[u8],
+        frame: u64,
+        ts_ns: i64,
+        new_frames: usize,
+    ) {
+        if !sip::is_sip_start(bytes) {
+            return;
+        }
+        self.stream_sip_frames += new_frames as u64;
+        let at = Seen {
+            frame,
+            ts_ns,
+            src,
+            dst,
+            tunnels,
+            proto,
+            truncated: false,
+        };
+        match sip::parse_message(bytes, Framing::Datagram) {
+            Ok(msg) => self.message(&at, &msg),
+            Err(e) => self.add_anomaly(
+                frame,
+                PacketAnomaly::SipStartInvalid.id(),
+                format!("{proto} message does not parse as SIP: {e}"),
+            ),
+        }
+    }
+
+    /// An SCTP event: a user message or an anomaly.
     fn sctp_event(&mut self, ev: &SctpEvent<'_>) {
         match *ev {
             SctpEvent::Message {
@@ -290,29 +328,16 @@ impl Out<'_> {
                 ts_ns,
                 new_frames,
                 ..
-            } => {
-                if !sip::is_sip_start(bytes) {
-                    return;
-                }
-                self.stream_sip_frames += new_frames.len() as u64;
-                let at = Seen {
-                    frame,
-                    ts_ns,
-                    src: key.src,
-                    dst: key.dst,
-                    tunnels: key.tunnels,
-                    proto: "sctp",
-                    truncated: false,
-                };
-                match sip::parse_message(bytes, Framing::Datagram) {
-                    Ok(msg) => self.message(&at, &msg),
-                    Err(e) => self.add_anomaly(
-                        frame,
-                        PacketAnomaly::SipStartInvalid.id(),
-                        format!("SCTP message does not parse as SIP: {e}"),
-                    ),
-                }
-            }
+            } => self.transport_message(
+                "sctp",
+                key.tunnels,
+                key.src,
+                key.dst,
+                bytes,
+                frame,
+                ts_ns,
+                new_frames.len(),
+            ),
             SctpEvent::Anomaly {
                 frame,
                 id,
@@ -330,29 +355,16 @@ impl Out<'_> {
                 ts_ns,
                 new_frames,
                 ..
-            } => {
-                if !sip::is_sip_start(payload) {
-                    return;
-                }
-                self.stream_sip_frames += new_frames.len() as u64;
-                let at = Seen {
-                    frame,
-                    ts_ns,
-                    src: key.src,
-                    dst: key.dst,
-                    tunnels: key.tunnels,
-                    proto: "ws",
-                    truncated: false,
-                };
-                match sip::parse_message(payload, Framing::Datagram) {
-                    Ok(msg) => self.message(&at, &msg),
-                    Err(e) => self.add_anomaly(
-                        frame,
-                        PacketAnomaly::SipStartInvalid.id(),
-                        format!("WebSocket message does not parse as SIP: {e}"),
-                    ),
-                }
-            }
+            } => self.transport_message(
+                "ws",
+                key.tunnels,
+                key.src,
+                key.dst,
+                payload,
+                frame,
+                ts_ns,
+                new_frames.len(),
+            ),
             WsEvent::Closed { .. } => {}
             WsEvent::Anomaly { frame, id, detail } => self.add_anomaly(frame, id, detail),
         }
