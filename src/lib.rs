@@ -21,6 +21,8 @@ pub mod capture;
 pub mod packet;
 pub mod sip;
 
+pub mod dialog;
+
 pub mod report;
 
 pub mod pipeline;

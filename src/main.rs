@@ -123,14 +123,15 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
 fn print_summary(s: &RunSummary, cfg: &Config) {
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     eprintln!(
-        "sipaudit: {} file(s) ({} with errors), {} packets ({} SIP, {} other, {} undecodable), {} SIP messages",
+        "sipaudit: {} file(s) ({} with errors), {} packets ({} SIP, {} other, {} undecodable), {} SIP messages ({} retransmitted or duplicated)",
         s.files,
         s.failed_files.len(),
         s.packets,
         s.sip_packets,
         s.other_packets,
         s.undecodable_packets,
-        s.sip_messages
+        s.sip_messages,
+        s.retransmissions
     );
     for f in &s.failed_files {
         eprintln!("  not read to its end: {f}");

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::anomaly::PacketAnomaly;
 use crate::capture::{self, format_rfc3339_micros};
+use crate::dialog::{Retransmissions, TxnKey};
 use crate::error::{Error, ErrorKind};
 use crate::packet::sctp::SctpEvent;
 use crate::packet::ws::{self, WsEvent};
@@ -65,6 +66,9 @@ pub struct RunSummary {
     pub undecodable_packets: u64,
     /// SIP messages.
     pub sip_messages: u64,
+    /// SIP messages that repeat an earlier one (retransmissions and capture
+    /// duplicates, rules.md §A.2).
+    pub retransmissions: u64,
     /// Captured bytes.
     pub bytes: u64,
     /// Anomalies by kind.
@@ -118,7 +122,7 @@ fn walk(dir: &Path, out: &mut Vec<Input>) {
 /// Everything one file produced.
 struct FileResult {
     input: InputRow,
-    messages: Vec<(i64, u64, MessageRow)>,
+    messages: Vec<Found>,
     anomalies: Vec<AnomalyRow>,
     counters: Counters,
     failed: bool,
@@ -130,6 +134,15 @@ struct Counters {
     transport: HashMap<(TunnelPath, &'static str), u64>,
     method: BTreeMap<String, u64>,
     status: BTreeMap<u16, u64>,
+}
+
+/// One SIP message as the batch-wide stages need it: capture time, frame,
+/// its transaction key, and its messages.csv row (only with `--messages`).
+struct Found {
+    ts_ns: i64,
+    frame: u64,
+    key: TxnKey,
+    row: Option<MessageRow>,
 }
 
 /// Where one SIP message was seen: what its messages.csv row needs besides
@@ -160,7 +173,7 @@ struct FileSink<'a> {
 struct Out<'a> {
     file: &'a str,
     want_rows: bool,
-    messages: Vec<(i64, u64, MessageRow)>,
+    messages: Vec<Found>,
     anomalies: Vec<AnomalyRow>,
     sip_messages: u64,
     /// TCP segments and SCTP packets found to carry (part of) a SIP message
@@ -216,7 +229,14 @@ impl Out<'_> {
                 "SIP message cut short by the capture".into(),
             );
         }
+        let key = TxnKey::of(msg);
         if !self.want_rows {
+            self.messages.push(Found {
+                ts_ns: at.ts_ns,
+                frame: at.frame,
+                key,
+                row: None,
+            });
             return;
         }
         let row = MessageRow {
@@ -247,7 +267,12 @@ impl Out<'_> {
             retransmission: None,
             session: None,
         };
-        self.messages.push((at.ts_ns, at.frame, row));
+        self.messages.push(Found {
+            ts_ns: at.ts_ns,
+            frame: at.frame,
+            key,
+            row: Some(row),
+        });
     }
 
     /// What the SIP framer of a TCP stream produced.
@@ -628,20 +653,27 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         for (k, v) in r.counters.status {
             *status.entry(k).or_default() += v;
         }
-        messages.extend(
-            r.messages
-                .into_iter()
-                .map(|(ts, frame, row)| (ts, idx, frame, row)),
-        );
+        messages.extend(r.messages.into_iter().map(|m| (idx, m)));
         let mut a = r.anomalies;
         a.sort_by(|x, y| (x.frame, x.kind, &x.detail).cmp(&(y.frame, y.kind, &y.detail)));
         anomalies.extend(a);
         inputs_rows.push(r.input);
     }
 
+    // One timeline for the batch: capture time, then file, then frame (the
+    // sort is stable, so messages of one frame keep their wire order).
+    messages.sort_by_key(|(idx, m)| (m.ts_ns, *idx, m.frame));
+    let mut retrans = Retransmissions::default();
+    let mut rows = Vec::with_capacity(if cfg.messages { messages.len() } else { 0 });
+    for (_, m) in messages {
+        let repeat = retrans.observe(m.key, m.ts_ns);
+        summary.retransmissions += repeat as u64;
+        if let Some(mut row) = m.row {
+            row.retransmission = Some(repeat);
+            rows.push(row);
+        }
+    }
     if cfg.messages {
-        messages.sort_by_key(|m| (m.0, m.1, m.2));
-        let rows: Vec<MessageRow> = messages.into_iter().map(|m| m.3).collect();
         report::write_csv(&cfg.out_dir, "messages.csv", &rows, report::MESSAGES_HEADER)?;
     }
     report::write_csv(
@@ -666,6 +698,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         ("other_packets", summary.other_packets),
         ("undecodable_packets", summary.undecodable_packets),
         ("sip_messages", summary.sip_messages),
+        ("retransmissions", summary.retransmissions),
     ];
     for (k, v) in totals {
         srows.push(SummaryRow {

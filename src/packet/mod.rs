@@ -553,11 +553,12 @@ impl Decoder {
                 self.tls.clear();
             }
             self.tls.insert(conn);
-            sink.anomaly(
-                meta.frame,
-                PacketAnomaly::TlsEncrypted,
-                format!("TLS on {a} <-> {z}: signalling there cannot be read"),
-            );
+            let detail = if sport == 5061 || dport == 5061 {
+                format!("SIP over TLS on {a} <-> {z} (port 5061): the signalling cannot be read")
+            } else {
+                format!("TLS on {a} <-> {z}: encrypted, any SIP in it cannot be read")
+            };
+            sink.anomaly(meta.frame, PacketAnomaly::TlsEncrypted, detail);
             return Fate::Other;
         }
         let seg = Segment {

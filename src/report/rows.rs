@@ -56,8 +56,12 @@ pub struct MessageRow {
     /// SDP precondition demand of the message's offer: `mandatory`,
     /// `optional`, `none`, `absent` or `unknown` (rules.md §B.3).
     pub precondition: &'static str,
-    /// `true` for a retransmitted or duplicated copy (rules.md §A.2). Empty
-    /// until transactions are rebuilt (the sessions issue).
+    /// `true` for a retransmitted or duplicated copy (rules.md §A.2): the
+    /// same transaction key (top Via branch + CSeq method), start line, CSeq,
+    /// Call-ID and From tag (and To tag for a response) as a message seen in
+    /// the last 32 s of capture time, across all input files; without a Via
+    /// branch, only a byte-identical copy. A capture duplicate (the same
+    /// packet on two legs or interfaces) is one too. `false` otherwise.
     pub retransmission: Option<bool>,
     /// The session this message belongs to. Empty until sessions are rebuilt
     /// (the sessions issue).

@@ -1,0 +1,179 @@
+//! Transactions, dialogs and sessions (rules.md §A), rebuilt from SIP
+//! messages taken in capture-time order across the whole batch.
+//!
+//! In: one [`TxnKey`] per SIP message, in merged capture-time order (stable
+//! on file, then frame). Out, so far: whether each message is a
+//! retransmission or a capture duplicate of an earlier one (rules.md §A.2),
+//! the `retransmission` column of messages.csv. Dialogs and sessions are the
+//! rest of the sessions issue.
+//!
+//! What it never does: parse SIP (it gets keys built by the pipeline from
+//! [`crate::sip::Message`]s) or hold state for longer than a transaction can
+//! live: keys are forgotten [`RETRANSMISSION_WINDOW_NS`] after they were last
+//! seen, so memory follows the traffic of the last 32 s, not the input size.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+
+use crate::sip::{HeaderId, Message, StartLine};
+
+/// How long a transaction key is remembered after it was last seen:
+/// 64*T1 = 32 s, the lifetime of a transaction (Timer B/F, RFC 3261 §17).
+pub const RETRANSMISSION_WINDOW_NS: i64 = 32_000_000_000;
+
+/// What makes two copies of a message "the same message" (rules.md §A.2):
+/// the transaction key (top Via branch + CSeq method), the start line, the
+/// CSeq, the body, and for responses the To tag and RSeq; the Call-ID and
+/// From tag too, so that
+/// branches reused across calls by broken UAs do not collide. Without a Via
+/// branch (RFC 2543 peers, malformed messages) only a byte-identical copy
+/// matches. Stored as a 64-bit hash: the window holds few enough keys that
+/// a collision is negligible, and nothing is allocated per message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TxnKey(u64);
+
+impl TxnKey {
+    /// The key of a parsed message.
+    pub fn of(msg: &Message<'_>) -> TxnKey {
+        // SipHash-2-4 with fixed keys: deterministic across runs and builds
+        // (the std type is deprecated only in favour of unstable ones).
+        #[allow(deprecated)]
+        let mut h = std::hash::SipHasher::new_with_keys(0x7369_7061, 0x7564_6974);
+        match msg.start() {
+            StartLine::Request { method, uri } => {
+                0u8.hash(&mut h);
+                method.hash(&mut h);
+                uri.hash(&mut h);
+            }
+            StartLine::Response { code, .. } => {
+                1u8.hash(&mut h);
+                code.hash(&mut h);
+                msg.to_tag().map(|t| t.to_ascii_lowercase()).hash(&mut h);
+                msg.header(HeaderId::RSeq).hash(&mut h);
+            }
+        }
+        msg.call_id().hash(&mut h);
+        msg.from_tag().hash(&mut h);
+        msg.cseq().hash(&mut h);
+        // A second 183 of the same early dialog that now carries SDP is a new
+        // message, not a copy: the body must match too.
+        msg.body().hash(&mut h);
+        match msg.top_via_branch() {
+            Some(b) => b.hash(&mut h),
+            None => msg.as_bytes().hash(&mut h),
+        }
+        TxnKey(h.finish())
+    }
+}
+
+/// Recognises retransmissions and capture duplicates in a time-ordered
+/// stream of messages.
+#[derive(Default)]
+pub struct Retransmissions {
+    /// Key → capture time it was last seen.
+    last_seen: HashMap<TxnKey, i64>,
+    /// Keys in the order they were (re)seen, for expiry; stale entries are
+    /// skipped lazily.
+    order: VecDeque<(TxnKey, i64)>,
+}
+
+impl Retransmissions {
+    /// Whether the message with this key, captured at `ts_ns`, repeats one
+    /// seen within the window. Call in capture-time order.
+    pub fn observe(&mut self, key: TxnKey, ts_ns: i64) -> bool {
+        self.expire(ts_ns);
+        let repeat = self.last_seen.insert(key, ts_ns).is_some();
+        self.order.push_back((key, ts_ns));
+        repeat
+    }
+
+    /// Keys currently remembered.
+    pub fn len(&self) -> usize {
+        self.last_seen.len()
+    }
+
+    /// Whether no key is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.last_seen.is_empty()
+    }
+
+    fn expire(&mut self, now: i64) {
+        while let Some(&(key, ts)) = self.order.front() {
+            if now.saturating_sub(ts) <= RETRANSMISSION_WINDOW_NS {
+                break;
+            }
+            self.order.pop_front();
+            if self.last_seen.get(&key) == Some(&ts) {
+                self.last_seen.remove(&key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::{Framing, parse_message};
+
+    fn key(raw: &str) -> TxnKey {
+        TxnKey::of(&parse_message(raw.as_bytes(), Framing::Datagram).unwrap())
+    }
+
+    const INVITE: &str = "INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+From: <sip:a@x>;tag=f\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn request_retransmission_is_recognised_and_a_new_transaction_is_not() {
+        let mut r = Retransmissions::default();
+        assert!(!r.observe(key(INVITE), 0));
+        assert!(
+            r.observe(key(INVITE), 500_000_000),
+            "Timer A retransmission"
+        );
+        // The retry: same Call-ID and From tag, CSeq + 1, new branch.
+        let retry = INVITE
+            .replace("z9hG4bK1", "z9hG4bK2")
+            .replace("1 INVITE", "2 INVITE");
+        assert!(!r.observe(key(&retry), 600_000_000));
+        // The same request forwarded by a proxy: another top Via branch.
+        let hop = INVITE.replace("Via: SIP", "Via: SIP/2.0/UDP p;branch=z9hG4bKp\r\nVia: SIP");
+        assert!(!r.observe(key(&hop), 700_000_000));
+    }
+
+    #[test]
+    fn responses_differ_by_status_and_to_tag() {
+        let resp = |code: &str, tag: &str| {
+            format!(
+                "SIP/2.0 {code} X\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=f\r\n\
+To: <sip:b@x>;tag={tag}\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        let mut r = Retransmissions::default();
+        assert!(!r.observe(key(&resp("180", "t1")), 0));
+        assert!(!r.observe(key(&resp("180", "t2")), 1), "a second fork");
+        assert!(!r.observe(key(&resp("420", "t1")), 2));
+        assert!(r.observe(key(&resp("420", "t1")), 500_000_000), "Timer G");
+    }
+
+    #[test]
+    fn keys_are_forgotten_after_the_window() {
+        let mut r = Retransmissions::default();
+        assert!(!r.observe(key(INVITE), 0));
+        assert!(r.observe(key(INVITE), RETRANSMISSION_WINDOW_NS));
+        // 32 s after the last sighting: a new message, not a retransmission.
+        assert!(!r.observe(key(INVITE), 2 * RETRANSMISSION_WINDOW_NS + 1));
+        let other = INVITE.replace("Call-ID: c", "Call-ID: d");
+        r.observe(key(&other), 4 * RETRANSMISSION_WINDOW_NS);
+        assert_eq!(r.len(), 1, "only the recent key is held");
+    }
+
+    #[test]
+    fn without_a_branch_only_identical_bytes_match() {
+        let no_branch = INVITE.replace(";branch=z9hG4bK1", "");
+        let mut r = Retransmissions::default();
+        assert!(!r.observe(key(&no_branch), 0));
+        assert!(r.observe(key(&no_branch), 1));
+        let changed = no_branch.replace("Content-Length: 0", "Content-Length:  0");
+        assert!(!r.observe(key(&changed), 2));
+    }
+}
