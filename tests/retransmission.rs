@@ -183,3 +183,56 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A message in one rotated file and its retransmission in the next are one
+/// timeline: the copy is flagged whatever order the files are named in.
+#[test]
+fn retransmission_across_rotated_files_in_either_order() {
+    use common::build::*;
+    let dir = tempfile::tempdir().unwrap();
+    let pkt = || {
+        ethernet(
+            &[],
+            0x0800,
+            &ipv4(
+                [10, 0, 0, 1],
+                [10, 0, 0, 2],
+                17,
+                None,
+                &udp(5060, 5060, &sip_options("rot")),
+            ),
+        )
+    };
+    let mut a = Pcap::new(1);
+    a.push(1000, 0, pkt());
+    let mut b = Pcap::new(1);
+    b.push(1000, 500_000, pkt()); // Timer A: 500 ms later, next file
+    // Names that sort against capture time: the later file sorts first.
+    let (fa, fb) = (
+        dir.path().join("z-first.pcap"),
+        dir.path().join("a-second.pcap"),
+    );
+    std::fs::write(&fa, a.bytes()).unwrap();
+    std::fs::write(&fb, b.bytes()).unwrap();
+    let (sa, sb) = (fa.to_str().unwrap(), fb.to_str().unwrap());
+    let mut outputs = Vec::new();
+    for (name, order) in [("fwd", [sa, sb]), ("rev", [sb, sa])] {
+        let out = dir.path().join(name);
+        let o = analyze(&[
+            "--messages",
+            "-o",
+            out.to_str().unwrap(),
+            order[0],
+            order[1],
+        ]);
+        assert_eq!(o.status.code(), Some(0));
+        let msgs = read_csv(&out.join("messages.csv")).rows;
+        let got: Vec<(&str, &str)> = msgs
+            .iter()
+            .map(|m| (m["file"].as_str(), m["retransmission"].as_str()))
+            .collect();
+        assert_eq!(got, vec![(sa, "false"), (sb, "true")], "{name}");
+        outputs.push(std::fs::read(out.join("messages.csv")).unwrap());
+    }
+    assert_eq!(outputs[0], outputs[1]);
+}
