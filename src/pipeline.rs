@@ -153,7 +153,7 @@ struct Seen {
     src: std::net::SocketAddr,
     dst: std::net::SocketAddr,
     tunnels: TunnelPath,
-    /// `udp` or `tcp`.
+    /// `udp`, `tcp`, `sctp` or `ws`.
     proto: &'static str,
     /// Cut short by the capture (snaplen).
     truncated: bool,
@@ -578,9 +578,6 @@ fn process_file(input: &Input, want_rows: bool) -> FileResult {
         sip_messages: out.sip_messages,
         error: Text(err.as_ref().map(|e| e.to_string()).unwrap_or_default()),
     };
-    if let Some(e) = &err {
-        eprintln!("sipaudit: error: {e}");
-    }
     FileResult {
         input: input_row,
         messages: out.messages,
@@ -633,6 +630,8 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     let mut status: BTreeMap<u16, u64> = BTreeMap::new();
     for (idx, r) in results.into_iter().enumerate() {
         if r.failed {
+            // Printed here, in sorted input order, not from the workers.
+            eprintln!("sipaudit: error: {}", r.input.error.0);
             summary.failed_files.push(r.input.file.0.clone());
         }
         summary.packets += r.input.packets;
