@@ -33,8 +33,38 @@ use crate::anomaly::PacketAnomaly;
 use crate::capture::RawPacket;
 
 pub use defrag::{DefragLimits, FragKey};
-pub use tcp::{FlowKey, Reassembler, Segment, StreamEvent, TcpLimits};
+pub use tcp::{Reassembler, Segment, StreamEvent, TcpLimits};
 pub use tunnel::{Tunnel, TunnelPath};
+
+/// One direction of a transport conversation (a TCP connection, an SCTP
+/// association): source → destination, inside the given tunnels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// Tunnels the packets were found in.
+    pub tunnels: TunnelPath,
+    /// Sender (IP address and port).
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+}
+
+impl FlowKey {
+    /// The opposite direction.
+    pub fn reverse(self) -> FlowKey {
+        FlowKey {
+            tunnels: self.tunnels,
+            src: self.dst,
+            dst: self.src,
+        }
+    }
+}
+
+/// `src>dst`.
+impl std::fmt::Display for FlowKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}>{}", self.src, self.dst)
+    }
+}
 
 /// The most TLS connections remembered at once (see `Decoder`).
 pub const MAX_TLS_CONNECTIONS: usize = 65_536;

@@ -100,7 +100,6 @@
 //! account for.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use super::TunnelPath;
@@ -173,34 +172,8 @@ impl Default for SctpLimits {
     }
 }
 
-/// One direction of an SCTP association: source → destination, inside the
-/// given tunnels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct AssocKey {
-    /// Tunnels the packets were found in.
-    pub tunnels: TunnelPath,
-    /// Sender (IP address and SCTP port).
-    pub src: SocketAddr,
-    /// Receiver.
-    pub dst: SocketAddr,
-}
-
-impl AssocKey {
-    /// The opposite direction.
-    pub fn reverse(self) -> AssocKey {
-        AssocKey {
-            tunnels: self.tunnels,
-            src: self.dst,
-            dst: self.src,
-        }
-    }
-}
-
-impl fmt::Display for AssocKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}>{}", self.src, self.dst)
-    }
-}
+/// One direction of an SCTP association: the same key as a TCP direction.
+pub type AssocKey = super::FlowKey;
 
 /// What the reassembler reports.
 #[derive(Debug)]

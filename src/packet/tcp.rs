@@ -80,6 +80,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
+pub use super::FlowKey;
 use super::TunnelPath;
 
 /// Sequence distance beyond which a segment is not part of the stream
@@ -131,29 +132,6 @@ impl Default for TcpLimits {
             gap_timeout_ns: 30_000_000_000,
             idle_timeout_ns: 300_000_000_000,
             max_connections: 1 << 18,
-        }
-    }
-}
-
-/// One direction of a TCP connection: source → destination, inside the
-/// given tunnels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FlowKey {
-    /// Tunnels the segments were found in.
-    pub tunnels: TunnelPath,
-    /// Sender.
-    pub src: SocketAddr,
-    /// Receiver.
-    pub dst: SocketAddr,
-}
-
-impl FlowKey {
-    /// The opposite direction.
-    pub fn reverse(self) -> FlowKey {
-        FlowKey {
-            tunnels: self.tunnels,
-            src: self.dst,
-            dst: self.src,
         }
     }
 }
