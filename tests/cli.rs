@@ -181,3 +181,20 @@ fn output_is_identical_for_any_jobs_and_input_order() {
         }
     }
 }
+
+#[test]
+fn usage_errors_are_exit_2_and_a_missing_file_is_exit_1() {
+    assert_eq!(analyze(&[]).status.code(), Some(2), "no INPUT");
+    assert_eq!(
+        analyze(&["--progress", "sometimes", GOOD]).status.code(),
+        Some(2)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let o = analyze(&[
+        "-o",
+        dir.path().to_str().unwrap(),
+        "/nonexistent/capture.pcap",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/capture.pcap"));
+}
