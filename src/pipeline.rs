@@ -142,7 +142,9 @@ struct Found {
     ts_ns: i64,
     frame: u64,
     key: TxnKey,
-    row: Option<MessageRow>,
+    /// Boxed: a `MessageRow` is ~440 bytes, and without `--messages` this
+    /// record must stay small (it is held for every message of the batch).
+    row: Option<Box<MessageRow>>,
 }
 
 /// Where one SIP message was seen: what its messages.csv row needs besides
@@ -271,7 +273,7 @@ impl Out<'_> {
             ts_ns: at.ts_ns,
             frame: at.frame,
             key,
-            row: Some(row),
+            row: Some(Box::new(row)),
         });
     }
 
@@ -622,7 +624,9 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         files: results.len() as u64,
         ..RunSummary::default()
     };
-    let mut messages = Vec::new();
+    // One allocation for the batch's records (growing by doubling would
+    // hold up to twice the records at the peak).
+    let mut messages = Vec::with_capacity(results.iter().map(|r| r.messages.len()).sum());
     let mut anomalies = Vec::new();
     let mut inputs_rows = Vec::with_capacity(results.len());
     let mut transport: BTreeMap<String, u64> = BTreeMap::new();
@@ -669,7 +673,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         summary.retransmissions += repeat as u64;
         if let Some(mut row) = m.row {
             row.retransmission = Some(repeat);
-            rows.push(row);
+            rows.push(*row);
         }
     }
     if cfg.messages {
