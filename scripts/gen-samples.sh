@@ -3,13 +3,18 @@
 #
 # Usage:  sudo scripts/gen-samples.sh [CASE...]        (no CASE: every case, in the order below)
 #   Cases: ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented-invite fragmented-invite-v6
-#          tcp-t1 tcp-tn
+#          tcp-t1 tcp-tn udp-retrans-invite-420 cancel-487 auth-407 retry-new-callid-h2 rotated-420-retry
 #   Writes samples/<case>/capture.pcap and samples/<case>/README.md; nothing else under samples/ is touched.
+#   rotated-420-retry writes capture-1.pcap and capture-2.pcap instead of capture.pcap (one capture split in two).
 #   Environment: SA_NO_INSTALL=1 never runs apt-get (the script fails if a tool is missing).
 #
 # What it does, per case: a SIPp UAS (scripts/sipp/*-uas.xml) in the background, tcpdump (-U -s 0 -w) on the
 # right interface, one SIPp UAC call (-m 1), then tcpdump is stopped with SIGINT, the flow in the capture is
 # checked against the expected sequence of SIP messages, and the capture and its README are moved into place.
+# The UDP cases added later check more: udp-retrans-invite-420 that tshark flags exactly the repeated INVITE and the
+# repeated 420 (sip.resend == 1, timings chosen with 200 ms of margin: see its scenarios); auth-407 the digest response;
+# retry-new-callid-h2 (two SIPp calls, -m 2 -r 1 -rp 1000 -inf) that the two INVITEs differ only as rules.md H2 allows;
+# rotated-420-retry splits its one capture with editcap (-r) between the ACK of the 420 and the retried INVITE.
 # The TCP cases (tcp-t1: one call, one connection, `sipp -t t1`; tcp-tn: 3 overlapping calls, one connection per
 # call, `sipp -t tn -m 3`) run on the veth pair with checksum and segmentation offloads switched off (ethtool), so
 # the capture holds the segments as they are on a 1500-byte wire, with correct TCP checksums.
@@ -18,10 +23,10 @@
 #
 # Where the traffic goes: ONLY to loopback addresses or to addresses inside network namespaces this script creates
 # (sagen-lo: a private loopback; sagen-a / sagen-b: two namespaces joined by a veth pair, 10.99.0.0/24 and
-# fd00:99::/64, which exist only inside those namespaces). Every run is bounded: sipp -m 1 (-m 3 for tcp-tn)
-# -timeout 10s -timeout_error, and every sipp and tcpdump runs under `timeout`. Namespaces and background processes are removed
-# on exit (trap). Without permission to create namespaces, the loopback cases fall back to the host's loopback and
-# the veth (fragment) cases fail with a clear message.
+# fd00:99::/64, which exist only inside those namespaces). Every run is bounded: sipp -m 1 (-m 3 for tcp-tn, -m 2 for
+# retry-new-callid-h2) -timeout 10s -timeout_error, and every sipp and tcpdump runs under `timeout`. Namespaces and
+# background processes are removed on exit (trap). Without permission to create namespaces, the loopback cases fall
+# back to the host's loopback and the veth (fragment) cases fail with a clear message.
 #
 # Idempotent: a rerun regenerates every capture. SIP identifiers (Call-ID, tags, branches, CSeq, ports) are fixed,
 # so a new capture differs from the old one only in timestamps, IP ids and checksums (TCP cases: also the random
@@ -32,7 +37,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIPP_SRC="$ROOT/scripts/sipp"
 SAMPLES="$ROOT/samples"
 ALL_CASES=(ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented-invite fragmented-invite-v6
-    tcp-t1 tcp-tn)
+    tcp-t1 tcp-tn udp-retrans-invite-420 cancel-487 auth-407 retry-new-callid-h2 rotated-420-retry)
+# Cases that need tshark (check of sip.resend) or editcap (split of a capture): package tshark (+ wireshark-common).
+TSHARK_CASES=" udp-retrans-invite-420 rotated-420-retry "
 
 UAS_PORT=5060
 UAC_PORT=5061
@@ -76,10 +83,12 @@ apt_retry() { # apt-get with retries: another apt/dpkg may hold the lock (e.g. a
 }
 
 NEED_ETHTOOL=0 # set by main when a TCP case runs (offloads off on the veth pair)
+NEED_TSHARK=0  # set by main when a case of TSHARK_CASES runs
 
 ensure_tools() {
     local missing=() t pkgs=(sip-tester tcpdump iproute2) need=(sipp tcpdump ip ss)
     if ((NEED_ETHTOOL)); then pkgs+=(ethtool); need+=(ethtool); fi
+    if ((NEED_TSHARK)); then pkgs+=(tshark); need+=(tshark editcap); fi
     for t in "${need[@]}"; do
         command -v "$t" >/dev/null 2>&1 || missing+=("$t")
     done
@@ -306,15 +315,35 @@ check_flow() { # check_flow CASE FILE EXPECTED(one "<start> | CSeq: n M" per lin
 SIPP_VERSION=""
 TOOLS_LINE=""
 
+DECODE_RESEND=0 # 1: the README's tshark decode also shows sip.resend (set by the cases added with it)
+
 tshark_decode() { # tshark_decode FILE [tcp]: the tshark view of the SIP messages (reassembled), if tshark is installed
     command -v tshark >/dev/null 2>&1 || return 1
+    local more=()
+    ((DECODE_RESEND)) && more=(-e sip.resend)
     if [[ ${2:-} == tcp ]]; then
         tshark -r "$1" -o tcp.reassemble_out_of_order:TRUE -Y sip -T fields -E separator='|' \
-            -e frame.number -e frame.protocols -e sip.Method -e sip.Status-Code -e sip.CSeq -e sip.Call-ID 2>/dev/null
+            -e frame.number -e frame.protocols -e sip.Method -e sip.Status-Code -e sip.CSeq -e sip.Call-ID \
+            "${more[@]+"${more[@]}"}" 2>/dev/null
     else
         tshark -r "$1" -Y sip -T fields -E separator='|' \
-            -e frame.number -e sip.Method -e sip.Status-Code -e sip.CSeq -e sip.Call-ID 2>/dev/null
+            -e frame.number -e sip.Method -e sip.Status-Code -e sip.CSeq -e sip.Call-ID "${more[@]+"${more[@]}"}" 2>/dev/null
     fi
+}
+
+decode_section() { # decode_section FILE: the README's "tshark decode" block for a UDP capture (nothing without tshark)
+    local dec name
+    name=$(basename "$1")
+    dec=$(tshark_decode "$1") && [[ -n $dec ]] || return 0
+    if ((DECODE_RESEND)); then
+        printf '`tshark -r %s -Y sip -T fields -e frame.number -e sip.Method' "$name"
+        printf ' -e sip.Status-Code -e sip.CSeq -e sip.Call-ID -e sip.resend`\n\n```\nframe|method|status|cseq|call-id|resend\n'
+    else
+        printf '`tshark -r %s -Y sip -T fields -e frame.number -e sip.Method' "$name"
+        printf ' -e sip.Status-Code -e sip.CSeq -e sip.Call-ID`\n\n```\nframe|method|status|cseq|call-id\n'
+    fi
+    printf '%s\n' "$dec"
+    printf '```\n\n'
 }
 
 write_readme() { # write_readme CASE CAPTURE TITLE DESCRIPTION HOW [tcp]
@@ -345,10 +374,8 @@ write_readme() { # write_readme CASE CAPTURE TITLE DESCRIPTION HOW [tcp]
                 printf '```\nframe|protocols|method|status|cseq|call-id\n%s\n```\n\n' "$dec"
             fi
         elif dec=$(tshark_decode "$cap") && [[ -n $dec ]]; then
-            printf '## tshark decode\n\n`tshark -r capture.pcap -Y sip -T fields -e frame.number -e sip.Method'
-            printf ' -e sip.Status-Code -e sip.CSeq -e sip.Call-ID`\n\n```\nframe|method|status|cseq|call-id\n'
-            printf '%s\n' "$dec"
-            printf '```\n\n'
+            printf '## tshark decode\n\n'
+            decode_section "$cap"
         fi
         if [[ $mode == tcp ]]; then
             printf 'Regenerate with `sudo scripts/gen-samples.sh %s` (timestamps, TCP sequence numbers and timestamp\n' "$case"
@@ -415,8 +442,9 @@ UDP checksums: the kernel leaves the checksum of an unfragmented UDP datagram to
 (CHECKSUM_PARTIAL), so `tcpdump -vv` reports `bad udp cksum` for those packets, as in any capture taken on the
 sending host (on lo this cannot be switched off). Fragmented datagrams carry a correct checksum.'
 
-case_loopback() { # case_loopback CASE IP IFACE LINKTYPE UAS_XML UAC_XML EXPECTED TITLE DESC
-    local case=$1 ip=$2 ifc=$3 lt=$4 uas=$5 uac=$6 exp=$7 title=$8 desc=$9
+case_loopback() { # case_loopback CASE IP IFACE LINKTYPE UAS_XML UAC_XML EXPECTED TITLE DESC [CALLS [UAC_ARG...]]
+    local case=$1 ip=$2 ifc=$3 lt=$4 uas=$5 uac=$6 exp=$7 title=$8 desc=$9 calls=${10:-1}
+    local uac_args=("${@:11}")
     local wd="$TMP/$case" ns cap n m where
     mkdir -p "$wd"
     cap="$wd/capture.pcap"
@@ -428,7 +456,7 @@ case_loopback() { # case_loopback CASE IP IFACE LINKTYPE UAS_XML UAC_XML EXPECTE
         where="on the host loopback (network namespaces were not available)"
     fi
     start_capture "$ns" "$ifc" "$cap" "$lt" "udp port $UAS_PORT"
-    run_call "$case" "$ns" "$ip" "$ns" "$ip" "$uas" "$uac"
+    run_call "$case" "$ns" "$ip" "$ns" "$ip" "$uas" "$uac" u1 "$calls" "${uac_args[@]+"${uac_args[@]}"}"
     stop_capture
     [[ -n $ns ]] && ns_del "$ns"
     check_flow "$case" "$cap" "$exp"
@@ -436,16 +464,18 @@ case_loopback() { # case_loopback CASE IP IFACE LINKTYPE UAS_XML UAC_XML EXPECTE
     m=$(printf '%s\n' "$exp" | wc -l)
     ((n == m)) || die "$case: $n packets in the capture, expected exactly $m (one per SIP message)"
     publish "$case" "$cap"
-    local dest="$ip:$UAS_PORT"
+    local dest="$ip:$UAS_PORT" more=""
     [[ $ip == *:* ]] && dest="[$ip]:$UAS_PORT"
+    # The UAC's extra options as typed from the repository root (scenario files given as scripts/sipp/...).
+    ((${#uac_args[@]})) && more="${uac_args[*]//$SIPP_SRC/scripts/sipp} "
     write_readme "$case" "$SAMPLES/$case/capture.pcap" "$title" "$desc" \
 "SIPp over UDP on the loopback address $ip, $where.
 
-- UAS: \`sipp -sf scripts/sipp/$uas -key sa_case $case -i $ip -p $UAS_PORT -m 1 -timeout 10s -timeout_error -nostdin\`
-- UAC: \`sipp -sf scripts/sipp/$uac -key sa_case $case -cid_str 'sa-$case-%u@ue.sipaudit.test' -i $ip -p $UAC_PORT -m 1 -timeout 10s -timeout_error -nostdin $dest\`
+- UAS: \`sipp -sf scripts/sipp/$uas -key sa_case $case -i $ip -p $UAS_PORT -m $calls -timeout 10s -timeout_error -nostdin\`
+- UAC: \`sipp -sf scripts/sipp/$uac -key sa_case $case $more-cid_str 'sa-$case-%u@ue.sipaudit.test' -i $ip -p $UAC_PORT -m $calls -timeout 10s -timeout_error -nostdin $dest\`
 - Capture: \`tcpdump -i $ifc${lt:+ -y $lt} -n -s 0 -U --immediate-mode -w capture.pcap 'udp port $UAS_PORT'\`
 
-$HOW_COMMON"
+${HOW_COMMON/sipp -m 1 /sipp -m $calls }"
     log "$case: OK ($n packets, link type $(linktype_name "$SAMPLES/$case/capture.pcap"))"
 }
 
@@ -683,6 +713,339 @@ $HOW_TCP" tcp
     log "$case: OK ($n packets, $syn connection(s), $fin FINs${segs:+, INVITE in $nseg segments ($segs bytes)}, link type $(linktype_name "$cap"))"
 }
 
+# ---------------------------------------------------------------- retransmissions, CANCEL, auth, retries ----
+check_resend() { # check_resend CASE FILE EXPECTED: the frames tshark flags sip.resend == 1, as "frame|method|status|cseq"
+    local got
+    got=$(tshark -r "$2" -Y 'sip.resend == 1' -T fields -E separator='|' \
+        -e frame.number -e sip.Method -e sip.Status-Code -e sip.CSeq 2>/dev/null) || die "$1: tshark failed on $2"
+    if [[ $got != "$3" ]]; then
+        log "$1: tshark does not flag the expected retransmissions (sip.resend == 1)"
+        diff <(printf '%s\n' "$3") <(printf '%s\n' "$got") >&2 || true
+        die "$1: retransmission check failed"
+    fi
+}
+
+sip_message() { # sip_message FILE N: the SIP message in packet N (unfragmented UDP), one line per header line
+    # tcpdump -A prints the IP and UDP headers in front of the start line: cut them off there.
+    tcpdump -nn -A -r "$1" 2>/dev/null | awk -v n="$2" '
+        /^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]+ / { k++; first = 1; next }
+        k == n { sub(/\r$/, ""); if (first) { if (!match($0, /[A-Z]+ [a-z]+:[^ ]* SIP\/2\.0|SIP\/2\.0 [1-6][0-9][0-9] /)) next
+                 $0 = substr($0, RSTART); first = 0 } print }'
+}
+
+gap_ms() { # gap_ms FILE A B: milliseconds between packets A and B (1-based) of FILE
+    tcpdump -tt -nn -r "$1" 2>/dev/null | awk -v a="$2" -v b="$3" \
+        'NR == a { ta = $1 } NR == b { tb = $1 } END { printf "%d\n", (tb - ta) * 1000 + 0.5 }'
+}
+
+case_retrans() {
+    local case=udp-retrans-invite-420 cap t_inv t_420
+    DECODE_RESEND=1
+    case_loopback "$case" 127.0.0.1 lo "" udp-retrans-invite-420-uas.xml udp-retrans-invite-420-uac.xml \
+'INVITE | CSeq: 30 INVITE
+INVITE | CSeq: 30 INVITE
+100 | CSeq: 30 INVITE
+420 | CSeq: 30 INVITE
+420 | CSeq: 30 INVITE
+ACK | CSeq: 30 ACK
+INVITE | CSeq: 31 INVITE
+100 | CSeq: 31 INVITE
+180 | CSeq: 31 INVITE
+200 | CSeq: 31 INVITE
+ACK | CSeq: 31 ACK
+BYE | CSeq: 32 BYE
+200 | CSeq: 32 BYE' \
+        "udp-retrans-invite-420: UDP retransmissions of the INVITE (Timer A) and of the 420 (Timer G), then a relaxed retry in the same Call-ID (127.0.0.1)" \
+"rules.md H13 on a real SIPp exchange: an IMS UE (sip:+491701234567@ims.mnc001.mcc262.3gppnetwork.org) calls a slow
+non-IMS peer, sip:bob@voip.example.net, over UDP.
+Call-ID \`sa-$case-1@ue.sipaudit.test\`, From tag \`$case-ue1\` on both attempts.
+
+- INVITE CSeq 30, branch \`z9hG4bK-$case-inv1\`: \`Require: precondition\`, \`Supported: 100rel\`,
+  SDP \`a=des:qos mandatory local sendrecv\`.
+- The peer answers only after 700 ms, so the UAC retransmits the INVITE once (Timer A = T1 = 500 ms): frame 2 is
+  byte for byte frame 1. (The UAS's SIPp receives the copy while it waits and drops it as a retransmission.)
+- 100 Trying, then 420 Bad Extension with \`Unsupported: precondition\` (To tag \`$case-peer1\`).
+- The UAC waits 700 ms before it ACKs, so the peer retransmits the 420 once (Timer G, 500 ms): frame 5 is byte for
+  byte frame 4. (The UAC's SIPp drops the copy as a retransmission of the 420 it has just received.)
+- ACK CSeq 30 on the INVITE's branch with the 420's To tag, 700 ms after the first 420 (the next copy would have
+  come 1.5 s after it).
+- 300 ms later the retry (RFC 3261 section 8.1.3.5, rules.md A.3 H0): INVITE CSeq 31, SAME Call-ID and From tag,
+  new branch \`z9hG4bK-$case-inv2\`, no To tag, no Require, \`Supported: 100rel, precondition\`, SDP
+  \`a=des:qos optional local sendrecv\` (same o= session id, version 2).
+- 100, 180, 200 (To tag \`$case-peer2\`, SDP answer without precondition lines), ACK CSeq 31, BYE CSeq 32 / 200.
+
+Reading by rules.md (H13, H01): one attempt plus one retry (the INVITE copy is a retransmission, same branch, not a
+new attempt), retransmission counters 1 (INVITE) and 1 (420), both 420 copies in the first attempt's transaction
+(A.5), COMPLIANT_RELAXATION with the flag DESIRED_LISTED. The timings leave 200 ms of margin on each side, so every run repeats exactly one INVITE and
+one 420; the script checks that tshark flags exactly frames 2 and 5 with \`sip.resend == 1\`."
+    cap="$SAMPLES/$case/capture.pcap"
+    check_resend "$case" "$cap" '2|INVITE||30 INVITE
+5||420|30 INVITE'
+    cmp -s <(sip_message "$cap" 1) <(sip_message "$cap" 2) || die "$case: frame 2 is not the same INVITE as frame 1"
+    cmp -s <(sip_message "$cap" 4) <(sip_message "$cap" 5) || die "$case: frame 5 is not the same 420 as frame 4"
+    t_inv=$(gap_ms "$cap" 1 2)
+    t_420=$(gap_ms "$cap" 4 5)
+    log "$case: INVITE repeated after $t_inv ms, 420 repeated after $t_420 ms"
+    ((t_inv >= 400 && t_inv <= 700 && t_420 >= 400 && t_420 <= 700)) ||
+        die "$case: retransmission intervals $t_inv / $t_420 ms, expected about 500 ms"
+    DECODE_RESEND=0
+}
+
+case_cancel() {
+    local case=cancel-487
+    DECODE_RESEND=1
+    case_loopback "$case" 127.0.0.1 lo "" cancel-487-uas.xml cancel-487-uac.xml \
+'INVITE | CSeq: 40 INVITE
+100 | CSeq: 40 INVITE
+180 | CSeq: 40 INVITE
+CANCEL | CSeq: 40 CANCEL
+200 | CSeq: 40 CANCEL
+487 | CSeq: 40 INVITE
+ACK | CSeq: 40 ACK' \
+        "cancel-487: the caller cancels a ringing call: CANCEL, 200 (CANCEL), 487, ACK (UDP, 127.0.0.1)" \
+"sip:alice@ue.sipaudit.test calls sip:bob@voip.example.net and gives up while it rings (RFC 3261 section 9).
+Call-ID \`sa-$case-1@ue.sipaudit.test\`, From tag \`$case-alice1\`.
+
+- INVITE CSeq 40, branch \`z9hG4bK-$case-inv1\` (SDP offer, PCMU).
+- 100 Trying, 180 Ringing (To tag \`$case-peer1\`).
+- 500 ms after the 180: CANCEL CSeq 40 on the SAME branch \`z9hG4bK-$case-inv1\`, with the INVITE's Request-URI,
+  Call-ID, From (with tag) and To (without tag), as section 9.1 requires. A CANCEL is its own (non-INVITE)
+  transaction: rules.md A.1 keys it (branch, CANCEL).
+- 200 OK for the CANCEL (CSeq 40 CANCEL, To tag \`$case-peer1\`), then 487 Request Terminated for the INVITE
+  (CSeq 40 INVITE, same To tag).
+- ACK CSeq 40 for the 487: the INVITE's branch and the 487's To tag (section 17.1.1.3, a non-2xx ACK).
+
+Reading by rules.md: one attempt, no retry; C22 CALLER_CANCELLED (terminal, capability checks skipped), outcome
+CANCELLED; the CANCEL follows a 1xx (no CANCEL_BEFORE_1XX) and no 2xx crossed it (no CANCEL_RACE_ANSWERED); a 487
+starts no retry link."
+    DECODE_RESEND=0
+}
+
+case_auth() {
+    local case=auth-407
+    DECODE_RESEND=1
+    case_loopback "$case" 127.0.0.1 lo "" auth-407-uas.xml auth-407-uac.xml \
+'INVITE | CSeq: 50 INVITE
+407 | CSeq: 50 INVITE
+ACK | CSeq: 50 ACK
+INVITE | CSeq: 51 INVITE
+100 | CSeq: 51 INVITE
+180 | CSeq: 51 INVITE
+200 | CSeq: 51 INVITE
+ACK | CSeq: 51 ACK
+BYE | CSeq: 52 BYE
+200 | CSeq: 52 BYE' \
+        "auth-407: a proxy challenge (407), then the INVITE again with Proxy-Authorization in the same Call-ID (UDP, 127.0.0.1)" \
+"sip:alice@voip.example.net calls sip:bob@voip.example.net through a proxy that wants digest credentials
+(RFC 3261 section 22.3). Call-ID \`sa-$case-1@ue.sipaudit.test\`, From tag \`$case-alice1\` on both INVITEs.
+
+- INVITE CSeq 50, branch \`z9hG4bK-$case-inv1\`, no credentials.
+- 407 Proxy Authentication Required (To tag \`$case-proxy1\`) with
+  \`Proxy-Authenticate: Digest realm=\"voip.example.net\", nonce=\"c2lwYXVkaXQtYXV0aC00MDctbm9uY2UtMDAwMQ\", algorithm=MD5\`
+  (a fixed nonce and no qop, so the digest, computed by SIPp's \`[authentication]\`, is the same on every run).
+- ACK CSeq 50 on the INVITE's branch with the 407's To tag.
+- INVITE CSeq 51, SAME Call-ID and From tag, new branch \`z9hG4bK-$case-inv2\`, no To tag, with
+  \`Proxy-Authorization: Digest username=\"alice\",realm=\"voip.example.net\",uri=\"sip:bob@voip.example.net\",nonce=...,response=...,algorithm=MD5\`
+  (digest uri = the Request-URI, thanks to \`-auth_uri\`; password \`sipaudit-sample\`: the script recomputes the
+  response from the capture and fails if it differs). Headers and SDP are otherwise those of the first INVITE.
+- 100, 180, 200 (To tag \`$case-bob1\`), ACK CSeq 51 (branch \`z9hG4bK-$case-ack2\`), BYE CSeq 52 / 200.
+
+Reading by rules.md: one session of two attempts linked by H0 (A.3) with the trigger 407 (auth); the 407 is not a
+capability failure and the retry relaxes nothing (Proxy-Authorization is kept out of the diffs, G.13), so no D.3
+verdict: session verdict NOT_APPLICABLE, outcome ESTABLISHED." \
+        1 -auth_uri bob@voip.example.net
+    check_digest "$case" "$SAMPLES/$case/capture.pcap" alice sipaudit-sample INVITE
+    DECODE_RESEND=0
+}
+
+auth_param() { # auth_param NAME HEADER: the quoted value of a digest parameter
+    sed -n "s/.*[ ,]$1=\"\([^\"]*\)\".*/\1/p" <<<" $2"
+}
+
+check_digest() { # check_digest CASE FILE USER PASSWORD METHOD: the (qop-less MD5) Proxy-Authorization response is right
+    local hdr user realm nonce uri resp ha1 ha2 want
+    hdr=$(tcpdump -nn -A -r "$2" 2>/dev/null | sed -n 's/\r$//; s/^Proxy-Authorization: //p' | head -1)
+    [[ -n $hdr ]] || die "$1: no Proxy-Authorization header in the capture"
+    user=$(auth_param username "$hdr") realm=$(auth_param realm "$hdr") nonce=$(auth_param nonce "$hdr")
+    uri=$(auth_param uri "$hdr") resp=$(auth_param response "$hdr")
+    [[ $user == "$3" && $uri == sip:bob@voip.example.net && $hdr != *qop=* ]] ||
+        die "$1: unexpected Proxy-Authorization: $hdr"
+    ha1=$(printf '%s' "$user:$realm:$4" | md5sum | cut -d' ' -f1)
+    ha2=$(printf '%s' "$5:$uri" | md5sum | cut -d' ' -f1)
+    want=$(printf '%s' "$ha1:$nonce:$ha2" | md5sum | cut -d' ' -f1)
+    [[ $resp == "$want" ]] || die "$1: digest response $resp, expected $want (user $user, realm $realm, uri $uri)"
+    log "$1: Proxy-Authorization digest response checked ($resp)"
+}
+
+case_h2() {
+    local case=retry-new-callid-h2
+    DECODE_RESEND=1
+    case_loopback "$case" 127.0.0.1 lo "" retry-new-callid-h2-uas.xml retry-new-callid-h2-uac.xml \
+'INVITE | CSeq: 1 INVITE
+420 | CSeq: 1 INVITE
+ACK | CSeq: 1 ACK
+INVITE | CSeq: 1 INVITE
+100 | CSeq: 1 INVITE
+180 | CSeq: 1 INVITE
+200 | CSeq: 1 INVITE
+ACK | CSeq: 1 ACK
+BYE | CSeq: 2 BYE
+200 | CSeq: 2 BYE' \
+        "retry-new-callid-h2: 420 (precondition), then a relaxed retry in a NEW Call-ID with a new From tag (rules.md H2; UDP, 127.0.0.1)" \
+"rules.md A.3 H2 (example H06): an IMS UE (sip:+491701234567@ims.mnc001.mcc262.3gppnetwork.org;user=phone) calls a
+non-IMS peer, sip:bob@voip.example.net; after a 420 it starts over as a new call instead of retrying in the same
+Call-ID. SIPp runs the UAC as two calls one second apart (\`-m 2 -r 1 -rp 1000\`, one scenario; the per-call values come
+from \`-inf scripts/sipp/retry-new-callid-h2.csv\`); the UAS also runs two calls (\`-m 2\`) and refuses any INVITE
+whose Require lists precondition.
+
+- Attempt 1: INVITE CSeq 1, Call-ID \`sa-$case-1@ue.sipaudit.test\`, From tag \`$case-ue1\`, branch
+  \`z9hG4bK-$case-inv1\`: \`Require: precondition\`, SDP \`a=des:qos mandatory local sendrecv\`.
+  420 Bad Extension with \`Unsupported: precondition\` (To tag \`$case-peer1\`), ACK CSeq 1 on the INVITE's branch.
+- About 1 s later, attempt 2: INVITE CSeq 1, NEW Call-ID \`sa-$case-2@ue.sipaudit.test\`, NEW From tag
+  \`$case-ue2\`, branch \`z9hG4bK-$case-inv2\`. Same Request-URI (sip:bob@voip.example.net), same From and To URIs,
+  same other headers and the same SDP (o= line included: same username, session id and version); it differs
+  from attempt 1 only in \`Require: precondition\` -> \`Supported: precondition\` and \`a=des:qos mandatory\` ->
+  \`a=des:qos optional\` (besides Call-ID, From tag and Via branch, which H2 ignores).
+- 100, 180, 200 (To tag \`$case-peer2\`, SDP answer without precondition lines), ACK CSeq 1 (branch
+  \`z9hG4bK-$case-ack2\`), BYE CSeq 2 / 200.
+
+Reading by rules.md (H06): two attempts linked by H2 with the o= bonus (confidence 0.8; not H0/H0'/H1: new Call-ID
+and new tag), verdict RETRY_NEW_CALL_ID with the flag NEW_CALL_ID(H2,0.8); with require_same_call_id=true,
+POLICY_VIOLATION:SAME_CALL_ID_REQUIRED." \
+        2 -inf "$SIPP_SRC/retry-new-callid-h2.csv" -r 1 -rp 1000
+    local cap="$SAMPLES/$case/capture.pcap" g d
+    # H2's content test: the two INVITEs (frames 1 and 4) differ only in Via branch, From tag, Call-ID, the header
+    # that carries precondition, the a=des strength and the Content-Length that follows from it.
+    d=$(diff <(sip_message "$cap" 1) <(sip_message "$cap" 4) | sed -n 's/^[<>] //p' |
+        grep -vE '^(Via|From|Call-ID|Content-Length): |^(Require|Supported): precondition$|^a=des:qos (mandatory|optional) local sendrecv$' || true)
+    [[ -z $d ]] || die "$case: the two INVITEs differ in more than H2 allows: $d"
+    g=$(gap_ms "$cap" 3 4)
+    log "$case: the second INVITE comes $g ms after the ACK of the 420"
+    ((g >= 500 && g <= 2000)) || die "$case: $g ms between the ACK and the new INVITE, expected about 1 s"
+    DECODE_RESEND=0
+}
+
+# rotated-420-retry: one capture of a relaxed retry after 420, split with editcap between the ACK of the 420 and
+# the retried INVITE, as a capture rotated at that point would be.
+case_rotated() {
+    local case=rotated-420-retry wd="$TMP/rotated-420-retry" ns cap n k f flow1 flow2 where
+    local exp='INVITE | CSeq: 10 INVITE
+100 | CSeq: 10 INVITE
+420 | CSeq: 10 INVITE
+ACK | CSeq: 10 ACK
+INVITE | CSeq: 11 INVITE
+100 | CSeq: 11 INVITE
+180 | CSeq: 11 INVITE
+200 | CSeq: 11 INVITE
+ACK | CSeq: 11 ACK
+BYE | CSeq: 12 BYE
+200 | CSeq: 12 BYE'
+    mkdir -p "$wd"
+    cap="$wd/capture.pcap"
+    lo_ns
+    ns=$LO_NS
+    if [[ -n $ns ]]; then
+        where="inside a network namespace the script creates (\`ip netns add $ns\`, only \`lo\` up), so nothing else on the machine shows up in the capture"
+    else
+        where="on the host loopback (network namespaces were not available)"
+    fi
+    start_capture "$ns" lo "$cap" "" "udp port $UAS_PORT"
+    run_call "$case" "$ns" 127.0.0.1 "$ns" 127.0.0.1 rotated-420-retry-uas.xml rotated-420-retry-uac.xml
+    stop_capture
+    [[ -n $ns ]] && ns_del "$ns"
+    check_flow "$case" "$cap" "$exp"
+    n=$(packet_count "$cap")
+    ((n == 11)) || die "$case: $n packets in the capture, expected exactly 11 (one per SIP message)"
+    # The split point: the retried INVITE (one packet per message, so its line in the flow is its frame number).
+    k=$(sip_flow "$cap" | grep -n '^INVITE | CSeq: 11 INVITE$' | cut -d: -f1)
+    [[ $k == 5 ]] || die "$case: the retried INVITE is frame '$k', expected 5"
+    editcap -F pcap -r "$cap" "$wd/capture-1.pcap" "1-$((k - 1))" >/dev/null
+    editcap -F pcap -r "$cap" "$wd/capture-2.pcap" "$k-$n" >/dev/null
+    flow1=$(printf '%s\n' "$exp" | sed -n "1,$((k - 1))p")
+    flow2=$(printf '%s\n' "$exp" | sed -n "$k,\$p")
+    check_flow "$case (capture-1)" "$wd/capture-1.pcap" "$flow1"
+    check_flow "$case (capture-2)" "$wd/capture-2.pcap" "$flow2"
+    for f in capture-1.pcap capture-2.pcap; do
+        [[ $(od -An -tx1 -N4 "$wd/$f" | tr -d ' ') == d4c3b2a1 ]] || die "$case: $f is not a classic (microsecond) pcap"
+        [[ $(linktype_num "$wd/$f") == $(linktype_num "$cap") ]] || die "$case: $f has another link type"
+    done
+    # Packets and timestamps are untouched: the two parts together are the original capture.
+    cmp -s <(tcpdump -tt -nn -xx -r "$cap" 2>/dev/null) \
+        <(tcpdump -tt -nn -xx -r "$wd/capture-1.pcap" 2>/dev/null; tcpdump -tt -nn -xx -r "$wd/capture-2.pcap" 2>/dev/null) ||
+        die "$case: capture-1 + capture-2 differ from the original capture"
+    mkdir -p "$SAMPLES/$case"
+    install -m 0644 "$wd/capture-1.pcap" "$SAMPLES/$case/capture-1.pcap"
+    install -m 0644 "$wd/capture-2.pcap" "$SAMPLES/$case/capture-2.pcap"
+    local gap
+    gap=$(gap_ms "$cap" $((k - 1)) "$k")
+    DECODE_RESEND=1
+    write_readme_rotated "$case" "$where" "$gap" "$k" "$n"
+    DECODE_RESEND=0
+    log "$case: OK ($((k - 1)) + $((n - k + 1)) packets in capture-1.pcap + capture-2.pcap, link type $(linktype_name "$SAMPLES/$case/capture-1.pcap"))"
+}
+
+write_readme_rotated() { # write_readme_rotated CASE WHERE GAP_MS K N
+    local case=$1 where=$2 gap=$3 k=$4 n=$5 dir="$SAMPLES/$1" f
+    {
+        printf '# %s: a relaxed retry after 420 in two rotated capture files (UDP, 127.0.0.1)\n\n' "$case"
+        printf '%s\n\n' "rules.md H01 / H17 on a real SIPp exchange, in two files: an IMS UE
+(sip:+491701234567@ims.mnc001.mcc262.3gppnetwork.org;user=phone) calls a non-IMS peer, sip:bob@voip.example.net.
+Call-ID \`sa-$case-1@ue.sipaudit.test\`, From tag \`$case-ue1\` on both attempts.
+
+- capture-1.pcap: INVITE CSeq 10, branch \`z9hG4bK-$case-inv1\`: \`Require: precondition\`, \`Supported: 100rel\`,
+  SDP \`a=des:qos mandatory local sendrecv\`; 100 Trying; 420 Bad Extension with \`Unsupported: precondition\`
+  (To tag \`$case-peer1\`); ACK CSeq 10 on the INVITE's branch.
+- capture-2.pcap, starting $gap ms after the ACK: the retry (RFC 3261 section 8.1.3.5, rules.md A.3 H0): INVITE
+  CSeq 11, SAME Call-ID and From tag, new branch \`z9hG4bK-$case-inv2\`, no To tag, no Require,
+  \`Supported: 100rel, precondition\`, SDP \`a=des:qos optional local sendrecv\` (same o= session id, version 2);
+  100, 180, 200 (To tag \`$case-peer2\`), ACK CSeq 11, BYE CSeq 12 / 200.
+
+The 420 (and its ACK) and the retry are in different files: an analyzer must merge the files by timestamp and keep
+its state across the boundary (rules.md A.2) to link the retry (H0) and give COMPLIANT_RELAXATION, flag
+DESIRED_LISTED. capture-1.pcap analysed alone ends just after the ACK, long before any retry window closes, so no
+retry can be seen (for its variant rules.md H17 gives TRUNCATED); capture-2.pcap alone starts with an INVITE CSeq 11
+whose Call-ID has no earlier attempt in that file.
+Note: H17 puts the boundary between the 420 and its ACK; here it is between the ACK and the retried INVITE."
+        printf '## Capture\n\n'
+        for f in capture-1.pcap capture-2.pcap; do
+            printf -- '- File: `%s` (classic pcap, microsecond timestamps), %s bytes, %s packets, link type %s (%s)\n' \
+                "$f" "$(stat -c %s "$dir/$f")" "$(packet_count "$dir/$f")" "$(linktype_name "$dir/$f")" \
+                "$(linktype_num "$dir/$f")"
+        done
+        printf -- '- Made: %s by `scripts/gen-samples.sh %s`\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$case"
+        printf -- '- Tools: %s, %s (Debian wireshark-common %s)\n\n' "$TOOLS_LINE" \
+            "$(editcap -v 2>&1 | head -1 | sed 's/ (Git .*//; s/\.$//')" \
+            "$(dpkg-query -W -f='${Version}' wireshark-common 2>/dev/null || echo '?')"
+        printf '## How it was made\n\n'
+        printf '%s\n\n' "SIPp over UDP on the loopback address 127.0.0.1, $where. ONE capture of the whole exchange
+($n packets), then split in two with editcap at the point between the ACK of the 420 and the retried INVITE (the
+split is not a live tcpdump rotation: \`tcpdump -C\` counts in millions of bytes and \`-G\` in whole seconds of the
+wall clock, so neither can put the boundary at a chosen message of a 7 KB exchange on every run).
+
+- UAS: \`sipp -sf scripts/sipp/rotated-420-retry-uas.xml -key sa_case $case -i 127.0.0.1 -p $UAS_PORT -m 1 -timeout 10s -timeout_error -nostdin\`
+- UAC: \`sipp -sf scripts/sipp/rotated-420-retry-uac.xml -key sa_case $case -cid_str 'sa-$case-%u@ue.sipaudit.test' -i 127.0.0.1 -p $UAC_PORT -m 1 -timeout 10s -timeout_error -nostdin 127.0.0.1:$UAS_PORT\`
+- Capture: \`tcpdump -i lo -n -s 0 -U --immediate-mode -w capture.pcap 'udp port $UAS_PORT'\`
+- Split (the retried INVITE is frame $k of capture.pcap):
+  \`editcap -F pcap -r capture.pcap capture-1.pcap 1-$((k - 1))\` and
+  \`editcap -F pcap -r capture.pcap capture-2.pcap $k-$n\`; packets and timestamps are kept as captured (the
+  script checks that the two files together are byte for byte the packets of capture.pcap), frame numbers start
+  again at 1 in capture-2.pcap. capture.pcap itself is not kept.
+
+$HOW_COMMON"
+        for f in capture-1.pcap capture-2.pcap; do
+            printf '## %s: SIP messages (start line | CSeq), from `tcpdump -nn -A`\n\n```\n' "$f"
+            sip_flow "$dir/$f"
+            printf '```\n\n'
+            if command -v tshark >/dev/null 2>&1; then
+                printf '## %s: tshark decode\n\n' "$f"
+                decode_section "$dir/$f"
+            fi
+        done
+        printf 'Regenerate with `sudo scripts/gen-samples.sh %s` (timestamps change; identifiers do not).\n' "$case"
+        printf 'Expected analyzer outputs for these captures are blessed separately.\n'
+    } >"$dir/README.md"
+}
+
 run_case() {
     case $1 in
     ims-precondition-call)
@@ -769,6 +1132,11 @@ Flow: INVITE / 100 / 180 / 200 / ACK / BYE / 200, Call-ID \`sa-ipv6-call-1@ue.si
     fragmented-invite-v6) case_fragmented "$1" 6 ;;
     tcp-t1) case_tcp "$1" t1 ;;
     tcp-tn) case_tcp "$1" tn ;;
+    udp-retrans-invite-420) case_retrans ;;
+    cancel-487) case_cancel ;;
+    auth-407) case_auth ;;
+    retry-new-callid-h2) case_h2 ;;
+    rotated-420-retry) case_rotated ;;
     *) die "unknown case '$1' (cases: ${ALL_CASES[*]})" ;;
     esac
 }
@@ -782,6 +1150,7 @@ main() {
     done
 
     for c in "${cases[@]}"; do [[ $c != tcp-* ]] || NEED_ETHTOOL=1; done
+    for c in "${cases[@]}"; do [[ $TSHARK_CASES != *" $c "* ]] || NEED_TSHARK=1; done
     ensure_tools
     local lockf=/run/lock/sipaudit-gen-samples.lock
     [[ -d /run/lock && -w /run/lock ]] || lockf=/tmp/sipaudit-gen-samples.lock

@@ -134,15 +134,16 @@ fn output_is_identical_for_any_jobs_and_input_order() {
     let c = corpus();
     let a = c.join("sngrep").to_string_lossy().into_owned();
     let b = c.join("open5gs").to_string_lossy().into_owned();
-    let mut samples: Vec<String> = fs::read_dir(root().join("samples"))
-        .unwrap()
-        .map(|e| {
-            format!(
-                "samples/{}/capture.pcap",
-                e.unwrap().file_name().to_string_lossy()
-            )
-        })
-        .collect();
+    let mut samples: Vec<String> = Vec::new();
+    for d in fs::read_dir(root().join("samples")).unwrap() {
+        let d = d.unwrap();
+        for f in fs::read_dir(d.path()).unwrap() {
+            let f = f.unwrap().file_name().to_string_lossy().into_owned();
+            if f.starts_with("capture") {
+                samples.push(format!("samples/{}/{f}", d.file_name().to_string_lossy()));
+            }
+        }
+    }
     samples.sort();
     let fwd: Vec<&str> = samples.iter().map(String::as_str).collect();
     let rev: Vec<&str> = fwd.iter().rev().copied().collect();

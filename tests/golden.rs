@@ -14,48 +14,48 @@ use common::{analyze, root};
 /// Every sample case. The guard test below fails on a samples/ directory
 /// that is not listed here, so no case is silently left out.
 const CASES: &[&str] = &[
+    "auth-407",
+    "cancel-487",
     "fragmented-invite",
     "fragmented-invite-v6",
     "ims-precondition-call",
     "ipv6-call",
     "relaxed-retry-420",
+    "retry-new-callid-h2",
+    "rotated-420-retry",
     "sll2-any",
     "tcp-t1",
     "tcp-tn",
+    "udp-retrans-invite-420",
 ];
 
 /// The reports compared for every case.
 const REPORTS: &[&str] = &["messages.csv", "inputs.csv", "anomalies.csv", "summary.csv"];
 
-fn capture_of(case: &Path) -> String {
+/// The capture files of a case: `capture.*`, or `capture-1.*`, `capture-2.*`...
+/// for a case made of rotated files (given to one batch, in sorted order).
+fn captures_of(case: &Path) -> Vec<String> {
     let mut caps: Vec<String> = fs::read_dir(case)
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("capture."))
+        .filter(|n| n.starts_with("capture"))
         .collect();
     caps.sort();
-    assert_eq!(
-        caps.len(),
-        1,
-        "{}: exactly one capture.* expected",
-        case.display()
-    );
-    caps.remove(0)
+    assert!(!caps.is_empty(), "{}: no capture file", case.display());
+    caps
 }
 
 fn run_case(name: &str) {
     let case = root().join("samples").join(name);
-    let cap = format!("samples/{name}/{}", capture_of(&case));
+    let caps: Vec<String> = captures_of(&case)
+        .iter()
+        .map(|c| format!("samples/{name}/{c}"))
+        .collect();
     let out = tempfile::tempdir().unwrap();
-    let o = analyze(&[
-        "--messages",
-        "-j",
-        "1",
-        "-o",
-        out.path().to_str().unwrap(),
-        &cap,
-    ]);
+    let mut args = vec!["--messages", "-j", "1", "-o", out.path().to_str().unwrap()];
+    args.extend(caps.iter().map(String::as_str));
+    let o = analyze(&args);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -109,6 +109,11 @@ macro_rules! golden {
 }
 
 golden! {
+    auth_407 => "auth-407",
+    cancel_487 => "cancel-487",
+    retry_new_callid_h2 => "retry-new-callid-h2",
+    rotated_420_retry => "rotated-420-retry",
+    udp_retrans_invite_420 => "udp-retrans-invite-420",
     fragmented_invite => "fragmented-invite",
     fragmented_invite_v6 => "fragmented-invite-v6",
     ims_precondition_call => "ims-precondition-call",
