@@ -4,8 +4,10 @@
 # Usage:  sudo scripts/gen-samples.sh [CASE...]        (no CASE: every case, in the order below)
 #   Cases: ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented-invite fragmented-invite-v6
 #          tcp-t1 tcp-tn udp-retrans-invite-420 cancel-487 auth-407 retry-new-callid-h2 rotated-420-retry
+#          fork-two-180 skew-two-points
 #   Writes samples/<case>/capture.pcap and samples/<case>/README.md; nothing else under samples/ is touched.
-#   rotated-420-retry writes capture-1.pcap and capture-2.pcap instead of capture.pcap (one capture split in two).
+#   rotated-420-retry writes capture-1.pcap and capture-2.pcap instead of capture.pcap (one capture split in two);
+#   skew-two-points too (one call captured at two points at once, the second file's clock shifted back).
 #   Environment: SA_NO_INSTALL=1 never runs apt-get (the script fails if a tool is missing).
 #
 # What it does, per case: a SIPp UAS (scripts/sipp/*-uas.xml) in the background, tcpdump (-U -s 0 -w) on the
@@ -15,6 +17,12 @@
 # repeated 420 (sip.resend == 1, timings chosen with 200 ms of margin: see its scenarios); auth-407 the digest response;
 # retry-new-callid-h2 (two SIPp calls, -m 2 -r 1 -rp 1000 -inf) that the two INVITEs differ only as rules.md H2 allows;
 # rotated-420-retry splits its one capture with editcap (-r) between the ACK of the 420 and the retried INVITE.
+# fork-two-180 (a forking proxy's view from the caller: 180 with To tag fork-a, 180 and 200 with To tag fork-b) also
+# checks the To tag of every message. skew-two-points runs one plain call across the veth pair with a tcpdump on EACH
+# end (capture point A in sagen-a, the caller's side; point B in sagen-b, the callee's), shifts point B's clock back
+# by SKEW_S (editcap -t) and checks, on the files merged by timestamp (mergecap), that some responses captured at B
+# now come before their request as captured at A, by less than rules.md's skew_tol (50 ms), and never before B's
+# own copy of the request.
 # The TCP cases (tcp-t1: one call, one connection, `sipp -t t1`; tcp-tn: 3 overlapping calls, one connection per
 # call, `sipp -t tn -m 3`) run on the veth pair with checksum and segmentation offloads switched off (ethtool), so
 # the capture holds the segments as they are on a 1500-byte wire, with correct TCP checksums.
@@ -37,9 +45,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIPP_SRC="$ROOT/scripts/sipp"
 SAMPLES="$ROOT/samples"
 ALL_CASES=(ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented-invite fragmented-invite-v6
-    tcp-t1 tcp-tn udp-retrans-invite-420 cancel-487 auth-407 retry-new-callid-h2 rotated-420-retry)
-# Cases that need tshark (check of sip.resend) or editcap (split of a capture): package tshark (+ wireshark-common).
-TSHARK_CASES=" udp-retrans-invite-420 rotated-420-retry "
+    tcp-t1 tcp-tn udp-retrans-invite-420 cancel-487 auth-407 retry-new-callid-h2 rotated-420-retry
+    fork-two-180 skew-two-points)
+# Cases that need tshark (check of sip.resend) or editcap/mergecap (split, shift, merge of captures): package tshark
+# (+ wireshark-common).
+TSHARK_CASES=" udp-retrans-invite-420 rotated-420-retry skew-two-points "
 
 UAS_PORT=5060
 UAC_PORT=5061
@@ -88,7 +98,7 @@ NEED_TSHARK=0  # set by main when a case of TSHARK_CASES runs
 ensure_tools() {
     local missing=() t pkgs=(sip-tester tcpdump iproute2) need=(sipp tcpdump ip ss)
     if ((NEED_ETHTOOL)); then pkgs+=(ethtool); need+=(ethtool); fi
-    if ((NEED_TSHARK)); then pkgs+=(tshark); need+=(tshark editcap); fi
+    if ((NEED_TSHARK)); then pkgs+=(tshark); need+=(tshark editcap mergecap); fi
     for t in "${need[@]}"; do
         command -v "$t" >/dev/null 2>&1 || missing+=("$t")
     done
@@ -296,6 +306,22 @@ sip_flow() {
         END { flush() }'
 }
 
+# sip_flow_totag FILE: as sip_flow, plus the To tag of each message ("-" when the To header has none):
+# "<start> | CSeq: <n> <method> | To tag: <tag>" (unfragmented UDP: the To header is in the message's only packet).
+sip_flow_totag() {
+    tcpdump -nn -A -r "$1" 2>/dev/null | awk '
+        function flush() { if (start != "") printf "%s | CSeq: %s | To tag: %s\n", start, cseq, (totag == "" ? "-" : totag)
+                           start = ""; cseq = ""; totag = ""; seento = 0 }
+        /^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]+ / { flush(); next }
+        start == "" && match($0, /(INVITE|ACK|BYE|CANCEL|PRACK|UPDATE|OPTIONS|REGISTER) (sip|sips|tel):[^ ]* SIP\/2\.0/) {
+            s = substr($0, RSTART, RLENGTH); sub(/ (sip|sips|tel):.*/, "", s); start = s; next }
+        start == "" && match($0, /SIP\/2\.0 [1-6][0-9][0-9] /) { start = substr($0, RSTART + 8, 3); next }
+        start != "" && cseq == "" && /^CSeq: / { cseq = $2 " " $3; sub(/\r$/, "", cseq) }
+        start != "" && !seento && /^(To|t): / { seento = 1; l = $0; sub(/\r$/, "", l)
+            if (match(l, /;[ ]*tag=[^;>, ]+/)) { totag = substr(l, RSTART, RLENGTH); sub(/^;[ ]*tag=/, "", totag) } }
+        END { flush() }'
+}
+
 packet_count() { tcpdump -nn -r "$1" 2>/dev/null | wc -l; }
 
 linktype_name() { tcpdump -r "$1" 2>&1 >/dev/null | sed -n 's/.*link-type \([^ ]*\) .*/\1/p' | head -1; }
@@ -316,11 +342,13 @@ SIPP_VERSION=""
 TOOLS_LINE=""
 
 DECODE_RESEND=0 # 1: the README's tshark decode also shows sip.resend (set by the cases added with it)
+DECODE_TOTAG=0  # 1: the README's tshark decode also shows sip.to.tag (fork-two-180)
 
 tshark_decode() { # tshark_decode FILE [tcp]: the tshark view of the SIP messages (reassembled), if tshark is installed
     command -v tshark >/dev/null 2>&1 || return 1
     local more=()
     ((DECODE_RESEND)) && more=(-e sip.resend)
+    ((DECODE_TOTAG)) && more+=(-e sip.to.tag)
     if [[ ${2:-} == tcp ]]; then
         tshark -r "$1" -o tcp.reassemble_out_of_order:TRUE -Y sip -T fields -E separator='|' \
             -e frame.number -e frame.protocols -e sip.Method -e sip.Status-Code -e sip.CSeq -e sip.Call-ID \
@@ -335,7 +363,10 @@ decode_section() { # decode_section FILE: the README's "tshark decode" block for
     local dec name
     name=$(basename "$1")
     dec=$(tshark_decode "$1") && [[ -n $dec ]] || return 0
-    if ((DECODE_RESEND)); then
+    if ((DECODE_RESEND && DECODE_TOTAG)); then
+        printf '`tshark -r %s -Y sip -T fields -e frame.number -e sip.Method' "$name"
+        printf ' -e sip.Status-Code -e sip.CSeq -e sip.Call-ID -e sip.resend -e sip.to.tag`\n\n```\nframe|method|status|cseq|call-id|resend|to-tag\n'
+    elif ((DECODE_RESEND)); then
         printf '`tshark -r %s -Y sip -T fields -e frame.number -e sip.Method' "$name"
         printf ' -e sip.Status-Code -e sip.CSeq -e sip.Call-ID -e sip.resend`\n\n```\nframe|method|status|cseq|call-id|resend\n'
     else
@@ -393,6 +424,8 @@ publish() { # publish CASE CAPTURE: move the capture into samples/<case>/
 }
 
 # ---------------------------------------------------------------- topologies ----
+LOOPBACK_CHECK="" # a function case_loopback calls as "FN CASE CAPTURE" before it publishes the capture (extra checks)
+
 LO_NS=""
 lo_ns() { # sets LO_NS, the namespace for loopback cases ("" = host loopback when namespaces are not available)
     if ((NETNS_OK)); then
@@ -463,6 +496,7 @@ case_loopback() { # case_loopback CASE IP IFACE LINKTYPE UAS_XML UAC_XML EXPECTE
     n=$(packet_count "$cap")
     m=$(printf '%s\n' "$exp" | wc -l)
     ((n == m)) || die "$case: $n packets in the capture, expected exactly $m (one per SIP message)"
+    [[ -z $LOOPBACK_CHECK ]] || "$LOOPBACK_CHECK" "$case" "$cap"
     publish "$case" "$cap"
     local dest="$ip:$UAS_PORT" more=""
     [[ $ip == *:* ]] && dest="[$ip]:$UAS_PORT"
@@ -1046,6 +1080,249 @@ $HOW_COMMON"
     } >"$dir/README.md"
 }
 
+# ---------------------------------------------------------------- forking, clock skew ----
+# fork-two-180: the To tag of every message, checked on top of the start lines (sip_flow_totag).
+EXP_FORK_TAGS='INVITE | CSeq: 60 INVITE | To tag: -
+100 | CSeq: 60 INVITE | To tag: -
+180 | CSeq: 60 INVITE | To tag: fork-a
+180 | CSeq: 60 INVITE | To tag: fork-b
+200 | CSeq: 60 INVITE | To tag: fork-b
+ACK | CSeq: 60 ACK | To tag: fork-b
+BYE | CSeq: 61 BYE | To tag: fork-b
+200 | CSeq: 61 BYE | To tag: fork-b'
+
+check_fork_tags() { # check_fork_tags CASE FILE (a LOOPBACK_CHECK): the flow with To tags is EXP_FORK_TAGS
+    local got
+    got=$(sip_flow_totag "$2")
+    if [[ $got != "$EXP_FORK_TAGS" ]]; then
+        log "$1: unexpected To tags in the capture"
+        diff <(printf '%s\n' "$EXP_FORK_TAGS") <(printf '%s\n' "$got") >&2 || true
+        die "$1: To tag check failed"
+    fi
+    log "$1: To tags checked (180 fork-a, 180 fork-b, 200 fork-b, ACK/BYE/200 in dialog fork-b)"
+}
+
+case_fork() {
+    local case=fork-two-180 exp
+    exp=$(printf '%s\n' "$EXP_FORK_TAGS" | sed 's/ | To tag: .*$//')
+    DECODE_RESEND=1 DECODE_TOTAG=1 LOOPBACK_CHECK=check_fork_tags
+    case_loopback "$case" 127.0.0.1 lo "" fork-two-180-uas.xml fork-two-180-uac.xml "$exp" \
+        "fork-two-180: a forked INVITE: 180 from two branches (To tags fork-a, fork-b), then one 200 (UDP, 127.0.0.1)" \
+"rules.md A.4 on a real SIPp exchange: sip:alice@voip.example.net calls sip:bob@voip.example.net; a forking proxy
+(RFC 3261 section 16.7) rings two phones, A and B, and passes both phones' provisional responses back; phone B
+answers. The capture is the caller's view: one SIPp plays the proxy and both phones (the responses carry only the
+caller's Via, the proxy having removed its own; there is no Record-Route). Call-ID \`sa-$case-1@ue.sipaudit.test\`,
+From tag \`$case-alice1\`, ONE INVITE.
+
+- INVITE CSeq 60, branch \`z9hG4bK-$case-inv1\`, no To tag, SDP offer (PCMU, PCMA).
+- 100 Trying (no To tag).
+- 180 Ringing, To tag \`fork-a\`, Contact \`<sip:bob-a@127.0.0.1:$UAS_PORT;transport=udp>\`,
+  \`Server: sipaudit-sample-phone-A/1.0\`: early dialog A.
+- 200 ms later: 180 Ringing, To tag \`fork-b\`, Contact \`<sip:bob-b@127.0.0.1:$UAS_PORT;transport=udp>\`,
+  \`Server: sipaudit-sample-phone-B/1.0\`: early dialog B.
+- 500 ms later: 200 OK, To tag \`fork-b\`, Contact of phone B, SDP answer: dialog B is confirmed. Nothing more comes
+  from branch A (the proxy cancels it on its own side, which the caller does not see).
+- ACK CSeq 60 for the 2xx (new branch \`z9hG4bK-$case-ack1\`, To tag \`fork-b\`, Request-URI = phone B's Contact);
+  1 s later BYE CSeq 61 (branch \`z9hG4bK-$case-bye1\`, To tag \`fork-b\`) / 200 OK (To tag \`fork-b\`).
+
+All responses to the INVITE carry its branch: one INVITE client transaction. Both SIPp check the To tags (ereg
+\`check_it\`), and the script checks the To tag of every message in the capture.
+
+Reading by rules.md (A.1, A.4): one session with one attempt (no retry); two early dialogs, one per distinct To tag
+in a 1xx (\`fork-a\`, \`fork-b\`); one confirmed dialog (\`fork-b\`); a single 2xx, so no FORKED_MULTI_ANSWER; the ACK
+and the BYE belong to dialog \`fork-b\` (Call-ID, \`$case-alice1\`, \`fork-b\`). No failure: verdict NOT_APPLICABLE,
+outcome ESTABLISHED, final_status 200. Early dialog \`fork-a\` never gets a final response the caller can see."
+    DECODE_RESEND=0 DECODE_TOTAG=0 LOOPBACK_CHECK=""
+}
+
+# skew-two-points: one call seen at two capture points, the second point's clock behind by SKEW_S seconds.
+# 30 ms: more than SIPp's answer time (about a millisecond here; the 100, the 180 and the 200 to the BYE are sent as
+# soon as the request arrives), so those responses as captured at B come before their request as captured at A, and
+# less than rules.md's skew_tol (50 ms), so an analyzer repairs the order (clock_skew) instead of keeping it.
+SKEW_S=0.030
+SKEW_TOL_S=0.050
+
+skew_listing() { # skew_listing FILE1 FILE2: the two files merged by timestamp, one line per SIP message:
+    # "merged-frame|point(A = FILE1, B = FILE2)|time_epoch|time_relative|method|status|cseq"
+    # (mergecap -I none keeps one interface per input file: interface 0 is FILE1, 1 is FILE2)
+    mergecap -I none -F pcapng -w - "$1" "$2" | tshark -r - -Y sip -T fields -E separator='|' \
+        -e frame.number -e frame.interface_id -e frame.time_epoch -e frame.time_relative \
+        -e sip.Method -e sip.Status-Code -e sip.CSeq 2>/dev/null |
+        awk -F'|' 'BEGIN { OFS = "|" } { $2 = ($2 == 0 ? "A" : ($2 == 1 ? "B" : "?" $2)); print }'
+}
+
+# skew_report LISTING: for every response captured at B, its time minus that of its request (same CSeq) at A and at
+# B, in ms: "merged-frame|status|cseq|vs request at A|vs request at B"
+skew_report() {
+    # Two passes over the listing: the requests first (a response from B may come before the request from A).
+    awk -F'|' '
+        NR == FNR { if ($5 != "" && !(($2, $7) in req)) req[$2, $7] = $3; next }
+        $6 != "" && $2 == "B" && ("A", $7) in req && ("B", $7) in req {
+            printf "%s|%s|%s|%+.3f|%+.3f\n", $1, $6, $7, ($3 - req["A", $7]) * 1000, ($3 - req["B", $7]) * 1000 }
+    ' <(printf '%s\n' "$1") <(printf '%s\n' "$1")
+}
+
+case_skew() {
+    local case=skew-two-points wd="$TMP/skew-two-points" cap_a cap_b pid_a log_a pid_b log_b n f
+    local listing report order t1 t2 ok
+    mkdir -p "$wd"
+    cap_a="$wd/point-a.pcap" cap_b="$wd/point-b.pcap"
+    veth_up
+    # Point A: the caller's end of the veth pair (in sagen-a); point B: the callee's end (in sagen-b). Both run at once.
+    start_capture "$NS_A" "$VETH_A" "$cap_a" "" "udp port $UAS_PORT"
+    pid_a=$TD_PID log_a=$TD_LOG
+    start_capture "$NS_B" "$VETH_B" "$cap_b" "" "udp port $UAS_PORT"
+    pid_b=$TD_PID log_b=$TD_LOG
+    run_call "$case" "$NS_B" "$V4_B" "$NS_A" "$V4_A" basic-uas.xml basic-uac.xml
+    TD_PID=$pid_b TD_LOG=$log_b
+    stop_capture
+    TD_PID=$pid_a TD_LOG=$log_a
+    stop_capture
+    ns_del "$NS_A" "$NS_B"
+    for f in "$cap_a" "$cap_b"; do
+        check_flow "$case ($(basename "$f"))" "$f" "$EXP_PLAIN"
+        n=$(packet_count "$f")
+        ((n == 7)) || die "$case: $n packets in $(basename "$f"), expected exactly 7 (one per SIP message)"
+    done
+    # The two points see the same frames (same bytes; only the timestamps differ).
+    cmp -s <(tcpdump -t -nn -xx -r "$cap_a" 2>/dev/null) <(tcpdump -t -nn -xx -r "$cap_b" 2>/dev/null) ||
+        die "$case: the frames captured at A and at B differ"
+    install -m 0644 "$cap_a" "$wd/capture-1.pcap"
+    editcap -F pcap -t "-$SKEW_S" "$cap_b" "$wd/capture-2.pcap" >/dev/null
+    # The shift is exactly -SKEW_S on every packet, and nothing else changed.
+    # (in integer microseconds: tcpdump -tt prints 6 decimals)
+    local us a b skew_us
+    skew_us=$(awk -v s="$SKEW_S" 'BEGIN { printf "%d", s * 1000000 + 0.5 }')
+    t1=$(tcpdump -tt -nn -r "$cap_b" 2>/dev/null | awk '{ print $1 }' | tr -d .)
+    t2=$(tcpdump -tt -nn -r "$wd/capture-2.pcap" 2>/dev/null | awk '{ print $1 }' | tr -d .)
+    ok=0
+    while read -r a b; do
+        us=$((10#$a - 10#$b))
+        ((us == skew_us)) || { log "$case: shifted by $us us instead of $skew_us"; ok=1; }
+    done < <(paste -d' ' <(printf '%s\n' "$t1") <(printf '%s\n' "$t2"))
+    ((ok == 0)) || die "$case: editcap did not shift every timestamp by -$SKEW_S s"
+    cmp -s <(tcpdump -t -nn -xx -r "$cap_b" 2>/dev/null) <(tcpdump -t -nn -xx -r "$wd/capture-2.pcap" 2>/dev/null) ||
+        die "$case: editcap changed packet contents"
+    for f in capture-1.pcap capture-2.pcap; do
+        [[ $(od -An -tx1 -N4 "$wd/$f" | tr -d ' ') == d4c3b2a1 ]] || die "$case: $f is not a classic (microsecond) pcap"
+        check_flow "$case ($f)" "$wd/$f" "$EXP_PLAIN"
+    done
+    # The merged order: some response captured at B comes before its request as captured at A, each by less than
+    # skew_tol; every response captured at B comes after B's own copy of its request.
+    listing=$(skew_listing "$wd/capture-1.pcap" "$wd/capture-2.pcap")
+    [[ $(grep -c '|A|' <<<"$listing") == 7 && $(grep -c '|B|' <<<"$listing") == 7 ]] ||
+        die "$case: the merged files do not hold 7 SIP messages per capture point: $listing"
+    report=$(skew_report "$listing")
+    log "$case: responses captured at B (merged frame|status|cseq|ms after the request at A|ms after the request at B):"
+    printf '%s\n' "$report" >&2
+    awk -F'|' -v tol="$SKEW_TOL_S" '
+        { a = $4 / 1000; b = $5 / 1000 }
+        b <= 0 { printf "merged frame %s (%s %s) is not after B'"'"'s own copy of its request\n", $1, $2, $3; bad++ }
+        a < 0 && -a >= tol { printf "merged frame %s (%s %s) precedes its request at A by %.3f ms (>= skew_tol)\n", $1, $2, $3, -a * 1000; bad++ }
+        a < 0 { early++ }
+        END { if (!early) { print "no response captured at B precedes its request captured at A"; bad++ } exit bad > 0 }
+    ' <<<"$report" >&2 || die "$case: skew check failed"
+    # The same check without the per-point view: in the merged file, the first copy of those responses comes before
+    # the request's copy from point A.
+    order=$(awk -F'|' '$5 != "" && $2 == "A" && !($7 in reqa) { reqa[$7] = $1 }
+        $6 != "" && $2 == "B" && !($7 in reqa) { n++ } END { print n + 0 }' <<<"$listing")
+    ((order > 0)) || die "$case: in the merged file no response from B comes before the request from A"
+    mkdir -p "$SAMPLES/$case"
+    install -m 0644 "$wd/capture-1.pcap" "$SAMPLES/$case/capture-1.pcap"
+    install -m 0644 "$wd/capture-2.pcap" "$SAMPLES/$case/capture-2.pcap"
+    write_readme_skew "$case" "$listing" "$report"
+    log "$case: OK (7 + 7 packets, point B shifted by -$SKEW_S s; $order response(s) from B before their request from A)"
+}
+
+write_readme_skew() { # write_readme_skew CASE LISTING REPORT
+    local case=$1 listing=$2 report=$3 dir="$SAMPLES/$1" f ms early
+    ms=$(awk -v s="$SKEW_S" 'BEGIN { printf "%d", s * 1000 + 0.5 }')
+    early=$(awk -F'|' '$4 < 0 { printf "%s%s (CSeq %s, %.3f ms)", (n++ ? ", " : ""), $2, $3, -$4 }' <<<"$report")
+    {
+        printf '# %s: one call captured at two points, the second point'"'"'s clock %s ms behind (UDP, veth)\n\n' "$case" "$ms"
+        printf '%s\n\n' "rules.md A.2 (causal repair of clock skew between capture points) on a real SIPp exchange: a plain call,
+INVITE / 100 / 180 / 200 / ACK / BYE / 200, from sip:alice@$V4_A:$UAC_PORT to sip:bob@$V4_B:$UAS_PORT,
+Call-ID \`sa-$case-1@ue.sipaudit.test\`, From tag \`$case-alice1\`, To tag \`$case-bob1\`,
+captured at the same time at TWO points of the same link:
+
+- capture-1.pcap, point A: the caller's end of the veth pair (interface \`$VETH_A\` in namespace \`$NS_A\`), timestamps
+  as captured.
+- capture-2.pcap, point B: the callee's end (interface \`$VETH_B\` in namespace \`$NS_B\`), every timestamp moved
+  $SKEW_S s earlier (\`editcap -t -$SKEW_S\`): point B's clock is $ms ms behind point A's.
+
+Each file holds the 7 messages once, byte for byte the same frames (same Ethernet, IP and UDP headers; the script
+checks it). On the wire the two points are microseconds apart, so after the shift every copy from B is about $ms ms
+earlier than the same message's copy from A. Within each file the order is the true one: B's copy of each request comes
+before B's response to it.
+
+Merged by timestamp (rules.md A.2: one batch, stable sort), the responses the callee sends at once lose their place:
+$early:
+each is captured at B before its request is captured at A, by less than skew_tol = 50 ms. (The 200 to the INVITE
+comes 500 ms after the INVITE and keeps its place; but in the merged order the ACK from B comes before the copy from
+A of the 200 it acknowledges.)
+
+What an analyzer should conclude: one session, one attempt, outcome ESTABLISHED, final_status 200, verdict
+NOT_APPLICABLE (no failure). Every message is present twice, once per capture point: the two copies are the same
+message seen at two points (a capture duplicate / hop copy: same bytes, same Via stack, the same UAC transaction id
+of rules.md A.1), to be counted once, never as a new attempt or transaction. The sample is made for the causal repair
+of A.2: paired across the two points (B's response against A's copy of the request), the responses listed above
+precede their request by less than skew_tol, so they are reordered after it with the anomaly \`clock_skew\`, not
+\`out_of_order\`.
+
+Points to settle when the expected outputs are blessed:
+- After the shift the two copies of a message are about $ms ms apart, so they are not \"within 1 ms\", the
+  capture-duplicate window of A.2; read literally, A.2 would count the later copy as a retransmission (same
+  transaction key, start line and CSeq). Folding them into one message takes the UAC transaction id (A.1, A.6).
+- Within each file the order is causal, and B's copy of each request is the earliest copy of it in the merged order
+  (merged frame 1 is B's INVITE, the 100 and 180 from B follow it). An analyzer that folds the two copies into one
+  message at the time of its FIRST copy therefore sees no response before its request and reports no clock_skew: the
+  inversion is only between B's responses and A's copy of their request."
+        printf '## Capture\n\n'
+        for f in capture-1.pcap capture-2.pcap; do
+            printf -- '- File: `%s` (classic pcap, microsecond timestamps), %s bytes, %s packets, link type %s (%s)\n' \
+                "$f" "$(stat -c %s "$dir/$f")" "$(packet_count "$dir/$f")" "$(linktype_name "$dir/$f")" \
+                "$(linktype_num "$dir/$f")"
+        done
+        printf -- '- Made: %s by `scripts/gen-samples.sh %s`\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$case"
+        printf -- '- Tools: %s, %s (Debian wireshark-common %s)\n\n' "$TOOLS_LINE" \
+            "$(editcap -v 2>&1 | head -1 | sed 's/ (Git .*//; s/\.$//')" \
+            "$(dpkg-query -W -f='${Version}' wireshark-common 2>/dev/null || echo '?')"
+        printf '## How it was made\n\n'
+        printf '%s\n\n' "Two network namespaces created by the script, \`$NS_A\` (UAC, $V4_A) and \`$NS_B\` (UAS, $V4_B), joined by a veth
+pair at MTU 1500 with static neighbour entries (no ARP). These addresses exist only inside those namespaces;
+nothing leaves them. Two tcpdump run during the call, one in each namespace.
+
+- UAS (in $NS_B): \`sipp -sf scripts/sipp/basic-uas.xml -key sa_case $case -i $V4_B -p $UAS_PORT -m 1 -timeout 10s -timeout_error -nostdin\`
+- UAC (in $NS_A): \`sipp -sf scripts/sipp/basic-uac.xml -key sa_case $case -cid_str 'sa-$case-%u@ue.sipaudit.test' -i $V4_A -p $UAC_PORT -m 1 -timeout 10s -timeout_error -nostdin $V4_B:$UAS_PORT\`
+- Capture point A (in $NS_A): \`tcpdump -i $VETH_A -n -s 0 -U --immediate-mode -w point-a.pcap 'udp port $UAS_PORT'\`,
+  kept as capture-1.pcap
+- Capture point B (in $NS_B): \`tcpdump -i $VETH_B -n -s 0 -U --immediate-mode -w point-b.pcap 'udp port $UAS_PORT'\`
+- Clock of point B: \`editcap -F pcap -t -$SKEW_S point-b.pcap capture-2.pcap\` (the script checks that every
+  timestamp moved by exactly -$SKEW_S s and nothing else changed)
+- Check: \`mergecap -I none -F pcapng -w - capture-1.pcap capture-2.pcap | tshark -r - -Y sip ...\` (below); the
+  script fails unless some response from B comes before its request from A, each by less than 50 ms, and every
+  response from B comes after B's own copy of its request.
+
+${HOW_COMMON/regenerated captures differ only in timestamps, IP ids and checksums/regenerated captures differ only in timestamps, IP ids and checksums (the offset between the two files is always $SKEW_S s plus the microseconds of the veth)}"
+        printf '## Merged by timestamp\n\n'
+        printf '`mergecap -I none -F pcapng -w - capture-1.pcap capture-2.pcap | tshark -r - -Y sip -T fields -e frame.number -e frame.interface_id -e frame.time_epoch -e frame.time_relative -e sip.Method -e sip.Status-Code -e sip.CSeq`\n'
+        printf '(`-I none` keeps one interface per file: interface 0 = capture-1.pcap = point A, 1 = capture-2.pcap = point B)\n\n'
+        printf '```\nframe|point|time_epoch|time_relative|method|status|cseq\n%s\n```\n\n' "$listing"
+        printf 'Responses captured at B, against their request (same CSeq) as captured at A and at B, in ms\n'
+        printf '(negative: the response is timestamped before the request):\n\n'
+        printf '```\nmerged frame|status|cseq|minus request at A|minus request at B\n%s\n```\n\n' "$report"
+        for f in capture-1.pcap capture-2.pcap; do
+            printf '## %s: SIP messages (start line | CSeq), from `tcpdump -nn -A`\n\n```\n' "$f"
+            sip_flow "$dir/$f"
+            printf '```\n\n'
+            printf '## %s: tshark decode\n\n' "$f"
+            decode_section "$dir/$f"
+        done
+        printf 'Regenerate with `sudo scripts/gen-samples.sh %s` (timestamps change; identifiers and the offset do not).\n' "$case"
+        printf 'Expected analyzer outputs for these captures are blessed separately.\n'
+    } >"$dir/README.md"
+}
+
 run_case() {
     case $1 in
     ims-precondition-call)
@@ -1137,6 +1414,8 @@ Flow: INVITE / 100 / 180 / 200 / ACK / BYE / 200, Call-ID \`sa-ipv6-call-1@ue.si
     auth-407) case_auth ;;
     retry-new-callid-h2) case_h2 ;;
     rotated-420-retry) case_rotated ;;
+    fork-two-180) case_fork ;;
+    skew-two-points) case_skew ;;
     *) die "unknown case '$1' (cases: ${ALL_CASES[*]})" ;;
     esac
 }
