@@ -20,6 +20,7 @@ mod ts;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use pcap_parser::pcapng::Block;
@@ -120,8 +121,34 @@ pub fn read_capture(
     mut on_packet: impl FnMut(&RawPacket<'_>),
 ) -> (CaptureInfo, Option<Error>) {
     let mut info = CaptureInfo::default();
-    let err = read_inner(path, &mut info, &mut on_packet).err();
+    let err = read_inner(path, &mut info, &mut |pkt| {
+        on_packet(pkt);
+        ControlFlow::Continue(())
+    })
+    .err();
     (info, err)
+}
+
+/// The capture time (nanoseconds since the Unix epoch, as
+/// [`RawPacket::ts_ns`]) of the first packet record of the file at `path`, in
+/// file order (not the earliest timestamp of the file).
+///
+/// The format and compression are detected from the content exactly as
+/// [`read_capture`] does, and reading stops at the first packet record: only
+/// the file header and the first record are decoded (plus what the buffered
+/// readers fetch ahead, at most a few hundred KiB). `None` when the file is not
+/// a capture, cannot be read, or has no packet record before its end or before
+/// the first error (a damaged first record included).
+pub fn first_timestamp(path: &Path) -> Option<i64> {
+    let mut info = CaptureInfo::default();
+    let mut first = None;
+    // Any error after the first packet cannot happen (reading stops there);
+    // an error before it means there is no first timestamp to give.
+    let _ = read_inner(path, &mut info, &mut |pkt| {
+        first = Some(pkt.ts_ns);
+        ControlFlow::Break(())
+    });
+    first
 }
 
 fn io_err(path: &Path, source: io::Error) -> Error {
@@ -164,10 +191,12 @@ fn is_pcap_magic(m: &[u8]) -> bool {
     MAGICS.contains(&le) || MAGICS.contains(&be)
 }
 
+/// Reads the capture, handing every packet to `on_packet` until it answers
+/// [`ControlFlow::Break`] (which ends the read early, without an error).
 fn read_inner(
     path: &Path,
     info: &mut CaptureInfo,
-    on_packet: &mut dyn FnMut(&RawPacket<'_>),
+    on_packet: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
 ) -> Result<(), Error> {
     let mut file = File::open(path).map_err(|e| io_err(path, e))?;
     info.file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -234,7 +263,7 @@ struct Ctx<'p, 'i, 'f> {
     path: &'p Path,
     compressed: bool,
     info: &'i mut CaptureInfo,
-    on_packet: &'f mut dyn FnMut(&RawPacket<'_>),
+    on_packet: &'f mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
 }
 
 /// What to do after a reader reported something other than a block.
@@ -244,7 +273,14 @@ enum Next {
 }
 
 impl Ctx<'_, '_, '_> {
-    fn deliver(&mut self, ts_ns: i64, linktype: u32, orig_len: u32, data: &[u8]) {
+    /// Hands one packet to the callback; `Break` means stop reading now.
+    fn deliver(
+        &mut self,
+        ts_ns: i64,
+        linktype: u32,
+        orig_len: u32,
+        data: &[u8],
+    ) -> ControlFlow<()> {
         self.info.packets += 1;
         let pkt = RawPacket {
             frame: self.info.packets,
@@ -253,7 +289,7 @@ impl Ctx<'_, '_, '_> {
             orig_len,
             data,
         };
-        (self.on_packet)(&pkt);
+        (self.on_packet)(&pkt)
     }
 
     fn too_large(&self, offset: usize, len: u64, limit: u64) -> Error {
@@ -382,7 +418,9 @@ impl Ctx<'_, '_, '_> {
                                 b.ts_usec as i64 * 1_000
                             };
                             let ts = b.ts_sec as i64 * 1_000_000_000 + frac;
-                            self.deliver(ts, linktype, b.origlen, b.data);
+                            if self.deliver(ts, linktype, b.origlen, b.data).is_break() {
+                                return Ok(());
+                            }
                         }
                         PcapBlockOwned::NG(_) => {}
                     }
@@ -466,7 +504,12 @@ impl Ctx<'_, '_, '_> {
                             let units = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
                             let ts = ts::pcapng_ts_ns(units, iface.tsresol, iface.tsoffset);
                             let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
-                            self.deliver(ts, iface.linktype, epb.origlen, data);
+                            if self
+                                .deliver(ts, iface.linktype, epb.origlen, data)
+                                .is_break()
+                            {
+                                return Ok(());
+                            }
                         }
                         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
                             // An SPB implies interface 0; its captured length is
@@ -484,7 +527,12 @@ impl Ctx<'_, '_, '_> {
                                 caplen = caplen.min(iface.snaplen as usize);
                             }
                             let data = &spb.data[..caplen.min(spb.data.len())];
-                            self.deliver(0, iface.linktype, spb.origlen, data);
+                            if self
+                                .deliver(0, iface.linktype, spb.origlen, data)
+                                .is_break()
+                            {
+                                return Ok(());
+                            }
                         }
                         PcapBlockOwned::NG(Block::Unknown(ub)) if ub.block_type == 2 => {
                             // Obsolete Packet Block (pcapng draft §4.5 / appendix):
@@ -518,7 +566,9 @@ impl Ctx<'_, '_, '_> {
                             let origlen = rd32(16);
                             let data = &d[20..(20 + caplen).min(d.len())];
                             let ts = ts::pcapng_ts_ns(units, iface.tsresol, iface.tsoffset);
-                            self.deliver(ts, iface.linktype, origlen, data);
+                            if self.deliver(ts, iface.linktype, origlen, data).is_break() {
+                                return Ok(());
+                            }
                         }
                         _ => {}
                     }
@@ -590,5 +640,174 @@ fn record_limit(snaplen: u32) -> u32 {
         MAX_PACKET_LEN
     } else {
         snaplen.min(MAX_PACKET_LEN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A little-endian pcap file header; `nanos` picks the nanosecond magic.
+    fn pcap_header(nanos: bool) -> Vec<u8> {
+        let magic: u32 = if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+        let mut v = magic.to_le_bytes().to_vec();
+        v.extend_from_slice(&2u16.to_le_bytes());
+        v.extend_from_slice(&4u16.to_le_bytes());
+        v.extend_from_slice(&0i32.to_le_bytes()); // thiszone
+        v.extend_from_slice(&0u32.to_le_bytes()); // sigfigs
+        v.extend_from_slice(&65_535u32.to_le_bytes()); // snaplen
+        v.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
+        v
+    }
+
+    fn pcap_record(v: &mut Vec<u8>, sec: u32, frac: u32, data: &[u8]) {
+        v.extend_from_slice(&sec.to_le_bytes());
+        v.extend_from_slice(&frac.to_le_bytes());
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v.extend_from_slice(data);
+    }
+
+    /// A pcapng file: section header, one Ethernet interface (microsecond
+    /// resolution), and one enhanced packet block per `(ts_us, data)`.
+    fn pcapng(packets: &[(u64, &[u8])]) -> Vec<u8> {
+        fn block(v: &mut Vec<u8>, kind: u32, body: &[u8]) {
+            let mut body = body.to_vec();
+            while body.len() % 4 != 0 {
+                body.push(0);
+            }
+            let len = 12 + body.len() as u32;
+            v.extend_from_slice(&kind.to_le_bytes());
+            v.extend_from_slice(&len.to_le_bytes());
+            v.extend_from_slice(&body);
+            v.extend_from_slice(&len.to_le_bytes());
+        }
+        let mut v = Vec::new();
+        let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+        shb.extend_from_slice(&1u16.to_le_bytes());
+        shb.extend_from_slice(&0u16.to_le_bytes());
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        block(&mut v, 0x0a0d_0d0a, &shb);
+        let mut idb = 1u16.to_le_bytes().to_vec();
+        idb.extend_from_slice(&0u16.to_le_bytes());
+        idb.extend_from_slice(&0u32.to_le_bytes());
+        block(&mut v, 1, &idb);
+        for &(ts_us, data) in packets {
+            let mut epb = 0u32.to_le_bytes().to_vec();
+            epb.extend_from_slice(&((ts_us >> 32) as u32).to_le_bytes());
+            epb.extend_from_slice(&(ts_us as u32).to_le_bytes());
+            epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            epb.extend_from_slice(data);
+            block(&mut v, 6, &epb);
+        }
+        v
+    }
+
+    fn gzip(b: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    /// Two packets, the second one earlier than the first.
+    fn two_packets(nanos: bool) -> Vec<u8> {
+        let mut v = pcap_header(nanos);
+        pcap_record(&mut v, 1_700_000_010, 123_456, &[0u8; 60]);
+        pcap_record(&mut v, 1_700_000_000, 5, &[1u8; 60]);
+        v
+    }
+
+    #[test]
+    fn first_timestamp_is_the_first_record_in_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let micro = write(&dir, "micro.pcap", &two_packets(false));
+        let nano = write(&dir, "nano.pcap", &two_packets(true));
+        assert_eq!(
+            first_timestamp(&micro),
+            Some(1_700_000_010 * 1_000_000_000 + 123_456_000)
+        );
+        assert_eq!(
+            first_timestamp(&nano),
+            Some(1_700_000_010 * 1_000_000_000 + 123_456)
+        );
+        // The same value read_capture reports for frame 1, and read_capture
+        // still reads every packet.
+        let mut seen = Vec::new();
+        let (info, err) = read_capture(&micro, |p| seen.push((p.frame, p.ts_ns)));
+        assert!(err.is_none());
+        assert_eq!(info.packets, 2);
+        assert_eq!(seen[0], (1, first_timestamp(&micro).unwrap()));
+        assert_eq!(seen[1].1, 1_700_000_000 * 1_000_000_000 + 5_000);
+    }
+
+    #[test]
+    fn first_timestamp_of_compressed_and_pcapng_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = two_packets(false);
+        let want = Some(1_700_000_010 * 1_000_000_000 + 123_456_000);
+        // Misleading names: detection is by content.
+        let gz = write(&dir, "a.zst", &gzip(&plain));
+        let zst = write(&dir, "b.gz", &zstd::encode_all(&plain[..], 3).unwrap());
+        assert_eq!(first_timestamp(&gz), want);
+        assert_eq!(first_timestamp(&zst), want);
+        let ng = pcapng(&[(1_700_000_020_000_001, &[2u8; 42]), (5, &[3u8; 42])]);
+        let ng_path = write(&dir, "c.pcap", &ng);
+        assert_eq!(first_timestamp(&ng_path), Some(1_700_000_020_000_001_000));
+        let ng_gz = write(&dir, "d", &gzip(&ng));
+        assert_eq!(first_timestamp(&ng_gz), Some(1_700_000_020_000_001_000));
+    }
+
+    #[test]
+    fn first_timestamp_stops_at_the_first_record() {
+        let dir = tempfile::tempdir().unwrap();
+        // The second record is cut short: read_capture reports the file as
+        // truncated, but the first timestamp is known before that.
+        let mut v = two_packets(false);
+        v.truncate(v.len() - 10);
+        let p = write(&dir, "cut.pcap", &v);
+        let (info, err) = read_capture(&p, |_| {});
+        assert_eq!(info.packets, 1);
+        assert!(err.is_some());
+        assert_eq!(
+            first_timestamp(&p),
+            Some(1_700_000_010 * 1_000_000_000 + 123_456_000)
+        );
+        // A huge file whose first record is at its start: the call does not
+        // need to read it all (checked by its answer, with a garbage tail that
+        // read_capture would reject).
+        let mut big = pcap_header(false);
+        pcap_record(&mut big, 7, 8, &[0u8; 100]);
+        big.extend(std::iter::repeat_n(0xffu8, 4 << 20));
+        let p = write(&dir, "big.pcap", &big);
+        assert!(read_capture(&p, |_| {}).1.is_some());
+        assert_eq!(first_timestamp(&p), Some(7_000_008_000));
+    }
+
+    #[test]
+    fn first_timestamp_none_without_packets() {
+        let dir = tempfile::tempdir().unwrap();
+        let header_only = write(&dir, "h.pcap", &pcap_header(false));
+        let ng_empty = write(&dir, "h.pcapng", &pcapng(&[]));
+        let empty = write(&dir, "empty.pcap", b"");
+        let text = write(&dir, "readme.pcap", b"not a capture at all\n");
+        let gz_text = write(&dir, "x.gz", &gzip(b"not a capture either"));
+        let mut bad_first = pcap_header(false);
+        bad_first.extend_from_slice(&[0u8; 8]);
+        bad_first.extend_from_slice(&u32::MAX.to_le_bytes()); // implausible caplen
+        bad_first.extend_from_slice(&[0u8; 40]);
+        let bad_first = write(&dir, "bad.pcap", &bad_first);
+        for p in [&header_only, &ng_empty, &empty, &text, &gz_text, &bad_first] {
+            assert_eq!(first_timestamp(p), None, "{}", p.display());
+        }
+        assert_eq!(first_timestamp(&dir.path().join("missing.pcap")), None);
+        assert_eq!(first_timestamp(dir.path()), None);
     }
 }
