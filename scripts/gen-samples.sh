@@ -7,7 +7,7 @@
 #          fork-two-180 skew-two-points
 #   Writes samples/<case>/capture.pcap and samples/<case>/README.md; nothing else under samples/ is touched.
 #   rotated-420-retry writes capture-1.pcap and capture-2.pcap instead of capture.pcap (one capture split in two);
-#   skew-two-points too (one call captured at two points at once, the second file's clock shifted back).
+#   skew-two-points too (one call captured at two one-way points at once, the second file's clock shifted back).
 #   Environment: SA_NO_INSTALL=1 never runs apt-get (the script fails if a tool is missing).
 #
 # What it does, per case: a SIPp UAS (scripts/sipp/*-uas.xml) in the background, tcpdump (-U -s 0 -w) on the
@@ -18,11 +18,11 @@
 # retry-new-callid-h2 (two SIPp calls, -m 2 -r 1 -rp 1000 -inf) that the two INVITEs differ only as rules.md H2 allows;
 # rotated-420-retry splits its one capture with editcap (-r) between the ACK of the 420 and the retried INVITE.
 # fork-two-180 (a forking proxy's view from the caller: 180 with To tag fork-a, 180 and 200 with To tag fork-b) also
-# checks the To tag of every message. skew-two-points runs one plain call across the veth pair with a tcpdump on EACH
-# end (capture point A in sagen-a, the caller's side; point B in sagen-b, the callee's), shifts point B's clock back
-# by SKEW_S (editcap -t) and checks, on the files merged by timestamp (mergecap), that some responses captured at B
-# now come before their request as captured at A, by less than rules.md's skew_tol (50 ms), and never before B's
-# own copy of the request.
+# checks the To tag of every message. skew-two-points runs one plain call across the veth pair with a one-way tcpdump
+# on EACH end (capture point A in sagen-a keeps only what the caller sends, `src host` A; point B in sagen-b only what
+# the callee sends, `src host` B), shifts point B's clock back by SKEW_S (editcap -t) and checks, on the files merged
+# by timestamp (mergecap), that every response captured at B comes after its request captured at A or before it by
+# less than rules.md's skew_tol (50 ms), and that at least one comes before it.
 # The TCP cases (tcp-t1: one call, one connection, `sipp -t t1`; tcp-tn: 3 overlapping calls, one connection per
 # call, `sipp -t tn -m 3`) run on the veth pair with checksum and segmentation offloads switched off (ethtool), so
 # the capture holds the segments as they are on a 1500-byte wire, with correct TCP checksums.
@@ -1135,10 +1135,13 @@ outcome ESTABLISHED, final_status 200. Early dialog \`fork-a\` never gets a fina
     DECODE_RESEND=0 DECODE_TOTAG=0 LOOPBACK_CHECK=""
 }
 
-# skew-two-points: one call seen at two capture points, the second point's clock behind by SKEW_S seconds.
+# skew-two-points: one call seen at two one-way capture points (A: only the packets the caller sends; B: only the
+# packets the callee sends), the second point's clock behind by SKEW_S seconds. Each message is therefore in exactly one
+# file, and a response's only copy (from B) is compared with its request's only copy (from A).
 # 30 ms: more than SIPp's answer time (about a millisecond here; the 100, the 180 and the 200 to the BYE are sent as
-# soon as the request arrives), so those responses as captured at B come before their request as captured at A, and
-# less than rules.md's skew_tol (50 ms), so an analyzer repairs the order (clock_skew) instead of keeping it.
+# soon as the request arrives), so those responses come before their request in the merged files, and less than
+# rules.md's skew_tol (50 ms), so an analyzer repairs the order (clock_skew) instead of keeping it. The 200 to the
+# INVITE is sent 500 ms after the INVITE and stays after it.
 SKEW_S=0.030
 SKEW_TOL_S=0.050
 
@@ -1151,15 +1154,34 @@ skew_listing() { # skew_listing FILE1 FILE2: the two files merged by timestamp, 
         awk -F'|' 'BEGIN { OFS = "|" } { $2 = ($2 == 0 ? "A" : ($2 == 1 ? "B" : "?" $2)); print }'
 }
 
-# skew_report LISTING: for every response captured at B, its time minus that of its request (same CSeq) at A and at
-# B, in ms: "merged-frame|status|cseq|vs request at A|vs request at B"
+# skew_report LISTING: for every response captured at B, its time minus that of its request (same CSeq) captured at A,
+# in ms: "merged-frame|status|cseq|minus request at A" (a response whose request is missing at A gets "?")
 skew_report() {
     # Two passes over the listing: the requests first (a response from B may come before the request from A).
     awk -F'|' '
-        NR == FNR { if ($5 != "" && !(($2, $7) in req)) req[$2, $7] = $3; next }
-        $6 != "" && $2 == "B" && ("A", $7) in req && ("B", $7) in req {
-            printf "%s|%s|%s|%+.3f|%+.3f\n", $1, $6, $7, ($3 - req["A", $7]) * 1000, ($3 - req["B", $7]) * 1000 }
+        NR == FNR { if ($5 != "" && $2 == "A" && !($7 in req)) req[$7] = $3; next }
+        $6 != "" && $2 == "B" {
+            if ($7 in req) printf "%s|%s|%s|%+.3f\n", $1, $6, $7, ($3 - req[$7]) * 1000
+            else printf "%s|%s|%s|?\n", $1, $6, $7 }
     ' <(printf '%s\n' "$1") <(printf '%s\n' "$1")
+}
+
+# One-way views of EXP_PLAIN: what the caller sends (point A) and what the callee sends (point B).
+EXP_SKEW_A='INVITE | CSeq: 1 INVITE
+ACK | CSeq: 1 ACK
+BYE | CSeq: 2 BYE'
+EXP_SKEW_B='100 | CSeq: 1 INVITE
+180 | CSeq: 1 INVITE
+200 | CSeq: 1 INVITE
+200 | CSeq: 2 BYE'
+
+check_src_only() { # check_src_only CASE FILE SRC_IP: every packet in FILE is UDP sent by SRC_IP from or to port 5060
+    local bad
+    bad=$(tcpdump -nn -q -r "$2" 2>/dev/null | awk -v src="$3" -v port="$UAS_PORT" '
+        { s = $3; d = $5; sub(/:$/, "", d)
+          sip = s; sub(/\.[0-9]+$/, "", sip); sp = s; sub(/^.*\./, "", sp); dp = d; sub(/^.*\./, "", dp)
+          if ($2 != "IP" || sip != src || (sp != port && dp != port) || $6 != "UDP,") print }')
+    [[ -z $bad ]] || die "$1: $(basename "$2") holds packets not sent by $3 over UDP port $UAS_PORT: $bad"
 }
 
 case_skew() {
@@ -1168,10 +1190,11 @@ case_skew() {
     mkdir -p "$wd"
     cap_a="$wd/point-a.pcap" cap_b="$wd/point-b.pcap"
     veth_up
-    # Point A: the caller's end of the veth pair (in sagen-a); point B: the callee's end (in sagen-b). Both run at once.
-    start_capture "$NS_A" "$VETH_A" "$cap_a" "" "udp port $UAS_PORT"
+    # Two one-way taps, running at once. Point A: the caller's end of the veth pair (in sagen-a), only what the caller
+    # sends; point B: the callee's end (in sagen-b), only what the callee sends.
+    start_capture "$NS_A" "$VETH_A" "$cap_a" "" "src host $V4_A and udp port $UAS_PORT"
     pid_a=$TD_PID log_a=$TD_LOG
-    start_capture "$NS_B" "$VETH_B" "$cap_b" "" "udp port $UAS_PORT"
+    start_capture "$NS_B" "$VETH_B" "$cap_b" "" "src host $V4_B and udp port $UAS_PORT"
     pid_b=$TD_PID log_b=$TD_LOG
     run_call "$case" "$NS_B" "$V4_B" "$NS_A" "$V4_A" basic-uas.xml basic-uac.xml
     TD_PID=$pid_b TD_LOG=$log_b
@@ -1179,14 +1202,15 @@ case_skew() {
     TD_PID=$pid_a TD_LOG=$log_a
     stop_capture
     ns_del "$NS_A" "$NS_B"
-    for f in "$cap_a" "$cap_b"; do
-        check_flow "$case ($(basename "$f"))" "$f" "$EXP_PLAIN"
-        n=$(packet_count "$f")
-        ((n == 7)) || die "$case: $n packets in $(basename "$f"), expected exactly 7 (one per SIP message)"
-    done
-    # The two points see the same frames (same bytes; only the timestamps differ).
-    cmp -s <(tcpdump -t -nn -xx -r "$cap_a" 2>/dev/null) <(tcpdump -t -nn -xx -r "$cap_b" 2>/dev/null) ||
-        die "$case: the frames captured at A and at B differ"
+    # Each point holds its own direction only: A the 3 requests of the caller, B the 4 responses of the callee.
+    check_flow "$case (point-a.pcap)" "$cap_a" "$EXP_SKEW_A"
+    check_flow "$case (point-b.pcap)" "$cap_b" "$EXP_SKEW_B"
+    n=$(packet_count "$cap_a")
+    ((n == 3)) || die "$case: $n packets in point-a.pcap, expected exactly 3 (INVITE, ACK, BYE)"
+    n=$(packet_count "$cap_b")
+    ((n == 4)) || die "$case: $n packets in point-b.pcap, expected exactly 4 (100, 180, 200, 200)"
+    check_src_only "$case" "$cap_a" "$V4_A"
+    check_src_only "$case" "$cap_b" "$V4_B"
     install -m 0644 "$cap_a" "$wd/capture-1.pcap"
     editcap -F pcap -t "-$SKEW_S" "$cap_b" "$wd/capture-2.pcap" >/dev/null
     # The shift is exactly -SKEW_S on every packet, and nothing else changed.
@@ -1203,80 +1227,70 @@ case_skew() {
     ((ok == 0)) || die "$case: editcap did not shift every timestamp by -$SKEW_S s"
     cmp -s <(tcpdump -t -nn -xx -r "$cap_b" 2>/dev/null) <(tcpdump -t -nn -xx -r "$wd/capture-2.pcap" 2>/dev/null) ||
         die "$case: editcap changed packet contents"
-    for f in capture-1.pcap capture-2.pcap; do
-        [[ $(od -An -tx1 -N4 "$wd/$f" | tr -d ' ') == d4c3b2a1 ]] || die "$case: $f is not a classic (microsecond) pcap"
-        check_flow "$case ($f)" "$wd/$f" "$EXP_PLAIN"
-    done
-    # The merged order: some response captured at B comes before its request as captured at A, each by less than
-    # skew_tol; every response captured at B comes after B's own copy of its request.
+    [[ $(od -An -tx1 -N4 "$wd/capture-1.pcap" | tr -d ' ') == d4c3b2a1 ]] || die "$case: capture-1.pcap is not a classic (microsecond) pcap"
+    [[ $(od -An -tx1 -N4 "$wd/capture-2.pcap" | tr -d ' ') == d4c3b2a1 ]] || die "$case: capture-2.pcap is not a classic (microsecond) pcap"
+    check_flow "$case (capture-1.pcap)" "$wd/capture-1.pcap" "$EXP_SKEW_A"
+    check_flow "$case (capture-2.pcap)" "$wd/capture-2.pcap" "$EXP_SKEW_B"
+    # The merged order: every response (from B) comes after its request (from A), or before it by less than skew_tol;
+    # at least one comes before it; the 200 to the INVITE (sent 500 ms after it) comes after it.
     listing=$(skew_listing "$wd/capture-1.pcap" "$wd/capture-2.pcap")
-    [[ $(grep -c '|A|' <<<"$listing") == 7 && $(grep -c '|B|' <<<"$listing") == 7 ]] ||
-        die "$case: the merged files do not hold 7 SIP messages per capture point: $listing"
+    [[ $(grep -c '|A|' <<<"$listing") == 3 && $(grep -c '|B|' <<<"$listing") == 4 ]] ||
+        die "$case: the merged files do not hold 3 SIP messages from A and 4 from B: $listing"
     report=$(skew_report "$listing")
-    log "$case: responses captured at B (merged frame|status|cseq|ms after the request at A|ms after the request at B):"
+    log "$case: responses captured at B (merged frame|status|cseq|ms after the request captured at A):"
     printf '%s\n' "$report" >&2
     awk -F'|' -v tol="$SKEW_TOL_S" '
-        { a = $4 / 1000; b = $5 / 1000 }
-        b <= 0 { printf "merged frame %s (%s %s) is not after B'"'"'s own copy of its request\n", $1, $2, $3; bad++ }
-        a < 0 && -a >= tol { printf "merged frame %s (%s %s) precedes its request at A by %.3f ms (>= skew_tol)\n", $1, $2, $3, -a * 1000; bad++ }
+        $4 == "?" { printf "merged frame %s (%s %s): its request is not in capture-1.pcap\n", $1, $2, $3; bad++; next }
+        { a = $4 / 1000 }
+        a < 0 && -a >= tol { printf "merged frame %s (%s %s) precedes its request by %.3f ms (>= skew_tol)\n", $1, $2, $3, -a * 1000; bad++ }
+        $2 == 200 && $3 == "1 INVITE" && a <= 0 { printf "merged frame %s (200 to the INVITE) does not come after the INVITE\n", $1; bad++ }
         a < 0 { early++ }
         END { if (!early) { print "no response captured at B precedes its request captured at A"; bad++ } exit bad > 0 }
     ' <<<"$report" >&2 || die "$case: skew check failed"
-    # The same check without the per-point view: in the merged file, the first copy of those responses comes before
-    # the request's copy from point A.
-    order=$(awk -F'|' '$5 != "" && $2 == "A" && !($7 in reqa) { reqa[$7] = $1 }
-        $6 != "" && $2 == "B" && !($7 in reqa) { n++ } END { print n + 0 }' <<<"$listing")
-    ((order > 0)) || die "$case: in the merged file no response from B comes before the request from A"
+    # The same check on the merged order alone: responses that come before the request of the same CSeq.
+    order=$(awk -F'|' '$5 != "" && !($7 in req) { req[$7] = $1 } $6 != "" && !($7 in req) { n++ } END { print n + 0 }' <<<"$listing")
+    ((order > 0)) || die "$case: in the merged file no response comes before its request"
     mkdir -p "$SAMPLES/$case"
     install -m 0644 "$wd/capture-1.pcap" "$SAMPLES/$case/capture-1.pcap"
     install -m 0644 "$wd/capture-2.pcap" "$SAMPLES/$case/capture-2.pcap"
     write_readme_skew "$case" "$listing" "$report"
-    log "$case: OK (7 + 7 packets, point B shifted by -$SKEW_S s; $order response(s) from B before their request from A)"
+    log "$case: OK (3 + 4 packets, one direction per point, point B shifted by -$SKEW_S s; $order response(s) before their request)"
 }
 
 write_readme_skew() { # write_readme_skew CASE LISTING REPORT
-    local case=$1 listing=$2 report=$3 dir="$SAMPLES/$1" f ms early
+    local case=$1 listing=$2 report=$3 dir="$SAMPLES/$1" f ms early late
     ms=$(awk -v s="$SKEW_S" 'BEGIN { printf "%d", s * 1000 + 0.5 }')
-    early=$(awk -F'|' '$4 < 0 { printf "%s%s (CSeq %s, %.3f ms)", (n++ ? ", " : ""), $2, $3, -$4 }' <<<"$report")
+    early=$(awk -F'|' '$4 < 0 { printf "%s%s (CSeq %s, %.3f ms before)", (n++ ? ", " : ""), $2, $3, -$4 }' <<<"$report")
+    late=$(awk -F'|' '$4 >= 0 { printf "%s%s (CSeq %s, %.3f ms after)", (n++ ? ", " : ""), $2, $3, $4 }' <<<"$report")
     {
-        printf '# %s: one call captured at two points, the second point'"'"'s clock %s ms behind (UDP, veth)\n\n' "$case" "$ms"
+        printf '# %s: one call captured at two one-way points, the second point'"'"'s clock %s ms behind (UDP, veth)\n\n' "$case" "$ms"
         printf '%s\n\n' "rules.md A.2 (causal repair of clock skew between capture points) on a real SIPp exchange: a plain call,
 INVITE / 100 / 180 / 200 / ACK / BYE / 200, from sip:alice@$V4_A:$UAC_PORT to sip:bob@$V4_B:$UAS_PORT,
 Call-ID \`sa-$case-1@ue.sipaudit.test\`, From tag \`$case-alice1\`, To tag \`$case-bob1\`,
-captured at the same time at TWO points of the same link:
+captured at the same time at TWO points of the same link, each a one-way tap that sees one direction only:
 
-- capture-1.pcap, point A: the caller's end of the veth pair (interface \`$VETH_A\` in namespace \`$NS_A\`), timestamps
-  as captured.
-- capture-2.pcap, point B: the callee's end (interface \`$VETH_B\` in namespace \`$NS_B\`), every timestamp moved
-  $SKEW_S s earlier (\`editcap -t -$SKEW_S\`): point B's clock is $ms ms behind point A's.
+- capture-1.pcap, point A: the caller's end of the veth pair (interface \`$VETH_A\` in namespace \`$NS_A\`), only the
+  packets the caller sends (\`src host $V4_A\`): INVITE, ACK, BYE. Timestamps as captured.
+- capture-2.pcap, point B: the callee's end (interface \`$VETH_B\` in namespace \`$NS_B\`), only the packets the callee
+  sends (\`src host $V4_B\`): 100, 180, 200 (to the INVITE), 200 (to the BYE). Every timestamp moved $SKEW_S s earlier
+  (\`editcap -t -$SKEW_S\`): point B's clock is $ms ms behind point A's.
 
-Each file holds the 7 messages once, byte for byte the same frames (same Ethernet, IP and UDP headers; the script
-checks it). On the wire the two points are microseconds apart, so after the shift every copy from B is about $ms ms
-earlier than the same message's copy from A. Within each file the order is the true one: B's copy of each request comes
-before B's response to it.
+Each SIP message is in exactly one file, once: there are no duplicates and no copies of one message from two points.
+Within each file the order is the true one. Each request is captured where it is sent (A) and each response where it
+is sent (B), so on the wire a response follows its request by the callee's answer time plus microseconds of veth.
 
-Merged by timestamp (rules.md A.2: one batch, stable sort), the responses the callee sends at once lose their place:
-$early:
-each is captured at B before its request is captured at A, by less than skew_tol = 50 ms. (The 200 to the INVITE
-comes 500 ms after the INVITE and keeps its place; but in the merged order the ACK from B comes before the copy from
-A of the 200 it acknowledges.)
+Merged by timestamp (rules.md A.2: one batch, stable sort), the responses the callee sends at once come before the
+request they answer: $early;
+each by less than skew_tol = 50 ms. The others keep their place: $late
+(the 200 to the INVITE is sent 500 ms after the INVITE, so the $ms ms of skew do not move it before it; the ACK from
+A also stays after that 200).
 
-What an analyzer should conclude: one session, one attempt, outcome ESTABLISHED, final_status 200, verdict
-NOT_APPLICABLE (no failure). Every message is present twice, once per capture point: the two copies are the same
-message seen at two points (a capture duplicate / hop copy: same bytes, same Via stack, the same UAC transaction id
-of rules.md A.1), to be counted once, never as a new attempt or transaction. The sample is made for the causal repair
-of A.2: paired across the two points (B's response against A's copy of the request), the responses listed above
-precede their request by less than skew_tol, so they are reordered after it with the anomaly \`clock_skew\`, not
-\`out_of_order\`.
-
-Points to settle when the expected outputs are blessed:
-- After the shift the two copies of a message are about $ms ms apart, so they are not \"within 1 ms\", the
-  capture-duplicate window of A.2; read literally, A.2 would count the later copy as a retransmission (same
-  transaction key, start line and CSeq). Folding them into one message takes the UAC transaction id (A.1, A.6).
-- Within each file the order is causal, and B's copy of each request is the earliest copy of it in the merged order
-  (merged frame 1 is B's INVITE, the 100 and 180 from B follow it). An analyzer that folds the two copies into one
-  message at the time of its FIRST copy therefore sees no response before its request and reports no clock_skew: the
-  inversion is only between B's responses and A's copy of their request."
+What an analyzer should conclude: one session, one attempt (one INVITE, no retry), outcome ESTABLISHED, final_status
+200, verdict NOT_APPLICABLE (no failure); one confirmed dialog (To tag \`$case-bob1\`) to which the ACK and the BYE
+belong. The responses that precede their request by less than skew_tol (listed above) are taken after it, each with
+the anomaly \`clock_skew\` (one per response), not \`out_of_order\`; no other response is reordered and none gets an
+anomaly. No retransmission and no capture duplicate: every message counts once. Note that the merged batch starts
+with a response (the 100) whose request comes about $ms ms later: the repair has to look ahead by up to skew_tol."
         printf '## Capture\n\n'
         for f in capture-1.pcap capture-2.pcap; do
             printf -- '- File: `%s` (classic pcap, microsecond timestamps), %s bytes, %s packets, link type %s (%s)\n' \
@@ -1290,27 +1304,28 @@ Points to settle when the expected outputs are blessed:
         printf '## How it was made\n\n'
         printf '%s\n\n' "Two network namespaces created by the script, \`$NS_A\` (UAC, $V4_A) and \`$NS_B\` (UAS, $V4_B), joined by a veth
 pair at MTU 1500 with static neighbour entries (no ARP). These addresses exist only inside those namespaces;
-nothing leaves them. Two tcpdump run during the call, one in each namespace.
+nothing leaves them. Two tcpdump run during the call, one in each namespace, each keeping only what its own end sends.
 
 - UAS (in $NS_B): \`sipp -sf scripts/sipp/basic-uas.xml -key sa_case $case -i $V4_B -p $UAS_PORT -m 1 -timeout 10s -timeout_error -nostdin\`
 - UAC (in $NS_A): \`sipp -sf scripts/sipp/basic-uac.xml -key sa_case $case -cid_str 'sa-$case-%u@ue.sipaudit.test' -i $V4_A -p $UAC_PORT -m 1 -timeout 10s -timeout_error -nostdin $V4_B:$UAS_PORT\`
-- Capture point A (in $NS_A): \`tcpdump -i $VETH_A -n -s 0 -U --immediate-mode -w point-a.pcap 'udp port $UAS_PORT'\`,
+- Capture point A (in $NS_A): \`tcpdump -i $VETH_A -n -s 0 -U --immediate-mode -w point-a.pcap 'src host $V4_A and udp port $UAS_PORT'\`,
   kept as capture-1.pcap
-- Capture point B (in $NS_B): \`tcpdump -i $VETH_B -n -s 0 -U --immediate-mode -w point-b.pcap 'udp port $UAS_PORT'\`
+- Capture point B (in $NS_B): \`tcpdump -i $VETH_B -n -s 0 -U --immediate-mode -w point-b.pcap 'src host $V4_B and udp port $UAS_PORT'\`
 - Clock of point B: \`editcap -F pcap -t -$SKEW_S point-b.pcap capture-2.pcap\` (the script checks that every
   timestamp moved by exactly -$SKEW_S s and nothing else changed)
-- Check: \`mergecap -I none -F pcapng -w - capture-1.pcap capture-2.pcap | tshark -r - -Y sip ...\` (below); the
-  script fails unless some response from B comes before its request from A, each by less than 50 ms, and every
-  response from B comes after B's own copy of its request.
+- Checks: capture-1.pcap holds exactly INVITE, ACK, BYE, all sent by $V4_A; capture-2.pcap exactly 100, 180, 200, 200,
+  all sent by $V4_B. On the merged files (\`mergecap -I none -F pcapng -w - capture-1.pcap capture-2.pcap | tshark
+  -r - -Y sip ...\`, below) the script fails unless every response comes after its request or before it by less
+  than 50 ms, at least one comes before it, and the 200 to the INVITE comes after the INVITE.
 
-${HOW_COMMON/regenerated captures differ only in timestamps, IP ids and checksums/regenerated captures differ only in timestamps, IP ids and checksums (the offset between the two files is always $SKEW_S s plus the microseconds of the veth)}"
+${HOW_COMMON/regenerated captures differ only in timestamps, IP ids and checksums/regenerated captures differ only in timestamps, IP ids and checksums (the clock of capture-2.pcap is always $SKEW_S s behind)}"
         printf '## Merged by timestamp\n\n'
         printf '`mergecap -I none -F pcapng -w - capture-1.pcap capture-2.pcap | tshark -r - -Y sip -T fields -e frame.number -e frame.interface_id -e frame.time_epoch -e frame.time_relative -e sip.Method -e sip.Status-Code -e sip.CSeq`\n'
         printf '(`-I none` keeps one interface per file: interface 0 = capture-1.pcap = point A, 1 = capture-2.pcap = point B)\n\n'
         printf '```\nframe|point|time_epoch|time_relative|method|status|cseq\n%s\n```\n\n' "$listing"
-        printf 'Responses captured at B, against their request (same CSeq) as captured at A and at B, in ms\n'
+        printf 'Responses (captured at B) against their request (same CSeq, captured at A), in ms\n'
         printf '(negative: the response is timestamped before the request):\n\n'
-        printf '```\nmerged frame|status|cseq|minus request at A|minus request at B\n%s\n```\n\n' "$report"
+        printf '```\nmerged frame|status|cseq|minus request at A\n%s\n```\n\n' "$report"
         for f in capture-1.pcap capture-2.pcap; do
             printf '## %s: SIP messages (start line | CSeq), from `tcpdump -nn -A`\n\n```\n' "$f"
             sip_flow "$dir/$f"
