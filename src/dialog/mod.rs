@@ -12,6 +12,15 @@
 //! live: keys are forgotten [`RETRANSMISSION_WINDOW_NS`] after they were last
 //! seen, so memory follows the traffic of the last 32 s, not the input size.
 
+pub mod ident;
+pub mod record;
+pub mod tracker;
+#[cfg(test)]
+mod tracker_tests;
+
+pub use record::{Capture, Method, SipRecord};
+pub use tracker::{Outcome, Rule, SessionSummary, TrackAnomaly, Tracker};
+
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 

@@ -1,0 +1,149 @@
+//! Identity normalisation for retry linking (rules.md §A.3): URI keys for
+//! "same From/To URI", the Request-URI user part, and E.164 comparison of
+//! phone numbers for H3.
+
+/// A URI without its scheme's `sip:`/`sips:` distinction, parameters,
+/// headers and port, host lowercased: `user@host` (or the number of a
+/// `tel:` URI). Two URIs that differ only in those parts are "the same URI"
+/// for linking.
+pub fn uri_key(uri: &str) -> String {
+    let uri = uri.trim().trim_start_matches('<').trim_end_matches('>');
+    let lower = uri.to_ascii_lowercase();
+    let rest = if lower.starts_with("sips:") {
+        &uri[5..]
+    } else if lower.starts_with("sip:") || lower.starts_with("tel:") {
+        &uri[4..]
+    } else {
+        uri
+    };
+    let rest = rest.split(['?']).next().unwrap_or(rest);
+    match rest.rsplit_once('@') {
+        Some((user, hostpart)) => {
+            let user = user.split(':').next().unwrap_or(user); // user:password
+            let host = hostpart.split([';', ':']).next().unwrap_or(hostpart);
+            format!("{user}@{}", host.to_ascii_lowercase())
+        }
+        None => rest
+            .split([';'])
+            .next()
+            .unwrap_or(rest)
+            .to_ascii_lowercase(),
+    }
+}
+
+/// The user part of a URI (`bob` of `sip:bob@x`, the number of
+/// `tel:+49...`), empty when it has none.
+pub fn user_part(uri: &str) -> &str {
+    let uri = uri.trim().trim_start_matches('<').trim_end_matches('>');
+    let rest = match uri.find(':') {
+        Some(i)
+            if uri[..i].eq_ignore_ascii_case("sip") || uri[..i].eq_ignore_ascii_case("sips") =>
+        {
+            &uri[i + 1..]
+        }
+        Some(i) if uri[..i].eq_ignore_ascii_case("tel") => {
+            let r = &uri[i + 1..];
+            return r.split(';').next().unwrap_or(r);
+        }
+        _ => return "",
+    };
+    match rest.rsplit_once('@') {
+        Some((user, _)) => {
+            let user = user.split(':').next().unwrap_or(user);
+            user.split(';').next().unwrap_or(user)
+        }
+        None => "",
+    }
+}
+
+/// The digits of a phone number in `uri` (a `tel:` URI, or a SIP user part
+/// made of digits, an optional leading `+` and visual separators `-.()` ),
+/// with leading zeros (trunk or international prefix) removed; `None` when
+/// the user part is not a number of at least 6 digits.
+pub fn phone_digits(uri: &str) -> Option<String> {
+    let user = user_part(uri);
+    let user = user.strip_prefix('+').unwrap_or(user);
+    let mut digits = String::with_capacity(user.len());
+    for c in user.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '-' | '.' | '(' | ')' | ' ' => {}
+            _ => return None,
+        }
+    }
+    let d = digits.trim_start_matches('0');
+    (d.len() >= 6).then(|| d.to_string())
+}
+
+/// Whether two numbers (from [`phone_digits`]) name the same subscriber:
+/// one is a suffix of the other, so `+49 1701234567` (international form)
+/// and `01701234567` (national form) match — a comparison of the national
+/// significant number that needs no country-code table.
+pub fn same_number(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.len() >= 6 && long.ends_with(short)
+}
+
+/// The index key under which candidates for H0–H3 are looked up: a phone
+/// number's last 6 digits, else the [`uri_key`]. Two URIs that can match
+/// under any rule have the same key.
+pub fn index_key(uri: &str) -> String {
+    match phone_digits(uri) {
+        Some(d) => format!("#{}", &d[d.len() - 6..]),
+        None => uri_key(uri),
+    }
+}
+
+/// Whether two URIs are the same identity after E.164 normalisation (H3).
+pub fn same_identity(a: &str, b: &str) -> bool {
+    match (phone_digits(a), phone_digits(b)) {
+        (Some(x), Some(y)) => same_number(&x, &y),
+        _ => uri_key(a) == uri_key(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_keys_ignore_parameters_port_and_host_case() {
+        assert_eq!(
+            uri_key("sip:bob@Example.COM:5060;transport=udp"),
+            "bob@example.com"
+        );
+        assert_eq!(uri_key("sips:bob@example.com"), "bob@example.com");
+        assert_eq!(uri_key("tel:+4917012345;phone-context=x"), "+4917012345");
+        assert_ne!(
+            uri_key("sip:Bob@x"),
+            uri_key("sip:bob@x"),
+            "user part is case-sensitive"
+        );
+    }
+
+    #[test]
+    fn user_parts() {
+        assert_eq!(
+            user_part("sip:+491701234567@ims.example;user=phone"),
+            "+491701234567"
+        );
+        assert_eq!(user_part("tel:+491701234567;npdi"), "+491701234567");
+        assert_eq!(user_part("sip:example.com"), "");
+        assert_eq!(user_part("urn:service:sos"), "");
+    }
+
+    #[test]
+    fn e164_national_and_international_forms_match() {
+        assert!(same_identity(
+            "tel:+49-170-1234567",
+            "sip:01701234567@x;user=phone"
+        ));
+        assert!(same_identity("sip:+491701234567@a", "tel:+491701234567"));
+        assert!(!same_identity("tel:+491701234567", "tel:+491701234568"));
+        assert!(!same_identity("sip:alice@a", "sip:bob@a"));
+        assert_eq!(
+            index_key("tel:+491701234567"),
+            index_key("sip:01701234567@x")
+        );
+    }
+}

@@ -1,0 +1,455 @@
+//! Tests of the session tracker on hand-built message sequences, one per
+//! rules.md §A situation.
+
+use super::record::{Capture, SipRecord};
+use super::tracker::*;
+use crate::sip::{Framing, parse_message};
+
+const S: i64 = 1_000_000_000;
+const MS: i64 = 1_000_000;
+
+/// A message under construction.
+#[derive(Clone)]
+struct M {
+    start: String,
+    call: String,
+    from: String,
+    ftag: String,
+    to: String,
+    ttag: Option<String>,
+    cseq: u32,
+    method: String,
+    branch: String,
+    extra: String,
+    body: String,
+}
+
+fn invite(call: &str, ftag: &str, cseq: u32, branch: &str) -> M {
+    M {
+        start: "INVITE sip:bob@example.net SIP/2.0".into(),
+        call: call.into(),
+        from: "sip:alice@example.org".into(),
+        ftag: ftag.into(),
+        to: "sip:bob@example.net".into(),
+        ttag: None,
+        cseq,
+        method: "INVITE".into(),
+        branch: branch.into(),
+        extra: String::new(),
+        body: String::new(),
+    }
+}
+
+impl M {
+    fn resp(&self, code: u16, ttag: Option<&str>) -> M {
+        M {
+            start: format!("SIP/2.0 {code} X"),
+            ttag: ttag.map(Into::into),
+            ..self.clone()
+        }
+    }
+    fn req(&self, method: &str, cseq: u32, branch: &str) -> M {
+        M {
+            start: format!("{method} sip:bob@example.net SIP/2.0"),
+            method: method.into(),
+            cseq,
+            branch: branch.into(),
+            ..self.clone()
+        }
+    }
+    fn with(mut self, f: impl FnOnce(&mut M)) -> M {
+        f(&mut self);
+        self
+    }
+    fn text(&self) -> String {
+        let to_tag = self
+            .ttag
+            .as_ref()
+            .map(|t| format!(";tag={t}"))
+            .unwrap_or_default();
+        format!(
+            "{}\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={}\r\nFrom: <{}>;tag={}\r\nTo: <{}>{}\r\n\
+Call-ID: {}\r\nCSeq: {} {}\r\n{}Content-Length: {}\r\n\r\n{}",
+            self.start,
+            self.branch,
+            self.from,
+            self.ftag,
+            self.to,
+            to_tag,
+            self.call,
+            self.cseq,
+            self.method,
+            self.extra,
+            self.body.len(),
+            self.body
+        )
+    }
+}
+
+/// Feeds `(time, message)` pairs in order; returns the finished sessions
+/// (sorted by id), each message's session, and the anomalies.
+fn run(msgs: &[(i64, M)], end: i64) -> (Vec<SessionSummary>, Vec<Option<u64>>, Vec<TrackAnomaly>) {
+    let mut t: Tracker<usize> = Tracker::default();
+    let mut got = vec![None; msgs.len()];
+    let mut sessions = Vec::new();
+    for (i, (ts, m)) in msgs.iter().enumerate() {
+        let text = m.text();
+        let msg = parse_message(text.as_bytes(), Framing::Datagram).unwrap();
+        let rec = SipRecord::new(
+            &msg,
+            Capture {
+                file: 0,
+                frame: i as u64 + 1,
+                seq: 0,
+                ts_ns: *ts,
+                src: "10.0.0.1:5060".parse().unwrap(),
+                dst: "10.0.0.2:5060".parse().unwrap(),
+            },
+        );
+        t.push(rec, i, |_, _| {});
+        t.drain(|i, s| got[i] = s);
+        sessions.extend(t.take_finished());
+    }
+    t.finish(end);
+    t.drain(|i, s| got[i] = s);
+    sessions.extend(t.take_finished());
+    assert_eq!(t.live_counts(), (0, 0, 0), "all state dropped at the end");
+    sessions.sort_by_key(|s| s.id);
+    (sessions, got, t.take_anomalies())
+}
+
+fn call(inv: &M, t0: i64, tag: &str) -> Vec<(i64, M)> {
+    vec![
+        (t0, inv.clone()),
+        (t0 + MS, inv.resp(100, None)),
+        (t0 + 10 * MS, inv.resp(180, Some(tag))),
+        (t0 + S, inv.resp(200, Some(tag))),
+        (
+            t0 + S + MS,
+            inv.req("ACK", inv.cseq, "z9hG4bKack")
+                .with(|m| m.ttag = Some(tag.into())),
+        ),
+        (
+            t0 + 2 * S,
+            inv.req("BYE", inv.cseq + 1, "z9hG4bKbye")
+                .with(|m| m.ttag = Some(tag.into())),
+        ),
+        (
+            t0 + 2 * S + MS,
+            inv.req("BYE", inv.cseq + 1, "z9hG4bKbye")
+                .with(|m| m.ttag = Some(tag.into()))
+                .resp(200, Some(tag)),
+        ),
+    ]
+}
+
+#[test]
+fn plain_call_is_one_established_session() {
+    let msgs = call(&invite("c1", "f1", 1, "z9hG4bK1"), 0, "t1");
+    let (s, got, an) = run(&msgs, 3 * S);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].outcome, Outcome::Established);
+    assert_eq!(s[0].final_status, Some(200));
+    assert_eq!(s[0].attempts.len(), 1);
+    assert!(got.iter().all(|g| *g == Some(s[0].id)), "{got:?}");
+    assert!(an.is_empty());
+}
+
+fn failed_then(retry: M, gap: i64) -> Vec<(i64, M)> {
+    let p = invite("c1", "f1", 1, "z9hG4bK1");
+    let mut v = vec![
+        (0, p.clone()),
+        (MS, p.resp(420, Some("x"))),
+        (
+            2 * MS,
+            p.req("ACK", 1, "z9hG4bK1")
+                .with(|m| m.ttag = Some("x".into())),
+        ),
+    ];
+    v.extend(call(&retry, MS + gap, "t2"));
+    v
+}
+
+fn one_link(s: &[SessionSummary]) -> &Link {
+    assert_eq!(s.len(), 1, "one session: {s:#?}");
+    assert_eq!(s[0].attempts.len(), 2);
+    assert_eq!(s[0].links.len(), 1);
+    &s[0].links[0]
+}
+
+#[test]
+fn h0_retry_same_call_id_and_tag() {
+    let (s, got, _) = run(
+        &failed_then(invite("c1", "f1", 2, "z9hG4bK2"), 300 * MS),
+        60 * S,
+    );
+    let l = one_link(&s);
+    assert_eq!((l.rule, l.confidence, l.from, l.to), (Rule::H0, 1.0, 0, 1));
+    assert_eq!(l.max_uac_cseq, Some(1));
+    assert!(got.iter().all(|g| *g == Some(s[0].id)));
+    assert_eq!(s[0].outcome, Outcome::Established);
+    assert_eq!(s[0].call_ids.len(), 1);
+}
+
+#[test]
+fn h0_prime_h1_h2_h3_and_as_leg() {
+    let cases: Vec<(M, Rule, f32)> = vec![
+        (invite("c1", "f9", 2, "z9hG4bK2"), Rule::H0Prime, 0.9),
+        (invite("c2", "f1", 1, "z9hG4bK2"), Rule::H1, 0.85),
+        (invite("c2", "f9", 1, "z9hG4bK2"), Rule::H2, 0.7),
+        (
+            invite("c2", "f9", 1, "z9hG4bK2").with(|m| m.extra = "Subject: other\r\n".into()),
+            Rule::H3,
+            0.5,
+        ),
+    ];
+    for (n, rule, conf) in cases {
+        let (s, _, _) = run(&failed_then(n, S), 60 * S);
+        let l = one_link(&s);
+        assert_eq!((l.rule, l.confidence), (rule, conf));
+        assert_eq!(
+            s[0].call_ids.len(),
+            if rule == Rule::H0Prime { 1 } else { 2 }
+        );
+    }
+    // E.164: tel: and a national-form SIP user name the same subscriber.
+    let p = invite("c1", "f1", 1, "z9hG4bK1").with(|m| {
+        m.from = "tel:+491701234567".into();
+        m.start = "INVITE sip:+4930123456@example.net;user=phone SIP/2.0".into();
+    });
+    let n = invite("c2", "f9", 1, "z9hG4bK2").with(|m| {
+        m.from = "sip:01701234567@ims.example;user=phone".into();
+        m.start = "INVITE sip:030123456@example.net;user=phone SIP/2.0".into();
+        m.extra = "Subject: x\r\n".into();
+    });
+    let mut msgs = vec![(0, p.clone()), (MS, p.resp(420, Some("x")))];
+    msgs.extend(call(&n, S, "t2"));
+    let (s, _, _) = run(&msgs, 60 * S);
+    assert_eq!(one_link(&s).rule, Rule::H3);
+    // A B2BUA leg: another caller identity, the same Session-ID.
+    let sid = "Session-ID: ab30317f1a784dc48ff824d0d3715d86\r\n";
+    let p = invite("c1", "f1", 1, "z9hG4bK1").with(|m| m.extra = sid.into());
+    let n = invite("c2", "f9", 1, "z9hG4bK2").with(|m| {
+        m.extra = sid.into();
+        m.from = "sip:ibcf@border.example".into();
+    });
+    let mut msgs = vec![(0, p.clone()), (MS, p.resp(420, Some("x")))];
+    msgs.extend(call(&n, S, "t2"));
+    let (s, _, _) = run(&msgs, 60 * S);
+    let l = one_link(&s);
+    assert_eq!((l.rule, l.confidence), (Rule::AsLeg, 0.9));
+}
+
+#[test]
+fn windows_and_vetoes_keep_unrelated_calls_apart() {
+    // H0 beyond W0 (32 s): a new session.
+    let (s, _, _) = run(
+        &failed_then(invite("c1", "f1", 2, "z9hG4bK2"), 40 * S),
+        90 * S,
+    );
+    assert_eq!(s.len(), 2);
+    // H1 beyond W1 (10 s).
+    let (s, _, _) = run(
+        &failed_then(invite("c2", "f1", 1, "z9hG4bK2"), 12 * S),
+        90 * S,
+    );
+    assert_eq!(s.len(), 2);
+    // The Request-URI user part differs: vetoed...
+    let other = |m: &mut M| m.start = "INVITE sip:carol@example.net SIP/2.0".into();
+    let (s, _, _) = run(
+        &failed_then(invite("c1", "f1", 2, "z9hG4bK2").with(other), S),
+        60 * S,
+    );
+    assert_eq!(s.len(), 2);
+    // ...except after a 3xx, whose retry targets its Contact.
+    let p = invite("c1", "f1", 1, "z9hG4bK1");
+    let mut msgs = vec![(0, p.clone()), (MS, p.resp(302, Some("x")))];
+    msgs.extend(call(
+        &invite("c1", "f1", 2, "z9hG4bK2").with(other),
+        S,
+        "t2",
+    ));
+    let (s, _, _) = run(&msgs, 60 * S);
+    assert_eq!(one_link(&s).rule, Rule::H0);
+    // A different method is never a retry.
+    let p = invite("c1", "f1", 1, "z9hG4bK1");
+    let mut msgs = vec![(0, p.clone()), (MS, p.resp(420, Some("x")))];
+    let m = invite("c1", "f1", 2, "z9hG4bK2").with(|m| {
+        m.method = "MESSAGE".into();
+        m.start = "MESSAGE sip:bob@example.net SIP/2.0".into();
+    });
+    msgs.push((S, m.clone()));
+    msgs.push((S + MS, m.resp(200, Some("t"))));
+    let (s, _, _) = run(&msgs, 60 * S);
+    assert_eq!(s.len(), 2);
+}
+
+#[test]
+fn several_candidates_take_the_best_and_flag_ambiguity() {
+    let p = invite("c1", "f1", 1, "z9hG4bK1");
+    let h3 = invite("c2", "f8", 1, "z9hG4bK2").with(|m| m.extra = "Subject: a\r\n".into());
+    let h2 = invite("c3", "f9", 1, "z9hG4bK3");
+    let mut msgs = vec![(0, p.clone()), (MS, p.resp(420, Some("x")))];
+    msgs.push((S, h3.clone()));
+    msgs.push((S + MS, h3.resp(486, Some("y"))));
+    msgs.extend(call(&h2, 2 * S, "t2"));
+    let (s, got, _) = run(&msgs, 90 * S);
+    // P links the H2 candidate (higher confidence, though later); the H3
+    // candidate keeps a session of its own.
+    assert_eq!(s.len(), 2);
+    let linked = s.iter().find(|x| x.attempts.len() == 2).unwrap();
+    assert_eq!(linked.links[0].rule, Rule::H2);
+    assert!(linked.links[0].ambiguous);
+    assert!(linked.flags.contains("AMBIGUOUS_LINK"));
+    assert_ne!(got[2], got[0]);
+    assert_eq!(got[4], got[0]);
+}
+
+#[test]
+fn retransmissions_make_no_attempt_and_no_link() {
+    // rules.md H13: INVITE x3, 420 x2, one ACK, then the relaxed INVITE.
+    let p = invite("c1", "f1", 1, "z9hG4bK1");
+    let f = p.resp(420, Some("x"));
+    let mut msgs = vec![
+        (0, p.clone()),
+        (500 * MS, p.clone()),
+        (1500 * MS, p.clone()),
+        (1600 * MS, f.clone()),
+        (2100 * MS, f.clone()),
+        (
+            2200 * MS,
+            p.req("ACK", 1, "z9hG4bK1")
+                .with(|m| m.ttag = Some("x".into())),
+        ),
+    ];
+    msgs.extend(call(&invite("c1", "f1", 2, "z9hG4bK2"), 2500 * MS, "t2"));
+    let mut t: Tracker<()> = Tracker::default();
+    let mut repeats = Vec::new();
+    for (i, (ts, m)) in msgs.iter().enumerate() {
+        let text = m.text();
+        let msg = parse_message(text.as_bytes(), Framing::Datagram).unwrap();
+        let at = Capture {
+            file: 0,
+            frame: i as u64 + 1,
+            seq: 0,
+            ts_ns: *ts,
+            src: "10.0.0.1:5060".parse().unwrap(),
+            dst: "10.0.0.2:5060".parse().unwrap(),
+        };
+        repeats.push(t.push(SipRecord::new(&msg, at), (), |_, _| {}));
+    }
+    assert_eq!(&repeats[..6], &[false, true, true, false, true, false]);
+    let (s, _, _) = run(&msgs, 60 * S);
+    let l = one_link(&s);
+    assert_eq!((l.rule, l.from, l.to), (Rule::H0, 0, 1));
+}
+
+#[test]
+fn forked_early_dialogs_and_several_answers() {
+    let p = invite("c1", "f1", 1, "z9hG4bK1");
+    let msgs = vec![
+        (0, p.clone()),
+        (MS, p.resp(180, Some("a"))),
+        (2 * MS, p.resp(180, Some("b"))),
+        (S, p.resp(200, Some("b"))),
+    ];
+    let (s, got, _) = run(&msgs, 3 * S);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].attempts[0].early_tags.len(), 2);
+    assert_eq!(s[0].attempts[0].confirmed_tags.len(), 1);
+    assert!(!s[0].flags.contains("FORKED_MULTI_ANSWER"));
+    assert!(got.iter().all(|g| g.is_some()));
+    let mut two = msgs.clone();
+    two.push((S + MS, p.resp(200, Some("a"))));
+    let (s, _, _) = run(&two, 3 * S);
+    assert!(s[0].flags.contains("FORKED_MULTI_ANSWER"));
+    assert_eq!(s[0].outcome, Outcome::Established);
+}
+
+#[test]
+fn cancel_and_timeouts() {
+    let p = invite("c1", "f1", 1, "z9hG4bK1");
+    let cancel = p.req("CANCEL", 1, "z9hG4bK1");
+    let msgs = vec![
+        (0, p.clone()),
+        (10 * MS, cancel.clone()),
+        (11 * MS, cancel.resp(200, Some("x"))),
+        (12 * MS, p.resp(487, Some("x"))),
+    ];
+    let (s, _, _) = run(&msgs, 5 * S);
+    assert_eq!(s[0].outcome, Outcome::Cancelled);
+    assert!(s[0].flags.contains("CANCEL_BEFORE_1XX"));
+    // No final response: TIMEOUT when the capture runs past Timer B...
+    let (s, _, _) = run(&[(0, p.clone())], 40 * S);
+    assert_eq!(s[0].outcome, Outcome::Timeout);
+    // ...TRUNCATED when it ends before.
+    let (s, _, _) = run(&[(0, p.clone())], 5 * S);
+    assert_eq!(s[0].outcome, Outcome::Truncated);
+    let (s, _, _) = run(&[(0, p.clone()), (S, p.resp(408, Some("x")))], 5 * S);
+    assert_eq!(s[0].outcome, Outcome::Timeout);
+}
+
+#[test]
+fn mid_dialog_without_start_is_one_truncated_session() {
+    let p = invite("c1", "f1", 1, "z9hG4bK1");
+    let bye = p
+        .req("BYE", 5, "z9hG4bKb")
+        .with(|m| m.ttag = Some("x".into()));
+    let msgs = vec![(0, bye.clone()), (MS, bye.resp(200, Some("x")))];
+    let (s, got, _) = run(&msgs, 5 * S);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].outcome, Outcome::Truncated);
+    assert!(s[0].flags.contains("MID_DIALOG"));
+    assert_eq!(got, vec![Some(s[0].id); 2]);
+}
+
+#[test]
+fn response_before_its_request_within_skew_is_repaired() {
+    let p = invite("c1", "f1", 1, "z9hG4bK1");
+    let msgs = vec![
+        (0, p.resp(100, None)),
+        (30 * MS, p.clone()),
+        (S, p.resp(200, Some("t"))),
+    ];
+    let (s, got, an) = run(&msgs, 5 * S);
+    assert_eq!(s.len(), 1);
+    assert_eq!(got, vec![Some(s[0].id); 3]);
+    assert_eq!(an.len(), 1);
+    assert_eq!((an[0].kind, an[0].frame), ("clock_skew", 1));
+    // Beyond the tolerance: an orphan, in no session.
+    let msgs = vec![(0, p.resp(100, None)), (80 * MS, p.clone())];
+    let (_, got, an) = run(&msgs, 5 * S);
+    assert_eq!(got[0], None);
+    assert_eq!(an[0].kind, "orphan_response");
+}
+
+#[test]
+fn finished_sessions_are_dropped_as_capture_time_passes() {
+    let mut t: Tracker<()> = Tracker::default();
+    let mut peak = (0, 0, 0);
+    let mut finished = 0;
+    for c in 0..3000i64 {
+        let inv = invite(&format!("c{c}"), "f", 1, &format!("z9hG4bK{c}"));
+        for (ts, m) in call(&inv, c * S / 10, "t") {
+            let text = m.text();
+            let msg = parse_message(text.as_bytes(), Framing::Datagram).unwrap();
+            let at = Capture {
+                file: 0,
+                frame: 1,
+                seq: 0,
+                ts_ns: ts,
+                src: "10.0.0.1:5060".parse().unwrap(),
+                dst: "10.0.0.2:5060".parse().unwrap(),
+            };
+            t.push(SipRecord::new(&msg, at), (), |_, _| {});
+        }
+        t.drain(|_, _| {});
+        finished += t.take_finished().len();
+        let c = t.live_counts();
+        peak = (peak.0.max(c.0), peak.1.max(c.1), peak.2.max(c.2));
+    }
+    // 10 calls/s, each lasting 2 s and idle for 32 s before it is finalised:
+    // a few hundred in flight, whatever the number of calls.
+    assert!(finished > 2500, "{finished}");
+    assert!(peak.0 < 400 && peak.1 < 400 && peak.2 < 3000, "{peak:?}");
+}
