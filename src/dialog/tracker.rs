@@ -1034,6 +1034,8 @@ impl<P> Tracker<P> {
             s.session = Some(self.next_session);
             self.next_session += 1;
         }
+        let at = self.now.max(s.last_ns + W0_NS);
+        self.timer(at, Timer::Idle, root);
     }
 
     fn unindex(&mut self, k: IndexKey, a: Id) {
@@ -1304,15 +1306,15 @@ impl<P> Tracker<P> {
                 wait_until = wait_until.max(slot.last_ns + DIALOG_IDLE_NS);
             }
         }
-        if ready && now >= wait_until {
+        if !ready {
+            // A retry decision is pending: closing a window or deciding a
+            // root arms this check again.
+            return;
+        }
+        if now >= wait_until {
             self.finalize(s, now);
         } else {
-            let at = if now >= wait_until {
-                now + SKEW_NS
-            } else {
-                wait_until
-            };
-            self.timer(at, Timer::Idle, s);
+            self.timer(wait_until, Timer::Idle, s);
         }
     }
 

@@ -453,3 +453,70 @@ fn finished_sessions_are_dropped_as_capture_time_passes() {
     assert!(finished > 2500, "{finished}");
     assert!(peak.0 < 400 && peak.1 < 400 && peak.2 < 3000, "{peak:?}");
 }
+
+#[test]
+fn years_between_rotated_files_cost_no_work() {
+    // Failed calls whose retry windows are open when the capture jumps ten
+    // years ahead (files from different probes): timers fire once each,
+    // nothing polls through the gap.
+    let mut msgs = Vec::new();
+    for c in 0..50i64 {
+        let p = invite(
+            &format!("c{c}"),
+            &format!("f{c}"),
+            1,
+            &format!("z9hG4bK{c}"),
+        );
+        msgs.push((c * 100 * MS, p.clone()));
+        msgs.push((c * 100 * MS + MS, p.resp(403, Some("x"))));
+    }
+    let later = 10 * 365 * 86_400 * S;
+    msgs.extend(call(&invite("d", "g", 1, "z9hG4bKd"), later, "t"));
+    let start = std::time::Instant::now();
+    let (s, _, _) = run(&msgs, later + 10 * S);
+    assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+    // Identical failed calls 100 ms apart look like H2 retries of each
+    // other (a load test is indistinguishable from a retry storm): one
+    // chain, plus the call ten years later.
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].attempts.len(), 50);
+}
+
+#[test]
+fn the_same_request_at_two_proxy_hops_is_one_attempt() {
+    // The P-CSCF forwards the INVITE with its own Via on top (rules.md §A.1,
+    // §A.6): same bottom (UAC) branch, another top branch. The 180 and 200
+    // are captured on both hops too.
+    let ue = invite("c1", "f1", 1, "z9hG4bKue");
+    let hop = |m: &M| {
+        m.clone().with(|m| {
+            m.extra = "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKue\r\n".into();
+            m.branch = "z9hG4bKpcscf".into();
+        })
+    };
+    // The forwarded copy carries one Require tag fewer (a proxy rewrite):
+    // the UA's own copy (one Via) is the one kept.
+    let ue = ue.with(|m| m.extra = "Require: sec-agree\r\n".into());
+    let fwd = hop(&invite("c1", "f1", 1, "z9hG4bKue"));
+    let msgs = vec![
+        (0, fwd.clone()),
+        (MS, ue.clone()),
+        (10 * MS, fwd.resp(180, Some("t"))),
+        (11 * MS, ue.resp(180, Some("t"))),
+        (S, fwd.resp(200, Some("t"))),
+        (S + MS, ue.resp(200, Some("t"))),
+    ];
+    let (s, got, an) = run(&msgs, 5 * S);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].attempts.len(), 1);
+    let req = &s[0].attempts[0].request;
+    assert_eq!(req.via_count, 1, "the UA's own copy");
+    assert_eq!(&*req.require[0], "sec-agree");
+    assert_eq!(
+        (req.frame, req.ts_ns),
+        (1, 0),
+        "first captured copy's place"
+    );
+    assert!(got.iter().all(|g| *g == Some(s[0].id)));
+    assert!(an.is_empty(), "{an:?}");
+}
