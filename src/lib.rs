@@ -23,6 +23,8 @@ pub mod sip;
 
 pub mod dialog;
 
+pub mod rules;
+
 pub mod report;
 
 pub mod pipeline;

@@ -133,6 +133,13 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
         s.sip_messages,
         s.retransmissions
     );
+    let outcomes: Vec<String> = s.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    eprintln!(
+        "  {} sessions{}{}",
+        s.sessions,
+        if outcomes.is_empty() { "" } else { ": " },
+        outcomes.join(", ")
+    );
     for f in &s.failed_files {
         eprintln!("  not read to its end: {f}");
     }

@@ -7,21 +7,22 @@
 //! bytes are the same for every `--jobs` value and every order in which the
 //! inputs were named.
 
+pub mod merge;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rayon::prelude::*;
-
 use crate::anomaly::PacketAnomaly;
 use crate::capture::{self, format_rfc3339_micros};
-use crate::dialog::{Retransmissions, TxnKey};
+use crate::dialog::{Capture, SipRecord, TrackAnomaly, Tracker};
 use crate::error::{Error, ErrorKind};
 use crate::packet::sctp::SctpEvent;
 use crate::packet::ws::{self, WsEvent};
 use crate::packet::{Datagram, Decoder, FlowKey, PacketCounts, Sink, StreamEvent, TunnelPath};
-use crate::report::rows::{AnomalyRow, InputRow, MessageRow, SummaryRow};
-use crate::report::{self, Text};
+use crate::report::rows::{AnomalyRow, InputRow, MessageRow, SessionRow, SummaryRow};
+use crate::report::sessions::session_row;
+use crate::report::{self, CsvStream, Text};
 use crate::sip::stream::FramerEvent;
 use crate::sip::{self, Framing, Message, StartLine};
 
@@ -71,6 +72,10 @@ pub struct RunSummary {
     pub retransmissions: u64,
     /// Captured bytes.
     pub bytes: u64,
+    /// Sessions (sessions.csv rows).
+    pub sessions: u64,
+    /// Sessions by outcome.
+    pub outcomes: Vec<(String, u64)>,
     /// Anomalies by kind.
     pub anomalies: BTreeMap<&'static str, u64>,
     /// Wall-clock time.
@@ -122,7 +127,6 @@ fn walk(dir: &Path, out: &mut Vec<Input>) {
 /// Everything one file produced.
 struct FileResult {
     input: InputRow,
-    messages: Vec<Found>,
     anomalies: Vec<AnomalyRow>,
     counters: Counters,
     failed: bool,
@@ -136,15 +140,19 @@ struct Counters {
     status: BTreeMap<u16, u64>,
 }
 
-/// One SIP message as the batch-wide stages need it: capture time, frame,
-/// its transaction key, and its messages.csv row (only with `--messages`).
+/// One SIP message as the batch-wide stages need it: the dialog stage's
+/// record, and its messages.csv row (only with `--messages`).
 struct Found {
-    ts_ns: i64,
-    frame: u64,
-    key: TxnKey,
-    /// Boxed: a `MessageRow` is ~440 bytes, and without `--messages` this
-    /// record must stay small (it is held for every message of the batch).
+    rec: SipRecord,
+    /// Boxed: a `MessageRow` is ~440 bytes and exists only with
+    /// `--messages`.
     row: Option<Box<MessageRow>>,
+}
+
+impl merge::Timed for Found {
+    fn order(&self) -> (i64, u64, u32) {
+        (self.rec.ts_ns, self.rec.frame, self.rec.seq)
+    }
 }
 
 /// Where one SIP message was seen: what its messages.csv row needs besides
@@ -174,8 +182,11 @@ struct FileSink<'a> {
 
 struct Out<'a> {
     file: &'a str,
+    file_idx: u32,
+    /// Frame of the last message, and how many messages it completed.
+    last_frame: (u64, u32),
     want_rows: bool,
-    messages: Vec<Found>,
+    emit: &'a mut dyn FnMut(Found),
     anomalies: Vec<AnomalyRow>,
     sip_messages: u64,
     /// TCP segments and SCTP packets found to carry (part of) a SIP message
@@ -231,14 +242,25 @@ impl Out<'_> {
                 "SIP message cut short by the capture".into(),
             );
         }
-        let key = TxnKey::of(msg);
-        if !self.want_rows {
-            self.messages.push(Found {
-                ts_ns: at.ts_ns,
+        let seq = if self.last_frame.0 == at.frame {
+            self.last_frame.1 + 1
+        } else {
+            0
+        };
+        self.last_frame = (at.frame, seq);
+        let rec = SipRecord::new(
+            msg,
+            Capture {
+                file: self.file_idx,
                 frame: at.frame,
-                key,
-                row: None,
-            });
+                seq,
+                ts_ns: at.ts_ns,
+                src: at.src,
+                dst: at.dst,
+            },
+        );
+        if !self.want_rows {
+            (self.emit)(Found { rec, row: None });
             return;
         }
         let row = MessageRow {
@@ -269,10 +291,8 @@ impl Out<'_> {
             retransmission: None,
             session: None,
         };
-        self.messages.push(Found {
-            ts_ns: at.ts_ns,
-            frame: at.frame,
-            key,
+        (self.emit)(Found {
+            rec,
             row: Some(Box::new(row)),
         });
     }
@@ -511,15 +531,22 @@ fn linktype_name(lt: u32) -> String {
     }
 }
 
-fn process_file(input: &Input, want_rows: bool) -> FileResult {
+fn process_file(
+    input: &Input,
+    file_idx: u32,
+    want_rows: bool,
+    emit: &mut dyn FnMut(Found),
+) -> FileResult {
     let mut dec = Decoder::default();
     let mut sink = FileSink {
         framers: sip::stream::Framers::default(),
         ws: HashMap::new(),
         out: Out {
             file: &input.display,
+            file_idx,
+            last_frame: (0, 0),
             want_rows,
-            messages: Vec::new(),
+            emit,
             anomalies: Vec::new(),
             sip_messages: 0,
             stream_sip_frames: 0,
@@ -582,16 +609,84 @@ fn process_file(input: &Input, want_rows: bool) -> FileResult {
     };
     FileResult {
         input: input_row,
-        messages: out.messages,
         anomalies: out.anomalies,
         counters: out.counters,
         failed: err.is_some(),
     }
 }
 
+/// Where the merged timeline's consumer writes: messages.csv (optional),
+/// sessions.csv through a reorder buffer (rows sorted by start, then id),
+/// and the session counts for summary.csv.
+struct Reports {
+    files: Vec<String>,
+    messages: Option<CsvStream>,
+    sessions: CsvStream,
+    /// Finished sessions waiting for every earlier-starting one.
+    waiting: BTreeMap<(i64, u64), SessionRow>,
+    error: Option<Error>,
+    sessions_total: u64,
+    outcome: BTreeMap<&'static str, u64>,
+    destination: BTreeMap<&'static str, u64>,
+    flag: BTreeMap<String, u64>,
+    verdict: BTreeMap<&'static str, u64>,
+    anomalies: Vec<TrackAnomaly>,
+}
+
+impl Reports {
+    fn keep(&mut self, r: Result<(), Error>) {
+        if let Err(e) = r {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    /// Takes what the tracker has ready: message rows with their session,
+    /// finished sessions (written once no live session can start earlier).
+    fn collect(&mut self, t: &mut Tracker<Option<Box<MessageRow>>>, all: bool) {
+        let mut res = Ok(());
+        let messages = &mut self.messages;
+        t.drain(|row, sid| {
+            if let (Some(mut row), Some(w)) = (row, messages.as_mut()) {
+                row.session = sid.map(|x| x.to_string());
+                if res.is_ok() {
+                    res = w.row(&row);
+                }
+            }
+        });
+        self.keep(res);
+        for s in t.take_finished() {
+            let row = session_row(&s, &self.files);
+            self.sessions_total += 1;
+            *self.outcome.entry(row.outcome).or_default() += 1;
+            *self.destination.entry(row.destination_class).or_default() += 1;
+            *self.verdict.entry(row.verdict).or_default() += 1;
+            for f in &s.flags {
+                *self.flag.entry(f.clone()).or_default() += 1;
+            }
+            self.waiting.insert((s.start_ns, s.id), row);
+        }
+        self.anomalies.extend(t.take_anomalies());
+        let limit = if all { None } else { t.min_live_start() };
+        while let Some(e) = self.waiting.first_entry() {
+            if limit.is_some_and(|l| e.key().0 >= l) {
+                break;
+            }
+            let row = e.remove();
+            let r = self.sessions.row(&row);
+            self.keep(r);
+        }
+    }
+}
+
 /// Runs one batch and writes the reports. Errors only for what stops the
 /// whole run (the output directory); unreadable inputs are reported in
 /// inputs.csv and [`RunSummary::failed_files`].
+///
+/// The files are decoded in parallel (one thread per file being read, at
+/// most `--jobs` ahead of need) and merged into one capture-time timeline
+/// ([`merge::merge`]); the [`Tracker`] rebuilds sessions from it on this
+/// thread, and rows are written as soon as they are final, so memory
+/// follows the traffic in flight, not the input size.
 pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     let start = Instant::now();
     std::fs::create_dir_all(&cfg.out_dir).map_err(|source| ErrorKind::Output {
@@ -599,40 +694,80 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         source,
     })?;
     let inputs = expand_inputs(&cfg.inputs);
-    let work = || -> Vec<FileResult> {
-        inputs
-            .par_iter()
-            .map(|i| {
-                let r = process_file(i, cfg.messages);
-                if let Some(f) = cfg.on_file_done {
-                    f();
+    let jobs = cfg
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let first_ts: Vec<Option<i64>> = inputs
+        .iter()
+        .map(|i| capture::first_timestamp(&i.path))
+        .collect();
+    let opts = merge::MergeOptions {
+        prefetch: jobs,
+        ..merge::MergeOptions::default()
+    };
+    let mut reports = Reports {
+        files: inputs.iter().map(|i| i.display.clone()).collect(),
+        messages: if cfg.messages {
+            Some(CsvStream::create(
+                &cfg.out_dir,
+                "messages.csv",
+                report::MESSAGES_HEADER,
+            )?)
+        } else {
+            None
+        },
+        sessions: CsvStream::create(&cfg.out_dir, "sessions.csv", report::SESSIONS_HEADER)?,
+        waiting: BTreeMap::new(),
+        error: None,
+        sessions_total: 0,
+        outcome: BTreeMap::new(),
+        destination: BTreeMap::new(),
+        flag: BTreeMap::new(),
+        verdict: BTreeMap::new(),
+        anomalies: Vec::new(),
+    };
+    let mut tracker: Tracker<Option<Box<MessageRow>>> = Tracker::default();
+    let mut last_ts = i64::MIN;
+    let mut fed = 0u64;
+    let results = merge::merge(
+        &first_ts,
+        &opts,
+        |i, emit| {
+            let r = process_file(&inputs[i], i as u32, cfg.messages, emit);
+            if let Some(f) = cfg.on_file_done {
+                f();
+            }
+            r
+        },
+        |_, found: Found| {
+            last_ts = last_ts.max(found.rec.ts_ns);
+            tracker.push(found.rec, found.row, |row, repeat| {
+                if let Some(r) = row {
+                    r.retransmission = Some(repeat);
                 }
-                r
-            })
-            .collect()
-    };
-    let results = match cfg.jobs {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-            .map(|pool| pool.install(work))
-            .unwrap_or_else(|_| work()),
-        None => work(),
-    };
+            });
+            fed += 1;
+            if fed % 256 == 0 {
+                reports.collect(&mut tracker, false);
+            }
+        },
+    );
+    tracker.finish(last_ts);
+    reports.collect(&mut tracker, true);
 
     let mut summary = RunSummary {
         files: results.len() as u64,
+        retransmissions: tracker.retransmissions,
+        sessions: reports.sessions_total,
         ..RunSummary::default()
     };
-    // One allocation for the batch's records (growing by doubling would
-    // hold up to twice the records at the peak).
-    let mut messages = Vec::with_capacity(results.iter().map(|r| r.messages.len()).sum());
-    let mut anomalies = Vec::new();
+    let mut per_file_anomalies: Vec<Vec<AnomalyRow>> = Vec::with_capacity(results.len());
     let mut inputs_rows = Vec::with_capacity(results.len());
     let mut transport: BTreeMap<String, u64> = BTreeMap::new();
     let mut method: BTreeMap<String, u64> = BTreeMap::new();
     let mut status: BTreeMap<u16, u64> = BTreeMap::new();
-    for (idx, r) in results.into_iter().enumerate() {
+    for r in results {
         if r.failed {
             // Printed here, in sorted input order, not from the workers.
             eprintln!("sipaudit: error: {}", r.input.error.0);
@@ -644,9 +779,6 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         summary.undecodable_packets += r.input.undecodable_packets;
         summary.sip_messages += r.input.sip_messages;
         summary.bytes += r.input.bytes;
-        for a in &r.anomalies {
-            *summary.anomalies.entry(a.kind).or_default() += 1;
-        }
         for (k, v) in r.counters.transport {
             *transport.entry(format!("{}{}", k.0, k.1)).or_default() += v;
         }
@@ -656,29 +788,50 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         for (k, v) in r.counters.status {
             *status.entry(k).or_default() += v;
         }
-        messages.extend(r.messages.into_iter().map(|m| (idx, m)));
-        let mut a = r.anomalies;
-        a.sort_by(|x, y| (x.frame, x.kind, &x.detail).cmp(&(y.frame, y.kind, &y.detail)));
-        anomalies.extend(a);
+        per_file_anomalies.push(r.anomalies);
         inputs_rows.push(r.input);
     }
-
-    // One timeline for the batch: capture time, then file, then frame (the
-    // sort is stable, so messages of one frame keep their wire order).
-    messages.sort_by_key(|(idx, m)| (m.ts_ns, *idx, m.frame));
-    let mut retrans = Retransmissions::default();
-    let mut rows = Vec::with_capacity(if cfg.messages { messages.len() } else { 0 });
-    for (_, m) in messages {
-        let repeat = retrans.observe(m.key, m.ts_ns);
-        summary.retransmissions += repeat as u64;
-        if let Some(mut row) = m.row {
-            row.retransmission = Some(repeat);
-            rows.push(*row);
+    for a in std::mem::take(&mut reports.anomalies) {
+        if let Some(v) = per_file_anomalies.get_mut(a.file as usize) {
+            v.push(AnomalyRow {
+                file: Text(reports.files[a.file as usize].clone()),
+                frame: a.frame,
+                kind: a.kind,
+                detail: Text(match a.related {
+                    Some((f, frame)) => format!(
+                        "{} (request: {} frame {frame})",
+                        a.detail,
+                        reports.files.get(f as usize).map_or("?", |s| s.as_str())
+                    ),
+                    None => a.detail,
+                }),
+            });
         }
     }
-    if cfg.messages {
-        report::write_csv(&cfg.out_dir, "messages.csv", &rows, report::MESSAGES_HEADER)?;
+    let mut anomalies = Vec::new();
+    for mut a in per_file_anomalies {
+        a.sort_by(|x, y| (x.frame, x.kind, &x.detail).cmp(&(y.frame, y.kind, &y.detail)));
+        for r in &a {
+            *summary.anomalies.entry(r.kind).or_default() += 1;
+        }
+        anomalies.extend(a);
     }
+
+    if let Some(e) = reports.error.take() {
+        return Err(e);
+    }
+    if let Some(w) = reports.messages.take() {
+        w.finish()?;
+    }
+    let Reports {
+        sessions,
+        outcome,
+        destination,
+        flag,
+        verdict,
+        ..
+    } = reports;
+    sessions.finish()?;
     report::write_csv(
         &cfg.out_dir,
         "inputs.csv",
@@ -702,43 +855,51 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         ("undecodable_packets", summary.undecodable_packets),
         ("sip_messages", summary.sip_messages),
         ("retransmissions", summary.retransmissions),
+        ("sessions", summary.sessions),
     ];
-    for (k, v) in totals {
+    let mut push = |dimension: &'static str, value: String, count: u64| {
         srows.push(SummaryRow {
-            dimension: "total",
-            value: k.into(),
-            count: v,
-        });
+            dimension,
+            value: Text(value),
+            count,
+        })
+    };
+    for (k, v) in totals {
+        push("total", k.into(), v);
+    }
+    for (k, v) in verdict {
+        push("verdict", k.into(), v);
+    }
+    for (k, v) in outcome {
+        push("outcome", k.into(), v);
+    }
+    for (k, v) in destination {
+        push("destination_class", k.into(), v);
+    }
+    for (k, v) in flag {
+        push("flag", k, v);
     }
     for (k, v) in transport {
-        srows.push(SummaryRow {
-            dimension: "transport",
-            value: Text(k),
-            count: v,
-        });
+        push("transport", k, v);
     }
     for (k, v) in method {
-        srows.push(SummaryRow {
-            dimension: "method",
-            value: Text(k),
-            count: v,
-        });
+        push("method", k, v);
     }
     for (k, v) in status {
-        srows.push(SummaryRow {
-            dimension: "status",
-            value: Text(k.to_string()),
-            count: v,
-        });
+        push("status", k.to_string(), v);
     }
     for (k, v) in &summary.anomalies {
-        srows.push(SummaryRow {
-            dimension: "anomaly",
-            value: (*k).into(),
-            count: *v,
-        });
+        push("anomaly", (*k).into(), *v);
     }
     report::write_csv(&cfg.out_dir, "summary.csv", &srows, report::SUMMARY_HEADER)?;
+    summary.outcomes = outcome_counts(&srows);
     summary.elapsed = start.elapsed();
     Ok(summary)
+}
+
+fn outcome_counts(rows: &[SummaryRow]) -> Vec<(String, u64)> {
+    rows.iter()
+        .filter(|r| r.dimension == "outcome")
+        .map(|r| (r.value.0.clone(), r.count))
+        .collect()
 }

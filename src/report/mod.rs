@@ -6,6 +6,7 @@
 //! `+`, `-`, `@`, tab or carriage return gets a leading `'`.
 
 pub mod rows;
+pub mod sessions;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -93,6 +94,62 @@ pub fn write_csv<R: Serialize>(
     Ok(())
 }
 
+/// A CSV file written row by row (header first), for reports too large to
+/// hold: messages.csv and sessions.csv.
+pub struct CsvStream {
+    path: std::path::PathBuf,
+    w: csv::Writer<BufWriter<File>>,
+}
+
+impl CsvStream {
+    /// Creates `dir/name` and writes the header.
+    pub fn create(dir: &Path, name: &str, header: &[&str]) -> Result<CsvStream, Error> {
+        let path = dir.join(name);
+        let file = File::create(&path).map_err(|source| ErrorKind::Output {
+            path: path.clone(),
+            source,
+        })?;
+        let w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(BufWriter::with_capacity(1 << 20, file));
+        let mut s = CsvStream { path, w };
+        s.w.write_record(header).map_err(|e| s.err(e.into()))?;
+        Ok(s)
+    }
+
+    fn err(&self, source: std::io::Error) -> Error {
+        ErrorKind::Output {
+            path: self.path.clone(),
+            source,
+        }
+        .into()
+    }
+
+    /// Writes one row.
+    pub fn row<R: Serialize>(&mut self, r: &R) -> Result<(), Error> {
+        self.w.serialize(r).map_err(|e| self.err(e.into()))
+    }
+
+    /// Flushes and closes the file.
+    pub fn finish(self) -> Result<(), Error> {
+        let path = self.path;
+        let out = |source: std::io::Error| -> Error {
+            ErrorKind::Output {
+                path: path.clone(),
+                source,
+            }
+            .into()
+        };
+        let inner = self.w.into_inner().map_err(|e| out(e.into_error()))?;
+        inner
+            .into_inner()
+            .map_err(|e| out(e.into_error()))?
+            .flush()
+            .map_err(out)
+    }
+}
+
 /// Column names of messages.csv (contract order).
 pub const MESSAGES_HEADER: &[&str] = &[
     "file",
@@ -117,6 +174,44 @@ pub const MESSAGES_HEADER: &[&str] = &[
     "precondition",
     "retransmission",
     "session",
+];
+/// Column names of sessions.csv (contract order, then added columns).
+pub const SESSIONS_HEADER: &[&str] = &[
+    "session",
+    "method",
+    "call_id",
+    "start",
+    "end",
+    "caller",
+    "callee",
+    "from_uri",
+    "to_uri",
+    "request_uri",
+    "user_agent",
+    "attempts",
+    "first_require",
+    "first_supported",
+    "first_precondition",
+    "failure_status",
+    "failure_class",
+    "refused",
+    "retry_call_id",
+    "retry_link",
+    "retry_delay_ms",
+    "retry_require",
+    "retry_supported",
+    "retry_precondition",
+    "verdict",
+    "flags",
+    "destination_class",
+    "policy_verdict",
+    "policy_rule",
+    "final_status",
+    "outcome",
+    "file",
+    "frame",
+    "wireshark_filter",
+    "related_sessions",
 ];
 /// Column names of inputs.csv.
 pub const INPUTS_HEADER: &[&str] = &[

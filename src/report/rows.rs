@@ -129,3 +129,97 @@ pub struct SummaryRow {
     /// How many.
     pub count: u64,
 }
+
+/// sessions.csv: one row per session, an initial request and every attempt
+/// linked to it as a retry (rules.md §A.1, §A.3). Rows sorted by start time,
+/// then session id. Columns named `failure_*`/`retry_*` describe the
+/// session's first failed attempt and the retry linked to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionRow {
+    /// Stable id, unique in the run: sessions are numbered from 1 in the
+    /// order they are recognised in the merged timeline (a session is
+    /// recognised once its first request can no longer be a retry of an
+    /// earlier failure, at most 32 s of capture time after it).
+    pub session: u64,
+    /// The method of the initial request (INVITE, REGISTER, MESSAGE, ...);
+    /// for a dialog whose start is not in the capture, the method of its
+    /// first in-dialog request.
+    pub method: Text,
+    /// Call-ID of the first attempt.
+    pub call_id: Text,
+    /// Time of the session's first message.
+    pub start: String,
+    /// Time of its last message (retransmissions included).
+    pub end: String,
+    /// `src` of the first attempt's request.
+    pub caller: String,
+    /// `dst` of the first attempt's request.
+    pub callee: String,
+    /// From URI of the first attempt.
+    pub from_uri: Text,
+    /// To URI of the first attempt.
+    pub to_uri: Text,
+    /// Request-URI of the first attempt (empty for a dialog whose start is
+    /// not in the capture... its first request's Request-URI otherwise).
+    pub request_uri: Text,
+    /// User-Agent of the first attempt's request (Server when it has none).
+    pub user_agent: Text,
+    /// Attempts: the initial request and every retry linked to it.
+    pub attempts: u32,
+    /// Require tags of the first attempt (the UA's own copy, rules.md §A.6).
+    pub first_require: Text,
+    /// Supported tags of the first attempt.
+    pub first_supported: Text,
+    /// SDP precondition demand of the first attempt's offer.
+    pub first_precondition: &'static str,
+    /// Status of the session's first failure: the first attempt whose final
+    /// response is 3xx–6xx. Empty when no attempt failed.
+    pub failure_status: Option<u16>,
+    /// §C category of that failure (the rules issue; empty until then).
+    pub failure_class: Text,
+    /// Unsupported tags of that failure when it is a 420.
+    pub refused: Text,
+    /// Call-ID of the retry linked to that failure; empty without one.
+    pub retry_call_id: Text,
+    /// How the retry was linked: `H0`, `H0'`, `H1`, `H2`, `H3`, `AS-leg`.
+    pub retry_link: &'static str,
+    /// Retry request time minus failure time, in milliseconds (may be
+    /// slightly negative within the 50 ms skew tolerance).
+    pub retry_delay_ms: Option<i64>,
+    /// Require tags of the retry.
+    pub retry_require: Text,
+    /// Supported tags of the retry.
+    pub retry_supported: Text,
+    /// SDP precondition demand of the retry's offer; empty without retry.
+    pub retry_precondition: &'static str,
+    /// Session verdict (rules.md §D.3): `NOT_APPLICABLE` until the rules
+    /// issue evaluates relaxations.
+    pub verdict: &'static str,
+    /// Session flags, `;`-joined, sorted: `AMBIGUOUS_LINK`, `MID_DIALOG`,
+    /// `FORKED_MULTI_ANSWER`, `CANCEL_BEFORE_1XX`, `CANCEL_RACE_ANSWERED`,
+    /// `PRACK_MISSING`, `PRACK_UNMATCHED` (the rules issue adds the D-check,
+    /// lint, profile and policy flags).
+    pub flags: Text,
+    /// `IMS`, `NON_IMS` or `UNKNOWN` (rules.md §E.2) for the first
+    /// attempt's Request-URI.
+    pub destination_class: &'static str,
+    /// Policy verdict (rules.md §E.4): empty until the rules issue.
+    pub policy_verdict: Text,
+    /// What decided the policy verdict: empty until the rules issue.
+    pub policy_rule: Text,
+    /// Final status of the last attempt; empty when it has none.
+    pub final_status: Option<u16>,
+    /// `ESTABLISHED`, `FAILED`, `CANCELLED`, `TIMEOUT` or `TRUNCATED`.
+    pub outcome: &'static str,
+    /// The input file holding the first request.
+    pub file: Text,
+    /// Its frame.
+    pub frame: u64,
+    /// Display filter showing the whole session in Wireshark (every
+    /// Call-ID of the session).
+    pub wireshark_filter: Text,
+    /// Added column: ids of other sessions tied to this one by Session-ID
+    /// (RFC 7989), P-Charging-Vector icid-value or X-CID/X-Call-ID (B2BUA
+    /// legs, rules.md §A.3 AS-leg), `;`-joined.
+    pub related_sessions: String,
+}
