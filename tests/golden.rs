@@ -16,6 +16,7 @@ use common::{analyze, root};
 const CASES: &[&str] = &[
     "auth-407",
     "cancel-487",
+    "fork-two-180",
     "fragmented-invite",
     "fragmented-invite-v6",
     "ims-precondition-call",
@@ -23,6 +24,7 @@ const CASES: &[&str] = &[
     "relaxed-retry-420",
     "retry-new-callid-h2",
     "rotated-420-retry",
+    "skew-two-points",
     "sll2-any",
     "tcp-t1",
     "tcp-tn",
@@ -30,7 +32,13 @@ const CASES: &[&str] = &[
 ];
 
 /// The reports compared for every case.
-const REPORTS: &[&str] = &["messages.csv", "inputs.csv", "anomalies.csv", "summary.csv"];
+const REPORTS: &[&str] = &[
+    "sessions.csv",
+    "messages.csv",
+    "inputs.csv",
+    "anomalies.csv",
+    "summary.csv",
+];
 
 /// The capture files of a case: `capture.*`, or `capture-1.*`, `capture-2.*`...
 /// for a case made of rotated files (given to one batch, in sorted order).
@@ -111,6 +119,8 @@ macro_rules! golden {
 golden! {
     auth_407 => "auth-407",
     cancel_487 => "cancel-487",
+    fork_two_180 => "fork-two-180",
+    skew_two_points => "skew-two-points",
     retry_new_callid_h2 => "retry-new-callid-h2",
     rotated_420_retry => "rotated-420-retry",
     udp_retrans_invite_420 => "udp-retrans-invite-420",
