@@ -97,6 +97,8 @@ enum Var {
     SenderIp,
     Caller,
     Callee,
+    /// An `icid-value` of P-Charging-Vector (per call, like the Call-ID).
+    Icid(usize),
     /// A CSeq number of the template (the call adds its offset).
     CSeq(u32),
     /// `UDP` in `SIP/2.0/UDP`.
@@ -133,6 +135,7 @@ struct Flow {
     name: &'static str,
     msgs: Vec<TMsg>,
     n_tags: usize,
+    n_icids: usize,
     n_branches: usize,
     /// RTP payload type and payload size.
     rtp_pt: u8,
@@ -295,7 +298,10 @@ fn load_flow(path: &Path, name: &'static str) -> Flow {
     let mut tags = Vec::new();
     let mut branches = Vec::new();
     let mut call_id = None;
+    let mut icids = Vec::new();
     for (_, _, _, p) in &g.0 {
+        param_values(p, b"icid-value=\"", &mut icids);
+        param_values(p, b"icid-value=", &mut icids);
         param_values(p, b"tag=", &mut tags);
         param_values(p, b"branch=", &mut branches);
         if call_id.is_none() {
@@ -341,6 +347,9 @@ fn load_flow(path: &Path, name: &'static str) -> Flow {
             ps = split_on(ps, ue.to_string().as_bytes(), Var::UeAddr);
             ps = split_on(ps, peer.to_string().as_bytes(), Var::PeerAddr);
             ps = split_on(ps, &call_id, Var::CallId);
+            for (i, v) in icids.iter().enumerate() {
+                ps = split_on(ps, v, Var::Icid(i));
+            }
             for (i, t) in tags.iter().enumerate() {
                 ps = split_on(ps, &[b"tag=".as_slice(), t].concat(), Var::Tag(i));
             }
@@ -376,6 +385,7 @@ fn load_flow(path: &Path, name: &'static str) -> Flow {
         name,
         msgs,
         n_tags: tags.len(),
+        n_icids: icids.len(),
         n_branches: branches.len(),
         rtp_pt,
         rtp_len,
@@ -387,6 +397,7 @@ fn load_flow(path: &Path, name: &'static str) -> Flow {
 
 struct CallVals {
     call_id: Vec<u8>,
+    icids: Vec<Vec<u8>>,
     tags: Vec<Vec<u8>>,
     branches: Vec<Vec<u8>>,
     ue: SocketAddr,
@@ -403,6 +414,7 @@ fn push_var(out: &mut Vec<u8>, v: Var, c: &CallVals, from_ue: bool, body_len: us
     let ip = |a: &SocketAddr| a.ip().to_string().into_bytes();
     match v {
         Var::CallId => out.extend_from_slice(&c.call_id),
+        Var::Icid(i) => out.extend_from_slice(&c.icids[i]),
         Var::Tag(i) => {
             out.extend_from_slice(b"tag=");
             out.extend_from_slice(&c.tags[i]);
@@ -678,6 +690,9 @@ fn gen_call(g: &mut Gen, flows: &[Flow], t0: i64) {
     };
     let c = CallVals {
         call_id: format!("{}@{}", rng.hex(24), ue_ip).into_bytes(),
+        icids: (0..flow.n_icids)
+            .map(|_| rng.hex(32).into_bytes())
+            .collect(),
         tags: (0..flow.n_tags).map(|_| rng.hex(10).into_bytes()).collect(),
         branches: (0..flow.n_branches)
             .map(|_| format!("z9hG4bK{}", rng.hex(16)).into_bytes())
