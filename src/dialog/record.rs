@@ -183,6 +183,29 @@ pub struct SipRecord {
     pub icid: Option<Box<str>>,
     /// X-CID or X-Call-ID header value.
     pub x_cid: Option<Box<str>>,
+    /// The first Warning value (`code agent "text"`).
+    pub warning: Option<Box<str>>,
+    /// The Reason header value.
+    pub reason: Option<Box<str>>,
+    /// Who the request is for, for policy `subscriber` (rules.md §E.3):
+    /// P-Served-User, else P-Asserted-Identity, else the From URI.
+    pub subscriber: Box<str>,
+    /// P-Visited-Network-ID.
+    pub visited_network: Option<Box<str>>,
+    /// The access-type token of P-Access-Network-Info.
+    pub access_type: Option<Box<str>>,
+    /// Hash of the SDP m-lines without their ports (media, protocol, formats):
+    /// equal for the same streams and codecs (rules.md D11).
+    pub sdp_media: Option<u64>,
+    /// Whether the SDP has a=des/curr/conf at session level (lint L6).
+    pub session_level_precondition: bool,
+    /// Whether the SDP has any a=des/curr/conf line (an answer "with
+    /// preconditions").
+    pub has_precondition_lines: bool,
+    /// An `a=des` with strength `failure` or `unknown` (rules.md C10).
+    pub precondition_failure: bool,
+    /// Hosts of the Via sent-by of every entry, top first.
+    pub via_hosts: Vec<Box<str>>,
 }
 
 /// Where a message was captured: what the record needs besides the message.
@@ -272,6 +295,43 @@ impl SipRecord {
                     .or_else(|| msg.header_named(b"X-Call-ID"))
                     .filter(|v| !v.is_empty()),
             ),
+            warning: owned(msg.header(HeaderId::Warning)),
+            reason: owned(msg.header(HeaderId::Reason)),
+            subscriber: owned(
+                msg.header_named(b"P-Served-User")
+                    .or_else(|| msg.header(HeaderId::PAssertedIdentity))
+                    .map(|v| crate::sip::name_addr(v).0),
+            )
+            .or_else(|| owned(msg.from_uri()))
+            .unwrap_or_default(),
+            visited_network: owned(msg.header_named(b"P-Visited-Network-ID")),
+            access_type: msg.header(HeaderId::PAccessNetworkInfo).map(|v| {
+                let t = v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii();
+                String::from_utf8_lossy(t).into()
+            }),
+            sdp_media: sdp_bytes.map(sdp_media),
+            session_level_precondition: sdp_bytes
+                .is_some_and(|s| crate::sip::sdp::precondition_lines(s).any(|l| l.media.is_none())),
+            has_precondition_lines: sdp_bytes
+                .is_some_and(|s| crate::sip::sdp::precondition_lines(s).next().is_some()),
+            precondition_failure: sdp_bytes.is_some_and(|s| {
+                crate::sip::sdp::precondition_lines(s).any(|l| {
+                    matches!(
+                        l.strength,
+                        Some(
+                            crate::sip::sdp::Strength::Failure | crate::sip::sdp::Strength::Unknown
+                        )
+                    )
+                })
+            }),
+            via_hosts: msg
+                .list(HeaderId::Via)
+                .map(|v| {
+                    String::from_utf8_lossy(via_host(v))
+                        .to_ascii_lowercase()
+                        .into()
+                })
+                .collect(),
         }
     }
 
@@ -279,6 +339,34 @@ impl SipRecord {
     pub fn is_request(&self) -> bool {
         self.status.is_none()
     }
+}
+
+/// The host of a Via entry's sent-by (`SIP/2.0/UDP host:port;params`).
+fn via_host(v: &[u8]) -> &[u8] {
+    let v = v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii();
+    let sent_by = v
+        .iter()
+        .rposition(|b| b.is_ascii_whitespace())
+        .map_or(v, |i| &v[i + 1..]);
+    if let Some(rest) = sent_by.strip_prefix(b"[") {
+        return rest.split(|&b| b == b']').next().unwrap_or(rest);
+    }
+    sent_by.split(|&b| b == b':').next().unwrap_or(sent_by)
+}
+
+/// Hash of the m-lines with the port left out.
+fn sdp_media(sdp: &[u8]) -> u64 {
+    let mut h = hasher();
+    for l in lines(sdp).filter(|l| l.starts_with(b"m=")) {
+        let mut f = l[2..].split(|&b| b == b' ');
+        let media = f.next();
+        let _port = f.next();
+        media.hash(&mut h);
+        for rest in f {
+            rest.hash(&mut h);
+        }
+    }
+    h.finish()
 }
 
 fn parse_u32(v: &[u8]) -> Option<u32> {

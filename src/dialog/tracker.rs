@@ -157,6 +157,23 @@ pub struct AttemptSummary {
     /// Whether the capture does not hold the dialog's start (an in-dialog
     /// request with no known dialog, rules.md §A.1).
     pub start_missing: bool,
+    /// Provisional (101–199) and 2xx responses, first copy of each
+    /// (status, To tag, RSeq), in order.
+    pub answers: Vec<SipRecord>,
+    /// Requests inside the attempt's dialogs (PRACK, UPDATE, re-INVITE,
+    /// BYE, INFO, ...; not ACK), each with its final response.
+    pub in_dialog: Vec<InDialogTxn>,
+    /// Whether an ACK for the non-2xx final response was seen.
+    pub acked_failure: bool,
+}
+
+/// One request inside a dialog, with its final response.
+#[derive(Clone, Debug)]
+pub struct InDialogTxn {
+    /// The request (first copy).
+    pub request: SipRecord,
+    /// Its final response (first one).
+    pub final_response: Option<SipRecord>,
 }
 
 /// A finished session, as the report and the rules need it.
@@ -186,6 +203,10 @@ pub struct SessionSummary {
     /// Other sessions tied to this one by Session-ID, icid-value or X-CID
     /// (B2BUA legs), by id, sorted.
     pub related: Vec<u64>,
+    /// Capture time the batch had reached when the session was finalised
+    /// (the end of the batch for sessions still open then): how far past
+    /// the session the capture is known to extend (rules.md D.3 items 4–5).
+    pub observed_until: i64,
 }
 
 /// An anomaly found while tracking (written to anomalies.csv).
@@ -236,6 +257,9 @@ struct Attempt {
     decided: bool,
     max_uac_cseq: Option<u32>,
     reliable: Vec<(Box<str>, u32, bool)>,
+    answers: Vec<SipRecord>,
+    in_dialog: Vec<InDialogTxn>,
+    acked_failure: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -656,7 +680,25 @@ impl<P> Tracker<P> {
                 let found = self.attempt_keys.get(&key).and_then(|v| v.last().copied());
                 if let Some(a) = found {
                     self.note_cseq(&rec);
-                    let slot = self.attempts[&a].slot;
+                    let at = self.attempts.get_mut(&a).expect("attempt");
+                    let slot = at.slot;
+                    let non2xx_ack = rec.method == Method::Ack
+                        && rec.top_branch.is_some()
+                        && rec.top_branch == at.request.top_branch;
+                    if non2xx_ack
+                        && at
+                            .final_response
+                            .as_ref()
+                            .is_some_and(|f| f.status.unwrap_or(0) >= 300)
+                    {
+                        at.acked_failure = true;
+                    }
+                    if (non2xx_ack || rec.method == Method::Cancel)
+                        && (!rec.require.is_empty() || !rec.proxy_require.is_empty())
+                    {
+                        // rules.md §B.5 L4.
+                        self.flag(slot, "REQUIRE_IN_CANCEL_OR_ACK");
+                    }
                     self.assign(seq, slot, &rec);
                     if rec.method == Method::Cancel {
                         let tk = txn_key(&rec);
@@ -714,6 +756,19 @@ impl<P> Tracker<P> {
         };
         self.note_cseq(&rec);
         let tk = txn_key(&rec);
+        if rec.method != Method::Ack && !self.txns.contains_key(&tk) {
+            let at = self.attempts.get_mut(&a).expect("attempt");
+            let known = at
+                .in_dialog
+                .iter()
+                .any(|t| t.request.cseq == rec.cseq && t.request.method == rec.method);
+            if !known {
+                at.in_dialog.push(InDialogTxn {
+                    request: rec.clone(),
+                    final_response: None,
+                });
+            }
+        }
         self.txns.insert(
             tk,
             (
@@ -774,6 +829,9 @@ impl<P> Tracker<P> {
                 decided: false,
                 max_uac_cseq: None,
                 reliable: Vec::new(),
+                answers: Vec::new(),
+                in_dialog: Vec::new(),
+                acked_failure: false,
             },
         );
         id
@@ -1136,9 +1194,18 @@ impl<P> Tracker<P> {
         match kind {
             TxnKind::Cancel => {}
             TxnKind::InDialog { bye } => {
+                let at = self.attempts.get_mut(&a).expect("attempt");
                 if bye && status >= 200 {
-                    let at = self.attempts.get_mut(&a).expect("attempt");
                     at.open_dialogs = at.open_dialogs.saturating_sub(1);
+                }
+                if status >= 200 {
+                    if let Some(t) = at.in_dialog.iter_mut().find(|t| {
+                        t.request.cseq == rec.cseq
+                            && t.request.method == rec.method
+                            && t.final_response.is_none()
+                    }) {
+                        t.final_response = Some(rec);
+                    }
                 }
             }
             TxnKind::Initial => self.initial_response(a, rec),
@@ -1147,6 +1214,16 @@ impl<P> Tracker<P> {
 
     fn initial_response(&mut self, a: Id, rec: SipRecord) {
         let status = rec.status.unwrap_or(0);
+        if (101..300).contains(&status) {
+            let at = self.attempts.get_mut(&a).expect("attempt");
+            if !at
+                .answers
+                .iter()
+                .any(|x| x.status == rec.status && x.to_tag == rec.to_tag && x.rseq == rec.rseq)
+            {
+                at.answers.push(rec.clone());
+            }
+        }
         let is_invite = rec.method == Method::Invite;
         let dk = match (&rec.from_tag, &rec.to_tag) {
             (Some(ft), Some(tt)) => Some((dialog_key(&rec.call_id, ft, tt), tt.clone())),
@@ -1404,6 +1481,9 @@ impl<P> Tracker<P> {
                 early_tags: a.early_tags,
                 confirmed_tags: a.confirmed_tags,
                 start_missing: a.start_missing,
+                answers: a.answers,
+                in_dialog: a.in_dialog,
+                acked_failure: a.acked_failure,
             })
             .collect();
         self.finished.push(SessionSummary {
@@ -1417,6 +1497,7 @@ impl<P> Tracker<P> {
             outcome,
             final_status,
             related,
+            observed_until: now,
         });
         self.gc.push_back((max_seq, s));
     }
