@@ -5,6 +5,8 @@
 #   Cases: ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented-invite fragmented-invite-v6
 #          tcp-t1 tcp-tn udp-retrans-invite-420 cancel-487 auth-407 retry-new-callid-h2 rotated-420-retry
 #          fork-two-180 skew-two-points
+#          and the rules.md section H flows (one sample per example call flow, see "rules.md section H flows" below):
+#          h01-r5-compliant h02-retry-loop h03-over-relaxed h04-dependent-drop h06-new-callid h07-421-100rel
 #   Writes samples/<case>/capture.pcap and samples/<case>/README.md; nothing else under samples/ is touched.
 #   rotated-420-retry writes capture-1.pcap and capture-2.pcap instead of capture.pcap (one capture split in two);
 #   skew-two-points too (one call captured at two one-way points at once, the second file's clock shifted back).
@@ -46,7 +48,8 @@ SIPP_SRC="$ROOT/scripts/sipp"
 SAMPLES="$ROOT/samples"
 ALL_CASES=(ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented-invite fragmented-invite-v6
     tcp-t1 tcp-tn udp-retrans-invite-420 cancel-487 auth-407 retry-new-callid-h2 rotated-420-retry
-    fork-two-180 skew-two-points)
+    fork-two-180 skew-two-points
+    h01-r5-compliant h02-retry-loop h03-over-relaxed h04-dependent-drop h06-new-callid h07-421-100rel)
 # Cases that need tshark (check of sip.resend) or editcap/mergecap (split, shift, merge of captures): package tshark
 # (+ wireshark-common).
 TSHARK_CASES=" udp-retrans-invite-420 rotated-420-retry skew-two-points "
@@ -275,8 +278,25 @@ run_call() {
         </dev/null >"$wd/uac.out" 2>&1 &
     uac_pid=$!
     BG_PIDS+=("$uac_pid")
+    # EXTRA_UAC_XML (set by a case): a second, unrelated SIPp UAC on port EXTRA_UAC_PORT, one call, at the same time.
+    local x_pid="" xrc=0
+    if [[ -n ${EXTRA_UAC_XML:-} ]]; then
+        cp "$SIPP_SRC/$EXTRA_UAC_XML" "$wd/"
+        timeout -k 5 "$HARD_TIMEOUT" "${uac_pre[@]+"${uac_pre[@]}"}" \
+            sipp -sf "$wd/$EXTRA_UAC_XML" -i "$uac_ip" -p "$EXTRA_UAC_PORT" \
+            -key sa_case "$case" -m 1 -timeout "$SIPP_TIMEOUT" -timeout_error -nostdin -trace_err -trace_logs \
+            -cid_str "sa-$case-ping-%u@monitor.sipaudit.test" "$dest" \
+            </dev/null >"$wd/uac-extra.out" 2>&1 &
+        x_pid=$!
+        BG_PIDS+=("$x_pid")
+    fi
     wait "$uac_pid" || crc=$?
     forget_pid "$uac_pid"
+    if [[ -n $x_pid ]]; then
+        wait "$x_pid" || xrc=$?
+        forget_pid "$x_pid"
+        ((xrc == 0)) || { grep -v '^\s*$' "$wd/uac-extra.out" | tail -25 >&2; die "$case: the extra SIPp UAC exited $xrc"; }
+    fi
     wait "$uas_pid" || urc=$?
     forget_pid "$uas_pid"
     cd "$ROOT"
@@ -299,8 +319,8 @@ sip_flow() {
     tcpdump -nn -A -r "$1" 2>/dev/null | awk '
         function flush() { if (start != "") printf "%s | CSeq: %s\n", start, cseq; start = ""; cseq = "" }
         /^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]+ / { flush(); next }
-        start == "" && match($0, /(INVITE|ACK|BYE|CANCEL|PRACK|UPDATE|OPTIONS|REGISTER) (sip|sips|tel):[^ ]* SIP\/2\.0/) {
-            s = substr($0, RSTART, RLENGTH); sub(/ (sip|sips|tel):.*/, "", s); start = s; next }
+        start == "" && match($0, /(INVITE|ACK|BYE|CANCEL|PRACK|UPDATE|OPTIONS|REGISTER) (sip|sips|tel|urn):[^ ]* SIP\/2\.0/) {
+            s = substr($0, RSTART, RLENGTH); sub(/ (sip|sips|tel|urn):.*/, "", s); start = s; next }
         start == "" && match($0, /SIP\/2\.0 [1-6][0-9][0-9] /) { start = substr($0, RSTART + 8, 3); next }
         start != "" && cseq == "" && /^CSeq: / { cseq = $2 " " $3; sub(/\r$/, "", cseq) }
         END { flush() }'
@@ -313,8 +333,8 @@ sip_flow_totag() {
         function flush() { if (start != "") printf "%s | CSeq: %s | To tag: %s\n", start, cseq, (totag == "" ? "-" : totag)
                            start = ""; cseq = ""; totag = ""; seento = 0 }
         /^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]+ / { flush(); next }
-        start == "" && match($0, /(INVITE|ACK|BYE|CANCEL|PRACK|UPDATE|OPTIONS|REGISTER) (sip|sips|tel):[^ ]* SIP\/2\.0/) {
-            s = substr($0, RSTART, RLENGTH); sub(/ (sip|sips|tel):.*/, "", s); start = s; next }
+        start == "" && match($0, /(INVITE|ACK|BYE|CANCEL|PRACK|UPDATE|OPTIONS|REGISTER) (sip|sips|tel|urn):[^ ]* SIP\/2\.0/) {
+            s = substr($0, RSTART, RLENGTH); sub(/ (sip|sips|tel|urn):.*/, "", s); start = s; next }
         start == "" && match($0, /SIP\/2\.0 [1-6][0-9][0-9] /) { start = substr($0, RSTART + 8, 3); next }
         start != "" && cseq == "" && /^CSeq: / { cseq = $2 " " $3; sub(/\r$/, "", cseq) }
         start != "" && !seento && /^(To|t): / { seento = 1; l = $0; sub(/\r$/, "", l)
@@ -475,6 +495,11 @@ UDP checksums: the kernel leaves the checksum of an unfragmented UDP datagram to
 (CHECKSUM_PARTIAL), so `tcpdump -vv` reports `bad udp cksum` for those packets, as in any capture taken on the
 sending host (on lo this cannot be switched off). Fragmented datagrams carry a correct checksum.'
 
+how_common() { # how_common CALLS: HOW_COMMON with the -m and -timeout values of this run
+    local t=${HOW_COMMON/sipp -m 1 /sipp -m $1 }
+    printf '%s' "${t/-timeout 10s /-timeout $SIPP_TIMEOUT }"
+}
+
 case_loopback() { # case_loopback CASE IP IFACE LINKTYPE UAS_XML UAC_XML EXPECTED TITLE DESC [CALLS [UAC_ARG...]]
     local case=$1 ip=$2 ifc=$3 lt=$4 uas=$5 uac=$6 exp=$7 title=$8 desc=$9 calls=${10:-1}
     local uac_args=("${@:11}")
@@ -505,11 +530,11 @@ case_loopback() { # case_loopback CASE IP IFACE LINKTYPE UAS_XML UAC_XML EXPECTE
     write_readme "$case" "$SAMPLES/$case/capture.pcap" "$title" "$desc" \
 "SIPp over UDP on the loopback address $ip, $where.
 
-- UAS: \`sipp -sf scripts/sipp/$uas -key sa_case $case -i $ip -p $UAS_PORT -m $calls -timeout 10s -timeout_error -nostdin\`
-- UAC: \`sipp -sf scripts/sipp/$uac -key sa_case $case $more-cid_str 'sa-$case-%u@ue.sipaudit.test' -i $ip -p $UAC_PORT -m $calls -timeout 10s -timeout_error -nostdin $dest\`
+- UAS: \`sipp -sf scripts/sipp/$uas -key sa_case $case -i $ip -p $UAS_PORT -m $calls -timeout $SIPP_TIMEOUT -timeout_error -nostdin\`
+- UAC: \`sipp -sf scripts/sipp/$uac -key sa_case $case $more-cid_str 'sa-$case-%u@ue.sipaudit.test' -i $ip -p $UAC_PORT -m $calls -timeout $SIPP_TIMEOUT -timeout_error -nostdin $dest\`
 - Capture: \`tcpdump -i $ifc${lt:+ -y $lt} -n -s 0 -U --immediate-mode -w capture.pcap 'udp port $UAS_PORT'\`
-
-${HOW_COMMON/sipp -m 1 /sipp -m $calls }"
+${EXTRA_UAC_README:-}
+$(how_common "$calls")"
     log "$case: OK ($n packets, link type $(linktype_name "$SAMPLES/$case/capture.pcap"))"
 }
 
@@ -1338,6 +1363,286 @@ ${HOW_COMMON/regenerated captures differ only in timestamps, IP ids and checksum
     } >"$dir/README.md"
 }
 
+# ---------------------------------------------------------------- rules.md section H flows ----
+# One sample per example call flow H01-H18 of rules.md section H (docs/rules.md in the shared spec), each on SIPp
+# over UDP on 127.0.0.1 in the sagen-lo namespace like the loopback cases: scripts/sipp/<case>-uac.xml plays the UE,
+# scripts/sipp/<case>-uas.xml the network side. Besides the start lines, the script checks the To tag of every
+# message (sip_flow_totag). No expected/ directory is written: the expected reports are blessed separately.
+EXP_H_TAGS=""
+
+check_h_tags() { # check_h_tags CASE FILE (a LOOPBACK_CHECK): the flow with To tags is EXP_H_TAGS
+    local got
+    got=$(sip_flow_totag "$2")
+    if [[ $got != "$EXP_H_TAGS" ]]; then
+        log "$1: unexpected To tags in the capture"
+        diff <(printf '%s\n' "$EXP_H_TAGS") <(printf '%s\n' "$got") >&2 || true
+        die "$1: To tag check failed"
+    fi
+    log "$1: start lines, CSeq and To tags checked"
+}
+
+case_h() { # case_h CASE TITLE DESC EXPECTED(with " | To tag: t" per line) [CALLS [UAC_ARG...]]
+    local case=$1 title=$2 desc=$3 exp
+    EXP_H_TAGS=$4
+    exp=$(printf '%s\n' "$EXP_H_TAGS" | sed 's/ | To tag: .*$//')
+    DECODE_RESEND=1 DECODE_TOTAG=1 LOOPBACK_CHECK=check_h_tags
+    case_loopback "$case" 127.0.0.1 lo "" "$case-uas.xml" "$case-uac.xml" "$exp" "$title" "$desc" "${@:5}"
+    DECODE_RESEND=0 DECODE_TOTAG=0 LOOPBACK_CHECK=""
+}
+
+write_policy() { # write_policy CASE < TOML: samples/<case>/policy.toml
+    cat >"$SAMPLES/$1/policy.toml"
+    log "$1: policy.toml written"
+}
+
+H_UE='sip:+491701234567@ims.mnc001.mcc262.3gppnetwork.org;user=phone'
+
+case_h01() {
+    local c=h01-r5-compliant
+    case_h "$c" "$c: rules.md H01, a Rel-5 UE relaxes after 420 (precondition) in the same Call-ID (UDP, 127.0.0.1)" \
+"rules.md section H, flow H01, on a real SIPp exchange: an IMS UE ($H_UE) calls a non-IMS (Internet) peer,
+sip:bob@voip.example.net. Call-ID \`sa-$c-1@ue.sipaudit.test\` (A), From tag \`$c-ue1\` on both attempts.
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: precondition\`, \`Supported: 100rel\`,
+  \`Allow: INVITE, ACK, CANCEL, BYE, PRACK, UPDATE\`, SDP \`a=curr:qos local none\`, \`a=curr:qos remote none\`,
+  \`a=des:qos mandatory local sendrecv\`, \`a=des:qos none remote sendrecv\`.
+- 100 Trying; 420 Bad Extension, To tag \`$c-peer1\`, \`Unsupported: precondition\` (the peer also lists
+  \`Supported: 100rel, timer, replaces\`); ACK CSeq 10 on the INVITE's branch with the 420's To tag.
+- 300 ms later: INVITE CSeq 11, same Call-ID and From tag, new branch \`z9hG4bK-$c-inv2\`, no To tag, no Require,
+  \`Supported: 100rel, precondition\`, SDP \`a=des:qos optional local sendrecv\` (same o= session id, version 2).
+- 100, 180, 200 (To tag \`$c-peer2\`, SDP answer without precondition lines), ACK CSeq 11, BYE CSeq 12 / 200.
+
+rules.md H01 (quoted):
+
+> H01 Rel-5 UE to an Internet client, compliant.
+>     > INVITE cid=A ftag=1 CSeq 10; Require: precondition; Supported: 100rel; SDP des:qos mandatory local sendrecv
+>     < 420 To;tag=x; Unsupported: precondition      > ACK (same branch)
+>     > INVITE cid=A ftag=1 CSeq 11, new branch, no To tag; Supported: 100rel, precondition; SDP des:qos optional local sendrecv
+>     < 200 → COMPLIANT_RELAXATION, flag DESIRED_LISTED; outcome ESTABLISHED; UE profile R5_STRICT (a flag). Toward an
+>     Internet host (NON_IMS) the built-in default policy gives POLICY_COMPLIANT.
+
+Expected, in short: verdict COMPLIANT_RELAXATION, flags DESIRED_LISTED and R5_STRICT, policy verdict
+POLICY_COMPLIANT (built-in default policy, destination class NON_IMS), outcome ESTABLISHED. Added to the §H flow:
+100 Trying to both INVITEs, 180 Ringing before the 200, and the ACK / BYE that end the call." \
+'INVITE | CSeq: 10 INVITE | To tag: -
+100 | CSeq: 10 INVITE | To tag: -
+420 | CSeq: 10 INVITE | To tag: h01-r5-compliant-peer1
+ACK | CSeq: 10 ACK | To tag: h01-r5-compliant-peer1
+INVITE | CSeq: 11 INVITE | To tag: -
+100 | CSeq: 11 INVITE | To tag: -
+180 | CSeq: 11 INVITE | To tag: h01-r5-compliant-peer2
+200 | CSeq: 11 INVITE | To tag: h01-r5-compliant-peer2
+ACK | CSeq: 11 ACK | To tag: h01-r5-compliant-peer2
+BYE | CSeq: 12 BYE | To tag: h01-r5-compliant-peer2
+200 | CSeq: 12 BYE | To tag: h01-r5-compliant-peer2'
+}
+
+h_plain_retry_flow() { # h_plain_retry_flow CASE: the H01-shaped flow (420 on CSeq 10, retry CSeq 11 answered 200)
+    local c=$1
+    printf '%s\n' "INVITE | CSeq: 10 INVITE | To tag: -
+100 | CSeq: 10 INVITE | To tag: -
+420 | CSeq: 10 INVITE | To tag: $c-peer1
+ACK | CSeq: 10 ACK | To tag: $c-peer1
+INVITE | CSeq: 11 INVITE | To tag: -
+100 | CSeq: 11 INVITE | To tag: -
+180 | CSeq: 11 INVITE | To tag: $c-peer2
+200 | CSeq: 11 INVITE | To tag: $c-peer2
+ACK | CSeq: 11 ACK | To tag: $c-peer2
+BYE | CSeq: 12 BYE | To tag: $c-peer2
+200 | CSeq: 12 BYE | To tag: $c-peer2"
+}
+
+case_h02() {
+    local c=h02-retry-loop
+    case_h "$c" "$c: rules.md H02, the UE repeats the refused INVITE unchanged twice (three 420s) (UDP, 127.0.0.1)" \
+"rules.md section H, flow H02, on a real SIPp exchange: an IMS UE ($H_UE) calls a non-IMS peer,
+sip:bob@voip.example.net. Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\` on all three INVITEs.
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: precondition\`, \`Supported: 100rel\`, SDP
+  \`a=des:qos mandatory local sendrecv\`; 100; 420 Bad Extension \`Unsupported: precondition\` (To tag \`$c-peer1\`);
+  ACK CSeq 10 on the INVITE's branch.
+- 300 ms later INVITE CSeq 11, branch \`z9hG4bK-$c-inv2\`, no To tag, otherwise identical to the first (same
+  Require, Supported, SDP, o= line unchanged); 100; 420 (To tag \`$c-peer2\`); ACK CSeq 11.
+- 300 ms later INVITE CSeq 12, branch \`z9hG4bK-$c-inv3\`, identical again; 100; 420 (To tag \`$c-peer3\`); ACK CSeq 12.
+
+Decision (the flow does not say what the third INVITE gets): the peer refuses it as it refused the first two, with
+another 420 Bad Extension \`Unsupported: precondition\` (a peer without precondition support answers every such
+INVITE the same way), the UE ACKs it and gives up; the capture ends 0.5 s after that ACK. Each 420 has its own To
+tag (a UAS picks a new tag for each new non-2xx final response outside a dialog).
+
+rules.md H02 (quoted):
+
+> H02 Same as H01, but the retry is identical to the first INVITE except for CSeq and branch (it keeps Require: precondition and
+>     the mandatory SDP), and a second 420 follows. The UE sends a third identical INVITE with CSeq 12 → RETRY_LOOP on link 2
+>     (two consecutive unchanged links, D12), REPEATED_WITHOUT_RELAXATION on link 1; session verdict RETRY_LOOP.
+
+Expected, in short: link 1 (420 on CSeq 10 → INVITE 11) REPEATED_WITHOUT_RELAXATION, link 2 (420 on CSeq 11 →
+INVITE 12) RETRY_LOOP, session verdict RETRY_LOOP; UE profile R5_STRICT. The third 420 (on CSeq 12) has no linked
+retry and the capture ends well within W0 after it, but the UE's ACK to it is in the capture (rules.md D.3 item 4: NO_RETRY
+with RETRY_WINDOW_CUT for that failure, my reading); outcome FAILED, final_status 420. Under the built-in default
+policy the links relax nothing (X empty): POLICY_RESPECTED_BY_UE is not given, since the default policy allows the
+relaxation toward NON_IMS (E.4), so the policy verdict stays empty (my reading)." \
+"INVITE | CSeq: 10 INVITE | To tag: -
+100 | CSeq: 10 INVITE | To tag: -
+420 | CSeq: 10 INVITE | To tag: $c-peer1
+ACK | CSeq: 10 ACK | To tag: $c-peer1
+INVITE | CSeq: 11 INVITE | To tag: -
+100 | CSeq: 11 INVITE | To tag: -
+420 | CSeq: 11 INVITE | To tag: $c-peer2
+ACK | CSeq: 11 ACK | To tag: $c-peer2
+INVITE | CSeq: 12 INVITE | To tag: -
+100 | CSeq: 12 INVITE | To tag: -
+420 | CSeq: 12 INVITE | To tag: $c-peer3
+ACK | CSeq: 12 ACK | To tag: $c-peer3"
+    # The three INVITEs differ only in the Via branch and the CSeq number.
+    local cap="$SAMPLES/$c/capture.pcap" d
+    for f in 5 9; do
+        d=$(diff <(sip_message "$cap" 1) <(sip_message "$cap" "$f") | sed -n 's/^[<>] //p' | grep -vE '^(Via|CSeq): ' || true)
+        [[ -z $d ]] || die "$c: INVITE frame $f differs from frame 1 in more than Via and CSeq: $d"
+    done
+    log "$c: the three INVITEs differ only in Via branch and CSeq"
+}
+
+case_h03() {
+    local c=h03-over-relaxed
+    case_h "$c" "$c: rules.md H03, 420 (precondition) and a retry that drops 100rel from Require too (UDP, 127.0.0.1)" \
+"rules.md section H, flow H03, on a real SIPp exchange: an IMS UE ($H_UE) calls a non-IMS peer,
+sip:bob@voip.example.net. Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\` on both attempts.
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: precondition, 100rel\` (no Supported), SDP
+  \`a=des:qos mandatory local sendrecv\`.
+- 100; 420 Bad Extension \`Unsupported: precondition\` (To tag \`$c-peer1\`; the peer lists
+  \`Supported: 100rel, timer, replaces\`); ACK CSeq 10 on the INVITE's branch.
+- 300 ms later INVITE CSeq 11, same Call-ID and From tag, new branch \`z9hG4bK-$c-inv2\`, no To tag, NO Require at
+  all, \`Supported: precondition, 100rel\`, SDP \`a=des:qos optional local sendrecv\` (same o= session id, version 2).
+- 100, 180, 200 (To tag \`$c-peer2\`, SDP answer without precondition lines), ACK CSeq 11, BYE CSeq 12 / 200.
+
+rules.md H03 (quoted):
+
+> H03 INVITE Require: precondition, 100rel → 420 Unsupported: precondition → retry has no Require at all (SDP des:qos
+>     optional) → OVER_RELAXED, flag OVER_RELAXED(100rel). 100rel was not refused, and 100rel does not depend on precondition.
+
+Expected, in short: verdict OVER_RELAXED with the flag OVER_RELAXED(100rel) (also DESIRED_LISTED: precondition is
+in the retry's Supported); UE profile R5_STRICT; outcome ESTABLISHED. Policy (built-in default, NON_IMS): relaxed
+set X = {precondition, 100rel}, both allowed → POLICY_COMPLIANT (my reading of E.4)." \
+"$(h_plain_retry_flow "$c")"
+}
+
+case_h04() {
+    local c=h04-dependent-drop
+    case_h "$c" "$c: rules.md H04, 420 (100rel) and a retry without 100rel in Require and without preconditions (UDP, 127.0.0.1)" \
+"rules.md section H, flow H04, on a real SIPp exchange: an IMS UE ($H_UE) calls a non-IMS peer that does not do
+reliable provisional responses, sip:bob@voip.example.net. Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\`
+on both attempts.
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: 100rel, precondition\` (no Supported), SDP
+  \`a=des:qos mandatory local sendrecv\`.
+- 100; 420 Bad Extension \`Unsupported: 100rel\` (To tag \`$c-peer1\`; the peer lists \`Supported: timer, replaces\`);
+  ACK CSeq 10 on the INVITE's branch.
+- 300 ms later INVITE CSeq 11, same Call-ID and From tag, new branch \`z9hG4bK-$c-inv2\`, no To tag, no Require,
+  \`Supported: 100rel\`, and an SDP with NO precondition line at all (no a=curr / a=des; same o= session id,
+  version 2): preconditions abandoned.
+- 100, 180, 200 (To tag \`$c-peer2\`, SDP answer), ACK CSeq 11, BYE CSeq 12 / 200.
+
+rules.md H04 (quoted):
+
+> H04 INVITE Require: 100rel, precondition → 420 Unsupported: 100rel → retry has no Require, Supported: 100rel, and its SDP has
+>     no precondition lines left (preconditions abandoned) → COMPLIANT_RELAXATION, flags DESIRED_LISTED and
+>     DEPENDENT_DROP(precondition), by RFC 3312 §11 via the dependency closure (D.1).
+
+Expected, in short: verdict COMPLIANT_RELAXATION, flags DESIRED_LISTED and DEPENDENT_DROP(precondition); UE profile
+R5_STRICT; outcome ESTABLISHED; policy (built-in default, NON_IMS) POLICY_COMPLIANT (my reading of E.4)." \
+"$(h_plain_retry_flow "$c")"
+}
+
+case_h06() {
+    local c=h06-new-callid
+    case_h "$c" "$c: rules.md H06, 420 (precondition) then a relaxed retry 1.4 s later in a NEW Call-ID, From tag and CSeq 1 (UDP, 127.0.0.1)" \
+"rules.md section H, flow H06, on a real SIPp exchange: an IMS UE ($H_UE) calls a non-IMS peer,
+sip:bob@voip.example.net; after the 420 it starts over as a new call. SIPp runs the UAC as two calls 1.4 s apart
+(\`-m 2 -r 1 -rp 1400\`, one scenario; the per-call values come from \`-inf scripts/sipp/$c.csv\`); the UAS
+(\`-m 2\`) refuses any INVITE whose Require lists precondition.
+
+- Call A: INVITE CSeq 10, Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\`, branch \`z9hG4bK-$c-inv1\`:
+  \`Require: precondition\`, SDP \`a=des:qos mandatory local sendrecv\`. 420 Bad Extension \`Unsupported: precondition\`
+  (To tag \`$c-peer1\`), ACK CSeq 10 on the INVITE's branch.
+- 1.4 s after INVITE A: INVITE CSeq 1, NEW Call-ID \`sa-$c-2@ue.sipaudit.test\` (B), NEW From tag \`$c-ue9\`, branch
+  \`z9hG4bK-$c-inv2\`. Same Request-URI, same From and To URIs, same other headers and the same SDP (o= line
+  included: username \`-\`, session id 3967185006, version 1); it differs from INVITE A only in CSeq,
+  \`Require: precondition\` -> \`Supported: precondition\` and \`a=des:qos mandatory\` -> \`a=des:qos optional\`
+  (besides Call-ID, From tag and Via branch). The script checks this on the capture.
+- 100, 180, 200 (To tag \`$c-peer2\`), ACK CSeq 1 (branch \`z9hG4bK-$c-ack2\`), BYE CSeq 2 / 200.
+
+rules.md H06 (quoted):
+
+> H06 420 Unsupported: precondition, toward a NON_IMS destination. After 1.4 s, INVITE cid=B ftag=9 with the same From and To
+>     URIs, CSeq 1, precondition only in Supported, SDP des:qos optional, and the same SDP o= sess-id → RETRY_NEW_CALL_ID (H2
+>     plus o-line, conf 0.8; flag NEW_CALL_ID(H2,0.8)). With require_same_call_id=true →
+>     POLICY_VIOLATION:SAME_CALL_ID_REQUIRED.
+
+Expected, in short: one session, link H2 with the o= bonus (confidence 0.8), verdict RETRY_NEW_CALL_ID with the
+flag NEW_CALL_ID(H2,0.8) (and DESIRED_LISTED); UE profile R5_STRICT; outcome ESTABLISHED. Under the built-in default
+policy (no policy.toml here on purpose) POLICY_COMPLIANT (my reading of E.4). The \"with require_same_call_id=true\"
+variant is the same capture analysed with a policy that sets \`[relaxation] require_same_call_id = true\` (for example
+samples/policies/same-call-id.toml, if present): POLICY_VIOLATION:SAME_CALL_ID_REQUIRED." \
+"INVITE | CSeq: 10 INVITE | To tag: -
+420 | CSeq: 10 INVITE | To tag: $c-peer1
+ACK | CSeq: 10 ACK | To tag: $c-peer1
+INVITE | CSeq: 1 INVITE | To tag: -
+100 | CSeq: 1 INVITE | To tag: -
+180 | CSeq: 1 INVITE | To tag: $c-peer2
+200 | CSeq: 1 INVITE | To tag: $c-peer2
+ACK | CSeq: 1 ACK | To tag: $c-peer2
+BYE | CSeq: 2 BYE | To tag: $c-peer2
+200 | CSeq: 2 BYE | To tag: $c-peer2" \
+        2 -inf "$SIPP_SRC/$c.csv" -r 1 -rp 1400
+    local cap="$SAMPLES/$c/capture.pcap" g d
+    d=$(diff <(sip_message "$cap" 1) <(sip_message "$cap" 4) | sed -n 's/^[<>] //p' |
+        grep -vE '^(Via|From|Call-ID|CSeq|Content-Length): |^(Require|Supported): precondition$|^a=des:qos (mandatory|optional) local sendrecv$' || true)
+    [[ -z $d ]] || die "$c: the two INVITEs differ in more than H06 allows: $d"
+    g=$(gap_ms "$cap" 1 4)
+    log "$c: INVITE B comes $g ms after INVITE A"
+    ((g >= 1300 && g <= 1600)) || die "$c: $g ms between the two INVITEs, expected about 1400"
+}
+
+case_h07() {
+    local c=h07-421-100rel
+    case_h "$c" "$c: rules.md H07, 421 (Require: 100rel), then a retry that supports 100rel: reliable 183 and PRACK (UDP, 127.0.0.1)" \
+"rules.md section H, flow H07, on a real SIPp exchange: a UE ($H_UE) calls sip:bob@voip.example.net, a peer that
+insists on reliable provisional responses (RFC 3261 section 21.4.16, RFC 3262). No preconditions in this flow (the SDP
+offers have no a=curr / a=des lines). Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\`.
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Supported: timer\` only, no Require.
+- 100; 421 Extension Required with \`Require: 100rel\` (To tag \`$c-peer1\`); ACK CSeq 10 on the INVITE's branch.
+- 300 ms later INVITE CSeq 11, same Call-ID and From tag, new branch \`z9hG4bK-$c-inv2\`, no To tag,
+  \`Supported: 100rel, timer\`.
+- 100; 183 Session Progress (To tag \`$c-peer2\`) with \`Require: 100rel\`, \`RSeq: 1\` and the SDP answer.
+- PRACK CSeq 12 with \`RAck: 1 11 INVITE\` (branch \`z9hG4bK-$c-prack1\`) / 200 OK (PRACK).
+- 200 OK (INVITE, CSeq 11), ACK CSeq 11, BYE CSeq 13 / 200.
+
+rules.md H07 (quoted):
+
+> H07 INVITE CSeq 10 (Supported: timer only) → 421, Require: 100rel → INVITE CSeq 11 with Supported: 100rel → 183 with
+>     Require: 100rel and RSeq 1 → PRACK with RAck \"1 11 INVITE\" → 200 → EXTENSION_REQUIRED_SATISFIED.
+
+Expected, in short: verdict EXTENSION_REQUIRED_SATISFIED (failure_class REMOTE_REQUIRES_EXTENSION, capability
+100rel); UE profile NO_PRECONDITION; outcome ESTABLISHED; no relaxation, so an empty policy verdict (my reading of E.4:
+the reverse case gives X empty)." \
+"INVITE | CSeq: 10 INVITE | To tag: -
+100 | CSeq: 10 INVITE | To tag: -
+421 | CSeq: 10 INVITE | To tag: $c-peer1
+ACK | CSeq: 10 ACK | To tag: $c-peer1
+INVITE | CSeq: 11 INVITE | To tag: -
+100 | CSeq: 11 INVITE | To tag: -
+183 | CSeq: 11 INVITE | To tag: $c-peer2
+PRACK | CSeq: 12 PRACK | To tag: $c-peer2
+200 | CSeq: 12 PRACK | To tag: $c-peer2
+200 | CSeq: 11 INVITE | To tag: $c-peer2
+ACK | CSeq: 11 ACK | To tag: $c-peer2
+BYE | CSeq: 13 BYE | To tag: $c-peer2
+200 | CSeq: 13 BYE | To tag: $c-peer2"
+}
+
 run_case() {
     case $1 in
     ims-precondition-call)
@@ -1431,6 +1736,12 @@ Flow: INVITE / 100 / 180 / 200 / ACK / BYE / 200, Call-ID \`sa-ipv6-call-1@ue.si
     rotated-420-retry) case_rotated ;;
     fork-two-180) case_fork ;;
     skew-two-points) case_skew ;;
+    h01-r5-compliant) case_h01 ;;
+    h02-retry-loop) case_h02 ;;
+    h03-over-relaxed) case_h03 ;;
+    h04-dependent-drop) case_h04 ;;
+    h06-new-callid) case_h06 ;;
+    h07-421-100rel) case_h07 ;;
     *) die "unknown case '$1' (cases: ${ALL_CASES[*]})" ;;
     esac
 }
