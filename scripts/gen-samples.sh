@@ -7,6 +7,7 @@
 #          fork-two-180 skew-two-points
 #          and the rules.md section H flows (one sample per example call flow, see "rules.md section H flows" below):
 #          h01-r5-compliant h02-retry-loop h03-over-relaxed h04-dependent-drop h06-new-callid h07-421-100rel
+#          h09-580-relaxed h13-udp-losses h14-cseq-reused-482 h16-420-no-unsupported
 #   Writes samples/<case>/capture.pcap and samples/<case>/README.md; nothing else under samples/ is touched.
 #   rotated-420-retry writes capture-1.pcap and capture-2.pcap instead of capture.pcap (one capture split in two);
 #   skew-two-points too (one call captured at two one-way points at once, the second file's clock shifted back).
@@ -49,10 +50,11 @@ SAMPLES="$ROOT/samples"
 ALL_CASES=(ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented-invite fragmented-invite-v6
     tcp-t1 tcp-tn udp-retrans-invite-420 cancel-487 auth-407 retry-new-callid-h2 rotated-420-retry
     fork-two-180 skew-two-points
-    h01-r5-compliant h02-retry-loop h03-over-relaxed h04-dependent-drop h06-new-callid h07-421-100rel)
+    h01-r5-compliant h02-retry-loop h03-over-relaxed h04-dependent-drop h06-new-callid h07-421-100rel
+    h09-580-relaxed h13-udp-losses h14-cseq-reused-482 h16-420-no-unsupported)
 # Cases that need tshark (check of sip.resend) or editcap/mergecap (split, shift, merge of captures): package tshark
 # (+ wireshark-common).
-TSHARK_CASES=" udp-retrans-invite-420 rotated-420-retry skew-two-points "
+TSHARK_CASES=" udp-retrans-invite-420 rotated-420-retry skew-two-points h13-udp-losses "
 
 UAS_PORT=5060
 UAC_PORT=5061
@@ -1643,6 +1645,167 @@ BYE | CSeq: 13 BYE | To tag: $c-peer2
 200 | CSeq: 13 BYE | To tag: $c-peer2"
 }
 
+case_h13() {
+    local c=h13-udp-losses cap t12 t23 t56
+    case_h "$c" "$c: rules.md H13, UDP losses: INVITE x3 (same branch), 420 x2, one ACK, then the relaxed INVITE (UDP, 127.0.0.1)" \
+"rules.md section H, flow H13, on a real SIPp exchange: an IMS UE ($H_UE) calls a slow non-IMS peer,
+sip:bob@voip.example.net, over UDP. Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\` on both attempts.
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: precondition\`, \`Supported: 100rel\`, SDP
+  \`a=des:qos mandatory local sendrecv\`.
+- The peer answers only after 1.7 s, so the UAC retransmits the INVITE twice (Timer A: T1 = 500 ms, then 1 s):
+  frames 2 and 3 are byte for byte frame 1 (same branch). (The UAS's SIPp drops both copies as retransmissions.)
+- 100 Trying, then 420 Bad Extension \`Unsupported: precondition\` (To tag \`$c-peer1\`).
+- The UAC waits 700 ms before it ACKs, so the peer retransmits the 420 once (Timer G, 500 ms): frame 6 is byte for
+  byte frame 5.
+- ONE ACK CSeq 10 on the INVITE's branch with the 420's To tag.
+- 300 ms later the relaxed retry: INVITE CSeq 11, same Call-ID and From tag, new branch \`z9hG4bK-$c-inv2\`, no To
+  tag, no Require, \`Supported: 100rel, precondition\`, SDP \`a=des:qos optional local sendrecv\`.
+- 100, 180, 200 (To tag \`$c-peer2\`), ACK CSeq 11, BYE CSeq 12 / 200.
+
+The timings leave 200 ms of margin on each side (next INVITE copy due at 3.5 s, next 420 copy 1.5 s after the
+first), so every run repeats exactly two INVITEs and one 420; the script checks that tshark flags exactly frames 2,
+3 and 6 with \`sip.resend == 1\`, that the copies are byte for byte the originals, and the intervals.
+
+rules.md H13 (quoted):
+
+> H13 UDP losses: INVITE ×3 (same branch), 420 ×2, one ACK, then the relaxed INVITE → exactly 1 attempt + 1 retry, retransmission
+>     counters 2/1, COMPLIANT_RELAXATION (no false REPEATED).
+
+Expected, in short: one session, exactly one attempt plus one retry (H0), retransmissions 2 (INVITE) and 1 (420),
+verdict COMPLIANT_RELAXATION (flag DESIRED_LISTED, UE profile R5_STRICT), outcome ESTABLISHED; policy (built-in
+default, NON_IMS) POLICY_COMPLIANT as in H01." \
+"INVITE | CSeq: 10 INVITE | To tag: -
+INVITE | CSeq: 10 INVITE | To tag: -
+INVITE | CSeq: 10 INVITE | To tag: -
+100 | CSeq: 10 INVITE | To tag: -
+420 | CSeq: 10 INVITE | To tag: $c-peer1
+420 | CSeq: 10 INVITE | To tag: $c-peer1
+ACK | CSeq: 10 ACK | To tag: $c-peer1
+INVITE | CSeq: 11 INVITE | To tag: -
+100 | CSeq: 11 INVITE | To tag: -
+180 | CSeq: 11 INVITE | To tag: $c-peer2
+200 | CSeq: 11 INVITE | To tag: $c-peer2
+ACK | CSeq: 11 ACK | To tag: $c-peer2
+BYE | CSeq: 12 BYE | To tag: $c-peer2
+200 | CSeq: 12 BYE | To tag: $c-peer2"
+    cap="$SAMPLES/$c/capture.pcap"
+    check_resend "$c" "$cap" '2|INVITE||10 INVITE
+3|INVITE||10 INVITE
+6||420|10 INVITE'
+    cmp -s <(sip_message "$cap" 1) <(sip_message "$cap" 2) || die "$c: frame 2 is not the same INVITE as frame 1"
+    cmp -s <(sip_message "$cap" 1) <(sip_message "$cap" 3) || die "$c: frame 3 is not the same INVITE as frame 1"
+    cmp -s <(sip_message "$cap" 5) <(sip_message "$cap" 6) || die "$c: frame 6 is not the same 420 as frame 5"
+    t12=$(gap_ms "$cap" 1 2) t23=$(gap_ms "$cap" 2 3) t56=$(gap_ms "$cap" 5 6)
+    log "$c: INVITE repeated after $t12 ms and $t23 ms more, 420 repeated after $t56 ms"
+    ((t12 >= 400 && t12 <= 700 && t23 >= 900 && t23 <= 1200 && t56 >= 400 && t56 <= 700)) ||
+        die "$c: retransmission intervals $t12 / $t23 / $t56 ms, expected about 500 / 1000 / 500 ms"
+}
+
+case_h14() {
+    local c=h14-cseq-reused-482
+    case_h "$c" "$c: rules.md H14, the retry after 420 reuses CSeq 10 with a new branch and gets 482 Loop Detected (UDP, 127.0.0.1)" \
+"rules.md section H, flow H14, on a real SIPp exchange: an IMS UE ($H_UE) calls a non-IMS peer,
+sip:bob@voip.example.net. Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\` on both INVITEs.
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: precondition\`, \`Supported: 100rel\`, SDP
+  \`a=des:qos mandatory local sendrecv\`; 100; 420 Bad Extension \`Unsupported: precondition\` (To tag
+  \`$c-peer1\`); ACK CSeq 10 on the INVITE's branch.
+- 300 ms later the retry, relaxed (no Require, \`Supported: 100rel, precondition\`, SDP \`a=des:qos optional local
+  sendrecv\`) but with the SAME CSeq 10, a new branch \`z9hG4bK-$c-inv2\`, no To tag. It arrives while the peer's
+  420 server transaction still exists (Confirmed state, Timer I = T4 = 5 s on UDP; the flow's \"within Timer H\").
+- The peer treats it as a merged request (same From tag, Call-ID and CSeq as an ongoing transaction that it does
+  not match, RFC 3261 section 8.2.2.2) and answers 482 Loop Detected (To tag \`$c-peer2\`); ACK CSeq 10 on the second
+  INVITE's branch. The UE gives up.
+
+rules.md H14 (quoted):
+
+> H14 The retry reuses CSeq 10 with a new branch and arrives within Timer H → 482 Loop Detected →
+>     RETRY_INVALID_IDENTITY (CSEQ_NOT_INCREMENTED).
+
+Expected, in short: link 1 (420 → the second INVITE, H0, not a retransmission: new branch) verdict
+RETRY_INVALID_IDENTITY with the flag CSEQ_NOT_INCREMENTED; the 482 is C23 CSEQ_NOT_INCREMENTED; outcome FAILED,
+final_status 482; UE profile R5_STRICT." \
+"INVITE | CSeq: 10 INVITE | To tag: -
+100 | CSeq: 10 INVITE | To tag: -
+420 | CSeq: 10 INVITE | To tag: $c-peer1
+ACK | CSeq: 10 ACK | To tag: $c-peer1
+INVITE | CSeq: 10 INVITE | To tag: -
+482 | CSeq: 10 INVITE | To tag: $c-peer2
+ACK | CSeq: 10 ACK | To tag: $c-peer2"
+    local cap="$SAMPLES/$c/capture.pcap"
+    [[ $(sip_message "$cap" 1 | grep '^Via:') != $(sip_message "$cap" 5 | grep '^Via:') ]] ||
+        die "$c: the second INVITE reuses the first one's branch"
+    [[ $(sip_message "$cap" 5 | grep '^Via:') == $(sip_message "$cap" 7 | grep '^Via:') ]] ||
+        die "$c: the ACK of the 482 is not on the second INVITE's branch"
+}
+
+case_h16() {
+    local c=h16-420-no-unsupported
+    case_h "$c" "$c: rules.md H16, a 420 without Unsupported, then a retry that drops precondition only (UDP, 127.0.0.1)" \
+"rules.md section H, flow H16, on a real SIPp exchange: an IMS UE ($H_UE) calls a non-IMS peer,
+sip:bob@voip.example.net, whose 420 is malformed. Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\`.
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: precondition\`, \`Supported: 100rel\`, SDP
+  \`a=des:qos mandatory local sendrecv\`.
+- 100; 420 Bad Extension (To tag \`$c-peer1\`) with NO Unsupported header (RFC 3261 section 21.4.15 says it MUST
+  list the unsupported extensions; it has Supported and Allow); ACK CSeq 10 on the INVITE's branch.
+- 300 ms later INVITE CSeq 11, same Call-ID and From tag, new branch \`z9hG4bK-$c-inv2\`, no To tag; it drops
+  precondition only: no Require (precondition was its only tag), \`Supported: 100rel, precondition\`, SDP
+  \`a=des:qos optional local sendrecv\`.
+- 100, 180, 200 (To tag \`$c-peer2\`), ACK CSeq 11, BYE CSeq 12 / 200.
+
+Decision: the first INVITE has only precondition in Require (100rel in Supported, as in H01), so the retry that
+\"dropped precondition only\" has no Require at all; the candidate set Req ∪ PReq is {precondition}.
+
+rules.md H16 (quoted):
+
+> H16 420 with no Unsupported header. The retry dropped precondition only → INFERRED_RELAXATION (confidence low),
+>     failure_class MALFORMED_420.
+
+Expected, in short: failure_class MALFORMED_420, verdict INFERRED_RELAXATION (confidence low); outcome ESTABLISHED;
+UE profile R5_STRICT." \
+"$(h_plain_retry_flow "$c")"
+    sip_message "$SAMPLES/$c/capture.pcap" 3 | grep -qi '^Unsupported:' && die "$c: the 420 has an Unsupported header"
+    return 0
+}
+
+case_h09() {
+    local c=h09-580-relaxed
+    case_h "$c" "$c: rules.md H09, 580 Precondition Failure (a=des:qos failure), then a retry without preconditions (UDP, 127.0.0.1)" \
+"rules.md section H, flow H09, on a real SIPp exchange: an IMS UE ($H_UE) calls sip:bob@voip.example.net, a peer
+that supports preconditions but cannot meet them (RFC 3312 section 6). Call-ID \`sa-$c-1@ue.sipaudit.test\`,
+From tag \`$c-ue1\`.
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: precondition\`, \`Supported: 100rel\`, SDP
+  \`a=des:qos mandatory local sendrecv\`.
+- 100; 580 Precondition Failure (To tag \`$c-peer1\`, \`Supported: 100rel, precondition, timer\`) with an SDP body
+  whose media line carries \`a=des:qos failure local sendrecv\` and \`a=des:qos failure remote sendrecv\`;
+  ACK CSeq 10 on the INVITE's branch.
+- 300 ms later INVITE CSeq 11, same Call-ID and From tag, new branch \`z9hG4bK-$c-inv2\`, no To tag, no Require,
+  \`Supported: 100rel\`, SDP without any precondition line (no a=curr / a=des).
+- 100, 180, 200 (To tag \`$c-peer2\`), ACK CSeq 11, BYE CSeq 12 / 200.
+
+rules.md H09 (quoted):
+
+> H09 580, whose SDP has des:qos failure → the UE retries without preconditions → RELAXATION_WITHOUT_REFUSAL
+>     (failure_class PRECONDITION_NOT_MET). Without the retry: NOT_APPLICABLE, same failure_class.
+
+Expected, in short: failure_class PRECONDITION_NOT_MET (C10), verdict RELAXATION_WITHOUT_REFUSAL; outcome
+ESTABLISHED; UE profile R5_STRICT. (The \"without the retry\" variant is not in this capture.)" \
+"INVITE | CSeq: 10 INVITE | To tag: -
+100 | CSeq: 10 INVITE | To tag: -
+580 | CSeq: 10 INVITE | To tag: $c-peer1
+ACK | CSeq: 10 ACK | To tag: $c-peer1
+INVITE | CSeq: 11 INVITE | To tag: -
+100 | CSeq: 11 INVITE | To tag: -
+180 | CSeq: 11 INVITE | To tag: $c-peer2
+200 | CSeq: 11 INVITE | To tag: $c-peer2
+ACK | CSeq: 11 ACK | To tag: $c-peer2
+BYE | CSeq: 12 BYE | To tag: $c-peer2
+200 | CSeq: 12 BYE | To tag: $c-peer2"
+}
+
 run_case() {
     case $1 in
     ims-precondition-call)
@@ -1742,6 +1905,10 @@ Flow: INVITE / 100 / 180 / 200 / ACK / BYE / 200, Call-ID \`sa-ipv6-call-1@ue.si
     h04-dependent-drop) case_h04 ;;
     h06-new-callid) case_h06 ;;
     h07-421-100rel) case_h07 ;;
+    h09-580-relaxed) case_h09 ;;
+    h13-udp-losses) case_h13 ;;
+    h14-cseq-reused-482) case_h14 ;;
+    h16-420-no-unsupported) case_h16 ;;
     *) die "unknown case '$1' (cases: ${ALL_CASES[*]})" ;;
     esac
 }

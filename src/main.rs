@@ -1,14 +1,17 @@
 //! The `sipaudit` binary: command line → [`sipaudit::pipeline::run`] → exit
 //! status (0: every input read to its end; 1: some input unreadable,
-//! truncated or skipped; 2: nothing analysed).
+//! truncated or skipped; 2: nothing analysed, including an invalid
+//! `--policy`). `sipaudit policy check|example` validates and documents
+//! policy files (rules.md §E.3).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sipaudit::pipeline::{self, Config, RunSummary};
+use sipaudit::rules::policy::{EXAMPLE_TOML, Policy};
 
 /// Offline SIP trace analyzer: rebuilds SIP from pcap/pcapng captures and
 /// reports capability failures and relaxation retries (3GPP TS 23.228 §5.4.2).
@@ -23,6 +26,25 @@ struct Cli {
 enum Command {
     /// Analyze captures (files or directories, one batch) and write CSV reports.
     Analyze(AnalyzeArgs),
+    /// Home-network policy files (rules.md §E.3): validate one, or print an example.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Validate a policy file and print the effective policy (every key, the
+    /// omitted ones from the built-in default). Exit 2 with the line and key
+    /// of the first error.
+    Check {
+        /// The policy file (TOML).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print an annotated example policy (every key explained).
+    Example,
 }
 
 #[derive(clap::Args, Debug)]
@@ -43,6 +65,11 @@ struct AnalyzeArgs {
     /// Progress bar on stderr (auto: only when stderr is a terminal).
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     progress: Progress,
+    /// Home-network policy (TOML, rules.md §E.3). Without it the built-in
+    /// default applies (`sipaudit policy check` on a file shows the effective
+    /// values; `sipaudit policy example` prints an annotated one).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -71,10 +98,41 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Analyze(a) => analyze(a),
+        Command::Policy { command } => policy_command(command),
+    }
+}
+
+fn policy_command(c: PolicyCommand) -> ExitCode {
+    match c {
+        PolicyCommand::Check { file } => match Policy::load(&file) {
+            Ok(p) => {
+                print!("{}", p.to_toml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sipaudit: invalid policy: {e}");
+                ExitCode::from(2)
+            }
+        },
+        PolicyCommand::Example => {
+            print!("{EXAMPLE_TOML}");
+            ExitCode::SUCCESS
+        }
     }
 }
 
 fn analyze(a: AnalyzeArgs) -> ExitCode {
+    // The policy first: an invalid one stops the run before anything is read.
+    let policy = match &a.policy {
+        None => Policy::builtin(),
+        Some(path) => match Policy::load(path) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("sipaudit: invalid policy: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let inputs = pipeline::expand_inputs(&a.inputs);
     if inputs.is_empty() {
         eprintln!("sipaudit: no input files found");
@@ -99,6 +157,7 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         jobs: a.jobs,
         messages: a.messages,
         on_file_done: show.then_some(tick as fn()),
+        policy: Arc::new(policy),
     };
     let res = pipeline::run(&cfg);
     if let Some(b) = BAR.get() {
@@ -140,6 +199,7 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
         if outcomes.is_empty() { "" } else { ": " },
         outcomes.join(", ")
     );
+    eprintln!("  policy: {}", cfg.policy.name());
     for f in &s.failed_files {
         eprintln!("  not read to its end: {f}");
     }

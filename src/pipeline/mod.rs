@@ -39,6 +39,11 @@ pub struct Config {
     pub messages: bool,
     /// Called after each file is decoded (progress display).
     pub on_file_done: Option<fn()>,
+    /// The home-network policy (rules.md §E): `--policy FILE`, or the
+    /// built-in default ([`crate::rules::policy::Policy::builtin`], also
+    /// `Default::default()`) without it. Besides the policy verdicts it sets
+    /// W0 (`window_ns`), `max_retries`, `extra_droppable` and `sdp_mode`.
+    pub policy: std::sync::Arc<crate::rules::policy::Policy>,
 }
 
 /// One input file, after expansion of directories.

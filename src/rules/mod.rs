@@ -2,6 +2,8 @@
 //! (rules.md §B–§F), evaluated on finished sessions. So far: the
 //! destination class of rules.md §E.2 under the built-in default policy.
 
+pub mod policy;
+
 use crate::dialog::ident;
 
 /// rules.md §E.2 under the built-in default policy (`ims_domains =
