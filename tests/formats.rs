@@ -189,6 +189,7 @@ fn run_one(dir: &Path, f: &Path) -> (common::Csv, common::Csv, common::Csv) {
         jobs: Some(1),
         messages: true,
         on_file_done: None,
+        policy: Default::default(),
     };
     run(&cfg).unwrap();
     (

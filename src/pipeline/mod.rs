@@ -20,9 +20,10 @@ use crate::error::{Error, ErrorKind};
 use crate::packet::sctp::SctpEvent;
 use crate::packet::ws::{self, WsEvent};
 use crate::packet::{Datagram, Decoder, FlowKey, PacketCounts, Sink, StreamEvent, TunnelPath};
-use crate::report::rows::{AnomalyRow, InputRow, MessageRow, SessionRow, SummaryRow};
-use crate::report::sessions::session_row;
+use crate::report::rows::{AnomalyRow, FailureRow, InputRow, MessageRow, SessionRow, SummaryRow};
+use crate::report::sessions::{SessionPolicy, failure_rows, session_row};
 use crate::report::{self, CsvStream, Text};
+use crate::rules;
 use crate::sip::stream::FramerEvent;
 use crate::sip::{self, Framing, Message, StartLine};
 
@@ -81,6 +82,8 @@ pub struct RunSummary {
     pub sessions: u64,
     /// Sessions by outcome.
     pub outcomes: Vec<(String, u64)>,
+    /// Sessions by verdict.
+    pub verdicts: Vec<(String, u64)>,
     /// Anomalies by kind.
     pub anomalies: BTreeMap<&'static str, u64>,
     /// Wall-clock time.
@@ -627,15 +630,29 @@ struct Reports {
     files: Vec<String>,
     messages: Option<CsvStream>,
     sessions: CsvStream,
-    /// Finished sessions waiting for every earlier-starting one.
-    waiting: BTreeMap<(i64, u64), SessionRow>,
+    failures: CsvStream,
+    /// Finished sessions (with their failures.csv rows) waiting for every
+    /// earlier-starting one.
+    waiting: BTreeMap<(i64, u64), (SessionRow, Vec<FailureRow>)>,
+    policy: std::sync::Arc<rules::policy::Policy>,
     error: Option<Error>,
     sessions_total: u64,
     outcome: BTreeMap<&'static str, u64>,
     destination: BTreeMap<&'static str, u64>,
     flag: BTreeMap<String, u64>,
     verdict: BTreeMap<&'static str, u64>,
+    failure_class: BTreeMap<String, u64>,
+    capability: BTreeMap<String, u64>,
+    ue_profile: BTreeMap<&'static str, u64>,
+    failure_verdict: BTreeMap<&'static str, u64>,
+    policy_verdict: BTreeMap<String, u64>,
     anomalies: Vec<TrackAnomaly>,
+}
+
+/// Whether a session's policy_verdict cell is empty (NOT_APPLICABLE
+/// sessions never carry one, contract.md).
+fn row_policy_empty(e: &rules::session::Evaluated) -> bool {
+    e.ev.verdict == "NOT_APPLICABLE" || e.policy.is_none()
 }
 
 impl Reports {
@@ -660,15 +677,39 @@ impl Reports {
         });
         self.keep(res);
         for s in t.take_finished() {
-            let row = session_row(&s, &self.files);
+            let e = rules::session::evaluate_session(&s, &self.policy);
+            let ev = &e.ev;
+            let pol = SessionPolicy {
+                destination_class: e.destination.as_str(),
+                verdict: e.policy.as_ref().map(|(v, r)| (v.as_str(), r.as_str())),
+                flags: &e.policy_flags,
+            };
+            if !row_policy_empty(&e) {
+                let v = e.policy.as_ref().map(|x| x.0.clone()).unwrap_or_default();
+                *self.policy_verdict.entry(v).or_default() += 1;
+            }
+            let row = session_row(&s, ev, &pol, &self.files);
+            let frows = failure_rows(&s, ev, &self.files);
+            for f in &frows {
+                *self.failure_verdict.entry(f.verdict).or_default() += 1;
+                for c in f.failure_class.0.split(';').filter(|c| !c.is_empty()) {
+                    *self.failure_class.entry(c.to_string()).or_default() += 1;
+                }
+                for c in f.capability.0.split(';').filter(|c| !c.is_empty()) {
+                    *self.capability.entry(c.to_string()).or_default() += 1;
+                }
+            }
+            if let Some(p) = ev.ue_profile {
+                *self.ue_profile.entry(p).or_default() += 1;
+            }
             self.sessions_total += 1;
             *self.outcome.entry(row.outcome).or_default() += 1;
             *self.destination.entry(row.destination_class).or_default() += 1;
             *self.verdict.entry(row.verdict).or_default() += 1;
-            for f in &s.flags {
-                *self.flag.entry(f.clone()).or_default() += 1;
+            for f in row.flags.0.split(';').filter(|f| !f.is_empty()) {
+                *self.flag.entry(f.to_string()).or_default() += 1;
             }
-            self.waiting.insert((s.start_ns, s.id), row);
+            self.waiting.insert((s.start_ns, s.id), (row, frows));
         }
         self.anomalies.extend(t.take_anomalies());
         let limit = if all { None } else { t.min_live_start() };
@@ -676,9 +717,13 @@ impl Reports {
             if limit.is_some_and(|l| e.key().0 >= l) {
                 break;
             }
-            let row = e.remove();
+            let (row, frows) = e.remove();
             let r = self.sessions.row(&row);
             self.keep(r);
+            for f in &frows {
+                let r = self.failures.row(f);
+                self.keep(r);
+            }
         }
     }
 }
@@ -723,13 +768,20 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
             None
         },
         sessions: CsvStream::create(&cfg.out_dir, "sessions.csv", report::SESSIONS_HEADER)?,
+        failures: CsvStream::create(&cfg.out_dir, "failures.csv", report::FAILURES_HEADER)?,
         waiting: BTreeMap::new(),
+        policy: cfg.policy.clone(),
         error: None,
         sessions_total: 0,
         outcome: BTreeMap::new(),
         destination: BTreeMap::new(),
         flag: BTreeMap::new(),
         verdict: BTreeMap::new(),
+        failure_class: BTreeMap::new(),
+        capability: BTreeMap::new(),
+        ue_profile: BTreeMap::new(),
+        failure_verdict: BTreeMap::new(),
+        policy_verdict: BTreeMap::new(),
         anomalies: Vec::new(),
     };
     let mut tracker: Tracker<Option<Box<MessageRow>>> = Tracker::default();
@@ -830,13 +882,21 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     }
     let Reports {
         sessions,
+        failures,
         outcome,
         destination,
         flag,
         verdict,
+        failure_class,
+        capability,
+        ue_profile,
+        failure_verdict,
+        policy_verdict,
         ..
     } = reports;
     sessions.finish()?;
+    failures.finish()?;
+    summary.verdicts = verdict.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     report::write_csv(
         &cfg.out_dir,
         "inputs.csv",
@@ -875,6 +935,22 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     for (k, v) in verdict {
         push("verdict", k.into(), v);
     }
+    for (k, v) in failure_verdict {
+        push("failure_verdict", k.into(), v);
+    }
+    for (k, v) in failure_class {
+        push("failure_class", k, v);
+    }
+    for (k, v) in capability {
+        push("capability", k, v);
+    }
+    for (k, v) in ue_profile {
+        push("ue_profile", k.into(), v);
+    }
+    for (k, v) in policy_verdict {
+        push("policy_verdict", k, v);
+    }
+    push("policy", cfg.policy.name().to_string(), 1);
     for (k, v) in outcome {
         push("outcome", k.into(), v);
     }

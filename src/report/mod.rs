@@ -213,6 +213,32 @@ pub const SESSIONS_HEADER: &[&str] = &[
     "wireshark_filter",
     "related_sessions",
 ];
+/// Column names of failures.csv (contract order).
+pub const FAILURES_HEADER: &[&str] = &[
+    "session",
+    "call_id",
+    "request_frame",
+    "failure_file",
+    "failure_frame",
+    "failure_status",
+    "failure_class",
+    "capability",
+    "refused",
+    "responder",
+    "retry_call_id",
+    "retry_file",
+    "retry_frame",
+    "retry_link",
+    "link_confidence",
+    "dropped",
+    "kept_refused",
+    "desired_listed",
+    "sdp_relaxed",
+    "verdict",
+    "flags",
+    "policy_verdict",
+    "policy_rule",
+];
 /// Column names of inputs.csv.
 pub const INPUTS_HEADER: &[&str] = &[
     "file",

@@ -223,3 +223,59 @@ pub struct SessionRow {
     /// legs, rules.md §A.3 AS-leg), `;`-joined.
     pub related_sessions: String,
 }
+
+/// failures.csv: one row per capability failure (rules.md §C kinds,
+/// mid-dialog ones included) and per other failure whose linked retry
+/// relaxed. Rows in sessions.csv order, then by failure time.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureRow {
+    /// The session (sessions.csv `session`).
+    pub session: u64,
+    /// Call-ID of the failed request P.
+    pub call_id: Text,
+    /// Frame of P (in `failure_file`'s numbering when both are in one file;
+    /// P's own file is the session's or the retry chain's).
+    pub request_frame: u64,
+    /// The file holding the failure response F.
+    pub failure_file: Text,
+    /// F's frame.
+    pub failure_frame: u64,
+    /// F's status.
+    pub failure_status: Option<u16>,
+    /// Every matching §C category, `;`-joined in C-id order.
+    pub failure_class: Text,
+    /// Every matching capability, `;`-joined in C-id order.
+    pub capability: Text,
+    /// Unsupported tags of a 420.
+    pub refused: Text,
+    /// Who refused: Warning warn-agent, else Server/User-Agent, else F's
+    /// source address.
+    pub responder: Text,
+    /// Call-ID of the linked retry N; empty without one.
+    pub retry_call_id: Text,
+    /// File of N.
+    pub retry_file: Text,
+    /// Frame of N.
+    pub retry_frame: Option<u64>,
+    /// How N was linked (`H0`, `H0'`, `H1`, `H2`, `H3`, `AS-leg`; `H0` for
+    /// the next request of the same method in the dialog, mid-dialog).
+    pub retry_link: &'static str,
+    /// Confidence of that link (rules.md §A.3).
+    pub link_confidence: String,
+    /// D of rules.md §D.1: tags of Require/Proxy-Require in P and not in N.
+    pub dropped: Text,
+    /// K of §D.1: refused tags N still requires.
+    pub kept_refused: Text,
+    /// D9: every refused tag is in N's Supported (`true`/`false`).
+    pub desired_listed: Option<bool>,
+    /// N's SDP precondition demand is lower than P's.
+    pub sdp_relaxed: Option<bool>,
+    /// The verdict of rules.md §D.3.
+    pub verdict: &'static str,
+    /// D-check flags (§D.2), MID_DIALOG, STEPWISE, policy flags; `;`-joined.
+    pub flags: Text,
+    /// Policy verdict (rules.md §E.4); empty for NOT_APPLICABLE.
+    pub policy_verdict: Text,
+    /// What decided it.
+    pub policy_rule: Text,
+}

@@ -1,27 +1,54 @@
-//! sessions.csv rows from finished sessions.
+//! sessions.csv and failures.csv rows from finished, evaluated sessions.
 
 use crate::capture::format_rfc3339_micros;
 use crate::dialog::SessionSummary;
 use crate::dialog::record::SipRecord;
 use crate::dialog::tracker::wireshark_filter;
-use crate::rules::destination_class;
+use crate::rules::verdict::{Failure, SessionEval, fmt_conf};
 
 use super::Text;
-use super::rows::SessionRow;
+use super::rows::{FailureRow, SessionRow};
 
 fn tags(t: &[Box<str>]) -> Text {
     Text(t.join(";"))
 }
 
+fn strings(t: &[String]) -> Text {
+    Text(t.join(";"))
+}
+
+/// The policy context the session rows need: its destination class.
+pub struct SessionPolicy<'a> {
+    /// `IMS`, `NON_IMS` or `UNKNOWN`.
+    pub destination_class: &'static str,
+    /// The session's policy verdict (most severe of its links) and rule.
+    pub verdict: Option<(&'a str, &'a str)>,
+    /// Policy flags (POLICY_NOT_ENFORCED).
+    pub flags: &'a [String],
+}
+
 /// The sessions.csv row of `s`; `files` are the input display names by
 /// index.
-pub fn session_row(s: &SessionSummary, files: &[String]) -> SessionRow {
+pub fn session_row(
+    s: &SessionSummary,
+    ev: &SessionEval,
+    pol: &SessionPolicy<'_>,
+    files: &[String],
+) -> SessionRow {
     let first: Option<&SipRecord> = s.attempts.first().map(|a| &a.request);
-    let failure = s.first_failure();
-    let f = failure.and_then(|i| s.attempts[i].final_response.as_ref());
-    let link = failure.and_then(|i| s.link_from(i));
-    let retry = link.map(|l| &s.attempts[l.to].request);
+    // The session's first failure: its earliest failures.csv row.
+    let failure: Option<&Failure> = ev.failures.iter().find(|f| f.row);
+    let f = failure.map(|x| &x.failure);
+    let retry = failure.and_then(|x| x.retry.as_ref());
     let text = |v: Option<&str>| Text(v.unwrap_or("").to_string());
+    let mut flags: Vec<String> = s.flags.iter().cloned().collect();
+    for x in ev.failures.iter().filter(|x| x.row) {
+        flags.extend(x.flags.iter().cloned());
+    }
+    flags.extend(ev.flags.iter().cloned());
+    flags.extend(pol.flags.iter().cloned());
+    flags.sort();
+    flags.dedup();
     SessionRow {
         session: s.id,
         method: text(first.map(|r| r.method.as_str())),
@@ -39,13 +66,13 @@ pub fn session_row(s: &SessionSummary, files: &[String]) -> SessionRow {
         first_supported: first.map(|r| tags(&r.supported)).unwrap_or_default(),
         first_precondition: first.map(|r| r.demand.as_str()).unwrap_or(""),
         failure_status: f.and_then(|f| f.status),
-        failure_class: Text::default(),
-        refused: f
-            .filter(|f| f.status == Some(420))
-            .map(|f| tags(&f.unsupported))
-            .unwrap_or_default(),
+        failure_class: Text(failure.map(|x| x.failure_class()).unwrap_or_default()),
+        refused: failure.map(|x| strings(&x.refused)).unwrap_or_default(),
         retry_call_id: text(retry.map(|r| &*r.call_id)),
-        retry_link: link.map(|l| l.rule.as_str()).unwrap_or(""),
+        retry_link: failure
+            .and_then(|x| x.retry.as_ref().and(x.link))
+            .map(|l| l.0.as_str())
+            .unwrap_or(""),
         retry_delay_ms: match (retry, f) {
             (Some(n), Some(f)) => Some((n.ts_ns - f.ts_ns).div_euclid(1_000_000)),
             _ => None,
@@ -53,13 +80,21 @@ pub fn session_row(s: &SessionSummary, files: &[String]) -> SessionRow {
         retry_require: retry.map(|r| tags(&r.require)).unwrap_or_default(),
         retry_supported: retry.map(|r| tags(&r.supported)).unwrap_or_default(),
         retry_precondition: retry.map(|r| r.demand.as_str()).unwrap_or(""),
-        verdict: "NOT_APPLICABLE",
-        flags: Text(s.flags.iter().cloned().collect::<Vec<_>>().join(";")),
-        destination_class: first
-            .map(|r| destination_class(r.request_uri.as_deref().unwrap_or(""), &r.to_uri))
-            .unwrap_or("UNKNOWN"),
-        policy_verdict: Text::default(),
-        policy_rule: Text::default(),
+        verdict: ev.verdict,
+        flags: Text(flags.join(";")),
+        destination_class: pol.destination_class,
+        policy_verdict: Text(
+            pol.verdict
+                .filter(|_| ev.verdict != "NOT_APPLICABLE")
+                .map(|v| v.0.to_string())
+                .unwrap_or_default(),
+        ),
+        policy_rule: Text(
+            pol.verdict
+                .filter(|_| ev.verdict != "NOT_APPLICABLE")
+                .map(|v| v.1.to_string())
+                .unwrap_or_default(),
+        ),
         final_status: s.final_status,
         outcome: s.outcome.as_str(),
         file: text(
@@ -76,4 +111,42 @@ pub fn session_row(s: &SessionSummary, files: &[String]) -> SessionRow {
             .collect::<Vec<_>>()
             .join(";"),
     }
+}
+
+/// The failures.csv rows of a session.
+pub fn failure_rows(s: &SessionSummary, ev: &SessionEval, files: &[String]) -> Vec<FailureRow> {
+    let file = |r: &SipRecord| Text(files.get(r.file as usize).cloned().unwrap_or_default());
+    ev.failures
+        .iter()
+        .filter(|x| x.row)
+        .map(|x| {
+            let n = x.retry.as_ref();
+            let with_n = |v: Text| if n.is_some() { v } else { Text::default() };
+            FailureRow {
+                session: s.id,
+                call_id: Text(x.request.call_id.to_string()),
+                request_frame: x.request.frame,
+                failure_file: file(&x.failure),
+                failure_frame: x.failure.frame,
+                failure_status: x.failure.status,
+                failure_class: Text(x.failure_class()),
+                capability: Text(x.capability()),
+                refused: strings(&x.refused),
+                responder: Text(x.responder.clone()),
+                retry_call_id: Text(n.map(|n| n.call_id.to_string()).unwrap_or_default()),
+                retry_file: n.map(file).unwrap_or_default(),
+                retry_frame: n.map(|n| n.frame),
+                retry_link: n.and(x.link).map(|l| l.0.as_str()).unwrap_or(""),
+                link_confidence: n.and(x.link).map(|l| fmt_conf(l.1)).unwrap_or_default(),
+                dropped: with_n(strings(&x.dropped)),
+                kept_refused: with_n(strings(&x.kept)),
+                desired_listed: n.and(x.desired_listed),
+                sdp_relaxed: n.and(x.sdp_relaxed),
+                verdict: x.verdict,
+                flags: Text(x.flags.join(";")),
+                policy_verdict: Text(x.policy_verdict.clone().unwrap_or_default()),
+                policy_rule: Text(x.policy_rule.clone()),
+            }
+        })
+        .collect()
 }

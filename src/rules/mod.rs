@@ -2,7 +2,12 @@
 //! (rules.md §B–§F), evaluated on finished sessions. So far: the
 //! destination class of rules.md §E.2 under the built-in default policy.
 
+pub mod classify;
 pub mod policy;
+pub mod session;
+pub mod verdict;
+#[cfg(test)]
+mod verdict_tests;
 
 use crate::dialog::ident;
 
