@@ -19,6 +19,16 @@ const CASES: &[&str] = &[
     "fork-two-180",
     "fragmented-invite",
     "fragmented-invite-v6",
+    "h01-r5-compliant",
+    "h02-retry-loop",
+    "h03-over-relaxed",
+    "h04-dependent-drop",
+    "h06-new-callid",
+    "h07-421-100rel",
+    "h09-580-relaxed",
+    "h13-udp-losses",
+    "h14-cseq-reused-482",
+    "h16-420-no-unsupported",
     "ims-precondition-call",
     "ipv6-call",
     "relaxed-retry-420",
@@ -34,6 +44,7 @@ const CASES: &[&str] = &[
 /// The reports compared for every case.
 const REPORTS: &[&str] = &[
     "sessions.csv",
+    "failures.csv",
     "messages.csv",
     "inputs.csv",
     "anomalies.csv",
@@ -62,6 +73,11 @@ fn run_case(name: &str) {
         .collect();
     let out = tempfile::tempdir().unwrap();
     let mut args = vec!["--messages", "-j", "1", "-o", out.path().to_str().unwrap()];
+    // A case may carry its home policy (rules.md §E.3).
+    let policy = format!("samples/{name}/policy.toml");
+    if case.join("policy.toml").exists() {
+        args.extend(["--policy", policy.as_str()]);
+    }
     args.extend(caps.iter().map(String::as_str));
     let o = analyze(&args);
     assert_eq!(
@@ -103,7 +119,7 @@ fn every_sample_directory_is_a_listed_case() {
     let mut dirs: Vec<String> = fs::read_dir(root().join("samples"))
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
+        .filter(|e| e.path().is_dir() && e.file_name() != "policies")
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     dirs.sort();
@@ -120,18 +136,28 @@ golden! {
     auth_407 => "auth-407",
     cancel_487 => "cancel-487",
     fork_two_180 => "fork-two-180",
-    skew_two_points => "skew-two-points",
-    retry_new_callid_h2 => "retry-new-callid-h2",
-    rotated_420_retry => "rotated-420-retry",
-    udp_retrans_invite_420 => "udp-retrans-invite-420",
     fragmented_invite => "fragmented-invite",
     fragmented_invite_v6 => "fragmented-invite-v6",
+    h01_r5_compliant => "h01-r5-compliant",
+    h02_retry_loop => "h02-retry-loop",
+    h03_over_relaxed => "h03-over-relaxed",
+    h04_dependent_drop => "h04-dependent-drop",
+    h06_new_callid => "h06-new-callid",
+    h07_421_100rel => "h07-421-100rel",
+    h09_580_relaxed => "h09-580-relaxed",
+    h13_udp_losses => "h13-udp-losses",
+    h14_cseq_reused_482 => "h14-cseq-reused-482",
+    h16_420_no_unsupported => "h16-420-no-unsupported",
     ims_precondition_call => "ims-precondition-call",
     ipv6_call => "ipv6-call",
     relaxed_retry_420 => "relaxed-retry-420",
+    retry_new_callid_h2 => "retry-new-callid-h2",
+    rotated_420_retry => "rotated-420-retry",
+    skew_two_points => "skew-two-points",
     sll2_any => "sll2-any",
     tcp_t1 => "tcp-t1",
     tcp_tn => "tcp-tn",
+    udp_retrans_invite_420 => "udp-retrans-invite-420",
 }
 
 #[test]

@@ -1,0 +1,244 @@
+//! rules.md §H: every example-flow sample (samples/hNN-*) gives exactly
+//! the verdicts, flags and policy verdicts the flow states. Checked on the
+//! blessed expected files (golden.rs checks those equal a fresh run) so the
+//! expectations here are independent of the bless step.
+
+mod common;
+
+use std::fs;
+
+use common::{read_csv, root};
+
+/// One expected failures.csv row: status, failure_class, verdict, flags
+/// that must be present, policy verdict.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+);
+
+/// (case, session verdict, session flags that must be present,
+/// policy_verdict, outcome, failures.csv rows in order)
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+    &'static [Row],
+);
+
+const CASES: &[Case] = &[
+    (
+        "h01-r5-compliant",
+        "COMPLIANT_RELAXATION",
+        &["DESIRED_LISTED", "R5_STRICT"],
+        "POLICY_COMPLIANT",
+        "ESTABLISHED",
+        &[(
+            "420",
+            "REMOTE_LACKS_PRECONDITION",
+            "COMPLIANT_RELAXATION",
+            &["DESIRED_LISTED"],
+            "POLICY_COMPLIANT",
+        )],
+    ),
+    (
+        "h02-retry-loop",
+        "RETRY_LOOP",
+        &["RETRY_LOOP"],
+        "",
+        "FAILED",
+        &[
+            (
+                "420",
+                "REMOTE_LACKS_PRECONDITION",
+                "REPEATED_WITHOUT_RELAXATION",
+                &["NOT_RELAXED"],
+                "",
+            ),
+            (
+                "420",
+                "REMOTE_LACKS_PRECONDITION",
+                "RETRY_LOOP",
+                &["RETRY_LOOP"],
+                "",
+            ),
+            // The sample's UAS refuses the third INVITE too, and the UE
+            // gives up (it ACKs): NO_RETRY (README of the sample).
+            ("420", "REMOTE_LACKS_PRECONDITION", "NO_RETRY", &[], ""),
+        ],
+    ),
+    (
+        "h03-over-relaxed",
+        "OVER_RELAXED",
+        &["OVER_RELAXED(100rel)"],
+        "POLICY_COMPLIANT",
+        "ESTABLISHED",
+        &[(
+            "420",
+            "REMOTE_LACKS_PRECONDITION",
+            "OVER_RELAXED",
+            &["OVER_RELAXED(100rel)"],
+            "POLICY_COMPLIANT",
+        )],
+    ),
+    (
+        "h04-dependent-drop",
+        "COMPLIANT_RELAXATION",
+        &["DESIRED_LISTED", "DEPENDENT_DROP(precondition)"],
+        "POLICY_COMPLIANT",
+        "ESTABLISHED",
+        &[(
+            "420",
+            "REMOTE_LACKS_100REL",
+            "COMPLIANT_RELAXATION",
+            &["DESIRED_LISTED", "DEPENDENT_DROP(precondition)"],
+            "POLICY_COMPLIANT",
+        )],
+    ),
+    (
+        "h06-new-callid",
+        "RETRY_NEW_CALL_ID",
+        &["NEW_CALL_ID(H2,0.8)"],
+        "POLICY_COMPLIANT",
+        "ESTABLISHED",
+        &[(
+            "420",
+            "REMOTE_LACKS_PRECONDITION",
+            "RETRY_NEW_CALL_ID",
+            &["NEW_CALL_ID(H2,0.8)"],
+            "POLICY_COMPLIANT",
+        )],
+    ),
+    (
+        "h07-421-100rel",
+        "EXTENSION_REQUIRED_SATISFIED",
+        &[],
+        "",
+        "ESTABLISHED",
+        &[(
+            "421",
+            "REMOTE_REQUIRES_EXTENSION",
+            "EXTENSION_REQUIRED_SATISFIED",
+            &[],
+            "",
+        )],
+    ),
+    (
+        "h09-580-relaxed",
+        "RELAXATION_WITHOUT_REFUSAL",
+        &[],
+        "POLICY_COMPLIANT",
+        "ESTABLISHED",
+        &[(
+            "580",
+            "PRECONDITION_NOT_MET",
+            "RELAXATION_WITHOUT_REFUSAL",
+            &[],
+            "POLICY_COMPLIANT",
+        )],
+    ),
+    (
+        "h13-udp-losses",
+        "COMPLIANT_RELAXATION",
+        &[],
+        "POLICY_COMPLIANT",
+        "ESTABLISHED",
+        &[(
+            "420",
+            "REMOTE_LACKS_PRECONDITION",
+            "COMPLIANT_RELAXATION",
+            &[],
+            "POLICY_COMPLIANT",
+        )],
+    ),
+    (
+        "h14-cseq-reused-482",
+        "RETRY_INVALID_IDENTITY",
+        &["CSEQ_NOT_INCREMENTED"],
+        "POLICY_COMPLIANT",
+        "FAILED",
+        &[(
+            "420",
+            "REMOTE_LACKS_PRECONDITION",
+            "RETRY_INVALID_IDENTITY",
+            &["CSEQ_NOT_INCREMENTED"],
+            "POLICY_COMPLIANT",
+        )],
+    ),
+    (
+        "h16-420-no-unsupported",
+        "INFERRED_RELAXATION",
+        &[],
+        "POLICY_COMPLIANT",
+        "ESTABLISHED",
+        &[(
+            "420",
+            "MALFORMED_420",
+            "INFERRED_RELAXATION",
+            &[],
+            "POLICY_COMPLIANT",
+        )],
+    ),
+];
+
+fn has_flag(cell: &str, f: &str) -> bool {
+    cell.split(';').any(|x| x == f)
+}
+
+#[test]
+fn every_h_flow_gives_the_verdicts_of_rules_md() {
+    for &(case, verdict, flags, policy, outcome, failures) in CASES {
+        let dir = root().join("samples").join(case).join("expected");
+        let s = read_csv(&dir.join("sessions.csv"));
+        assert_eq!(s.rows.len(), 1, "{case}: one session");
+        let r = &s.rows[0];
+        assert_eq!(r["verdict"], verdict, "{case}: verdict");
+        for f in flags {
+            assert!(
+                has_flag(&r["flags"], f),
+                "{case}: flag {f} in {}",
+                r["flags"]
+            );
+        }
+        assert_eq!(r["policy_verdict"], policy, "{case}: policy_verdict");
+        assert_eq!(r["outcome"], outcome, "{case}: outcome");
+        let f = read_csv(&dir.join("failures.csv"));
+        assert_eq!(f.rows.len(), failures.len(), "{case}: failures.csv rows");
+        for (got, want) in f.rows.iter().zip(failures.iter()) {
+            let (status, class, v, fl, pv) = *want;
+            assert_eq!(got["failure_status"], status, "{case}");
+            assert_eq!(got["failure_class"], class, "{case}");
+            assert_eq!(got["verdict"], v, "{case}");
+            for x in fl {
+                assert!(
+                    has_flag(&got["flags"], x),
+                    "{case}: {x} in {}",
+                    got["flags"]
+                );
+            }
+            assert_eq!(got["policy_verdict"], pv, "{case}: failure policy_verdict");
+        }
+    }
+}
+
+#[test]
+fn every_h_sample_is_checked_here() {
+    let mut dirs: Vec<String> = fs::read_dir(root().join("samples"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('h') && n.as_bytes().get(1).is_some_and(u8::is_ascii_digit))
+        .collect();
+    dirs.sort();
+    let listed: Vec<&str> = CASES.iter().map(|c| c.0).collect();
+    for d in &dirs {
+        assert!(
+            listed.contains(&d.as_str()),
+            "{d} has no expectation in tests/rules.rs"
+        );
+    }
+}
