@@ -199,6 +199,10 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
         if outcomes.is_empty() { "" } else { ": " },
         outcomes.join(", ")
     );
+    let verdicts: Vec<String> = s.verdicts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    if !verdicts.is_empty() {
+        eprintln!("  verdicts: {}", verdicts.join(", "));
+    }
     eprintln!("  policy: {}", cfg.policy.name());
     for f in &s.failed_files {
         eprintln!("  not read to its end: {f}");

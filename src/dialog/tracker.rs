@@ -1269,6 +1269,18 @@ impl<P> Tracker<P> {
             if at.cancel_ns.is_some() && at.final_response.is_none() {
                 flags.push("CANCEL_RACE_ANSWERED");
             }
+            let mut branch_failure = false;
+            if let Some(f) = &at.final_response {
+                if f.status.unwrap_or(0) >= 300 && f.to_tag != rec.to_tag {
+                    // A failure from one branch of a forking proxy, then a
+                    // 2xx from another (rules.md §A.4): not a failure of
+                    // the attempt.
+                    branch_failure = true;
+                    if f.status == Some(420) {
+                        flags.push("FORK_MIXED_CAPABILITY");
+                    }
+                }
+            }
             if at
                 .final_response
                 .as_ref()
@@ -1276,6 +1288,20 @@ impl<P> Tracker<P> {
             {
                 at.final_response = Some(rec);
             }
+            if branch_failure {
+                for f in &flags {
+                    self.flag(slot, f);
+                }
+                self.close_window(a);
+                return;
+            }
+        } else if status == 420
+            && at.final_response.as_ref().is_some_and(|f| {
+                f.status.is_some_and(|c| (200..300).contains(&c)) && f.to_tag != rec.to_tag
+            })
+        {
+            // A branch refused after another branch answered (§A.4).
+            flags.push("FORK_MIXED_CAPABILITY");
         } else if status >= 300 && at.final_response.is_none() {
             let fts = rec.ts_ns;
             at.final_response = Some(rec);
@@ -1286,8 +1312,6 @@ impl<P> Tracker<P> {
             at.p_open = true;
             let pk = pending_key(&at.request.method, &at.request.from_uri, &at.request.to_uri);
             at.keys.push(IndexKey::Pending(pk));
-            let pcorr: Vec<u64> = corr_keys(&at.request).into_iter().map(|(k, _)| k).collect();
-            let _ = pcorr;
             self.pending.entry(pk).or_default().push(a);
             self.timer(fts + W0_NS, Timer::PClose, a);
             // A retry captured up to skew_tol before F (rules.md §A.3 D4).

@@ -520,3 +520,37 @@ fn the_same_request_at_two_proxy_hops_is_one_attempt() {
     assert!(got.iter().all(|g| *g == Some(s[0].id)));
     assert!(an.is_empty(), "{an:?}");
 }
+
+#[test]
+fn a_branch_refusal_then_another_branch_answering_is_no_failure() {
+    // rules.md H08: captured at the forking S-CSCF.
+    let ue = invite("c1", "f1", 1, "z9hG4bKue");
+    let b1 = ue.clone().with(|m| {
+        m.extra = "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKue\r\n".into();
+        m.branch = "z9hG4bKb1".into();
+    });
+    let b2 = ue.clone().with(|m| {
+        m.extra = "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKue\r\n".into();
+        m.branch = "z9hG4bKb2".into();
+    });
+    let msgs = vec![
+        (0, ue.clone()),
+        (MS, b1.clone()),
+        (2 * MS, b2.clone()),
+        (10 * MS, b1.resp(420, Some("x"))),
+        (S, b2.resp(200, Some("y"))),
+        (S + MS, ue.resp(200, Some("y"))),
+    ];
+    let (s, _, _) = run(&msgs, 5 * S);
+    assert_eq!(s.len(), 1);
+    assert!(
+        s[0].flags.contains("FORK_MIXED_CAPABILITY"),
+        "{:?}",
+        s[0].flags
+    );
+    assert_eq!(s[0].outcome, Outcome::Established);
+    assert_eq!(
+        s[0].attempts[0].final_response.as_ref().unwrap().status,
+        Some(200)
+    );
+}
