@@ -242,3 +242,159 @@ fn every_h_sample_is_checked_here() {
         );
     }
 }
+
+#[path = "common/build.rs"]
+#[allow(dead_code)]
+mod build;
+
+/// rules.md §F: one subscriber calls the same Internet peer from two
+/// visited networks; under the one from the Rel-5 network the UE gives up
+/// after the 420, under the other it relaxes and the call is set up: both
+/// sessions get INCONSISTENT_EXPERIENCE, a third subscriber's does not.
+#[test]
+fn inconsistent_experience_across_visited_networks() {
+    let msg = |start: &str,
+               call: &str,
+               ftag: &str,
+               ttag: &str,
+               cseq: u32,
+               method: &str,
+               extra: &str,
+               from: &str| {
+        let tt = if ttag.is_empty() {
+            String::new()
+        } else {
+            format!(";tag={ttag}")
+        };
+        // An ACK for a non-2xx reuses the INVITE's branch.
+        let txn = if method == "ACK" { "INVITE" } else { method };
+        format!(
+            "{start}\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{call}{cseq}{txn}\r\n\
+From: <sip:{from}@ims.example>;tag={ftag}\r\nTo: <sip:bob@voip.example.net>{tt}\r\nCall-ID: {call}\r\n\
+CSeq: {cseq} {method}\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    let inv = "INVITE sip:bob@voip.example.net SIP/2.0";
+    let mut cap = build::Pcap::new(1);
+    // Calls 20 s apart (beyond the 10 s H1-H3 window: separate sessions),
+    // messages of a call 1 s apart.
+    // Calls 20 s apart (beyond the 10 s H1-H3 window: separate sessions),
+    // messages of a call 1 s apart.
+    let t = std::cell::Cell::new(0u32);
+    let send = |up: bool, payload: Vec<u8>, cap: &mut build::Pcap| {
+        let (s, d) = if up {
+            ([10, 0, 0, 1], [10, 0, 0, 2])
+        } else {
+            ([10, 0, 0, 2], [10, 0, 0, 1])
+        };
+        let l3 = build::ipv4(s, d, 17, None, &build::udp(5060, 5060, &payload));
+        t.set(t.get() + 1);
+        cap.push(
+            1_700_000_000 + t.get(),
+            0,
+            build::ethernet(&[], 0x0800, &l3),
+        );
+    };
+    for (call, visited, relax, from) in [
+        ("a", "r5.example", false, "alice"),
+        ("b", "r6.example", true, "alice"),
+        ("c", "r6.example", false, "carol"),
+    ] {
+        t.set(t.get().next_multiple_of(20));
+        let pvni = format!("Require: precondition\r\nP-Visited-Network-ID: {visited}\r\n");
+        send(
+            true,
+            msg(inv, call, "f", "", 1, "INVITE", &pvni, from),
+            &mut cap,
+        );
+        send(
+            false,
+            msg(
+                "SIP/2.0 420 Bad Extension",
+                call,
+                "f",
+                "x",
+                1,
+                "INVITE",
+                "Unsupported: precondition\r\n",
+                from,
+            ),
+            &mut cap,
+        );
+        send(
+            true,
+            msg(
+                "ACK sip:bob@voip.example.net SIP/2.0",
+                call,
+                "f",
+                "x",
+                1,
+                "ACK",
+                "",
+                from,
+            ),
+            &mut cap,
+        );
+        if relax {
+            let sup = format!("Supported: precondition\r\nP-Visited-Network-ID: {visited}\r\n");
+            let call2 = format!("{call}2");
+            send(
+                true,
+                msg(inv, call, "f", "", 2, "INVITE", &sup, from),
+                &mut cap,
+            );
+            send(
+                false,
+                msg("SIP/2.0 200 OK", call, "f", "y", 2, "INVITE", "", from),
+                &mut cap,
+            );
+            let _ = call2;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("x.pcap");
+    fs::write(&f, cap.bytes()).unwrap();
+    let out = dir.path().join("out");
+    let o = common::analyze(&[
+        "--messages",
+        "-o",
+        out.to_str().unwrap(),
+        f.to_str().unwrap(),
+    ]);
+    if std::env::var_os("SA_KEEP").is_some() {
+        let _ = fs::copy(out.join("messages.csv"), "/tmp/ie-messages.csv");
+        let _ = fs::copy(&f, "/tmp/ie.pcap");
+    }
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = read_csv(&out.join("sessions.csv"));
+    let flagged: Vec<(&str, &str, bool)> = s
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r["call_id"].as_str(),
+                r["verdict"].as_str(),
+                has_flag(&r["flags"], "INCONSISTENT_EXPERIENCE"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flagged,
+        [
+            ("a", "NO_RETRY", true),
+            ("b", "COMPLIANT_RELAXATION", true),
+            ("c", "NO_RETRY", false)
+        ]
+    );
+    let summary = fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(
+        summary.contains("flag,INCONSISTENT_EXPERIENCE,2\n"),
+        "{summary}"
+    );
+}

@@ -646,6 +646,8 @@ struct Reports {
     ue_profile: BTreeMap<&'static str, u64>,
     failure_verdict: BTreeMap<&'static str, u64>,
     policy_verdict: BTreeMap<String, u64>,
+    /// Sessions with a capability refusal, for INCONSISTENT_EXPERIENCE.
+    experience: Vec<rules::Experience>,
     anomalies: Vec<TrackAnomaly>,
 }
 
@@ -687,6 +689,34 @@ impl Reports {
             if !row_policy_empty(&e) {
                 let v = e.policy.as_ref().map(|x| x.0.clone()).unwrap_or_default();
                 *self.policy_verdict.entry(v).or_default() += 1;
+            }
+            let refused: Vec<String> = ev
+                .failures
+                .iter()
+                .filter(|f| {
+                    f.row
+                        && f.classes
+                            .iter()
+                            .any(|c| c.class.kind == rules::classify::Kind::Refusal)
+                })
+                .map(|f| f.capability())
+                .collect();
+            if let (false, Some(first)) = (refused.is_empty(), s.attempts.first()) {
+                let r = &first.request;
+                self.experience.push(rules::Experience {
+                    session: s.id,
+                    key: (
+                        r.subscriber.to_string(),
+                        e.destination.as_str(),
+                        refused.join(";"),
+                    ),
+                    result: (s.outcome.as_str(), ev.verdict),
+                    context: (
+                        r.visited_network.as_deref().map(str::to_string),
+                        r.access_type.as_deref().map(str::to_string),
+                        ev.ue_profile,
+                    ),
+                });
             }
             let row = session_row(&s, ev, &pol, &self.files);
             let frows = failure_rows(&s, ev, &self.files);
@@ -782,6 +812,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         ue_profile: BTreeMap::new(),
         failure_verdict: BTreeMap::new(),
         policy_verdict: BTreeMap::new(),
+        experience: Vec::new(),
         anomalies: Vec::new(),
     };
     let mut tracker: Tracker<Option<Box<MessageRow>>> = Tracker::default();
@@ -892,10 +923,17 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         ue_profile,
         failure_verdict,
         policy_verdict,
+        experience,
         ..
     } = reports;
     sessions.finish()?;
     failures.finish()?;
+    let mut flag = flag;
+    let inconsistent = rules::inconsistent_experience(&experience);
+    if !inconsistent.is_empty() {
+        add_session_flag(&cfg.out_dir, &inconsistent, "INCONSISTENT_EXPERIENCE")?;
+        *flag.entry("INCONSISTENT_EXPERIENCE".into()).or_default() += inconsistent.len() as u64;
+    }
     summary.verdicts = verdict.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     report::write_csv(
         &cfg.out_dir,
@@ -976,6 +1014,52 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     summary.outcomes = outcome_counts(&srows);
     summary.elapsed = start.elapsed();
     Ok(summary)
+}
+
+/// Adds `flag` to the `flags` cell of the given sessions in sessions.csv
+/// (a flag only known once the whole batch is seen, rules.md §F), streaming
+/// the file through a temporary one.
+fn add_session_flag(dir: &Path, ids: &[u64], flag: &str) -> Result<(), Error> {
+    let path = dir.join("sessions.csv");
+    let tmp = dir.join("sessions.csv.tmp");
+    let err = |p: &Path, e: std::io::Error| -> Error {
+        ErrorKind::Output {
+            path: p.to_path_buf(),
+            source: e,
+        }
+        .into()
+    };
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(&path)
+        .map_err(|e| err(&path, e.into()))?;
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_path(&tmp)
+        .map_err(|e| err(&tmp, e.into()))?;
+    let flags_col = report::SESSIONS_HEADER
+        .iter()
+        .position(|c| *c == "flags")
+        .expect("flags column");
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| err(&path, e.into()))?;
+        let mut cells: Vec<String> = rec.iter().map(str::to_string).collect();
+        let id: Option<u64> = cells.first().and_then(|c| c.parse().ok());
+        if i > 0 && id.is_some_and(|id| ids.binary_search(&id).is_ok()) {
+            let mut f: Vec<&str> = cells[flags_col]
+                .split(';')
+                .filter(|x| !x.is_empty())
+                .collect();
+            f.push(flag);
+            f.sort_unstable();
+            f.dedup();
+            cells[flags_col] = f.join(";");
+        }
+        w.write_record(&cells).map_err(|e| err(&tmp, e.into()))?;
+    }
+    w.flush().map_err(|e| err(&tmp, e))?;
+    drop(w);
+    std::fs::rename(&tmp, &path).map_err(|e| err(&path, e))
 }
 
 fn outcome_counts(rows: &[SummaryRow]) -> Vec<(String, u64)> {

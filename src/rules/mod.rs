@@ -79,3 +79,84 @@ mod tests {
         assert_eq!(destination_class("urn:service:sos", ""), "UNKNOWN");
     }
 }
+
+/// What rules.md §F's ambiguous-experience check needs of one session with
+/// a capability refusal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Experience {
+    /// Session id.
+    pub session: u64,
+    /// Group key: subscriber, destination class, refused capabilities.
+    pub key: (String, &'static str, String),
+    /// What the user experienced: outcome and verdict.
+    pub result: (&'static str, &'static str),
+    /// What may explain a difference: visited network, access type, UE
+    /// profile.
+    pub context: (Option<String>, Option<String>, Option<&'static str>),
+}
+
+/// rules.md §F `INCONSISTENT_EXPERIENCE`: the sessions of every group (same
+/// subscriber, destination class and refused capability) in which the
+/// outcome or verdict differs between sessions whose visited network, access
+/// type or UE profile differ. Returns their ids, sorted.
+pub fn inconsistent_experience(entries: &[Experience]) -> Vec<u64> {
+    let mut groups: std::collections::BTreeMap<&(String, &'static str, String), Vec<&Experience>> =
+        std::collections::BTreeMap::new();
+    for e in entries {
+        groups.entry(&e.key).or_default().push(e);
+    }
+    let mut out = Vec::new();
+    for g in groups.values() {
+        let inconsistent = g.iter().enumerate().any(|(i, a)| {
+            g[i + 1..]
+                .iter()
+                .any(|b| a.result != b.result && a.context != b.context)
+        });
+        if inconsistent {
+            out.extend(g.iter().map(|e| e.session));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod experience_tests {
+    use super::*;
+
+    fn e(session: u64, visited: &str, result: (&'static str, &'static str)) -> Experience {
+        Experience {
+            session,
+            key: (
+                "sip:+491701234567@ims.example".into(),
+                "NON_IMS",
+                "precondition".into(),
+            ),
+            result,
+            context: (Some(visited.into()), None, Some("R5_STRICT")),
+        }
+    }
+
+    #[test]
+    fn outcome_differing_only_by_visited_network_is_flagged() {
+        let ok = ("ESTABLISHED", "COMPLIANT_RELAXATION");
+        let ko = ("FAILED", "NO_RETRY");
+        let v = [
+            e(1, "r5.example", ko),
+            e(2, "r6.example", ok),
+            e(3, "r6.example", ok),
+        ];
+        assert_eq!(inconsistent_experience(&v), [1, 2, 3]);
+        // Same visited network: the difference is not explained by it.
+        let v = [e(1, "r6.example", ko), e(2, "r6.example", ok)];
+        assert!(inconsistent_experience(&v).is_empty());
+        // Same result everywhere.
+        let v = [e(1, "r5.example", ok), e(2, "r6.example", ok)];
+        assert!(inconsistent_experience(&v).is_empty());
+        // Another subscriber is another group.
+        let mut other = e(2, "r6.example", ok);
+        other.key.0 = "sip:someone@else".into();
+        assert!(inconsistent_experience(&[e(1, "r5.example", ko), other]).is_empty());
+    }
+}
