@@ -243,9 +243,7 @@ fn every_h_sample_is_checked_here() {
     }
 }
 
-#[path = "common/build.rs"]
-#[allow(dead_code)]
-mod build;
+use common::build;
 
 /// rules.md §F: one subscriber calls the same Internet peer from two
 /// visited networks; under the one from the Rel-5 network the UE gives up
