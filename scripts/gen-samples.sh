@@ -7,7 +7,9 @@
 #          fork-two-180 skew-two-points
 #          and the rules.md section H flows (one sample per example call flow, see "rules.md section H flows" below):
 #          h01-r5-compliant h02-retry-loop h03-over-relaxed h04-dependent-drop h06-new-callid h07-421-100rel
-#          h09-580-relaxed h13-udp-losses h14-cseq-reused-482 h16-420-no-unsupported
+#          h09-580-relaxed h13-udp-losses h14-cseq-reused-482 h16-420-no-unsupported h12-update-405-cancel
+#          h18-reinvite-420 h15-sec-agree-register h11-emergency-100rel h10-policy-enforced h05-no-retry
+#          h17-rotated-420 (capture-1.pcap + capture-2.pcap, split with editcap after the 420)
 #   Writes samples/<case>/capture.pcap and samples/<case>/README.md; nothing else under samples/ is touched.
 #   rotated-420-retry writes capture-1.pcap and capture-2.pcap instead of capture.pcap (one capture split in two);
 #   skew-two-points too (one call captured at two one-way points at once, the second file's clock shifted back).
@@ -51,10 +53,11 @@ ALL_CASES=(ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented
     tcp-t1 tcp-tn udp-retrans-invite-420 cancel-487 auth-407 retry-new-callid-h2 rotated-420-retry
     fork-two-180 skew-two-points
     h01-r5-compliant h02-retry-loop h03-over-relaxed h04-dependent-drop h06-new-callid h07-421-100rel
-    h09-580-relaxed h13-udp-losses h14-cseq-reused-482 h16-420-no-unsupported)
+    h09-580-relaxed h13-udp-losses h14-cseq-reused-482 h16-420-no-unsupported h12-update-405-cancel h18-reinvite-420
+    h15-sec-agree-register h11-emergency-100rel h10-policy-enforced h05-no-retry h17-rotated-420)
 # Cases that need tshark (check of sip.resend) or editcap/mergecap (split, shift, merge of captures): package tshark
 # (+ wireshark-common).
-TSHARK_CASES=" udp-retrans-invite-420 rotated-420-retry skew-two-points h13-udp-losses "
+TSHARK_CASES=" udp-retrans-invite-420 rotated-420-retry skew-two-points h13-udp-losses h17-rotated-420 "
 
 UAS_PORT=5060
 UAC_PORT=5061
@@ -235,6 +238,10 @@ stop_capture() {
 }
 
 # ---------------------------------------------------------------- sipp ----
+uas_calls() { # uas_calls CALLS: the UAS's -m (one more call when a case runs an extra UAC against it)
+    if [[ -n ${EXTRA_UAC_XML:-} ]]; then echo $(($1 + 1)); else echo "$1"; fi
+}
+
 # run_call CASE UAS_NS UAS_IP UAC_NS UAC_IP UAS_XML UAC_XML [TRANSPORT [CALLS [UAC_ARG...]]]
 # UAS in the background (bound to UAS_IP:5060), waits for its socket, then one UAC call from UAC_IP:5061.
 # TRANSPORT: SIPp's -t (default u1, SIPp's own default, then no -t is given); CALLS: -m on both sides (default 1);
@@ -245,7 +252,7 @@ run_call() {
     local uac_args=("$@")
     local wd="$TMP/$case" dest uas_pid i urc=0 crc=0 ssopt=-Hlun
     if [[ $uas_ip == *:* ]]; then dest="[$uas_ip]:$UAS_PORT"; else dest="$uas_ip:$UAS_PORT"; fi
-    local common=(-key sa_case "$case" -m "$calls" -timeout "$SIPP_TIMEOUT" -timeout_error -nostdin -trace_err -trace_logs)
+    local common=(-key sa_case "$case" -timeout "$SIPP_TIMEOUT" -timeout_error -nostdin -trace_err -trace_logs)
     if [[ $tp != u1 ]]; then
         # -max_socket: SIPp refuses to start when its default (50000) exceeds the open-files limit.
         common+=(-t "$tp" -max_socket 64)
@@ -261,7 +268,7 @@ run_call() {
     [[ -z $uas_ns ]] || uas_pre=(ip netns exec "$uas_ns")
     [[ -z $uac_ns ]] || uac_pre=(ip netns exec "$uac_ns")
     timeout -k 5 "$HARD_TIMEOUT" "${uas_pre[@]+"${uas_pre[@]}"}" \
-        sipp -sf "$wd/$uas_xml" -i "$uas_ip" -p "$UAS_PORT" "${common[@]}" \
+        sipp -sf "$wd/$uas_xml" -i "$uas_ip" -p "$UAS_PORT" "${common[@]}" -m "$(uas_calls "$calls")" \
         </dev/null >"$wd/uas.out" 2>&1 &
     uas_pid=$!
     BG_PIDS+=("$uas_pid")
@@ -275,7 +282,7 @@ run_call() {
 
     # The UAC runs in the background too, so that a signal to this script is handled at once (by the trap).
     timeout -k 5 "$HARD_TIMEOUT" "${uac_pre[@]+"${uac_pre[@]}"}" \
-        sipp -sf "$wd/$uac_xml" -i "$uac_ip" -p "$UAC_PORT" "${common[@]}" "${uac_args[@]+"${uac_args[@]}"}" \
+        sipp -sf "$wd/$uac_xml" -i "$uac_ip" -p "$UAC_PORT" "${common[@]}" -m "$calls" "${uac_args[@]+"${uac_args[@]}"}" \
         -cid_str "sa-$case-%u@ue.sipaudit.test" "$dest" \
         </dev/null >"$wd/uac.out" 2>&1 &
     uac_pid=$!
@@ -532,7 +539,7 @@ case_loopback() { # case_loopback CASE IP IFACE LINKTYPE UAS_XML UAC_XML EXPECTE
     write_readme "$case" "$SAMPLES/$case/capture.pcap" "$title" "$desc" \
 "SIPp over UDP on the loopback address $ip, $where.
 
-- UAS: \`sipp -sf scripts/sipp/$uas -key sa_case $case -i $ip -p $UAS_PORT -m $calls -timeout $SIPP_TIMEOUT -timeout_error -nostdin\`
+- UAS: \`sipp -sf scripts/sipp/$uas -key sa_case $case -i $ip -p $UAS_PORT -m $(uas_calls "$calls") -timeout $SIPP_TIMEOUT -timeout_error -nostdin\`
 - UAC: \`sipp -sf scripts/sipp/$uac -key sa_case $case $more-cid_str 'sa-$case-%u@ue.sipaudit.test' -i $ip -p $UAC_PORT -m $calls -timeout $SIPP_TIMEOUT -timeout_error -nostdin $dest\`
 - Capture: \`tcpdump -i $ifc${lt:+ -y $lt} -n -s 0 -U --immediate-mode -w capture.pcap 'udp port $UAS_PORT'\`
 ${EXTRA_UAC_README:-}
@@ -790,7 +797,7 @@ sip_message() { # sip_message FILE N: the SIP message in packet N (unfragmented 
     # tcpdump -A prints the IP and UDP headers in front of the start line: cut them off there.
     tcpdump -nn -A -r "$1" 2>/dev/null | awk -v n="$2" '
         /^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]+ / { k++; first = 1; next }
-        k == n { sub(/\r$/, ""); if (first) { if (!match($0, /[A-Z]+ [a-z]+:[^ ]* SIP\/2\.0|SIP\/2\.0 [1-6][0-9][0-9] /)) next
+        k == n { sub(/\r$/, ""); if (first) { if (!match($0, /(INVITE|ACK|BYE|CANCEL|PRACK|UPDATE|OPTIONS|REGISTER) [a-z]+:[^ ]* SIP\/2\.0|SIP\/2\.0 [1-6][0-9][0-9] /)) next
                  $0 = substr($0, RSTART); first = 0 } print }'
 }
 
@@ -1806,6 +1813,419 @@ BYE | CSeq: 12 BYE | To tag: $c-peer2
 200 | CSeq: 12 BYE | To tag: $c-peer2"
 }
 
+case_h12() {
+    local c=h12-update-405-cancel
+    case_h "$c" "$c: rules.md H12, reliable 183 without UPDATE in Allow, UPDATE refused with 405, the UE cancels (UDP, 127.0.0.1)" \
+"rules.md section H, flow H12, on a real SIPp exchange: an IMS UE ($H_UE) calls sip:bob@voip.example.net, a peer
+that answers with preconditions and 100rel but does not implement UPDATE. Call-ID \`sa-$c-1@ue.sipaudit.test\`,
+From tag \`$c-ue1\`.
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: no Require, \`Supported: precondition, 100rel\`,
+  \`Allow: INVITE, ACK, CANCEL, BYE, PRACK, UPDATE\`, SDP \`a=des:qos mandatory local sendrecv\` (IMS practice).
+- 100; reliable 183 Session Progress (To tag \`$c-peer1\`): \`Require: 100rel\`, \`RSeq: 1\`,
+  \`Supported: 100rel, precondition\`, \`Allow: INVITE, ACK, BYE, CANCEL, PRACK\` (no UPDATE), SDP answer WITH
+  preconditions (\`a=curr:qos local none\`, \`a=curr:qos remote none\`, \`a=des:qos mandatory local sendrecv\`,
+  \`a=des:qos mandatory remote sendrecv\`, \`a=conf:qos remote sendrecv\`).
+- PRACK CSeq 11 (\`RAck: 1 10 INVITE\`) / 200 OK (PRACK).
+- 300 ms later UPDATE CSeq 12 in the early dialog (SDP \`a=curr:qos local sendrecv\`) / 405 Method Not Allowed with
+  \`Allow: INVITE, ACK, BYE, CANCEL, PRACK\`.
+- 500 ms later the UE gives up: CANCEL CSeq 10 on the INVITE's branch (To without tag) / 200 OK (CANCEL, To tag
+  \`$c-peer1\`); 487 Request Terminated (CSeq 10 INVITE); ACK CSeq 10 on the INVITE's branch.
+
+rules.md H12 (quoted):
+
+> H12 INVITE with Supported: precondition and Allow: INVITE,ACK,BYE,CANCEL,PRACK,UPDATE → reliable 183 (answer with
+>     preconditions) whose Allow lacks UPDATE → PRACK 200 → UPDATE → 405 (Allow: INVITE,ACK,BYE,CANCEL,PRACK) → UE CANCEL →
+>     487 → failure C14 REMOTE_LACKS_UPDATE on the UPDATE, verdict NOT_APPLICABLE (no retry is expected after a refused
+>     UPDATE, and a 487 starts no link), flags MID_DIALOG and REMOTE_LACKS_UPDATE_PREDICTED (C15 on the 183); outcome
+>     CANCELLED.
+
+Expected, in short: failure C14 REMOTE_LACKS_UPDATE on the UPDATE, verdict NOT_APPLICABLE, flags MID_DIALOG and
+REMOTE_LACKS_UPDATE_PREDICTED; outcome CANCELLED; UE profile R6PLUS_RELAXED (precondition only in Supported with
+mandatory strength, so also the lint IMS_PROFILE_DEVIATION, B.5 L1; my reading); empty policy verdict." \
+"INVITE | CSeq: 10 INVITE | To tag: -
+100 | CSeq: 10 INVITE | To tag: -
+183 | CSeq: 10 INVITE | To tag: $c-peer1
+PRACK | CSeq: 11 PRACK | To tag: $c-peer1
+200 | CSeq: 11 PRACK | To tag: $c-peer1
+UPDATE | CSeq: 12 UPDATE | To tag: $c-peer1
+405 | CSeq: 12 UPDATE | To tag: $c-peer1
+CANCEL | CSeq: 10 CANCEL | To tag: -
+200 | CSeq: 10 CANCEL | To tag: $c-peer1
+487 | CSeq: 10 INVITE | To tag: $c-peer1
+ACK | CSeq: 10 ACK | To tag: $c-peer1"
+    local cap="$SAMPLES/$c/capture.pcap"
+    sip_message "$cap" 3 | grep -q '^Allow: INVITE, ACK, BYE, CANCEL, PRACK$' || die "$c: the 183's Allow is not the expected one"
+    sip_message "$cap" 7 | grep -q '^Allow: INVITE, ACK, BYE, CANCEL, PRACK$' || die "$c: the 405's Allow is not the expected one"
+}
+
+case_h18() {
+    local c=h18-reinvite-420
+    case_h "$c" "$c: rules.md H18, a re-INVITE with Require: precondition gets 420, the relaxed re-INVITE gets 200 (UDP, 127.0.0.1)" \
+"rules.md section H, flow H18, on a real SIPp exchange: an IMS UE ($H_UE) calls sip:bob@voip.example.net; the call is
+established first, then the UE modifies the session with preconditions. Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag
+\`$c-ue1\`, To tag \`$c-peer1\` (one dialog throughout).
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: no Require, \`Supported: 100rel, timer\`, SDP without precondition lines;
+  100, 180, 200 (To tag \`$c-peer1\`); ACK CSeq 10. The dialog is confirmed.
+- 1 s later re-INVITE CSeq 11 (branch \`z9hG4bK-$c-reinv1\`, To tag \`$c-peer1\`): \`Require: precondition\`,
+  \`Supported: 100rel, timer\`, SDP (o= version 2) \`a=des:qos mandatory local sendrecv\`.
+- 420 Bad Extension \`Unsupported: precondition\`; ACK CSeq 11 on the re-INVITE's branch.
+- 300 ms later re-INVITE CSeq 12 (new branch \`z9hG4bK-$c-reinv2\`): no Require, \`Supported: precondition, 100rel,
+  timer\`, SDP (o= version 3) \`a=des:qos optional local sendrecv\`; 200 (SDP answer, version 2); ACK CSeq 12.
+- 1 s later BYE CSeq 13 / 200: the dialog survived the 420.
+
+rules.md H18 (quoted):
+
+> H18 A re-INVITE in a confirmed dialog with Require: precondition → 420 Unsupported: precondition → re-INVITE CSeq+1 with
+>     precondition in Supported only and SDP des:qos optional → COMPLIANT_RELAXATION, flags MID_DIALOG, DESIRED_LISTED and
+>     REQUIRE_PRECONDITION_IN_MODIFICATION (lint L5). The dialog survives.
+
+Expected, in short: verdict COMPLIANT_RELAXATION (in-dialog H0 link), flags MID_DIALOG, DESIRED_LISTED and
+REQUIRE_PRECONDITION_IN_MODIFICATION; outcome ESTABLISHED; UE profile NO_PRECONDITION (its first INVITE has no
+precondition at all; my reading of F); policy (built-in default, NON_IMS) POLICY_COMPLIANT (my reading of E.4)." \
+"INVITE | CSeq: 10 INVITE | To tag: -
+100 | CSeq: 10 INVITE | To tag: -
+180 | CSeq: 10 INVITE | To tag: $c-peer1
+200 | CSeq: 10 INVITE | To tag: $c-peer1
+ACK | CSeq: 10 ACK | To tag: $c-peer1
+INVITE | CSeq: 11 INVITE | To tag: $c-peer1
+420 | CSeq: 11 INVITE | To tag: $c-peer1
+ACK | CSeq: 11 ACK | To tag: $c-peer1
+INVITE | CSeq: 12 INVITE | To tag: $c-peer1
+200 | CSeq: 12 INVITE | To tag: $c-peer1
+ACK | CSeq: 12 ACK | To tag: $c-peer1
+BYE | CSeq: 13 BYE | To tag: $c-peer1
+200 | CSeq: 13 BYE | To tag: $c-peer1"
+}
+
+case_h15() {
+    local c=h15-sec-agree-register
+    case_h "$c" "$c: rules.md H15, REGISTER with sec-agree gets 420, the REGISTER retry drops sec-agree (UDP, 127.0.0.1)" \
+"rules.md section H, flow H15, on a real SIPp exchange: an IMS UE registers its public identity
+sip:+491701234567@ims.mnc001.mcc262.3gppnetwork.org; the P-CSCF/registrar (one SIPp UAS, \`Server:
+sipaudit-sample-PCSCF/1.0\`) does not support sec-agree. Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\`
+on both REGISTERs.
+
+- REGISTER sip:ims.mnc001.mcc262.3gppnetwork.org CSeq 1, branch \`z9hG4bK-$c-reg1\`: \`Require: sec-agree\`,
+  \`Proxy-Require: sec-agree\`, \`Supported: path, gruu, sec-agree\`,
+  \`Security-Client: ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;spi-c=3929102;spi-s=3929103;port-c=5064;port-s=5062\`,
+  an initial \`Authorization\` with empty nonce and response, Expires 600000.
+- 420 Bad Extension \`Unsupported: sec-agree\` (To tag \`$c-pcscf1\`). (No ACK: REGISTER is not an INVITE.)
+- 300 ms later REGISTER CSeq 2, same Call-ID and From tag, new branch \`z9hG4bK-$c-reg2\`: no Require, no
+  Proxy-Require, no Security-Client, \`Supported: path, gruu\`, otherwise unchanged.
+- 200 OK (To tag \`$c-reg2\`, Contact with expires, P-Associated-URI, Service-Route).
+
+Decision: the flow has no authentication challenge (a real IMS registrar would answer the first protected
+REGISTER with 401 and Security-Server); the sample keeps to the flow as written, so the second REGISTER is
+accepted at once.
+
+rules.md H15 (quoted):
+
+> H15 REGISTER with Require and Proxy-Require: sec-agree and Security-Client → 420 Unsupported: sec-agree → REGISTER CSeq+1
+>     without sec-agree → 200 → SECURITY_DOWNGRADE (always reported), failure_class SEC_AGREE_UNSUPPORTED. Under the built-in
+>     default policy: POLICY_VIOLATION:CAPABILITY_NOT_RELAXABLE (sec-agree is forbidden) with the flag POLICY_NOT_ENFORCED.
+
+Expected, in short: verdict SECURITY_DOWNGRADE, failure_class SEC_AGREE_UNSUPPORTED, policy verdict (built-in
+default) POLICY_VIOLATION:CAPABILITY_NOT_RELAXABLE with the flag POLICY_NOT_ENFORCED (the retry got a 2xx); outcome
+ESTABLISHED (a 2xx final response, for any method)." \
+"REGISTER | CSeq: 1 REGISTER | To tag: -
+420 | CSeq: 1 REGISTER | To tag: $c-pcscf1
+REGISTER | CSeq: 2 REGISTER | To tag: -
+200 | CSeq: 2 REGISTER | To tag: $c-reg2"
+}
+
+case_h11() {
+    local c=h11-emergency-100rel
+    case_h "$c" "$c: rules.md H11, an emergency INVITE (urn:service:sos) gets 420 (100rel), the relaxed retry gets 200 (UDP, 127.0.0.1)" \
+"rules.md section H, flow H11, on a real SIPp exchange: an IMS UE ($H_UE) makes an emergency call, Request-URI and To
+\`urn:service:sos\`; the answering side (\`Server: sipaudit-sample-PSAP/1.0\`, Contact \`sip:psap@127.0.0.1:5060\`)
+does not do reliable provisional responses. Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\`.
+
+- INVITE urn:service:sos CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: 100rel\`, \`Supported: timer\`, SDP without
+  precondition lines.
+- 100; 420 Bad Extension \`Unsupported: 100rel\` (To tag \`$c-peer1\`); ACK CSeq 10 (Request-URI urn:service:sos) on
+  the INVITE's branch.
+- 300 ms later INVITE urn:service:sos CSeq 11, same Call-ID and From tag, new branch \`z9hG4bK-$c-inv2\`, no To
+  tag, no Require, \`Supported: 100rel, timer\`.
+- 100, 180, 200 (To tag \`$c-peer2\`), ACK CSeq 11 and BYE CSeq 12 to the PSAP's Contact / 200.
+
+Decision: no preconditions in this flow (the refusal is of 100rel only, so the retry only moves 100rel from Require
+to Supported).
+
+rules.md H11 (quoted):
+
+> H11 An emergency INVITE to urn:service:sos gets 420 Unsupported: 100rel. The relaxed retry gets 200 → POLICY_COMPLIANT under
+>     always_allow, POLICY_VIOLATION:EMERGENCY with the flag POLICY_NOT_ENFORCED under never.
+
+Expected, in short: verdict COMPLIANT_RELAXATION (flag DESIRED_LISTED; my reading), outcome ESTABLISHED; policy
+verdict POLICY_COMPLIANT under the built-in default (\`[emergency] relaxation = \"always_allow\"\`) and
+POLICY_VIOLATION:EMERGENCY with the flag POLICY_NOT_ENFORCED under a policy with \`relaxation = \"never\"\` (for
+example samples/policies/emergency-never.toml, if present). UE profile NO_PRECONDITION (no precondition lines;
+100rel in Require without a MANDATORY demand does not make R5_STRICT; my reading of F)." \
+"$(h_plain_retry_flow "$c")"
+    sip_message "$SAMPLES/$c/capture.pcap" 5 | grep -q '^INVITE urn:service:sos SIP/2.0$' ||
+        die "$c: the retry's Request-URI is not urn:service:sos"
+}
+
+case_h10() {
+    local c=h10-policy-enforced
+    case_h "$c" "$c: rules.md H10, relaxed retry toward an IMS partner after 420, rejected by the home S-CSCF with 403 (UDP, 127.0.0.1)" \
+"rules.md section H, flow H10 (the POLICY_ENFORCED variant), on a real SIPp exchange: an IMS UE ($H_UE) calls
+sip:bob@partner-ims.example, an IMS partner (listed in \`ims_domains\` of this directory's policy.toml, the rules.md
+E.3 example policy verbatim). Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\`.
+
+- INVITE sip:bob@partner-ims.example CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: precondition\`,
+  \`Supported: 100rel\`, SDP \`a=des:qos mandatory local sendrecv\`.
+- 100; 420 Bad Extension \`Unsupported: precondition\` (To tag \`$c-peer1\`, \`Server: sipaudit-sample-PartnerIMS/1.0\`:
+  a misconfigured partner); ACK CSeq 10 on the INVITE's branch.
+- 300 ms later the relaxed retry: INVITE CSeq 11, same Call-ID and From tag, new branch \`z9hG4bK-$c-inv2\`, no To
+  tag, no Require, \`Supported: 100rel, precondition\`, SDP \`a=des:qos optional local sendrecv\`.
+- 100; 403 Forbidden from the home S-CSCF (To tag \`$c-scscf1\`, \`Server: sipaudit-sample-S-CSCF/1.0\`) with
+  \`Warning: 399 scscf1.operator-a.example \"relaxation not allowed\"\`; ACK CSeq 11 on the retry's branch.
+
+Decision: one SIPp UAS plays both the partner (the 420) and the home S-CSCF (the 403): everything the UE receives
+comes from its next hop, 127.0.0.1:5060. The 403 is attributed to a home node by its Warning warn-agent
+(scscf1.operator-a.example is in \`[home] nodes\` of the policy), not by address (127.0.0.1 is not in 10.20.0.0/16).
+
+rules.md H10 (quoted):
+
+> H10 Policy denies precondition relaxation toward IMS (the E.3 example policy, rule keep-qos-toward-partners). Request-URI
+>     host partner-ims.example. 420 Unsupported: precondition (for example from a misconfigured partner) → relaxed retry with
+>     no answer from a home node in the capture → POLICY_VIOLATION:DEST_IMS. If the home S-CSCF then answers 403 with
+>     \`Warning: 399 scscf1.operator-a.example \"relaxation not allowed\"\` → POLICY_ENFORCED. If the retry gets a 2xx, or a copy
+>     of it is seen past ibcf1 → POLICY_VIOLATION:DEST_IMS with the flag POLICY_NOT_ENFORCED.
+
+Expected, in short, with \`--policy samples/$c/policy.toml\`: policy verdict POLICY_ENFORCED (rule
+keep-qos-toward-partners, destination class IMS); the D.3 verdict of the 420 link is COMPLIANT_RELAXATION (flag
+DESIRED_LISTED; the policy never changes it, E.4); the 403 is C19 HOME_POLICY_REJECT; outcome FAILED, final_status
+403; UE profile R5_STRICT." \
+"INVITE | CSeq: 10 INVITE | To tag: -
+100 | CSeq: 10 INVITE | To tag: -
+420 | CSeq: 10 INVITE | To tag: $c-peer1
+ACK | CSeq: 10 ACK | To tag: $c-peer1
+INVITE | CSeq: 11 INVITE | To tag: -
+100 | CSeq: 11 INVITE | To tag: -
+403 | CSeq: 11 INVITE | To tag: $c-scscf1
+ACK | CSeq: 11 ACK | To tag: $c-scscf1"
+    write_policy "$c" <<'EOF'
+version = 1
+name = "operator-a"
+
+[home]
+domains = ["ims.mnc010.mcc262.3gppnetwork.org", "operator-a.example"]
+nodes   = ["scscf1.operator-a.example", "as-mmtel.operator-a.example", "10.20.0.0/16"]   # used for response attribution
+border  = ["ibcf1.operator-a.example"]        # a relaxed request seen beyond these hosts has left the home network
+reject_codes = [403, 421, 488, 606]            # home-node responses that count as enforcement (E.4)
+reject_warning_regex = "(?i)relax|policy|precondition"   # raises C19 confidence
+
+[destinations]
+ims_domains     = ["*.3gppnetwork.org", "partner-ims.example"]
+non_ims_domains = []                           # an empty list means "everything not listed as IMS"
+tel_uri_class   = "unknown"                    # ims | non_ims | unknown
+unknown_as      = "undetermined"               # ims | non_ims | undetermined
+infer_from_signaling = true                    # E.2 steps 3-4
+
+[relaxation]
+allowed                 = true
+allowed_capabilities    = ["100rel", "precondition", "UPDATE"]
+forbidden_capabilities  = ["sec-agree"]
+allowed_destinations    = ["non_ims"]          # ims | non_ims | unknown
+max_retries             = 1
+extra_droppable         = []                   # tags that may always be dropped along with a refusal (D.1 A)
+window_s                = 32                   # W0 of A.3: the retry linking window, not a policy limit
+require_same_call_id    = false                # true: RETRY_NEW_CALL_ID becomes a violation
+require_desired_listing = false                # true: DESIRED_DROPPED becomes a violation
+sdp_mode                = "ims-lenient"        # strict | ims-lenient
+
+[emergency]
+match      = ["urn:service:sos*"]
+relaxation = "always_allow"                    # always_allow | never | follow_policy
+
+[[rule]]        # ordered; the first match wins; the fields of `when` are ANDed
+# a `when` value is a string, a boolean (emergency only) or a list (any-of)
+# when keys: destination, capability, subscriber, origin_domain, visited_network, access_type, emergency, identity
+id = "keep-qos-toward-partners"
+when = { destination = "ims", capability = "precondition" }
+action = "deny"
+reason = "DEST_IMS"                            # optional; the default is derived from the `when` keys (below)
+
+[[rule]]
+id = "vip-never-relax"
+when = { subscriber = "sip:+4915*@operator-a.example" }
+action = "deny"
+
+[[rule]]
+id = "roamers-in-r5-networks"
+when = { visited_network = ["r5-visited.example"], capability = "100rel" }
+action = "allow"
+EOF
+}
+
+case_h05() {
+    local c=h05-no-retry cap g
+    # 45 s of waiting: longer sipp and capture bounds for this case only.
+    local SIPP_TIMEOUT=70s HARD_TIMEOUT=100 CAPTURE_TIMEOUT=150
+    local EXTRA_UAC_XML=$c-ping-uac.xml EXTRA_UAC_PORT=5062
+    local EXTRA_UAC_README="- Second UAC (unrelated OPTIONS ping, started with the UE's UAC, waits 45 s): \`sipp -sf scripts/sipp/$c-ping-uac.xml -key sa_case $c -cid_str 'sa-$c-ping-%u@monitor.sipaudit.test' -i 127.0.0.1 -p 5062 -m 1 -timeout $SIPP_TIMEOUT -timeout_error -nostdin 127.0.0.1:$UAS_PORT\`
+"
+    case_h "$c" "$c: rules.md H05, 420 (precondition) and no retry: nothing from the UE for 45 s (UDP, 127.0.0.1)" \
+"rules.md section H, flow H05, on a real SIPp exchange: an IMS UE ($H_UE) calls a non-IMS peer,
+sip:bob@voip.example.net, gets a 420 and gives up. Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\`.
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: precondition\`, \`Supported: 100rel\`, SDP
+  \`a=des:qos mandatory local sendrecv\`; 100; 420 Bad Extension \`Unsupported: precondition\` (To tag
+  \`$c-peer1\`); ACK CSeq 10 on the INVITE's branch. Then the UE sends nothing more.
+- 45 s after the call started: an UNRELATED OPTIONS keep-alive from another SIPp UAC on 127.0.0.1:5062 (From
+  \`sip:keepalive@monitor.sipaudit.test\`, tag \`$c-mon1\`, Call-ID \`sa-$c-ping-1@monitor.sipaudit.test\`, Request-URI
+  \`sip:voip.example.net\`) / 200 OK. Its only purpose is to give the capture a later end: the capture spans about
+  45 s, more than W0 = 32 s after the 420.
+
+Decisions: (1) the later packet is an OPTIONS from another node, another Call-ID and another From (not from the
+UE), so it cannot be taken for a retry (it is not an INVITE; it comes from port 5062, not the UE's 5061, on
+the loopback address that every party here shares). (2) The §H text
+says \"in a 5-minute capture\"; this one lasts about 45 s, which already covers W0 (32 s) after the 420: the
+NO_RETRY conditions (capture extends at least W0 after F; the UE's ACK is a later message from the UAC) hold
+without the flag RETRY_WINDOW_CUT. (3) policy.toml here is the \"allowed = false\" profile (\`version = 1\`,
+\`[relaxation] allowed = false\`, rules.md E.3 format; every other key from the built-in default).
+
+rules.md H05 (quoted):
+
+> H05 420 Unsupported: precondition, then nothing for 40 s in a 5-minute capture → NO_RETRY. Policy with allowed=false →
+>     POLICY_RESPECTED_BY_UE.
+
+Expected, in short: verdict NO_RETRY (no RETRY_WINDOW_CUT); outcome FAILED, final_status 420; UE profile R5_STRICT;
+with \`--policy samples/$c/policy.toml\`: POLICY_RESPECTED_BY_UE (under the built-in default policy the policy verdict
+is empty: the default would allow the relaxation toward NON_IMS; my reading of E.4). The OPTIONS ping is a
+separate session (ESTABLISHED, NOT_APPLICABLE)." \
+"INVITE | CSeq: 10 INVITE | To tag: -
+100 | CSeq: 10 INVITE | To tag: -
+420 | CSeq: 10 INVITE | To tag: $c-peer1
+ACK | CSeq: 10 ACK | To tag: $c-peer1
+OPTIONS | CSeq: 1 OPTIONS | To tag: -
+200 | CSeq: 1 OPTIONS | To tag: $c-peer-ping"
+    cap="$SAMPLES/$c/capture.pcap"
+    g=$(gap_ms "$cap" 3 5)
+    log "$c: the OPTIONS comes $g ms after the 420"
+    ((g >= 40000 && g <= 50000)) || die "$c: $g ms between the 420 and the OPTIONS, expected about 45 s"
+    write_policy "$c" <<'EOF'
+# rules.md H05: the "allowed = false" profile (no relaxation at all); every other key from the built-in default.
+version = 1
+
+[relaxation]
+allowed = false
+EOF
+}
+
+# h17-rotated-420: one capture of the H01 flow, split with editcap so that the 420 is the last packet of
+# capture-1.pcap and its ACK (then the relaxed INVITE, 300 ms later) open capture-2.pcap.
+case_h17() {
+    local c=h17-rotated-420 wd="$TMP/h17-rotated-420" ns cap n k f where gap exp flow1 flow2
+    exp=$(h_plain_retry_flow "$c" | sed 's/ | To tag: .*$//')
+    EXP_H_TAGS=$(h_plain_retry_flow "$c")
+    mkdir -p "$wd"
+    cap="$wd/capture.pcap"
+    lo_ns
+    ns=$LO_NS
+    if [[ -n $ns ]]; then
+        where="inside a network namespace the script creates (\`ip netns add $ns\`, only \`lo\` up), so nothing else on the machine shows up in the capture"
+    else
+        where="on the host loopback (network namespaces were not available)"
+    fi
+    start_capture "$ns" lo "$cap" "" "udp port $UAS_PORT"
+    run_call "$c" "$ns" 127.0.0.1 "$ns" 127.0.0.1 "$c-uas.xml" "$c-uac.xml"
+    stop_capture
+    [[ -n $ns ]] && ns_del "$ns"
+    check_flow "$c" "$cap" "$exp"
+    check_h_tags "$c" "$cap"
+    n=$(packet_count "$cap")
+    ((n == 11)) || die "$c: $n packets in the capture, expected exactly 11 (one per SIP message)"
+    # The split point: the ACK of the 420 (one packet per message, so its line in the flow is its frame number).
+    k=$(sip_flow "$cap" | grep -n '^ACK | CSeq: 10 ACK$' | cut -d: -f1)
+    [[ $k == 4 ]] || die "$c: the ACK of the 420 is frame '$k', expected 4"
+    editcap -F pcap -r "$cap" "$wd/capture-1.pcap" "1-$((k - 1))" >/dev/null
+    editcap -F pcap -r "$cap" "$wd/capture-2.pcap" "$k-$n" >/dev/null
+    flow1=$(printf '%s\n' "$exp" | sed -n "1,$((k - 1))p")
+    flow2=$(printf '%s\n' "$exp" | sed -n "$k,\$p")
+    check_flow "$c (capture-1)" "$wd/capture-1.pcap" "$flow1"
+    check_flow "$c (capture-2)" "$wd/capture-2.pcap" "$flow2"
+    [[ $(sip_flow "$wd/capture-1.pcap" | tail -1) == '420 | CSeq: 10 INVITE' ]] || die "$c: capture-1.pcap does not end with the 420"
+    for f in capture-1.pcap capture-2.pcap; do
+        [[ $(od -An -tx1 -N4 "$wd/$f" | tr -d ' ') == d4c3b2a1 ]] || die "$c: $f is not a classic (microsecond) pcap"
+        [[ $(linktype_num "$wd/$f") == $(linktype_num "$cap") ]] || die "$c: $f has another link type"
+    done
+    cmp -s <(tcpdump -tt -nn -xx -r "$cap" 2>/dev/null) \
+        <(tcpdump -tt -nn -xx -r "$wd/capture-1.pcap" 2>/dev/null; tcpdump -tt -nn -xx -r "$wd/capture-2.pcap" 2>/dev/null) ||
+        die "$c: capture-1 + capture-2 differ from the original capture"
+    gap=$(gap_ms "$cap" "$k" $((k + 1)))
+    log "$c: the relaxed INVITE comes $gap ms after the ACK"
+    ((gap >= 250 && gap <= 400)) || die "$c: $gap ms between the ACK and the retried INVITE, expected about 300"
+    mkdir -p "$SAMPLES/$c"
+    install -m 0644 "$wd/capture-1.pcap" "$SAMPLES/$c/capture-1.pcap"
+    install -m 0644 "$wd/capture-2.pcap" "$SAMPLES/$c/capture-2.pcap"
+    local dir="$SAMPLES/$c"
+    DECODE_RESEND=1 DECODE_TOTAG=1
+    {
+        printf '# %s: rules.md H17, the 420 ends capture-1.pcap, its ACK and the relaxed retry open capture-2.pcap (UDP, 127.0.0.1)\n\n' "$c"
+        printf '%s\n\n' "rules.md section H, flow H17, on a real SIPp exchange, in two files: an IMS UE ($H_UE) calls a
+non-IMS peer, sip:bob@voip.example.net. Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\` on both attempts.
+The exchange is the H01 flow.
+
+- capture-1.pcap: INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: precondition\`, \`Supported: 100rel\`, SDP
+  \`a=des:qos mandatory local sendrecv\`; 100 Trying; 420 Bad Extension \`Unsupported: precondition\` (To tag
+  \`$c-peer1\`), the LAST packet of the file.
+- capture-2.pcap: ACK CSeq 10 on the INVITE's branch with the 420's To tag (sent at once by the UE), then, $gap ms
+  later, the relaxed retry: INVITE CSeq 11, same Call-ID and From tag, new branch \`z9hG4bK-$c-inv2\`, no To tag, no
+  Require, \`Supported: 100rel, precondition\`, SDP \`a=des:qos optional local sendrecv\` (same o= session id,
+  version 2); 100, 180, 200 (To tag \`$c-peer2\`), ACK CSeq 11, BYE CSeq 12 / 200.
+
+rules.md H17 (quoted):
+
+> H17 The 420 is the last packet of file1.pcap; its ACK and the relaxed INVITE open file2.pcap (0.3 s later) →
+>     COMPLIANT_RELAXATION. file1 analysed alone → TRUNCATED (no later message from the UAC), outcome TRUNCATED.
+
+Expected, in short: both files in one batch → COMPLIANT_RELAXATION (flag DESIRED_LISTED, UE profile R5_STRICT),
+outcome ESTABLISHED, policy (built-in default, NON_IMS) POLICY_COMPLIANT as in H01; capture-1.pcap analysed alone →
+verdict TRUNCATED, outcome TRUNCATED. Here file1 = capture-1.pcap and file2 = capture-2.pcap (the naming of the other
+rotated sample). \"0.3 s later\": the ACK follows the 420 at once; the relaxed INVITE follows the ACK by 0.3 s."
+        printf '## Capture\n\n'
+        for f in capture-1.pcap capture-2.pcap; do
+            printf -- '- File: `%s` (classic pcap, microsecond timestamps), %s bytes, %s packets, link type %s (%s)\n' \
+                "$f" "$(stat -c %s "$dir/$f")" "$(packet_count "$dir/$f")" "$(linktype_name "$dir/$f")" \
+                "$(linktype_num "$dir/$f")"
+        done
+        printf -- '- Made: %s by `scripts/gen-samples.sh %s`\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$c"
+        printf -- '- Tools: %s, %s (Debian wireshark-common %s)\n\n' "$TOOLS_LINE" \
+            "$(editcap -v 2>&1 | head -1 | sed 's/ (Git .*//; s/\.$//')" \
+            "$(dpkg-query -W -f='${Version}' wireshark-common 2>/dev/null || echo '?')"
+        printf '## How it was made\n\n'
+        printf '%s\n\n' "SIPp over UDP on the loopback address 127.0.0.1, $where. ONE capture of the whole exchange
+($n packets), then split in two with editcap between the 420 and its ACK (not a live tcpdump rotation: \`-C\` and
+\`-G\` cannot put the boundary at a chosen message).
+
+- UAS: \`sipp -sf scripts/sipp/$c-uas.xml -key sa_case $c -i 127.0.0.1 -p $UAS_PORT -m 1 -timeout $SIPP_TIMEOUT -timeout_error -nostdin\`
+- UAC: \`sipp -sf scripts/sipp/$c-uac.xml -key sa_case $c -cid_str 'sa-$c-%u@ue.sipaudit.test' -i 127.0.0.1 -p $UAC_PORT -m 1 -timeout $SIPP_TIMEOUT -timeout_error -nostdin 127.0.0.1:$UAS_PORT\`
+- Capture: \`tcpdump -i lo -n -s 0 -U --immediate-mode -w capture.pcap 'udp port $UAS_PORT'\`
+- Split (the ACK of the 420 is frame $k of capture.pcap): \`editcap -F pcap -r capture.pcap capture-1.pcap 1-$((k - 1))\`
+  and \`editcap -F pcap -r capture.pcap capture-2.pcap $k-$n\`; packets and timestamps are kept as captured (the
+  script checks that the two files together are byte for byte the packets of capture.pcap, and that capture-1.pcap
+  ends with the 420); frame numbers start again at 1 in capture-2.pcap. capture.pcap itself is not kept.
+
+$(how_common 1)"
+        for f in capture-1.pcap capture-2.pcap; do
+            printf '## %s: SIP messages (start line | CSeq), from `tcpdump -nn -A`\n\n```\n' "$f"
+            sip_flow "$dir/$f"
+            printf '```\n\n'
+            printf '## %s: tshark decode\n\n' "$f"
+            decode_section "$dir/$f"
+        done
+        printf 'Regenerate with `sudo scripts/gen-samples.sh %s` (timestamps change; identifiers do not).\n' "$c"
+        printf 'Expected analyzer outputs for these captures are blessed separately.\n'
+    } >"$dir/README.md"
+    DECODE_RESEND=0 DECODE_TOTAG=0
+    log "$c: OK ($((k - 1)) + $((n - k + 1)) packets in capture-1.pcap + capture-2.pcap)"
+}
+
 run_case() {
     case $1 in
     ims-precondition-call)
@@ -1909,6 +2329,13 @@ Flow: INVITE / 100 / 180 / 200 / ACK / BYE / 200, Call-ID \`sa-ipv6-call-1@ue.si
     h13-udp-losses) case_h13 ;;
     h14-cseq-reused-482) case_h14 ;;
     h16-420-no-unsupported) case_h16 ;;
+    h12-update-405-cancel) case_h12 ;;
+    h18-reinvite-420) case_h18 ;;
+    h15-sec-agree-register) case_h15 ;;
+    h11-emergency-100rel) case_h11 ;;
+    h10-policy-enforced) case_h10 ;;
+    h05-no-retry) case_h05 ;;
+    h17-rotated-420) case_h17 ;;
     *) die "unknown case '$1' (cases: ${ALL_CASES[*]})" ;;
     esac
 }
