@@ -96,7 +96,13 @@ pub fn session_row(
                 .unwrap_or_default(),
         ),
         final_status: s.final_status,
-        outcome: s.outcome.as_str(),
+        // rules.md §D.3: TRUNCATED also when the last failure's verdict is
+        // TRUNCATED (the capture ends before a retry could be seen).
+        outcome: if ev.failures.last().is_some_and(|x| x.verdict == "TRUNCATED") {
+            "TRUNCATED"
+        } else {
+            s.outcome.as_str()
+        },
         file: text(
             first
                 .and_then(|r| files.get(r.file as usize))
