@@ -169,7 +169,14 @@ fn output_is_identical_for_any_jobs_and_input_order() {
         );
         outputs.push(out);
     }
-    for r in ["messages.csv", "inputs.csv", "anomalies.csv", "summary.csv"] {
+    for r in [
+        "sessions.csv",
+        "failures.csv",
+        "messages.csv",
+        "inputs.csv",
+        "anomalies.csv",
+        "summary.csv",
+    ] {
         let first = fs::read(outputs[0].join(r)).unwrap();
         assert!(first.len() > 100, "{r} is suspiciously small");
         for o in &outputs[1..] {
