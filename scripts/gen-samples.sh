@@ -10,6 +10,7 @@
 #          h09-580-relaxed h13-udp-losses h14-cseq-reused-482 h16-420-no-unsupported h12-update-405-cancel
 #          h18-reinvite-420 h15-sec-agree-register h11-emergency-100rel h10-policy-enforced h05-no-retry
 #          h17-rotated-420 (capture-1.pcap + capture-2.pcap, split with editcap after the 420)
+#          h08-fork-mixed (four SIPp: UE, a forking S-CSCF scenario, two branches)
 #   Writes samples/<case>/capture.pcap and samples/<case>/README.md; nothing else under samples/ is touched.
 #   rotated-420-retry writes capture-1.pcap and capture-2.pcap instead of capture.pcap (one capture split in two);
 #   skew-two-points too (one call captured at two one-way points at once, the second file's clock shifted back).
@@ -54,7 +55,8 @@ ALL_CASES=(ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented
     fork-two-180 skew-two-points
     h01-r5-compliant h02-retry-loop h03-over-relaxed h04-dependent-drop h06-new-callid h07-421-100rel
     h09-580-relaxed h13-udp-losses h14-cseq-reused-482 h16-420-no-unsupported h12-update-405-cancel h18-reinvite-420
-    h15-sec-agree-register h11-emergency-100rel h10-policy-enforced h05-no-retry h17-rotated-420)
+    h15-sec-agree-register h11-emergency-100rel h10-policy-enforced h05-no-retry h17-rotated-420
+    h08-fork-mixed)
 # Cases that need tshark (check of sip.resend) or editcap/mergecap (split, shift, merge of captures): package tshark
 # (+ wireshark-common).
 TSHARK_CASES=" udp-retrans-invite-420 rotated-420-retry skew-two-points h13-udp-losses h17-rotated-420 "
@@ -267,6 +269,22 @@ run_call() {
     local uas_pre=() uac_pre=() uac_pid
     [[ -z $uas_ns ]] || uas_pre=(ip netns exec "$uas_ns")
     [[ -z $uac_ns ]] || uac_pre=(ip netns exec "$uac_ns")
+    # EXTRA_UAS (set by a case, "XML:PORT" items): more SIPp UASes (one call each) on UAS_IP, started first (H08's
+    # branches behind the forking proxy that the main UAS scenario plays).
+    local xu x_pids=() xp
+    for xu in ${EXTRA_UAS[@]+"${EXTRA_UAS[@]}"}; do
+        cp "$SIPP_SRC/${xu%%:*}" "$wd/"
+        timeout -k 5 "$HARD_TIMEOUT" "${uas_pre[@]+"${uas_pre[@]}"}" \
+            sipp -sf "$wd/${xu%%:*}" -i "$uas_ip" -p "${xu##*:}" "${common[@]}" -m 1 \
+            </dev/null >"$wd/uas-${xu##*:}.out" 2>&1 &
+        x_pids+=($!)
+        BG_PIDS+=($!)
+        for i in $(seq 1 100); do
+            [[ -n $(in_ns "$uas_ns" ss "$ssopt" "sport = :${xu##*:}") ]] && break
+            sleep 0.1
+        done
+        [[ -n $(in_ns "$uas_ns" ss "$ssopt" "sport = :${xu##*:}") ]] || die "$case: the extra UAS ${xu%%:*} is not listening"
+    done
     timeout -k 5 "$HARD_TIMEOUT" "${uas_pre[@]+"${uas_pre[@]}"}" \
         sipp -sf "$wd/$uas_xml" -i "$uas_ip" -p "$UAS_PORT" "${common[@]}" -m "$(uas_calls "$calls")" \
         </dev/null >"$wd/uas.out" 2>&1 &
@@ -308,6 +326,10 @@ run_call() {
     fi
     wait "$uas_pid" || urc=$?
     forget_pid "$uas_pid"
+    for xp in ${x_pids[@]+"${x_pids[@]}"}; do
+        wait "$xp" || urc=$?
+        forget_pid "$xp"
+    done
     cd "$ROOT"
     UAC_RC=$crc
     UAS_RC=$urc
@@ -317,6 +339,7 @@ run_call() {
         for f in "$wd"/*errors.log "$wd"/*logs.log; do [[ -f $f ]] && { log "--- $f"; tail -30 "$f" >&2; }; done
         log "--- uac.out"; grep -v '^\s*$' "$wd/uac.out" | tail -25 >&2 || true
         log "--- uas.out"; grep -v '^\s*$' "$wd/uas.out" | tail -25 >&2 || true
+        for f in "$wd"/uas-*.out; do [[ -f $f ]] && { log "--- $f"; grep -v '^\s*$' "$f" | tail -25 >&2 || true; }; done
         die "$case: a SIPp scenario failed"
     fi
 }
@@ -2226,6 +2249,75 @@ $(how_common 1)"
     log "$c: OK ($((k - 1)) + $((n - k + 1)) packets in capture-1.pcap + capture-2.pcap)"
 }
 
+case_h08() {
+    local c=h08-fork-mixed
+    local EXTRA_UAS=("$c-branch1-uas.xml:5070" "$c-branch2-uas.xml:5071")
+    local EXTRA_UAC_README="- Branch 1 (started first): \`sipp -sf scripts/sipp/$c-branch1-uas.xml -key sa_case $c -i 127.0.0.1 -p 5070 -m 1 -timeout $SIPP_TIMEOUT -timeout_error -nostdin\`
+- Branch 2 (started first): \`sipp -sf scripts/sipp/$c-branch2-uas.xml -key sa_case $c -i 127.0.0.1 -p 5071 -m 1 -timeout $SIPP_TIMEOUT -timeout_error -nostdin\`
+
+Here the \"UAS\" line above is the forking S-CSCF (a SIPp scenario that relays with \`setdest\`), the \"UAC\" line the
+UE. Every message goes through the S-CSCF (port 5060), so the capture filter \`udp port 5060\` keeps both legs.
+"
+    case_h "$c" "$c: rules.md H08, captured at a forking S-CSCF: branch 1 answers 420 (precondition), branch 2 183 and 200; the UE sees only the 200 (UDP, 127.0.0.1)" \
+"rules.md section H, flow H08, on a real exchange of four SIPp instances on 127.0.0.1: the UE (port 5061), a
+forking S-CSCF (port 5060, a SIPp scenario that plays a stateful forking proxy: it adds its Via and Record-Route,
+forks, ACKs the 420 hop by hop, passes the 2xx on), branch 1 (port 5070) and branch 2 (port 5071). The capture is
+taken where the S-CSCF is: it holds the UE leg and both branch legs. Call-ID \`sa-$c-1@ue.sipaudit.test\` on every
+leg (a proxy keeps it), From tag \`$c-ue1\`.
+
+- UE → S-CSCF: INVITE sip:bob@voip.example.net CSeq 10 (branch \`z9hG4bK-$c-inv1\`): \`Require: precondition\`,
+  \`Supported: 100rel\`, SDP \`a=des:qos mandatory local sendrecv\`. S-CSCF → UE: 100 Trying.
+- S-CSCF → branch 1: INVITE sip:bob@127.0.0.1:5070 (Via \`z9hG4bK-$c-fork1\` on top of the UE's Via, Max-Forwards
+  69, \`Record-Route: <sip:127.0.0.1:5060;lr>\`, headers and SDP of the UE's INVITE); S-CSCF → branch 2: the same to
+  sip:bob@127.0.0.1:5071 (Via \`z9hG4bK-$c-fork2\`).
+- Branch 1 → S-CSCF (50 ms later): 420 Bad Extension \`Unsupported: precondition\` (To tag \`$c-b1\`); S-CSCF →
+  branch 1: ACK (fork 1's branch, hop by hop).
+- Branch 2 → S-CSCF: 100, then 183 Session Progress (To tag \`$c-b2\`) with an SDP answer WITH preconditions
+  (a=curr/a=des/a=conf), then 200 OK (same SDP answer).
+- S-CSCF → UE: 200 OK (To tag \`$c-b2\`, the UE's Via only). The 420 and the 183 are not passed on: the UE sees only
+  the 100 and the 200.
+- UE → S-CSCF → branch 2: ACK CSeq 10 (Request-URI branch 2's Contact, Route to the S-CSCF; the S-CSCF adds Via \`z9hG4bK-$c-fwd-ack1\`); 1 s later BYE CSeq 11 (S-CSCF Via \`z9hG4bK-$c-fwd-bye1\`) /
+  200 back through the S-CSCF.
+
+Decisions: (1) The §H text says the UE sees only the 200, so the S-CSCF passes neither the 420 (right: 420 loses to a
+2xx, RFC 3261 section 16.7) nor the 183 (a real proxy would normally forward a 1xx; here it keeps to the text).
+(2) Branch 2's 183 is not reliable: the UE put 100rel in Supported only, and an unreliable 183 needs no PRACK (a
+reliable one that the UE never saw would be left unPRACKed before the 200, an error of its own, rules.md G.7).
+(3) Same Call-ID on both legs (a proxy, not a B2BUA); the To tags tell the branches apart.
+
+rules.md H08 (quoted):
+
+> H08 A capture at the forking S-CSCF: branch 1 answers 420 Unsupported: precondition; branch 2 answers 183 with preconditions,
+>     then 200. The UE sees only the 200 → flag FORK_MIXED_CAPABILITY (info), no failures.csv row, NOT_APPLICABLE for
+>     relaxation.
+
+Expected, in short: one session, one attempt, flag FORK_MIXED_CAPABILITY, no failures.csv row, verdict
+NOT_APPLICABLE, outcome ESTABLISHED (final_status 200); UE profile R5_STRICT. Each request appears twice (UE leg and
+branch leg, one more Via on the branch leg); the UE's own copies are the ones with one Via (rules.md A.6)." \
+"INVITE | CSeq: 10 INVITE | To tag: -
+100 | CSeq: 10 INVITE | To tag: -
+INVITE | CSeq: 10 INVITE | To tag: -
+INVITE | CSeq: 10 INVITE | To tag: -
+420 | CSeq: 10 INVITE | To tag: $c-b1
+ACK | CSeq: 10 ACK | To tag: $c-b1
+100 | CSeq: 10 INVITE | To tag: -
+183 | CSeq: 10 INVITE | To tag: $c-b2
+200 | CSeq: 10 INVITE | To tag: $c-b2
+200 | CSeq: 10 INVITE | To tag: $c-b2
+ACK | CSeq: 10 ACK | To tag: $c-b2
+ACK | CSeq: 10 ACK | To tag: $c-b2
+BYE | CSeq: 11 BYE | To tag: $c-b2
+BYE | CSeq: 11 BYE | To tag: $c-b2
+200 | CSeq: 11 BYE | To tag: $c-b2
+200 | CSeq: 11 BYE | To tag: $c-b2"
+    # Who sent what: the ports of each packet (UE 5061, S-CSCF 5060, branches 5070/5071).
+    local got want
+    got=$(tcpdump -nn -r "$SAMPLES/$c/capture.pcap" 2>/dev/null | awk '{ s = $3; d = $5; sub(/^.*\./, "", s); sub(/:$/, "", d); sub(/^.*\./, "", d); print s ">" d }' | tr '\n' ' ')
+    want='5061>5060 5060>5061 5060>5070 5060>5071 5070>5060 5060>5070 5071>5060 5071>5060 5071>5060 5060>5061 5061>5060 5060>5071 5061>5060 5060>5071 5071>5060 5060>5061 '
+    [[ $got == "$want" ]] || die "$c: unexpected packet directions: $got"
+    log "$c: packet directions checked (UE 5061, S-CSCF 5060, branches 5070 and 5071)"
+}
+
 run_case() {
     case $1 in
     ims-precondition-call)
@@ -2336,6 +2428,7 @@ Flow: INVITE / 100 / 180 / 200 / ACK / BYE / 200, Call-ID \`sa-ipv6-call-1@ue.si
     h10-policy-enforced) case_h10 ;;
     h05-no-retry) case_h05 ;;
     h17-rotated-420) case_h17 ;;
+    h08-fork-mixed) case_h08 ;;
     *) die "unknown case '$1' (cases: ${ALL_CASES[*]})" ;;
     esac
 }
