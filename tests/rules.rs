@@ -292,6 +292,15 @@ const CASES: &[Case] = &[
             "POLICY_COMPLIANT",
         )],
     ),
+    (
+        "h08-fork-mixed",
+        "NOT_APPLICABLE",
+        &["FORK_MIXED_CAPABILITY"],
+        "",
+        "ESTABLISHED",
+        // Branch 1's 420 at the forking S-CSCF is no failure of the attempt.
+        &[],
+    ),
 ];
 
 fn has_flag(cell: &str, f: &str) -> bool {
