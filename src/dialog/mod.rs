@@ -21,7 +21,7 @@ mod tracker_tests;
 pub use record::{Capture, Method, SipRecord};
 pub use tracker::{Outcome, Rule, SessionSummary, TrackAnomaly, Tracker};
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 
 use crate::sip::{HeaderId, Message, StartLine};
@@ -80,7 +80,7 @@ impl TxnKey {
 #[derive(Default)]
 pub struct Retransmissions {
     /// Key → capture time it was last seen.
-    last_seen: HashMap<TxnKey, i64>,
+    last_seen: rustc_hash::FxHashMap<TxnKey, i64>,
     /// Keys in the order they were (re)seen, for expiry; stale entries are
     /// skipped lazily.
     order: VecDeque<(TxnKey, i64)>,

@@ -28,6 +28,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+
+use rustc_hash::FxHashMap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
@@ -325,15 +327,15 @@ pub struct Tracker<P> {
     retrans: Retransmissions,
     next_id: Id,
     next_session: u64,
-    attempts: HashMap<Id, Attempt>,
-    slots: HashMap<Id, Slot>,
-    txns: HashMap<u64, (Id, TxnKind)>,
-    attempt_keys: HashMap<u64, Vec<Id>>,
-    dialogs: HashMap<u64, Id>,
+    attempts: FxHashMap<Id, Attempt>,
+    slots: FxHashMap<Id, Slot>,
+    txns: FxHashMap<u64, (Id, TxnKind)>,
+    attempt_keys: FxHashMap<u64, Vec<Id>>,
+    dialogs: FxHashMap<u64, Id>,
     /// Highest CSeq sent by (Call-ID, From tag), with its last use.
-    max_cseq: HashMap<u64, (u32, i64)>,
-    pending: HashMap<u64, Vec<Id>>,
-    corr: HashMap<u64, Vec<(Id, i64)>>,
+    max_cseq: FxHashMap<u64, (u32, i64)>,
+    pending: FxHashMap<u64, Vec<Id>>,
+    corr: FxHashMap<u64, Vec<(Id, i64)>>,
     recent_initial: VecDeque<(i64, Id)>,
     timers: BinaryHeap<Reverse<(i64, Timer, Id)>>,
     held: VecDeque<Held>,
@@ -361,14 +363,14 @@ impl<P> Default for Tracker<P> {
             retrans: Retransmissions::default(),
             next_id: 1,
             next_session: 1,
-            attempts: HashMap::new(),
-            slots: HashMap::new(),
-            txns: HashMap::new(),
-            attempt_keys: HashMap::new(),
-            dialogs: HashMap::new(),
-            max_cseq: HashMap::new(),
-            pending: HashMap::new(),
-            corr: HashMap::new(),
+            attempts: FxHashMap::default(),
+            slots: FxHashMap::default(),
+            txns: FxHashMap::default(),
+            attempt_keys: FxHashMap::default(),
+            dialogs: FxHashMap::default(),
+            max_cseq: FxHashMap::default(),
+            pending: FxHashMap::default(),
+            corr: FxHashMap::default(),
             recent_initial: VecDeque::new(),
             timers: BinaryHeap::new(),
             held: VecDeque::new(),
@@ -853,7 +855,15 @@ impl<P> Tracker<P> {
                 at.keys.push(IndexKey::Txn(tk));
             }
             let fewer_vias = rec.via_count < at.request.via_count;
+            // The same request at another hop with other Require or
+            // Proxy-Require: a proxy rewrote it (rules.md §A.6).
+            let rewritten = rec.via_count != at.request.via_count
+                && (rec.require != at.request.require
+                    || rec.proxy_require != at.request.proxy_require);
             let slot = at.slot;
+            if rewritten {
+                self.flag(slot, "PROXY_REWRITE");
+            }
             self.txns.insert(tk, (a, TxnKind::Initial));
             self.assign(seq, slot, &rec);
             if fewer_vias {
@@ -872,22 +882,24 @@ impl<P> Tracker<P> {
             .get(&h(&(&*rec.call_id, &rec.from_tag)))
             .map(|e| e.0);
         self.note_cseq(&rec);
-        let slot = self.new_slot(rec.ts_ns);
+        let ts_ns = rec.ts_ns;
+        let corr = corr_keys(&rec);
+        let pk = pending_key(&rec.method, &rec.from_uri, &rec.to_uri);
+        let slot = self.new_slot(ts_ns);
+        self.assign(seq, slot, &rec);
         let n = self.new_attempt(slot, rec);
         self.attempts.get_mut(&n).expect("attempt").max_uac_cseq = max_before;
-        let rec_ref = self.attempts[&n].request.clone();
-        self.assign(seq, slot, &rec_ref);
         // B2BUA legs: correlation keys, for AS-leg links and related sessions.
-        for (k, _) in corr_keys(&rec_ref) {
+        for &(k, _) in &corr {
             let list = self.corr.entry(k).or_default();
-            list.retain(|(_, t)| rec_ref.ts_ns - *t <= W0_NS);
+            list.retain(|(_, t)| ts_ns - *t <= W0_NS);
             if list.len() >= CORR_MAX {
                 // Shared by too many calls to tell legs apart (a constant
                 // value from a broken element): not evidence.
                 continue;
             }
             let others: Vec<Id> = list.iter().map(|&(o, _)| o).collect();
-            list.push((n, rec_ref.ts_ns));
+            list.push((n, ts_ns));
             for other in others {
                 if let Some(o) = self.attempts.get(&other) {
                     let (so, sn) = (self.root_of(o.slot), self.root_of(slot));
@@ -908,9 +920,8 @@ impl<P> Tracker<P> {
                 .push(IndexKey::Corr(k));
         }
         // Retry candidates: failed attempts with an open window.
-        let pk = pending_key(&rec_ref.method, &rec_ref.from_uri, &rec_ref.to_uri);
         let mut ps: Vec<Id> = self.pending.get(&pk).cloned().unwrap_or_default();
-        for (k, _) in corr_keys(&rec_ref) {
+        for &(k, _) in &corr {
             if let Some(list) = self.corr.get(&k).filter(|l| l.len() < CORR_MAX) {
                 for &(other, _) in list {
                     if self.attempts.get(&other).is_some_and(|a| a.p_open) && !ps.contains(&other) {
@@ -923,9 +934,12 @@ impl<P> Tracker<P> {
         for p in ps {
             self.consider(p, n);
         }
-        self.recent_initial.push_back((rec_ref.ts_ns, n));
-        self.timer(rec_ref.ts_ns + SKEW_NS + 1, Timer::Root, n);
-        self.release_held(&rec_ref);
+        self.recent_initial.push_back((ts_ns, n));
+        self.timer(ts_ns + SKEW_NS + 1, Timer::Root, n);
+        if !self.held.is_empty() {
+            let r = self.attempts[&n].request.clone();
+            self.release_held(&r);
+        }
     }
 
     /// Scores N as a retry of failed attempt P (rules.md §A.3) and records
