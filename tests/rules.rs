@@ -546,3 +546,48 @@ fn h17_first_file_alone_is_truncated() {
     let s = read_csv(&out2.join("sessions.csv"));
     assert_eq!(s.rows[0]["verdict"], "COMPLIANT_RELAXATION");
 }
+
+fn run_with_policy(case: &str, policy: &str) -> common::Csv {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut args = vec!["--policy", policy, "-o", out.to_str().unwrap()];
+    let caps: Vec<String> = fs::read_dir(root().join("samples").join(case))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("capture"))
+        .map(|n| format!("samples/{case}/{n}"))
+        .collect();
+    let mut caps = caps;
+    caps.sort();
+    args.extend(caps.iter().map(String::as_str));
+    let o = common::analyze(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    read_csv(&out.join("sessions.csv"))
+}
+
+/// The policy variants §H names for its flows, on the same captures.
+#[test]
+fn h_flows_under_their_policy_variants() {
+    // H06 with require_same_call_id = true.
+    let s = run_with_policy("h06-new-callid", "samples/policies/same-call-id.toml");
+    assert_eq!(s.rows[0]["verdict"], "RETRY_NEW_CALL_ID");
+    assert_eq!(
+        s.rows[0]["policy_verdict"],
+        "POLICY_VIOLATION:SAME_CALL_ID_REQUIRED"
+    );
+    // H11 under [emergency] relaxation = "never".
+    let s = run_with_policy(
+        "h11-emergency-100rel",
+        "samples/policies/emergency-never.toml",
+    );
+    assert_eq!(s.rows[0]["policy_verdict"], "POLICY_VIOLATION:EMERGENCY");
+    assert!(has_flag(&s.rows[0]["flags"], "POLICY_NOT_ENFORCED"));
+    // H05 under the built-in default: NO_RETRY, no relaxation withheld.
+    let s = run_with_policy("h05-no-retry", "samples/policies/e3-example.toml");
+    assert_eq!(s.rows[0]["verdict"], "NO_RETRY");
+}

@@ -517,6 +517,7 @@ fn the_same_request_at_two_proxy_hops_is_one_attempt() {
         (1, 0),
         "first captured copy's place"
     );
+    assert!(s[0].flags.contains("PROXY_REWRITE"), "{:?}", s[0].flags);
     assert!(got.iter().all(|g| *g == Some(s[0].id)));
     assert!(an.is_empty(), "{an:?}");
 }

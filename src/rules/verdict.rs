@@ -187,6 +187,9 @@ fn lower(n: Demand, p: Demand) -> bool {
 
 const IMS_CORE: &[&str] = &["precondition", "100rel", "update"];
 
+/// T_stall of rules.md C21 (20 s).
+pub const T_STALL_NS: i64 = 20_000_000_000;
+
 /// The D.1 sets and D.2 checks of a link (P, F, N), then the D.3 verdict.
 #[allow(clippy::too_many_arguments)]
 fn evaluate_failure(
@@ -610,12 +613,25 @@ pub fn evaluate(
                     && b.request.cseq == u.p.cseq
                     && b.request.bottom_branch != u.p.bottom_branch
             });
+        // C21: an early dialog with preconditions and no UPDATE (or a=curr
+        // progress) for T_stall before the CANCEL or timeout.
+        let stalled = !u.mid
+            && !matches!(u.p.demand, Demand::Absent | Demand::Unknown)
+            && a.answers
+                .iter()
+                .find(|r| r.status.is_some_and(|c| (180..200).contains(&c)))
+                .is_some_and(|first| {
+                    let progress = a.in_dialog.iter().any(|t| {
+                        t.request.method == Method::Update && t.request.ts_ns > first.ts_ns
+                    });
+                    !progress && u.f.ts_ns - first.ts_ns >= T_STALL_NS
+                });
         let cx = Context {
             cancelled,
             unpracked_reliable: unpracked,
             repeats_cseq,
             home_reject_of_relaxed: u.relaxed_retry && home_reject(u.f),
-            stalled: false,
+            stalled,
         };
         let classes = classify::classify(u.p, u.f, cx);
         let mut f = Failure {
@@ -721,6 +737,11 @@ pub fn evaluate(
         .map(|a| ue_profile(&a.request));
     if let Some(p) = out.ue_profile {
         flags.push(p.to_string());
+    }
+    // G.20: no copy of the first request as the UA sent it (one Via): the
+    // capture was taken inside the network.
+    if s.attempts.first().is_some_and(|a| a.request.via_count > 1) {
+        flags.push("VANTAGE_NETWORK".into());
     }
     flags.sort();
     flags.dedup();

@@ -498,3 +498,47 @@ fn severity_order_is_the_table() {
     assert!(severity("RETRY_LOOP") < severity("REPEATED_WITHOUT_RELAXATION"));
     assert_eq!(severity("NOT_APPLICABLE"), SEVERITY.len() - 1);
 }
+
+#[test]
+fn c21_precondition_stall_then_cancel() {
+    let p = inv("A", "1", 10)
+        .h("Supported: precondition, 100rel")
+        .des("mandatory");
+    let cancel = M {
+        method: "CANCEL",
+        ..p.clone()
+    };
+    let msgs = vec![
+        (0, p.clone()),
+        (100 * MS, p.resp(183, "y").des("mandatory")),
+        (25 * S, cancel.clone()),
+        (25 * S + MS, cancel.resp(200, "y")),
+        (25 * S + 2 * MS, p.resp(487, "y")),
+        (25 * S + 3 * MS, p.ack("y")),
+    ];
+    let e = eval_one(&msgs, 90 * S);
+    let r = rows(&e);
+    assert_eq!(r.len(), 1, "C21 replaces C22 and is a capability failure");
+    assert_eq!(r[0].failure_class(), "PRECONDITION_STALL");
+    // The caller cancelled and nothing was retried: no retry is expected.
+    assert_eq!(r[0].verdict, "NOT_APPLICABLE");
+    // 10 s of silence is no stall.
+    let mut quick = msgs.clone();
+    for m in quick.iter_mut().skip(2) {
+        m.0 -= 15 * S;
+    }
+    assert!(rows(&eval_one(&quick, 90 * S)).is_empty());
+}
+
+#[test]
+fn a_capture_without_the_ua_copy_is_vantage_network() {
+    let p = inv("A", "1", 10).h("Via: SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bKue");
+    let msgs = vec![(0, p.clone()), (S, p.resp(200, "y"))];
+    let s = sessions(&msgs, 5 * S);
+    let e = evaluate(&s[0], &Settings::default(), &|_| false);
+    assert!(
+        e.flags.iter().any(|f| f == "VANTAGE_NETWORK"),
+        "{:?}",
+        e.flags
+    );
+}
