@@ -167,6 +167,12 @@ pub struct AttemptSummary {
     pub in_dialog: Vec<InDialogTxn>,
     /// Whether an ACK for the non-2xx final response was seen.
     pub acked_failure: bool,
+    /// Sources the final response was captured from (one per hop; the
+    /// first is the hop nearest the responder, rules.md §C attribution).
+    pub final_sources: Vec<SocketAddr>,
+    /// A later request of the same Call-ID, From tag and method was sent
+    /// more than 50 ms before the final response (rules.md D4).
+    pub premature_retry: bool,
 }
 
 /// One request inside a dialog, with its final response.
@@ -262,6 +268,8 @@ struct Attempt {
     answers: Vec<SipRecord>,
     in_dialog: Vec<InDialogTxn>,
     acked_failure: bool,
+    final_sources: Vec<SocketAddr>,
+    premature_retry: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -271,6 +279,7 @@ enum IndexKey {
     Dialog(u64),
     Pending(u64),
     Corr(u64),
+    CallTag(u64),
 }
 
 struct Slot {
@@ -336,6 +345,8 @@ pub struct Tracker<P> {
     max_cseq: FxHashMap<u64, (u32, i64)>,
     pending: FxHashMap<u64, Vec<Id>>,
     corr: FxHashMap<u64, Vec<(Id, i64)>>,
+    /// Attempts by (Call-ID, From tag).
+    call_tag: FxHashMap<u64, Vec<Id>>,
     recent_initial: VecDeque<(i64, Id)>,
     timers: BinaryHeap<Reverse<(i64, Timer, Id)>>,
     held: VecDeque<Held>,
@@ -371,6 +382,7 @@ impl<P> Default for Tracker<P> {
             max_cseq: FxHashMap::default(),
             pending: FxHashMap::default(),
             corr: FxHashMap::default(),
+            call_tag: FxHashMap::default(),
             recent_initial: VecDeque::new(),
             timers: BinaryHeap::new(),
             held: VecDeque::new(),
@@ -809,6 +821,8 @@ impl<P> Tracker<P> {
         self.attempt_keys.entry(ak).or_default().push(id);
         let tk = txn_key(&rec);
         self.txns.insert(tk, (id, TxnKind::Initial));
+        let ct = h(&(&*rec.call_id, &rec.from_tag));
+        self.call_tag.entry(ct).or_default().push(id);
         let s = self.slots.get_mut(&slot).expect("slot");
         s.attempts.push(id);
         self.attempts.insert(
@@ -823,7 +837,11 @@ impl<P> Tracker<P> {
                 confirmed_tags: Vec::new(),
                 open_dialogs: 0,
                 start_missing: false,
-                keys: vec![IndexKey::Attempt(ak), IndexKey::Txn(tk)],
+                keys: vec![
+                    IndexKey::Attempt(ak),
+                    IndexKey::Txn(tk),
+                    IndexKey::CallTag(ct),
+                ],
                 p_open: false,
                 candidates: Vec::new(),
                 open_ps: 0,
@@ -834,6 +852,8 @@ impl<P> Tracker<P> {
                 answers: Vec::new(),
                 in_dialog: Vec::new(),
                 acked_failure: false,
+                final_sources: Vec::new(),
+                premature_retry: false,
             },
         );
         id
@@ -1110,6 +1130,14 @@ impl<P> Tracker<P> {
         self.timer(at, Timer::Idle, root);
     }
 
+    /// The attempts of a Call-ID and From tag.
+    fn call_tag_attempts(&self, call_id: &str, from_tag: &Option<Box<str>>) -> Vec<Id> {
+        self.call_tag
+            .get(&h(&(call_id, from_tag)))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn unindex(&mut self, k: IndexKey, a: Id) {
         match k {
             IndexKey::Txn(t) => {
@@ -1135,6 +1163,14 @@ impl<P> Tracker<P> {
                     v.retain(|x| *x != a);
                     if v.is_empty() {
                         self.pending.remove(&t);
+                    }
+                }
+            }
+            IndexKey::CallTag(t) => {
+                if let Some(v) = self.call_tag.get_mut(&t) {
+                    v.retain(|x| *x != a);
+                    if v.is_empty() {
+                        self.call_tag.remove(&t);
                     }
                 }
             }
@@ -1228,6 +1264,16 @@ impl<P> Tracker<P> {
 
     fn initial_response(&mut self, a: Id, rec: SipRecord) {
         let status = rec.status.unwrap_or(0);
+        if status >= 200 {
+            let at = self.attempts.get_mut(&a).expect("attempt");
+            let same_final = at
+                .final_response
+                .as_ref()
+                .is_none_or(|f| f.status == rec.status && f.to_tag == rec.to_tag);
+            if same_final && !at.final_sources.contains(&rec.src) {
+                at.final_sources.push(rec.src);
+            }
+        }
         if (101..300).contains(&status) {
             let at = self.attempts.get_mut(&a).expect("attempt");
             if !at
@@ -1324,6 +1370,26 @@ impl<P> Tracker<P> {
                 return;
             }
             at.p_open = true;
+            let (p_ts, p_cseq) = (at.request.ts_ns, at.request.cseq);
+            let (call, tag, method) = (
+                at.request.call_id.clone(),
+                at.request.from_tag.clone(),
+                at.request.method.clone(),
+            );
+            // rules.md D4: an H0-like request sent after P but more than
+            // skew_tol before F is not a retry of it; P's failure is flagged.
+            let premature = self.call_tag_attempts(&call, &tag).iter().any(|&n| {
+                n != a
+                    && self.attempts.get(&n).is_some_and(|x| {
+                        let r = &x.request;
+                        r.method == method
+                            && r.ts_ns > p_ts
+                            && r.ts_ns < fts - SKEW_NS
+                            && r.cseq > p_cseq
+                    })
+            });
+            let at = self.attempts.get_mut(&a).expect("attempt");
+            at.premature_retry = premature;
             let pk = pending_key(&at.request.method, &at.request.from_uri, &at.request.to_uri);
             at.keys.push(IndexKey::Pending(pk));
             self.pending.entry(pk).or_default().push(a);
@@ -1522,6 +1588,8 @@ impl<P> Tracker<P> {
                 answers: a.answers,
                 in_dialog: a.in_dialog,
                 acked_failure: a.acked_failure,
+                final_sources: a.final_sources,
+                premature_retry: a.premature_retry,
             })
             .collect();
         self.finished.push(SessionSummary {

@@ -469,10 +469,14 @@ pub struct SessionEval {
     pub ue_profile: Option<&'static str>,
 }
 
-/// Who refused (rules.md §C attribution, single vantage point): the
-/// Warning warn-agent, else the Server (or User-Agent) value, else the
+/// Who refused (rules.md §C attribution): with F captured at two or more
+/// hops, the source of its first copy (the hop nearest the responder); else
+/// the Warning warn-agent, else the Server (or User-Agent) value, else the
 /// `src` of F.
-fn responder(f: &SipRecord) -> String {
+fn responder(f: &SipRecord, hops: &[std::net::SocketAddr]) -> String {
+    if hops.len() >= 2 {
+        return hops[0].to_string();
+    }
     if let Some(a) = classify::warn_agent(f.warning.as_deref()) {
         return a.to_string();
     }
@@ -641,7 +645,7 @@ pub fn evaluate(
             failure: u.f.clone(),
             retry: u.n.cloned(),
             link: u.link,
-            responder: responder(u.f),
+            responder: responder(u.f, if u.mid { &[] } else { &a.final_sources }),
             classes,
             refused: Vec::new(),
             u: Vec::new(),
@@ -702,6 +706,9 @@ pub fn evaluate(
             }
             None => false,
         };
+        if !u.mid && a.premature_retry {
+            f.flags.push("PREMATURE_RETRY".into());
+        }
         f.row = capability_failure || relaxes;
         out.failures.push(f);
     }

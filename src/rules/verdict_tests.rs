@@ -542,3 +542,41 @@ fn a_capture_without_the_ua_copy_is_vantage_network() {
         e.flags
     );
 }
+
+#[test]
+fn d4_a_retry_sent_long_before_the_failure_is_premature() {
+    let p = inv("A", "1", 10)
+        .h("Require: precondition")
+        .des("mandatory");
+    let n = inv("A", "1", 11)
+        .h("Supported: precondition")
+        .des("optional");
+    let msgs = vec![
+        (0, p.clone()),
+        // N leaves 400 ms before the 420 arrives: not linked.
+        (100 * MS, n.clone()),
+        (500 * MS, p.resp(420, "x").h("Unsupported: precondition")),
+        (501 * MS, p.ack("x")),
+        (900 * MS, n.resp(200, "y")),
+    ];
+    let s = sessions(&msgs, 60 * S);
+    assert_eq!(s.len(), 2, "no link");
+    let e = evaluate(&s[0], &Settings::default(), &|_| false);
+    let r = rows(&e);
+    assert!(has(r[0], "PREMATURE_RETRY"), "{:?}", r[0].flags);
+    assert_eq!(r[0].verdict, "NO_RETRY");
+}
+
+#[test]
+fn the_responder_is_the_first_hop_when_f_is_seen_at_two() {
+    let p = inv("A", "1", 10).h("Require: precondition");
+    let f = p
+        .resp(420, "x")
+        .h("Unsupported: precondition")
+        .h("Server: far-end/1.0");
+    let msgs = vec![(0, p.clone()), (10 * MS, f.clone()), (11 * MS, f.clone())];
+    // Same source twice: one hop, attribution by Server.
+    let s = sessions(&msgs, 60 * S);
+    let e = evaluate(&s[0], &Settings::default(), &|_| false);
+    assert_eq!(rows(&e)[0].responder, "far-end/1.0");
+}
