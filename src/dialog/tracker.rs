@@ -173,6 +173,9 @@ pub struct AttemptSummary {
     /// A later request of the same Call-ID, From tag and method was sent
     /// more than 50 ms before the final response (rules.md D4).
     pub premature_retry: bool,
+    /// A request with the same identities came after the window of the
+    /// rule it would have matched (rules.md G.19).
+    pub late_candidate: bool,
 }
 
 /// One request inside a dialog, with its final response.
@@ -270,6 +273,7 @@ struct Attempt {
     acked_failure: bool,
     final_sources: Vec<SocketAddr>,
     premature_retry: bool,
+    late_candidate: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -854,6 +858,7 @@ impl<P> Tracker<P> {
                 acked_failure: false,
                 final_sources: Vec::new(),
                 premature_retry: false,
+                late_candidate: false,
             },
         );
         id
@@ -939,6 +944,26 @@ impl<P> Tracker<P> {
                 .keys
                 .push(IndexKey::Corr(k));
         }
+        // G.19 for H0: a failed attempt of the same Call-ID and From tag
+        // whose window has closed.
+        for p in self.call_tag_attempts(
+            &self.attempts[&n].request.call_id.clone(),
+            &self.attempts[&n].request.from_tag.clone(),
+        ) {
+            let nm = self.attempts[&n].request.method.clone();
+            if let Some(pa) = self.attempts.get_mut(&p) {
+                if p != n
+                    && !pa.p_open
+                    && pa.request.method == nm
+                    && pa
+                        .final_response
+                        .as_ref()
+                        .is_some_and(|f| f.status.unwrap_or(0) >= 300 && ts_ns - f.ts_ns > W0_NS)
+                {
+                    pa.late_candidate = true;
+                }
+            }
+        }
         // Retry candidates: failed attempts with an open window.
         let mut ps: Vec<Id> = self.pending.get(&pk).cloned().unwrap_or_default();
         for &(k, _) in &corr {
@@ -1006,8 +1031,11 @@ impl<P> Tracker<P> {
         let same_call = pr.call_id == nr.call_id;
         let same_tag = pr.from_tag == nr.from_tag;
         let mut best: Option<(Rule, f32)> = None;
+        let mut late = false;
         let mut offer = |r: Rule, c: f32| {
-            if gap <= r.window(&nr.method) && best.is_none_or(|(_, bc)| c > bc) {
+            if gap > r.window(&nr.method) {
+                late = true;
+            } else if best.is_none_or(|(_, bc)| c > bc) {
                 best = Some((r, c));
             }
         };
@@ -1043,6 +1071,11 @@ impl<P> Tracker<P> {
             }
         }
         let Some((rule, conf)) = best else {
+            if late {
+                // rules.md G.19: the same identities beyond the rule's
+                // window: shown on P's failure, never linked.
+                self.attempts.get_mut(&p).expect("attempt").late_candidate = true;
+            }
             return;
         };
         self.attempts
@@ -1590,6 +1623,7 @@ impl<P> Tracker<P> {
                 acked_failure: a.acked_failure,
                 final_sources: a.final_sources,
                 premature_retry: a.premature_retry,
+                late_candidate: a.late_candidate,
             })
             .collect();
         self.finished.push(SessionSummary {

@@ -709,6 +709,9 @@ pub fn evaluate(
         if !u.mid && a.premature_retry {
             f.flags.push("PREMATURE_RETRY".into());
         }
+        if !u.mid && a.late_candidate && u.n.is_none() {
+            f.flags.push("CANDIDATE_LATE_RETRY".into());
+        }
         f.row = capability_failure || relaxes;
         out.failures.push(f);
     }

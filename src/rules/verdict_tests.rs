@@ -580,3 +580,27 @@ fn the_responder_is_the_first_hop_when_f_is_seen_at_two() {
     let e = evaluate(&s[0], &Settings::default(), &|_| false);
     assert_eq!(rows(&e)[0].responder, "far-end/1.0");
 }
+
+#[test]
+fn g19_a_late_retry_is_a_candidate_never_a_link() {
+    let p = inv("A", "1", 10)
+        .h("Require: precondition")
+        .des("mandatory");
+    // New Call-ID, same From tag (H1), 15 s after the 420: beyond W1.
+    let n = inv("B", "1", 1)
+        .h("Supported: precondition")
+        .des("optional");
+    let msgs = vec![
+        (0, p.clone()),
+        (10 * MS, p.resp(420, "x").h("Unsupported: precondition")),
+        (11 * MS, p.ack("x")),
+        (15 * S, n.clone()),
+        (15 * S + 500 * MS, n.resp(200, "y")),
+    ];
+    let s = sessions(&msgs, 90 * S);
+    assert_eq!(s.len(), 2);
+    let e = evaluate(&s[0], &Settings::default(), &|_| false);
+    let r = rows(&e);
+    assert!(has(r[0], "CANDIDATE_LATE_RETRY"), "{:?}", r[0].flags);
+    assert_eq!(r[0].verdict, "NO_RETRY");
+}
