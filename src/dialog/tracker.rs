@@ -176,6 +176,10 @@ pub struct AttemptSummary {
     /// A request with the same identities came after the window of the
     /// rule it would have matched (rules.md G.19).
     pub late_candidate: bool,
+    /// A later B2BUA leg of this request (same Session-ID, icid-value or
+    /// X-CID) no longer requires precondition or 100rel, or lowered the SDP
+    /// precondition demand (rules.md §A.6).
+    pub leg_relaxed: bool,
 }
 
 /// One request inside a dialog, with its final response.
@@ -274,6 +278,7 @@ struct Attempt {
     final_sources: Vec<SocketAddr>,
     premature_retry: bool,
     late_candidate: bool,
+    leg_relaxed: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -859,6 +864,7 @@ impl<P> Tracker<P> {
                 final_sources: Vec::new(),
                 premature_retry: false,
                 late_candidate: false,
+                leg_relaxed: false,
             },
         );
         id
@@ -928,6 +934,32 @@ impl<P> Tracker<P> {
             for other in others {
                 if let Some(o) = self.attempts.get(&other) {
                     let (so, sn) = (self.root_of(o.slot), self.root_of(slot));
+                    // rules.md §A.6: the later leg of a B2BUA no longer
+                    // requires an IMS_CORE capability the earlier one did.
+                    let relaxed = {
+                        let (a, b) = (&o.request, &self.attempts[&n].request);
+                        let core = |r: &SipRecord, t: &str| {
+                            r.require
+                                .iter()
+                                .chain(r.proxy_require.iter())
+                                .any(|x| &**x == t)
+                        };
+                        ["precondition", "100rel"]
+                            .iter()
+                            .any(|t| core(a, t) && !core(b, t))
+                            || (a.demand == crate::sip::Demand::Mandatory
+                                && matches!(
+                                    b.demand,
+                                    crate::sip::Demand::Optional
+                                        | crate::sip::Demand::NoneOnly
+                                        | crate::sip::Demand::Absent
+                                ))
+                    };
+                    if relaxed && o.request.method == self.attempts[&n].request.method {
+                        if let Some(o) = self.attempts.get_mut(&other) {
+                            o.leg_relaxed = true;
+                        }
+                    }
                     if so != sn {
                         if let Some(x) = self.slots.get_mut(&so) {
                             x.related.insert(n);
@@ -1624,6 +1656,7 @@ impl<P> Tracker<P> {
                 final_sources: a.final_sources,
                 premature_retry: a.premature_retry,
                 late_candidate: a.late_candidate,
+                leg_relaxed: a.leg_relaxed,
             })
             .collect();
         self.finished.push(SessionSummary {

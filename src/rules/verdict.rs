@@ -762,7 +762,15 @@ pub fn evaluate(
         .filter(|f| f.row)
         .map(|f| f.verdict)
         .min_by_key(|v| severity(v))
-        .unwrap_or("NOT_APPLICABLE");
+        .unwrap_or_else(|| {
+            // rules.md §D.3: no 420 reached the UE, but a B2BUA leg dropped
+            // IMS_CORE requirements: the network did the relaxation.
+            if s.attempts.iter().any(|a| a.leg_relaxed) {
+                "NETWORK_INTERWORKED"
+            } else {
+                "NOT_APPLICABLE"
+            }
+        });
     out
 }
 

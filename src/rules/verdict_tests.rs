@@ -604,3 +604,28 @@ fn g19_a_late_retry_is_a_candidate_never_a_link() {
     assert!(has(r[0], "CANDIDATE_LATE_RETRY"), "{:?}", r[0].flags);
     assert_eq!(r[0].verdict, "NO_RETRY");
 }
+
+#[test]
+fn a_b2bua_leg_that_dropped_precondition_is_network_interworked() {
+    let sid = "Session-ID: ab30317f1a784dc48ff824d0d3715d86";
+    let a = inv("A", "1", 10)
+        .h("Require: precondition")
+        .h(sid)
+        .des("mandatory");
+    // The IBCF's leg toward the Internet peer: new Call-ID, no Require.
+    let b = inv("B", "9", 1).h(sid);
+    let msgs = vec![
+        (0, a.clone()),
+        (50 * MS, b.clone()),
+        (S, b.resp(200, "z")),
+        (S + 10 * MS, a.resp(200, "y")),
+    ];
+    let s = sessions(&msgs, 60 * S);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].related, [s[1].id]);
+    let ea = evaluate(&s[0], &Settings::default(), &|_| false);
+    let eb = evaluate(&s[1], &Settings::default(), &|_| false);
+    assert_eq!(ea.verdict, "NETWORK_INTERWORKED");
+    assert!(rows(&ea).is_empty(), "no failure row");
+    assert_eq!(eb.verdict, "NOT_APPLICABLE");
+}
