@@ -208,8 +208,19 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
     );
     let verdicts: Vec<String> = s.verdicts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     if !verdicts.is_empty() {
-        eprintln!("  verdicts: {}", verdicts.join(", "));
+        eprintln!("  session verdicts: {}", verdicts.join(", "));
     }
+    let failures: u64 = s.failure_verdicts.iter().map(|(_, v)| v).sum();
+    let fv: Vec<String> = s
+        .failure_verdicts
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    eprintln!(
+        "  {failures} capability failures{}{}",
+        if fv.is_empty() { "" } else { ": " },
+        fv.join(", ")
+    );
     eprintln!("  policy: {}", cfg.policy.name());
     for f in &s.failed_files {
         eprintln!("  not read to its end: {f}");

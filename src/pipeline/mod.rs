@@ -84,6 +84,8 @@ pub struct RunSummary {
     pub outcomes: Vec<(String, u64)>,
     /// Sessions by verdict.
     pub verdicts: Vec<(String, u64)>,
+    /// failures.csv rows by verdict.
+    pub failure_verdicts: Vec<(String, u64)>,
     /// Anomalies by kind.
     pub anomalies: BTreeMap<&'static str, u64>,
     /// Wall-clock time.
@@ -935,6 +937,10 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         *flag.entry("INCONSISTENT_EXPERIENCE".into()).or_default() += inconsistent.len() as u64;
     }
     summary.verdicts = verdict.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    summary.failure_verdicts = failure_verdict
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
     report::write_csv(
         &cfg.out_dir,
         "inputs.csv",
