@@ -165,11 +165,12 @@ pub struct SipRecord {
     pub demand: Demand,
     /// Whether the message carries an SDP body (decodable or not).
     pub has_sdp: bool,
-    /// Hash of the SDP `o=` username and session id (rules.md §A.3 H2 bonus).
+    /// Hash of the SDP `o=` username and session id (rules.md §A.3 H2 bonus);
+    /// initial requests only.
     pub sdp_origin: Option<u64>,
     /// Fingerprint of everything H2 compares (rules.md §A.3): the message
     /// without per-request values, capability headers and SDP precondition
-    /// lines.
+    /// lines. Initial requests only (0 otherwise).
     pub h2_fingerprint: u64,
     /// RSeq of a reliable provisional response.
     pub rseq: Option<u32>,
@@ -177,7 +178,9 @@ pub struct SipRecord {
     pub rack: Option<(u32, u32, Box<str>)>,
     /// User-Agent of a request, Server of a response (either as fallback).
     pub user_agent: Option<Box<str>>,
-    /// Session-ID (RFC 7989), lowercased, without parameters.
+    /// Session-ID (RFC 7989), lowercased, without parameters. This and the
+    /// fields down to `access_type`, `sdp_media` and `via_hosts` are read
+    /// for requests only (they describe what a UA or B2BUA asked for).
     pub session_id: Option<Box<str>>,
     /// `icid-value` of P-Charging-Vector.
     pub icid: Option<Box<str>>,
@@ -241,6 +244,22 @@ impl SipRecord {
             crate::sip::SdpBody::Undecodable => (true, None),
             crate::sip::SdpBody::None => (false, None),
         };
+        // What only requests (or only initial requests) are read for: left
+        // out of responses, which are most messages (hot path).
+        let request = status.is_none();
+        let initial = request && msg.to_tag().is_none();
+        let req = |v: Option<&[u8]>| if request { owned(v) } else { None };
+        let (mut session_level, mut any_lines, mut failure) = (false, false, false);
+        if let Some(s) = sdp_bytes {
+            for l in crate::sip::sdp::precondition_lines(s) {
+                any_lines = true;
+                session_level |= l.media.is_none();
+                failure |= matches!(
+                    l.strength,
+                    Some(crate::sip::sdp::Strength::Failure | crate::sip::sdp::Strength::Unknown)
+                );
+            }
+        }
         let ua = if status.is_some() {
             msg.header(HeaderId::Server)
                 .or_else(|| msg.header(HeaderId::UserAgent))
@@ -280,58 +299,79 @@ impl SipRecord {
                 || msg.values(HeaderId::Allow).next().is_some(),
             demand: msg.precondition(),
             has_sdp,
-            sdp_origin: sdp_bytes.and_then(sdp_origin),
-            h2_fingerprint: h2_fingerprint(msg, sdp_bytes),
+            sdp_origin: if initial {
+                sdp_bytes.and_then(sdp_origin)
+            } else {
+                None
+            },
+            h2_fingerprint: if initial {
+                h2_fingerprint(msg, sdp_bytes)
+            } else {
+                0
+            },
             rseq: msg.header(HeaderId::RSeq).and_then(parse_u32),
             rack: msg.header(HeaderId::RAck).and_then(parse_rack),
             user_agent: owned(ua),
-            session_id: msg.header(HeaderId::SessionId).and_then(|v| {
-                let v = v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii();
-                (!v.is_empty()).then(|| String::from_utf8_lossy(v).to_ascii_lowercase().into())
-            }),
-            icid: msg.header(HeaderId::PChargingVector).and_then(icid_value),
-            x_cid: owned(
-                msg.header_named(b"X-CID")
-                    .or_else(|| msg.header_named(b"X-Call-ID"))
-                    .filter(|v| !v.is_empty()),
-            ),
+            session_id: msg
+                .header(HeaderId::SessionId)
+                .filter(|_| request)
+                .and_then(|v| {
+                    let v = v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii();
+                    (!v.is_empty()).then(|| String::from_utf8_lossy(v).to_ascii_lowercase().into())
+                }),
+            icid: msg
+                .header(HeaderId::PChargingVector)
+                .filter(|_| request)
+                .and_then(icid_value),
+            x_cid: if request {
+                owned(
+                    msg.header_named(b"X-CID")
+                        .or_else(|| msg.header_named(b"X-Call-ID"))
+                        .filter(|v| !v.is_empty()),
+                )
+            } else {
+                None
+            },
             warning: owned(msg.header(HeaderId::Warning)),
             reason: owned(msg.header(HeaderId::Reason)),
-            subscriber: owned(
-                msg.header_named(b"P-Served-User")
-                    .or_else(|| msg.header(HeaderId::PAssertedIdentity))
-                    .map(|v| crate::sip::name_addr(v).0),
-            )
-            .or_else(|| owned(msg.from_uri()))
-            .unwrap_or_default(),
-            visited_network: owned(msg.header_named(b"P-Visited-Network-ID")),
-            access_type: msg.header(HeaderId::PAccessNetworkInfo).map(|v| {
-                let t = v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii();
-                String::from_utf8_lossy(t).into()
-            }),
-            sdp_media: sdp_bytes.map(sdp_media),
-            session_level_precondition: sdp_bytes
-                .is_some_and(|s| crate::sip::sdp::precondition_lines(s).any(|l| l.media.is_none())),
-            has_precondition_lines: sdp_bytes
-                .is_some_and(|s| crate::sip::sdp::precondition_lines(s).next().is_some()),
-            precondition_failure: sdp_bytes.is_some_and(|s| {
-                crate::sip::sdp::precondition_lines(s).any(|l| {
-                    matches!(
-                        l.strength,
-                        Some(
-                            crate::sip::sdp::Strength::Failure | crate::sip::sdp::Strength::Unknown
-                        )
-                    )
-                })
-            }),
-            via_hosts: msg
-                .list(HeaderId::Via)
+            subscriber: if request {
+                owned(
+                    msg.header_named(b"P-Served-User")
+                        .or_else(|| msg.header(HeaderId::PAssertedIdentity))
+                        .map(|v| crate::sip::name_addr(v).0),
+                )
+                .or_else(|| owned(msg.from_uri()))
+                .unwrap_or_default()
+            } else {
+                Box::default()
+            },
+            visited_network: req(msg.header_named(b"P-Visited-Network-ID")),
+            access_type: msg
+                .header(HeaderId::PAccessNetworkInfo)
+                .filter(|_| request)
                 .map(|v| {
-                    String::from_utf8_lossy(via_host(v))
-                        .to_ascii_lowercase()
-                        .into()
-                })
-                .collect(),
+                    let t = v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii();
+                    String::from_utf8_lossy(t).into()
+                }),
+            sdp_media: if request {
+                sdp_bytes.map(sdp_media)
+            } else {
+                None
+            },
+            session_level_precondition: session_level,
+            has_precondition_lines: any_lines,
+            precondition_failure: failure,
+            via_hosts: if request {
+                msg.list(HeaderId::Via)
+                    .map(|v| {
+                        String::from_utf8_lossy(via_host(v))
+                            .to_ascii_lowercase()
+                            .into()
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 
