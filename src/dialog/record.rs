@@ -137,28 +137,32 @@ pub struct SipRecord {
     pub from_tag: Option<Box<str>>,
     /// To tag.
     pub to_tag: Option<Box<str>>,
-    /// From URI (as written, without the display name and parameters).
+    /// From URI (as written, without the display name and parameters);
+    /// requests only (empty in a response, like the other request-only
+    /// fields below: the rules read them on requests).
     pub from_uri: Box<str>,
-    /// To URI.
+    /// To URI; requests only.
     pub to_uri: Box<str>,
     /// The Request-URI of a request.
     pub request_uri: Option<Box<str>>,
     /// Branch of the top Via (this hop's transaction).
     pub top_branch: Option<Box<str>>,
-    /// Branch of the bottom Via (the originating UAC's transaction).
+    /// Branch of the bottom Via (the originating UAC's transaction); requests
+    /// only.
     pub bottom_branch: Option<Box<str>>,
     /// Number of Via entries.
     pub via_count: u16,
     /// Require tags.
     pub require: Tags,
-    /// Proxy-Require tags.
+    /// Proxy-Require tags; requests only.
     pub proxy_require: Tags,
-    /// Supported tags.
+    /// Supported tags; requests only.
     pub supported: Tags,
     /// Unsupported tags.
     pub unsupported: Tags,
-    /// Allow methods, as written.
-    pub allow: Vec<Box<str>>,
+    /// Whether Allow lists UPDATE (method tokens are case-sensitive, RFC 3261
+    /// §25.1): the only method the rules look for (rules.md C14, C15, D9, L2).
+    pub allow_update: bool,
     /// Whether an Allow header is present.
     pub has_allow: bool,
     /// SDP precondition demand (rules.md §B.3).
@@ -281,20 +285,25 @@ impl SipRecord {
             cseq: msg.cseq().map(|(n, _)| n).unwrap_or(0),
             from_tag: owned(msg.from_tag()),
             to_tag: owned(msg.to_tag()),
-            from_uri: owned(msg.from_uri()).unwrap_or_default(),
-            to_uri: owned(msg.to_uri()).unwrap_or_default(),
+            from_uri: req(msg.from_uri()).unwrap_or_default(),
+            to_uri: req(msg.to_uri()).unwrap_or_default(),
             request_uri: owned(msg.request_uri()),
             top_branch: owned(msg.top_via_branch()),
-            bottom_branch: owned(msg.bottom_via_branch()),
+            bottom_branch: req(msg.bottom_via_branch()),
             via_count: msg.via_count().min(u16::MAX as usize) as u16,
             require: tag_set(msg.list(HeaderId::Require)),
-            proxy_require: tag_set(msg.list(HeaderId::ProxyRequire)),
-            supported: tag_set(msg.list(HeaderId::Supported)),
+            proxy_require: if request {
+                tag_set(msg.list(HeaderId::ProxyRequire))
+            } else {
+                Tags::new()
+            },
+            supported: if request {
+                tag_set(msg.list(HeaderId::Supported))
+            } else {
+                Tags::new()
+            },
             unsupported: tag_set(msg.list(HeaderId::Unsupported)),
-            allow: msg
-                .list(HeaderId::Allow)
-                .map(|m| String::from_utf8_lossy(m).into())
-                .collect(),
+            allow_update: msg.list(HeaderId::Allow).any(|m| m == b"UPDATE"),
             has_allow: msg.header(HeaderId::Allow).is_some()
                 || msg.values(HeaderId::Allow).next().is_some(),
             demand: msg.precondition(),
@@ -310,7 +319,10 @@ impl SipRecord {
                 0
             },
             rseq: msg.header(HeaderId::RSeq).and_then(parse_u32),
-            rack: msg.header(HeaderId::RAck).and_then(parse_rack),
+            rack: msg
+                .header(HeaderId::RAck)
+                .filter(|_| request)
+                .and_then(parse_rack),
             user_agent: owned(ua),
             session_id: msg
                 .header(HeaderId::SessionId)

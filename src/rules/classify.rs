@@ -406,7 +406,7 @@ pub fn observations(p: &SipRecord, answers: &[SipRecord]) -> Vec<&'static str> {
             out.push("C13");
         }
         // C15: Allow without UPDATE while preconditions are in use.
-        if in_use && a.has_allow && !a.allow.iter().any(|x| &**x == "UPDATE") {
+        if in_use && a.has_allow && !a.allow_update {
             out.push("C15");
         }
         // C17: Require: 100rel answered by an unreliable 18x.

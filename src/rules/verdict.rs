@@ -343,10 +343,8 @@ fn evaluate_failure(
     }
     // D9
     let desired_listed = (!u.is_empty()).then(|| {
-        u.iter().all(|t| {
-            n.supported.iter().any(|x| **x == **t)
-                || (t == "update" && n.allow.iter().any(|m| &**m == "UPDATE"))
-        })
+        u.iter()
+            .all(|t| n.supported.iter().any(|x| **x == **t) || (t == "update" && n.allow_update))
     });
     match desired_listed {
         Some(true) => flags.push("DESIRED_LISTED".into()),
@@ -790,7 +788,7 @@ fn lints(
         let uses = !matches!(p.demand, Demand::Absent | Demand::Unknown);
         if uses
             && ((!has(&p.supported, "100rel") && !has(&p.require, "100rel"))
-                || (p.has_allow && !p.allow.iter().any(|m| &**m == "UPDATE")))
+                || (p.has_allow && !p.allow_update))
         {
             flags.push("PRECONDITION_PREREQ_MISSING".into());
         }
