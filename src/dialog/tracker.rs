@@ -1735,25 +1735,8 @@ pub fn wireshark_filter(call_ids: &[Box<str>]) -> String {
 }
 
 impl SessionSummary {
-    /// Index of the first attempt that failed (3xx–6xx final response).
-    pub fn first_failure(&self) -> Option<usize> {
-        self.attempts.iter().position(|a| {
-            a.final_response
-                .as_ref()
-                .and_then(|f| f.status)
-                .is_some_and(|s| s >= 300)
-        })
-    }
-
     /// The link whose P is attempt `i`.
     pub fn link_from(&self, i: usize) -> Option<&Link> {
         self.links.iter().find(|l| l.from == i)
-    }
-
-    /// The caller's and callee's addresses of the first attempt.
-    pub fn endpoints(&self) -> Option<(SocketAddr, SocketAddr)> {
-        self.attempts
-            .first()
-            .map(|a| (a.request.src, a.request.dst))
     }
 }
