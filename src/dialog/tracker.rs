@@ -85,9 +85,9 @@ impl Rule {
         }
     }
 
-    fn window(self, method: &Method) -> i64 {
+    fn window(self, method: &Method, w0: i64) -> i64 {
         match self {
-            Rule::H0 | Rule::H0Prime => W0_NS,
+            Rule::H0 | Rule::H0Prime => w0,
             _ if *method == Method::Message => W1_MESSAGE_NS,
             _ => W1_NS,
         }
@@ -367,6 +367,9 @@ pub struct Tracker<P> {
     anomalies: Vec<TrackAnomaly>,
     /// Retransmissions seen.
     pub retransmissions: u64,
+    /// W0: the H0/H0' retry window, and how long a session stays open after
+    /// its last message (policy `window_s`, default [`W0_NS`]).
+    w0: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -402,6 +405,7 @@ impl<P> Default for Tracker<P> {
             finished: Vec::new(),
             anomalies: Vec::new(),
             retransmissions: 0,
+            w0: W0_NS,
         }
     }
 }
@@ -441,6 +445,14 @@ fn corr_keys(r: &SipRecord) -> Vec<(u64, f32)> {
 }
 
 impl<P> Tracker<P> {
+    /// A tracker whose W0 (rules.md §A.3, policy `window_s`) is `w0_ns`.
+    pub fn with_window(w0_ns: i64) -> Self {
+        Tracker {
+            w0: w0_ns.max(1),
+            ..Tracker::default()
+        }
+    }
+
     /// Feeds the next message in merged order with its payload. Returns
     /// whether it is a retransmission or duplicate (rules.md §A.2).
     pub fn push(
@@ -612,7 +624,7 @@ impl<P> Tracker<P> {
             },
         );
         self.live.insert((start, id));
-        self.timer(start + W0_NS, Timer::Idle, id);
+        self.timer(start + self.w0, Timer::Idle, id);
         id
     }
 
@@ -914,6 +926,7 @@ impl<P> Tracker<P> {
             .map(|e| e.0);
         self.note_cseq(&rec);
         let ts_ns = rec.ts_ns;
+        let w0 = self.w0;
         let corr = corr_keys(&rec);
         let pk = pending_key(&rec.method, &rec.from_uri, &rec.to_uri);
         let slot = self.new_slot(ts_ns);
@@ -923,7 +936,7 @@ impl<P> Tracker<P> {
         // B2BUA legs: correlation keys, for AS-leg links and related sessions.
         for &(k, _) in &corr {
             let list = self.corr.entry(k).or_default();
-            list.retain(|(_, t)| ts_ns - *t <= W0_NS);
+            list.retain(|(_, t)| ts_ns - *t <= w0);
             if list.len() >= CORR_MAX {
                 // Shared by too many calls to tell legs apart (a constant
                 // value from a broken element): not evidence.
@@ -990,7 +1003,7 @@ impl<P> Tracker<P> {
                     && pa
                         .final_response
                         .as_ref()
-                        .is_some_and(|f| f.status.unwrap_or(0) >= 300 && ts_ns - f.ts_ns > W0_NS)
+                        .is_some_and(|f| f.status.unwrap_or(0) >= 300 && ts_ns - f.ts_ns > w0)
                 {
                     pa.late_candidate = true;
                 }
@@ -1062,10 +1075,11 @@ impl<P> Tracker<P> {
             && ident::uri_key(&pr.to_uri) == ident::uri_key(&nr.to_uri);
         let same_call = pr.call_id == nr.call_id;
         let same_tag = pr.from_tag == nr.from_tag;
+        let w0 = self.w0;
         let mut best: Option<(Rule, f32)> = None;
         let mut late = false;
         let mut offer = |r: Rule, c: f32| {
-            if gap > r.window(&nr.method) {
+            if gap > r.window(&nr.method, w0) {
                 late = true;
             } else if best.is_none_or(|(_, bc)| c > bc) {
                 best = Some((r, c));
@@ -1186,12 +1200,13 @@ impl<P> Tracker<P> {
         na.decided = true;
         let slot = na.slot;
         let root = self.root_of(slot);
+        let w0 = self.w0;
         let s = self.slots.get_mut(&root).expect("slot");
         if s.session.is_none() {
             s.session = Some(self.next_session);
             self.next_session += 1;
         }
-        let at = self.now.max(s.last_ns + W0_NS);
+        let at = self.now.max(s.last_ns + w0);
         self.timer(at, Timer::Idle, root);
     }
 
@@ -1458,7 +1473,7 @@ impl<P> Tracker<P> {
             let pk = pending_key(&at.request.method, &at.request.from_uri, &at.request.to_uri);
             at.keys.push(IndexKey::Pending(pk));
             self.pending.entry(pk).or_default().push(a);
-            self.timer(fts + W0_NS, Timer::PClose, a);
+            self.timer(fts + self.w0, Timer::PClose, a);
             // A retry captured up to skew_tol before F (rules.md §A.3 D4).
             let early: Vec<Id> = self
                 .recent_initial
@@ -1541,7 +1556,7 @@ impl<P> Tracker<P> {
             return;
         }
         let now = self.now;
-        let mut wait_until = slot.last_ns + W0_NS;
+        let mut wait_until = slot.last_ns + self.w0;
         let mut ready = slot.session.is_some();
         for a in &slot.attempts {
             let at = &self.attempts[a];
@@ -1691,7 +1706,7 @@ impl<P> Tracker<P> {
         if self.max_cseq.len() > 4096 && self.max_cseq.len() > 4 * self.attempts.len() {
             let now = self.now;
             self.max_cseq
-                .retain(|_, (_, t)| now - *t <= RETRANSMISSION_WINDOW_NS + W0_NS);
+                .retain(|_, (_, t)| now - *t <= RETRANSMISSION_WINDOW_NS + self.w0);
         }
     }
 }

@@ -555,3 +555,30 @@ fn a_branch_refusal_then_another_branch_answering_is_no_failure() {
         Some(200)
     );
 }
+
+#[test]
+fn the_retry_window_follows_the_policy() {
+    // An H0 retry 40 s after the failure: beyond the default W0 (32 s),
+    // within a policy's window_s = 60.
+    let msgs = failed_then(invite("c1", "f1", 2, "z9hG4bK2"), 40 * S);
+    let (s, _, _) = run(&msgs, 120 * S);
+    assert_eq!(s.len(), 2);
+    let mut t: Tracker<()> = Tracker::with_window(60 * S);
+    for (i, (ts, m)) in msgs.iter().enumerate() {
+        let text = m.text();
+        let msg = parse_message(text.as_bytes(), Framing::Datagram).unwrap();
+        let at = Capture {
+            file: 0,
+            frame: i as u64 + 1,
+            seq: 0,
+            ts_ns: *ts,
+            src: "10.0.0.1:5060".parse().unwrap(),
+            dst: "10.0.0.2:5060".parse().unwrap(),
+        };
+        t.push(SipRecord::new(&msg, at), (), |_, _| {});
+    }
+    t.finish(120 * S);
+    let s = t.take_finished();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].links[0].rule, Rule::H0);
+}

@@ -817,7 +817,8 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         experience: Vec::new(),
         anomalies: Vec::new(),
     };
-    let mut tracker: Tracker<Option<Box<MessageRow>>> = Tracker::default();
+    let mut tracker: Tracker<Option<Box<MessageRow>>> =
+        Tracker::with_window(i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX));
     let mut last_ts = i64::MIN;
     let mut fed = 0u64;
     let results = merge::merge(
