@@ -222,6 +222,12 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
         fv.join(", ")
     );
     eprintln!("  policy: {}", cfg.policy.name());
+    if s.spill_runs > 0 {
+        eprintln!(
+            "  sessions.csv merged from {} sorted run files (long-lived sessions held others back)",
+            s.spill_runs
+        );
+    }
     for f in &s.failed_files {
         eprintln!("  not read to its end: {f}");
     }

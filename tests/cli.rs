@@ -206,3 +206,48 @@ fn usage_errors_are_exit_2_and_a_missing_file_is_exit_1() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/capture.pcap"));
 }
+
+/// Sessions held back by a long-lived one are spilled to sorted run files
+/// and merged at the end (src/pipeline/spill.rs): with a spill limit of one
+/// row the reports are byte for byte those of an in-memory run, and no run
+/// file is left behind.
+#[test]
+fn spilled_session_rows_give_the_same_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus();
+    // The whole corpus: its calls without BYE stay live to the end and hold
+    // every later session back.
+    let inputs = [c.to_string_lossy().into_owned()];
+    let mut outs = Vec::new();
+    for (name, spill) in [("mem", None), ("spill", Some("1"))] {
+        let out = dir.path().join(name);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sipaudit"));
+        cmd.current_dir(root())
+            .args(["analyze", "-o", out.to_str().unwrap()])
+            .args(&inputs);
+        if let Some(n) = spill {
+            cmd.env("SIPAUDIT_SPILL_ROWS", n);
+        }
+        let o = cmd.output().unwrap();
+        // The corpus holds SOURCES.md and a NetXRay file: exit 1.
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr.contains("sorted run files"),
+            spill.is_some(),
+            "the spilled run goes through run files, the other does not: {stderr}"
+        );
+        outs.push(out);
+    }
+    for r in ["sessions.csv", "failures.csv", "summary.csv"] {
+        let a = fs::read(outs[0].join(r)).unwrap();
+        assert!(a.len() > 200, "{r}");
+        assert_eq!(a, fs::read(outs[1].join(r)).unwrap(), "{r}");
+    }
+    let leftovers: Vec<_> = fs::read_dir(&outs[1])
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("run"))
+        .collect();
+    assert!(leftovers.is_empty());
+}

@@ -8,6 +8,7 @@
 //! inputs were named.
 
 pub mod merge;
+pub mod spill;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,9 +21,9 @@ use crate::error::{Error, ErrorKind};
 use crate::packet::sctp::SctpEvent;
 use crate::packet::ws::{self, WsEvent};
 use crate::packet::{Datagram, Decoder, FlowKey, PacketCounts, Sink, StreamEvent, TunnelPath};
-use crate::report::rows::{AnomalyRow, FailureRow, InputRow, MessageRow, SessionRow, SummaryRow};
+use crate::report::rows::{AnomalyRow, InputRow, MessageRow, SummaryRow};
 use crate::report::sessions::{SessionPolicy, failure_rows, session_row};
-use crate::report::{self, CsvStream, Text};
+use crate::report::{self, CsvStream, RawCsv, Text};
 use crate::rules;
 use crate::sip::stream::FramerEvent;
 use crate::sip::{self, Framing, Message, StartLine};
@@ -86,6 +87,9 @@ pub struct RunSummary {
     pub verdicts: Vec<(String, u64)>,
     /// failures.csv rows by verdict.
     pub failure_verdicts: Vec<(String, u64)>,
+    /// Sorted run files sessions.csv went through (long-lived sessions held
+    /// many finished ones back; `pipeline::spill`).
+    pub spill_runs: usize,
     /// Anomalies by kind.
     pub anomalies: BTreeMap<&'static str, u64>,
     /// Wall-clock time.
@@ -631,12 +635,15 @@ fn process_file(
 struct Reports {
     files: Vec<String>,
     messages: Option<CsvStream>,
-    sessions: CsvStream,
-    failures: CsvStream,
-    /// Finished sessions (with their failures.csv rows) waiting for every
-    /// earlier-starting one.
-    waiting: BTreeMap<(i64, u64), (SessionRow, Vec<FailureRow>)>,
+    sessions: RawCsv,
+    failures: RawCsv,
+    /// Finished sessions (with their failures.csv rows), encoded, waiting
+    /// for every earlier-starting one (spilled to run files when many).
+    waiting: Option<spill::SortedRows>,
     policy: std::sync::Arc<rules::policy::Policy>,
+    out_dir: PathBuf,
+    /// Run files the session rows went through (0: all in memory).
+    spill_runs: usize,
     error: Option<Error>,
     sessions_total: u64,
     outcome: BTreeMap<&'static str, u64>,
@@ -651,6 +658,16 @@ struct Reports {
     /// Sessions with a capability refusal, for INCONSISTENT_EXPERIENCE.
     experience: Vec<rules::Experience>,
     anomalies: Vec<TrackAnomaly>,
+}
+
+/// Finished sessions held in memory before they are spilled to run files
+/// (about 1 KB each): `SIPAUDIT_SPILL_ROWS` overrides it (tests use a tiny
+/// value to exercise the external merge).
+fn spill_rows() -> usize {
+    std::env::var("SIPAUDIT_SPILL_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
 }
 
 /// Whether a session's policy_verdict cell is empty (NOT_APPLICABLE
@@ -741,21 +758,46 @@ impl Reports {
             for f in row.flags.0.split(';').filter(|f| !f.is_empty()) {
                 *self.flag.entry(f.to_string()).or_default() += 1;
             }
-            self.waiting.insert((s.start_ns, s.id), (row, frows));
+            let mut srow = Vec::new();
+            report::encode(&row, &mut srow);
+            let mut fbytes = Vec::new();
+            for f in &frows {
+                report::encode(f, &mut fbytes);
+            }
+            if let Some(w) = self.waiting.as_mut() {
+                w.insert((s.start_ns, s.id), srow, fbytes);
+            }
         }
         self.anomalies.extend(t.take_anomalies());
         let limit = if all { None } else { t.min_live_start() };
-        while let Some(e) = self.waiting.first_entry() {
-            if limit.is_some_and(|l| e.key().0 >= l) {
-                break;
+        let (sessions, failures) = (&mut self.sessions, &mut self.failures);
+        let mut err = None;
+        let mut out = |s: &[u8], f: &[u8]| -> std::io::Result<()> {
+            if err.is_none() {
+                if let Err(e) = sessions.raw(s).and_then(|_| failures.raw(f)) {
+                    err = Some(e);
+                }
             }
-            let (row, frows) = e.remove();
-            let r = self.sessions.row(&row);
-            self.keep(r);
-            for f in &frows {
-                let r = self.failures.row(f);
-                self.keep(r);
+            Ok(())
+        };
+        let r = match (all, self.waiting.as_mut()) {
+            (_, None) => Ok(()),
+            (false, Some(w)) => w.flush(limit, &mut out),
+            (true, Some(_)) => {
+                let w = self.waiting.take().expect("present");
+                self.spill_runs = w.runs();
+                w.finish(&mut out)
             }
+        };
+        if let Some(e) = err {
+            self.keep(Err(e));
+        }
+        if let Err(source) = r {
+            self.keep(Err(ErrorKind::Output {
+                path: self.out_dir.clone(),
+                source,
+            }
+            .into()));
         }
     }
 }
@@ -799,9 +841,11 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         } else {
             None
         },
-        sessions: CsvStream::create(&cfg.out_dir, "sessions.csv", report::SESSIONS_HEADER)?,
-        failures: CsvStream::create(&cfg.out_dir, "failures.csv", report::FAILURES_HEADER)?,
-        waiting: BTreeMap::new(),
+        sessions: RawCsv::create(&cfg.out_dir, "sessions.csv", report::SESSIONS_HEADER)?,
+        failures: RawCsv::create(&cfg.out_dir, "failures.csv", report::FAILURES_HEADER)?,
+        waiting: Some(spill::SortedRows::new(&cfg.out_dir, spill_rows())),
+        out_dir: cfg.out_dir.clone(),
+        spill_runs: 0,
         policy: cfg.policy.clone(),
         error: None,
         sessions_total: 0,
@@ -914,6 +958,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     if let Some(w) = reports.messages.take() {
         w.finish()?;
     }
+    summary.spill_runs = reports.spill_runs;
     let Reports {
         sessions,
         failures,

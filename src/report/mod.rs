@@ -150,6 +150,67 @@ impl CsvStream {
     }
 }
 
+/// A CSV file written from rows already encoded by [`encode`] (header
+/// first): sessions.csv and failures.csv, whose rows wait encoded in memory
+/// or in run files before they are written (`pipeline::spill`).
+pub struct RawCsv {
+    path: std::path::PathBuf,
+    w: BufWriter<File>,
+}
+
+impl RawCsv {
+    /// Creates `dir/name` and writes the header.
+    pub fn create(dir: &Path, name: &str, header: &[&str]) -> Result<RawCsv, Error> {
+        let path = dir.join(name);
+        let file = File::create(&path).map_err(|source| ErrorKind::Output {
+            path: path.clone(),
+            source,
+        })?;
+        let mut r = RawCsv {
+            path,
+            w: BufWriter::with_capacity(1 << 20, file),
+        };
+        let mut h = Vec::new();
+        encode(&header, &mut h);
+        r.raw(&h)?;
+        Ok(r)
+    }
+
+    /// Appends encoded rows.
+    pub fn raw(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.w.write_all(bytes).map_err(|source| {
+            ErrorKind::Output {
+                path: self.path.clone(),
+                source,
+            }
+            .into()
+        })
+    }
+
+    /// Flushes and closes the file.
+    pub fn finish(mut self) -> Result<(), Error> {
+        self.w.flush().map_err(|source| {
+            ErrorKind::Output {
+                path: self.path.clone(),
+                source,
+            }
+            .into()
+        })
+    }
+}
+
+/// One row encoded exactly as [`CsvStream::row`] writes it (RFC 4180,
+/// `\n`), appended to `out`.
+pub fn encode<R: Serialize>(r: &R, out: &mut Vec<u8>) {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(std::mem::take(out));
+    w.serialize(r)
+        .expect("serialising a row into memory cannot fail");
+    *out = w.into_inner().expect("flushing into memory cannot fail");
+}
+
 /// Column names of messages.csv (contract order).
 pub const MESSAGES_HEADER: &[&str] = &[
     "file",
