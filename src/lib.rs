@@ -9,7 +9,7 @@
 //!            UDP       + SDP        verdicts
 //! ```
 //!
-//! [`pipeline`] connects the stages (and is the only place that uses rayon);
+//! [`pipeline`] connects the stages (and is the only place that starts threads);
 //! [`anomaly`] and [`error`] are shared leaves. The binary (`src/main.rs`) only
 //! parses the command line, calls [`pipeline::run`] and owns the exit status.
 #![deny(missing_docs, unsafe_code)]

@@ -1,9 +1,10 @@
-//! The pipeline: inputs → per-file decoding (in parallel) → merged,
-//! sorted rows → CSV files. The only module that uses rayon.
+//! The pipeline: inputs → per-file decoding (in parallel, [`merge`]) → one
+//! capture-time timeline → the session tracker and the rules → CSV files
+//! (sessions in start order through [`spill`]).
 //!
-//! Each file is decoded by its own [`Decoder`] on a rayon worker; results come
-//! back in sorted-input order (`collect` on an indexed parallel iterator keeps
-//! order), and every report is sorted before it is written, so the output
+//! Each file is decoded by its own [`Decoder`] on a thread of the merge; the
+//! merged order depends only on the data, the tracker runs on the calling
+//! thread, and every report is ordered before it is written, so the output
 //! bytes are the same for every `--jobs` value and every order in which the
 //! inputs were named.
 

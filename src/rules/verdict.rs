@@ -2,9 +2,9 @@
 //! failure of a finished session, and the session verdict; §B.5 lints and
 //! the §F UE profile.
 //!
-//! [`VERDICTS`] is the evaluation order of §D.3 (items 1–14 and the reverse
-//! case), [`SEVERITY`] the session order; [`evaluate_failure`] walks the
-//! items top-down exactly as numbered there.
+//! `evaluate_failure` walks the items of §D.3 top-down exactly as numbered
+//! there (items 1–14, then the reverse case and network interworking);
+//! [`SEVERITY`] is the session order.
 
 use crate::dialog::record::Method;
 use crate::dialog::tracker::{Rule, W0_NS};
