@@ -61,6 +61,29 @@ impl Serialize for Text {
     }
 }
 
+/// The CSV dialect of every report: RFC 4180, `\n` line ends, the header
+/// written by the caller.
+fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .has_headers(false)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(w)
+}
+
+fn output_error(path: &Path, source: std::io::Error) -> Error {
+    ErrorKind::Output {
+        path: path.to_path_buf(),
+        source,
+    }
+    .into()
+}
+
+fn create_file(dir: &Path, name: &str) -> Result<(std::path::PathBuf, BufWriter<File>), Error> {
+    let path = dir.join(name);
+    let file = File::create(&path).map_err(|e| output_error(&path, e))?;
+    Ok((path, BufWriter::with_capacity(1 << 20, file)))
+}
+
 /// Writes `rows` (header first) to `dir/name`.
 pub fn write_csv<R: Serialize>(
     dir: &Path,
@@ -68,34 +91,15 @@ pub fn write_csv<R: Serialize>(
     rows: &[R],
     header: &[&str],
 ) -> Result<(), Error> {
-    let path = dir.join(name);
-    let out = |source: std::io::Error| -> Error {
-        ErrorKind::Output {
-            path: path.clone(),
-            source,
-        }
-        .into()
-    };
-    let file = File::create(&path).map_err(out)?;
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(BufWriter::with_capacity(1 << 20, file));
-    w.write_record(header).map_err(|e| out(e.into()))?;
+    let mut w = CsvStream::create(dir, name, header)?;
     for r in rows {
-        w.serialize(r).map_err(|e| out(e.into()))?;
+        w.row(r)?;
     }
-    let inner = w.into_inner().map_err(|e| out(e.into_error()))?;
-    inner
-        .into_inner()
-        .map_err(|e| out(e.into_error()))?
-        .flush()
-        .map_err(out)?;
-    Ok(())
+    w.finish()
 }
 
-/// A CSV file written row by row (header first), for reports too large to
-/// hold: messages.csv and sessions.csv.
+/// A CSV file written row by row (header first): messages.csv, too large
+/// to hold, and the small reports through [`write_csv`].
 pub struct CsvStream {
     path: std::path::PathBuf,
     w: csv::Writer<BufWriter<File>>,
@@ -104,49 +108,32 @@ pub struct CsvStream {
 impl CsvStream {
     /// Creates `dir/name` and writes the header.
     pub fn create(dir: &Path, name: &str, header: &[&str]) -> Result<CsvStream, Error> {
-        let path = dir.join(name);
-        let file = File::create(&path).map_err(|source| ErrorKind::Output {
-            path: path.clone(),
-            source,
-        })?;
-        let w = csv::WriterBuilder::new()
-            .has_headers(false)
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_writer(BufWriter::with_capacity(1 << 20, file));
-        let mut s = CsvStream { path, w };
-        s.w.write_record(header).map_err(|e| s.err(e.into()))?;
-        Ok(s)
-    }
-
-    fn err(&self, source: std::io::Error) -> Error {
-        ErrorKind::Output {
-            path: self.path.clone(),
-            source,
-        }
-        .into()
+        let (path, file) = create_file(dir, name)?;
+        let mut w = csv_writer(file);
+        w.write_record(header)
+            .map_err(|e| output_error(&path, e.into()))?;
+        Ok(CsvStream { path, w })
     }
 
     /// Writes one row.
     pub fn row<R: Serialize>(&mut self, r: &R) -> Result<(), Error> {
-        self.w.serialize(r).map_err(|e| self.err(e.into()))
+        self.w
+            .serialize(r)
+            .map_err(|e| output_error(&self.path, e.into()))
     }
 
     /// Flushes and closes the file.
     pub fn finish(self) -> Result<(), Error> {
         let path = self.path;
-        let out = |source: std::io::Error| -> Error {
-            ErrorKind::Output {
-                path: path.clone(),
-                source,
-            }
-            .into()
-        };
-        let inner = self.w.into_inner().map_err(|e| out(e.into_error()))?;
+        let inner = self
+            .w
+            .into_inner()
+            .map_err(|e| output_error(&path, e.into_error()))?;
         inner
             .into_inner()
-            .map_err(|e| out(e.into_error()))?
+            .map_err(|e| output_error(&path, e.into_error()))?
             .flush()
-            .map_err(out)
+            .map_err(|e| output_error(&path, e))
     }
 }
 
@@ -161,15 +148,8 @@ pub struct RawCsv {
 impl RawCsv {
     /// Creates `dir/name` and writes the header.
     pub fn create(dir: &Path, name: &str, header: &[&str]) -> Result<RawCsv, Error> {
-        let path = dir.join(name);
-        let file = File::create(&path).map_err(|source| ErrorKind::Output {
-            path: path.clone(),
-            source,
-        })?;
-        let mut r = RawCsv {
-            path,
-            w: BufWriter::with_capacity(1 << 20, file),
-        };
+        let (path, w) = create_file(dir, name)?;
+        let mut r = RawCsv { path, w };
         let mut h = Vec::new();
         encode(&header, &mut h);
         r.raw(&h)?;
@@ -178,34 +158,21 @@ impl RawCsv {
 
     /// Appends encoded rows.
     pub fn raw(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.w.write_all(bytes).map_err(|source| {
-            ErrorKind::Output {
-                path: self.path.clone(),
-                source,
-            }
-            .into()
-        })
+        self.w
+            .write_all(bytes)
+            .map_err(|e| output_error(&self.path, e))
     }
 
     /// Flushes and closes the file.
     pub fn finish(mut self) -> Result<(), Error> {
-        self.w.flush().map_err(|source| {
-            ErrorKind::Output {
-                path: self.path.clone(),
-                source,
-            }
-            .into()
-        })
+        self.w.flush().map_err(|e| output_error(&self.path, e))
     }
 }
 
 /// One row encoded exactly as [`CsvStream::row`] writes it (RFC 4180,
 /// `\n`), appended to `out`.
 pub fn encode<R: Serialize>(r: &R, out: &mut Vec<u8>) {
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(std::mem::take(out));
+    let mut w = csv_writer(std::mem::take(out));
     w.serialize(r)
         .expect("serialising a row into memory cannot fail");
     *out = w.into_inner().expect("flushing into memory cannot fail");
