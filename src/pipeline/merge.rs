@@ -85,8 +85,8 @@
 //! O(files open × (channel_batches × batch + window contents)), not O(input).
 //! The merger itself keeps a few words per input file.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::mem;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{self, ScopedJoinHandle};
@@ -299,37 +299,21 @@ impl<T> Batches<T> {
     }
 }
 
-/// A record waiting in a reorder buffer, ordered for a min-heap.
+/// A record waiting in a reorder buffer.
 struct Held<T> {
     /// `(ts, frame, seq, arrival)`: unique within a file.
     key: (i64, u64, u32, u64),
     rec: T,
 }
 
-impl<T> PartialEq for Held<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-
-impl<T> Eq for Held<T> {}
-
-impl<T> PartialOrd for Held<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<T> Ord for Held<T> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: BinaryHeap pops its greatest, we want the smallest key.
-        other.key.cmp(&self.key)
-    }
-}
-
 /// One file's reorder buffer and merge-time clock (module doc, steps 1–2).
+///
+/// The held records are kept sorted by key in a ring buffer rather than a
+/// binary heap: a file is nearly in time order, so almost every record is
+/// appended at the back and released from the front, each moved once in and
+/// once out (a heap moves a record log n times, and records are large).
 struct Reorder<T> {
-    heap: BinaryHeap<Held<T>>,
+    held: VecDeque<Held<T>>,
     window: i64,
     newest: i64,
     arrivals: u64,
@@ -340,7 +324,7 @@ struct Reorder<T> {
 impl<T: Timed> Reorder<T> {
     fn new(window: i64, floor: i64) -> Self {
         Reorder {
-            heap: BinaryHeap::new(),
+            held: VecDeque::new(),
             window,
             newest: i64::MIN,
             arrivals: 0,
@@ -352,23 +336,28 @@ impl<T: Timed> Reorder<T> {
     fn push(&mut self, rec: T, out: &mut Batches<T>) {
         let (ts, frame, seq) = rec.order();
         self.newest = self.newest.max(ts);
-        self.heap.push(Held {
-            key: (ts, frame, seq, self.arrivals),
-            rec,
-        });
+        let key = (ts, frame, seq, self.arrivals);
         self.arrivals += 1;
+        let h = Held { key, rec };
+        // Keys are unique (arrival), so the position is exact.
+        if self.held.back().is_none_or(|b| b.key < key) {
+            self.held.push_back(h);
+        } else {
+            let at = self.held.partition_point(|x| x.key < key);
+            self.held.insert(at, h);
+        }
         // `newest - ts > window`, without overflow (when `newest - window`
         // saturates at i64::MIN nothing is old enough).
         let limit = self.newest.saturating_sub(self.window);
-        while self.heap.peek().is_some_and(|h| h.key.0 < limit) {
-            let h = self.heap.pop().expect("peeked");
+        while self.held.front().is_some_and(|h| h.key.0 < limit) {
+            let h = self.held.pop_front().expect("checked");
             self.release(h, out);
         }
     }
 
     /// End of file: releases everything held, in order.
     fn finish(&mut self, out: &mut Batches<T>) {
-        while let Some(h) = self.heap.pop() {
+        while let Some(h) = self.held.pop_front() {
             self.release(h, out);
         }
     }
