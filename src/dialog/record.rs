@@ -89,26 +89,174 @@ impl Method {
     }
 }
 
-/// A set of option tags: lowercased (rules.md §B.2), deduplicated, in order
-/// of first appearance.
-pub type Tags = Vec<Box<str>>;
+/// A set of option tags as the record keeps them: lowercased (rules.md
+/// §B.2), deduplicated, in order of first appearance, stored comma-joined in
+/// the record's text (a token never contains a comma). Two sets are equal
+/// when they hold the same tags in the same order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tags<'a>(&'a str);
 
-fn tag_set<'a>(items: impl Iterator<Item = &'a [u8]>) -> Tags {
-    let mut out: Tags = Vec::new();
-    for it in items {
-        let t = String::from_utf8_lossy(it).to_ascii_lowercase();
-        if !out.iter().any(|x| **x == *t) {
-            out.push(t.into());
-        }
+impl<'a> Tags<'a> {
+    /// The tags, in order of first appearance.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        self.0.split(',').filter(|t| !t.is_empty())
     }
-    out
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `tag` (lowercase) is in the set.
+    pub fn contains(&self, tag: &str) -> bool {
+        self.iter().any(|t| t == tag)
+    }
+
+    /// The tags joined with `sep`.
+    pub fn join(&self, sep: &str) -> String {
+        if sep == "," {
+            return self.0.to_string();
+        }
+        self.0.replace(',', sep)
+    }
 }
 
-fn owned(b: Option<&[u8]>) -> Option<Box<str>> {
-    b.map(|b| String::from_utf8_lossy(b).into())
+/// A byte range of [`SipRecord`]'s text; `start == u32::MAX`: absent.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    const NONE: Span = Span {
+        start: u32::MAX,
+        end: 0,
+    };
+}
+
+/// The text fields of a record, indexing its span table.
+#[derive(Clone, Copy)]
+#[repr(usize)]
+enum F {
+    CallId,
+    FromTag,
+    ToTag,
+    FromUri,
+    ToUri,
+    RequestUri,
+    TopBranch,
+    BottomBranch,
+    Require,
+    ProxyRequire,
+    Supported,
+    Unsupported,
+    UserAgent,
+    SessionId,
+    Icid,
+    XCid,
+    Warning,
+    Reason,
+    Subscriber,
+    VisitedNetwork,
+    AccessType,
+    ViaHosts,
+}
+
+/// Number of [`F`] fields.
+const FIELDS: usize = F::ViaHosts as usize + 1;
+
+/// Builds a record's text: every field appended to one buffer, reused from
+/// one message to the next, then copied into the record in one allocation.
+struct TextBuilder<'s> {
+    text: &'s mut String,
+    spans: [Span; FIELDS],
+}
+
+impl TextBuilder<'_> {
+    fn begin(&mut self) -> usize {
+        self.text.len()
+    }
+
+    fn end(&mut self, f: F, start: usize) {
+        self.spans[f as usize] = Span {
+            start: start as u32,
+            end: self.text.len() as u32,
+        };
+    }
+
+    /// Appends `v` (invalid UTF-8 replaced) as field `f`.
+    fn put(&mut self, f: F, v: Option<&[u8]>) {
+        if let Some(v) = v {
+            let s = self.begin();
+            self.text.push_str(&String::from_utf8_lossy(v));
+            self.end(f, s);
+        }
+    }
+
+    /// Appends `v` lowercased as field `f`.
+    fn put_lower(&mut self, f: F, v: Option<&[u8]>) {
+        if let Some(v) = v {
+            let s = self.begin();
+            self.text.push_str(&String::from_utf8_lossy(v));
+            self.text[s..].make_ascii_lowercase();
+            self.end(f, s);
+        }
+    }
+
+    /// Appends the lowercased, deduplicated tag set of `items` as `f`.
+    fn put_tags<'m>(&mut self, f: F, items: impl Iterator<Item = &'m [u8]>) {
+        let s = self.begin();
+        for it in items {
+            let at = self.text.len();
+            if at > s {
+                self.text.push(',');
+            }
+            let t = at + usize::from(at > s);
+            self.text.push_str(&String::from_utf8_lossy(it));
+            self.text[t..].make_ascii_lowercase();
+            let dup = self.text[s..at].split(',').any(|x| x == &self.text[t..]);
+            if dup {
+                self.text.truncate(at);
+            }
+        }
+        self.end(f, s);
+    }
+
+    /// Appends the items of `items`, each mapped by `map` and lowercased,
+    /// comma-joined, as `f`; absent when there are none.
+    fn put_list<'m>(
+        &mut self,
+        f: F,
+        items: impl Iterator<Item = &'m [u8]>,
+        map: impl Fn(&'m [u8]) -> &'m [u8],
+    ) {
+        let s = self.begin();
+        let mut any = false;
+        for it in items {
+            if any {
+                self.text.push(',');
+            }
+            let t = self.text.len();
+            self.text.push_str(&String::from_utf8_lossy(map(it)));
+            self.text[t..].make_ascii_lowercase();
+            any = true;
+        }
+        if any {
+            self.end(f, s);
+        }
+    }
+}
+
+thread_local! {
+    /// The text buffer [`SipRecord::new`] builds in, kept between messages.
+    static SCRATCH: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(1024));
 }
 
 /// One SIP message as the dialog stage sees it.
+///
+/// Its strings (Call-ID, tags, URIs, option tags, ...) live in one text
+/// buffer, allocated once per message; the accessors borrow from it.
 #[derive(Clone, Debug)]
 pub struct SipRecord {
     /// Index of the input file in the sorted input list.
@@ -129,37 +277,10 @@ pub struct SipRecord {
     pub status: Option<u16>,
     /// The request method, or for a response the CSeq method.
     pub method: Method,
-    /// The Call-ID (empty when missing).
-    pub call_id: Box<str>,
     /// The CSeq number (0 when missing).
     pub cseq: u32,
-    /// From tag.
-    pub from_tag: Option<Box<str>>,
-    /// To tag.
-    pub to_tag: Option<Box<str>>,
-    /// From URI (as written, without the display name and parameters);
-    /// requests only (empty in a response, like the other request-only
-    /// fields below: the rules read them on requests).
-    pub from_uri: Box<str>,
-    /// To URI; requests only.
-    pub to_uri: Box<str>,
-    /// The Request-URI of a request.
-    pub request_uri: Option<Box<str>>,
-    /// Branch of the top Via (this hop's transaction).
-    pub top_branch: Option<Box<str>>,
-    /// Branch of the bottom Via (the originating UAC's transaction); requests
-    /// only.
-    pub bottom_branch: Option<Box<str>>,
     /// Number of Via entries.
     pub via_count: u16,
-    /// Require tags.
-    pub require: Tags,
-    /// Proxy-Require tags; requests only.
-    pub proxy_require: Tags,
-    /// Supported tags; requests only.
-    pub supported: Tags,
-    /// Unsupported tags.
-    pub unsupported: Tags,
     /// Whether Allow lists UPDATE (method tokens are case-sensitive, RFC 3261
     /// §25.1): the only method the rules look for (rules.md C14, C15, D9, L2).
     pub allow_update: bool,
@@ -179,30 +300,9 @@ pub struct SipRecord {
     /// RSeq of a reliable provisional response.
     pub rseq: Option<u32>,
     /// RAck of a PRACK: (rseq, cseq, method).
-    pub rack: Option<(u32, u32, Box<str>)>,
-    /// User-Agent of a request, Server of a response (either as fallback).
-    pub user_agent: Option<Box<str>>,
-    /// Session-ID (RFC 7989), lowercased, without parameters. This and the
-    /// fields down to `access_type`, `sdp_media` and `via_hosts` are read
-    /// for requests only (they describe what a UA or B2BUA asked for).
-    pub session_id: Option<Box<str>>,
-    /// `icid-value` of P-Charging-Vector.
-    pub icid: Option<Box<str>>,
-    /// X-CID or X-Call-ID header value.
-    pub x_cid: Option<Box<str>>,
-    /// The first Warning value (`code agent "text"`).
-    pub warning: Option<Box<str>>,
-    /// The Reason header value.
-    pub reason: Option<Box<str>>,
-    /// Who the request is for, for policy `subscriber` (rules.md §E.3):
-    /// P-Served-User, else P-Asserted-Identity, else the From URI.
-    pub subscriber: Box<str>,
-    /// P-Visited-Network-ID.
-    pub visited_network: Option<Box<str>>,
-    /// The access-type token of P-Access-Network-Info.
-    pub access_type: Option<Box<str>>,
+    pub rack: Option<(u32, u32, Method)>,
     /// Hash of the SDP m-lines without their ports (media, protocol, formats):
-    /// equal for the same streams and codecs (rules.md D11).
+    /// equal for the same streams and codecs (rules.md D11); requests only.
     pub sdp_media: Option<u64>,
     /// Whether the SDP has a=des/curr/conf at session level (lint L6).
     pub session_level_precondition: bool,
@@ -211,8 +311,10 @@ pub struct SipRecord {
     pub has_precondition_lines: bool,
     /// An `a=des` with strength `failure` or `unknown` (rules.md C10).
     pub precondition_failure: bool,
-    /// Hosts of the Via sent-by of every entry, top first.
-    pub via_hosts: Vec<Box<str>>,
+    /// Every text field, back to back.
+    text: Box<str>,
+    /// Where each [`F`] field is in `text`.
+    spans: [Span; FIELDS],
 }
 
 /// Where a message was captured: what the record needs besides the message.
@@ -235,6 +337,18 @@ pub struct Capture {
 impl SipRecord {
     /// Builds the record of `msg`, captured as `at`.
     pub fn new(msg: &Message<'_>, at: Capture) -> SipRecord {
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut buf) => SipRecord::build(msg, at, &mut buf),
+            Err(_) => SipRecord::build(msg, at, &mut String::new()),
+        })
+    }
+
+    fn build(msg: &Message<'_>, at: Capture, text: &mut String) -> SipRecord {
+        text.clear();
+        let mut b = TextBuilder {
+            text,
+            spans: [Span::NONE; FIELDS],
+        };
         let (status, method) = match msg.start() {
             StartLine::Request { method, .. } => (None, Method::from_bytes(method)),
             StartLine::Response { code, .. } => (
@@ -252,7 +366,6 @@ impl SipRecord {
         // out of responses, which are most messages (hot path).
         let request = status.is_none();
         let initial = request && msg.to_tag().is_none();
-        let req = |v: Option<&[u8]>| if request { owned(v) } else { None };
         let (mut session_level, mut any_lines, mut failure) = (false, false, false);
         if let Some(s) = sdp_bytes {
             for l in crate::sip::sdp::precondition_lines(s) {
@@ -271,6 +384,56 @@ impl SipRecord {
             msg.header(HeaderId::UserAgent)
                 .or_else(|| msg.header(HeaderId::Server))
         };
+
+        b.put(F::CallId, msg.call_id());
+        b.put(F::FromTag, msg.from_tag());
+        b.put(F::ToTag, msg.to_tag());
+        b.put(F::RequestUri, msg.request_uri());
+        b.put(F::TopBranch, msg.top_via_branch());
+        b.put_tags(F::Require, msg.list(HeaderId::Require));
+        b.put_tags(F::Unsupported, msg.list(HeaderId::Unsupported));
+        b.put(F::UserAgent, ua);
+        b.put(F::Warning, msg.header(HeaderId::Warning));
+        b.put(F::Reason, msg.header(HeaderId::Reason));
+        if request {
+            b.put(F::FromUri, msg.from_uri());
+            b.put(F::ToUri, msg.to_uri());
+            b.put(F::BottomBranch, msg.bottom_via_branch());
+            b.put_tags(F::ProxyRequire, msg.list(HeaderId::ProxyRequire));
+            b.put_tags(F::Supported, msg.list(HeaderId::Supported));
+            b.put_lower(
+                F::SessionId,
+                msg.header(HeaderId::SessionId).and_then(|v| {
+                    let v = v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii();
+                    (!v.is_empty()).then_some(v)
+                }),
+            );
+            b.put(
+                F::Icid,
+                msg.header(HeaderId::PChargingVector).and_then(icid_value),
+            );
+            b.put(
+                F::XCid,
+                msg.header(HeaderId::XCid)
+                    .or_else(|| msg.header(HeaderId::XCallId))
+                    .filter(|v| !v.is_empty()),
+            );
+            b.put(
+                F::Subscriber,
+                msg.header(HeaderId::PServedUser)
+                    .or_else(|| msg.header(HeaderId::PAssertedIdentity))
+                    .map(|v| crate::sip::name_addr(v).0)
+                    .or_else(|| msg.from_uri()),
+            );
+            b.put(F::VisitedNetwork, msg.header(HeaderId::PVisitedNetworkId));
+            b.put(
+                F::AccessType,
+                msg.header(HeaderId::PAccessNetworkInfo)
+                    .map(|v| v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii()),
+            );
+            b.put_list(F::ViaHosts, msg.list(HeaderId::Via), via_host);
+        }
+        let spans = b.spans;
         SipRecord {
             file: at.file,
             frame: at.frame,
@@ -281,28 +444,8 @@ impl SipRecord {
             key: TxnKey::of(msg),
             status,
             method,
-            call_id: owned(msg.call_id()).unwrap_or_default(),
             cseq: msg.cseq().map(|(n, _)| n).unwrap_or(0),
-            from_tag: owned(msg.from_tag()),
-            to_tag: owned(msg.to_tag()),
-            from_uri: req(msg.from_uri()).unwrap_or_default(),
-            to_uri: req(msg.to_uri()).unwrap_or_default(),
-            request_uri: owned(msg.request_uri()),
-            top_branch: owned(msg.top_via_branch()),
-            bottom_branch: req(msg.bottom_via_branch()),
             via_count: msg.via_count().min(u16::MAX as usize) as u16,
-            require: tag_set(msg.list(HeaderId::Require)),
-            proxy_require: if request {
-                tag_set(msg.list(HeaderId::ProxyRequire))
-            } else {
-                Tags::new()
-            },
-            supported: if request {
-                tag_set(msg.list(HeaderId::Supported))
-            } else {
-                Tags::new()
-            },
-            unsupported: tag_set(msg.list(HeaderId::Unsupported)),
             allow_update: msg.list(HeaderId::Allow).any(|m| m == b"UPDATE"),
             has_allow: msg.header(HeaderId::Allow).is_some()
                 || msg.values(HeaderId::Allow).next().is_some(),
@@ -323,48 +466,6 @@ impl SipRecord {
                 .header(HeaderId::RAck)
                 .filter(|_| request)
                 .and_then(parse_rack),
-            user_agent: owned(ua),
-            session_id: msg
-                .header(HeaderId::SessionId)
-                .filter(|_| request)
-                .and_then(|v| {
-                    let v = v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii();
-                    (!v.is_empty()).then(|| String::from_utf8_lossy(v).to_ascii_lowercase().into())
-                }),
-            icid: msg
-                .header(HeaderId::PChargingVector)
-                .filter(|_| request)
-                .and_then(icid_value),
-            x_cid: if request {
-                owned(
-                    msg.header_named(b"X-CID")
-                        .or_else(|| msg.header_named(b"X-Call-ID"))
-                        .filter(|v| !v.is_empty()),
-                )
-            } else {
-                None
-            },
-            warning: owned(msg.header(HeaderId::Warning)),
-            reason: owned(msg.header(HeaderId::Reason)),
-            subscriber: if request {
-                owned(
-                    msg.header_named(b"P-Served-User")
-                        .or_else(|| msg.header(HeaderId::PAssertedIdentity))
-                        .map(|v| crate::sip::name_addr(v).0),
-                )
-                .or_else(|| owned(msg.from_uri()))
-                .unwrap_or_default()
-            } else {
-                Box::default()
-            },
-            visited_network: req(msg.header_named(b"P-Visited-Network-ID")),
-            access_type: msg
-                .header(HeaderId::PAccessNetworkInfo)
-                .filter(|_| request)
-                .map(|v| {
-                    let t = v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii();
-                    String::from_utf8_lossy(t).into()
-                }),
             sdp_media: if request {
                 sdp_bytes.map(sdp_media)
             } else {
@@ -373,23 +474,135 @@ impl SipRecord {
             session_level_precondition: session_level,
             has_precondition_lines: any_lines,
             precondition_failure: failure,
-            via_hosts: if request {
-                msg.list(HeaderId::Via)
-                    .map(|v| {
-                        String::from_utf8_lossy(via_host(v))
-                            .to_ascii_lowercase()
-                            .into()
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
+            text: Box::from(text.as_str()),
+            spans,
         }
+    }
+
+    fn get(&self, f: F) -> Option<&str> {
+        let s = self.spans[f as usize];
+        (s.start != u32::MAX).then(|| &self.text[s.start as usize..s.end as usize])
     }
 
     /// Whether this is a request.
     pub fn is_request(&self) -> bool {
         self.status.is_none()
+    }
+
+    /// The Call-ID (empty when missing).
+    pub fn call_id(&self) -> &str {
+        self.get(F::CallId).unwrap_or_default()
+    }
+
+    /// From tag.
+    pub fn from_tag(&self) -> Option<&str> {
+        self.get(F::FromTag)
+    }
+
+    /// To tag.
+    pub fn to_tag(&self) -> Option<&str> {
+        self.get(F::ToTag)
+    }
+
+    /// From URI (as written, without the display name and parameters);
+    /// requests only (empty in a response, like the other request-only
+    /// fields below: the rules read them on requests).
+    pub fn from_uri(&self) -> &str {
+        self.get(F::FromUri).unwrap_or_default()
+    }
+
+    /// To URI; requests only.
+    pub fn to_uri(&self) -> &str {
+        self.get(F::ToUri).unwrap_or_default()
+    }
+
+    /// The Request-URI of a request.
+    pub fn request_uri(&self) -> Option<&str> {
+        self.get(F::RequestUri)
+    }
+
+    /// Branch of the top Via (this hop's transaction).
+    pub fn top_branch(&self) -> Option<&str> {
+        self.get(F::TopBranch)
+    }
+
+    /// Branch of the bottom Via (the originating UAC's transaction);
+    /// requests only.
+    pub fn bottom_branch(&self) -> Option<&str> {
+        self.get(F::BottomBranch)
+    }
+
+    /// Require tags.
+    pub fn require(&self) -> Tags<'_> {
+        Tags(self.get(F::Require).unwrap_or_default())
+    }
+
+    /// Proxy-Require tags; requests only.
+    pub fn proxy_require(&self) -> Tags<'_> {
+        Tags(self.get(F::ProxyRequire).unwrap_or_default())
+    }
+
+    /// Supported tags; requests only.
+    pub fn supported(&self) -> Tags<'_> {
+        Tags(self.get(F::Supported).unwrap_or_default())
+    }
+
+    /// Unsupported tags.
+    pub fn unsupported(&self) -> Tags<'_> {
+        Tags(self.get(F::Unsupported).unwrap_or_default())
+    }
+
+    /// User-Agent of a request, Server of a response (either as fallback).
+    pub fn user_agent(&self) -> Option<&str> {
+        self.get(F::UserAgent)
+    }
+
+    /// Session-ID (RFC 7989), lowercased, without parameters. This and the
+    /// fields down to `access_type` and `via_hosts` are read for requests
+    /// only (they describe what a UA or B2BUA asked for).
+    pub fn session_id(&self) -> Option<&str> {
+        self.get(F::SessionId)
+    }
+
+    /// `icid-value` of P-Charging-Vector.
+    pub fn icid(&self) -> Option<&str> {
+        self.get(F::Icid)
+    }
+
+    /// X-CID or X-Call-ID header value.
+    pub fn x_cid(&self) -> Option<&str> {
+        self.get(F::XCid)
+    }
+
+    /// The first Warning value (`code agent "text"`).
+    pub fn warning(&self) -> Option<&str> {
+        self.get(F::Warning)
+    }
+
+    /// The Reason header value.
+    pub fn reason(&self) -> Option<&str> {
+        self.get(F::Reason)
+    }
+
+    /// Who the request is for, for policy `subscriber` (rules.md §E.3):
+    /// P-Served-User, else P-Asserted-Identity, else the From URI.
+    pub fn subscriber(&self) -> &str {
+        self.get(F::Subscriber).unwrap_or_default()
+    }
+
+    /// P-Visited-Network-ID.
+    pub fn visited_network(&self) -> Option<&str> {
+        self.get(F::VisitedNetwork)
+    }
+
+    /// The access-type token of P-Access-Network-Info.
+    pub fn access_type(&self) -> Option<&str> {
+        self.get(F::AccessType)
+    }
+
+    /// Hosts of the Via sent-by of every entry, top first, lowercased.
+    pub fn via_hosts(&self) -> impl Iterator<Item = &str> {
+        self.get(F::ViaHosts).into_iter().flat_map(|s| s.split(','))
     }
 }
 
@@ -426,17 +639,17 @@ fn parse_u32(v: &[u8]) -> Option<u32> {
 }
 
 /// `RAck: 1 314 INVITE`.
-fn parse_rack(v: &[u8]) -> Option<(u32, u32, Box<str>)> {
+fn parse_rack(v: &[u8]) -> Option<(u32, u32, Method)> {
     let s = std::str::from_utf8(v).ok()?;
     let mut it = s.split_ascii_whitespace();
     let rseq = it.next()?.parse().ok()?;
     let cseq = it.next()?.parse().ok()?;
     let m = it.next()?;
-    Some((rseq, cseq, m.into()))
+    Some((rseq, cseq, Method::from_bytes(m.as_bytes())))
 }
 
 /// The `icid-value` parameter of a P-Charging-Vector value.
-fn icid_value(v: &[u8]) -> Option<Box<str>> {
+fn icid_value(v: &[u8]) -> Option<&[u8]> {
     for p in v.split(|&b| b == b';') {
         let p = p.trim_ascii();
         if p.len() > 11 && p[..11].eq_ignore_ascii_case(b"icid-value=") {
@@ -444,7 +657,7 @@ fn icid_value(v: &[u8]) -> Option<Box<str>> {
             let val = val.strip_prefix(b"\"").unwrap_or(val);
             let val = val.strip_suffix(b"\"").unwrap_or(val);
             if !val.is_empty() {
-                return Some(String::from_utf8_lossy(val).into());
+                return Some(val);
             }
         }
     }
@@ -469,8 +682,7 @@ fn sdp_origin(sdp: &[u8]) -> Option<u64> {
 }
 
 fn hasher() -> impl Hasher {
-    #[allow(deprecated)]
-    std::hash::SipHasher::new_with_keys(0x6832_6670, 0x7369_7061)
+    super::stable_hasher(0x6832_6670_7369_7061)
 }
 
 /// Headers whose values change from one request to the next, or that carry
@@ -535,4 +747,125 @@ fn h2_fingerprint(msg: &Message<'_>, sdp: Option<&[u8]>) -> u64 {
         None => msg.body().hash(&mut h),
     }
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::{Framing, parse_message};
+
+    fn rec(text: &str) -> SipRecord {
+        let raw = text.replace('\n', "\r\n");
+        let msg = parse_message(raw.as_bytes(), Framing::Datagram).expect("parses");
+        let addr: SocketAddr = "192.0.2.1:5060".parse().expect("addr");
+        SipRecord::new(
+            &msg,
+            Capture {
+                file: 0,
+                frame: 1,
+                seq: 0,
+                ts_ns: 0,
+                src: addr,
+                dst: addr,
+            },
+        )
+    }
+
+    const INVITE: &str = "INVITE sip:bob@example.com SIP/2.0
+Via: SIP/2.0/UDP Proxy.Example.com:5060;branch=z9hG4bKtop, SIP/2.0/TCP [2001:db8::1]:5060;branch=z9hG4bKbottom
+From: <sip:alice@example.com>;tag=ft1
+To: <sip:bob@example.com>
+Call-ID: cid-1
+CSeq: 1 INVITE
+Require: Precondition, 100rel,precondition
+Supported: timer
+Proxy-Require: sec-agree
+Session-ID: ABCDEF0123456789ABCDEF0123456789;remote=0
+P-Charging-Vector: icid-value=\"icid-7\";orig-ioi=home
+X-Call-ID: xc-9
+P-Served-User: <sip:served@example.com>;sescase=orig
+P-Visited-Network-ID: visited.example
+P-Access-Network-Info: 3GPP-E-UTRAN-FDD;utran-cell-id-3gpp=001
+Content-Length: 0
+
+";
+
+    #[test]
+    fn text_fields_of_a_request() {
+        let r = rec(INVITE);
+        assert_eq!(r.call_id(), "cid-1");
+        assert_eq!(r.from_tag(), Some("ft1"));
+        assert_eq!(r.to_tag(), None);
+        assert_eq!(r.from_uri(), "sip:alice@example.com");
+        assert_eq!(r.to_uri(), "sip:bob@example.com");
+        assert_eq!(r.request_uri(), Some("sip:bob@example.com"));
+        assert_eq!(r.top_branch(), Some("z9hG4bKtop"));
+        assert_eq!(r.bottom_branch(), Some("z9hG4bKbottom"));
+        // Lowercased, deduplicated, first-appearance order.
+        assert_eq!(
+            r.require().iter().collect::<Vec<_>>(),
+            ["precondition", "100rel"]
+        );
+        assert!(r.require().contains("100rel"));
+        assert_eq!(r.require().join(";"), "precondition;100rel");
+        assert_eq!(r.supported().iter().collect::<Vec<_>>(), ["timer"]);
+        assert_eq!(r.proxy_require().iter().collect::<Vec<_>>(), ["sec-agree"]);
+        assert!(r.unsupported().is_empty());
+        assert_eq!(r.session_id(), Some("abcdef0123456789abcdef0123456789"));
+        assert_eq!(r.icid(), Some("icid-7"));
+        assert_eq!(r.x_cid(), Some("xc-9"));
+        assert_eq!(r.subscriber(), "sip:served@example.com");
+        assert_eq!(r.visited_network(), Some("visited.example"));
+        assert_eq!(r.access_type(), Some("3GPP-E-UTRAN-FDD"));
+        assert_eq!(
+            r.via_hosts().collect::<Vec<_>>(),
+            ["proxy.example.com", "2001:db8::1"]
+        );
+        assert_eq!(r.via_count, 2);
+    }
+
+    #[test]
+    fn responses_leave_request_fields_empty() {
+        let r = rec("SIP/2.0 420 Bad Extension
+Via: SIP/2.0/UDP proxy.example.com;branch=z9hG4bKtop
+From: <sip:alice@example.com>;tag=ft1
+To: <sip:bob@example.com>;tag=tt2
+Call-ID: cid-1
+CSeq: 1 INVITE
+Unsupported: precondition
+Server: Peer/1.0
+Supported: timer
+Content-Length: 0
+
+");
+        assert_eq!(r.status, Some(420));
+        assert_eq!(r.to_tag(), Some("tt2"));
+        assert_eq!(r.unsupported().iter().collect::<Vec<_>>(), ["precondition"]);
+        assert_eq!(r.user_agent(), Some("Peer/1.0"));
+        assert!(r.supported().is_empty());
+        assert_eq!(r.from_uri(), "");
+        assert_eq!(r.subscriber(), "");
+        assert_eq!(r.via_hosts().count(), 0);
+        assert_eq!(r.request_uri(), None);
+    }
+
+    #[test]
+    fn present_but_empty_differs_from_absent() {
+        let r = rec("OPTIONS sip:bob@example.com SIP/2.0
+Via: SIP/2.0/UDP h;branch=z9hG4bK1
+From: <sip:alice@example.com>;tag=a
+To: <sip:bob@example.com>
+Call-ID: c
+CSeq: 1 OPTIONS
+Reason:
+Content-Length: 0
+
+");
+        assert_eq!(r.reason(), Some(""));
+        assert_eq!(r.warning(), None);
+        // A clone shares nothing but is equal field by field.
+        let c = r.clone();
+        assert_eq!(c.call_id(), "c");
+        assert_eq!(c.reason(), Some(""));
+    }
 }

@@ -243,8 +243,7 @@ pub struct TrackAnomaly {
 type Id = u64;
 
 fn h<T: Hash + ?Sized>(parts: &T) -> u64 {
-    #[allow(deprecated)]
-    let mut s = std::hash::SipHasher::new_with_keys(0x7472_6163, 0x6b65_7221);
+    let mut s = super::stable_hasher(0x7472_6163_6b65_7221);
     parts.hash(&mut s);
     s.finish()
 }
@@ -411,13 +410,13 @@ impl<P> Default for Tracker<P> {
 }
 
 fn txn_key(r: &SipRecord) -> u64 {
-    match &r.top_branch {
-        Some(b) => h(&(0u8, &*r.call_id, r.cseq, r.method.as_str(), &**b)),
-        None => h(&(1u8, &*r.call_id, r.cseq, r.method.as_str(), &r.from_tag)),
+    match &r.top_branch() {
+        Some(b) => h(&(0u8, r.call_id(), r.cseq, r.method.as_str(), &**b)),
+        None => h(&(1u8, r.call_id(), r.cseq, r.method.as_str(), &r.from_tag())),
     }
 }
 
-fn attempt_key(call_id: &str, from_tag: &Option<Box<str>>, cseq: u32, m: &Method) -> u64 {
+fn attempt_key(call_id: &str, from_tag: Option<&str>, cseq: u32, m: &Method) -> u64 {
     h(&(call_id, from_tag, cseq, m.as_str()))
 }
 
@@ -432,13 +431,13 @@ fn pending_key(m: &Method, from: &str, to: &str) -> u64 {
 
 fn corr_keys(r: &SipRecord) -> Vec<(u64, f32)> {
     let mut v = Vec::new();
-    if let Some(s) = &r.session_id {
+    if let Some(s) = &r.session_id() {
         v.push((h(&(0u8, &**s)), 0.9));
     }
-    if let Some(s) = &r.icid {
+    if let Some(s) = &r.icid() {
         v.push((h(&(1u8, &**s)), 0.7));
     }
-    if let Some(s) = &r.x_cid {
+    if let Some(s) = &r.x_cid() {
         v.push((h(&(2u8, &**s)), 0.7));
     }
     v
@@ -637,8 +636,8 @@ impl<P> Tracker<P> {
         let slot = self.slots.get_mut(&root).expect("live slot");
         slot.max_seq = slot.max_seq.max(seq);
         slot.last_ns = slot.last_ns.max(rec.ts_ns);
-        if !slot.call_ids.iter().any(|c| **c == *rec.call_id) {
-            slot.call_ids.push(rec.call_id.clone());
+        if !slot.call_ids.iter().any(|c| **c == *rec.call_id()) {
+            slot.call_ids.push(rec.call_id().into());
         }
     }
 
@@ -702,7 +701,7 @@ impl<P> Tracker<P> {
     }
 
     fn note_cseq(&mut self, rec: &SipRecord) {
-        let k = h(&(&*rec.call_id, &rec.from_tag));
+        let k = h(&(rec.call_id(), &rec.from_tag()));
         let e = self.max_cseq.entry(k).or_insert((0, rec.ts_ns));
         e.0 = e.0.max(rec.cseq);
         e.1 = rec.ts_ns;
@@ -711,15 +710,15 @@ impl<P> Tracker<P> {
     fn request(&mut self, seq: u64, rec: SipRecord, repeat: bool) {
         match rec.method {
             Method::Ack | Method::Cancel => {
-                let key = attempt_key(&rec.call_id, &rec.from_tag, rec.cseq, &Method::Invite);
+                let key = attempt_key(rec.call_id(), rec.from_tag(), rec.cseq, &Method::Invite);
                 let found = self.attempt_keys.get(&key).and_then(|v| v.last().copied());
                 if let Some(a) = found {
                     self.note_cseq(&rec);
                     let at = self.attempts.get_mut(&a).expect("attempt");
                     let slot = at.slot;
                     let non2xx_ack = rec.method == Method::Ack
-                        && rec.top_branch.is_some()
-                        && rec.top_branch == at.request.top_branch;
+                        && rec.top_branch().is_some()
+                        && rec.top_branch() == at.request.top_branch();
                     if non2xx_ack
                         && at
                             .final_response
@@ -729,7 +728,7 @@ impl<P> Tracker<P> {
                         at.acked_failure = true;
                     }
                     if (non2xx_ack || rec.method == Method::Cancel)
-                        && (!rec.require.is_empty() || !rec.proxy_require.is_empty())
+                        && (!rec.require().is_empty() || !rec.proxy_require().is_empty())
                     {
                         // rules.md §B.5 L4.
                         self.flag(slot, "REQUIRE_IN_CANCEL_OR_ACK");
@@ -750,23 +749,23 @@ impl<P> Tracker<P> {
                     self.release_held(&rec);
                     return;
                 }
-                if rec.to_tag.is_some() {
+                if rec.to_tag().is_some() {
                     self.in_dialog(seq, rec, repeat);
                 } else {
                     self.assign_none(seq);
                 }
             }
-            _ if rec.to_tag.is_some() => self.in_dialog(seq, rec, repeat),
+            _ if rec.to_tag().is_some() => self.in_dialog(seq, rec, repeat),
             _ => self.initial(seq, rec),
         }
     }
 
     fn in_dialog(&mut self, seq: u64, rec: SipRecord, _repeat: bool) {
-        let (Some(ft), Some(tt)) = (&rec.from_tag, &rec.to_tag) else {
+        let (Some(ft), Some(tt)) = (&rec.from_tag(), &rec.to_tag()) else {
             self.assign_none(seq);
             return;
         };
-        let dk = dialog_key(&rec.call_id, ft, tt);
+        let dk = dialog_key(rec.call_id(), ft, tt);
         let a = match self.dialogs.get(&dk) {
             Some(&a) => a,
             None => {
@@ -819,7 +818,7 @@ impl<P> Tracker<P> {
             if let Some((rseq, _, _)) = &rec.rack {
                 let mut matched = false;
                 for r in at.reliable.iter_mut() {
-                    if r.0 == *tt && r.1 == *rseq {
+                    if *r.0 == **tt && r.1 == *rseq {
                         r.2 = true;
                         matched = true;
                     }
@@ -838,11 +837,11 @@ impl<P> Tracker<P> {
     fn new_attempt(&mut self, slot: Id, rec: SipRecord) -> Id {
         let id = self.next_id;
         self.next_id += 1;
-        let ak = attempt_key(&rec.call_id, &rec.from_tag, rec.cseq, &rec.method);
+        let ak = attempt_key(rec.call_id(), rec.from_tag(), rec.cseq, &rec.method);
         self.attempt_keys.entry(ak).or_default().push(id);
         let tk = txn_key(&rec);
         self.txns.insert(tk, (id, TxnKind::Initial));
-        let ct = h(&(&*rec.call_id, &rec.from_tag));
+        let ct = h(&(rec.call_id(), &rec.from_tag()));
         self.call_tag.entry(ct).or_default().push(id);
         let s = self.slots.get_mut(&slot).expect("slot");
         s.attempts.push(id);
@@ -883,13 +882,13 @@ impl<P> Tracker<P> {
     }
 
     fn initial(&mut self, seq: u64, rec: SipRecord) {
-        let ak = attempt_key(&rec.call_id, &rec.from_tag, rec.cseq, &rec.method);
+        let ak = attempt_key(rec.call_id(), rec.from_tag(), rec.cseq, &rec.method);
         // A copy of a known attempt: a retransmission, or the same request
         // at another hop (same UAC branch, rules.md §A.1, §A.6).
         let same = self.attempt_keys.get(&ak).and_then(|v| {
             v.iter()
                 .copied()
-                .find(|a| self.attempts[a].request.bottom_branch == rec.bottom_branch)
+                .find(|a| self.attempts[a].request.bottom_branch() == rec.bottom_branch())
         });
         if let Some(a) = same {
             let tk = txn_key(&rec);
@@ -901,8 +900,8 @@ impl<P> Tracker<P> {
             // The same request at another hop with other Require or
             // Proxy-Require: a proxy rewrote it (rules.md §A.6).
             let rewritten = rec.via_count != at.request.via_count
-                && (rec.require != at.request.require
-                    || rec.proxy_require != at.request.proxy_require);
+                && (rec.require() != at.request.require()
+                    || rec.proxy_require() != at.request.proxy_require());
             let slot = at.slot;
             if rewritten {
                 self.flag(slot, "PROXY_REWRITE");
@@ -922,13 +921,13 @@ impl<P> Tracker<P> {
         }
         let max_before = self
             .max_cseq
-            .get(&h(&(&*rec.call_id, &rec.from_tag)))
+            .get(&h(&(rec.call_id(), &rec.from_tag())))
             .map(|e| e.0);
         self.note_cseq(&rec);
         let ts_ns = rec.ts_ns;
         let w0 = self.w0;
         let corr = corr_keys(&rec);
-        let pk = pending_key(&rec.method, &rec.from_uri, &rec.to_uri);
+        let pk = pending_key(&rec.method, rec.from_uri(), rec.to_uri());
         let slot = self.new_slot(ts_ns);
         self.assign(seq, slot, &rec);
         let n = self.new_attempt(slot, rec);
@@ -952,10 +951,10 @@ impl<P> Tracker<P> {
                     let relaxed = {
                         let (a, b) = (&o.request, &self.attempts[&n].request);
                         let core = |r: &SipRecord, t: &str| {
-                            r.require
+                            r.require()
                                 .iter()
-                                .chain(r.proxy_require.iter())
-                                .any(|x| &**x == t)
+                                .chain(r.proxy_require().iter())
+                                .any(|x| x == t)
                         };
                         ["precondition", "100rel"]
                             .iter()
@@ -992,8 +991,8 @@ impl<P> Tracker<P> {
         // G.19 for H0: a failed attempt of the same Call-ID and From tag
         // whose window has closed.
         for p in self.call_tag_attempts(
-            &self.attempts[&n].request.call_id.clone(),
-            &self.attempts[&n].request.from_tag.clone(),
+            self.attempts[&n].request.call_id(),
+            self.attempts[&n].request.from_tag(),
         ) {
             let nm = self.attempts[&n].request.method.clone();
             if let Some(pa) = self.attempts.get_mut(&p) {
@@ -1054,8 +1053,7 @@ impl<P> Tracker<P> {
         }
         let redirect = f.status.is_some_and(|s| (300..400).contains(&s));
         let ruri_user = |r: &SipRecord| {
-            r.request_uri
-                .as_deref()
+            r.request_uri()
                 .map(ident::user_part)
                 .unwrap_or("")
                 .to_string()
@@ -1064,17 +1062,17 @@ impl<P> Tracker<P> {
             let (a, b) = (ruri_user(pr), ruri_user(nr));
             a == b
                 || match (
-                    ident::phone_digits(pr.request_uri.as_deref().unwrap_or("")),
-                    ident::phone_digits(nr.request_uri.as_deref().unwrap_or("")),
+                    ident::phone_digits(pr.request_uri().unwrap_or("")),
+                    ident::phone_digits(nr.request_uri().unwrap_or("")),
                 ) {
                     (Some(x), Some(y)) => ident::same_number(&x, &y),
                     _ => false,
                 }
         };
-        let same_uris = ident::uri_key(&pr.from_uri) == ident::uri_key(&nr.from_uri)
-            && ident::uri_key(&pr.to_uri) == ident::uri_key(&nr.to_uri);
-        let same_call = pr.call_id == nr.call_id;
-        let same_tag = pr.from_tag == nr.from_tag;
+        let same_uris = ident::uri_key(pr.from_uri()) == ident::uri_key(nr.from_uri())
+            && ident::uri_key(pr.to_uri()) == ident::uri_key(nr.to_uri());
+        let same_call = pr.call_id() == nr.call_id();
+        let same_tag = pr.from_tag() == nr.from_tag();
         let w0 = self.w0;
         let mut best: Option<(Rule, f32)> = None;
         let mut late = false;
@@ -1101,8 +1099,8 @@ impl<P> Tracker<P> {
                     let bonus = pr.sdp_origin.is_some() && pr.sdp_origin == nr.sdp_origin;
                     offer(Rule::H2, if bonus { 0.8 } else { 0.7 });
                 }
-                if ident::same_identity(&pr.from_uri, &nr.from_uri)
-                    && ident::same_identity(&pr.to_uri, &nr.to_uri)
+                if ident::same_identity(pr.from_uri(), nr.from_uri())
+                    && ident::same_identity(pr.to_uri(), nr.to_uri())
                 {
                     offer(Rule::H3, 0.5);
                 }
@@ -1211,7 +1209,7 @@ impl<P> Tracker<P> {
     }
 
     /// The attempts of a Call-ID and From tag.
-    fn call_tag_attempts(&self, call_id: &str, from_tag: &Option<Box<str>>) -> Vec<Id> {
+    fn call_tag_attempts(&self, call_id: &str, from_tag: Option<&str>) -> Vec<Id> {
         self.call_tag
             .get(&h(&(call_id, from_tag)))
             .cloned()
@@ -1280,12 +1278,12 @@ impl<P> Tracker<P> {
         }
         // Captured at a hop where its request was not: the attempt by
         // Call-ID, From tag and CSeq.
-        let ak = attempt_key(&rec.call_id, &rec.from_tag, rec.cseq, &rec.method);
+        let ak = attempt_key(rec.call_id(), rec.from_tag(), rec.cseq, &rec.method);
         if let Some(a) = self.attempt_keys.get(&ak).and_then(|v| v.last()) {
             return Some((*a, TxnKind::Initial));
         }
-        if let (Some(ft), Some(tt)) = (&rec.from_tag, &rec.to_tag) {
-            if let Some(&a) = self.dialogs.get(&dialog_key(&rec.call_id, ft, tt)) {
+        if let (Some(ft), Some(tt)) = (&rec.from_tag(), &rec.to_tag()) {
+            if let Some(&a) = self.dialogs.get(&dialog_key(rec.call_id(), ft, tt)) {
                 return Some((
                     a,
                     TxnKind::InDialog {
@@ -1349,7 +1347,7 @@ impl<P> Tracker<P> {
             let same_final = at
                 .final_response
                 .as_ref()
-                .is_none_or(|f| f.status == rec.status && f.to_tag == rec.to_tag);
+                .is_none_or(|f| f.status == rec.status && f.to_tag() == rec.to_tag());
             if same_final && !at.final_sources.contains(&rec.src) {
                 at.final_sources.push(rec.src);
             }
@@ -1359,14 +1357,14 @@ impl<P> Tracker<P> {
             if !at
                 .answers
                 .iter()
-                .any(|x| x.status == rec.status && x.to_tag == rec.to_tag && x.rseq == rec.rseq)
+                .any(|x| x.status == rec.status && x.to_tag() == rec.to_tag() && x.rseq == rec.rseq)
             {
                 at.answers.push(rec.clone());
             }
         }
         let is_invite = rec.method == Method::Invite;
-        let dk = match (&rec.from_tag, &rec.to_tag) {
-            (Some(ft), Some(tt)) => Some((dialog_key(&rec.call_id, ft, tt), tt.clone())),
+        let dk = match (&rec.from_tag(), &rec.to_tag()) {
+            (Some(ft), Some(tt)) => Some((dialog_key(rec.call_id(), ft, tt), *tt)),
             _ => None,
         };
         let at = self.attempts.get_mut(&a).expect("attempt");
@@ -1375,15 +1373,15 @@ impl<P> Tracker<P> {
         if (100..200).contains(&status) {
             at.got_1xx = true;
             if let Some((dk, tt)) = dk {
-                if status > 100 && !at.early_tags.contains(&tt) {
-                    at.early_tags.push(tt.clone());
+                if status > 100 && !at.early_tags.iter().any(|x| **x == *tt) {
+                    at.early_tags.push(tt.into());
                     at.keys.push(IndexKey::Dialog(dk));
                     self.dialogs.insert(dk, a);
                 }
                 let at = self.attempts.get_mut(&a).expect("attempt");
                 if let Some(rseq) = rec.rseq {
-                    if !at.reliable.iter().any(|r| r.0 == tt && r.1 == rseq) {
-                        at.reliable.push((tt, rseq, false));
+                    if !at.reliable.iter().any(|r| *r.0 == *tt && r.1 == rseq) {
+                        at.reliable.push((tt.into(), rseq, false));
                     }
                 }
             }
@@ -1391,8 +1389,8 @@ impl<P> Tracker<P> {
         }
         if (200..300).contains(&status) {
             if let Some((dk, tt)) = dk {
-                if !at.confirmed_tags.contains(&tt) {
-                    at.confirmed_tags.push(tt.clone());
+                if !at.confirmed_tags.iter().any(|x| **x == *tt) {
+                    at.confirmed_tags.push(tt.into());
                     if at.confirmed_tags.len() > 1 {
                         flags.push("FORKED_MULTI_ANSWER");
                     }
@@ -1411,7 +1409,7 @@ impl<P> Tracker<P> {
             }
             let mut branch_failure = false;
             if let Some(f) = &at.final_response {
-                if f.status.unwrap_or(0) >= 300 && f.to_tag != rec.to_tag {
+                if f.status.unwrap_or(0) >= 300 && f.to_tag() != rec.to_tag() {
                     // A failure from one branch of a forking proxy, then a
                     // 2xx from another (rules.md §A.4): not a failure of
                     // the attempt.
@@ -1437,7 +1435,7 @@ impl<P> Tracker<P> {
             }
         } else if status == 420
             && at.final_response.as_ref().is_some_and(|f| {
-                f.status.is_some_and(|c| (200..300).contains(&c)) && f.to_tag != rec.to_tag
+                f.status.is_some_and(|c| (200..300).contains(&c)) && f.to_tag() != rec.to_tag()
             })
         {
             // A branch refused after another branch answered (§A.4).
@@ -1452,25 +1450,32 @@ impl<P> Tracker<P> {
             at.p_open = true;
             let (p_ts, p_cseq) = (at.request.ts_ns, at.request.cseq);
             let (call, tag, method) = (
-                at.request.call_id.clone(),
-                at.request.from_tag.clone(),
+                at.request.call_id().to_string(),
+                at.request.from_tag().map(str::to_string),
                 at.request.method.clone(),
             );
             // rules.md D4: an H0-like request sent after P but more than
             // skew_tol before F is not a retry of it; P's failure is flagged.
-            let premature = self.call_tag_attempts(&call, &tag).iter().any(|&n| {
-                n != a
-                    && self.attempts.get(&n).is_some_and(|x| {
-                        let r = &x.request;
-                        r.method == method
-                            && r.ts_ns > p_ts
-                            && r.ts_ns < fts - SKEW_NS
-                            && r.cseq > p_cseq
-                    })
-            });
+            let premature = self
+                .call_tag_attempts(&call, tag.as_deref())
+                .iter()
+                .any(|&n| {
+                    n != a
+                        && self.attempts.get(&n).is_some_and(|x| {
+                            let r = &x.request;
+                            r.method == method
+                                && r.ts_ns > p_ts
+                                && r.ts_ns < fts - SKEW_NS
+                                && r.cseq > p_cseq
+                        })
+                });
             let at = self.attempts.get_mut(&a).expect("attempt");
             at.premature_retry = premature;
-            let pk = pending_key(&at.request.method, &at.request.from_uri, &at.request.to_uri);
+            let pk = pending_key(
+                &at.request.method,
+                at.request.from_uri(),
+                at.request.to_uri(),
+            );
             at.keys.push(IndexKey::Pending(pk));
             self.pending.entry(pk).or_default().push(a);
             self.timer(fts + self.w0, Timer::PClose, a);
@@ -1505,7 +1510,7 @@ impl<P> Tracker<P> {
                 "{} response to {} (Call-ID {}, CSeq {}) matches no request seen",
                 rec.status.unwrap_or(0),
                 rec.method.as_str(),
-                rec.call_id,
+                rec.call_id(),
                 rec.cseq
             ),
             related: None,
@@ -1522,7 +1527,7 @@ impl<P> Tracker<P> {
         while i < self.held.len() {
             let hd = &self.held[i];
             let r = &hd.rec;
-            let matches = r.call_id == req.call_id
+            let matches = r.call_id() == req.call_id()
                 && r.cseq == req.cseq
                 && r.method == req.method
                 && self.find_exact(r).is_some();

@@ -511,7 +511,7 @@ fn the_same_request_at_two_proxy_hops_is_one_attempt() {
     assert_eq!(s[0].attempts.len(), 1);
     let req = &s[0].attempts[0].request;
     assert_eq!(req.via_count, 1, "the UA's own copy");
-    assert_eq!(&*req.require[0], "sec-agree");
+    assert_eq!(req.require().iter().next(), Some("sec-agree"));
     assert_eq!(
         (req.frame, req.ts_ns),
         (1, 0),

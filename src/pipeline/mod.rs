@@ -726,14 +726,14 @@ impl Reports {
                 self.experience.push(rules::Experience {
                     session: s.id,
                     key: (
-                        r.subscriber.to_string(),
+                        r.subscriber().to_string(),
                         e.destination.as_str(),
                         refused.join(";"),
                     ),
                     result: (s.outcome.as_str(), ev.verdict),
                     context: (
-                        r.visited_network.as_deref().map(str::to_string),
-                        r.access_type.as_deref().map(str::to_string),
+                        r.visited_network().map(str::to_string),
+                        r.access_type().map(str::to_string),
                         ev.ue_profile,
                     ),
                 });

@@ -1,15 +1,15 @@
 //! sessions.csv and failures.csv rows from finished, evaluated sessions.
 
 use crate::capture::format_rfc3339_micros;
-use crate::dialog::SessionSummary;
 use crate::dialog::record::SipRecord;
 use crate::dialog::tracker::wireshark_filter;
+use crate::dialog::{SessionSummary, Tags};
 use crate::rules::verdict::{Failure, SessionEval, fmt_conf};
 
 use super::Text;
 use super::rows::{FailureRow, SessionRow};
 
-fn tags(t: &[Box<str>]) -> Text {
+fn tags(t: &Tags<'_>) -> Text {
     Text(t.join(";"))
 }
 
@@ -52,23 +52,23 @@ pub fn session_row(
     SessionRow {
         session: s.id,
         method: text(first.map(|r| r.method.as_str())),
-        call_id: text(first.map(|r| &*r.call_id)),
+        call_id: text(first.map(|r| r.call_id())),
         start: format_rfc3339_micros(s.start_ns),
         end: format_rfc3339_micros(s.end_ns),
         caller: first.map(|r| r.src.to_string()).unwrap_or_default(),
         callee: first.map(|r| r.dst.to_string()).unwrap_or_default(),
-        from_uri: text(first.map(|r| &*r.from_uri)),
-        to_uri: text(first.map(|r| &*r.to_uri)),
-        request_uri: text(first.and_then(|r| r.request_uri.as_deref())),
-        user_agent: text(first.and_then(|r| r.user_agent.as_deref())),
+        from_uri: text(first.map(|r| r.from_uri())),
+        to_uri: text(first.map(|r| r.to_uri())),
+        request_uri: text(first.and_then(|r| r.request_uri())),
+        user_agent: text(first.and_then(|r| r.user_agent())),
         attempts: s.attempts.len() as u32,
-        first_require: first.map(|r| tags(&r.require)).unwrap_or_default(),
-        first_supported: first.map(|r| tags(&r.supported)).unwrap_or_default(),
+        first_require: first.map(|r| tags(&r.require())).unwrap_or_default(),
+        first_supported: first.map(|r| tags(&r.supported())).unwrap_or_default(),
         first_precondition: first.map(|r| r.demand.as_str()).unwrap_or(""),
         failure_status: f.and_then(|f| f.status),
         failure_class: Text(failure.map(|x| x.failure_class()).unwrap_or_default()),
         refused: failure.map(|x| strings(&x.refused)).unwrap_or_default(),
-        retry_call_id: text(retry.map(|r| &*r.call_id)),
+        retry_call_id: text(retry.map(|r| r.call_id())),
         retry_link: failure
             .and_then(|x| x.retry.as_ref().and(x.link))
             .map(|l| l.0.as_str())
@@ -77,8 +77,8 @@ pub fn session_row(
             (Some(n), Some(f)) => Some((n.ts_ns - f.ts_ns).div_euclid(1_000_000)),
             _ => None,
         },
-        retry_require: retry.map(|r| tags(&r.require)).unwrap_or_default(),
-        retry_supported: retry.map(|r| tags(&r.supported)).unwrap_or_default(),
+        retry_require: retry.map(|r| tags(&r.require())).unwrap_or_default(),
+        retry_supported: retry.map(|r| tags(&r.supported())).unwrap_or_default(),
         retry_precondition: retry.map(|r| r.demand.as_str()).unwrap_or(""),
         verdict: ev.verdict,
         flags: Text(flags.join(";")),
@@ -130,7 +130,7 @@ pub fn failure_rows(s: &SessionSummary, ev: &SessionEval, files: &[String]) -> V
             let with_n = |v: Text| if n.is_some() { v } else { Text::default() };
             FailureRow {
                 session: s.id,
-                call_id: Text(x.request.call_id.to_string()),
+                call_id: Text(x.request.call_id().to_string()),
                 request_frame: x.request.frame,
                 failure_file: file(&x.failure),
                 failure_frame: x.failure.frame,
@@ -139,7 +139,7 @@ pub fn failure_rows(s: &SessionSummary, ev: &SessionEval, files: &[String]) -> V
                 capability: Text(x.capability()),
                 refused: strings(&x.refused),
                 responder: Text(x.responder.clone()),
-                retry_call_id: Text(n.map(|n| n.call_id.to_string()).unwrap_or_default()),
+                retry_call_id: Text(n.map(|n| n.call_id().to_string()).unwrap_or_default()),
                 retry_file: n.map(file).unwrap_or_default(),
                 retry_frame: n.map(|n| n.frame),
                 retry_link: n.and(x.link).map(|l| l.0.as_str()).unwrap_or(""),

@@ -2,8 +2,8 @@
 //! rules.md §C, one row per C-id, to be read line by line against it;
 //! [`classify`] decides which rows a failure response matches.
 
-use crate::dialog::SipRecord;
 use crate::dialog::record::Method;
+use crate::dialog::{SipRecord, Tags};
 
 /// What a class of failure means for the relaxation verdicts (rules.md §C
 /// "Kinds of rows").
@@ -251,8 +251,8 @@ fn m(id: &str, caps: Vec<String>) -> Match {
     }
 }
 
-fn has(tags: &[Box<str>], t: &str) -> bool {
-    tags.iter().any(|x| &**x == t)
+fn has(tags: &Tags<'_>, t: &str) -> bool {
+    tags.contains(t)
 }
 
 /// What classification needs besides P and F.
@@ -276,14 +276,14 @@ pub struct Context {
 pub fn classify(p: &SipRecord, f: &SipRecord, cx: Context) -> Vec<Match> {
     let status = f.status.unwrap_or(0);
     let mut out = Vec::new();
-    let req = &p.require;
-    let preq = &p.proxy_require;
+    let req = &p.require();
+    let preq = &p.proxy_require();
     match status {
         420 => {
-            if f.unsupported.is_empty() {
+            if f.unsupported().is_empty() {
                 out.push(m("C06", Vec::new()));
             }
-            let unsup = &f.unsupported;
+            let unsup = &f.unsupported();
             if has(unsup, "precondition") && has(req, "precondition") {
                 out.push(m("C01", Vec::new()));
             }
@@ -303,9 +303,7 @@ pub fn classify(p: &SipRecord, f: &SipRecord, cx: Context) -> Vec<Match> {
             }
             let other: Vec<String> = unsup
                 .iter()
-                .filter(|t| {
-                    has(req, t) && !matches!(&***t, "precondition" | "100rel" | "sec-agree")
-                })
+                .filter(|t| has(req, t) && !matches!(*t, "precondition" | "100rel" | "sec-agree"))
                 .map(|t| t.to_string())
                 .collect();
             if !other.is_empty() {
@@ -321,8 +319,8 @@ pub fn classify(p: &SipRecord, f: &SipRecord, cx: Context) -> Vec<Match> {
             }
         }
         421 => {
-            let mut x = m("C08", f.require.iter().map(|t| t.to_string()).collect());
-            if f.require.is_empty() {
+            let mut x = m("C08", f.require().iter().map(|t| t.to_string()).collect());
+            if f.require().is_empty() {
                 x.category = "MALFORMED_421";
             }
             out.push(x);
@@ -330,7 +328,7 @@ pub fn classify(p: &SipRecord, f: &SipRecord, cx: Context) -> Vec<Match> {
         494 => out.push(m("C09", Vec::new())),
         580 => out.push(m("C10", Vec::new())),
         488 | 606 => {
-            if warning_names_precondition(f.warning.as_deref()) {
+            if warning_names_precondition(f.warning()) {
                 out.push(m("C11", Vec::new()));
             } else {
                 out.push(m("C12", Vec::new()));
@@ -349,7 +347,7 @@ pub fn classify(p: &SipRecord, f: &SipRecord, cx: Context) -> Vec<Match> {
     }
     if cx.home_reject_of_relaxed {
         let caps = p
-            .supported
+            .supported()
             .iter()
             .map(|t| t.to_string())
             .filter(|t| t == "precondition" || t == "100rel")
@@ -394,7 +392,7 @@ pub fn observations(p: &SipRecord, answers: &[SipRecord]) -> Vec<&'static str> {
         p.demand,
         crate::sip::Demand::Mandatory | crate::sip::Demand::Optional | crate::sip::Demand::NoneOnly
     );
-    let pre_in_req = has(&p.require, "precondition") || has(&p.proxy_require, "precondition");
+    let pre_in_req = has(&p.require(), "precondition") || has(&p.proxy_require(), "precondition");
     let in_use = offer_has || answers.iter().any(|a| a.has_precondition_lines);
     for a in answers
         .iter()
@@ -410,7 +408,7 @@ pub fn observations(p: &SipRecord, answers: &[SipRecord]) -> Vec<&'static str> {
             out.push("C15");
         }
         // C17: Require: 100rel answered by an unreliable 18x.
-        if has(&p.require, "100rel")
+        if has(&p.require(), "100rel")
             && a.status.is_some_and(|s| (180..200).contains(&s))
             && a.rseq.is_none()
         {

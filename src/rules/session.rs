@@ -36,7 +36,7 @@ pub fn settings(p: &Policy) -> Settings {
 }
 
 fn home_node(p: &Policy, f: &SipRecord) -> bool {
-    p.is_home_node(f.src.ip(), classify::warn_agent(f.warning.as_deref()))
+    p.is_home_node(f.src.ip(), classify::warn_agent(f.warning()))
 }
 
 fn host_of(uri: &str) -> Option<String> {
@@ -55,7 +55,7 @@ pub fn evaluate_session(s: &SessionSummary, p: &Policy) -> Evaluated {
         ims_signature: s.attempts.iter().any(|a| {
             a.answers
                 .iter()
-                .any(|r| r.require.iter().any(|t| &**t == "100rel") && r.has_precondition_lines)
+                .any(|r| r.require().contains("100rel") && r.has_precondition_lines)
         }),
         refused_core: ev.failures.iter().any(|f| {
             f.classes
@@ -64,7 +64,7 @@ pub fn evaluate_session(s: &SessionSummary, p: &Policy) -> Evaluated {
         }) || ev.flags.iter().any(|f| f == "PRECONDITION_IGNORED"),
     };
     let destination = first.map_or(DestClass::Unknown, |r| {
-        p.destination(r.request_uri.as_deref().unwrap_or(""), &r.to_uri, &signals)
+        p.destination(r.request_uri().unwrap_or(""), r.to_uri(), &signals)
             .0
     });
     let mut best: Option<(u8, String, String)> = None;
@@ -77,16 +77,16 @@ pub fn evaluate_session(s: &SessionSummary, p: &Policy) -> Evaluated {
                 .and_then(|a| a.final_response.as_ref())
         });
         let home_rejected = n_final.is_some_and(|nf| {
-            let req: Vec<&str> = nf.require.iter().map(|t| &**t).collect();
+            let req: Vec<&str> = nf.require().iter().collect();
             p.is_home_rejection(home_node(p, nf), nf.status.unwrap_or(0), &req, &f.x)
         });
         let passed = n_final.is_some_and(|nf| nf.status.is_some_and(|c| (200..300).contains(&c)))
             || f.retry.as_ref().is_some_and(|n| {
-                let hosts: Vec<&str> = n.via_hosts.iter().map(|h| &**h).collect();
+                let hosts: Vec<&str> = n.via_hosts().collect();
                 p.is_border(n.src.ip(), &hosts)
             });
         let req = &f.request;
-        let subscriber = (!req.subscriber.is_empty()).then(|| req.subscriber.to_string());
+        let subscriber = (!req.subscriber().is_empty()).then(|| req.subscriber().to_string());
         let ctx = LinkContext {
             relaxed: f.x.clone(),
             refused: f.u.clone(),
@@ -94,10 +94,9 @@ pub fn evaluate_session(s: &SessionSummary, p: &Policy) -> Evaluated {
             destination,
             origin_domain: subscriber.as_deref().and_then(host_of),
             subscriber,
-            visited_network: req.visited_network.as_deref().map(str::to_string),
-            access_type: req.access_type.as_deref().map(str::to_string),
-            emergency: first
-                .is_some_and(|r| p.is_emergency(r.request_uri.as_deref().unwrap_or(""))),
+            visited_network: req.visited_network().map(str::to_string),
+            access_type: req.access_type().map(str::to_string),
+            emergency: first.is_some_and(|r| p.is_emergency(r.request_uri().unwrap_or(""))),
             same_call_id: f.link.is_none_or(|l| l.0 == crate::dialog::Rule::H0),
             retry_count: f.retry_count.max(1),
             desired_dropped: f.desired_listed == Some(false),

@@ -8,7 +8,7 @@
 
 use crate::dialog::record::Method;
 use crate::dialog::tracker::{Rule, W0_NS};
-use crate::dialog::{SessionSummary, SipRecord};
+use crate::dialog::{SessionSummary, SipRecord, Tags};
 use crate::sip::Demand;
 
 use super::classify::{self, Context, Kind, Match};
@@ -156,14 +156,14 @@ impl Failure {
     }
 }
 
-fn set(tags: &[Box<str>]) -> Vec<String> {
+fn set(tags: Tags<'_>) -> Vec<String> {
     tags.iter().map(|t| t.to_string()).collect()
 }
 
-fn union(a: &[Box<str>], b: &[Box<str>]) -> Vec<String> {
+fn union(a: Tags<'_>, b: Tags<'_>) -> Vec<String> {
     let mut v = set(a);
-    for t in b {
-        if !v.iter().any(|x| x == &**t) {
+    for t in b.iter() {
+        if !v.iter().any(|x| x == t) {
             v.push(t.to_string());
         }
     }
@@ -204,10 +204,10 @@ fn evaluate_failure(
     st: &Settings,
 ) {
     let p = &f.request;
-    let pre = union(&p.require, &p.proxy_require);
+    let pre = union(p.require(), p.proxy_require());
     let refused: Vec<String> = f
         .failure
-        .unsupported
+        .unsupported()
         .iter()
         .map(|t| t.to_string())
         .collect();
@@ -248,7 +248,7 @@ fn evaluate_failure(
         f.flags = flags;
         return;
     };
-    let post = union(&n.require, &n.proxy_require);
+    let post = union(n.require(), n.proxy_require());
     let dropped: Vec<String> = pre.iter().filter(|t| !post.contains(t)).cloned().collect();
     let sdp_relaxed = lower(n.demand, p.demand);
     let mut x = dropped.clone();
@@ -294,7 +294,7 @@ fn evaluate_failure(
                 identity_error = true;
             }
         }
-        if !f.mid_dialog && n.bottom_branch.is_some() && n.bottom_branch == p.bottom_branch {
+        if !f.mid_dialog && n.bottom_branch().is_some() && n.bottom_branch() == p.bottom_branch() {
             flags.push("BRANCH_REUSED".into());
             identity_error = true;
         }
@@ -324,8 +324,8 @@ fn evaluate_failure(
     }
     // D7
     let shuffled = u.iter().any(|t| {
-        let in_req = |r: &SipRecord| r.require.iter().any(|x| &**x == t);
-        let in_preq = |r: &SipRecord| r.proxy_require.iter().any(|x| &**x == t);
+        let in_req = |r: &SipRecord| r.require().contains(t);
+        let in_preq = |r: &SipRecord| r.proxy_require().contains(t);
         (in_req(p) && in_preq(n) && !in_req(n)) || (in_preq(p) && in_req(n) && !in_preq(n))
     });
     if shuffled {
@@ -333,9 +333,9 @@ fn evaluate_failure(
     }
     // D8
     let added: Vec<String> = n
-        .require
+        .require()
         .iter()
-        .filter(|t| !p.require.contains(t))
+        .filter(|t| !p.require().contains(t))
         .map(|t| t.to_string())
         .collect();
     if !added.is_empty() && !chain_has_421 && !f.has_class("C08") {
@@ -344,7 +344,7 @@ fn evaluate_failure(
     // D9
     let desired_listed = (!u.is_empty()).then(|| {
         u.iter()
-            .all(|t| n.supported.iter().any(|x| **x == **t) || (t == "update" && n.allow_update))
+            .all(|t| n.supported().contains(t) || (t == "update" && n.allow_update))
     });
     match desired_listed {
         Some(true) => flags.push("DESIRED_LISTED".into()),
@@ -372,8 +372,9 @@ fn evaluate_failure(
         flags.push("MEDIA_CHANGED".into());
     }
     // D12 (limit): the caller counts links; loop: unchanged after unchanged.
-    let unchanged =
-        p.require == n.require && p.proxy_require == n.proxy_require && p.demand == n.demand;
+    let unchanged = p.require() == n.require()
+        && p.proxy_require() == n.proxy_require()
+        && p.demand == n.demand;
     let retry_loop = unchanged && loop_prev_unchanged;
     if retry_loop {
         flags.push("RETRY_LOOP".into());
@@ -395,15 +396,17 @@ fn evaluate_failure(
             let ok = if f.has_class("C09") {
                 post.iter().any(|t| t == "sec-agree")
             } else if f.classes.iter().any(|c| c.category == "MALFORMED_421") {
-                n.require
+                n.require()
                     .iter()
-                    .chain(n.supported.iter())
-                    .any(|t| !p.require.contains(t) && !p.supported.contains(t))
+                    .chain(n.supported().iter())
+                    .any(|t| !p.require().contains(t) && !p.supported().contains(t))
             } else {
-                f.failure
-                    .require
-                    .iter()
-                    .all(|t| n.supported.iter().chain(n.require.iter()).any(|x| x == t))
+                f.failure.require().iter().all(|t| {
+                    n.supported()
+                        .iter()
+                        .chain(n.require().iter())
+                        .any(|x| x == t)
+                })
             };
             if ok {
                 "EXTENSION_REQUIRED_SATISFIED"
@@ -475,10 +478,10 @@ fn responder(f: &SipRecord, hops: &[std::net::SocketAddr]) -> String {
     if hops.len() >= 2 {
         return hops[0].to_string();
     }
-    if let Some(a) = classify::warn_agent(f.warning.as_deref()) {
+    if let Some(a) = classify::warn_agent(f.warning()) {
         return a.to_string();
     }
-    if let Some(s) = f.user_agent.as_deref() {
+    if let Some(s) = f.user_agent() {
         return s.to_string();
     }
     f.src.to_string()
@@ -526,13 +529,14 @@ pub fn evaluate(
             let max_uac = n.map(|n| {
                 let mut m = 0;
                 for b in &s.attempts {
-                    if b.request.call_id == a.request.call_id
-                        && b.request.from_tag == a.request.from_tag
+                    if b.request.call_id() == a.request.call_id()
+                        && b.request.from_tag() == a.request.from_tag()
                         && b.request.ts_ns < n.ts_ns
                     {
                         m = m.max(b.request.cseq);
                         for t in &b.in_dialog {
-                            if t.request.from_tag == a.request.from_tag && t.request.ts_ns < n.ts_ns
+                            if t.request.from_tag() == a.request.from_tag()
+                                && t.request.ts_ns < n.ts_ns
                             {
                                 m = m.max(t.request.cseq);
                             }
@@ -565,18 +569,18 @@ pub fn evaluate(
             }
             let n = a.in_dialog[k + 1..].iter().map(|x| &x.request).find(|x| {
                 x.method == t.request.method
-                    && x.from_tag == t.request.from_tag
+                    && x.from_tag() == t.request.from_tag()
                     && x.ts_ns - f.ts_ns >= -crate::dialog::tracker::SKEW_NS
                     && x.ts_ns - f.ts_ns <= st.window_ns
             });
             let max_uac = n.map(|n| {
-                let mut m = if a.request.from_tag == t.request.from_tag {
+                let mut m = if a.request.from_tag() == t.request.from_tag() {
                     a.request.cseq
                 } else {
                     0
                 };
                 for x in &a.in_dialog {
-                    if x.request.from_tag == t.request.from_tag && x.request.ts_ns < n.ts_ns {
+                    if x.request.from_tag() == t.request.from_tag() && x.request.ts_ns < n.ts_ns {
                         m = m.max(x.request.cseq);
                     }
                 }
@@ -611,9 +615,9 @@ pub fn evaluate(
         });
         let repeats_cseq = u.attempt > 0
             && s.attempts[..u.attempt].iter().any(|b| {
-                b.request.call_id == u.p.call_id
+                b.request.call_id() == u.p.call_id()
                     && b.request.cseq == u.p.cseq
-                    && b.request.bottom_branch != u.p.bottom_branch
+                    && b.request.bottom_branch() != u.p.bottom_branch()
             });
         // C21: an early dialog with preconditions and no UPDATE (or a=curr
         // progress) for T_stall before the CANCEL or timeout.
@@ -666,11 +670,11 @@ pub fn evaluate(
             )
         });
         let relaxes = u.n.is_some_and(|n| {
-            let post = union(&n.require, &n.proxy_require);
-            u.p.require
+            let post = union(n.require(), n.proxy_require());
+            u.p.require()
                 .iter()
-                .chain(u.p.proxy_require.iter())
-                .any(|t| IMS_CORE.contains(&&**t) && !post.iter().any(|x| x == &**t))
+                .chain(u.p.proxy_require().iter())
+                .any(|t| IMS_CORE.contains(&t) && !post.iter().any(|x| x == t))
                 || lower(n.demand, u.p.demand)
         });
         // D12 and E.4 count the capability links (and relaxing ones).
@@ -698,8 +702,8 @@ pub fn evaluate(
         );
         prev_unchanged = match u.n {
             Some(n) => {
-                u.p.require == n.require
-                    && u.p.proxy_require == n.proxy_require
+                u.p.require() == n.require()
+                    && u.p.proxy_require() == n.proxy_require()
                     && u.p.demand == n.demand
             }
             None => false,
@@ -780,21 +784,21 @@ fn lints(
     in_dialog: &[crate::dialog::tracker::InDialogTxn],
     flags: &mut Vec<String>,
 ) {
-    let has = |v: &[Box<str>], t: &str| v.iter().any(|x| &**x == t);
+    let has = |v: &Tags<'_>, t: &str| v.contains(t);
     if p.method == Method::Invite {
-        if p.demand == Demand::Mandatory && !has(&p.require, "precondition") {
+        if p.demand == Demand::Mandatory && !has(&p.require(), "precondition") {
             flags.push("IMS_PROFILE_DEVIATION".into());
         }
         let uses = !matches!(p.demand, Demand::Absent | Demand::Unknown);
         if uses
-            && ((!has(&p.supported, "100rel") && !has(&p.require, "100rel"))
+            && ((!has(&p.supported(), "100rel") && !has(&p.require(), "100rel"))
                 || (p.has_allow && !p.allow_update))
         {
             flags.push("PRECONDITION_PREREQ_MISSING".into());
         }
     }
     for a in answers {
-        let reliable = has(&a.require, "100rel");
+        let reliable = has(&a.require(), "100rel");
         if a.status.is_some_and(|s| (101..200).contains(&s)) && (reliable != a.rseq.is_some()) {
             flags.push("RSEQ_INCONSISTENT".into());
         }
@@ -802,7 +806,7 @@ fn lints(
     for t in in_dialog {
         let r = &t.request;
         if matches!(r.method, Method::Invite | Method::Update | Method::Prack)
-            && has(&r.require, "precondition")
+            && has(&r.require(), "precondition")
         {
             flags.push("REQUIRE_PRECONDITION_IN_MODIFICATION".into());
         }
@@ -818,10 +822,10 @@ fn lints(
 
 /// rules.md §F: the UE profile of a session's first INVITE.
 pub fn ue_profile(p: &SipRecord) -> &'static str {
-    let has = |v: &[Box<str>], t: &str| v.iter().any(|x| &**x == t);
-    if has(&p.require, "precondition")
-        || has(&p.proxy_require, "precondition")
-        || (has(&p.require, "100rel") && p.demand == Demand::Mandatory)
+    let has = |v: &Tags<'_>, t: &str| v.contains(t);
+    if has(&p.require(), "precondition")
+        || has(&p.proxy_require(), "precondition")
+        || (has(&p.require(), "100rel") && p.demand == Demand::Mandatory)
     {
         "R5_STRICT"
     } else if !matches!(p.demand, Demand::Absent) {

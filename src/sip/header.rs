@@ -162,6 +162,14 @@ header_ids! {
     WwwAuthenticate = "WWW-Authenticate";
     /// `Proxy-Authenticate`.
     ProxyAuthenticate = "Proxy-Authenticate";
+    /// `P-Served-User` (RFC 5502).
+    PServedUser = "P-Served-User";
+    /// `P-Visited-Network-ID` (RFC 7315).
+    PVisitedNetworkId = "P-Visited-Network-ID";
+    /// `X-CID` (vendor call correlation, rules.md §A.3).
+    XCid = "X-CID";
+    /// `X-Call-ID` (vendor call correlation, rules.md §A.3).
+    XCallId = "X-Call-ID";
 }
 
 /// Number of [`HeaderId`] values, [`HeaderId::Other`] included.
@@ -173,7 +181,7 @@ pub(crate) const HEADER_COUNT: usize = HeaderId::Other as usize + 1;
 #[inline]
 const fn bucket(name: &[u8]) -> usize {
     let n = name.len();
-    (n.wrapping_mul(7) + fold(name[0]) * 13 + fold(name[n - 1]) * 11 + fold(name[1])) & 255
+    (n.wrapping_mul(2) + fold(name[0]) * 21 + fold(name[n - 1]) * 11 + fold(name[1]) * 3) & 255
 }
 
 /// ASCII case folding for hashing only (it also maps some punctuation onto
