@@ -154,13 +154,26 @@ fn output_is_identical_for_any_jobs_and_input_order() {
     let mut r = vec!["-j", "2"];
     r.extend(&rev);
     r.extend([b.as_str(), a.as_str()]);
-    let runs: [(&str, Vec<&str>); 3] = [("j1", j1), ("j4", j4), ("rev", r)];
+    // -j5: three helpers digest each file's messages (src/pipeline/
+    // digest.rs); batches of two messages send every file round them.
+    let mut j5 = vec!["-j", "5", &a, &b];
+    j5.extend(&fwd);
+    let runs: [(&str, Vec<&str>); 4] = [("j1", j1), ("j4", j4), ("rev", r), ("j5", j5)];
     let mut outputs = Vec::new();
     for (name, args) in &runs {
         let out = dir.path().join(name);
         let mut all = vec!["--messages", "-o", out.to_str().unwrap()];
         all.extend(args.iter().copied());
-        let o = analyze(&all);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_sipaudit"))
+            .current_dir(root())
+            .arg("analyze")
+            .args(&all)
+            .env(
+                "SIPAUDIT_DIGEST_BATCH",
+                if *name == "j5" { "2" } else { "512" },
+            )
+            .output()
+            .unwrap();
         assert_eq!(
             o.status.code(),
             Some(0),

@@ -357,10 +357,11 @@ impl SipRecord {
             ),
         };
         let sdp = msg.sdp();
-        let (has_sdp, sdp_bytes) = match sdp {
-            crate::sip::SdpBody::Sdp(s) => (true, Some(s)),
-            crate::sip::SdpBody::Undecodable => (true, None),
-            crate::sip::SdpBody::None => (false, None),
+        // The body is located once; Message::precondition would do it again.
+        let (has_sdp, sdp_bytes, demand) = match sdp {
+            crate::sip::SdpBody::Sdp(s) => (true, Some(s), crate::sip::precondition_demand(s)),
+            crate::sip::SdpBody::Undecodable => (true, None, Demand::Unknown),
+            crate::sip::SdpBody::None => (false, None, Demand::Absent),
         };
         // What only requests (or only initial requests) are read for: left
         // out of responses, which are most messages (hot path).
@@ -449,7 +450,7 @@ impl SipRecord {
             allow_update: msg.list(HeaderId::Allow).any(|m| m == b"UPDATE"),
             has_allow: msg.header(HeaderId::Allow).is_some()
                 || msg.values(HeaderId::Allow).next().is_some(),
-            demand: msg.precondition(),
+            demand,
             has_sdp,
             sdp_origin: if initial {
                 sdp_bytes.and_then(sdp_origin)

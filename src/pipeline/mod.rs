@@ -8,6 +8,7 @@
 //! bytes are the same for every `--jobs` value and every order in which the
 //! inputs were named.
 
+mod digest;
 pub mod merge;
 pub mod spill;
 
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::anomaly::PacketAnomaly;
 use crate::capture::{self, format_rfc3339_micros};
-use crate::dialog::{Capture, SipRecord, TrackAnomaly, Tracker};
+use crate::dialog::{SipRecord, TrackAnomaly, Tracker};
 use crate::error::{Error, ErrorKind};
 use crate::packet::sctp::SctpEvent;
 use crate::packet::ws::{self, WsEvent};
@@ -27,7 +28,7 @@ use crate::report::sessions::{SessionPolicy, failure_rows, session_row};
 use crate::report::{self, CsvStream, RawCsv, Text};
 use crate::rules;
 use crate::sip::stream::FramerEvent;
-use crate::sip::{self, Framing, Message, StartLine};
+use crate::sip::{self, Framing, Message};
 
 /// What to run: built once from the command line, then read-only.
 #[derive(Debug, Clone)]
@@ -172,6 +173,7 @@ impl merge::Timed for Found {
 
 /// Where one SIP message was seen: what its messages.csv row needs besides
 /// the message itself.
+#[derive(Clone, Copy)]
 struct Seen {
     frame: u64,
     ts_ns: i64,
@@ -196,120 +198,40 @@ struct FileSink<'a> {
 }
 
 struct Out<'a> {
-    file: &'a str,
-    file_idx: u32,
+    /// Counters, anomalies and records of the messages digested on this
+    /// thread (all of them without helpers).
+    digest: digest::Digest,
     /// Frame of the last message, and how many messages it completed.
     last_frame: (u64, u32),
-    want_rows: bool,
     emit: &'a mut dyn FnMut(Found),
-    anomalies: Vec<AnomalyRow>,
-    sip_messages: u64,
+    /// Helpers digesting messages in parallel (`--jobs` > 1).
+    pool: Option<digest::Pool<'a>>,
     /// TCP segments and SCTP packets found to carry (part of) a SIP message
     /// (directly, in WebSocket frames, or in SCTP user messages): counted
     /// `other` by the decoder, moved to `sip` at the end of the file.
     stream_sip_frames: u64,
-    counters: Counters,
-    scratch: String,
 }
 
 impl Out<'_> {
     fn add_anomaly(&mut self, frame: u64, kind: &'static str, detail: String) {
-        self.anomalies.push(AnomalyRow {
-            file: Text(self.file.to_string()),
-            frame,
-            kind,
-            detail: Text(detail),
-        });
+        self.digest.add_anomaly(frame, kind, detail);
     }
 
-    fn tags(&mut self, msg: &Message<'_>, id: sip::HeaderId, case: sip::Case) -> Text {
-        self.scratch.clear();
-        sip::write_tag_list(&mut self.scratch, msg.list(id), case);
-        Text(self.scratch.clone())
-    }
-
-    fn message(&mut self, at: &Seen, msg: &Message<'_>) {
-        self.sip_messages += 1;
-        let method_bytes = msg.method();
-        *self
-            .counters
-            .transport
-            .entry((at.tunnels, at.proto))
-            .or_default() += 1;
-        match msg.start() {
-            StartLine::Request { method, .. } => {
-                let m = String::from_utf8_lossy(method);
-                if let Some(c) = self.counters.method.get_mut(m.as_ref()) {
-                    *c += 1;
-                } else {
-                    self.counters.method.insert(m.into_owned(), 1);
-                }
-            }
-            StartLine::Response { code, .. } => *self.counters.status.entry(code).or_default() += 1,
-        }
-        for a in msg.anomalies() {
-            self.add_anomaly(at.frame, a.id(), a.to_string());
-        }
-        if at.truncated {
-            self.add_anomaly(
-                at.frame,
-                PacketAnomaly::TruncatedPacket.id(),
-                "SIP message cut short by the capture".into(),
-            );
-        }
+    /// A SIP message scanned with `framing`: digested here or by a helper.
+    fn message(&mut self, at: &Seen, msg: &Message<'_>, framing: Framing) {
         let seq = if self.last_frame.0 == at.frame {
             self.last_frame.1 + 1
         } else {
             0
         };
         self.last_frame = (at.frame, seq);
-        let rec = SipRecord::new(
-            msg,
-            Capture {
-                file: self.file_idx,
-                frame: at.frame,
-                seq,
-                ts_ns: at.ts_ns,
-                src: at.src,
-                dst: at.dst,
-            },
-        );
-        if !self.want_rows {
-            (self.emit)(Found { rec, row: None });
-            return;
+        match self.pool.as_mut() {
+            Some(p) => p.push(at, seq, framing, msg.as_bytes(), self.emit),
+            None => {
+                let f = self.digest.message(at, seq, msg);
+                (self.emit)(f);
+            }
         }
-        let row = MessageRow {
-            file: Text(self.file.to_string()),
-            frame: at.frame,
-            time: format_rfc3339_micros(at.ts_ns),
-            src: at.src.to_string(),
-            dst: at.dst.to_string(),
-            transport: format!("{}{}", at.tunnels, at.proto),
-            kind: if msg.is_request() {
-                "request"
-            } else {
-                "response"
-            },
-            method: Text::opt(method_bytes),
-            status: msg.status(),
-            call_id: Text::opt(msg.call_id()),
-            cseq: msg.cseq().map(|(n, _)| n),
-            from_tag: Text::opt(msg.from_tag()),
-            to_tag: Text::opt(msg.to_tag()),
-            via_branch: Text::opt(msg.top_via_branch()),
-            require: self.tags(msg, sip::HeaderId::Require, sip::Case::Lower),
-            proxy_require: self.tags(msg, sip::HeaderId::ProxyRequire, sip::Case::Lower),
-            supported: self.tags(msg, sip::HeaderId::Supported, sip::Case::Lower),
-            unsupported: self.tags(msg, sip::HeaderId::Unsupported, sip::Case::Lower),
-            allow: self.tags(msg, sip::HeaderId::Allow, sip::Case::Upper),
-            precondition: msg.precondition().as_str(),
-            retransmission: None,
-            session: None,
-        };
-        (self.emit)(Found {
-            rec,
-            row: Some(Box::new(row)),
-        });
     }
 
     /// What the SIP framer of a TCP stream produced.
@@ -327,7 +249,7 @@ impl Out<'_> {
                     truncated: false,
                 };
                 match f.parse() {
-                    Ok(msg) => self.message(&at, &msg),
+                    Ok(msg) => self.message(&at, &msg, f.framing()),
                     Err(e) => self.add_anomaly(
                         f.frame,
                         PacketAnomaly::SipStartInvalid.id(),
@@ -371,7 +293,7 @@ impl Out<'_> {
             truncated: false,
         };
         match sip::parse_message(bytes, Framing::Datagram) {
-            Ok(msg) => self.message(&at, &msg),
+            Ok(msg) => self.message(&at, &msg, Framing::Datagram),
             Err(e) => self.add_anomaly(
                 frame,
                 PacketAnomaly::SipStartInvalid.id(),
@@ -449,7 +371,7 @@ impl Sink for FileSink<'_> {
                     proto: "udp",
                     truncated: d.truncated,
                 };
-                self.out.message(&at, &msg);
+                self.out.message(&at, &msg, Framing::Datagram);
                 true
             }
             Err(e) => {
@@ -550,23 +472,34 @@ fn process_file(
     input: &Input,
     file_idx: u32,
     want_rows: bool,
+    helpers: usize,
     emit: &mut dyn FnMut(Found),
+) -> FileResult {
+    std::thread::scope(|scope| {
+        let pool = (helpers > 0)
+            .then(|| digest::Pool::spawn(scope, helpers, &input.display, file_idx, want_rows));
+        read_file(input, file_idx, want_rows, pool, emit)
+    })
+}
+
+/// [`process_file`] on this thread, with `pool` digesting messages (or not).
+fn read_file<'a>(
+    input: &Input,
+    file_idx: u32,
+    want_rows: bool,
+    pool: Option<digest::Pool<'a>>,
+    emit: &'a mut dyn FnMut(Found),
 ) -> FileResult {
     let mut dec = Decoder::default();
     let mut sink = FileSink {
         framers: sip::stream::Framers::default(),
         ws: HashMap::new(),
         out: Out {
-            file: &input.display,
-            file_idx,
+            digest: digest::Digest::new(&input.display, file_idx, want_rows),
             last_frame: (0, 0),
-            want_rows,
             emit,
-            anomalies: Vec::new(),
-            sip_messages: 0,
+            pool,
             stream_sip_frames: 0,
-            counters: Counters::default(),
-            scratch: String::new(),
         },
     };
     let mut bytes = 0u64;
@@ -590,6 +523,11 @@ fn process_file(
     open.sort_by_key(|(k, _)| (k.src, k.dst));
     for (key, mut d) in open {
         d.finish(info.packets, &mut |we| out.ws_event(key, we));
+    }
+    if let Some(p) = out.pool.take() {
+        for d in p.finish(out.emit) {
+            out.digest.absorb(d);
+        }
     }
     counts.move_to_sip(out.stream_sip_frames);
     debug_assert_eq!(counts.sip + counts.other + counts.undecodable, info.packets);
@@ -619,13 +557,13 @@ fn process_file(
         sip_packets: counts.sip,
         other_packets: counts.other,
         undecodable_packets: counts.undecodable,
-        sip_messages: out.sip_messages,
+        sip_messages: out.digest.sip_messages,
         error: Text(err.as_ref().map(|e| e.to_string()).unwrap_or_default()),
     };
     FileResult {
         input: input_row,
-        anomalies: out.anomalies,
-        counters: out.counters,
+        anomalies: out.digest.anomalies,
+        counters: out.digest.counters,
         failed: err.is_some(),
     }
 }
@@ -803,6 +741,9 @@ impl Reports {
     }
 }
 
+/// Most helper threads per file being read.
+const MAX_HELPERS: usize = 8;
+
 /// Runs one batch and writes the reports. Errors only for what stops the
 /// whole run (the output directory); unreadable inputs are reported in
 /// inputs.csv and [`RunSummary::failed_files`].
@@ -827,6 +768,11 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         .iter()
         .map(|i| capture::first_timestamp(&i.path))
         .collect();
+    // --jobs N: one thread reads and decodes each file, this one tracks
+    // sessions, and the other N - 2 digest the messages of the file being
+    // read (digest.rs). On two cores the first two already use both, and
+    // helpers only add the cost of handing messages over (measured).
+    let helpers = jobs.saturating_sub(2).min(MAX_HELPERS);
     let opts = merge::MergeOptions {
         prefetch: jobs,
         ..merge::MergeOptions::default()
@@ -870,7 +816,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         &first_ts,
         &opts,
         |i, emit| {
-            let r = process_file(&inputs[i], i as u32, cfg.messages, emit);
+            let r = process_file(&inputs[i], i as u32, cfg.messages, helpers, emit);
             if let Some(f) = cfg.on_file_done {
                 f();
             }

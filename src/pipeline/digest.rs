@@ -1,0 +1,337 @@
+//! The per-message half of decoding a file, and the workers that run it in
+//! parallel with the packet half.
+//!
+//! Reading a file is sequential by nature: packets in order through IP
+//! reassembly, TCP/SCTP/WebSocket state and SIP framing, and each SIP
+//! message found is scanned right away (whether a packet is SIP is part of
+//! its accounting). What comes next does not depend on any other message:
+//! the counters of summary.csv, the message's anomalies, its
+//! [`SipRecord`] (a third of the decoding CPU) and, with `--messages`, its
+//! messages.csv row. That is [`Digest::message`].
+//!
+//! With helpers ([`Pool`]), the file's thread copies each message's bytes
+//! into a batch and hands full batches round-robin to the helper threads,
+//! which scan the bytes again and digest them; results come back batch by
+//! batch in the order the batches were sent (batch `i` from helper
+//! `i % n`), so the records leave in exactly the order the file's thread
+//! found the messages, and the output is the same with any number of
+//! helpers, or none (`--jobs 1`: digested inline).
+
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::thread::{Scope, ScopedJoinHandle};
+
+use crate::anomaly::PacketAnomaly;
+use crate::capture::format_rfc3339_micros;
+use crate::dialog::{Capture, SipRecord};
+use crate::report::Text;
+use crate::report::rows::{AnomalyRow, MessageRow};
+use crate::sip::{self, Framing, Message, StartLine};
+
+use super::{Counters, Found, Seen};
+
+/// Messages per batch handed to a helper: 512, or `SIPAUDIT_DIGEST_BATCH`
+/// (tests use a tiny value so that small files still go round the helpers).
+fn batch_size() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("SIPAUDIT_DIGEST_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(512)
+    })
+}
+
+/// Batches queued per helper before the file's thread waits.
+const QUEUE: usize = 2;
+
+/// What digesting messages accumulates besides the records: merged over the
+/// file's thread and its helpers at the end of the file.
+pub(super) struct Digest {
+    file: String,
+    file_idx: u32,
+    want_rows: bool,
+    pub(super) anomalies: Vec<AnomalyRow>,
+    pub(super) sip_messages: u64,
+    pub(super) counters: Counters,
+    scratch: String,
+}
+
+impl Digest {
+    pub(super) fn new(file: &str, file_idx: u32, want_rows: bool) -> Digest {
+        Digest {
+            file: file.to_string(),
+            file_idx,
+            want_rows,
+            anomalies: Vec::new(),
+            sip_messages: 0,
+            counters: Counters::default(),
+            scratch: String::new(),
+        }
+    }
+
+    pub(super) fn add_anomaly(&mut self, frame: u64, kind: &'static str, detail: String) {
+        self.anomalies.push(AnomalyRow {
+            file: Text(self.file.clone()),
+            frame,
+            kind,
+            detail: Text(detail),
+        });
+    }
+
+    /// Adds what `other` accumulated (anomalies are sorted per file later).
+    pub(super) fn absorb(&mut self, other: Digest) {
+        self.anomalies.extend(other.anomalies);
+        self.sip_messages += other.sip_messages;
+        for (k, v) in other.counters.transport {
+            *self.counters.transport.entry(k).or_default() += v;
+        }
+        for (k, v) in other.counters.method {
+            *self.counters.method.entry(k).or_default() += v;
+        }
+        for (k, v) in other.counters.status {
+            *self.counters.status.entry(k).or_default() += v;
+        }
+    }
+
+    fn tags(&mut self, msg: &Message<'_>, id: sip::HeaderId, case: sip::Case) -> Text {
+        self.scratch.clear();
+        sip::write_tag_list(&mut self.scratch, msg.list(id), case);
+        Text(self.scratch.clone())
+    }
+
+    /// Counts and digests one message seen as `at`, `seq`-th of its frame.
+    pub(super) fn message(&mut self, at: &Seen, seq: u32, msg: &Message<'_>) -> Found {
+        self.sip_messages += 1;
+        *self
+            .counters
+            .transport
+            .entry((at.tunnels, at.proto))
+            .or_default() += 1;
+        match msg.start() {
+            StartLine::Request { method, .. } => {
+                let m = String::from_utf8_lossy(method);
+                if let Some(c) = self.counters.method.get_mut(m.as_ref()) {
+                    *c += 1;
+                } else {
+                    self.counters.method.insert(m.into_owned(), 1);
+                }
+            }
+            StartLine::Response { code, .. } => *self.counters.status.entry(code).or_default() += 1,
+        }
+        for a in msg.anomalies() {
+            self.add_anomaly(at.frame, a.id(), a.to_string());
+        }
+        if at.truncated {
+            self.add_anomaly(
+                at.frame,
+                PacketAnomaly::TruncatedPacket.id(),
+                "SIP message cut short by the capture".into(),
+            );
+        }
+        let rec = SipRecord::new(
+            msg,
+            Capture {
+                file: self.file_idx,
+                frame: at.frame,
+                seq,
+                ts_ns: at.ts_ns,
+                src: at.src,
+                dst: at.dst,
+            },
+        );
+        if !self.want_rows {
+            return Found { rec, row: None };
+        }
+        let row = MessageRow {
+            file: Text(self.file.clone()),
+            frame: at.frame,
+            time: format_rfc3339_micros(at.ts_ns),
+            src: at.src.to_string(),
+            dst: at.dst.to_string(),
+            transport: format!("{}{}", at.tunnels, at.proto),
+            kind: if msg.is_request() {
+                "request"
+            } else {
+                "response"
+            },
+            method: Text::opt(msg.method()),
+            status: msg.status(),
+            call_id: Text::opt(msg.call_id()),
+            cseq: msg.cseq().map(|(n, _)| n),
+            from_tag: Text::opt(msg.from_tag()),
+            to_tag: Text::opt(msg.to_tag()),
+            via_branch: Text::opt(msg.top_via_branch()),
+            require: self.tags(msg, sip::HeaderId::Require, sip::Case::Lower),
+            proxy_require: self.tags(msg, sip::HeaderId::ProxyRequire, sip::Case::Lower),
+            supported: self.tags(msg, sip::HeaderId::Supported, sip::Case::Lower),
+            unsupported: self.tags(msg, sip::HeaderId::Unsupported, sip::Case::Lower),
+            allow: self.tags(msg, sip::HeaderId::Allow, sip::Case::Upper),
+            precondition: msg.precondition().as_str(),
+            retransmission: None,
+            session: None,
+        };
+        Found {
+            rec,
+            row: Some(Box::new(row)),
+        }
+    }
+}
+
+/// One message waiting for a helper: where it was seen and its bytes
+/// (`start..end` of the batch's buffer).
+struct Job {
+    at: Seen,
+    seq: u32,
+    framing: Framing,
+    start: usize,
+    end: usize,
+}
+
+#[derive(Default)]
+struct Batch {
+    jobs: Vec<Job>,
+    bytes: Vec<u8>,
+}
+
+/// Helper threads digesting one file's messages (module doc).
+pub(super) struct Pool<'s> {
+    to: Vec<SyncSender<Batch>>,
+    from: Vec<Receiver<Vec<Found>>>,
+    handles: Vec<ScopedJoinHandle<'s, Digest>>,
+    cur: Batch,
+    /// Batches sent, and collected (always in sending order).
+    sent: u64,
+    collected: u64,
+}
+
+impl<'s> Pool<'s> {
+    /// Starts `n` (≥ 1) helpers for the file `file` (index `file_idx`).
+    pub(super) fn spawn<'env>(
+        scope: &'s Scope<'s, 'env>,
+        n: usize,
+        file: &str,
+        file_idx: u32,
+        want_rows: bool,
+    ) -> Pool<'s> {
+        let mut pool = Pool {
+            to: Vec::with_capacity(n),
+            from: Vec::with_capacity(n),
+            handles: Vec::with_capacity(n),
+            cur: Batch::default(),
+            sent: 0,
+            collected: 0,
+        };
+        for _ in 0..n.max(1) {
+            let (tx, rx) = sync_channel::<Batch>(QUEUE);
+            let (rtx, rrx): (Sender<Vec<Found>>, _) = channel();
+            let mut d = Digest::new(file, file_idx, want_rows);
+            pool.handles.push(scope.spawn(move || {
+                for b in rx {
+                    let mut out = Vec::with_capacity(b.jobs.len());
+                    for j in &b.jobs {
+                        // The file's thread scanned these bytes already:
+                        // the same bytes and framing scan the same way.
+                        if let Ok(m) = sip::parse_message(&b.bytes[j.start..j.end], j.framing) {
+                            out.push(d.message(&j.at, j.seq, &m));
+                        }
+                    }
+                    if rtx.send(out).is_err() {
+                        break;
+                    }
+                }
+                d
+            }));
+            pool.to.push(tx);
+            pool.from.push(rrx);
+        }
+        pool
+    }
+
+    /// Queues one message; full batches go to the next helper, and results
+    /// are passed to `emit` in order as they come back.
+    pub(super) fn push(
+        &mut self,
+        at: &Seen,
+        seq: u32,
+        framing: Framing,
+        bytes: &[u8],
+        emit: &mut dyn FnMut(Found),
+    ) {
+        let start = self.cur.bytes.len();
+        self.cur.bytes.extend_from_slice(bytes);
+        self.cur.jobs.push(Job {
+            at: *at,
+            seq,
+            framing,
+            start,
+            end: start + bytes.len(),
+        });
+        if self.cur.jobs.len() >= batch_size() {
+            self.dispatch(emit);
+        }
+    }
+
+    fn dispatch(&mut self, emit: &mut dyn FnMut(Found)) {
+        if self.cur.jobs.is_empty() {
+            return;
+        }
+        let n = self.to.len() as u64;
+        // Bound the batches in flight: collect the oldest first when every
+        // helper has a full queue's worth.
+        while self.sent - self.collected >= n * (QUEUE as u64 + 1) {
+            if !self.collect_next(true, emit) {
+                break;
+            }
+        }
+        let b = std::mem::take(&mut self.cur);
+        let k = (self.sent % n) as usize;
+        if self.to[k].send(b).is_ok() {
+            self.sent += 1;
+        }
+        while self.collect_next(false, emit) {}
+    }
+
+    /// Passes the next batch's results in order to `emit`; `wait`: block
+    /// until they are there. Returns whether a batch was collected.
+    fn collect_next(&mut self, wait: bool, emit: &mut dyn FnMut(Found)) -> bool {
+        if self.collected == self.sent {
+            return false;
+        }
+        let k = (self.collected % self.from.len() as u64) as usize;
+        let got = if wait {
+            self.from[k].recv().ok()
+        } else {
+            self.from[k].try_recv().ok()
+        };
+        match got {
+            Some(found) => {
+                self.collected += 1;
+                for f in found {
+                    emit(f);
+                }
+                true
+            }
+            None => {
+                if wait {
+                    // A helper is gone (it panicked): its batches are lost;
+                    // stop waiting for them.
+                    self.collected = self.sent;
+                }
+                false
+            }
+        }
+    }
+
+    /// Ends the file: flushes, collects everything in order, and returns
+    /// the helpers' digests.
+    pub(super) fn finish(mut self, emit: &mut dyn FnMut(Found)) -> Vec<Digest> {
+        self.dispatch(emit);
+        while self.collect_next(true, emit) {}
+        drop(self.to);
+        self.handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .collect()
+    }
+}
