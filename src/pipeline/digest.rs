@@ -27,7 +27,7 @@ use crate::report::Text;
 use crate::report::rows::{AnomalyRow, MessageRow};
 use crate::sip::{self, Framing, Message, StartLine};
 
-use super::{Counters, Found, Seen};
+use super::{Counters, Found, PendingRow, Seen};
 
 /// Messages per batch handed to a helper: 512, or `SIPAUDIT_DIGEST_BATCH`
 /// (tests use a tiny value so that small files still go round the helpers).
@@ -171,9 +171,18 @@ impl Digest {
             retransmission: None,
             session: None,
         };
+        let mut head = Vec::with_capacity(384);
+        crate::report::encode(&row, &mut head);
+        // The two trailing columns are empty here; the tracker's thread
+        // appends them (PendingRow).
+        debug_assert!(head.ends_with(b",,\n"));
+        head.truncate(head.len().saturating_sub(2));
         Found {
             rec,
-            row: Some(Box::new(row)),
+            row: Some(PendingRow {
+                head,
+                retransmission: None,
+            }),
         }
     }
 }

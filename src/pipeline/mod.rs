@@ -23,9 +23,9 @@ use crate::error::{Error, ErrorKind};
 use crate::packet::sctp::SctpEvent;
 use crate::packet::ws::{self, WsEvent};
 use crate::packet::{Datagram, Decoder, FlowKey, PacketCounts, Sink, StreamEvent, TunnelPath};
-use crate::report::rows::{AnomalyRow, InputRow, MessageRow, SummaryRow};
+use crate::report::rows::{AnomalyRow, InputRow, SummaryRow};
 use crate::report::sessions::{SessionPolicy, failure_rows, session_row};
-use crate::report::{self, CsvStream, RawCsv, Text};
+use crate::report::{self, RawCsv, Text};
 use crate::rules;
 use crate::sip::stream::FramerEvent;
 use crate::sip::{self, Framing, Message};
@@ -160,9 +160,18 @@ struct Counters {
 /// record, and its messages.csv row (only with `--messages`).
 struct Found {
     rec: SipRecord,
-    /// Boxed: a `MessageRow` is ~440 bytes and exists only with
-    /// `--messages`.
-    row: Option<Box<MessageRow>>,
+    /// Only with `--messages`.
+    row: Option<PendingRow>,
+}
+
+/// A messages.csv row encoded on the thread that found the message, up to
+/// its last two columns (`retransmission`, `session`), which the tracker
+/// decides: no per-field strings cross threads, and the tracker's thread only
+/// appends bytes.
+struct PendingRow {
+    /// Every column before `retransmission`, each followed by its comma.
+    head: Vec<u8>,
+    retransmission: Option<bool>,
 }
 
 impl merge::Timed for Found {
@@ -573,7 +582,7 @@ fn read_file<'a>(
 /// and the session counts for summary.csv.
 struct Reports {
     files: Vec<String>,
-    messages: Option<CsvStream>,
+    messages: Option<RawCsv>,
     sessions: RawCsv,
     failures: RawCsv,
     /// Finished sessions (with their failures.csv rows), encoded, waiting
@@ -624,14 +633,17 @@ impl Reports {
 
     /// Takes what the tracker has ready: message rows with their session,
     /// finished sessions (written once no live session can start earlier).
-    fn collect(&mut self, t: &mut Tracker<Option<Box<MessageRow>>>, all: bool) {
+    fn collect(&mut self, t: &mut Tracker<Option<PendingRow>>, all: bool) {
         let mut res = Ok(());
         let messages = &mut self.messages;
+        let mut tail = Vec::new();
         t.drain(|row, sid| {
-            if let (Some(mut row), Some(w)) = (row, messages.as_mut()) {
-                row.session = sid.map(|x| x.to_string());
+            if let (Some(row), Some(w)) = (row, messages.as_mut()) {
+                // The last two columns, known only now (rows.rs order).
+                tail.clear();
+                report::encode(&(row.retransmission, sid), &mut tail);
                 if res.is_ok() {
-                    res = w.row(&row);
+                    res = w.raw(&row.head).and_then(|()| w.raw(&tail));
                 }
             }
         });
@@ -780,7 +792,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     let mut reports = Reports {
         files: inputs.iter().map(|i| i.display.clone()).collect(),
         messages: if cfg.messages {
-            Some(CsvStream::create(
+            Some(RawCsv::create(
                 &cfg.out_dir,
                 "messages.csv",
                 report::MESSAGES_HEADER,
@@ -808,7 +820,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         experience: Vec::new(),
         anomalies: Vec::new(),
     };
-    let mut tracker: Tracker<Option<Box<MessageRow>>> =
+    let mut tracker: Tracker<Option<PendingRow>> =
         Tracker::with_window(i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX));
     let mut last_ts = i64::MIN;
     let mut fed = 0u64;
