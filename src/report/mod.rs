@@ -171,11 +171,48 @@ impl RawCsv {
 
 /// One row encoded exactly as [`CsvStream::row`] writes it (RFC 4180,
 /// `\n`), appended to `out`.
+///
+/// Rows are encoded on the hot path (every messages.csv row, every session),
+/// so each thread keeps one writer and its buffer instead of building a
+/// `csv::Writer` (and its 8 KiB buffer) per row. It is `flexible` because it
+/// serves rows of every report; the field-count check is the reports' row
+/// types, not the writer's.
 pub fn encode<R: Serialize>(r: &R, out: &mut Vec<u8>) {
-    let mut w = csv_writer(std::mem::take(out));
-    w.serialize(r)
-        .expect("serialising a row into memory cannot fail");
-    *out = w.into_inner().expect("flushing into memory cannot fail");
+    /// A `Write` into a buffer the thread keeps beside its writer.
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    type Encoder = (
+        csv::Writer<Shared>,
+        std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+    );
+    thread_local! {
+        static ENCODER: std::cell::RefCell<Encoder> = {
+            let buf = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+            let w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_writer(Shared(buf.clone()));
+            std::cell::RefCell::new((w, buf))
+        };
+    }
+    ENCODER.with(|e| {
+        let (w, buf) = &mut *e.borrow_mut();
+        w.serialize(r)
+            .expect("serialising a row into memory cannot fail");
+        w.flush().expect("flushing into memory cannot fail");
+        let mut b = buf.borrow_mut();
+        out.extend_from_slice(&b);
+        b.clear();
+    });
 }
 
 /// Column names of messages.csv (contract order).
