@@ -750,26 +750,40 @@ fn h2_fingerprint(msg: &Message<'_>, sdp: Option<&[u8]>) -> u64 {
     h.finish()
 }
 
+/// Test builder: the record of the SIP message `text` (parsed as a
+/// datagram; it must parse) seen at `ts_ns` in frame `frame` of file 0.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sip::{Framing, parse_message};
-
-    fn rec(text: &str) -> SipRecord {
-        let raw = text.replace('\n', "\r\n");
-        let msg = parse_message(raw.as_bytes(), Framing::Datagram).expect("parses");
-        let addr: SocketAddr = "192.0.2.1:5060".parse().expect("addr");
+impl SipRecord {
+    pub(crate) fn from_text(
+        text: &str,
+        frame: u64,
+        ts_ns: i64,
+        src: SocketAddr,
+        dst: SocketAddr,
+    ) -> SipRecord {
+        let msg = crate::sip::parse_message(text.as_bytes(), crate::sip::Framing::Datagram)
+            .expect("a test message parses");
         SipRecord::new(
             &msg,
             Capture {
                 file: 0,
-                frame: 1,
+                frame,
                 seq: 0,
-                ts_ns: 0,
-                src: addr,
-                dst: addr,
+                ts_ns,
+                src,
+                dst,
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(text: &str) -> SipRecord {
+        let addr: SocketAddr = "192.0.2.1:5060".parse().expect("addr");
+        SipRecord::from_text(&text.replace('\n', "\r\n"), 1, 0, addr, addr)
     }
 
     const INVITE: &str = "INVITE sip:bob@example.com SIP/2.0

@@ -93,19 +93,11 @@ fn run(msgs: &[(i64, M)], end: i64) -> (Vec<SessionSummary>, Vec<Option<u64>>, V
     let mut got = vec![None; msgs.len()];
     let mut sessions = Vec::new();
     for (i, (ts, m)) in msgs.iter().enumerate() {
-        let text = m.text();
-        let msg = parse_message(text.as_bytes(), Framing::Datagram).unwrap();
-        let rec = SipRecord::new(
-            &msg,
-            Capture {
-                file: 0,
-                frame: i as u64 + 1,
-                seq: 0,
-                ts_ns: *ts,
-                src: "10.0.0.1:5060".parse().unwrap(),
-                dst: "10.0.0.2:5060".parse().unwrap(),
-            },
+        let (src, dst) = (
+            "10.0.0.1:5060".parse().unwrap(),
+            "10.0.0.2:5060".parse().unwrap(),
         );
+        let rec = SipRecord::from_text(&m.text(), i as u64 + 1, *ts, src, dst);
         t.push(rec, i, |_, _| {});
         t.drain(|i, s| got[i] = s);
         sessions.extend(t.take_finished());

@@ -423,22 +423,13 @@ pub fn observations(p: &SipRecord, answers: &[SipRecord]) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialog::record::Capture;
-    use crate::sip::{Framing, parse_message};
 
     fn rec(text: &str) -> SipRecord {
-        let msg = parse_message(text.as_bytes(), Framing::Datagram).unwrap();
-        SipRecord::new(
-            &msg,
-            Capture {
-                file: 0,
-                frame: 1,
-                seq: 0,
-                ts_ns: 0,
-                src: "10.0.0.1:5060".parse().unwrap(),
-                dst: "10.0.0.2:5060".parse().unwrap(),
-            },
-        )
+        let (a, b) = (
+            "10.0.0.1:5060".parse().unwrap(),
+            "10.0.0.2:5060".parse().unwrap(),
+        );
+        SipRecord::from_text(text, 1, 0, a, b)
     }
 
     fn req(method: &str, extra: &str) -> SipRecord {

@@ -2,9 +2,8 @@
 //! built by hand, fed to the tracker, the finished session evaluated.
 
 use super::verdict::*;
-use crate::dialog::record::{Capture, SipRecord};
+use crate::dialog::record::SipRecord;
 use crate::dialog::{SessionSummary, Tracker};
-use crate::sip::{Framing, parse_message};
 
 const S: i64 = 1_000_000_000;
 const MS: i64 = 1_000_000;
@@ -115,20 +114,8 @@ fn sessions(msgs: &[(i64, M)], end: i64) -> Vec<SessionSummary> {
     let ue: std::net::SocketAddr = "10.0.0.1:5060".parse().unwrap();
     let net: std::net::SocketAddr = "10.0.0.2:5060".parse().unwrap();
     for (i, (ts, m)) in msgs.iter().enumerate() {
-        let text = m.text();
-        let msg = parse_message(text.as_bytes(), Framing::Datagram).unwrap();
         let (src, dst) = if m.from_ue { (ue, net) } else { (net, ue) };
-        let rec = SipRecord::new(
-            &msg,
-            Capture {
-                file: 0,
-                frame: i as u64 + 1,
-                seq: 0,
-                ts_ns: *ts,
-                src,
-                dst,
-            },
-        );
+        let rec = SipRecord::from_text(&m.text(), i as u64 + 1, *ts, src, dst);
         t.push(rec, (), |_, _| {});
     }
     t.finish(end);
