@@ -344,7 +344,7 @@ pub struct Tracker<P> {
     retrans: Retransmissions,
     next_id: Id,
     next_session: u64,
-    attempts: FxHashMap<Id, Attempt>,
+    attempts: FxHashMap<Id, Box<Attempt>>,
     slots: FxHashMap<Id, Slot>,
     txns: FxHashMap<u64, (Id, TxnKind)>,
     attempt_keys: FxHashMap<u64, Vec<Id>>,
@@ -847,7 +847,7 @@ impl<P> Tracker<P> {
         s.attempts.push(id);
         self.attempts.insert(
             id,
-            Attempt {
+            Box::new(Attempt {
                 slot,
                 request: rec,
                 final_response: None,
@@ -876,7 +876,7 @@ impl<P> Tracker<P> {
                 premature_retry: false,
                 late_candidate: false,
                 leg_relaxed: false,
-            },
+            }),
         );
         id
     }
@@ -1616,7 +1616,7 @@ impl<P> Tracker<P> {
             .collect();
         related.sort_unstable();
         related.dedup();
-        let mut atts: Vec<(Id, Attempt)> = ids
+        let mut atts: Vec<(Id, Box<Attempt>)> = ids
             .into_iter()
             .filter_map(|a| self.attempts.remove(&a).map(|x| (a, x)))
             .collect();
