@@ -55,6 +55,19 @@ pub struct TxnKey(u64);
 impl TxnKey {
     /// The key of a parsed message.
     pub fn of(msg: &Message<'_>) -> TxnKey {
+        TxnKey::of_parts(
+            msg,
+            &KeyParts {
+                from_tag: msg.from_tag(),
+                to_tag: msg.to_tag(),
+                top_branch: msg.top_via_branch(),
+            },
+        )
+    }
+
+    /// [`TxnKey::of`] with the parts the caller has already read from the
+    /// message (the record builder reads them anyway).
+    pub(crate) fn of_parts(msg: &Message<'_>, p: &KeyParts<'_>) -> TxnKey {
         let mut h = stable_hasher(0x7369_7061_7564_6974);
         match msg.start() {
             StartLine::Request { method, uri } => {
@@ -65,22 +78,33 @@ impl TxnKey {
             StartLine::Response { code, .. } => {
                 1u8.hash(&mut h);
                 code.hash(&mut h);
-                msg.to_tag().map(|t| t.to_ascii_lowercase()).hash(&mut h);
+                p.to_tag.map(|t| t.to_ascii_lowercase()).hash(&mut h);
                 msg.header(HeaderId::RSeq).hash(&mut h);
             }
         }
         msg.call_id().hash(&mut h);
-        msg.from_tag().hash(&mut h);
+        p.from_tag.hash(&mut h);
         msg.cseq().hash(&mut h);
         // A second 183 of the same early dialog that now carries SDP is a new
         // message, not a copy: the body must match too.
         msg.body().hash(&mut h);
-        match msg.top_via_branch() {
+        match p.top_branch {
             Some(b) => b.hash(&mut h),
             None => msg.as_bytes().hash(&mut h),
         }
         TxnKey(h.finish())
     }
+}
+
+/// What [`TxnKey::of_parts`] reads besides the message's start line, Call-ID,
+/// CSeq, RSeq and body.
+pub(crate) struct KeyParts<'a> {
+    /// The From tag.
+    pub from_tag: Option<&'a [u8]>,
+    /// The To tag.
+    pub to_tag: Option<&'a [u8]>,
+    /// The top Via branch.
+    pub top_branch: Option<&'a [u8]>,
 }
 
 /// Recognises retransmissions and capture duplicates in a time-ordered

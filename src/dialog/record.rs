@@ -366,7 +366,18 @@ impl SipRecord {
         // What only requests (or only initial requests) are read for: left
         // out of responses, which are most messages (hot path).
         let request = status.is_none();
-        let initial = request && msg.to_tag().is_none();
+        // Read once: the record and the retransmission key both need them.
+        let (from_tag, to_tag) = (msg.from_tag(), msg.to_tag());
+        let (mut via_count, mut top_via, mut bottom_via) = (0usize, None, None);
+        for v in msg.list(HeaderId::Via) {
+            if via_count == 0 {
+                top_via = Some(v);
+            }
+            bottom_via = Some(v);
+            via_count += 1;
+        }
+        let top_branch = top_via.and_then(crate::sip::via_branch);
+        let initial = request && to_tag.is_none();
         let (mut session_level, mut any_lines, mut failure) = (false, false, false);
         if let Some(s) = sdp_bytes {
             for l in crate::sip::sdp::precondition_lines(s) {
@@ -387,10 +398,10 @@ impl SipRecord {
         };
 
         b.put(F::CallId, msg.call_id());
-        b.put(F::FromTag, msg.from_tag());
-        b.put(F::ToTag, msg.to_tag());
+        b.put(F::FromTag, from_tag);
+        b.put(F::ToTag, to_tag);
         b.put(F::RequestUri, msg.request_uri());
-        b.put(F::TopBranch, msg.top_via_branch());
+        b.put(F::TopBranch, top_branch);
         b.put_tags(F::Require, msg.list(HeaderId::Require));
         b.put_tags(F::Unsupported, msg.list(HeaderId::Unsupported));
         b.put(F::UserAgent, ua);
@@ -399,7 +410,7 @@ impl SipRecord {
         if request {
             b.put(F::FromUri, msg.from_uri());
             b.put(F::ToUri, msg.to_uri());
-            b.put(F::BottomBranch, msg.bottom_via_branch());
+            b.put(F::BottomBranch, bottom_via.and_then(crate::sip::via_branch));
             b.put_tags(F::ProxyRequire, msg.list(HeaderId::ProxyRequire));
             b.put_tags(F::Supported, msg.list(HeaderId::Supported));
             b.put_lower(
@@ -442,14 +453,20 @@ impl SipRecord {
             ts_ns: at.ts_ns,
             src: at.src,
             dst: at.dst,
-            key: TxnKey::of(msg),
+            key: TxnKey::of_parts(
+                msg,
+                &super::KeyParts {
+                    from_tag,
+                    to_tag,
+                    top_branch,
+                },
+            ),
             status,
             method,
             cseq: msg.cseq().map(|(n, _)| n).unwrap_or(0),
-            via_count: msg.via_count().min(u16::MAX as usize) as u16,
+            via_count: via_count.min(u16::MAX as usize) as u16,
             allow_update: msg.list(HeaderId::Allow).any(|m| m == b"UPDATE"),
-            has_allow: msg.header(HeaderId::Allow).is_some()
-                || msg.values(HeaderId::Allow).next().is_some(),
+            has_allow: msg.header(HeaderId::Allow).is_some(),
             demand,
             has_sdp,
             sdp_origin: if initial {

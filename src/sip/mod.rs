@@ -526,7 +526,7 @@ impl<'a> Message<'a> {
 }
 
 /// The `branch` parameter of one Via entry (`SIP/2.0/UDP host;branch=...`).
-fn via_branch(via: &[u8]) -> Option<&[u8]> {
+pub fn via_branch(via: &[u8]) -> Option<&[u8]> {
     let semi = scan::find1(b';', via)?;
     param(&via[semi..], b"branch").filter(|b| !b.is_empty())
 }
