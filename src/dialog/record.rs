@@ -189,8 +189,18 @@ impl TextBuilder<'_> {
     fn put(&mut self, f: F, v: Option<&[u8]>) {
         if let Some(v) = v {
             let s = self.begin();
-            self.text.push_str(&String::from_utf8_lossy(v));
+            self.push(v);
             self.end(f, s);
+        }
+    }
+
+    /// Appends `v`, invalid UTF-8 replaced. SIP text is ASCII nearly always:
+    /// the validating fast path costs a fraction of `from_utf8_lossy`'s
+    /// character-by-character walk.
+    fn push(&mut self, v: &[u8]) {
+        match std::str::from_utf8(v) {
+            Ok(t) => self.text.push_str(t),
+            Err(_) => self.text.push_str(&String::from_utf8_lossy(v)),
         }
     }
 
@@ -198,7 +208,7 @@ impl TextBuilder<'_> {
     fn put_lower(&mut self, f: F, v: Option<&[u8]>) {
         if let Some(v) = v {
             let s = self.begin();
-            self.text.push_str(&String::from_utf8_lossy(v));
+            self.push(v);
             self.text[s..].make_ascii_lowercase();
             self.end(f, s);
         }
@@ -213,7 +223,7 @@ impl TextBuilder<'_> {
                 self.text.push(',');
             }
             let t = at + usize::from(at > s);
-            self.text.push_str(&String::from_utf8_lossy(it));
+            self.push(it);
             self.text[t..].make_ascii_lowercase();
             let dup = self.text[s..at].split(',').any(|x| x == &self.text[t..]);
             if dup {
@@ -238,7 +248,7 @@ impl TextBuilder<'_> {
                 self.text.push(',');
             }
             let t = self.text.len();
-            self.text.push_str(&String::from_utf8_lossy(map(it)));
+            self.push(map(it));
             self.text[t..].make_ascii_lowercase();
             any = true;
         }

@@ -7,7 +7,7 @@
 //! complete cannot grow memory without bound. Every frame that went into a
 //! datagram is remembered, so each packet is accounted for exactly once.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -110,7 +110,7 @@ struct Entry {
 /// The pool.
 pub struct Defrag {
     limits: DefragLimits,
-    map: HashMap<FragKey, Entry>,
+    map: rustc_hash::FxHashMap<FragKey, Entry>,
     /// Datagrams in arrival order (stale ones are skipped lazily).
     order: VecDeque<(FragKey, u64)>,
     next_seq: u64,
@@ -123,7 +123,7 @@ impl Defrag {
     pub fn new(limits: DefragLimits) -> Self {
         Defrag {
             limits,
-            map: HashMap::new(),
+            map: rustc_hash::FxHashMap::default(),
             order: VecDeque::new(),
             next_seq: 0,
             bytes: 0,

@@ -156,7 +156,7 @@ pub struct Decoder {
     /// TCP connections found to carry TLS (both directions, canonical key):
     /// reported once, then not reassembled. Cleared when it reaches
     /// [`MAX_TLS_CONNECTIONS`] (a connection may then be reported again).
-    tls: std::collections::HashSet<(TunnelPath, SocketAddr, SocketAddr)>,
+    tls: rustc_hash::FxHashSet<(TunnelPath, SocketAddr, SocketAddr)>,
     /// Frames that ride along with the packet being decoded: the earlier
     /// fragments of an outer datagram just reassembled. If that datagram
     /// holds an inner fragment (IP fragments inside a tunnel inside IP
@@ -197,7 +197,7 @@ impl Decoder {
             defrag: defrag::Defrag::new(limits),
             tcp: tcp::Reassembler::default(),
             sctp: sctp::Reassembler::default(),
-            tls: std::collections::HashSet::new(),
+            tls: rustc_hash::FxHashSet::default(),
             counts: PacketCounts::default(),
             carry: Vec::new(),
         }

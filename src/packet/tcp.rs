@@ -77,7 +77,7 @@
 //! closes even if other bytes of the same segment were delivered. Segments
 //! without payload (pure ACKs, SYN, FIN) produce no accounting event.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 pub use super::FlowKey;
@@ -371,7 +371,7 @@ type Out<'o> = dyn FnMut(StreamEvent<'_>) + 'o;
 /// Per-file TCP reassembly state: the connection table and its caps.
 pub struct Reassembler {
     limits: TcpLimits,
-    conns: HashMap<ConnKey, Conn>,
+    conns: rustc_hash::FxHashMap<ConnKey, Conn>,
     next_id: u64,
     next_sweep: Option<i64>,
     pool: Pool,
@@ -388,7 +388,7 @@ impl Reassembler {
     pub fn new(limits: TcpLimits) -> Self {
         Reassembler {
             limits,
-            conns: HashMap::new(),
+            conns: rustc_hash::FxHashMap::default(),
             next_id: 0,
             next_sweep: None,
             pool: Pool {

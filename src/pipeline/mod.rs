@@ -12,7 +12,7 @@ mod digest;
 pub mod merge;
 pub mod spill;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -151,7 +151,7 @@ struct FileResult {
 /// Per-file counters for summary.csv.
 #[derive(Default)]
 struct Counters {
-    transport: HashMap<(TunnelPath, &'static str), u64>,
+    transport: rustc_hash::FxHashMap<(TunnelPath, &'static str), u64>,
     method: BTreeMap<String, u64>,
     status: BTreeMap<u16, u64>,
 }
@@ -202,7 +202,7 @@ struct FileSink<'a> {
     framers: sip::stream::Framers,
     /// TCP directions that carry WebSocket (RFC 7118): their bytes go
     /// through a deframer instead of the SIP framers.
-    ws: HashMap<FlowKey, ws::Deframer>,
+    ws: rustc_hash::FxHashMap<FlowKey, ws::Deframer>,
     out: Out<'a>,
 }
 
@@ -502,7 +502,7 @@ fn read_file<'a>(
     let mut dec = Decoder::default();
     let mut sink = FileSink {
         framers: sip::stream::Framers::default(),
-        ws: HashMap::new(),
+        ws: rustc_hash::FxHashMap::default(),
         out: Out {
             digest: digest::Digest::new(&input.display, file_idx, want_rows),
             last_frame: (0, 0),

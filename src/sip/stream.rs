@@ -46,7 +46,7 @@
 //! SIP-carrying segment exactly once; every other TCP segment with payload
 //! carried no SIP (keep-alives, skipped bytes, retransmissions).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use memchr::memchr;
 
@@ -150,7 +150,7 @@ type Out<'o> = dyn FnMut(FramerEvent<'_>) + 'o;
 /// cap, and the frames already reported.
 pub struct Framers {
     limits: FramerLimits,
-    streams: HashMap<FlowKey, StreamFramer>,
+    streams: rustc_hash::FxHashMap<FlowKey, StreamFramer>,
     next_id: u64,
     /// Sum of the streams' `buffered()`.
     buffered: usize,
@@ -168,7 +168,7 @@ impl Framers {
     pub fn new(limits: FramerLimits) -> Self {
         Framers {
             limits,
-            streams: HashMap::new(),
+            streams: rustc_hash::FxHashMap::default(),
             next_id: 0,
             buffered: 0,
             scratch: Scratch::default(),
