@@ -167,10 +167,14 @@ enum F {
 const FIELDS: usize = F::ViaHosts as usize + 1;
 
 /// Builds a record's text: every field appended to one buffer, reused from
-/// one message to the next, then copied into the record in one allocation.
+/// one message to the next, then checked as UTF-8 once and copied into the
+/// record in one allocation. SIP text is ASCII nearly always; when the check
+/// fails the record is built again with `lossy` set, each field's invalid
+/// UTF-8 replaced as it is appended.
 struct TextBuilder<'s> {
-    text: &'s mut String,
+    text: &'s mut Vec<u8>,
     spans: [Span; FIELDS],
+    lossy: bool,
 }
 
 impl TextBuilder<'_> {
@@ -194,13 +198,13 @@ impl TextBuilder<'_> {
         }
     }
 
-    /// Appends `v`, invalid UTF-8 replaced. SIP text is ASCII nearly always:
-    /// the validating fast path costs a fraction of `from_utf8_lossy`'s
-    /// character-by-character walk.
+    /// Appends `v` (in the `lossy` pass with invalid UTF-8 replaced).
     fn push(&mut self, v: &[u8]) {
-        match std::str::from_utf8(v) {
-            Ok(t) => self.text.push_str(t),
-            Err(_) => self.text.push_str(&String::from_utf8_lossy(v)),
+        if self.lossy {
+            self.text
+                .extend_from_slice(String::from_utf8_lossy(v).as_bytes());
+        } else {
+            self.text.extend_from_slice(v);
         }
     }
 
@@ -220,12 +224,14 @@ impl TextBuilder<'_> {
         for it in items {
             let at = self.text.len();
             if at > s {
-                self.text.push(',');
+                self.text.push(b',');
             }
             let t = at + usize::from(at > s);
             self.push(it);
             self.text[t..].make_ascii_lowercase();
-            let dup = self.text[s..at].split(',').any(|x| x == &self.text[t..]);
+            let dup = self.text[s..at]
+                .split(|&c| c == b',')
+                .any(|x| x == &self.text[t..]);
             if dup {
                 self.text.truncate(at);
             }
@@ -245,7 +251,7 @@ impl TextBuilder<'_> {
         let mut any = false;
         for it in items {
             if any {
-                self.text.push(',');
+                self.text.push(b',');
             }
             let t = self.text.len();
             self.push(map(it));
@@ -260,7 +266,7 @@ impl TextBuilder<'_> {
 
 thread_local! {
     /// The text buffer [`SipRecord::new`] builds in, kept between messages.
-    static SCRATCH: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(1024));
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(1024));
 }
 
 /// One SIP message as the dialog stage sees it.
@@ -348,16 +354,17 @@ impl SipRecord {
     /// Builds the record of `msg`, captured as `at`.
     pub fn new(msg: &Message<'_>, at: Capture) -> SipRecord {
         SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut buf) => SipRecord::build(msg, at, &mut buf),
-            Err(_) => SipRecord::build(msg, at, &mut String::new()),
+            Ok(mut buf) => SipRecord::build(msg, at, &mut buf, false),
+            Err(_) => SipRecord::build(msg, at, &mut Vec::new(), false),
         })
     }
 
-    fn build(msg: &Message<'_>, at: Capture, text: &mut String) -> SipRecord {
+    fn build(msg: &Message<'_>, at: Capture, text: &mut Vec<u8>, lossy: bool) -> SipRecord {
         text.clear();
         let mut b = TextBuilder {
             text,
             spans: [Span::NONE; FIELDS],
+            lossy,
         };
         let (status, method) = match msg.start() {
             StartLine::Request { method, .. } => (None, Method::from_bytes(method)),
@@ -456,6 +463,13 @@ impl SipRecord {
             b.put_list(F::ViaHosts, msg.list(HeaderId::Via), via_host);
         }
         let spans = b.spans;
+        let text: Box<str> = match std::str::from_utf8(text) {
+            Ok(t) => Box::from(t),
+            // Invalid UTF-8 in some field (rare): again, replacing it.
+            Err(_) if !lossy => return SipRecord::build(msg, at, text, true),
+            // Not reached: every byte of the lossy pass is valid UTF-8.
+            Err(_) => String::from_utf8_lossy(text).into(),
+        };
         SipRecord {
             file: at.file,
             frame: at.frame,
@@ -502,7 +516,7 @@ impl SipRecord {
             session_level_precondition: session_level,
             has_precondition_lines: any_lines,
             precondition_failure: failure,
-            text: Box::from(text.as_str()),
+            text,
             spans,
         }
     }
@@ -889,6 +903,33 @@ Content-Length: 0
         assert_eq!(r.subscriber(), "");
         assert_eq!(r.via_hosts().count(), 0);
         assert_eq!(r.request_uri(), None);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_in_its_field_only() {
+        let mut raw =
+            b"OPTIONS sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+From: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.com>\r\nCall-ID: c\r\n\
+CSeq: 1 OPTIONS\r\nUser-Agent: UA-"
+                .to_vec();
+        raw.extend_from_slice(b"\xff\xfe-1\r\nSupported: Timer\r\nContent-Length: 0\r\n\r\n");
+        let msg = crate::sip::parse_message(&raw, crate::sip::Framing::Datagram).expect("parses");
+        let addr: SocketAddr = "192.0.2.1:5060".parse().expect("addr");
+        let r = SipRecord::new(
+            &msg,
+            Capture {
+                file: 0,
+                frame: 1,
+                seq: 0,
+                ts_ns: 0,
+                src: addr,
+                dst: addr,
+            },
+        );
+        assert_eq!(r.user_agent(), Some("UA-\u{fffd}\u{fffd}-1"));
+        assert_eq!(r.call_id(), "c");
+        assert_eq!(r.from_tag(), Some("a"));
+        assert_eq!(r.supported().iter().collect::<Vec<_>>(), ["timer"]);
     }
 
     #[test]

@@ -94,7 +94,10 @@ impl std::error::Error for SipError {}
 /// anything whose first line is not followed by `SIP/2.0`. Looks at the
 /// first line only.
 pub fn is_sip_start(buf: &[u8]) -> bool {
-    start::parse(buf).is_ok()
+    // Most datagrams of a capture are RTP (first byte 0x80 or so): no start
+    // line begins with a byte that is not a token character (a method, or
+    // the S of SIP/2.0), so they are turned away without a line scan.
+    buf.first().is_some_and(|&b| scan::is_token_byte(b)) && start::parse(buf).is_ok()
 }
 
 /// Number of CR and LF bytes at the front of `buf`: the RFC 5626 keep-alives
