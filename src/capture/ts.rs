@@ -33,12 +33,35 @@ pub fn format_rfc3339_micros(ts_ns: i64) -> String {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    // Written digit by digit: this runs for every messages.csv row, and
+    // format! with padding was a tenth of the row's cost. An i64 of
+    // nanoseconds spans the years 1677-2262: always four digits.
+    let mut b = [0u8; 27];
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (0..width).rev() {
+            b[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y.clamp(0, 9999) as u64);
+    put(5, 2, m.into());
+    put(8, 2, d.into());
+    put(11, 2, (sod / 3600) as u64);
+    put(14, 2, ((sod / 60) % 60) as u64);
+    put(17, 2, (sod % 60) as u64);
+    put(20, 6, frac as u64);
+    for (i, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (26, b'Z'),
+    ] {
+        b[i] = c;
+    }
+    b.iter().map(|&c| c as char).collect()
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
@@ -93,6 +116,15 @@ mod tests {
         assert_eq!(
             format_rfc3339_micros(951_782_400_000_000_000),
             "2000-02-29T00:00:00.000000Z"
+        );
+        // The ends of the i64 range.
+        assert_eq!(
+            format_rfc3339_micros(i64::MIN),
+            "1677-09-21T00:12:43.145224Z"
+        );
+        assert_eq!(
+            format_rfc3339_micros(i64::MAX),
+            "2262-04-11T23:47:16.854775Z"
         );
     }
 }

@@ -147,8 +147,8 @@ impl Digest {
             file: Text(self.file.clone()),
             frame: at.frame,
             time: format_rfc3339_micros(at.ts_ns),
-            src: at.src.to_string(),
-            dst: at.dst.to_string(),
+            src: crate::report::addr_text(&at.src),
+            dst: crate::report::addr_text(&at.dst),
             transport: format!("{}{}", at.tunnels, at.proto),
             kind: if msg.is_request() {
                 "request"

@@ -43,6 +43,42 @@ impl From<&str> for Text {
     }
 }
 
+/// `ip:port` (`[v6]:port`) as `SocketAddr`'s `Display` writes it, without
+/// the formatting machinery for IPv4 (every messages.csv row has two).
+pub fn addr_text(a: &std::net::SocketAddr) -> String {
+    match a {
+        std::net::SocketAddr::V4(v4) => {
+            let mut s = String::with_capacity(21);
+            for (i, o) in v4.ip().octets().iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                push_decimal(&mut s, u32::from(*o));
+            }
+            s.push(':');
+            push_decimal(&mut s, u32::from(v4.port()));
+            s
+        }
+        v6 => v6.to_string(),
+    }
+}
+
+fn push_decimal(s: &mut String, mut v: u32) {
+    let mut d = [0u8; 10];
+    let mut n = 0;
+    loop {
+        d[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &c in d[..n].iter().rev() {
+        s.push(c as char);
+    }
+}
+
 /// Whether a cell needs the leading `'`.
 pub fn needs_guard(s: &str) -> bool {
     matches!(
@@ -328,6 +364,22 @@ pub const SUMMARY_HEADER: &[&str] = &["dimension", "value", "count"];
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addr_text_is_display() {
+        for a in [
+            "0.0.0.0:0",
+            "10.45.38.193:5061",
+            "255.255.255.255:65535",
+            "1.2.3.4:80",
+            "[2001:db8::1]:5060",
+            "[::ffff:10.0.0.1]:5060",
+        ] {
+            let sa: std::net::SocketAddr = a.parse().unwrap();
+            assert_eq!(addr_text(&sa), sa.to_string());
+            assert_eq!(addr_text(&sa), a);
+        }
+    }
 
     #[test]
     fn formula_injection_guard() {
