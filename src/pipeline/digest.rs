@@ -23,8 +23,8 @@ use std::thread::{Scope, ScopedJoinHandle};
 use crate::anomaly::PacketAnomaly;
 use crate::capture::format_rfc3339_micros;
 use crate::dialog::{Capture, SipRecord};
-use crate::report::Text;
 use crate::report::rows::{AnomalyRow, MessageRow};
+use crate::report::{Cell, Text};
 use crate::sip::{self, Framing, Message, StartLine};
 
 use super::{Counters, Found, PendingRow, Seen};
@@ -94,12 +94,6 @@ impl Digest {
         }
     }
 
-    fn tags(&mut self, msg: &Message<'_>, id: sip::HeaderId, case: sip::Case) -> Text {
-        self.scratch.clear();
-        sip::write_tag_list(&mut self.scratch, msg.list(id), case);
-        Text(self.scratch.clone())
-    }
-
     /// Counts and digests one message seen as `at`, `seq`-th of its frame.
     pub(super) fn message(&mut self, at: &Seen, seq: u32, msg: &Message<'_>) -> Found {
         self.sip_messages += 1;
@@ -143,36 +137,63 @@ impl Digest {
         if !self.want_rows {
             return Found { rec, row: None };
         }
+        // The five tag lists, back to back in one reused buffer.
+        let mut tags = std::mem::take(&mut self.scratch);
+        tags.clear();
+        let mut spans = [(0usize, 0usize); 5];
+        for (k, (id, case)) in [
+            (sip::HeaderId::Require, sip::Case::Lower),
+            (sip::HeaderId::ProxyRequire, sip::Case::Lower),
+            (sip::HeaderId::Supported, sip::Case::Lower),
+            (sip::HeaderId::Unsupported, sip::Case::Lower),
+            (sip::HeaderId::Allow, sip::Case::Upper),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let start = tags.len();
+            sip::write_tag_list(&mut tags, msg.list(id), case);
+            spans[k] = (start, tags.len());
+        }
+        let tag = |k: usize| Cell::str(&tags[spans[k].0..spans[k].1]);
+        let transport = if at.tunnels == Default::default() {
+            Cell::str(at.proto)
+        } else {
+            Cell(format!("{}{}", at.tunnels, at.proto).into())
+        };
         let row = MessageRow {
-            file: Text(self.file.clone()),
+            file: Cell::str(&self.file),
             frame: at.frame,
             time: format_rfc3339_micros(at.ts_ns),
             src: crate::report::addr_text(&at.src),
             dst: crate::report::addr_text(&at.dst),
-            transport: format!("{}{}", at.tunnels, at.proto),
+            transport,
             kind: if msg.is_request() {
                 "request"
             } else {
                 "response"
             },
-            method: Text::opt(msg.method()),
+            method: Cell::opt(msg.method()),
             status: msg.status(),
-            call_id: Text::opt(msg.call_id()),
+            call_id: Cell::opt(msg.call_id()),
             cseq: msg.cseq().map(|(n, _)| n),
-            from_tag: Text::opt(msg.from_tag()),
-            to_tag: Text::opt(msg.to_tag()),
-            via_branch: Text::opt(msg.top_via_branch()),
-            require: self.tags(msg, sip::HeaderId::Require, sip::Case::Lower),
-            proxy_require: self.tags(msg, sip::HeaderId::ProxyRequire, sip::Case::Lower),
-            supported: self.tags(msg, sip::HeaderId::Supported, sip::Case::Lower),
-            unsupported: self.tags(msg, sip::HeaderId::Unsupported, sip::Case::Lower),
-            allow: self.tags(msg, sip::HeaderId::Allow, sip::Case::Upper),
-            precondition: msg.precondition().as_str(),
+            from_tag: Cell::opt(msg.from_tag()),
+            to_tag: Cell::opt(msg.to_tag()),
+            via_branch: Cell::opt(msg.top_via_branch()),
+            require: tag(0),
+            proxy_require: tag(1),
+            supported: tag(2),
+            unsupported: tag(3),
+            allow: tag(4),
+            // The record located the SDP and read its demand already.
+            precondition: rec.demand.as_str(),
             retransmission: None,
             session: None,
         };
         let mut head = Vec::with_capacity(384);
         crate::report::encode(&row, &mut head);
+        drop(row);
+        self.scratch = tags;
         // The two trailing columns are empty here; the tracker's thread
         // appends them (PendingRow).
         debug_assert!(head.ends_with(b",,\n"));

@@ -89,11 +89,41 @@ pub fn needs_guard(s: &str) -> bool {
 
 impl Serialize for Text {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if needs_guard(&self.0) {
-            s.serialize_str(&format!("'{}", self.0))
-        } else {
-            s.serialize_str(&self.0)
-        }
+        serialize_guarded(&self.0, s)
+    }
+}
+
+/// A text cell borrowed from what it describes, written exactly like
+/// [`Text`]: messages.csv rows are built for every message, without a
+/// `String` per field.
+#[derive(Debug, Clone, Default)]
+pub struct Cell<'a>(pub std::borrow::Cow<'a, str>);
+
+impl<'a> Cell<'a> {
+    /// A cell from optional raw bytes (empty when absent; invalid UTF-8
+    /// replaced, the only case that copies).
+    pub fn opt(b: Option<&'a [u8]>) -> Cell<'a> {
+        Cell(b.map(String::from_utf8_lossy).unwrap_or_default())
+    }
+
+    /// A cell borrowing `s`.
+    pub fn str(s: &'a str) -> Cell<'a> {
+        Cell(std::borrow::Cow::Borrowed(s))
+    }
+}
+
+impl Serialize for Cell<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_guarded(&self.0, s)
+    }
+}
+
+/// A text cell with the leading `'` when [`needs_guard`] says so.
+fn serialize_guarded<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    if needs_guard(v) {
+        s.serialize_str(&format!("'{v}"))
+    } else {
+        s.serialize_str(v)
     }
 }
 

@@ -5,14 +5,14 @@
 
 use serde::Serialize;
 
-use super::Text;
+use super::{Cell, Text};
 
 /// messages.csv: one row per SIP message seen on the wire (with
 /// `--messages`). Rows sorted by time, then file, then frame.
 #[derive(Debug, Clone, Serialize)]
-pub struct MessageRow {
+pub struct MessageRow<'a> {
     /// The input path as given (or as found under a given directory).
-    pub file: Text,
+    pub file: Cell<'a>,
     /// 1-based frame number in that file, as Wireshark numbers it; for a
     /// reassembled message the frame that completed it.
     pub frame: u64,
@@ -24,35 +24,35 @@ pub struct MessageRow {
     pub dst: String,
     /// `udp`, `tcp`, `sctp`, prefixed by the tunnels it was found in
     /// (`gtp/udp`, `esp/udp`, `gre/udp`, `ipip/udp`, `vxlan/udp`).
-    pub transport: String,
+    pub transport: Cell<'a>,
     /// `request` or `response`.
     pub kind: &'static str,
     /// The request method; for a response, the CSeq method. Empty when a
     /// response has no readable CSeq.
-    pub method: Text,
+    pub method: Cell<'a>,
     /// The status code of a response; empty for requests.
     pub status: Option<u16>,
     /// The Call-ID (`i:`); empty when missing.
-    pub call_id: Text,
+    pub call_id: Cell<'a>,
     /// The CSeq number; empty when missing or unreadable.
     pub cseq: Option<u32>,
     /// The From tag; empty when absent.
-    pub from_tag: Text,
+    pub from_tag: Cell<'a>,
     /// The To tag; empty when absent (an initial request).
-    pub to_tag: Text,
+    pub to_tag: Cell<'a>,
     /// The `branch` parameter of the top Via; empty when absent.
-    pub via_branch: Text,
+    pub via_branch: Cell<'a>,
     /// Require option tags: lowercased, deduplicated, in order of first
     /// appearance, `;`-joined (all rows and comma items).
-    pub require: Text,
+    pub require: Cell<'a>,
     /// Proxy-Require option tags, same format.
-    pub proxy_require: Text,
+    pub proxy_require: Cell<'a>,
     /// Supported (`k:`) option tags, same format.
-    pub supported: Text,
+    pub supported: Cell<'a>,
     /// Unsupported option tags, same format.
-    pub unsupported: Text,
+    pub unsupported: Cell<'a>,
     /// Allow methods: uppercase, deduplicated, `;`-joined.
-    pub allow: Text,
+    pub allow: Cell<'a>,
     /// SDP precondition demand of the message's offer: `mandatory`,
     /// `optional`, `none`, `absent` or `unknown` (rules.md §B.3).
     pub precondition: &'static str,
