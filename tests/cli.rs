@@ -154,8 +154,10 @@ fn output_is_identical_for_any_jobs_and_input_order() {
     let mut r = vec!["-j", "2"];
     r.extend(&rev);
     r.extend([b.as_str(), a.as_str()]);
-    // -j5: three helpers digest each file's messages (src/pipeline/
-    // digest.rs); batches of two messages send every file round them.
+    // -j5: the rules thread and two helpers digesting each file's messages
+    // (src/pipeline/digest.rs); batches of two messages send every file
+    // round them. -j4 has the rules thread and one helper; -j1 and -j2
+    // neither.
     let mut j5 = vec!["-j", "5", &a, &b];
     j5.extend(&fwd);
     let runs: [(&str, Vec<&str>); 4] = [("j1", j1), ("j4", j4), ("rev", r), ("j5", j5)];
@@ -239,7 +241,10 @@ fn spilled_session_rows_give_the_same_reports() {
             .args(["analyze", "-o", out.to_str().unwrap()])
             .args(&inputs);
         if let Some(n) = spill {
-            cmd.env("SIPAUDIT_SPILL_ROWS", n);
+            // Spilled from the rules thread (--jobs 3), in memory inline.
+            cmd.env("SIPAUDIT_SPILL_ROWS", n).args(["-j", "3"]);
+        } else {
+            cmd.args(["-j", "1"]);
         }
         let o = cmd.output().unwrap();
         // The corpus holds SOURCES.md and a NetXRay file: exit 1.

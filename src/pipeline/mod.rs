@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::anomaly::PacketAnomaly;
 use crate::capture::{self, format_rfc3339_micros};
-use crate::dialog::{SipRecord, TrackAnomaly, Tracker};
+use crate::dialog::{SessionSummary, SipRecord, TrackAnomaly, Tracker};
 use crate::error::{Error, ErrorKind};
 use crate::packet::sctp::SctpEvent;
 use crate::packet::ws::{self, WsEvent};
@@ -582,7 +582,6 @@ fn read_file<'a>(
 /// and the session counts for summary.csv.
 struct Reports {
     files: Vec<String>,
-    messages: Option<RawCsv>,
     sessions: RawCsv,
     failures: RawCsv,
     /// Finished sessions (with their failures.csv rows), encoded, waiting
@@ -605,7 +604,106 @@ struct Reports {
     policy_verdict: BTreeMap<String, u64>,
     /// Sessions with a capability refusal, for INCONSISTENT_EXPERIENCE.
     experience: Vec<rules::Experience>,
+}
+
+/// The tracker's side of the reports: messages.csv, written in feed order
+/// as the tracker releases each message with its session, and the
+/// tracker's anomalies.
+struct Feed {
+    messages: Option<RawCsv>,
+    tail: Vec<u8>,
+    error: Option<Error>,
     anomalies: Vec<TrackAnomaly>,
+}
+
+/// What the tracker hands the rules stage at each collection: the sessions
+/// it finished, in order, and how far rows may be written.
+struct Finished {
+    sessions: Vec<SessionSummary>,
+    /// Start of the earliest live session (`None`: none live).
+    limit: Option<i64>,
+    /// End of the batch: write everything.
+    all: bool,
+}
+
+impl Feed {
+    /// Writes the message rows the tracker has ready and takes its finished
+    /// sessions and anomalies.
+    fn collect(&mut self, t: &mut Tracker<Option<PendingRow>>, all: bool) -> Finished {
+        let (messages, tail, error) = (&mut self.messages, &mut self.tail, &mut self.error);
+        t.drain(|row, sid| {
+            if let (Some(row), Some(w)) = (row, messages.as_mut()) {
+                // The last two columns, known only now (rows.rs order).
+                tail.clear();
+                report::encode(&(row.retransmission, sid), tail);
+                if error.is_none() {
+                    if let Err(e) = w.raw(&row.head).and_then(|()| w.raw(tail)) {
+                        *error = Some(e);
+                    }
+                }
+            }
+        });
+        self.anomalies.extend(t.take_anomalies());
+        Finished {
+            sessions: t.take_finished(),
+            limit: if all { None } else { t.min_live_start() },
+            all,
+        }
+    }
+}
+
+/// Where finished sessions are evaluated and written: on this thread, or on
+/// a thread of their own that receives them in order (`--jobs` > 2).
+enum RulesStage<'s> {
+    Inline(Box<Reports>),
+    Thread {
+        tx: std::sync::mpsc::SyncSender<Finished>,
+        handle: std::thread::ScopedJoinHandle<'s, Reports>,
+    },
+}
+
+impl<'s> RulesStage<'s> {
+    fn new<'env>(
+        reports: Reports,
+        scope: Option<&'s std::thread::Scope<'s, 'env>>,
+    ) -> RulesStage<'s> {
+        match scope {
+            None => RulesStage::Inline(Box::new(reports)),
+            Some(sc) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Finished>(4);
+                let mut reports = reports;
+                let handle = sc.spawn(move || {
+                    for f in rx {
+                        reports.sessions(f);
+                    }
+                    reports
+                });
+                RulesStage::Thread { tx, handle }
+            }
+        }
+    }
+
+    fn send(&mut self, f: Finished) {
+        match self {
+            RulesStage::Inline(r) => r.sessions(f),
+            RulesStage::Thread { tx, .. } => {
+                // A send fails only when the stage panicked; join reports it.
+                let _ = tx.send(f);
+            }
+        }
+    }
+
+    fn finish(self) -> Reports {
+        match self {
+            RulesStage::Inline(r) => *r,
+            RulesStage::Thread { tx, handle } => {
+                drop(tx);
+                handle
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            }
+        }
+    }
 }
 
 /// Finished sessions held in memory before they are spilled to run files
@@ -631,24 +729,15 @@ impl Reports {
         }
     }
 
-    /// Takes what the tracker has ready: message rows with their session,
-    /// finished sessions (written once no live session can start earlier).
-    fn collect(&mut self, t: &mut Tracker<Option<PendingRow>>, all: bool) {
-        let mut res = Ok(());
-        let messages = &mut self.messages;
-        let mut tail = Vec::new();
-        t.drain(|row, sid| {
-            if let (Some(row), Some(w)) = (row, messages.as_mut()) {
-                // The last two columns, known only now (rows.rs order).
-                tail.clear();
-                report::encode(&(row.retransmission, sid), &mut tail);
-                if res.is_ok() {
-                    res = w.raw(&row.head).and_then(|()| w.raw(&tail));
-                }
-            }
-        });
-        self.keep(res);
-        for s in t.take_finished() {
+    /// Evaluates finished sessions and writes the rows no live session can
+    /// precede any more.
+    fn sessions(&mut self, fin: Finished) {
+        let Finished {
+            sessions: finished,
+            limit,
+            all,
+        } = fin;
+        for s in finished {
             let e = rules::session::evaluate_session(&s, &self.policy);
             let ev = &e.ev;
             let pol = SessionPolicy {
@@ -719,8 +808,6 @@ impl Reports {
                 w.insert((s.start_ns, s.id), srow, fbytes);
             }
         }
-        self.anomalies.extend(t.take_anomalies());
-        let limit = if all { None } else { t.min_live_start() };
         let (sessions, failures) = (&mut self.sessions, &mut self.failures);
         let mut err = None;
         let mut out = |s: &[u8], f: &[u8]| -> std::io::Result<()> {
@@ -780,17 +867,18 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         .iter()
         .map(|i| capture::first_timestamp(&i.path))
         .collect();
-    // --jobs N: one thread reads and decodes each file, this one tracks
-    // sessions, and the other N - 2 digest the messages of the file being
-    // read (digest.rs). On two cores the first two already use both, and
-    // helpers only add the cost of handing messages over (measured).
-    let helpers = jobs.saturating_sub(2).min(MAX_HELPERS);
+    // --jobs N: one thread reads and decodes each file and this one tracks
+    // sessions; with a third, finished sessions are evaluated and written on
+    // it (RulesStage), and the other N - 3 digest the messages of the file
+    // being read (digest.rs). On two cores the first two already use both:
+    // the rules thread changes nothing there and helpers only add the cost
+    // of handing messages over (measured).
+    let helpers = jobs.saturating_sub(3).min(MAX_HELPERS);
     let opts = merge::MergeOptions {
         prefetch: jobs,
         ..merge::MergeOptions::default()
     };
-    let mut reports = Reports {
-        files: inputs.iter().map(|i| i.display.clone()).collect(),
+    let mut feed = Feed {
         messages: if cfg.messages {
             Some(RawCsv::create(
                 &cfg.out_dir,
@@ -800,6 +888,12 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         } else {
             None
         },
+        tail: Vec::new(),
+        error: None,
+        anomalies: Vec::new(),
+    };
+    let reports = Reports {
+        files: inputs.iter().map(|i| i.display.clone()).collect(),
         sessions: RawCsv::create(&cfg.out_dir, "sessions.csv", report::SESSIONS_HEADER)?,
         failures: RawCsv::create(&cfg.out_dir, "failures.csv", report::FAILURES_HEADER)?,
         waiting: Some(spill::SortedRows::new(&cfg.out_dir, spill_rows())),
@@ -818,37 +912,40 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         failure_verdict: BTreeMap::new(),
         policy_verdict: BTreeMap::new(),
         experience: Vec::new(),
-        anomalies: Vec::new(),
     };
     let mut tracker: Tracker<Option<PendingRow>> =
         Tracker::with_window(i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX));
     let mut last_ts = i64::MIN;
     let mut fed = 0u64;
-    let results = merge::merge(
-        &first_ts,
-        &opts,
-        |i, emit| {
-            let r = process_file(&inputs[i], i as u32, cfg.messages, helpers, emit);
-            if let Some(f) = cfg.on_file_done {
-                f();
-            }
-            r
-        },
-        |_, found: Found| {
-            last_ts = last_ts.max(found.rec.ts_ns);
-            tracker.push(found.rec, found.row, |row, repeat| {
-                if let Some(r) = row {
-                    r.retransmission = Some(repeat);
+    let (results, mut reports) = std::thread::scope(|scope| {
+        let mut stage = RulesStage::new(reports, (jobs > 2).then_some(scope));
+        let results = merge::merge(
+            &first_ts,
+            &opts,
+            |i, emit| {
+                let r = process_file(&inputs[i], i as u32, cfg.messages, helpers, emit);
+                if let Some(f) = cfg.on_file_done {
+                    f();
                 }
-            });
-            fed += 1;
-            if fed % 256 == 0 {
-                reports.collect(&mut tracker, false);
-            }
-        },
-    );
-    tracker.finish(last_ts);
-    reports.collect(&mut tracker, true);
+                r
+            },
+            |_, found: Found| {
+                last_ts = last_ts.max(found.rec.ts_ns);
+                tracker.push(found.rec, found.row, |row, repeat| {
+                    if let Some(r) = row {
+                        r.retransmission = Some(repeat);
+                    }
+                });
+                fed += 1;
+                if fed % 256 == 0 {
+                    stage.send(feed.collect(&mut tracker, false));
+                }
+            },
+        );
+        tracker.finish(last_ts);
+        stage.send(feed.collect(&mut tracker, true));
+        (results, stage.finish())
+    });
 
     let mut summary = RunSummary {
         files: results.len() as u64,
@@ -885,7 +982,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         per_file_anomalies.push(r.anomalies);
         inputs_rows.push(r.input);
     }
-    for a in std::mem::take(&mut reports.anomalies) {
+    for a in std::mem::take(&mut feed.anomalies) {
         if let Some(v) = per_file_anomalies.get_mut(a.file as usize) {
             v.push(AnomalyRow {
                 file: Text(reports.files[a.file as usize].clone()),
@@ -911,10 +1008,10 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         anomalies.extend(a);
     }
 
-    if let Some(e) = reports.error.take() {
+    if let Some(e) = feed.error.take().or_else(|| reports.error.take()) {
         return Err(e);
     }
-    if let Some(w) = reports.messages.take() {
+    if let Some(w) = feed.messages.take() {
         w.finish()?;
     }
     summary.spill_runs = reports.spill_runs;
