@@ -56,7 +56,7 @@ struct AnalyzeArgs {
     /// Output directory (created if missing; existing report files are replaced).
     #[arg(short, long, default_value = "sipaudit-out", value_name = "DIR")]
     out: PathBuf,
-    /// Threads (default: all available cores): each file being read has its own thread (at most N files ahead of need), the session tracker another, and beyond two, N-2 helpers digest the messages of each file being read. Output is identical for every value.
+    /// Threads (default: all available cores): each file being read has its own thread (at most N files ahead of need) and the session tracker another; from 3, finished sessions are evaluated on a thread of their own and N-3 helpers digest the messages of each file being read. Output is identical for every value.
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
     /// Also write messages.csv (one row per SIP message; large).
