@@ -11,6 +11,7 @@
 #          h18-reinvite-420 h15-sec-agree-register h11-emergency-100rel h10-policy-enforced h05-no-retry
 #          h17-rotated-420 (capture-1.pcap + capture-2.pcap, split with editcap after the 420)
 #          h08-fork-mixed (four SIPp: UE, a forking S-CSCF scenario, two branches)
+#          h19-stepwise-fast (stepwise relaxation against a far end that answers each INVITE at once)
 #   Writes samples/<case>/capture.pcap and samples/<case>/README.md; nothing else under samples/ is touched.
 #   rotated-420-retry writes capture-1.pcap and capture-2.pcap instead of capture.pcap (one capture split in two);
 #   skew-two-points too (one call captured at two one-way points at once, the second file's clock shifted back).
@@ -56,7 +57,7 @@ ALL_CASES=(ims-precondition-call relaxed-retry-420 sll2-any ipv6-call fragmented
     h01-r5-compliant h02-retry-loop h03-over-relaxed h04-dependent-drop h06-new-callid h07-421-100rel
     h09-580-relaxed h13-udp-losses h14-cseq-reused-482 h16-420-no-unsupported h12-update-405-cancel h18-reinvite-420
     h15-sec-agree-register h11-emergency-100rel h10-policy-enforced h05-no-retry h17-rotated-420
-    h08-fork-mixed)
+    h08-fork-mixed h19-stepwise-fast)
 # Cases that need tshark (check of sip.resend) or editcap/mergecap (split, shift, merge of captures): package tshark
 # (+ wireshark-common).
 TSHARK_CASES=" udp-retrans-invite-420 rotated-420-retry skew-two-points h13-udp-losses h17-rotated-420 "
@@ -2318,6 +2319,40 @@ BYE | CSeq: 11 BYE | To tag: $c-b2
     log "$c: packet directions checked (UE 5061, S-CSCF 5060, branches 5070 and 5071)"
 }
 
+case_h19() {
+    local c=h19-stepwise-fast
+    case_h "$c" "$c: stepwise relaxation against an Internet UA that answers at once (two 420s, UDP, 127.0.0.1)" \
+"rules.md §A.3 and §D.3 item 14 (STEPWISE), on a real SIPp exchange with no pause between the attempts: an IMS UE
+($H_UE) calls an Internet UA, sip:bob@voip.example.net, that names only the first tag it does not support in each
+420 and answers within a millisecond, with no 100 Trying. Call-ID \`sa-$c-1@ue.sipaudit.test\`, From tag \`$c-ue1\`
+on every attempt.
+
+- INVITE CSeq 10, branch \`z9hG4bK-$c-inv1\`: \`Require: precondition, 100rel\`, SDP \`a=des:qos mandatory local sendrecv\`.
+- 420 (To tag \`$c-peer1\`, \`Unsupported: precondition\`); ACK CSeq 10.
+- At once: INVITE CSeq 11, branch \`z9hG4bK-$c-inv2\`: \`Require: 100rel\`, \`Supported: precondition\`,
+  SDP \`a=des:qos optional local sendrecv\`.
+- 420 (To tag \`$c-peer2\`, \`Unsupported: 100rel\`); ACK CSeq 11.
+- At once: INVITE CSeq 12, branch \`z9hG4bK-$c-inv3\`: no Require, \`Supported: 100rel, precondition\`, SDP optional.
+- 200 (To tag \`$c-peer3\`), ACK CSeq 12; 200 ms later BYE CSeq 13 / 200.
+
+The three INVITEs fall within a few milliseconds, well inside rules.md's 50 ms skew tolerance: the second 420's
+retry must be INVITE CSeq 12, never the earlier INVITE CSeq 10 (a retry is always sent after the failed request).
+
+Expected, in short: one session of three attempts, verdict COMPLIANT_RELAXATION with the flag STEPWISE (two
+failures.csv rows, each linked H0 to the next INVITE), outcome ESTABLISHED." \
+'INVITE | CSeq: 10 INVITE | To tag: -
+420 | CSeq: 10 INVITE | To tag: h19-stepwise-fast-peer1
+ACK | CSeq: 10 ACK | To tag: h19-stepwise-fast-peer1
+INVITE | CSeq: 11 INVITE | To tag: -
+420 | CSeq: 11 INVITE | To tag: h19-stepwise-fast-peer2
+ACK | CSeq: 11 ACK | To tag: h19-stepwise-fast-peer2
+INVITE | CSeq: 12 INVITE | To tag: -
+200 | CSeq: 12 INVITE | To tag: h19-stepwise-fast-peer3
+ACK | CSeq: 12 ACK | To tag: h19-stepwise-fast-peer3
+BYE | CSeq: 13 BYE | To tag: h19-stepwise-fast-peer3
+200 | CSeq: 13 BYE | To tag: h19-stepwise-fast-peer3'
+}
+
 run_case() {
     case $1 in
     ims-precondition-call)
@@ -2429,6 +2464,7 @@ Flow: INVITE / 100 / 180 / 200 / ACK / BYE / 200, Call-ID \`sa-ipv6-call-1@ue.si
     h05-no-retry) case_h05 ;;
     h17-rotated-420) case_h17 ;;
     h08-fork-mixed) case_h08 ;;
+    h19-stepwise-fast) case_h19 ;;
     *) die "unknown case '$1' (cases: ${ALL_CASES[*]})" ;;
     esac
 }

@@ -301,6 +301,31 @@ const CASES: &[Case] = &[
         // Branch 1's 420 at the forking S-CSCF is no failure of the attempt.
         &[],
     ),
+    (
+        // A far end that names one refused tag per 420 and answers at once:
+        // each 420 is linked to the next INVITE, never to an earlier one.
+        "h19-stepwise-fast",
+        "COMPLIANT_RELAXATION",
+        &["STEPWISE", "DESIRED_LISTED"],
+        "POLICY_COMPLIANT",
+        "ESTABLISHED",
+        &[
+            (
+                "420",
+                "REMOTE_LACKS_PRECONDITION",
+                "COMPLIANT_RELAXATION",
+                &["STEPWISE"],
+                "POLICY_COMPLIANT",
+            ),
+            (
+                "420",
+                "REMOTE_LACKS_100REL",
+                "COMPLIANT_RELAXATION",
+                &["STEPWISE"],
+                "POLICY_COMPLIANT",
+            ),
+        ],
+    ),
 ];
 
 fn has_flag(cell: &str, f: &str) -> bool {

@@ -1037,7 +1037,12 @@ impl<P> Tracker<P> {
         let (Some(pa), Some(na)) = (self.attempts.get(&p), self.attempts.get(&n)) else {
             return;
         };
-        if p == n || !pa.p_open || na.linked.is_some() {
+        // A retry is always a request sent after P: attempt ids follow the
+        // merged timeline, so N was fed after P's request. Skew repair
+        // reorders a response after its request; it never makes an earlier
+        // request the retry of a later failure (a fast far end answering a
+        // stepwise relaxation within skew_tol, rules.md §A.3).
+        if n <= p || !pa.p_open || na.linked.is_some() {
             return;
         }
         let Some(f) = &pa.final_response else {

@@ -574,3 +574,34 @@ fn the_retry_window_follows_the_policy() {
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].links[0].rule, Rule::H0);
 }
+
+/// issue 12 item 7: a far end that names one unsupported tag per 420 and
+/// answers within a millisecond. Every request of the stepwise chain falls
+/// within skew_tol of the second 420; its retry is the later INVITE, never
+/// the earlier one.
+#[test]
+fn stepwise_relaxation_against_a_fast_far_end_is_one_chain() {
+    let i1 = invite("c1", "f1", 10, "z9hG4bK1");
+    let i2 = invite("c1", "f1", 11, "z9hG4bK2");
+    let i3 = invite("c1", "f1", 12, "z9hG4bK3");
+    let ack =
+        |m: &M, tag: &str, b: &str| m.req("ACK", m.cseq, b).with(|a| a.ttag = Some(tag.into()));
+    let us = 1_000;
+    let mut msgs = vec![
+        (0, i1.clone()),
+        (300 * us, i1.resp(420, Some("p1"))),
+        (600 * us, ack(&i1, "p1", "z9hG4bK1")),
+        (900 * us, i2.clone()),
+        (1_200 * us, i2.resp(420, Some("p2"))),
+        (1_500 * us, ack(&i2, "p2", "z9hG4bK2")),
+    ];
+    msgs.extend(call(&i3, 1_800 * us, "p3"));
+    let (s, got, _) = run(&msgs, 60 * S);
+    assert_eq!(s.len(), 1, "one session: {s:#?}");
+    assert_eq!(s[0].attempts.len(), 3);
+    let links: Vec<(usize, usize, Rule)> =
+        s[0].links.iter().map(|l| (l.from, l.to, l.rule)).collect();
+    assert_eq!(links, vec![(0, 1, Rule::H0), (1, 2, Rule::H0)]);
+    assert_eq!(s[0].outcome, Outcome::Established);
+    assert!(got.iter().all(|g| *g == Some(s[0].id)));
+}
