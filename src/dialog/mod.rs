@@ -13,10 +13,12 @@
 //! seen, so memory follows the traffic of the last 32 s, not the input size.
 
 pub mod ident;
+pub mod linkkeys;
 pub mod record;
 pub mod tracker;
 #[cfg(test)]
 mod tracker_tests;
+pub mod windows;
 
 pub use record::{Capture, Method, SipRecord, Tags};
 pub use tracker::{Outcome, Rule, SessionSummary, TrackAnomaly, Tracker};

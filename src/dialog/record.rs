@@ -327,6 +327,12 @@ pub struct SipRecord {
     pub has_precondition_lines: bool,
     /// An `a=des` with strength `failure` or `unknown` (rules.md C10).
     pub precondition_failure: bool,
+    /// What retry linking compares, hashed once (initial requests only;
+    /// all zero otherwise).
+    pub link: super::linkkeys::LinkKeys,
+    /// Contacts of a 3xx, realms of a 401/407 (retry evidence); `None` for
+    /// every other message.
+    pub reply: Option<Box<super::linkkeys::ReplyKeys>>,
     /// Every text field, back to back.
     text: Box<str>,
     /// Where each [`F`] field is in `text`.
@@ -516,6 +522,14 @@ impl SipRecord {
             session_level_precondition: session_level,
             has_precondition_lines: any_lines,
             precondition_failure: failure,
+            link: if initial {
+                super::linkkeys::LinkKeys::of_request(msg, demand as u8)
+            } else {
+                super::linkkeys::LinkKeys::default()
+            },
+            reply: status
+                .filter(|c| (300..400).contains(c) || *c == 401 || *c == 407)
+                .map(|c| Box::new(super::linkkeys::ReplyKeys::of_response(msg, c))),
             text,
             spans,
         }

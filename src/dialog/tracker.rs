@@ -35,6 +35,7 @@ use std::net::SocketAddr;
 
 use super::ident;
 use super::record::{Method, SipRecord};
+use super::windows::{WinKey, Windows};
 use super::{RETRANSMISSION_WINDOW_NS, Retransmissions};
 
 /// W0 of rules.md §A.3: the H0/H0' retry window (policy `window_s`, 32 s).
@@ -274,6 +275,9 @@ struct Attempt {
     answers: Vec<SipRecord>,
     in_dialog: Vec<InDialogTxn>,
     acked_failure: bool,
+    /// The To tag of an ACK for a 2xx whose 2xx was not captured: the
+    /// dialog was confirmed all the same (issue 12 items 5 and 6).
+    acked_2xx: Option<Box<str>>,
     final_sources: Vec<SocketAddr>,
     premature_retry: bool,
     late_candidate: bool,
@@ -285,7 +289,7 @@ enum IndexKey {
     Txn(u64),
     Attempt(u64),
     Dialog(u64),
-    Pending(u64),
+    Window(WinKey),
     Corr(u64),
     CallTag(u64),
 }
@@ -351,7 +355,11 @@ pub struct Tracker<P> {
     dialogs: FxHashMap<u64, Id>,
     /// Highest CSeq sent by (Call-ID, From tag), with its last use.
     max_cseq: FxHashMap<u64, (u32, i64)>,
-    pending: FxHashMap<u64, Vec<Id>>,
+    /// Open retry windows, by what can link to them.
+    windows: Windows,
+    /// `consider` calls: the candidate work done (a test hook for the
+    /// O(1)-per-request property).
+    link_work: u64,
     corr: FxHashMap<u64, Vec<(Id, i64)>>,
     /// Attempts by (Call-ID, From tag).
     call_tag: FxHashMap<u64, Vec<Id>>,
@@ -391,7 +399,8 @@ impl<P> Default for Tracker<P> {
             attempt_keys: FxHashMap::default(),
             dialogs: FxHashMap::default(),
             max_cseq: FxHashMap::default(),
-            pending: FxHashMap::default(),
+            windows: Windows::default(),
+            link_work: 0,
             corr: FxHashMap::default(),
             call_tag: FxHashMap::default(),
             recent_initial: VecDeque::new(),
@@ -425,22 +434,56 @@ fn dialog_key(call_id: &str, a: &str, b: &str) -> u64 {
     h(&(call_id, x, y))
 }
 
-fn pending_key(m: &Method, from: &str, to: &str) -> u64 {
-    h(&(m.as_str(), ident::index_key(from), ident::index_key(to)))
+/// The correlation keys of an initial request with their AS-leg confidence
+/// (Session-ID 0.9, icid-value 0.7, X-CID 0.7; rules.md §A.3).
+fn corr_keys(r: &SipRecord) -> Vec<(u64, f32)> {
+    r.link
+        .corr
+        .iter()
+        .zip([0.9, 0.7, 0.7])
+        .filter(|(k, _)| **k != 0)
+        .map(|(k, c)| (*k, c))
+        .collect()
 }
 
-fn corr_keys(r: &SipRecord) -> Vec<(u64, f32)> {
-    let mut v = Vec::new();
-    if let Some(s) = &r.session_id() {
-        v.push((h(&(0u8, &**s)), 0.9));
+/// Whether initial request `n` could be linked to a failure of `p` under any
+/// rule: the same Call-ID, the same identity bucket, or a correlation value
+/// in common (a cheap filter before scoring).
+fn may_link(p: &SipRecord, n: &SipRecord) -> bool {
+    let (a, b) = (&p.link, &n.link);
+    (a.from_id == b.from_id && a.to_id == b.to_id)
+        || a.corr.iter().any(|&k| k != 0 && b.corr.contains(&k))
+        || p.call_id() == n.call_id()
+}
+
+/// From and To the same identities after E.164 normalisation (H3).
+fn same_identities(p: &SipRecord, n: &SipRecord) -> bool {
+    let (a, b) = (&p.link, &n.link);
+    if a.from_id != b.from_id || a.to_id != b.to_id {
+        return false;
     }
-    if let Some(s) = &r.icid() {
-        v.push((h(&(1u8, &**s)), 0.7));
+    (a.from == b.from || ident::same_identity(p.from_uri(), n.from_uri()))
+        && (a.to == b.to || ident::same_identity(p.to_uri(), n.to_uri()))
+}
+
+/// Evidence that a request with a new Call-ID retries a failure with
+/// `status` (issue "right in an expert's eyes", item 5): after a 401/407 it
+/// carries credentials for a challenged realm; after a 3xx it targets one of
+/// its Contacts; after any other failure its capability demand differs.
+fn retry_evidence(
+    status: u16,
+    reply: Option<&super::linkkeys::ReplyKeys>,
+    p: &super::linkkeys::LinkKeys,
+    n: &super::linkkeys::LinkKeys,
+) -> bool {
+    match status {
+        401 | 407 => {
+            let realms = reply.map(|r| &r.realms[..]).unwrap_or(&[]);
+            n.realm != 0 && (realms.is_empty() || realms.contains(&n.realm))
+        }
+        300..=399 => reply.is_some_and(|r| r.contacts.contains(&n.target)),
+        _ => p.caps != n.caps,
     }
-    if let Some(s) = &r.x_cid() {
-        v.push((h(&(2u8, &**s)), 0.7));
-    }
-    v
 }
 
 impl<P> Tracker<P> {
@@ -543,6 +586,12 @@ impl<P> Tracker<P> {
     /// finished later can start before it.
     pub fn min_live_start(&self) -> Option<i64> {
         self.live.first().map(|&(t, _)| t)
+    }
+
+    /// Candidate pairs scored so far (a test hook: the work per request
+    /// stays bounded whatever the number of open windows).
+    pub fn link_work(&self) -> u64 {
+        self.link_work
     }
 
     /// Live state, for tests and memory checks: (attempts, slots, queued
@@ -727,6 +776,9 @@ impl<P> Tracker<P> {
                     {
                         at.acked_failure = true;
                     }
+                    if rec.method == Method::Ack && !non2xx_ack && at.final_response.is_none() {
+                        self.ack_without_2xx(a, &rec);
+                    }
                     if (non2xx_ack || rec.method == Method::Cancel)
                         && (!rec.require().is_empty() || !rec.proxy_require().is_empty())
                     {
@@ -760,14 +812,75 @@ impl<P> Tracker<P> {
         }
     }
 
+    /// An ACK on a new branch with a To tag, for an INVITE whose final
+    /// response was not captured: the ACK of a lost 2xx. The dialog it names
+    /// is confirmed, so the BYE that follows joins this session and the
+    /// attempt counts as ESTABLISHED (issue 12 items 5 and 6).
+    fn ack_without_2xx(&mut self, a: Id, rec: &SipRecord) {
+        let (Some(ft), Some(tt)) = (rec.from_tag(), rec.to_tag()) else {
+            return;
+        };
+        self.confirm_lost_2xx(a, rec.call_id(), ft, tt);
+    }
+
+    /// Attempt `a` (tag `ft` of `call_id`) has a confirmed dialog with the
+    /// remote tag `tt`, although its 2xx was not captured.
+    fn confirm_lost_2xx(&mut self, a: Id, call_id: &str, ft: &str, tt: &str) {
+        let dk = dialog_key(call_id, ft, tt);
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        if at.acked_2xx.is_some() || at.confirmed_tags.iter().any(|x| **x == *tt) {
+            return;
+        }
+        at.acked_2xx = Some(tt.into());
+        at.confirmed_tags.push(tt.into());
+        at.open_dialogs += 1;
+        at.keys.push(IndexKey::Dialog(dk));
+        self.dialogs.insert(dk, a);
+    }
+
+    /// A BYE of a dialog not seen, whose INVITE is in the capture without a
+    /// final response (in either direction: the callee's BYE carries the
+    /// tags swapped): the 2xx was lost and the BYE belongs to that session
+    /// (issue 12 item 6). Registers the dialog and returns the attempt.
+    fn lost_2xx_dialog(&mut self, rec: &SipRecord) -> Option<Id> {
+        if rec.method != Method::Bye {
+            return None;
+        }
+        let (ft, tt) = (rec.from_tag()?, rec.to_tag()?);
+        for (mine, remote) in [(ft, tt), (tt, ft)] {
+            let found = self
+                .call_tag_attempts(rec.call_id(), Some(mine))
+                .into_iter()
+                .rev()
+                .find(|x| {
+                    self.attempts.get(x).is_some_and(|at| {
+                        at.request.method == Method::Invite
+                            && at.final_response.is_none()
+                            && !at.start_missing
+                            && at.request.ts_ns <= rec.ts_ns
+                    })
+                });
+            if let Some(a) = found {
+                self.confirm_lost_2xx(a, rec.call_id(), mine, remote);
+                return Some(a);
+            }
+        }
+        None
+    }
+
     fn in_dialog(&mut self, seq: u64, rec: SipRecord, _repeat: bool) {
         let (Some(ft), Some(tt)) = (&rec.from_tag(), &rec.to_tag()) else {
             self.assign_none(seq);
             return;
         };
         let dk = dialog_key(rec.call_id(), ft, tt);
-        let a = match self.dialogs.get(&dk) {
-            Some(&a) => a,
+        let a = match self
+            .dialogs
+            .get(&dk)
+            .copied()
+            .or_else(|| self.lost_2xx_dialog(&rec))
+        {
+            Some(a) => a,
             None => {
                 // The dialog's start is not in the capture (rules.md §A.1).
                 let slot = self.new_slot(rec.ts_ns);
@@ -788,6 +901,19 @@ impl<P> Tracker<P> {
                 a
             }
         };
+        if rec.method == Method::Bye
+            && self.attempts.get(&a).is_some_and(|at| {
+                at.final_response.is_none() && at.acked_2xx.is_none() && !at.start_missing
+            })
+        {
+            // A BYE in a dialog whose INVITE has no final response captured:
+            // the 2xx was lost (a 487 captured later still wins).
+            let mine = self.attempts[&a].request.from_tag().map(str::to_string);
+            let remote = if mine.as_deref() == Some(*ft) { tt } else { ft };
+            if let Some(mine) = mine {
+                self.confirm_lost_2xx(a, rec.call_id(), &mine, remote);
+            }
+        }
         self.note_cseq(&rec);
         let tk = txn_key(&rec);
         if rec.method != Method::Ack && !self.txns.contains_key(&tk) {
@@ -872,6 +998,7 @@ impl<P> Tracker<P> {
                 answers: Vec::new(),
                 in_dialog: Vec::new(),
                 acked_failure: false,
+                acked_2xx: None,
                 final_sources: Vec::new(),
                 premature_retry: false,
                 late_candidate: false,
@@ -927,7 +1054,6 @@ impl<P> Tracker<P> {
         let ts_ns = rec.ts_ns;
         let w0 = self.w0;
         let corr = corr_keys(&rec);
-        let pk = pending_key(&rec.method, rec.from_uri(), rec.to_uri());
         let slot = self.new_slot(ts_ns);
         self.assign(seq, slot, &rec);
         let n = self.new_attempt(slot, rec);
@@ -1009,7 +1135,11 @@ impl<P> Tracker<P> {
             }
         }
         // Retry candidates: failed attempts with an open window.
-        let mut ps: Vec<Id> = self.pending.get(&pk).cloned().unwrap_or_default();
+        let mut ps: Vec<Id> = {
+            let r = &self.attempts[&n].request;
+            self.windows
+                .candidates(r.call_id(), r.method.as_str(), &r.link)
+        };
         for &(k, _) in &corr {
             if let Some(list) = self.corr.get(&k).filter(|l| l.len() < CORR_MAX) {
                 for &(other, _) in list {
@@ -1034,6 +1164,7 @@ impl<P> Tracker<P> {
     /// Scores N as a retry of failed attempt P (rules.md §A.3) and records
     /// the candidate; an H0 candidate decides P at once.
     fn consider(&mut self, p: Id, n: Id) {
+        self.link_work += 1;
         let (Some(pa), Some(na)) = (self.attempts.get(&p), self.attempts.get(&n)) else {
             return;
         };
@@ -1056,28 +1187,24 @@ impl<P> Tracker<P> {
         if gap < -SKEW_NS {
             return;
         }
-        let redirect = f.status.is_some_and(|s| (300..400).contains(&s));
-        let ruri_user = |r: &SipRecord| {
-            r.request_uri()
-                .map(ident::user_part)
-                .unwrap_or("")
-                .to_string()
-        };
-        let same_ruri_user = {
-            let (a, b) = (ruri_user(pr), ruri_user(nr));
-            a == b
-                || match (
+        let status = f.status.unwrap_or(0);
+        let redirect = (300..400).contains(&status);
+        let (lp, ln) = (&pr.link, &nr.link);
+        let same_ruri_user = lp.ruri_user == ln.ruri_user
+            || (lp.ruri_num != 0
+                && lp.ruri_num == ln.ruri_num
+                && match (
                     ident::phone_digits(pr.request_uri().unwrap_or("")),
                     ident::phone_digits(nr.request_uri().unwrap_or("")),
                 ) {
                     (Some(x), Some(y)) => ident::same_number(&x, &y),
                     _ => false,
-                }
-        };
-        let same_uris = ident::uri_key(pr.from_uri()) == ident::uri_key(nr.from_uri())
-            && ident::uri_key(pr.to_uri()) == ident::uri_key(nr.to_uri());
+                });
+        let same_uris = lp.from == ln.from && lp.to == ln.to;
         let same_call = pr.call_id() == nr.call_id();
         let same_tag = pr.from_tag() == nr.from_tag();
+        // A cross-Call-ID link needs evidence that N retries P.
+        let evidence = retry_evidence(status, f.reply.as_deref(), lp, ln);
         let w0 = self.w0;
         let mut best: Option<(Rule, f32)> = None;
         let mut late = false;
@@ -1096,7 +1223,7 @@ impl<P> Tracker<P> {
                     offer(Rule::H0Prime, 0.9);
                 }
             }
-            if !same_call {
+            if !same_call && evidence {
                 if same_tag && same_uris {
                     offer(Rule::H1, 0.85);
                 }
@@ -1104,17 +1231,14 @@ impl<P> Tracker<P> {
                     let bonus = pr.sdp_origin.is_some() && pr.sdp_origin == nr.sdp_origin;
                     offer(Rule::H2, if bonus { 0.8 } else { 0.7 });
                 }
-                if ident::same_identity(pr.from_uri(), nr.from_uri())
-                    && ident::same_identity(pr.to_uri(), nr.to_uri())
-                {
+                if same_identities(pr, nr) {
                     offer(Rule::H3, 0.5);
                 }
             }
         }
         if !same_call {
-            let pk = corr_keys(pr);
             for (k, c) in corr_keys(nr) {
-                if pk.iter().any(|(x, _)| *x == k) {
+                if lp.corr.contains(&k) {
                     offer(Rule::AsLeg, c);
                 }
             }
@@ -1152,7 +1276,7 @@ impl<P> Tracker<P> {
             .keys
             .iter()
             .copied()
-            .filter(|k| matches!(k, IndexKey::Pending(_)))
+            .filter(|k| matches!(k, IndexKey::Window(_)))
             .collect();
         for k in keys {
             self.unindex(k, p);
@@ -1241,14 +1365,7 @@ impl<P> Tracker<P> {
                     self.dialogs.remove(&t);
                 }
             }
-            IndexKey::Pending(t) => {
-                if let Some(v) = self.pending.get_mut(&t) {
-                    v.retain(|x| *x != a);
-                    if v.is_empty() {
-                        self.pending.remove(&t);
-                    }
-                }
-            }
+            IndexKey::Window(w) => self.windows.close(a, &[w]),
             IndexKey::CallTag(t) => {
                 if let Some(v) = self.call_tag.get_mut(&t) {
                     v.retain(|x| *x != a);
@@ -1476,19 +1593,30 @@ impl<P> Tracker<P> {
                 });
             let at = self.attempts.get_mut(&a).expect("attempt");
             at.premature_retry = premature;
-            let pk = pending_key(
-                &at.request.method,
-                at.request.from_uri(),
-                at.request.to_uri(),
+            let f = at.final_response.as_ref().expect("just set");
+            let wk = self.windows.open(
+                a,
+                (
+                    at.request.call_id(),
+                    at.request.method.as_str(),
+                    &at.request.link,
+                ),
+                status,
+                f.reply.as_deref(),
             );
-            at.keys.push(IndexKey::Pending(pk));
-            self.pending.entry(pk).or_default().push(a);
+            at.keys.extend(wk.into_iter().map(IndexKey::Window));
             self.timer(fts + self.w0, Timer::PClose, a);
             // A retry captured up to skew_tol before F (rules.md §A.3 D4).
+            let pr = &self.attempts[&a].request;
             let early: Vec<Id> = self
                 .recent_initial
                 .iter()
-                .filter(|&&(t, n)| t >= fts - SKEW_NS && n != a)
+                .filter(|&&(t, n)| t >= fts - SKEW_NS && n > a)
+                .filter(|&&(_, n)| {
+                    self.attempts
+                        .get(&n)
+                        .is_some_and(|x| may_link(pr, &x.request))
+                })
                 .map(|&(_, n)| n)
                 .collect();
             for n in early {
@@ -1742,6 +1870,8 @@ fn outcome_of(a: &Attempt, now: i64) -> (Outcome, Option<u16>) {
             };
             (o, Some(s))
         }
+        // The 2xx was lost, its ACK was captured.
+        None if a.acked_2xx.is_some() => (Outcome::Established, None),
         None if now - a.request.ts_ns >= TIMER_B_NS => (Outcome::Timeout, None),
         None => (Outcome::Truncated, None),
     }

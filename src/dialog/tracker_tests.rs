@@ -6,6 +6,9 @@ use super::tracker::*;
 use crate::sip::{Framing, parse_message};
 
 const S: i64 = 1_000_000_000;
+/// A Supported header: the capability change that makes a new Call-ID a
+/// retry of a capability failure.
+const SUP: &str = "Supported: precondition\r\n";
 const MS: i64 = 1_000_000;
 
 /// A message under construction.
@@ -185,12 +188,24 @@ fn h0_retry_same_call_id_and_tag() {
 
 #[test]
 fn h0_prime_h1_h2_h3_and_as_leg() {
+    // A new Call-ID needs evidence of a retry: after the 420, a changed
+    // capability demand.
+    let relaxed = |m: &mut M| m.extra = SUP.into();
     let cases: Vec<(M, Rule, f32)> = vec![
         (invite("c1", "f9", 2, "z9hG4bK2"), Rule::H0Prime, 0.9),
-        (invite("c2", "f1", 1, "z9hG4bK2"), Rule::H1, 0.85),
-        (invite("c2", "f9", 1, "z9hG4bK2"), Rule::H2, 0.7),
         (
-            invite("c2", "f9", 1, "z9hG4bK2").with(|m| m.extra = "Subject: other\r\n".into()),
+            invite("c2", "f1", 1, "z9hG4bK2").with(relaxed),
+            Rule::H1,
+            0.85,
+        ),
+        (
+            invite("c2", "f9", 1, "z9hG4bK2").with(relaxed),
+            Rule::H2,
+            0.7,
+        ),
+        (
+            invite("c2", "f9", 1, "z9hG4bK2")
+                .with(|m| m.extra = format!("Subject: other\r\n{SUP}")),
             Rule::H3,
             0.5,
         ),
@@ -212,7 +227,7 @@ fn h0_prime_h1_h2_h3_and_as_leg() {
     let n = invite("c2", "f9", 1, "z9hG4bK2").with(|m| {
         m.from = "sip:01701234567@ims.example;user=phone".into();
         m.start = "INVITE sip:030123456@example.net;user=phone SIP/2.0".into();
-        m.extra = "Subject: x\r\n".into();
+        m.extra = format!("Subject: x\r\n{SUP}");
     });
     let mut msgs = vec![(0, p.clone()), (MS, p.resp(420, Some("x")))];
     msgs.extend(call(&n, S, "t2"));
@@ -242,7 +257,10 @@ fn windows_and_vetoes_keep_unrelated_calls_apart() {
     assert_eq!(s.len(), 2);
     // H1 beyond W1 (10 s).
     let (s, _, _) = run(
-        &failed_then(invite("c2", "f1", 1, "z9hG4bK2"), 12 * S),
+        &failed_then(
+            invite("c2", "f1", 1, "z9hG4bK2").with(|m| m.extra = SUP.into()),
+            12 * S,
+        ),
         90 * S,
     );
     assert_eq!(s.len(), 2);
@@ -279,8 +297,8 @@ fn windows_and_vetoes_keep_unrelated_calls_apart() {
 #[test]
 fn several_candidates_take_the_best_and_flag_ambiguity() {
     let p = invite("c1", "f1", 1, "z9hG4bK1");
-    let h3 = invite("c2", "f8", 1, "z9hG4bK2").with(|m| m.extra = "Subject: a\r\n".into());
-    let h2 = invite("c3", "f9", 1, "z9hG4bK3");
+    let h3 = invite("c2", "f8", 1, "z9hG4bK2").with(|m| m.extra = format!("Subject: a\r\n{SUP}"));
+    let h2 = invite("c3", "f9", 1, "z9hG4bK3").with(|m| m.extra = SUP.into());
     let mut msgs = vec![(0, p.clone()), (MS, p.resp(420, Some("x")))];
     msgs.push((S, h3.clone()));
     msgs.push((S + MS, h3.resp(486, Some("y"))));
@@ -467,11 +485,11 @@ fn years_between_rotated_files_cost_no_work() {
     let start = std::time::Instant::now();
     let (s, _, _) = run(&msgs, later + 10 * S);
     assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
-    // Identical failed calls 100 ms apart look like H2 retries of each
-    // other (a load test is indistinguishable from a retry storm): one
-    // chain, plus the call ten years later.
-    assert_eq!(s.len(), 2);
-    assert_eq!(s[0].attempts.len(), 50);
+    // Identical failed calls 100 ms apart (a load test): no call changes
+    // anything, so none is evidence of a retry of another (issue 12 item
+    // 5): 50 sessions, plus the call ten years later.
+    assert_eq!(s.len(), 51);
+    assert!(s.iter().all(|x| x.attempts.len() == 1));
 }
 
 #[test]
@@ -604,4 +622,146 @@ fn stepwise_relaxation_against_a_fast_far_end_is_one_chain() {
     assert_eq!(links, vec![(0, 1, Rule::H0), (1, 2, Rule::H0)]);
     assert_eq!(s[0].outcome, Outcome::Established);
     assert!(got.iter().all(|g| *g == Some(s[0].id)));
+}
+
+/// issue 11 item 1: candidates by key. A request with many open failure
+/// windows between the same identities scores a bounded number of them
+/// (the most recent of each evidence group), never all.
+#[test]
+fn a_request_with_many_open_windows_does_bounded_candidate_work() {
+    let mut t: Tracker<()> = Tracker::default();
+    let (src, dst) = (
+        "10.0.0.1:5060".parse().unwrap(),
+        "10.0.0.2:5060".parse().unwrap(),
+    );
+    let mut frame = 0u64;
+    let mut feed = |t: &mut Tracker<()>, ts: i64, m: &M| {
+        frame += 1;
+        t.push(
+            SipRecord::from_text(&m.text(), frame, ts, src, dst),
+            (),
+            |_, _| {},
+        );
+    };
+    let open = 1_000i64;
+    for c in 0..open {
+        let p = invite(
+            &format!("c{c}"),
+            &format!("f{c}"),
+            1,
+            &format!("z9hG4bK{c}"),
+        )
+        .with(|m| m.extra = "Require: precondition\r\n".into());
+        feed(&mut t, c * MS, &p);
+        feed(&mut t, c * MS + MS / 2, &p.resp(420, Some("x")));
+    }
+    // The same demand again: no evidence of a retry, no candidate at all.
+    let before = t.link_work();
+    let same =
+        invite("n1", "g1", 1, "z9hG4bKn1").with(|m| m.extra = "Require: precondition\r\n".into());
+    feed(&mut t, open * MS + MS, &same);
+    assert_eq!(t.link_work() - before, 0);
+    // A relaxed request: a candidate of the most recent windows only.
+    let before = t.link_work();
+    let relaxed = invite("n2", "g2", 1, "z9hG4bKn2").with(|m| m.extra = SUP.into());
+    feed(&mut t, open * MS + 2 * MS, &relaxed);
+    let work = t.link_work() - before;
+    assert!(
+        (1..=crate::dialog::windows::PER_GROUP as u64).contains(&work),
+        "{work} candidates scored with {open} windows open"
+    );
+}
+
+/// issue 12 item 5: after a 401/407 a new Call-ID retries the challenge
+/// only with credentials for its realm; after a 3xx, only toward one of its
+/// Contacts.
+#[test]
+fn cross_call_links_need_evidence_of_a_retry() {
+    let challenge = |realm: Option<&str>, cred: Option<&str>| {
+        let p = invite("c1", "f1", 1, "z9hG4bK1");
+        let f = p.resp(407, Some("x")).with(|m| {
+            m.extra = realm
+                .map(|r| format!("Proxy-Authenticate: Digest realm=\"{r}\", nonce=\"1\"\r\n"))
+                .unwrap_or_default()
+        });
+        let n = invite("c2", "f9", 1, "z9hG4bK2").with(|m| {
+            m.extra = cred
+                .map(|r| {
+                    format!(
+                        "Proxy-Authorization: Digest username=\"u\", realm=\"{r}\", nonce=\"1\"\r\n"
+                    )
+                })
+                .unwrap_or_default()
+        });
+        let mut msgs = vec![(0, p.clone()), (MS, f)];
+        msgs.extend(call(&n, S, "t2"));
+        run(&msgs, 60 * S).0.len()
+    };
+    assert_eq!(challenge(Some("ims.example"), Some("ims.example")), 1);
+    assert_eq!(challenge(Some("ims.example"), Some("other.example")), 2);
+    assert_eq!(challenge(Some("ims.example"), None), 2);
+    assert_eq!(challenge(None, Some("any.example")), 1);
+    let redirect = |target: &str| {
+        let p = invite("c1", "f1", 1, "z9hG4bK1");
+        let f = p
+            .resp(302, Some("x"))
+            .with(|m| m.extra = "Contact: <sip:bob@new.example.net;transport=udp>\r\n".into());
+        let n = invite("c2", "f9", 1, "z9hG4bK2")
+            .with(|m| m.start = format!("INVITE {target} SIP/2.0"));
+        let mut msgs = vec![(0, p.clone()), (MS, f)];
+        msgs.extend(call(&n, S, "t2"));
+        run(&msgs, 60 * S).0.len()
+    };
+    assert_eq!(redirect("sip:bob@new.example.net"), 1);
+    assert_eq!(redirect("sip:bob@elsewhere.example.net"), 2);
+}
+
+/// issue 12 items 5 and 6: the 2xx was not captured, but its ACK (new
+/// branch, the callee's tag) was, and the BYE: one ESTABLISHED session
+/// with the BYE in it, no MID_DIALOG session. The same when only the
+/// callee's BYE (tags swapped) shows that the call was answered.
+#[test]
+fn a_lost_2xx_is_inferred_from_its_ack_or_bye() {
+    let inv = invite("c1", "f1", 1, "z9hG4bK1");
+    let ack = inv
+        .req("ACK", 1, "z9hG4bK2")
+        .with(|m| m.ttag = Some("t".into()));
+    let bye = inv
+        .req("BYE", 2, "z9hG4bK3")
+        .with(|m| m.ttag = Some("t".into()));
+    let msgs = vec![
+        (0, inv.clone()),
+        (MS, inv.resp(100, None)),
+        (S, ack),
+        (2 * S, bye.clone()),
+        (2 * S + MS, bye.resp(200, Some("t"))),
+    ];
+    let (s, got, _) = run(&msgs, 90 * S);
+    assert_eq!(s.len(), 1, "{s:#?}");
+    assert_eq!(
+        (s[0].outcome, s[0].final_status),
+        (Outcome::Established, None)
+    );
+    assert!(!s[0].flags.contains("MID_DIALOG"));
+    assert!(got.iter().all(|g| *g == Some(s[0].id)));
+    // The callee hangs up; no ACK captured.
+    let bye = M {
+        start: "BYE sip:alice@example.org SIP/2.0".into(),
+        from: "sip:bob@example.net".into(),
+        ftag: "t".into(),
+        to: "sip:alice@example.org".into(),
+        ttag: Some("f1".into()),
+        cseq: 7,
+        method: "BYE".into(),
+        branch: "z9hG4bK9".into(),
+        ..inv.clone()
+    };
+    let msgs = vec![
+        (0, inv.clone()),
+        (2 * S, bye.clone()),
+        (2 * S + MS, bye.resp(200, Some("f1"))),
+    ];
+    let (s, _, _) = run(&msgs, 90 * S);
+    assert_eq!(s.len(), 1, "{s:#?}");
+    assert_eq!(s[0].outcome, Outcome::Established);
 }

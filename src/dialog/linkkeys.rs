@@ -1,0 +1,213 @@
+//! The identities retry linking compares (rules.md §A.3), reduced once per
+//! message to fixed-size hashes, so that a new initial request finds its
+//! candidates by key and scores them without building a String.
+//!
+//! Owns: [`LinkKeys`] (initial requests: URI keys, E.164 buckets, the
+//! Request-URI user, the capability demand, the credentials' realm, the
+//! correlation values) and [`ReplyKeys`] (3xx Contact targets, 401/407
+//! challenge realms). Never decides a link: the tracker does, with these.
+
+use std::hash::{Hash, Hasher};
+
+use super::ident;
+use crate::sip::{HeaderId, Message, StartLine};
+
+/// What an initial request offers to retry linking. Each field is a hash;
+/// 0 means "absent".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkKeys {
+    /// [`ident::uri_key`] of the From URI ("same From URI", H0–H2).
+    pub from: u64,
+    /// [`ident::uri_key`] of the To URI.
+    pub to: u64,
+    /// [`ident::index_key`] of the From URI: the bucket of every URI that can
+    /// be the same identity after E.164 normalisation (H3).
+    pub from_id: u64,
+    /// [`ident::index_key`] of the To URI.
+    pub to_id: u64,
+    /// The Request-URI's user part.
+    pub ruri_user: u64,
+    /// The last 6 digits of the Request-URI user as a phone number (0: not
+    /// a number): a necessary condition of "the same number".
+    pub ruri_num: u64,
+    /// [`ident::uri_key`] of the Request-URI (matched against a 3xx Contact).
+    pub target: u64,
+    /// The capability demand: Require, Proxy-Require and Supported as sorted
+    /// sets, and the SDP precondition demand. A retry after a capability
+    /// failure changes it (issue "right in an expert's eyes", item 5).
+    pub caps: u64,
+    /// The realm of the credentials carried (Authorization or
+    /// Proxy-Authorization); `NO_REALM` with credentials whose realm cannot
+    /// be read; 0 without credentials.
+    pub realm: u64,
+    /// Session-ID, P-Charging-Vector icid-value, X-CID/X-Call-ID (AS-leg).
+    pub corr: [u64; 3],
+}
+
+/// A realm hash standing for "credentials whose realm was not readable".
+pub const NO_REALM: u64 = 1;
+
+/// What a failure response offers to retry linking.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplyKeys {
+    /// [`ident::uri_key`] of every Contact of a 3xx.
+    pub contacts: Box<[u64]>,
+    /// The realms challenged by a 401/407 (WWW-/Proxy-Authenticate).
+    pub realms: Box<[u64]>,
+}
+
+fn hash_of<T: Hash + ?Sized>(salt: u8, v: &T) -> u64 {
+    let mut h = super::stable_hasher(0x6c69_6e6b_6b65_7973);
+    (salt, v).hash(&mut h);
+    h.finish().max(2)
+}
+
+fn text(b: Option<&[u8]>) -> &str {
+    b.and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
+}
+
+fn sorted_tags<'a>(it: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = it.map(|t| t.to_ascii_lowercase()).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+impl LinkKeys {
+    /// The keys of an initial request `msg` whose SDP demand is `demand`.
+    pub fn of_request(msg: &Message<'_>, demand: u8) -> LinkKeys {
+        let (from, to) = (text(msg.from_uri()), text(msg.to_uri()));
+        let ruri = match msg.start() {
+            StartLine::Request { uri, .. } => text(Some(uri)),
+            StartLine::Response { .. } => "",
+        };
+        let user = ident::user_part(ruri);
+        let caps = {
+            let mut h = super::stable_hasher(0x6361_7073);
+            sorted_tags(msg.list(HeaderId::Require)).hash(&mut h);
+            sorted_tags(msg.list(HeaderId::ProxyRequire)).hash(&mut h);
+            sorted_tags(msg.list(HeaderId::Supported)).hash(&mut h);
+            demand.hash(&mut h);
+            h.finish()
+        };
+        let cred = msg
+            .header(HeaderId::Authorization)
+            .or_else(|| msg.header(HeaderId::ProxyAuthorization));
+        let corr = |v: Option<&[u8]>, salt: u8| {
+            v.filter(|v| !v.is_empty())
+                .map(|v| hash_of(salt, v))
+                .unwrap_or(0)
+        };
+        LinkKeys {
+            from: hash_of(0, &ident::uri_key(from)),
+            to: hash_of(0, &ident::uri_key(to)),
+            from_id: hash_of(1, &ident::index_key(from)),
+            to_id: hash_of(1, &ident::index_key(to)),
+            ruri_user: hash_of(2, user),
+            ruri_num: ident::phone_digits(ruri)
+                .map(|d| hash_of(3, &d[d.len() - 6..]))
+                .unwrap_or(0),
+            target: hash_of(0, &ident::uri_key(ruri)),
+            caps,
+            realm: cred.map_or(0, |v| auth_realm(v).map_or(NO_REALM, |r| hash_of(4, r))),
+            corr: [
+                corr(
+                    session_id(msg).map(<[u8]>::to_ascii_lowercase).as_deref(),
+                    5,
+                ),
+                corr(msg.header(HeaderId::PChargingVector).and_then(icid), 6),
+                corr(
+                    msg.header(HeaderId::XCid)
+                        .or_else(|| msg.header(HeaderId::XCallId)),
+                    7,
+                ),
+            ],
+        }
+    }
+}
+
+impl ReplyKeys {
+    /// The keys of a final response `msg` with status `code`: empty but for
+    /// a 3xx or a 401/407.
+    pub fn of_response(msg: &Message<'_>, code: u16) -> ReplyKeys {
+        match code {
+            300..=399 => ReplyKeys {
+                contacts: msg
+                    .list(HeaderId::Contact)
+                    .map(|c| hash_of(0, &ident::uri_key(text(Some(crate::sip::name_addr(c).0)))))
+                    .collect(),
+                realms: Box::default(),
+            },
+            401 | 407 => ReplyKeys {
+                contacts: Box::default(),
+                realms: msg
+                    .values(HeaderId::WwwAuthenticate)
+                    .chain(msg.values(HeaderId::ProxyAuthenticate))
+                    .filter_map(auth_realm)
+                    .map(|r| hash_of(4, r))
+                    .collect(),
+            },
+            _ => ReplyKeys::default(),
+        }
+    }
+}
+
+/// The `realm` parameter of a Digest challenge or credentials, unquoted.
+pub fn auth_realm(v: &[u8]) -> Option<&[u8]> {
+    let mut rest = v;
+    while let Some(i) = memchr::memmem::find(&rest.to_ascii_lowercase(), b"realm") {
+        let before_ok = i == 0 || matches!(rest[i - 1], b' ' | b',' | b'\t');
+        let after = rest[i + 5..].trim_ascii_start();
+        if before_ok && after.first() == Some(&b'=') {
+            let val = after[1..].trim_ascii_start();
+            return Some(match val.strip_prefix(b"\"") {
+                Some(q) => &q[..memchr::memchr(b'"', q).unwrap_or(q.len())],
+                None => {
+                    let end = val
+                        .iter()
+                        .position(|&b| b == b',' || b.is_ascii_whitespace())
+                        .unwrap_or(val.len());
+                    &val[..end]
+                }
+            });
+        }
+        rest = &rest[i + 5..];
+    }
+    None
+}
+
+fn session_id<'a>(msg: &Message<'a>) -> Option<&'a [u8]> {
+    msg.header(HeaderId::SessionId)
+        .map(|v| v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii())
+}
+
+fn icid(v: &[u8]) -> Option<&[u8]> {
+    v.split(|&b| b == b';').find_map(|p| {
+        let p = p.trim_ascii();
+        (p.len() > 11 && p[..11].eq_ignore_ascii_case(b"icid-value=")).then(|| {
+            let val = p[11..].trim_ascii();
+            let val = val.strip_prefix(b"\"").unwrap_or(val);
+            val.strip_suffix(b"\"").unwrap_or(val)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realms_quoted_or_not() {
+        assert_eq!(
+            auth_realm(b"Digest username=\"a\", realm=\"ims.example\", nonce=\"x\""),
+            Some(&b"ims.example"[..])
+        );
+        assert_eq!(
+            auth_realm(b"Digest realm=x.org,nonce=1"),
+            Some(&b"x.org"[..])
+        );
+        assert_eq!(auth_realm(b"Digest REALM = \"A\""), Some(&b"A"[..]));
+        assert_eq!(auth_realm(b"Digest opaque=\"xrealm=no\""), None);
+        assert_eq!(auth_realm(b"Digest nonce=1"), None);
+    }
+}
