@@ -251,7 +251,8 @@ const CASES: &[Case] = &[
         "SECURITY_DOWNGRADE",
         &["POLICY_NOT_ENFORCED"],
         "POLICY_VIOLATION:CAPABILITY_NOT_RELAXABLE",
-        "ESTABLISHED",
+        // A 2xx to a REGISTER (issue 12 item 8).
+        "COMPLETED",
         &[(
             "420",
             "SEC_AGREE_UNSUPPORTED",

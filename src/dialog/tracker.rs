@@ -777,6 +777,9 @@ impl<P> Tracker<P> {
                 at.start_missing = true;
                 at.decided = true;
                 at.keys.push(IndexKey::Dialog(dk));
+                // Its request is also its first in-dialog transaction (below),
+                // which keeps the final response (issue 12 item 8).
+                self.txns.remove(&txn_key(&rec));
                 if rec.method != Method::Bye {
                     at.open_dialogs = 1;
                 }

@@ -207,9 +207,14 @@ pub struct SessionRow {
     pub policy_verdict: Text,
     /// What decided the policy verdict: empty until the rules issue.
     pub policy_rule: Text,
-    /// Final status of the last attempt; empty when it has none.
+    /// Final status of the last attempt; empty when it has none. For a
+    /// `MID_DIALOG` session (dialog start not captured), the final status
+    /// of its first in-dialog request.
     pub final_status: Option<u16>,
-    /// `ESTABLISHED`, `FAILED`, `CANCELLED`, `TIMEOUT` or `TRUNCATED`.
+    /// From the last attempt (rules.md §D.3): `ESTABLISHED` (a 2xx to an
+    /// INVITE), `COMPLETED` (a 2xx to any other method: REGISTER, OPTIONS,
+    /// SUBSCRIBE, MESSAGE, ...), `FAILED`, `CANCELLED`, `TIMEOUT` or
+    /// `TRUNCATED` (always for `MID_DIALOG`).
     pub outcome: &'static str,
     /// The input file holding the first request.
     pub file: Text,

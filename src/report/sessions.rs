@@ -95,14 +95,8 @@ pub fn session_row(
                 .map(|v| v.1.to_string())
                 .unwrap_or_default(),
         ),
-        final_status: s.final_status,
-        // rules.md §D.3: TRUNCATED also when the last failure's verdict is
-        // TRUNCATED (the capture ends before a retry could be seen).
-        outcome: if ev.failures.last().is_some_and(|x| x.verdict == "TRUNCATED") {
-            "TRUNCATED"
-        } else {
-            s.outcome.as_str()
-        },
+        final_status: ev.final_status,
+        outcome: ev.outcome,
         file: text(
             first
                 .and_then(|r| files.get(r.file as usize))

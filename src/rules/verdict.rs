@@ -468,6 +468,10 @@ pub struct SessionEval {
     pub flags: Vec<String>,
     /// The UE profile (§F), for INVITE sessions.
     pub ue_profile: Option<&'static str>,
+    /// The session outcome word (§D.3, [`super::outcome`]).
+    pub outcome: &'static str,
+    /// The final status that goes with it.
+    pub final_status: Option<u16>,
 }
 
 /// Who refused (rules.md §C attribution): with F captured at two or more
@@ -758,6 +762,7 @@ pub fn evaluate(
     flags.sort();
     flags.dedup();
     out.flags = flags;
+    (out.outcome, out.final_status) = super::outcome::outcome(s, &out.failures);
     out.verdict = out
         .failures
         .iter()
