@@ -155,6 +155,37 @@ fn r12_item8_final_status_of_mid_dialog_sessions() {
     assert_eq!(mid, vec![want; 4]);
 }
 
+/// Item 9: the UE profile is a column of its own (after `related_sessions`,
+/// contract.md last section), never a flag; empty for non-INVITE sessions.
+#[test]
+fn r12_item9_ue_profile_column_not_flags() {
+    let profiles = ["R5_STRICT", "R6PLUS_RELAXED", "NO_PRECONDITION"];
+    let s = sessions(&[&public("arkime/gtp-iphone.pcap")]);
+    let at = s
+        .header
+        .iter()
+        .position(|h| h == "related_sessions")
+        .unwrap();
+    assert_eq!(s.header.get(at + 1).map(String::as_str), Some("ue_profile"));
+    let mut invites = 0;
+    for i in 0..s.rows.len() {
+        let r = row(&s, i);
+        for p in profiles {
+            assert!(!flags(&r).contains(&p.to_string()), "{}", r["flags"]);
+        }
+        if r["method"] == "INVITE" {
+            invites += 1;
+            assert_eq!(r["ue_profile"], "R6PLUS_RELAXED");
+        } else {
+            assert_eq!(r["ue_profile"], "", "{}", r["method"]);
+        }
+    }
+    assert_eq!(invites, 1);
+    let s = sessions(&[&sample("h01-r5-compliant")]);
+    assert_eq!(s.rows[0]["ue_profile"], "R5_STRICT");
+    assert!(!s.rows[0]["flags"].contains("R5_STRICT"));
+}
+
 /// Item 12: a Request-URI whose host is an IP address (an INVITE to a UE's
 /// contact, a keep-alive to a node) is UNKNOWN under the built-in policy,
 /// never NON_IMS by the empty `non_ims_domains`.

@@ -343,6 +343,7 @@ pub const SESSIONS_HEADER: &[&str] = &[
     "frame",
     "wireshark_filter",
     "related_sessions",
+    "ue_profile",
 ];
 /// Column names of failures.csv (contract order).
 pub const FAILURES_HEADER: &[&str] = &[

@@ -197,8 +197,8 @@ pub struct SessionRow {
     pub verdict: &'static str,
     /// Session flags, `;`-joined, sorted: `AMBIGUOUS_LINK`, `MID_DIALOG`,
     /// `FORKED_MULTI_ANSWER`, `CANCEL_BEFORE_1XX`, `CANCEL_RACE_ANSWERED`,
-    /// `PRACK_MISSING`, `PRACK_UNMATCHED` (the rules issue adds the D-check,
-    /// lint, profile and policy flags).
+    /// `PRACK_MISSING`, `PRACK_UNMATCHED`, the D-check, §C observation,
+    /// lint and policy flags. The UE profile is not a flag (`ue_profile`).
     pub flags: Text,
     /// `IMS`, `NON_IMS` or `UNKNOWN` (rules.md §E.2) for the first
     /// attempt's Request-URI.
@@ -227,6 +227,13 @@ pub struct SessionRow {
     /// (RFC 7989), P-Charging-Vector icid-value or X-CID/X-Call-ID (B2BUA
     /// legs, rules.md §A.3 AS-leg), `;`-joined.
     pub related_sessions: String,
+    /// Added column: the UE profile of rules.md §F, from the first INVITE
+    /// attempt whose start is in the capture: `R5_STRICT` (precondition in
+    /// Require or Proxy-Require, or Require: 100rel with a mandatory SDP
+    /// demand), `R6PLUS_RELAXED` (precondition lines without that),
+    /// `NO_PRECONDITION`. Empty for other methods and for a dialog whose
+    /// start is not in the capture. Not in `flags`.
+    pub ue_profile: &'static str,
 }
 
 /// failures.csv: one row per capability failure (rules.md §C kinds,

@@ -110,6 +110,7 @@ pub fn session_row(
             .map(|x| x.to_string())
             .collect::<Vec<_>>()
             .join(";"),
+        ue_profile: ev.ue_profile.unwrap_or(""),
     }
 }
 
