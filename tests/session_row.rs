@@ -186,6 +186,39 @@ fn r12_item9_ue_profile_column_not_flags() {
     assert!(!s.rows[0]["flags"].contains("R5_STRICT"));
 }
 
+/// Item 11: `links` holds every retry link as `call_id:rule:confidence` in
+/// time order, the links without a failures.csv row (a 407 challenge)
+/// included.
+#[test]
+fn r12_item11_links_column() {
+    let s = sessions(&[&sample("auth-407")]);
+    let at = s.header.iter().position(|h| h == "ue_profile").unwrap();
+    assert_eq!(s.header.get(at + 1).map(String::as_str), Some("links"));
+    assert_eq!(s.header.len(), at + 2, "links is the last column");
+    let r = &s.rows[0];
+    assert_eq!(r["failure_status"], "", "a 407 has no failures.csv row");
+    assert_eq!(r["links"], "sa-auth-407-1@ue.sipaudit.test:H0:1");
+    let s = sessions(&[&sample("retry-new-callid-h2")]);
+    assert_eq!(
+        s.rows[0]["links"],
+        "sa-retry-new-callid-h2-2@ue.sipaudit.test:H2:0.8"
+    );
+    let s = sessions(&[&sample("h02-retry-loop")]);
+    assert_eq!(
+        s.rows[0]["links"],
+        "sa-h02-retry-loop-1@ue.sipaudit.test:H0:1;sa-h02-retry-loop-1@ue.sipaudit.test:H0:1"
+    );
+    // An in-dialog retry (a re-INVITE after a 420) is a link too.
+    let s = sessions(&[&sample("h18-reinvite-420")]);
+    assert_eq!(
+        s.rows[0]["links"],
+        "sa-h18-reinvite-420-1@ue.sipaudit.test:H0:1"
+    );
+    // A session without retry has none.
+    let s = sessions(&[&sample("ipv6-call")]);
+    assert_eq!(s.rows[0]["links"], "");
+}
+
 /// Item 12: a Request-URI whose host is an IP address (an INVITE to a UE's
 /// contact, a keep-alive to a node) is UNKNOWN under the built-in policy,
 /// never NON_IMS by the empty `non_ims_domains`.

@@ -344,6 +344,7 @@ pub const SESSIONS_HEADER: &[&str] = &[
     "wireshark_filter",
     "related_sessions",
     "ue_profile",
+    "links",
 ];
 /// Column names of failures.csv (contract order).
 pub const FAILURES_HEADER: &[&str] = &[

@@ -234,6 +234,16 @@ pub struct SessionRow {
     /// `NO_PRECONDITION`. Empty for other methods and for a dialog whose
     /// start is not in the capture. Not in `flags`.
     pub ue_profile: &'static str,
+    /// Added column: every retry link of the session in time order of the
+    /// retry, `;`-joined, each `call_id:rule:confidence`: the retry N's
+    /// Call-ID, the rule (`H0`, `H0'`, `H1`, `H2`, `H3`, `AS-leg`; `H0` for
+    /// an in-dialog retry) and the confidence as in failures.csv
+    /// `link_confidence` (at most two decimals, trailing zeros dropped: `1`,
+    /// `0.9`, `0.85`, `0.8`). A Call-ID may hold `:`, never `;`: read the last
+    /// two `:` fields as rule and confidence. Links whose failure has no
+    /// failures.csv row (401/407, 3xx) are listed too. Empty without a
+    /// link.
+    pub links: Text,
 }
 
 /// failures.csv: one row per capability failure (rules.md §C kinds,
