@@ -1454,7 +1454,7 @@ rules.md H01 (quoted):
 >     < 200 → COMPLIANT_RELAXATION, flag DESIRED_LISTED; outcome ESTABLISHED; UE profile R5_STRICT (a flag). Toward an
 >     Internet host (NON_IMS) the built-in default policy gives POLICY_COMPLIANT.
 
-Expected, in short: verdict COMPLIANT_RELAXATION, flags DESIRED_LISTED and R5_STRICT, policy verdict
+Expected, in short: verdict COMPLIANT_RELAXATION, flag DESIRED_LISTED, ue_profile R5_STRICT, policy verdict
 POLICY_COMPLIANT (built-in default policy, destination class NON_IMS), outcome ESTABLISHED. Added to the §H flow:
 100 Trying to both INVITEs, 180 Ringing before the 200, and the ACK / BYE that end the call." \
 'INVITE | CSeq: 10 INVITE | To tag: -
@@ -1952,7 +1952,7 @@ rules.md H15 (quoted):
 
 Expected, in short: verdict SECURITY_DOWNGRADE, failure_class SEC_AGREE_UNSUPPORTED, policy verdict (built-in
 default) POLICY_VIOLATION:CAPABILITY_NOT_RELAXABLE with the flag POLICY_NOT_ENFORCED (the retry got a 2xx); outcome
-ESTABLISHED (a 2xx final response, for any method)." \
+COMPLETED (a 2xx final response to a method other than INVITE; issue 12)." \
 "REGISTER | CSeq: 1 REGISTER | To tag: -
 420 | CSeq: 1 REGISTER | To tag: $c-pcscf1
 REGISTER | CSeq: 2 REGISTER | To tag: -
@@ -2121,7 +2121,7 @@ rules.md H05 (quoted):
 Expected, in short: verdict NO_RETRY (no RETRY_WINDOW_CUT); outcome FAILED, final_status 420; UE profile R5_STRICT;
 with \`--policy samples/$c/policy.toml\`: POLICY_RESPECTED_BY_UE (under the built-in default policy the policy verdict
 is empty: the default would allow the relaxation toward NON_IMS; my reading of E.4). The OPTIONS ping is a
-separate session (ESTABLISHED, NOT_APPLICABLE)." \
+separate session (COMPLETED, NOT_APPLICABLE)." \
 "INVITE | CSeq: 10 INVITE | To tag: -
 100 | CSeq: 10 INVITE | To tag: -
 420 | CSeq: 10 INVITE | To tag: $c-peer1

@@ -34,7 +34,7 @@ const CASES: &[Case] = &[
     (
         "h01-r5-compliant",
         "COMPLIANT_RELAXATION",
-        &["DESIRED_LISTED", "R5_STRICT"],
+        &["DESIRED_LISTED"],
         "POLICY_COMPLIANT",
         "ESTABLISHED",
         &[(
@@ -186,7 +186,7 @@ const CASES: &[Case] = &[
     (
         "h05-no-retry",
         "NO_RETRY",
-        &["R5_STRICT"],
+        &[],
         // Its policy.toml: [relaxation] allowed = false.
         "POLICY_RESPECTED_BY_UE",
         "FAILED",
@@ -251,7 +251,8 @@ const CASES: &[Case] = &[
         "SECURITY_DOWNGRADE",
         &["POLICY_NOT_ENFORCED"],
         "POLICY_VIOLATION:CAPABILITY_NOT_RELAXABLE",
-        "ESTABLISHED",
+        // A 2xx to a REGISTER (issue 12 item 8).
+        "COMPLETED",
         &[(
             "420",
             "SEC_AGREE_UNSUPPORTED",
@@ -352,6 +353,10 @@ fn every_h_flow_gives_the_verdicts_of_rules_md() {
         }
         assert_eq!(r["policy_verdict"], policy, "{case}: policy_verdict");
         assert_eq!(r["outcome"], outcome, "{case}: outcome");
+        // rules.md §F: the UE profile is a column of its own (issue 12 item 9).
+        if matches!(case, "h01-r5-compliant" | "h05-no-retry") {
+            assert_eq!(r["ue_profile"], "R5_STRICT", "{case}: ue_profile");
+        }
         let f = read_csv(&dir.join("failures.csv"));
         assert_eq!(f.rows.len(), failures.len(), "{case}: failures.csv rows");
         for (got, want) in f.rows.iter().zip(failures.iter()) {

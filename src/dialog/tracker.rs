@@ -16,7 +16,7 @@
 //! method are scored by the rules of [`Rule`]; P takes the candidate with the
 //! highest confidence, then the earliest, when its window closes (at once for
 //! an H0 candidate: nothing can beat it), and flags `AMBIGUOUS_LINK` when
-//! there were several. An N is linked at most once; it becomes the root of
+//! another candidate's confidence was within 0.1 of the chosen one's. An N is linked at most once; it becomes the root of
 //! a session of its own once no open window can still claim it.
 //!
 //! Memory: a session is finalised once it has been idle for W0 of capture
@@ -136,7 +136,8 @@ pub struct Link {
     pub rule: Rule,
     /// Its confidence (rules.md §A.3).
     pub confidence: f32,
-    /// Whether P had other candidates (`AMBIGUOUS_LINK`).
+    /// Whether P had another candidate within 0.1 of this link's
+    /// confidence (`AMBIGUOUS_LINK`).
     pub ambiguous: bool,
     /// The highest CSeq the UAC sent in N's Call-ID with N's From tag before
     /// N (rules.md §A.3 `max_uac_cseq`), for H0/H0' links.
@@ -889,6 +890,9 @@ impl<P> Tracker<P> {
                 at.start_missing = true;
                 at.decided = true;
                 at.keys.push(IndexKey::Dialog(dk));
+                // Its request is also its first in-dialog transaction (below),
+                // which keeps the final response (issue 12 item 8).
+                self.txns.remove(&txn_key(&rec));
                 if rec.method != Method::Bye {
                     at.open_dialogs = 1;
                 }
@@ -1292,7 +1296,13 @@ impl<P> Tracker<P> {
                 chosen = Some((n, r, c));
             }
         }
-        let ambiguous = eligible.len() > 1;
+        // rules.md §J: ambiguous only when another eligible candidate's
+        // confidence is within 0.1 of the chosen one's (f32 slack included).
+        let ambiguous = chosen.is_some_and(|(cn, _, cc)| {
+            eligible
+                .iter()
+                .any(|&&(n, _, c)| n != cn && cc - c <= 0.1 + 1e-4)
+        });
         if let Some((n, r, c)) = chosen {
             let pslot = self.attempts[&p].slot;
             let na = self.attempts.get_mut(&n).expect("attempt");

@@ -769,7 +769,7 @@ impl Reports {
                         e.destination.as_str(),
                         refused.join(";"),
                     ),
-                    result: (s.outcome.as_str(), ev.verdict),
+                    result: (ev.outcome, ev.verdict),
                     context: (
                         r.visited_network().map(str::to_string),
                         r.access_type().map(str::to_string),

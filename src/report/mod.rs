@@ -343,6 +343,8 @@ pub const SESSIONS_HEADER: &[&str] = &[
     "frame",
     "wireshark_filter",
     "related_sessions",
+    "ue_profile",
+    "links",
 ];
 /// Column names of failures.csv (contract order).
 pub const FAILURES_HEADER: &[&str] = &[

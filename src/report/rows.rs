@@ -197,8 +197,8 @@ pub struct SessionRow {
     pub verdict: &'static str,
     /// Session flags, `;`-joined, sorted: `AMBIGUOUS_LINK`, `MID_DIALOG`,
     /// `FORKED_MULTI_ANSWER`, `CANCEL_BEFORE_1XX`, `CANCEL_RACE_ANSWERED`,
-    /// `PRACK_MISSING`, `PRACK_UNMATCHED` (the rules issue adds the D-check,
-    /// lint, profile and policy flags).
+    /// `PRACK_MISSING`, `PRACK_UNMATCHED`, the D-check, §C observation,
+    /// lint and policy flags. The UE profile is not a flag (`ue_profile`).
     pub flags: Text,
     /// `IMS`, `NON_IMS` or `UNKNOWN` (rules.md §E.2) for the first
     /// attempt's Request-URI.
@@ -207,9 +207,14 @@ pub struct SessionRow {
     pub policy_verdict: Text,
     /// What decided the policy verdict: empty until the rules issue.
     pub policy_rule: Text,
-    /// Final status of the last attempt; empty when it has none.
+    /// Final status of the last attempt; empty when it has none. For a
+    /// `MID_DIALOG` session (dialog start not captured), the final status
+    /// of its first in-dialog request.
     pub final_status: Option<u16>,
-    /// `ESTABLISHED`, `FAILED`, `CANCELLED`, `TIMEOUT` or `TRUNCATED`.
+    /// From the last attempt (rules.md §D.3): `ESTABLISHED` (a 2xx to an
+    /// INVITE), `COMPLETED` (a 2xx to any other method: REGISTER, OPTIONS,
+    /// SUBSCRIBE, MESSAGE, ...), `FAILED`, `CANCELLED`, `TIMEOUT` or
+    /// `TRUNCATED` (always for `MID_DIALOG`).
     pub outcome: &'static str,
     /// The input file holding the first request.
     pub file: Text,
@@ -222,6 +227,23 @@ pub struct SessionRow {
     /// (RFC 7989), P-Charging-Vector icid-value or X-CID/X-Call-ID (B2BUA
     /// legs, rules.md §A.3 AS-leg), `;`-joined.
     pub related_sessions: String,
+    /// Added column: the UE profile of rules.md §F, from the first INVITE
+    /// attempt whose start is in the capture: `R5_STRICT` (precondition in
+    /// Require or Proxy-Require, or Require: 100rel with a mandatory SDP
+    /// demand), `R6PLUS_RELAXED` (precondition lines without that),
+    /// `NO_PRECONDITION`. Empty for other methods and for a dialog whose
+    /// start is not in the capture. Not in `flags`.
+    pub ue_profile: &'static str,
+    /// Added column: every retry link of the session in time order of the
+    /// retry, `;`-joined, each `call_id:rule:confidence`: the retry N's
+    /// Call-ID, the rule (`H0`, `H0'`, `H1`, `H2`, `H3`, `AS-leg`; `H0` for
+    /// an in-dialog retry) and the confidence as in failures.csv
+    /// `link_confidence` (at most two decimals, trailing zeros dropped: `1`,
+    /// `0.9`, `0.85`, `0.8`). A Call-ID may hold `:`, never `;`: read the last
+    /// two `:` fields as rule and confidence. Links whose failure has no
+    /// failures.csv row (401/407, 3xx) are listed too. Empty without a
+    /// link.
+    pub links: Text,
 }
 
 /// failures.csv: one row per capability failure (rules.md §C kinds,

@@ -3,7 +3,7 @@
 use crate::capture::format_rfc3339_micros;
 use crate::dialog::record::SipRecord;
 use crate::dialog::tracker::wireshark_filter;
-use crate::dialog::{SessionSummary, Tags};
+use crate::dialog::{Rule, SessionSummary, Tags};
 use crate::rules::verdict::{Failure, SessionEval, fmt_conf};
 
 use super::Text;
@@ -95,14 +95,8 @@ pub fn session_row(
                 .map(|v| v.1.to_string())
                 .unwrap_or_default(),
         ),
-        final_status: s.final_status,
-        // rules.md §D.3: TRUNCATED also when the last failure's verdict is
-        // TRUNCATED (the capture ends before a retry could be seen).
-        outcome: if ev.failures.last().is_some_and(|x| x.verdict == "TRUNCATED") {
-            "TRUNCATED"
-        } else {
-            s.outcome.as_str()
-        },
+        final_status: ev.final_status,
+        outcome: ev.outcome,
         file: text(
             first
                 .and_then(|r| files.get(r.file as usize))
@@ -116,7 +110,33 @@ pub fn session_row(
             .map(|x| x.to_string())
             .collect::<Vec<_>>()
             .join(";"),
+        ue_profile: ev.ue_profile.unwrap_or(""),
+        links: links(s, ev),
     }
+}
+
+/// sessions.csv `links`: every retry link as `call_id:rule:confidence` (the
+/// retry's Call-ID), in time order of the retries: the links between the
+/// session's attempts and the in-dialog retries (a re-INVITE after a 420).
+fn links(s: &SessionSummary, ev: &SessionEval) -> Text {
+    let item = |n: &SipRecord, rule: Rule, conf: f32| {
+        let key = (n.ts_ns, n.file, n.frame);
+        (
+            key,
+            format!("{}:{}:{}", n.call_id(), rule.as_str(), fmt_conf(conf)),
+        )
+    };
+    let mut v: Vec<_> = s
+        .links
+        .iter()
+        .map(|l| item(&s.attempts[l.to].request, l.rule, l.confidence))
+        .collect();
+    v.extend(ev.failures.iter().filter(|f| f.mid_dialog).filter_map(|f| {
+        let (rule, conf) = f.link?;
+        Some(item(f.retry.as_ref()?, rule, conf))
+    }));
+    v.sort();
+    Text(v.into_iter().map(|x| x.1).collect::<Vec<_>>().join(";"))
 }
 
 /// The failures.csv rows of a session.

@@ -393,14 +393,17 @@ pub fn observations(p: &SipRecord, answers: &[SipRecord]) -> Vec<&'static str> {
         crate::sip::Demand::Mandatory | crate::sip::Demand::Optional | crate::sip::Demand::NoneOnly
     );
     let pre_in_req = has(&p.require(), "precondition") || has(&p.proxy_require(), "precondition");
+    let pre_only_in_sup = has(&p.supported(), "precondition") && !pre_in_req;
     let in_use = offer_has || answers.iter().any(|a| a.has_precondition_lines);
     for a in answers
         .iter()
         .filter(|a| a.status.is_some_and(|s| s >= 180))
     {
         // C13: an answer without precondition lines to an offer with them,
-        // precondition only desired.
-        if offer_has && !pre_in_req && a.has_sdp && !a.has_precondition_lines {
+        // precondition only desired: offered in Supported, not required. An
+        // offer whose request names precondition nowhere says nothing of what
+        // the answerer ignored.
+        if offer_has && pre_only_in_sup && a.has_sdp && !a.has_precondition_lines {
             out.push("C13");
         }
         // C15: Allow without UPDATE while preconditions are in use.
@@ -574,6 +577,41 @@ To: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nSupported: precondition\r\nRequ
 To: <sip:b@x>;tag=t\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nAllow: INVITE, ACK\r\nContent-Length: 0\r\n\r\n";
         let a = with_body(ans.into(), sdp(""));
         assert_eq!(observations(&p, &[a]), ["C13", "C15", "C17"]);
+    }
+
+    #[test]
+    fn c13_needs_precondition_in_supported() {
+        // Issue 12 item 2 (51_esp_sip): an incoming INVITE with
+        // `Supported: 100rel` and `a=des:qos mandatory`, answered without
+        // precondition lines. Precondition is in neither Supported nor
+        // Require, so rules.md C13 ("only in Sup") does not match.
+        let sdp =
+            "v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\nm=audio 1 RTP/AVP 0\r\n";
+        let body = |extra: &str| format!("{sdp}{extra}");
+        let msg = |start: &str, to_tag: &str, hdrs: &str, body: String| {
+            rec(&format!(
+                "{start}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=f\r\n\
+To: <sip:b@x>{to_tag}\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n{hdrs}\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ))
+        };
+        let des = "a=des:qos mandatory local sendrecv\r\n";
+        let answer = msg("SIP/2.0 183 X", ";tag=t", "", body(""));
+        let p = msg(
+            "INVITE sip:b@x SIP/2.0",
+            "",
+            "Supported: 100rel\r\n",
+            body(des),
+        );
+        assert!(observations(&p, std::slice::from_ref(&answer)).is_empty());
+        let p = msg(
+            "INVITE sip:b@x SIP/2.0",
+            "",
+            "Supported: 100rel, precondition\r\n",
+            body(des),
+        );
+        assert_eq!(observations(&p, &[answer]), ["C13"]);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Capability failures, relaxation verdicts and home-network policy
 //! (rules.md §B–§F), evaluated on finished sessions: [`classify`] (§C),
-//! [`verdict`] (§D, §B.5 lints, §F profile), [`policy`] (§E), [`session`]
-//! (one session through all of them), and the cross-session
+//! [`verdict`] (§D, §B.5 lints, §F profile), [`outcome`] (the §D.3 outcome
+//! words), [`policy`] (§E), [`session`] (one session through all of them),
+//! and the cross-session
 //! INCONSISTENT_EXPERIENCE check of §F below.
 
 pub mod classify;
+pub mod outcome;
 pub mod policy;
 pub mod session;
 pub mod verdict;

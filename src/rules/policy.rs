@@ -695,7 +695,10 @@ impl Policy {
 
     /// The destination class of P's Request-URI (rules.md §E.2 steps 1–5),
     /// with its confidence. `to_uri` is used for a `tel:` Request-URI when it
-    /// is a SIP or SIPS URI; `signals` only with `infer_from_signaling`.
+    /// is a SIP or SIPS URI; `signals` only with `infer_from_signaling`. A
+    /// host that is an IP address is IMS when it is a home node (`[home]
+    /// nodes`), and otherwise skips step 1 (§J): UNKNOWN unless the signals
+    /// decide.
     pub fn destination(
         &self,
         request_uri: &str,
@@ -710,8 +713,17 @@ impl Policy {
                 None
             }
         });
-        match host {
-            Some(h) => {
+        let ip = host.as_deref().and_then(|h| h.parse::<IpAddr>().ok());
+        match (host, ip) {
+            // An IP literal names no network (rules.md §J on §E.2): a home
+            // node is IMS; any other address goes on to steps 3-5 and is
+            // never NON_IMS by an empty `non_ims_domains`.
+            (Some(_), Some(ip)) => {
+                if self.is_home_node(ip, None) {
+                    return (DestClass::Ims, Confidence::High);
+                }
+            }
+            (Some(h), None) => {
                 if self.ims_domains.iter().any(|g| glob_match(g, &h)) {
                     return (DestClass::Ims, Confidence::High);
                 }
@@ -721,7 +733,7 @@ impl Policy {
                     return (DestClass::NonIms, Confidence::High);
                 }
             }
-            None => {
+            (None, _) => {
                 // Step 2.
                 if scheme_is(request_uri, "tel") && self.tel_uri_class != DestClass::Unknown {
                     return (self.tel_uri_class, Confidence::High);

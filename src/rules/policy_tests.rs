@@ -450,7 +450,6 @@ fn destination_builtin_steps_1_and_2() {
     // `*.x` is every host under x, not x itself.
     assert_eq!(d("sip:bob@3gppnetwork.org", ""), (NonIms, High));
     assert_eq!(d("sip:bob@evil3gppnetwork.org", ""), (NonIms, High));
-    assert_eq!(d("sip:[2001:db8::1]:5060", ""), (NonIms, High));
     // tel: → the To URI when it is SIP.
     assert_eq!(
         d("tel:+4930123", "sip:+4930123@ims.mnc1.mcc2.3gppnetwork.org"),
@@ -524,6 +523,50 @@ fn destination_steps_3_to_5_only_with_inference() {
     assert_eq!(
         tel.destination("tel:+1", "sip:+1@example.org", &refused),
         (DestClass::NonIms, Confidence::High)
+    );
+}
+
+/// Issue 12 item 12: an incoming INVITE to the UE's contact address or a
+/// P-CSCF OPTIONS keep-alive names an IP literal, which says nothing about
+/// the network behind it: UNKNOWN (then steps 3-5), never NON_IMS by the
+/// empty `non_ims_domains`; IMS when the address is a home node.
+#[test]
+fn destination_ip_literal_is_unknown_unless_home_node() {
+    use Confidence::*;
+    use DestClass::*;
+    let s = DestSignals::default();
+    let p = Policy::builtin();
+    assert_eq!(p.destination("sip:10.20.1.7:5060", "", &s), (Unknown, Low));
+    assert_eq!(
+        p.destination("sip:+491701234567@192.0.2.10:5060;transport=udp", "", &s),
+        (Unknown, Low)
+    );
+    assert_eq!(
+        p.destination("sip:[2001:db8::1]:5060", "", &s),
+        (Unknown, Low)
+    );
+    assert_eq!(
+        p.destination("tel:+4930123", "sip:+4930123@192.0.2.10", &s),
+        (Unknown, Low)
+    );
+    // Signalling evidence (steps 3-4) still decides.
+    let refused = DestSignals {
+        ims_signature: false,
+        refused_core: true,
+    };
+    assert_eq!(
+        p.destination("sip:10.20.1.7:5060", "", &refused),
+        (NonIms, Medium)
+    );
+    // A home node (an address or a CIDR block of `[home] nodes`) is IMS.
+    let home = pol("version = 1\n[home]\nnodes = [\"10.20.0.0/16\", \"2001:db8::1\"]\n");
+    assert_eq!(home.destination("sip:10.20.1.7:5060", "", &s), (Ims, High));
+    assert_eq!(home.destination("sip:u@[2001:db8::1]", "", &s), (Ims, High));
+    assert_eq!(home.destination("sip:10.21.1.7", "", &s), (Unknown, Low));
+    // A host name is still decided by step 1.
+    assert_eq!(
+        home.destination("sip:bob@example.com", "", &s),
+        (NonIms, High)
     );
 }
 

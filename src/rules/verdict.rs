@@ -464,10 +464,15 @@ pub struct SessionEval {
     pub failures: Vec<Failure>,
     /// The session verdict.
     pub verdict: &'static str,
-    /// Observation, lint and profile flags (rules.md §B.5, §C, §F).
+    /// Observation and lint flags (rules.md §B.5, §C).
     pub flags: Vec<String>,
-    /// The UE profile (§F), for INVITE sessions.
+    /// The UE profile (§F), for INVITE sessions: sessions.csv `ue_profile`,
+    /// never a flag.
     pub ue_profile: Option<&'static str>,
+    /// The session outcome word (§D.3, [`super::outcome`]).
+    pub outcome: &'static str,
+    /// The final status that goes with it.
+    pub final_status: Option<u16>,
 }
 
 /// Who refused (rules.md §C attribution): with F captured at two or more
@@ -734,7 +739,7 @@ pub fn evaluate(
             out.failures[i].flags.push("STEPWISE".into());
         }
     }
-    // Observations (C13, C15, C17), lints (B.5), profile (F).
+    // Observations (C13, C15, C17), lints (B.5); the profile (F) is a column.
     for a in &s.attempts {
         for id in classify::observations(&a.request, &a.answers) {
             let c = classify::class(id);
@@ -747,9 +752,6 @@ pub fn evaluate(
         .iter()
         .find(|a| a.request.method == Method::Invite && !a.start_missing)
         .map(|a| ue_profile(&a.request));
-    if let Some(p) = out.ue_profile {
-        flags.push(p.to_string());
-    }
     // G.20: no copy of the first request as the UA sent it (one Via): the
     // capture was taken inside the network.
     if s.attempts.first().is_some_and(|a| a.request.via_count > 1) {
@@ -758,6 +760,7 @@ pub fn evaluate(
     flags.sort();
     flags.dedup();
     out.flags = flags;
+    (out.outcome, out.final_status) = super::outcome::outcome(s, &out.failures);
     out.verdict = out
         .failures
         .iter()
