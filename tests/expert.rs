@@ -63,3 +63,84 @@ fn a_load_test_of_identical_calls_is_no_retry_chain() {
         );
     }
 }
+
+/// Item 1: the capture ends at its last packet, not at its last SIP
+/// message. A 420 with no retry, then 45 s of RTP-like UDP, is NO_RETRY /
+/// FAILED (the retry window was fully captured), not TRUNCATED; an
+/// unanswered INVITE followed by 40 s of other traffic is TIMEOUT.
+#[test]
+fn the_capture_ends_at_its_last_packet() {
+    use common::build;
+    let mut cap = build::Pcap::new(1);
+    let push = |cap: &mut build::Pcap, sec: u32, sport: u16, dport: u16, payload: &[u8]| {
+        let (s, d) = if sport == 5060 && dport == 5060 {
+            ([10, 0, 0, 1], [10, 0, 0, 2])
+        } else {
+            ([10, 0, 0, 3], [10, 0, 0, 4])
+        };
+        let l3 = build::ipv4(s, d, 17, None, &build::udp(sport, dport, payload));
+        cap.push(1_700_000_000 + sec, 0, build::ethernet(&[], 0x0800, &l3));
+    };
+    let sip = |start: &str, call: &str, ttag: &str, method: &str, extra: &str| {
+        let tt = if ttag.is_empty() {
+            String::new()
+        } else {
+            format!(";tag={ttag}")
+        };
+        format!(
+            "{start}\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{call}\r\n\
+From: <sip:alice@ims.example>;tag=f\r\nTo: <sip:bob@voip.example.net>{tt}\r\nCall-ID: {call}\r\n\
+CSeq: 1 {method}\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    let inv = "INVITE sip:bob@voip.example.net SIP/2.0";
+    push(
+        &mut cap,
+        0,
+        5060,
+        5060,
+        &sip(inv, "a", "", "INVITE", "Require: precondition\r\n"),
+    );
+    let refusal = sip(
+        "SIP/2.0 420 Bad Extension",
+        "a",
+        "x",
+        "INVITE",
+        "Unsupported: precondition\r\n",
+    );
+    push(&mut cap, 1, 5060, 5060, &refusal);
+    push(
+        &mut cap,
+        1,
+        5060,
+        5060,
+        &sip("ACK sip:bob@voip.example.net SIP/2.0", "a", "x", "ACK", ""),
+    );
+    // Another call (another callee: no retry of the first), never answered.
+    let other = "INVITE sip:carol@voip.example.net SIP/2.0";
+    push(&mut cap, 2, 5060, 5060, &sip(other, "b", "", "INVITE", ""));
+    // 45 s of media after the last SIP message.
+    for sec in 3..48 {
+        let rtp = [
+            0x80u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xd5, 0xd5, 0xd5, 0xd5,
+        ];
+        push(&mut cap, sec, 40000, 40002, &rtp);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("end.pcap");
+    std::fs::write(&path, cap.bytes()).unwrap();
+    let out = dir.path().join("out");
+    let o = analyze(&["-o", out.to_str().unwrap(), path.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = read_csv(&out.join("sessions.csv")).rows;
+    let by = |call: &str| s.iter().find(|r| r["call_id"] == call).unwrap().clone();
+    assert_eq!(by("a")["verdict"], "NO_RETRY");
+    assert_eq!(by("a")["outcome"], "FAILED");
+    assert_eq!(by("b")["outcome"], "TIMEOUT");
+}

@@ -143,6 +143,9 @@ fn walk(dir: &Path, out: &mut Vec<Input>) {
 /// Everything one file produced.
 struct FileResult {
     input: InputRow,
+    /// Capture time of the file's last packet, SIP or not (`None`: no
+    /// packet): the batch ends at the latest of these (rules.md §D.3, §G.21).
+    last_packet_ns: Option<i64>,
     anomalies: Vec<AnomalyRow>,
     counters: Counters,
     failed: bool,
@@ -571,6 +574,7 @@ fn read_file<'a>(
     };
     FileResult {
         input: input_row,
+        last_packet_ns: has_packets.then_some(last),
         anomalies: out.digest.anomalies,
         counters: out.digest.counters,
         failed: err.is_some(),
@@ -942,7 +946,13 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
                 }
             },
         );
-        tracker.finish(last_ts);
+        // The capture ends at its last packet, not its last SIP message:
+        // Timer B, the retry window and TRUNCATED are measured against it.
+        let end = results
+            .iter()
+            .filter_map(|r: &FileResult| r.last_packet_ns)
+            .fold(last_ts, i64::max);
+        tracker.finish(end);
         stage.send(feed.collect(&mut tracker, true));
         (results, stage.finish())
     });
