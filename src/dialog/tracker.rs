@@ -269,6 +269,10 @@ struct Attempt {
     candidates: Vec<(Id, Rule, f32)>,
     // --- as a retry N
     open_ps: u32,
+    /// Every failed attempt that scored this one as a candidate, with its
+    /// confidence: a weaker P never takes N from a stronger one still open
+    /// (rules.md §A.3, issue 12 item 3).
+    offers: Vec<(Id, f32)>,
     linked: Option<(Id, Rule, f32, bool)>,
     decided: bool,
     max_uac_cseq: Option<u32>,
@@ -995,6 +999,7 @@ impl<P> Tracker<P> {
                 p_open: false,
                 candidates: Vec::new(),
                 open_ps: 0,
+                offers: Vec::new(),
                 linked: None,
                 decided: false,
                 max_uac_cseq: None,
@@ -1260,7 +1265,9 @@ impl<P> Tracker<P> {
             .expect("attempt")
             .candidates
             .push((n, rule, conf));
-        self.attempts.get_mut(&n).expect("attempt").open_ps += 1;
+        let na = self.attempts.get_mut(&n).expect("attempt");
+        na.open_ps += 1;
+        na.offers.push((p, conf));
         if rule == Rule::H0 {
             self.close_window(p);
         }
@@ -1285,9 +1292,19 @@ impl<P> Tracker<P> {
         for k in keys {
             self.unindex(k, p);
         }
+        // An N still free, and not the better candidate of another P whose
+        // window is still open: the strongest link wins, whichever window
+        // closes first.
         let eligible: Vec<&(Id, Rule, f32)> = cands
             .iter()
-            .filter(|(n, _, _)| self.attempts.get(n).is_some_and(|a| a.linked.is_none()))
+            .filter(|&&(n, _, c)| {
+                self.attempts.get(&n).is_some_and(|a| {
+                    a.linked.is_none()
+                        && !a.offers.iter().any(|&(q, qc)| {
+                            q != p && qc > c && self.attempts.get(&q).is_some_and(|x| x.p_open)
+                        })
+                })
+            })
             .collect();
         // Highest confidence, then the earliest (candidates are in time order).
         let mut chosen: Option<(Id, Rule, f32)> = None;

@@ -800,3 +800,30 @@ fn a_lost_2xx_is_inferred_from_its_ack_or_bye() {
     assert_eq!(s.len(), 1, "{s:#?}");
     assert_eq!(s[0].outcome, Outcome::Established);
 }
+
+/// issue 12 item 3: the strongest candidate wins, whichever window closes
+/// first. N (same Call-ID as P1, new From tag: H0', 0.9) is also an H2
+/// candidate (0.7) of P2, whose window opened earlier and so closes
+/// earlier; P2 must leave N to P1.
+#[test]
+fn the_strongest_candidate_wins_whichever_window_closes_first() {
+    let p2 = invite("c2", "f2", 1, "z9hG4bK2");
+    let p1 = invite("c1", "f1", 1, "z9hG4bK1");
+    let n = invite("c1", "f9", 2, "z9hG4bK3").with(|m| m.extra = SUP.into());
+    let mut msgs = vec![
+        (0, p2.clone()),
+        (MS, p2.resp(420, Some("x2"))),
+        (S, p1.clone()),
+        (S + MS, p1.resp(420, Some("x1"))),
+    ];
+    msgs.extend(call(&n, S + 5 * MS, "t"));
+    let (s, _, _) = run(&msgs, 90 * S);
+    let linked = s
+        .iter()
+        .find(|x| x.attempts.len() == 2)
+        .expect("a linked session");
+    assert_eq!(linked.links[0].rule, Rule::H0Prime, "{s:#?}");
+    assert_eq!(linked.call_ids.len(), 1);
+    assert_eq!(linked.outcome, Outcome::Established);
+    assert_eq!(s.len(), 2);
+}
