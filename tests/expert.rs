@@ -144,3 +144,27 @@ CSeq: 1 {method}\r\n{extra}Content-Length: 0\r\n\r\n"
     assert_eq!(by("a")["outcome"], "FAILED");
     assert_eq!(by("b")["outcome"], "TIMEOUT");
 }
+
+/// Item 4: a late retry is flagged whatever the failure. In
+/// wireshark-wiki/aaa.pcap, Call-ID 85216695-42dcdb1d@192.168.1.2 gets a
+/// 407 and the same Call-ID answers the challenge 32.5 s later, after the
+/// first session was written: the second session carries
+/// CANDIDATE_LATE_RETRY and names the first in related_sessions.
+#[test]
+fn a_late_retry_is_flagged_whatever_the_failure() {
+    let s = sessions_of("wireshark-wiki/aaa.pcap");
+    let rows: Vec<_> = s
+        .iter()
+        .filter(|r| r["call_id"] == "85216695-42dcdb1d@192.168.1.2")
+        .collect();
+    assert_eq!(rows.len(), 2, "two sessions: the retry is beyond W0");
+    assert_eq!(rows[0]["final_status"], "407");
+    assert!(
+        rows[1]["flags"]
+            .split(';')
+            .any(|f| f == "CANDIDATE_LATE_RETRY"),
+        "{}",
+        rows[1]["flags"]
+    );
+    assert_eq!(rows[1]["related_sessions"], rows[0]["session"]);
+}

@@ -52,6 +52,9 @@ pub const TIMER_B_NS: i64 = 32_000_000_000;
 /// requests within W0 is not evidence of a B2BUA leg (it is constant, not
 /// per call): it no longer relates or links sessions.
 pub const CORR_MAX: usize = 8;
+/// How many W0 after a failure a same-Call-ID request is still flagged as
+/// its late retry (CANDIDATE_LATE_RETRY, rules.md §G.19).
+pub const LATE_WATCH: i64 = 10;
 /// A confirmed INVITE dialog with no message for this long (2 h of capture
 /// time) is given up: its BYE was not captured.
 pub const DIALOG_IDLE_NS: i64 = 7_200_000_000_000;
@@ -311,6 +314,8 @@ struct Slot {
     call_ids: Vec<Box<str>>,
     related: BTreeSet<Id>,
     finalized: bool,
+    /// Sessions whose failure this one retries too late (G.19).
+    late_of: Vec<u64>,
     /// Highest queue position referring to this slot (or a child).
     max_seq: u64,
 }
@@ -362,6 +367,12 @@ pub struct Tracker<P> {
     max_cseq: FxHashMap<u64, (u32, i64)>,
     /// Open retry windows, by what can link to them.
     windows: Windows,
+    /// Failures of finalized sessions watched for a late retry of the same
+    /// Call-ID and From tag (rules.md §G.19), up to [`LATE_WATCH`] × W0
+    /// after the failure: (method, Call-ID, From tag) → (failure time,
+    /// session); 16 bytes of key and value per failure.
+    late_watch: FxHashMap<u64, (i64, u64)>,
+    late_expiry: VecDeque<(i64, u64)>,
     /// `consider` calls: the candidate work done (a test hook for the
     /// O(1)-per-request property).
     link_work: u64,
@@ -405,6 +416,8 @@ impl<P> Default for Tracker<P> {
             dialogs: FxHashMap::default(),
             max_cseq: FxHashMap::default(),
             windows: Windows::default(),
+            late_watch: FxHashMap::default(),
+            late_expiry: VecDeque::new(),
             link_work: 0,
             corr: FxHashMap::default(),
             call_tag: FxHashMap::default(),
@@ -638,6 +651,32 @@ impl<P> Tracker<P> {
         {
             self.recent_initial.pop_front();
         }
+        while let Some(&(until, key)) = self.late_expiry.front() {
+            if until >= self.now {
+                break;
+            }
+            self.late_expiry.pop_front();
+            if self.late_watch.get(&key).is_some_and(|&(fts, _)| {
+                fts.saturating_add(LATE_WATCH.saturating_mul(self.w0)) <= until
+            }) {
+                self.late_watch.remove(&key);
+            }
+        }
+    }
+
+    /// A finalized attempt's failure is watched for a late retry.
+    fn watch_late(&mut self, at: &Attempt, session: u64) {
+        let Some(f) = &at.final_response else {
+            return;
+        };
+        let status = f.status.unwrap_or(0);
+        if status < 300 || at.start_missing || (status == 487 && at.cancel_ns.is_some()) {
+            return;
+        }
+        let key = late_key(&at.request);
+        self.late_watch.insert(key, (f.ts_ns, session));
+        let until = f.ts_ns.saturating_add(LATE_WATCH.saturating_mul(self.w0));
+        self.late_expiry.push_back((until, key));
     }
 
     fn timer(&mut self, at: i64, kind: Timer, id: Id) {
@@ -673,6 +712,7 @@ impl<P> Tracker<P> {
                 call_ids: Vec::new(),
                 related: BTreeSet::new(),
                 finalized: false,
+                late_of: Vec::new(),
                 max_seq: 0,
             },
         );
@@ -814,6 +854,16 @@ impl<P> Tracker<P> {
             }
             _ if rec.to_tag().is_some() => self.in_dialog(seq, rec, repeat),
             _ => self.initial(seq, rec),
+        }
+    }
+
+    /// Slot `s` holds a request that retries the failure of session `of`
+    /// too late to be linked: flagged, and related to it.
+    fn late_retry(&mut self, s: Id, of: Option<u64>) {
+        self.flag(s, "CANDIDATE_LATE_RETRY");
+        let root = self.root_of(s);
+        if let (Some(sid), Some(slot)) = (of, self.slots.get_mut(&root)) {
+            slot.late_of.push(sid);
         }
     }
 
@@ -1140,7 +1190,16 @@ impl<P> Tracker<P> {
                         .is_some_and(|f| f.status.unwrap_or(0) >= 300 && ts_ns - f.ts_ns > w0)
                 {
                     pa.late_candidate = true;
+                    let pslot = pa.slot;
+                    let sid = self.session_of(pslot);
+                    self.late_retry(slot, sid);
                 }
+            }
+        }
+        let key = late_key(&self.attempts[&n].request);
+        if let Some(&(fts, sid)) = self.late_watch.get(&key) {
+            if ts_ns - fts > w0 && ts_ns - fts <= LATE_WATCH.saturating_mul(w0) {
+                self.late_retry(slot, Some(sid));
             }
         }
         // Retry candidates: failed attempts with an open window.
@@ -1767,11 +1826,13 @@ impl<P> Tracker<P> {
         let flags = std::mem::take(&mut slot.flags);
         let call_ids = std::mem::take(&mut slot.call_ids);
         let related_attempts = std::mem::take(&mut slot.related);
+        let late_of = std::mem::take(&mut slot.late_of);
         let (end, max_seq) = (slot.last_ns, slot.max_seq);
         let mut related: Vec<u64> = related_attempts
             .iter()
             .filter_map(|a| self.attempts.get(a).map(|x| x.slot))
             .filter_map(|sl| self.session_of(sl))
+            .chain(late_of)
             .filter(|&x| x != session)
             .collect();
         related.sort_unstable();
@@ -1780,6 +1841,9 @@ impl<P> Tracker<P> {
             .into_iter()
             .filter_map(|a| self.attempts.remove(&a).map(|x| (a, x)))
             .collect();
+        for (_, at) in &atts {
+            self.watch_late(at, session);
+        }
         for (id, at) in &atts {
             for k in at.keys.clone() {
                 self.unindex(k, *id);
@@ -1874,6 +1938,11 @@ impl<P> Tracker<P> {
                 .retain(|_, (_, t)| now - *t <= RETRANSMISSION_WINDOW_NS + self.w0);
         }
     }
+}
+
+/// The late-retry watch key of an initial request: method, Call-ID, From tag.
+fn late_key(r: &SipRecord) -> u64 {
+    h(&(r.method.as_str(), r.call_id(), r.from_tag()))
 }
 
 fn outcome_of(a: &Attempt, now: i64) -> (Outcome, Option<u16>) {
