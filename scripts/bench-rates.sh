@@ -205,6 +205,27 @@ sipp_retrans() {
        /^ *$/ && on { on = 0; last = s } END { print (on ? s : last) + 0 }' "$1"
 }
 
+# stop_pids PID...: stops background `timeout ... sipp` wrappers this script started: SIGTERM, then after 3 s
+# SIGKILL to what is left of each one and of its own children (SIPp may take its time over a SIGTERM).
+stop_pids() {
+  local pid i left
+  [ $# -gt 0 ] || return 0
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for i in $(seq 1 30); do
+    left=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && left=1; done
+    [ "$left" = 1 ] || break
+    sleep 0.1
+  done
+  for pid in "$@"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      pkill -KILL -P "$pid" 2>/dev/null || true
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
 generate() {
   local name=$1 base=$2
   local ns=sarates-$name wd=$WORK/$name td_pid i uacs=() uases=() pid fail=0
@@ -285,8 +306,7 @@ generate() {
       snmp=$(ip netns exec "$ns" awk '/^Udp:/ && $2 ~ /^[0-9]+$/ { print $2, $6 }' /proc/net/snmp)
       if awk -v s="$snmp" 'BEGIN { split(s, a, " "); exit !(a[2] * 100 > a[1] + a[2] && a[2] > 1000) }'; then
         log "$name: overloaded after $t s at $RATE calls/s (UDP InDatagrams / RcvbufErrors: $snmp): giving up this rate"
-        for pid in "${uacs[@]}" "${uases[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-        for pid in "${uacs[@]}" "${uases[@]}"; do wait "$pid" 2>/dev/null || true; done
+        stop_pids "${uacs[@]}" "${uases[@]+"${uases[@]}"}"
         kill -INT "$td_pid" 2>/dev/null || true
         wait "$td_pid" 2>/dev/null || true
         BG_PIDS=()
@@ -298,10 +318,7 @@ generate() {
   done
   for pid in "${uacs[@]}"; do wait "$pid" || { log "$name: a SIPp UAC exited with $? (see its log below)"; fail=1; }; done
   sleep 3
-  for pid in "${uases[@]+"${uases[@]}"}"; do
-    kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_pids "${uases[@]+"${uases[@]}"}"
   sleep 0.5
   kill -INT "$td_pid" 2>/dev/null || true
   wait "$td_pid" || true
