@@ -368,11 +368,12 @@ describe() {
         if (!ti0) ti0 = ts
         ti1 = ts
       }
-      if (init) { calls += init; if (!tc0) tc0 = ts; tc1 = ts }
+      if (init) { calls += init; if (!tc0) tc0 = ts; tc1 = ts; if (cid != "") ids[cid] = 1 }
+      if (inv && isudp && cid != "") sids[cid] = 1
     }
     /^[0-9]+\.[0-9]+ IP6? / {
       endpkt()
-      np++; ts = $1; msgs = 0; inv = 0; init = 0; len = 0
+      np++; ts = $1; msgs = 0; inv = 0; init = 0; len = 0; cid = ""
       isudp = index($0, ": UDP,") > 0
       if (match($0, /(length|tcp) [0-9]+$/)) { split(substr($0, RSTART), a, " "); len = a[2] + 0 }
       src = $3; srcs[src] = 1; sub(/\.[0-9]+$/, "", src); addrs[src] = 1
@@ -382,14 +383,17 @@ describe() {
       msgs += gsub(/Content-Length: /, "&")
       if (index($0, "INVITE sip:")) inv = 1
       if (index($0, "Require: precondition")) init++
+      if (index($0, "Call-ID: ") == 1) cid = substr($0, 10)
     }
     END {
       endpkt()
       ns = 0; for (s in srcs) ns++
       na = 0; for (s in addrs) na++
-      if (calls == 0) { calls = ninv; tc0 = ti0; tc1 = ti1 }
+      if (calls == 0) { calls = ninv; tc0 = ti0; tc1 = ti1; for (c in sids) ids[c] = 1 }
+      nid = 0; for (c in ids) nid++
       span = tc1 - tc0
-      printf "calls=%d\ncall_span_s=%.3f\ncalls_per_s=%.1f\n", calls, span, (span > 0) ? calls / span : 0
+      # calls: initial INVITE packets (retransmissions included); call_ids: their distinct Call-IDs
+      printf "calls=%d\ncall_ids=%d\ncall_span_s=%.3f\ncalls_per_s=%.1f\n", calls, nid, span, (span > 0) ? nid / span : 0
       printf "sip_messages=%d\nudp_invites=%d\n", nmsg, ninv
       printf "invite_ip_payload_bytes_min=%d\ninvite_ip_payload_bytes_avg=%.0f\ninvite_ip_payload_bytes_max=%d\n", imin, (ninv ? invb / ninv : 0), imax
       printf "segments_with_payload=%d\npackets_with_2plus_messages=%d\n", seg, multi
@@ -569,7 +573,7 @@ TABLE=$OUT/results-rates.md
     printf -- '- runs started %s, load average then %s\n' "$(cat "$rd/started")" "$(cat "$rd/loadavg")"
     printf -- '- `%s`: %s packets, %s bytes of packets (%.1f MB file, gzip %.1f MB), %s s; %s calls over %s s, %s SIP messages\n' \
       "$(basename "$(mf file "$m")")" "$(mf packets "$m")" "$(mf bytes "$m")" "$(awk -v b="$(mf file_bytes "$m")" 'BEGIN { print b / 1e6 }')" \
-      "$(awk -v b="$(mf gz_bytes "$m")" 'BEGIN { print b / 1e6 }')" "$(mf duration_s "$m")" "$(mf calls "$m")" \
+      "$(awk -v b="$(mf gz_bytes "$m")" 'BEGIN { print b / 1e6 }')" "$(mf duration_s "$m")" "$(mf call_ids "$m" | grep . || mf calls "$m")" \
       "$(mf call_span_s "$m")" "$(mf sip_messages "$m")"
     if [ "$(mf transport "$m")" = udp ]; then
       printf -- '- INVITE (IP payload: UDP header + SIP) min / avg / max: %s / %s / %s bytes; average packet %.0f bytes\n' \
@@ -581,9 +585,10 @@ TABLE=$OUT/results-rates.md
         "$(awk -v a="$(mf sip_messages "$m")" -v b="$(mf segments_with_payload "$m")" 'BEGIN { print (b ? a / b : 0) }')" \
         "$(mf packets_with_2plus_messages "$m")"
     fi
-    printf -- '- %s source address(es), %s source address:port pairs; SIPp: %s successful, %s failed calls, %s retransmissions\n\n' \
-      "$(mf source_addresses "$m")" "$(mf source_address_ports "$m")" "$(mf sipp_successful_calls "$m")" \
-      "$(mf sipp_failed_calls "$m")" "$(mf sipp_retransmissions "$m")"
+    printf -- '- %s source address(es), %s source address:port pairs; SIPp: %s calls/s asked%s, %s successful, %s failed calls, %s retransmissions\n\n' \
+      "$(mf source_addresses "$m")" "$(mf source_address_ports "$m")" "$(mf attempted_cps "$m")" \
+      "$([ "$(mf attempted_cps "$m")" != "$(mf target_cps "$m")" ] && echo ' (the target overloaded this machine: UDP receive-buffer drops)')" \
+      "$(mf sipp_successful_calls "$m")" "$(mf sipp_failed_calls "$m")" "$(mf sipp_retransmissions "$m")"
     printf '| run | wall s | CPU s | pkt/s | pkt/CPU-s | peak RSS MB | verdicts; outcomes |\n'
     printf '|---|---:|---:|---:|---:|---:|---|\n'
     P=$(mf packets "$m")
