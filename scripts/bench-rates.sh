@@ -584,7 +584,7 @@ TABLE=$OUT/results-rates.md
     "$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src modified')"
   printf -- '- %s; %s; %s\n' "$SIPP_VERSION" "$(tshark --version 2>/dev/null | awk 'NR == 1')" "$(sngrep -V 2>/dev/null | awk 'NR == 1')"
   printf -- '- wall and CPU s (user + sys): median of %s run(s) for sipaudit, 1 run for tshark and sngrep; peak RSS: largest of the runs\n' "$REPEAT"
-  printf -- '- pkt/s = packets / wall s; pkt/CPU-s = packets / CPU s; verdicts: counts of the verdict and outcome columns of sessions.csv\n'
+  printf -- '- pkt/s = packets / wall s; pkt/CPU-s = packets / CPU s (a killed run did not read the whole file: "< " marks an upper bound); verdicts: counts of the verdict and outcome columns of sessions.csv\n'
   for rd in "$OUT"/runs/*-*s; do
     [ -f "$rd/results.tsv" ] && [ -f "$rd/quick" ] || continue
     CAPNAME=$(basename "$rd")
@@ -626,8 +626,10 @@ TABLE=$OUT/results-rates.md
         name = $2; rc = $6
         if (rc == 124) name = name " **killed at " to " s**"
         else if (rc != 0) name = name " FAILED(" rc ")"
-        printf "| %s | %.2f | %.2f | %.0f | %s | %.0f | %s |\n", name, $3, $4, p / $3,
-          ($4 > 0 ? sprintf("%.0f", p / $4) : "-"), $5 * 1024 / 1e6, $7
+        # a killed run read only part of the file: its rates are upper bounds
+        lt = (rc == 124) ? "< " : ""
+        printf "| %s | %.2f | %.2f | %s%.0f | %s | %.0f | %s |\n", name, $3, $4, lt, p / $3,
+          ($4 > 0 ? sprintf("%s%.0f", lt, p / $4) : "-"), $5 * 1024 / 1e6, $7
       }' "$rd/results.tsv"
     if [ -s "$rd/perf-top.txt" ]; then
       printf '\nperf: top 10 symbols of `sipaudit analyze -j1` on %s (perf record -g; perf report --no-children --sort symbol):\n\n```\n' "$CAPNAME"
