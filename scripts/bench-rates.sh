@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark of real rates: `sipaudit analyze` on real SIPp captures at high call rates, beside tshark and sngrep.
 #
-# usage: sudo scripts/bench-rates.sh [--quick] [--only NAME] [--repeat R] [--out DIR] [--perf] [--regen]
-#                                    [--no-tshark] [--no-sngrep]
+# usage: sudo scripts/bench-rates.sh [--quick] [--only NAME]... [--repeat R] [--out DIR] [--perf] [--regen]
+#                                    [--no-tshark] [--no-sngrep] [--runs LIST] [--table-only]
+#                                    [--tool-timeout S] [--gen-nice N]
 #
 #   --quick      shorter captures for a smoke run: udp2000 10 s, udp200 60 s, tcp1000 10 s, scan10k 5 s
 #                (their files have other names, so the full captures are kept)
@@ -11,7 +12,7 @@
 #                largest peak RSS (default 1; tshark and sngrep run once)
 #   --out DIR    captures, run outputs and the table (default target/bench-rates)
 #   --perf       also `perf record -g` the -j1 run on udp2000 and print its top 10 symbols
-#                (DIR/perf-top.txt; Debian linux-perf)
+#                (DIR/runs/udp2000-<secs>s/perf-top.txt; Debian linux-perf)
 #   --regen      generate the captures again even when the cached ones match
 #   --no-tshark, --no-sngrep   skip those reference runs
 #   --runs LIST  the sipaudit configurations to time, a quoted list of j1 j2 j1gz j2gz j2m j1c0 (default: all;
@@ -22,8 +23,9 @@
 #   --gen-nice N  niceness of SIPp and tcpdump while a capture is generated (default -10: on a shared machine an
 #                open-loop generator that loses the CPU for a few hundred ms falls into a retransmission storm;
 #                0 to leave it alone). The timed runs are not reniced.
-#   A full run (4 captures, --repeat 1, tshark and sngrep) takes about 30 min here plus 12 min of generation
-#   (udp200 alone is 10 min of traffic) the first time.
+#   Time: generation is about 14 min the first time (udp200 alone is 10 min of traffic). On 2 shared cores,
+#   udp2000 (at 800 calls/s, 456 k packets) took 20 min with --perf (tshark killed at 600 s), tcp1000 25 min
+#   with --tool-timeout 300, udp200 with --runs "j1 j2 j2gz" --tool-timeout 120 15 min; a quiet machine is faster.
 #
 # Captures (generated once with real SIPp and tcpdump, cached: DIR/<name>-<secs>s.key holds a hash of the
 # scenarios, the parameters and the SIPp version; DIR/<name>-<secs>s.manifest what was measured on the file):
