@@ -587,7 +587,7 @@ TABLE=$OUT/results-rates.md
   printf -- '- %s; %s; %s\n' "$SIPP_VERSION" "$(tshark --version 2>/dev/null | awk 'NR == 1')" "$(sngrep -V 2>/dev/null | awk 'NR == 1')"
   printf -- '- wall and CPU s (user + sys): median of %s run(s) for sipaudit, 1 run for tshark and sngrep; peak RSS: largest of the runs\n' "$REPEAT"
   printf -- '- pkt/s = packets / wall s; pkt/CPU-s = packets / CPU s (a killed run did not read the whole file: "< " marks an upper bound); verdicts: counts of the verdict and outcome columns of sessions.csv\n'
-  for rd in "$OUT"/runs/*-*s; do
+  for rd in $(for c in "${ALL[@]}"; do ls -d "$OUT/runs/$c"-*s 2>/dev/null | sort -t- -k2 -rn; done); do
     [ -f "$rd/results.tsv" ] && [ -f "$rd/quick" ] || continue
     CAPNAME=$(basename "$rd")
     m=$OUT/$CAPNAME.manifest
@@ -604,7 +604,9 @@ TABLE=$OUT/results-rates.md
     printf -- '- runs started %s, load average then %s\n' "$(cat "$rd/started")" "$(cat "$rd/loadavg")"
     printf -- '- `%s`: %s packets, %s bytes of packets (%.1f MB file, gzip %.1f MB), %s s; %s calls over %s s, %s SIP messages\n' \
       "$(basename "$(mf file "$m")")" "$(mf packets "$m")" "$(mf bytes "$m")" "$(awk -v b="$(mf file_bytes "$m")" 'BEGIN { print b / 1e6 }')" \
-      "$(awk -v b="$(mf gz_bytes "$m")" 'BEGIN { print b / 1e6 }')" "$(mf duration_s "$m")" "$(mf call_ids "$m" | grep . || mf calls "$m")" \
+      "$(awk -v b="$(mf gz_bytes "$m")" 'BEGIN { print b / 1e6 }')" "$(mf duration_s "$m")" \
+      "$(if [ "$(mf transport "$m")" = tcp ]; then echo "$(($(mf sipp_successful_calls "$m") + $(mf sipp_failed_calls "$m"))) (SIPp's count)";
+         else mf call_ids "$m" | grep . || mf calls "$m"; fi)" \
       "$(mf call_span_s "$m")" "$(mf sip_messages "$m")"
     if [ "$(mf transport "$m")" = udp ]; then
       printf -- '- INVITE (IP payload: UDP header + SIP) min / avg / max: %s / %s / %s bytes; average packet %.0f bytes\n' \
@@ -616,9 +618,11 @@ TABLE=$OUT/results-rates.md
         "$(awk -v a="$(mf sip_messages "$m")" -v b="$(mf segments_with_payload "$m")" 'BEGIN { print (b ? a / b : 0) }')" \
         "$(mf packets_with_2plus_messages "$m")"
     fi
+    asked=$(mf attempted_cps "$m")
+    asked=${asked:-$(mf target_cps "$m")}
     printf -- '- %s source address(es), %s source address:port pairs; SIPp: %s calls/s asked%s, %s successful, %s failed calls, %s retransmissions\n\n' \
-      "$(mf source_addresses "$m")" "$(mf source_address_ports "$m")" "$(mf attempted_cps "$m")" \
-      "$([ "$(mf attempted_cps "$m")" != "$(mf target_cps "$m")" ] && echo ' (the target overloaded this machine: UDP receive-buffer drops)')" \
+      "$(mf source_addresses "$m")" "$(mf source_address_ports "$m")" "$asked" \
+      "$([ "$asked" != "$(mf target_cps "$m")" ] && echo ' (higher rates overloaded this machine: UDP receive-buffer drops)')" \
       "$(mf sipp_successful_calls "$m")" "$(mf sipp_failed_calls "$m")" "$(mf sipp_retransmissions "$m")"
     printf '| run | wall s | CPU s | pkt/s | pkt/CPU-s | peak RSS MB | verdicts; outcomes |\n'
     printf '|---|---:|---:|---:|---:|---:|---|\n'
