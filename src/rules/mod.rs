@@ -40,11 +40,17 @@ pub fn inconsistent_experience(entries: &[Experience]) -> Vec<u64> {
     }
     let mut out = Vec::new();
     for g in groups.values() {
-        let inconsistent = g.iter().enumerate().any(|(i, a)| {
-            g[i + 1..]
-                .iter()
-                .any(|b| a.result != b.result && a.context != b.context)
-        });
+        // Two entries differing in both result and context exist iff two
+        // distinct (result, context) pairs do: compare the distinct pairs
+        // (a handful), not every pair of entries (quadratic in a group of
+        // thousands of sessions of one subscriber).
+        let distinct: std::collections::BTreeSet<_> =
+            g.iter().map(|e| (&e.result, &e.context)).collect();
+        let distinct: Vec<_> = distinct.into_iter().collect();
+        let inconsistent = distinct
+            .iter()
+            .enumerate()
+            .any(|(i, a)| distinct[i + 1..].iter().any(|b| a.0 != b.0 && a.1 != b.1));
         if inconsistent {
             out.extend(g.iter().map(|e| e.session));
         }
