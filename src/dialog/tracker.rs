@@ -52,6 +52,11 @@ pub const TIMER_B_NS: i64 = 32_000_000_000;
 /// requests within W0 is not evidence of a B2BUA leg (it is constant, not
 /// per call): it no longer relates or links sessions.
 pub const CORR_MAX: usize = 8;
+/// A session whose every dialog was ended by an answered BYE, with no
+/// decision pending, is written this long (4 s of capture time) after its
+/// last message instead of W0: copies at other hops and early
+/// retransmissions still join it; later ones find it through a compact key.
+pub const ENDED_GRACE_NS: i64 = 4_000_000_000;
 /// How many W0 after a failure a same-Call-ID request is still flagged as
 /// its late retry (CANDIDATE_LATE_RETRY, rules.md §G.19).
 pub const LATE_WATCH: i64 = 10;
@@ -325,6 +330,8 @@ enum Ref {
     Pending,
     None,
     Slot(Id),
+    /// A message of a session already written (a late retransmission).
+    Session(u64),
 }
 
 struct Queued<P> {
@@ -373,6 +380,14 @@ pub struct Tracker<P> {
     /// session); 16 bytes of key and value per failure.
     late_watch: FxHashMap<u64, (i64, u64)>,
     late_expiry: VecDeque<(i64, u64)>,
+    /// Sessions finished early (every dialog ended by an answered BYE, no
+    /// decision pending): their transaction and dialog keys, and their
+    /// attempt ids, for W0 after the end, so that a late retransmission
+    /// joins the written session instead of starting one, and a B2BUA leg
+    /// written later still names it (16 bytes of key and value each).
+    ended: FxHashMap<u64, u64>,
+    ended_attempts: FxHashMap<Id, u64>,
+    ended_expiry: VecDeque<(i64, u64, Id)>,
     /// `consider` calls: the candidate work done (a test hook for the
     /// O(1)-per-request property).
     link_work: u64,
@@ -418,6 +433,9 @@ impl<P> Default for Tracker<P> {
             windows: Windows::default(),
             late_watch: FxHashMap::default(),
             late_expiry: VecDeque::new(),
+            ended: FxHashMap::default(),
+            ended_attempts: FxHashMap::default(),
+            ended_expiry: VecDeque::new(),
             link_work: 0,
             corr: FxHashMap::default(),
             call_tag: FxHashMap::default(),
@@ -578,6 +596,7 @@ impl<P> Tracker<P> {
             let sid = match q.slot {
                 Ref::Pending => break,
                 Ref::None => None,
+                Ref::Session(id) => Some(id),
                 Ref::Slot(s) => match self.session_of(s) {
                     Some(id) => Some(id),
                     None => break,
@@ -650,6 +669,14 @@ impl<P> Tracker<P> {
             .is_some_and(|&(t, _)| t + SKEW_NS < self.now)
         {
             self.recent_initial.pop_front();
+        }
+        while let Some(&(until, key, a)) = self.ended_expiry.front() {
+            if until >= self.now {
+                break;
+            }
+            self.ended_expiry.pop_front();
+            self.ended.remove(&key);
+            self.ended_attempts.remove(&a);
         }
         while let Some(&(until, key)) = self.late_expiry.front() {
             if until >= self.now {
@@ -732,6 +759,12 @@ impl<P> Tracker<P> {
         slot.last_ns = slot.last_ns.max(rec.ts_ns);
         if !slot.call_ids.iter().any(|c| **c == *rec.call_id()) {
             slot.call_ids.push(rec.call_id().into());
+        }
+    }
+
+    fn assign_session(&mut self, seq: u64, sid: u64) {
+        if let Some(q) = self.queue.get_mut((seq - self.queue_base) as usize) {
+            q.slot = Ref::Session(sid);
         }
     }
 
@@ -929,6 +962,12 @@ impl<P> Tracker<P> {
             return;
         };
         let dk = dialog_key(rec.call_id(), ft, tt);
+        if !self.dialogs.contains_key(&dk) {
+            if let Some(&sid) = self.ended.get(&dk) {
+                self.assign_session(seq, sid);
+                return;
+            }
+        }
         let a = match self
             .dialogs
             .get(&dk)
@@ -1510,6 +1549,10 @@ impl<P> Tracker<P> {
             self.find_txn(&rec)
         };
         let Some((a, kind)) = found else {
+            if let Some(&sid) = self.ended.get(&txn_key(&rec)) {
+                self.assign_session(seq, sid);
+                return;
+            }
             if may_hold {
                 // Perhaps its request comes a little later (clock skew
                 // between capture points, rules.md §A.2).
@@ -1533,7 +1576,13 @@ impl<P> Tracker<P> {
                 let at = self.attempts.get_mut(&a).expect("attempt");
                 if bye && status >= 200 {
                     at.open_dialogs = at.open_dialogs.saturating_sub(1);
+                    if at.open_dialogs == 0 {
+                        let root = self.root_of(slot);
+                        let at_ns = self.now.saturating_add(ENDED_GRACE_NS.min(self.w0));
+                        self.timer(at_ns, Timer::Idle, root);
+                    }
                 }
+                let at = self.attempts.get_mut(&a).expect("attempt");
                 if status >= 200 {
                     if let Some(t) = at.in_dialog.iter_mut().find(|t| {
                         t.request.cseq == rec.cseq
@@ -1780,6 +1829,7 @@ impl<P> Tracker<P> {
             return;
         }
         let now = self.now;
+        let slot_last = slot.last_ns;
         let mut wait_until = slot.last_ns + self.w0;
         let mut ready = slot.session.is_some();
         for a in &slot.attempts {
@@ -1796,6 +1846,11 @@ impl<P> Tracker<P> {
             // root arms this check again.
             return;
         }
+        if self.ended_early(s) {
+            // Copies of the last messages at other capture points and
+            // early retransmissions still update the session.
+            wait_until = slot_last.saturating_add(ENDED_GRACE_NS.min(self.w0));
+        }
         if now >= wait_until {
             self.finalize(s, now);
         } else {
@@ -1803,7 +1858,49 @@ impl<P> Tracker<P> {
         }
     }
 
+    /// Whether slot `s`'s session is over before its W0 of silence: it
+    /// had a confirmed INVITE dialog, every dialog was ended by a BYE that
+    /// got its final response, every attempt and in-dialog request has its
+    /// final response, and no decision is pending. Only retransmissions can
+    /// follow; they find the session through `ended`.
+    fn ended_early(&self, s: Id) -> bool {
+        let Some(slot) = self.slots.get(&s) else {
+            return false;
+        };
+        let mut confirmed = false;
+        for a in &slot.attempts {
+            let at = &self.attempts[a];
+            if at.p_open
+                || !at.decided
+                || at.open_dialogs > 0
+                || at.start_missing
+                || at.final_response.is_none()
+                || at.in_dialog.iter().any(|t| t.final_response.is_none())
+            {
+                return false;
+            }
+            let bye = at.in_dialog.iter().any(|t| t.request.method == Method::Bye);
+            confirmed |=
+                at.request.method == Method::Invite && !at.confirmed_tags.is_empty() && bye;
+        }
+        confirmed
+    }
+
+    /// Remembers an early-finished session's keys for W0.
+    fn remember_ended(&mut self, a: Id, keys: &[IndexKey], session: u64) {
+        let until = self.now.saturating_add(self.w0);
+        self.ended_attempts.insert(a, session);
+        for k in keys {
+            if let IndexKey::Txn(t) | IndexKey::Dialog(t) = *k {
+                self.ended.insert(t, session);
+                self.ended_expiry.push_back((until, t, a));
+            }
+        }
+        self.ended_expiry.push_back((until, 0, a));
+    }
+
     fn finalize(&mut self, s: Id, now: i64) {
+        let early = self.ended_early(s);
         let Some(slot) = self.slots.get_mut(&s) else {
             return;
         };
@@ -1830,8 +1927,10 @@ impl<P> Tracker<P> {
         let (end, max_seq) = (slot.last_ns, slot.max_seq);
         let mut related: Vec<u64> = related_attempts
             .iter()
-            .filter_map(|a| self.attempts.get(a).map(|x| x.slot))
-            .filter_map(|sl| self.session_of(sl))
+            .filter_map(|a| match self.attempts.get(a) {
+                Some(x) => self.session_of(x.slot),
+                None => self.ended_attempts.get(a).copied(),
+            })
             .chain(late_of)
             .filter(|&x| x != session)
             .collect();
@@ -1841,8 +1940,11 @@ impl<P> Tracker<P> {
             .into_iter()
             .filter_map(|a| self.attempts.remove(&a).map(|x| (a, x)))
             .collect();
-        for (_, at) in &atts {
+        for (id, at) in &atts {
             self.watch_late(at, session);
+            if early {
+                self.remember_ended(*id, &at.keys, session);
+            }
         }
         for (id, at) in &atts {
             for k in at.keys.clone() {

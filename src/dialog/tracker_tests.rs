@@ -827,3 +827,49 @@ fn the_strongest_candidate_wins_whichever_window_closes_first() {
     assert_eq!(linked.outcome, Outcome::Established);
     assert_eq!(s.len(), 2);
 }
+
+/// issue 11 item 2: a session whose dialog ended with an answered BYE and
+/// no decision pending is written after a short grace, not after W0 of
+/// silence; a BYE retransmitted after that still belongs to it.
+#[test]
+fn an_ended_call_is_finished_after_a_grace_not_w0() {
+    let mut t: Tracker<usize> = Tracker::default();
+    let (src, dst) = (
+        "10.0.0.1:5060".parse().unwrap(),
+        "10.0.0.2:5060".parse().unwrap(),
+    );
+    let inv = invite("c1", "f1", 1, "z9hG4bK1");
+    let mut msgs = call(&inv, 0, "t");
+    let bye = msgs[5].1.clone();
+    // The BYE again 10 s later (its 200 lost beyond the capture point).
+    msgs.push((12 * S, bye));
+    // Unrelated traffic moves the clock on.
+    let other = invite("c9", "f9", 1, "z9hG4bK9");
+    msgs.push((8 * S, other));
+    msgs.sort_by_key(|m| m.0);
+    let mut got = vec![None; msgs.len()];
+    let mut finished = Vec::new();
+    let mut live_at_8s = None;
+    for (i, (ts, m)) in msgs.iter().enumerate() {
+        let rec = SipRecord::from_text(&m.text(), i as u64 + 1, *ts, src, dst);
+        t.push(rec, i, |_, _| {});
+        t.drain(|i, s| got[i] = s);
+        finished.extend(t.take_finished());
+        if *ts == 8 * S {
+            live_at_8s = Some(finished.len());
+        }
+    }
+    // Written 4 s after the BYE's 200 (at 2 s), long before 2 s + W0.
+    assert_eq!(live_at_8s, Some(1), "the call was written by 8 s");
+    t.finish(60 * S);
+    t.drain(|i, s| got[i] = s);
+    finished.extend(t.take_finished());
+    assert_eq!(
+        finished.len(),
+        2,
+        "no session for the late BYE: {finished:#?}"
+    );
+    let call_id = finished[0].id;
+    let late = msgs.iter().position(|m| m.0 == 12 * S).unwrap();
+    assert_eq!(got[late], Some(call_id));
+}
