@@ -2,7 +2,8 @@
 # conformance.sh - compare sipaudit's messages.csv with what tshark decodes.
 #
 # Usage: scripts/conformance.sh [OPTIONS] [FILES or DIRS...]
-#   (default inputs: ../shared/corpus/public and samples/, relative to the repo root)
+#   (default inputs: $SIPAUDIT_CORPUS, else ../shared/corpus/public, and samples/,
+#   relative to the repo root)
 #
 # For every capture file: run `sipaudit analyze --messages -o TMP FILE`, build the
 # multiset of (Call-ID, method-or-status, CSeq number) of its SIP-over-UDP messages
@@ -91,7 +92,7 @@ def user_path(p):
     q = os.path.normpath(os.path.join(CWD, p))
     r = os.path.relpath(q, ROOT)
     return q if r.startswith("../../") else r
-DEFAULT_INPUTS = ["../shared/corpus/public", "samples"]
+DEFAULT_INPUTS = [os.environ.get("SIPAUDIT_CORPUS") or "../shared/corpus/public", "samples"]
 SKIP_EXT = (".md", ".txt", ".tsv", ".csv", ".json", ".toml", ".yaml", ".yml",
             ".sh", ".py", ".rs", ".html", ".pem", ".key")
 SKIP_NAMES = ("README", "LICENSE", "COPYING", "SOURCES")

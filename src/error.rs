@@ -110,4 +110,46 @@ pub enum ErrorKind {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Nothing can be analysed: no named path exists, and the named
+    /// directories hold no file. Checked before anything is written.
+    #[error("nothing to analyse: {}", no_input(missing, empty_dirs))]
+    NoInput {
+        /// Named paths that do not exist.
+        missing: Vec<PathBuf>,
+        /// Named directories with no file in them (recursively).
+        empty_dirs: Vec<PathBuf>,
+    },
+    /// `--out` names an existing file that is not a directory.
+    #[error("{}: cannot use as the output directory: not a directory", path.display())]
+    OutputNotADirectory {
+        /// The path given to `--out`.
+        path: PathBuf,
+    },
+    /// The output directory does not exist and cannot be created.
+    #[error("{}: cannot create the output directory: {source}", path.display())]
+    OutputDirCreate {
+        /// The path given to `--out`.
+        path: PathBuf,
+        /// The error from creating it (or a parent).
+        source: std::io::Error,
+    },
+    /// The output directory exists but no file can be created in it.
+    #[error("{}: the output directory is not writable (creating a file in it: {source})", path.display())]
+    OutputDirNotWritable {
+        /// The path given to `--out`.
+        path: PathBuf,
+        /// The error from creating a file in it.
+        source: std::io::Error,
+    },
+}
+
+/// The reasons of [`ErrorKind::NoInput`], one per named path.
+fn no_input(missing: &[PathBuf], empty_dirs: &[PathBuf]) -> String {
+    let missing = missing
+        .iter()
+        .map(|p| format!("{}: no such file or directory", p.display()));
+    let empty = empty_dirs
+        .iter()
+        .map(|d| format!("no input files found in {}", d.display()));
+    missing.chain(empty).collect::<Vec<_>>().join("; ")
 }

@@ -140,11 +140,13 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
             }
         },
     };
-    let inputs = pipeline::expand_inputs(&a.inputs);
-    if inputs.is_empty() {
-        eprintln!("sipaudit: no input files found");
-        return ExitCode::from(2);
-    }
+    let inputs = match pipeline::inputs_to_analyse(&a.inputs) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("sipaudit: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let show = match a.progress {
         Progress::Always => true,
         Progress::Never => false,

@@ -9,8 +9,13 @@
 //! inputs were named.
 
 mod digest;
+mod inputs;
 pub mod merge;
+mod out_dir;
 pub mod spill;
+
+pub use inputs::{Input, expand_inputs, inputs_to_analyse};
+pub use out_dir::prepare_out_dir;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,15 +55,6 @@ pub struct Config {
     pub policy: std::sync::Arc<crate::rules::policy::Policy>,
 }
 
-/// One input file, after expansion of directories.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Input {
-    /// The path as the user gave it, or as found under a given directory.
-    pub display: String,
-    /// The path to open.
-    pub path: PathBuf,
-}
-
 /// The figures of a finished run (for the stderr summary).
 #[derive(Debug, Default)]
 pub struct RunSummary {
@@ -96,48 +92,6 @@ pub struct RunSummary {
     pub anomalies: BTreeMap<&'static str, u64>,
     /// Wall-clock time.
     pub elapsed: Duration,
-}
-
-/// Expands directories (recursively, sorted by name) and sorts and
-/// de-duplicates the resulting list, so naming order never matters. A path
-/// that does not exist stays in the list: reading it reports the error.
-pub fn expand_inputs(inputs: &[PathBuf]) -> Vec<Input> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            walk(p, &mut out);
-        } else {
-            out.push(Input {
-                display: p.to_string_lossy().into_owned(),
-                path: p.clone(),
-            });
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-fn walk(dir: &Path, out: &mut Vec<Input>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        out.push(Input {
-            display: dir.to_string_lossy().into_owned(),
-            path: dir.to_path_buf(),
-        });
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out);
-        } else if p.is_file() {
-            out.push(Input {
-                display: p.to_string_lossy().into_owned(),
-                path: p,
-            });
-        }
-    }
 }
 
 /// Everything one file produced.
@@ -858,11 +812,10 @@ const MAX_HELPERS: usize = 8;
 /// follows the traffic in flight, not the input size.
 pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     let start = Instant::now();
-    std::fs::create_dir_all(&cfg.out_dir).map_err(|source| ErrorKind::Output {
-        path: cfg.out_dir.clone(),
-        source,
-    })?;
-    let inputs = expand_inputs(&cfg.inputs);
+    // Both checked before any file is written: first that something can be
+    // analysed, then that the reports can be written.
+    let inputs = inputs_to_analyse(&cfg.inputs)?;
+    prepare_out_dir(&cfg.out_dir)?;
     let jobs = cfg
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

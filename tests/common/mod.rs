@@ -1,7 +1,9 @@
-//! Shared helpers for the integration tests: run the binary, read CSVs.
+//! Shared helpers for the integration tests: run the binary, read CSVs;
+//! `needs` has the skip for tests that need the public corpus or a tool.
 #![allow(dead_code)]
 
 pub mod build;
+pub mod needs;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,17 +12,6 @@ use std::process::{Command, Output};
 /// The repo root (cargo runs integration tests from there).
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The public corpus beside the repo (`../shared/corpus/public`).
-pub fn corpus() -> PathBuf {
-    let p = root().join("../shared/corpus/public");
-    assert!(
-        p.is_dir(),
-        "{} is missing: the tests need ../shared beside the repo",
-        p.display()
-    );
-    p
 }
 
 /// Runs `sipaudit analyze ARGS` from the repo root.
@@ -54,18 +45,4 @@ pub fn read_csv(path: &Path) -> Csv {
         })
         .collect();
     Csv { header, rows }
-}
-
-/// Whether a tool from Wireshark's packages is installed; the tests that need
-/// one fail (never skip) without it, naming the package to install.
-pub fn require_tool(tool: &str) {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "`{tool}` is required for this test: apt-get install -y tshark (CI's .ci/run installs it)"
-    );
 }
