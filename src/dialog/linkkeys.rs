@@ -115,7 +115,11 @@ impl LinkKeys {
                     session_id(msg).map(<[u8]>::to_ascii_lowercase).as_deref(),
                     5,
                 ),
-                corr(msg.header(HeaderId::PChargingVector).and_then(icid), 6),
+                corr(
+                    msg.header(HeaderId::PChargingVector)
+                        .and_then(super::record::icid_value),
+                    6,
+                ),
                 corr(
                     msg.header(HeaderId::XCid)
                         .or_else(|| msg.header(HeaderId::XCallId)),
@@ -179,17 +183,6 @@ pub fn auth_realm(v: &[u8]) -> Option<&[u8]> {
 fn session_id<'a>(msg: &Message<'a>) -> Option<&'a [u8]> {
     msg.header(HeaderId::SessionId)
         .map(|v| v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii())
-}
-
-fn icid(v: &[u8]) -> Option<&[u8]> {
-    v.split(|&b| b == b';').find_map(|p| {
-        let p = p.trim_ascii();
-        (p.len() > 11 && p[..11].eq_ignore_ascii_case(b"icid-value=")).then(|| {
-            let val = p[11..].trim_ascii();
-            let val = val.strip_prefix(b"\"").unwrap_or(val);
-            val.strip_suffix(b"\"").unwrap_or(val)
-        })
-    })
 }
 
 #[cfg(test)]

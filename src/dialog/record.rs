@@ -705,7 +705,7 @@ fn parse_rack(v: &[u8]) -> Option<(u32, u32, Method)> {
 }
 
 /// The `icid-value` parameter of a P-Charging-Vector value.
-fn icid_value(v: &[u8]) -> Option<&[u8]> {
+pub(super) fn icid_value(v: &[u8]) -> Option<&[u8]> {
     for p in v.split(|&b| b == b';') {
         let p = p.trim_ascii();
         if p.len() > 11 && p[..11].eq_ignore_ascii_case(b"icid-value=") {
