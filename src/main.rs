@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
+mod allocator;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use sipaudit::pipeline::{self, Config, RunSummary};
 use sipaudit::rules::policy::{EXAMPLE_TOML, Policy};
@@ -87,14 +89,8 @@ fn tick() {
     }
 }
 
-/// mimalloc instead of the system allocator: every SIP message record is
-/// allocated on a decoding thread and freed on the merging one, which with
-/// glibc malloc serialises both threads on its arena locks (a fifth of the
-/// run in futex waits, measured with perf on the bench capture).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

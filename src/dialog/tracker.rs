@@ -261,7 +261,7 @@ fn h<T: Hash + ?Sized>(parts: &T) -> u64 {
 struct Attempt {
     slot: Id,
     request: SipRecord,
-    final_response: Option<SipRecord>,
+    final_response: Option<Box<SipRecord>>,
     got_1xx: bool,
     cancel_ns: Option<i64>,
     early_tags: Vec<Box<str>>,
@@ -1681,7 +1681,7 @@ impl<P> Tracker<P> {
                 .as_ref()
                 .is_none_or(|f| f.status.unwrap_or(0) >= 300)
             {
-                at.final_response = Some(rec);
+                at.final_response = Some(Box::new(rec));
             }
             if branch_failure {
                 for f in &flags {
@@ -1699,7 +1699,7 @@ impl<P> Tracker<P> {
             flags.push("FORK_MIXED_CAPABILITY");
         } else if status >= 300 && at.final_response.is_none() {
             let fts = rec.ts_ns;
-            at.final_response = Some(rec);
+            at.final_response = Some(Box::new(rec));
             if status == 487 && at.cancel_ns.is_some() {
                 // The caller hung up: no retry is expected (rules.md G.6).
                 return;
@@ -1991,7 +1991,7 @@ impl<P> Tracker<P> {
             .into_iter()
             .map(|(_, a)| AttemptSummary {
                 request: a.request,
-                final_response: a.final_response,
+                final_response: a.final_response.map(|b| *b),
                 cancel_ns: a.cancel_ns,
                 early_tags: a.early_tags,
                 confirmed_tags: a.confirmed_tags,
