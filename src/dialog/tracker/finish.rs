@@ -1,0 +1,238 @@
+//! Finishing sessions: when a session may be finalised (idle for W0, or
+//! early after answered BYEs), its outcome, the summary handed to the rules,
+//! and the tombstones that let late retransmissions join a written session.
+//! Never links attempts.
+
+use super::*;
+
+impl<P> Tracker<P> {
+    // ------------------------------------------------------------ finalisation
+
+    pub(super) fn try_finalize(&mut self, s: Id) {
+        let Some(slot) = self.slots.get(&s) else {
+            return;
+        };
+        if slot.parent.is_some() || slot.finalized {
+            return;
+        }
+        let now = self.now;
+        let slot_last = slot.last_ns;
+        let mut wait_until = slot.last_ns + self.w0;
+        let mut ready = slot.session.is_some();
+        for a in &slot.attempts {
+            let at = &self.attempts[a];
+            if at.p_open || !at.decided {
+                ready = false;
+            }
+            if at.open_dialogs > 0 {
+                wait_until = wait_until.max(slot.last_ns + DIALOG_IDLE_NS);
+            }
+        }
+        if !ready {
+            // A retry decision is pending: closing a window or deciding a
+            // root arms this check again.
+            return;
+        }
+        if self.ended_early(s) {
+            // Copies of the last messages at other capture points and
+            // early retransmissions still update the session.
+            wait_until = slot_last.saturating_add(ENDED_GRACE_NS.min(self.w0));
+        }
+        if now >= wait_until {
+            self.finalize(s, now);
+        } else {
+            self.timer(wait_until, Timer::Idle, s);
+        }
+    }
+
+    /// Whether slot `s`'s session is over before its W0 of silence: it
+    /// had a confirmed INVITE dialog, every dialog was ended by a BYE that
+    /// got its final response, every attempt and in-dialog request has its
+    /// final response, and no decision is pending. Only retransmissions can
+    /// follow; they find the session through `ended`.
+    pub(super) fn ended_early(&self, s: Id) -> bool {
+        let Some(slot) = self.slots.get(&s) else {
+            return false;
+        };
+        let mut confirmed = false;
+        for a in &slot.attempts {
+            let at = &self.attempts[a];
+            if at.p_open
+                || !at.decided
+                || at.open_dialogs > 0
+                || at.start_missing
+                || at.final_response.is_none()
+                || at.in_dialog.iter().any(|t| t.final_response.is_none())
+            {
+                return false;
+            }
+            let bye = at.in_dialog.iter().any(|t| t.request.method == Method::Bye);
+            confirmed |=
+                at.request.method == Method::Invite && !at.confirmed_tags.is_empty() && bye;
+        }
+        confirmed
+    }
+
+    /// Remembers an early-finished session's keys for W0.
+    pub(super) fn remember_ended(&mut self, a: Id, keys: &[IndexKey], session: u64) {
+        let until = self.now.saturating_add(self.w0);
+        self.ended_attempts.insert(a, session);
+        for k in keys {
+            if let IndexKey::Txn(t) | IndexKey::Dialog(t) = *k {
+                self.ended.insert(t, session);
+                self.ended_expiry.push_back((until, t, a));
+            }
+        }
+        self.ended_expiry.push_back((until, 0, a));
+    }
+
+    pub(super) fn finalize(&mut self, s: Id, now: i64) {
+        let early = self.ended_early(s);
+        let Some(slot) = self.slots.get_mut(&s) else {
+            return;
+        };
+        if slot.parent.is_some() || slot.finalized {
+            return;
+        }
+        slot.finalized = true;
+        let start = slot.start_ns;
+        self.live.remove(&(start, s));
+        let session = match slot.session {
+            Some(x) => x,
+            None => {
+                let x = self.next_session;
+                self.next_session += 1;
+                slot.session = Some(x);
+                x
+            }
+        };
+        let ids = std::mem::take(&mut slot.attempts);
+        let flags = std::mem::take(&mut slot.flags);
+        let call_ids = std::mem::take(&mut slot.call_ids);
+        let related_attempts = std::mem::take(&mut slot.related);
+        let late_of = std::mem::take(&mut slot.late_of);
+        let (end, max_seq) = (slot.last_ns, slot.max_seq);
+        let mut related: Vec<u64> = related_attempts
+            .iter()
+            .filter_map(|a| match self.attempts.get(a) {
+                Some(x) => self.session_of(x.slot),
+                None => self.ended_attempts.get(a).copied(),
+            })
+            .chain(late_of)
+            .filter(|&x| x != session)
+            .collect();
+        related.sort_unstable();
+        related.dedup();
+        let mut atts: Vec<(Id, Box<Attempt>)> = ids
+            .into_iter()
+            .filter_map(|a| self.attempts.remove(&a).map(|x| (a, x)))
+            .collect();
+        for (id, at) in &atts {
+            self.watch_late(at, session);
+            if early {
+                self.remember_ended(*id, &at.keys, session);
+            }
+        }
+        for (id, at) in &atts {
+            for k in at.keys.clone() {
+                self.unindex(k, *id);
+            }
+        }
+        atts.sort_by_key(|(id, a)| (a.request.ts_ns, *id));
+        let pos: HashMap<Id, usize> = atts
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i))
+            .collect();
+        let mut links = Vec::new();
+        for (i, (_, at)) in atts.iter().enumerate() {
+            if let Some((p, rule, conf, ambiguous)) = at.linked {
+                if let Some(&from) = pos.get(&p) {
+                    links.push(Link {
+                        from,
+                        to: i,
+                        rule,
+                        confidence: conf,
+                        ambiguous,
+                        max_uac_cseq: match rule {
+                            Rule::H0 | Rule::H0Prime => at.max_uac_cseq,
+                            _ => None,
+                        },
+                    });
+                }
+            }
+        }
+        let last = atts.last().map(|(_, a)| a);
+        let (outcome, final_status) = match last {
+            None => (Outcome::Truncated, None),
+            Some(a) => outcome_of(a, now),
+        };
+        let mut flags = flags;
+        if atts.iter().any(|(_, a)| a.reliable.iter().any(|r| !r.2))
+            && atts.iter().any(|(_, a)| a.request.method == Method::Invite)
+        {
+            // Not a verdict: a reliable 1xx that no PRACK acknowledged.
+            flags.insert("PRACK_MISSING".into());
+        }
+        let attempts = atts
+            .into_iter()
+            .map(|(_, a)| AttemptSummary {
+                request: a.request,
+                final_response: a.final_response.map(|b| *b),
+                cancel_ns: a.cancel_ns,
+                early_tags: a.early_tags,
+                confirmed_tags: a.confirmed_tags,
+                start_missing: a.start_missing,
+                answers: a.answers,
+                in_dialog: a.in_dialog,
+                acked_failure: a.acked_failure,
+                final_sources: a.final_sources,
+                premature_retry: a.premature_retry,
+                late_candidate: a.late_candidate,
+                leg_relaxed: a.leg_relaxed,
+            })
+            .collect();
+        self.finished.push(SessionSummary {
+            id: session,
+            attempts,
+            links,
+            start_ns: start,
+            end_ns: end,
+            call_ids,
+            flags,
+            outcome,
+            final_status,
+            related,
+            observed_until: now,
+        });
+        self.gc.push_back((max_seq, s));
+    }
+}
+
+pub(super) fn outcome_of(a: &Attempt, now: i64) -> (Outcome, Option<u16>) {
+    if a.start_missing {
+        return (Outcome::Truncated, None);
+    }
+    match &a.final_response {
+        Some(f) => {
+            let s = f.status.unwrap_or(0);
+            let o = if (200..300).contains(&s) {
+                Outcome::Established
+            } else if a
+                .cancel_ns
+                .is_some_and(|c| s == 487 || c <= f.ts_ns + SKEW_NS)
+            {
+                Outcome::Cancelled
+            } else if s == 408 {
+                Outcome::Timeout
+            } else {
+                Outcome::Failed
+            };
+            (o, Some(s))
+        }
+        // The 2xx was lost, its ACK was captured.
+        None if a.acked_2xx.is_some() => (Outcome::Established, None),
+        None if now - a.request.ts_ns >= TIMER_B_NS => (Outcome::Timeout, None),
+        None => (Outcome::Truncated, None),
+    }
+}

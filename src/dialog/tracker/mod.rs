@@ -1,0 +1,482 @@
+//! The session tracker: transactions, attempts, dialogs and sessions
+//! (rules.md §A.1–§A.5), rebuilt from [`SipRecord`]s fed in merged
+//! capture-time order.
+//!
+//! Objects and what keys them (a table to check against rules.md §A.1):
+//!
+//! | object | key | where |
+//! |---|---|---|
+//! | hop transaction | Call-ID, CSeq number and method, top Via branch (RFC 2543 peers: no branch, the From tag stands in) | `txns` |
+//! | attempt | Call-ID, From tag, CSeq number, method of an initial request (no To tag, not ACK/CANCEL), plus the bottom Via branch (a different UAC branch is a separate attempt, H14) | `attempt_keys` |
+//! | dialog | Call-ID + {From tag, To tag}, direction-free | `dialogs` |
+//! | session | a chain of attempts linked as retries (H0, H0', H1, H2, H3, AS-leg) | slots |
+//!
+//! Retry linking (§A.3): an attempt P whose final response F is 3xx–6xx
+//! opens a window (W0 = 32 s) in which later initial requests N of the same
+//! method are scored by the rules of [`Rule`]; P takes the candidate with the
+//! highest confidence, then the earliest, when its window closes (at once for
+//! an H0 candidate: nothing can beat it), and flags `AMBIGUOUS_LINK` when
+//! another candidate's confidence was within 0.1 of the chosen one's. An N is linked at most once; it becomes the root of
+//! a session of its own once no open window can still claim it.
+//!
+//! Files, one concern each: this one holds the state types, the public API
+//! and the timers; `requests` (transactions, attempts, in-dialog requests),
+//! `responses` (matching responses, dialogs, final responses), `linking`
+//! (retry windows and candidates, B2BUA keys, late retries), `slots`
+//! (sessions as slots, their ids and index keys) and `finish` (finalising
+//! sessions and their summaries).
+//!
+//! Memory: a session is finalised once it has been idle for W0 of capture
+//! time with every attempt answered (or timed out) and no confirmed INVITE
+//! dialog left open (an open one is kept until BYE, or [`DIALOG_IDLE_NS`] of
+//! silence); its state is then dropped. Messages wait in a FIFO until their
+//! session is known (at most about W0), so the caller gets them back in the
+//! order they were fed, each with its session id.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+
+use rustc_hash::FxHashMap;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+
+use crate::dialog::ident;
+use crate::dialog::record::{Method, SipRecord};
+use crate::dialog::windows::{WinKey, Windows};
+use crate::dialog::{RETRANSMISSION_WINDOW_NS, Retransmissions};
+
+mod finish;
+mod linking;
+mod requests;
+mod responses;
+mod slots;
+mod summary;
+
+pub use summary::*;
+
+use linking::*;
+
+/// W0 of rules.md §A.3: the H0/H0' retry window (policy `window_s`, 32 s).
+pub const W0_NS: i64 = 32_000_000_000;
+/// W1 of rules.md §A.3: the window of H1–H3 and AS-leg links (10 s).
+pub const W1_NS: i64 = 10_000_000_000;
+/// W1 for out-of-dialog MESSAGE (rules.md G.11).
+pub const W1_MESSAGE_NS: i64 = 5_000_000_000;
+/// `skew_tol` of rules.md §A.2: 50 ms.
+pub const SKEW_NS: i64 = 50_000_000;
+/// Timer B (64*T1): an INVITE without final response this long is TIMEOUT.
+pub const TIMER_B_NS: i64 = 32_000_000_000;
+/// A Session-ID, icid-value or X-CID value carried by this many initial
+/// requests within W0 is not evidence of a B2BUA leg (it is constant, not
+/// per call): it no longer relates or links sessions.
+pub const CORR_MAX: usize = 8;
+/// A session whose every dialog was ended by an answered BYE, with no
+/// decision pending, is written this long (4 s of capture time) after its
+/// last message instead of W0: copies at other hops and early
+/// retransmissions still join it; later ones find it through a compact key.
+pub const ENDED_GRACE_NS: i64 = 4_000_000_000;
+/// How many W0 after a failure a same-Call-ID request is still flagged as
+/// its late retry (CANDIDATE_LATE_RETRY, rules.md §G.19).
+pub const LATE_WATCH: i64 = 10;
+/// A confirmed INVITE dialog with no message for this long (2 h of capture
+/// time) is given up: its BYE was not captured.
+pub const DIALOG_IDLE_NS: i64 = 7_200_000_000_000;
+
+type Id = u64;
+
+fn h<T: Hash + ?Sized>(parts: &T) -> u64 {
+    let mut s = crate::dialog::stable_hasher(0x7472_6163_6b65_7221);
+    parts.hash(&mut s);
+    s.finish()
+}
+
+struct Attempt {
+    slot: Id,
+    request: SipRecord,
+    final_response: Option<Box<SipRecord>>,
+    got_1xx: bool,
+    cancel_ns: Option<i64>,
+    early_tags: Vec<Box<str>>,
+    confirmed_tags: Vec<Box<str>>,
+    /// Confirmed INVITE dialogs not yet ended by BYE.
+    open_dialogs: u32,
+    start_missing: bool,
+    /// Index keys registered for this attempt (removed with it).
+    keys: Vec<IndexKey>,
+    // --- as a failed P
+    /// Window still open (P undecided).
+    p_open: bool,
+    candidates: Vec<(Id, Rule, f32)>,
+    // --- as a retry N
+    open_ps: u32,
+    /// Every failed attempt that scored this one as a candidate, with its
+    /// confidence: a weaker P never takes N from a stronger one still open
+    /// (rules.md §A.3, issue 12 item 3).
+    offers: Vec<(Id, f32)>,
+    linked: Option<(Id, Rule, f32, bool)>,
+    decided: bool,
+    max_uac_cseq: Option<u32>,
+    reliable: Vec<(Box<str>, u32, bool)>,
+    answers: Vec<SipRecord>,
+    in_dialog: Vec<InDialogTxn>,
+    acked_failure: bool,
+    /// The To tag of an ACK for a 2xx whose 2xx was not captured: the
+    /// dialog was confirmed all the same (issue 12 items 5 and 6).
+    acked_2xx: Option<Box<str>>,
+    final_sources: Vec<SocketAddr>,
+    premature_retry: bool,
+    late_candidate: bool,
+    leg_relaxed: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum IndexKey {
+    Txn(u64),
+    Attempt(u64),
+    Dialog(u64),
+    Window(WinKey),
+    Corr(u64),
+    CallTag(u64),
+}
+
+struct Slot {
+    parent: Option<Id>,
+    session: Option<u64>,
+    /// Attempts of this (root) slot.
+    attempts: Vec<Id>,
+    children: Vec<Id>,
+    start_ns: i64,
+    last_ns: i64,
+    flags: BTreeSet<String>,
+    call_ids: Vec<Box<str>>,
+    related: BTreeSet<Id>,
+    finalized: bool,
+    /// Sessions whose failure this one retries too late (G.19).
+    late_of: Vec<u64>,
+    /// Highest queue position referring to this slot (or a child).
+    max_seq: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ref {
+    Pending,
+    None,
+    Slot(Id),
+    /// A message of a session already written (a late retransmission).
+    Session(u64),
+}
+
+struct Queued<P> {
+    payload: P,
+    slot: Ref,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Timer {
+    /// Close the retry window of failed attempt P.
+    PClose = 0,
+    /// Check whether retry candidate N has become a root.
+    Root = 1,
+    /// A held response's skew allowance ran out.
+    Held = 2,
+    /// Check whether a session can be finalised.
+    Idle = 3,
+}
+
+struct Held {
+    seq: u64,
+    deadline: i64,
+    rec: SipRecord,
+}
+
+/// Rebuilds sessions from a merged stream of SIP records. `P` is the
+/// caller's per-message payload (e.g. a messages.csv row), handed back with
+/// the message's session id in feed order.
+pub struct Tracker<P> {
+    now: i64,
+    retrans: Retransmissions,
+    next_id: Id,
+    next_session: u64,
+    attempts: FxHashMap<Id, Box<Attempt>>,
+    slots: FxHashMap<Id, Slot>,
+    txns: FxHashMap<u64, (Id, TxnKind)>,
+    attempt_keys: FxHashMap<u64, Vec<Id>>,
+    dialogs: FxHashMap<u64, Id>,
+    /// Highest CSeq sent by (Call-ID, From tag), with its last use.
+    max_cseq: FxHashMap<u64, (u32, i64)>,
+    /// Open retry windows, by what can link to them.
+    windows: Windows,
+    /// Failures of finalized sessions watched for a late retry of the same
+    /// Call-ID and From tag (rules.md §G.19), up to [`LATE_WATCH`] × W0
+    /// after the failure: (method, Call-ID, From tag) → (failure time,
+    /// session); 16 bytes of key and value per failure.
+    late_watch: FxHashMap<u64, (i64, u64)>,
+    late_expiry: VecDeque<(i64, u64)>,
+    /// Sessions finished early (every dialog ended by an answered BYE, no
+    /// decision pending): their transaction and dialog keys, and their
+    /// attempt ids, for W0 after the end, so that a late retransmission
+    /// joins the written session instead of starting one, and a B2BUA leg
+    /// written later still names it (16 bytes of key and value each).
+    ended: FxHashMap<u64, u64>,
+    ended_attempts: FxHashMap<Id, u64>,
+    ended_expiry: VecDeque<(i64, u64, Id)>,
+    /// `consider` calls: the candidate work done (a test hook for the
+    /// O(1)-per-request property).
+    link_work: u64,
+    corr: FxHashMap<u64, Vec<(Id, i64)>>,
+    /// Attempts by (Call-ID, From tag).
+    call_tag: FxHashMap<u64, Vec<Id>>,
+    recent_initial: VecDeque<(i64, Id)>,
+    timers: BinaryHeap<Reverse<(i64, Timer, Id)>>,
+    held: VecDeque<Held>,
+    queue: VecDeque<Queued<P>>,
+    queue_base: u64,
+    live: BTreeSet<(i64, Id)>,
+    gc: VecDeque<(u64, Id)>,
+    finished: Vec<SessionSummary>,
+    anomalies: Vec<TrackAnomaly>,
+    /// Retransmissions seen.
+    pub retransmissions: u64,
+    /// W0: the H0/H0' retry window, and how long a session stays open after
+    /// its last message (policy `window_s`, default [`W0_NS`]).
+    w0: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TxnKind {
+    Initial,
+    Cancel,
+    InDialog { bye: bool },
+}
+
+impl<P> Default for Tracker<P> {
+    fn default() -> Self {
+        Tracker {
+            now: i64::MIN,
+            retrans: Retransmissions::default(),
+            next_id: 1,
+            next_session: 1,
+            attempts: FxHashMap::default(),
+            slots: FxHashMap::default(),
+            txns: FxHashMap::default(),
+            attempt_keys: FxHashMap::default(),
+            dialogs: FxHashMap::default(),
+            max_cseq: FxHashMap::default(),
+            windows: Windows::default(),
+            late_watch: FxHashMap::default(),
+            late_expiry: VecDeque::new(),
+            ended: FxHashMap::default(),
+            ended_attempts: FxHashMap::default(),
+            ended_expiry: VecDeque::new(),
+            link_work: 0,
+            corr: FxHashMap::default(),
+            call_tag: FxHashMap::default(),
+            recent_initial: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            held: VecDeque::new(),
+            queue: VecDeque::new(),
+            queue_base: 0,
+            live: BTreeSet::new(),
+            gc: VecDeque::new(),
+            finished: Vec::new(),
+            anomalies: Vec::new(),
+            retransmissions: 0,
+            w0: W0_NS,
+        }
+    }
+}
+
+fn txn_key(r: &SipRecord) -> u64 {
+    match &r.top_branch() {
+        Some(b) => h(&(0u8, r.call_id(), r.cseq, r.method.as_str(), &**b)),
+        None => h(&(1u8, r.call_id(), r.cseq, r.method.as_str(), &r.from_tag())),
+    }
+}
+
+fn attempt_key(call_id: &str, from_tag: Option<&str>, cseq: u32, m: &Method) -> u64 {
+    h(&(call_id, from_tag, cseq, m.as_str()))
+}
+
+fn dialog_key(call_id: &str, a: &str, b: &str) -> u64 {
+    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    h(&(call_id, x, y))
+}
+
+impl<P> Tracker<P> {
+    /// A tracker whose W0 (rules.md §A.3, policy `window_s`) is `w0_ns`.
+    pub fn with_window(w0_ns: i64) -> Self {
+        Tracker {
+            w0: w0_ns.max(1),
+            ..Tracker::default()
+        }
+    }
+
+    /// Feeds the next message in merged order with its payload. Returns
+    /// whether it is a retransmission or duplicate (rules.md §A.2).
+    pub fn push(
+        &mut self,
+        rec: SipRecord,
+        mut payload: P,
+        mark: impl FnOnce(&mut P, bool),
+    ) -> bool {
+        if rec.ts_ns > self.now {
+            self.advance(rec.ts_ns);
+        }
+        let repeat = self.retrans.observe(rec.key, rec.ts_ns);
+        self.retransmissions += repeat as u64;
+        mark(&mut payload, repeat);
+        let seq = self.queue_base + self.queue.len() as u64;
+        self.queue.push_back(Queued {
+            payload,
+            slot: Ref::Pending,
+        });
+        self.process(seq, rec, repeat);
+        repeat
+    }
+
+    /// Ends the batch at capture time `end_ns`: every open decision is taken
+    /// with what was seen, every session is finalised.
+    pub fn finish(&mut self, end_ns: i64) {
+        self.advance(end_ns.max(self.now));
+        // Held responses are orphans now.
+        while let Some(hd) = self.held.pop_front() {
+            self.orphan(hd.seq, hd.rec);
+        }
+        // Close every window, decide every root.
+        let mut ps: Vec<Id> = self
+            .attempts
+            .iter()
+            .filter(|(_, a)| a.p_open)
+            .map(|(id, _)| *id)
+            .collect();
+        ps.sort_unstable();
+        for p in ps {
+            self.close_window(p);
+        }
+        let mut ns: Vec<Id> = self
+            .attempts
+            .iter()
+            .filter(|(_, a)| !a.decided)
+            .map(|(id, _)| *id)
+            .collect();
+        ns.sort_unstable();
+        for n in ns {
+            self.try_root(n, true);
+        }
+        let roots: Vec<Id> = self.live.iter().map(|&(_, s)| s).collect();
+        for s in roots {
+            self.finalize(s, end_ns);
+        }
+        self.gc_slots();
+    }
+
+    /// Hands back the payloads whose session is known, in feed order.
+    pub fn drain(&mut self, mut out: impl FnMut(P, Option<u64>)) {
+        while let Some(q) = self.queue.front() {
+            let sid = match q.slot {
+                Ref::Pending => break,
+                Ref::None => None,
+                Ref::Session(id) => Some(id),
+                Ref::Slot(s) => match self.session_of(s) {
+                    Some(id) => Some(id),
+                    None => break,
+                },
+            };
+            let q = self.queue.pop_front().expect("front exists");
+            self.queue_base += 1;
+            out(q.payload, sid);
+        }
+        self.gc_slots();
+    }
+
+    /// Sessions finished since the last call.
+    pub fn take_finished(&mut self) -> Vec<SessionSummary> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Anomalies found since the last call.
+    pub fn take_anomalies(&mut self) -> Vec<TrackAnomaly> {
+        std::mem::take(&mut self.anomalies)
+    }
+
+    /// The earliest start among sessions not finished yet: no session
+    /// finished later can start before it.
+    pub fn min_live_start(&self) -> Option<i64> {
+        self.live.first().map(|&(t, _)| t)
+    }
+
+    /// Candidate pairs scored so far (a test hook: the work per request
+    /// stays bounded whatever the number of open windows).
+    pub fn link_work(&self) -> u64 {
+        self.link_work
+    }
+
+    /// Live state, for tests and memory checks: (attempts, slots, queued
+    /// messages).
+    pub fn live_counts(&self) -> (usize, usize, usize) {
+        (self.attempts.len(), self.slots.len(), self.queue.len())
+    }
+
+    // ------------------------------------------------------------ time
+
+    fn advance(&mut self, to: i64) {
+        while let Some(&Reverse((t, kind, id))) = self.timers.peek() {
+            if t > to {
+                break;
+            }
+            self.timers.pop();
+            self.now = self.now.max(t);
+            match kind {
+                Timer::PClose => {
+                    if self.attempts.get(&id).is_some_and(|a| a.p_open) {
+                        self.close_window(id);
+                    }
+                }
+                Timer::Root => self.try_root(id, false),
+                Timer::Held => {
+                    while self.held.front().is_some_and(|hd| hd.deadline <= t) {
+                        let hd = self.held.pop_front().expect("front exists");
+                        self.orphan(hd.seq, hd.rec);
+                    }
+                }
+                Timer::Idle => self.try_finalize(id),
+            }
+        }
+        self.now = self.now.max(to);
+        while self
+            .recent_initial
+            .front()
+            .is_some_and(|&(t, _)| t + SKEW_NS < self.now)
+        {
+            self.recent_initial.pop_front();
+        }
+        while let Some(&(until, key, a)) = self.ended_expiry.front() {
+            if until >= self.now {
+                break;
+            }
+            self.ended_expiry.pop_front();
+            self.ended.remove(&key);
+            self.ended_attempts.remove(&a);
+        }
+        while let Some(&(until, key)) = self.late_expiry.front() {
+            if until >= self.now {
+                break;
+            }
+            self.late_expiry.pop_front();
+            if self.late_watch.get(&key).is_some_and(|&(fts, _)| {
+                fts.saturating_add(LATE_WATCH.saturating_mul(self.w0)) <= until
+            }) {
+                self.late_watch.remove(&key);
+            }
+        }
+    }
+
+    fn timer(&mut self, at: i64, kind: Timer, id: Id) {
+        self.timers.push(Reverse((at, kind, id)));
+    }
+}
+
+/// The late-retry watch key of an initial request: method, Call-ID, From tag.
+fn late_key(r: &SipRecord) -> u64 {
+    h(&(r.method.as_str(), r.call_id(), r.from_tag()))
+}

@@ -1,0 +1,450 @@
+//! Requests: hop transactions of requests, initial requests as attempts
+//! (rules.md §A.1), in-dialog requests and the dialogs they belong to
+//! (including ACK/BYE evidence of a lost 2xx), and the highest CSeq per
+//! Call-ID and From tag. Hands each initial request to linking; never
+//! scores a link itself.
+
+use super::*;
+
+impl<P> Tracker<P> {
+    // ------------------------------------------------------------ messages
+
+    pub(super) fn process(&mut self, seq: u64, rec: SipRecord, repeat: bool) {
+        if rec.is_request() {
+            self.request(seq, rec, repeat);
+        } else {
+            self.response(seq, rec, true);
+        }
+    }
+
+    pub(super) fn note_cseq(&mut self, rec: &SipRecord) {
+        let k = h(&(rec.call_id(), &rec.from_tag()));
+        let e = self.max_cseq.entry(k).or_insert((0, rec.ts_ns));
+        e.0 = e.0.max(rec.cseq);
+        e.1 = rec.ts_ns;
+    }
+
+    pub(super) fn request(&mut self, seq: u64, rec: SipRecord, repeat: bool) {
+        match rec.method {
+            Method::Ack | Method::Cancel => {
+                let key = attempt_key(rec.call_id(), rec.from_tag(), rec.cseq, &Method::Invite);
+                let found = self.attempt_keys.get(&key).and_then(|v| v.last().copied());
+                if let Some(a) = found {
+                    self.note_cseq(&rec);
+                    let at = self.attempts.get_mut(&a).expect("attempt");
+                    let slot = at.slot;
+                    let non2xx_ack = rec.method == Method::Ack
+                        && rec.top_branch().is_some()
+                        && rec.top_branch() == at.request.top_branch();
+                    if non2xx_ack
+                        && at
+                            .final_response
+                            .as_ref()
+                            .is_some_and(|f| f.status.unwrap_or(0) >= 300)
+                    {
+                        at.acked_failure = true;
+                    }
+                    if rec.method == Method::Ack && !non2xx_ack && at.final_response.is_none() {
+                        self.ack_without_2xx(a, &rec);
+                    }
+                    if (non2xx_ack || rec.method == Method::Cancel)
+                        && (!rec.require().is_empty() || !rec.proxy_require().is_empty())
+                    {
+                        // rules.md §B.5 L4.
+                        self.flag(slot, "REQUIRE_IN_CANCEL_OR_ACK");
+                    }
+                    self.assign(seq, slot, &rec);
+                    if rec.method == Method::Cancel {
+                        let tk = txn_key(&rec);
+                        self.txns.insert(tk, (a, TxnKind::Cancel));
+                        let at = self.attempts.get_mut(&a).expect("attempt");
+                        at.keys.push(IndexKey::Txn(tk));
+                        if at.cancel_ns.is_none() {
+                            at.cancel_ns = Some(rec.ts_ns);
+                            if !at.got_1xx {
+                                self.flag(slot, "CANCEL_BEFORE_1XX");
+                            }
+                        }
+                    }
+                    self.release_held(&rec);
+                    return;
+                }
+                if rec.to_tag().is_some() {
+                    self.in_dialog(seq, rec, repeat);
+                } else {
+                    self.assign_none(seq);
+                }
+            }
+            _ if rec.to_tag().is_some() => self.in_dialog(seq, rec, repeat),
+            _ => self.initial(seq, rec),
+        }
+    }
+
+    /// An ACK on a new branch with a To tag, for an INVITE whose final
+    /// response was not captured: the ACK of a lost 2xx. The dialog it names
+    /// is confirmed, so the BYE that follows joins this session and the
+    /// attempt counts as ESTABLISHED (issue 12 items 5 and 6).
+    pub(super) fn ack_without_2xx(&mut self, a: Id, rec: &SipRecord) {
+        let (Some(ft), Some(tt)) = (rec.from_tag(), rec.to_tag()) else {
+            return;
+        };
+        self.confirm_lost_2xx(a, rec.call_id(), ft, tt);
+    }
+
+    /// Attempt `a` (tag `ft` of `call_id`) has a confirmed dialog with the
+    /// remote tag `tt`, although its 2xx was not captured.
+    pub(super) fn confirm_lost_2xx(&mut self, a: Id, call_id: &str, ft: &str, tt: &str) {
+        let dk = dialog_key(call_id, ft, tt);
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        if at.acked_2xx.is_some() || at.confirmed_tags.iter().any(|x| **x == *tt) {
+            return;
+        }
+        at.acked_2xx = Some(tt.into());
+        at.confirmed_tags.push(tt.into());
+        at.open_dialogs += 1;
+        at.keys.push(IndexKey::Dialog(dk));
+        self.dialogs.insert(dk, a);
+    }
+
+    /// A BYE of a dialog not seen, whose INVITE is in the capture without a
+    /// final response (in either direction: the callee's BYE carries the
+    /// tags swapped): the 2xx was lost and the BYE belongs to that session
+    /// (issue 12 item 6). Registers the dialog and returns the attempt.
+    pub(super) fn lost_2xx_dialog(&mut self, rec: &SipRecord) -> Option<Id> {
+        if rec.method != Method::Bye {
+            return None;
+        }
+        let (ft, tt) = (rec.from_tag()?, rec.to_tag()?);
+        for (mine, remote) in [(ft, tt), (tt, ft)] {
+            let found = self
+                .call_tag_attempts(rec.call_id(), Some(mine))
+                .into_iter()
+                .rev()
+                .find(|x| {
+                    self.attempts.get(x).is_some_and(|at| {
+                        at.request.method == Method::Invite
+                            && at.final_response.is_none()
+                            && !at.start_missing
+                            && at.request.ts_ns <= rec.ts_ns
+                    })
+                });
+            if let Some(a) = found {
+                self.confirm_lost_2xx(a, rec.call_id(), mine, remote);
+                return Some(a);
+            }
+        }
+        None
+    }
+
+    pub(super) fn in_dialog(&mut self, seq: u64, rec: SipRecord, _repeat: bool) {
+        let (Some(ft), Some(tt)) = (&rec.from_tag(), &rec.to_tag()) else {
+            self.assign_none(seq);
+            return;
+        };
+        let dk = dialog_key(rec.call_id(), ft, tt);
+        if !self.dialogs.contains_key(&dk) {
+            if let Some(&sid) = self.ended.get(&dk) {
+                self.assign_session(seq, sid);
+                return;
+            }
+        }
+        let a = match self
+            .dialogs
+            .get(&dk)
+            .copied()
+            .or_else(|| self.lost_2xx_dialog(&rec))
+        {
+            Some(a) => a,
+            None => {
+                // The dialog's start is not in the capture (rules.md §A.1).
+                let slot = self.new_slot(rec.ts_ns);
+                let a = self.new_attempt(slot, rec.clone());
+                let at = self.attempts.get_mut(&a).expect("attempt");
+                at.start_missing = true;
+                at.decided = true;
+                at.keys.push(IndexKey::Dialog(dk));
+                // Its request is also its first in-dialog transaction (below),
+                // which keeps the final response (issue 12 item 8).
+                self.txns.remove(&txn_key(&rec));
+                if rec.method != Method::Bye {
+                    at.open_dialogs = 1;
+                }
+                self.dialogs.insert(dk, a);
+                let sid = self.next_session;
+                self.next_session += 1;
+                let s = self.slots.get_mut(&slot).expect("slot");
+                s.session = Some(sid);
+                s.flags.insert("MID_DIALOG".into());
+                a
+            }
+        };
+        if rec.method == Method::Bye
+            && self.attempts.get(&a).is_some_and(|at| {
+                at.final_response.is_none() && at.acked_2xx.is_none() && !at.start_missing
+            })
+        {
+            // A BYE in a dialog whose INVITE has no final response captured:
+            // the 2xx was lost (a 487 captured later still wins).
+            let mine = self.attempts[&a].request.from_tag().map(str::to_string);
+            let remote = if mine.as_deref() == Some(*ft) { tt } else { ft };
+            if let Some(mine) = mine {
+                self.confirm_lost_2xx(a, rec.call_id(), &mine, remote);
+            }
+        }
+        self.note_cseq(&rec);
+        let tk = txn_key(&rec);
+        if rec.method != Method::Ack && !self.txns.contains_key(&tk) {
+            let at = self.attempts.get_mut(&a).expect("attempt");
+            let known = at
+                .in_dialog
+                .iter()
+                .any(|t| t.request.cseq == rec.cseq && t.request.method == rec.method);
+            if !known {
+                at.in_dialog.push(InDialogTxn {
+                    request: rec.clone(),
+                    final_response: None,
+                });
+            }
+        }
+        self.txns.insert(
+            tk,
+            (
+                a,
+                TxnKind::InDialog {
+                    bye: rec.method == Method::Bye,
+                },
+            ),
+        );
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        at.keys.push(IndexKey::Txn(tk));
+        if rec.method == Method::Prack {
+            if let Some((rseq, _, _)) = &rec.rack {
+                let mut matched = false;
+                for r in at.reliable.iter_mut() {
+                    if *r.0 == **tt && r.1 == *rseq {
+                        r.2 = true;
+                        matched = true;
+                    }
+                }
+                if !matched {
+                    let slot = at.slot;
+                    self.flag(slot, "PRACK_UNMATCHED");
+                }
+            }
+        }
+        let slot = self.attempts[&a].slot;
+        self.assign(seq, slot, &rec);
+        self.release_held(&rec);
+    }
+
+    pub(super) fn new_attempt(&mut self, slot: Id, rec: SipRecord) -> Id {
+        let id = self.next_id;
+        self.next_id += 1;
+        let ak = attempt_key(rec.call_id(), rec.from_tag(), rec.cseq, &rec.method);
+        self.attempt_keys.entry(ak).or_default().push(id);
+        let tk = txn_key(&rec);
+        self.txns.insert(tk, (id, TxnKind::Initial));
+        let ct = h(&(rec.call_id(), &rec.from_tag()));
+        self.call_tag.entry(ct).or_default().push(id);
+        let s = self.slots.get_mut(&slot).expect("slot");
+        s.attempts.push(id);
+        self.attempts.insert(
+            id,
+            Box::new(Attempt {
+                slot,
+                request: rec,
+                final_response: None,
+                got_1xx: false,
+                cancel_ns: None,
+                early_tags: Vec::new(),
+                confirmed_tags: Vec::new(),
+                open_dialogs: 0,
+                start_missing: false,
+                keys: vec![
+                    IndexKey::Attempt(ak),
+                    IndexKey::Txn(tk),
+                    IndexKey::CallTag(ct),
+                ],
+                p_open: false,
+                candidates: Vec::new(),
+                open_ps: 0,
+                offers: Vec::new(),
+                linked: None,
+                decided: false,
+                max_uac_cseq: None,
+                reliable: Vec::new(),
+                answers: Vec::new(),
+                in_dialog: Vec::new(),
+                acked_failure: false,
+                acked_2xx: None,
+                final_sources: Vec::new(),
+                premature_retry: false,
+                late_candidate: false,
+                leg_relaxed: false,
+            }),
+        );
+        id
+    }
+
+    pub(super) fn initial(&mut self, seq: u64, rec: SipRecord) {
+        let ak = attempt_key(rec.call_id(), rec.from_tag(), rec.cseq, &rec.method);
+        // A copy of a known attempt: a retransmission, or the same request
+        // at another hop (same UAC branch, rules.md §A.1, §A.6).
+        let same = self.attempt_keys.get(&ak).and_then(|v| {
+            v.iter()
+                .copied()
+                .find(|a| self.attempts[a].request.bottom_branch() == rec.bottom_branch())
+        });
+        if let Some(a) = same {
+            let tk = txn_key(&rec);
+            let at = self.attempts.get_mut(&a).expect("attempt");
+            if !at.keys.contains(&IndexKey::Txn(tk)) {
+                at.keys.push(IndexKey::Txn(tk));
+            }
+            let fewer_vias = rec.via_count < at.request.via_count;
+            // The same request at another hop with other Require or
+            // Proxy-Require: a proxy rewrote it (rules.md §A.6).
+            let rewritten = rec.via_count != at.request.via_count
+                && (rec.require() != at.request.require()
+                    || rec.proxy_require() != at.request.proxy_require());
+            let slot = at.slot;
+            if rewritten {
+                self.flag(slot, "PROXY_REWRITE");
+            }
+            self.txns.insert(tk, (a, TxnKind::Initial));
+            self.assign(seq, slot, &rec);
+            if fewer_vias {
+                // Evaluate the UA's own copy (rules.md §A.6).
+                let at = self.attempts.get_mut(&a).expect("attempt");
+                let (ts, frame, file) = (at.request.ts_ns, at.request.frame, at.request.file);
+                at.request = rec;
+                (at.request.ts_ns, at.request.frame, at.request.file) = (ts, frame, file);
+            } else {
+                self.release_held(&rec);
+            }
+            return;
+        }
+        let max_before = self
+            .max_cseq
+            .get(&h(&(rec.call_id(), &rec.from_tag())))
+            .map(|e| e.0);
+        self.note_cseq(&rec);
+        let ts_ns = rec.ts_ns;
+        let w0 = self.w0;
+        let corr = corr_keys(&rec);
+        let slot = self.new_slot(ts_ns);
+        self.assign(seq, slot, &rec);
+        let n = self.new_attempt(slot, rec);
+        self.attempts.get_mut(&n).expect("attempt").max_uac_cseq = max_before;
+        // B2BUA legs: correlation keys, for AS-leg links and related sessions.
+        for &(k, _) in &corr {
+            let list = self.corr.entry(k).or_default();
+            list.retain(|(_, t)| ts_ns - *t <= w0);
+            if list.len() >= CORR_MAX {
+                // Shared by too many calls to tell legs apart (a constant
+                // value from a broken element): not evidence.
+                continue;
+            }
+            let others: Vec<Id> = list.iter().map(|&(o, _)| o).collect();
+            list.push((n, ts_ns));
+            for other in others {
+                if let Some(o) = self.attempts.get(&other) {
+                    let (so, sn) = (self.root_of(o.slot), self.root_of(slot));
+                    // rules.md §A.6: the later leg of a B2BUA no longer
+                    // requires an IMS_CORE capability the earlier one did.
+                    let relaxed = {
+                        let (a, b) = (&o.request, &self.attempts[&n].request);
+                        let core = |r: &SipRecord, t: &str| {
+                            r.require()
+                                .iter()
+                                .chain(r.proxy_require().iter())
+                                .any(|x| x == t)
+                        };
+                        ["precondition", "100rel"]
+                            .iter()
+                            .any(|t| core(a, t) && !core(b, t))
+                            || (a.demand == crate::sip::Demand::Mandatory
+                                && matches!(
+                                    b.demand,
+                                    crate::sip::Demand::Optional
+                                        | crate::sip::Demand::NoneOnly
+                                        | crate::sip::Demand::Absent
+                                ))
+                    };
+                    if relaxed && o.request.method == self.attempts[&n].request.method {
+                        if let Some(o) = self.attempts.get_mut(&other) {
+                            o.leg_relaxed = true;
+                        }
+                    }
+                    if so != sn {
+                        if let Some(x) = self.slots.get_mut(&so) {
+                            x.related.insert(n);
+                        }
+                        if let Some(x) = self.slots.get_mut(&sn) {
+                            x.related.insert(other);
+                        }
+                    }
+                }
+            }
+            self.attempts
+                .get_mut(&n)
+                .expect("attempt")
+                .keys
+                .push(IndexKey::Corr(k));
+        }
+        // G.19 for H0: a failed attempt of the same Call-ID and From tag
+        // whose window has closed.
+        for p in self.call_tag_attempts(
+            self.attempts[&n].request.call_id(),
+            self.attempts[&n].request.from_tag(),
+        ) {
+            let nm = self.attempts[&n].request.method.clone();
+            if let Some(pa) = self.attempts.get_mut(&p) {
+                if p != n
+                    && !pa.p_open
+                    && pa.request.method == nm
+                    && pa
+                        .final_response
+                        .as_ref()
+                        .is_some_and(|f| f.status.unwrap_or(0) >= 300 && ts_ns - f.ts_ns > w0)
+                {
+                    pa.late_candidate = true;
+                    let pslot = pa.slot;
+                    let sid = self.session_of(pslot);
+                    self.late_retry(slot, sid);
+                }
+            }
+        }
+        let key = late_key(&self.attempts[&n].request);
+        if let Some(&(fts, sid)) = self.late_watch.get(&key) {
+            if ts_ns - fts > w0 && ts_ns - fts <= LATE_WATCH.saturating_mul(w0) {
+                self.late_retry(slot, Some(sid));
+            }
+        }
+        // Retry candidates: failed attempts with an open window.
+        let mut ps: Vec<Id> = {
+            let r = &self.attempts[&n].request;
+            self.windows
+                .candidates(r.call_id(), r.method.as_str(), &r.link)
+        };
+        for &(k, _) in &corr {
+            if let Some(list) = self.corr.get(&k).filter(|l| l.len() < CORR_MAX) {
+                for &(other, _) in list {
+                    if self.attempts.get(&other).is_some_and(|a| a.p_open) && !ps.contains(&other) {
+                        ps.push(other);
+                    }
+                }
+            }
+        }
+        ps.sort_unstable();
+        for p in ps {
+            self.consider(p, n);
+        }
+        self.recent_initial.push_back((ts_ns, n));
+        self.timer(ts_ns + SKEW_NS + 1, Timer::Root, n);
+        if !self.held.is_empty() {
+            let r = self.attempts[&n].request.clone();
+            self.release_held(&r);
+        }
+    }
+}

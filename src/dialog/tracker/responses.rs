@@ -1,0 +1,317 @@
+//! Responses: finding the transaction a response answers, early and
+//! confirmed dialogs, the final response of an attempt (which opens its
+//! retry window through linking), orphans and responses held for clock
+//! skew (rules.md §A.2). Never finalises a session.
+
+use super::*;
+
+impl<P> Tracker<P> {
+    // ------------------------------------------------------------ responses
+
+    /// The hop transaction of a response: its request was seen.
+    pub(super) fn find_exact(&self, rec: &SipRecord) -> Option<(Id, TxnKind)> {
+        self.txns.get(&txn_key(rec)).copied()
+    }
+
+    /// The transaction of a response, or failing that the attempt or dialog
+    /// it belongs to (a response captured where its request was not).
+    pub(super) fn find_txn(&self, rec: &SipRecord) -> Option<(Id, TxnKind)> {
+        if let Some(t) = self.find_exact(rec) {
+            return Some(t);
+        }
+        // Captured at a hop where its request was not: the attempt by
+        // Call-ID, From tag and CSeq.
+        let ak = attempt_key(rec.call_id(), rec.from_tag(), rec.cseq, &rec.method);
+        if let Some(a) = self.attempt_keys.get(&ak).and_then(|v| v.last()) {
+            return Some((*a, TxnKind::Initial));
+        }
+        if let (Some(ft), Some(tt)) = (&rec.from_tag(), &rec.to_tag()) {
+            if let Some(&a) = self.dialogs.get(&dialog_key(rec.call_id(), ft, tt)) {
+                return Some((
+                    a,
+                    TxnKind::InDialog {
+                        bye: rec.method == Method::Bye,
+                    },
+                ));
+            }
+        }
+        None
+    }
+
+    pub(super) fn response(&mut self, seq: u64, rec: SipRecord, may_hold: bool) {
+        let found = if may_hold {
+            self.find_exact(&rec)
+        } else {
+            self.find_txn(&rec)
+        };
+        let Some((a, kind)) = found else {
+            if let Some(&sid) = self.ended.get(&txn_key(&rec)) {
+                self.assign_session(seq, sid);
+                return;
+            }
+            if may_hold {
+                // Perhaps its request comes a little later (clock skew
+                // between capture points, rules.md §A.2).
+                self.timer(rec.ts_ns + SKEW_NS, Timer::Held, 0);
+                self.held.push_back(Held {
+                    seq,
+                    deadline: rec.ts_ns + SKEW_NS,
+                    rec,
+                });
+            } else {
+                self.orphan(seq, rec);
+            }
+            return;
+        };
+        let status = rec.status.unwrap_or(0);
+        let slot = self.attempts[&a].slot;
+        self.assign(seq, slot, &rec);
+        match kind {
+            TxnKind::Cancel => {}
+            TxnKind::InDialog { bye } => {
+                let at = self.attempts.get_mut(&a).expect("attempt");
+                if bye && status >= 200 {
+                    at.open_dialogs = at.open_dialogs.saturating_sub(1);
+                    if at.open_dialogs == 0 {
+                        let root = self.root_of(slot);
+                        let at_ns = self.now.saturating_add(ENDED_GRACE_NS.min(self.w0));
+                        self.timer(at_ns, Timer::Idle, root);
+                    }
+                }
+                let at = self.attempts.get_mut(&a).expect("attempt");
+                if status >= 200 {
+                    if let Some(t) = at.in_dialog.iter_mut().find(|t| {
+                        t.request.cseq == rec.cseq
+                            && t.request.method == rec.method
+                            && t.final_response.is_none()
+                    }) {
+                        t.final_response = Some(rec);
+                    }
+                }
+            }
+            TxnKind::Initial => self.initial_response(a, rec),
+        }
+    }
+
+    pub(super) fn initial_response(&mut self, a: Id, rec: SipRecord) {
+        let status = rec.status.unwrap_or(0);
+        if status >= 200 {
+            let at = self.attempts.get_mut(&a).expect("attempt");
+            let same_final = at
+                .final_response
+                .as_ref()
+                .is_none_or(|f| f.status == rec.status && f.to_tag() == rec.to_tag());
+            if same_final && !at.final_sources.contains(&rec.src) {
+                at.final_sources.push(rec.src);
+            }
+        }
+        if (101..300).contains(&status) {
+            let at = self.attempts.get_mut(&a).expect("attempt");
+            if !at
+                .answers
+                .iter()
+                .any(|x| x.status == rec.status && x.to_tag() == rec.to_tag() && x.rseq == rec.rseq)
+            {
+                at.answers.push(rec.clone());
+            }
+        }
+        let is_invite = rec.method == Method::Invite;
+        let dk = match (&rec.from_tag(), &rec.to_tag()) {
+            (Some(ft), Some(tt)) => Some((dialog_key(rec.call_id(), ft, tt), *tt)),
+            _ => None,
+        };
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        let slot = at.slot;
+        let mut flags: Vec<&str> = Vec::new();
+        if (100..200).contains(&status) {
+            at.got_1xx = true;
+            if let Some((dk, tt)) = dk {
+                if status > 100 && !at.early_tags.iter().any(|x| **x == *tt) {
+                    at.early_tags.push(tt.into());
+                    at.keys.push(IndexKey::Dialog(dk));
+                    self.dialogs.insert(dk, a);
+                }
+                let at = self.attempts.get_mut(&a).expect("attempt");
+                if let Some(rseq) = rec.rseq {
+                    if !at.reliable.iter().any(|r| *r.0 == *tt && r.1 == rseq) {
+                        at.reliable.push((tt.into(), rseq, false));
+                    }
+                }
+            }
+            return;
+        }
+        if (200..300).contains(&status) {
+            if let Some((dk, tt)) = dk {
+                if !at.confirmed_tags.iter().any(|x| **x == *tt) {
+                    at.confirmed_tags.push(tt.into());
+                    if at.confirmed_tags.len() > 1 {
+                        flags.push("FORKED_MULTI_ANSWER");
+                    }
+                    if is_invite {
+                        at.open_dialogs += 1;
+                    }
+                    if !at.keys.contains(&IndexKey::Dialog(dk)) {
+                        at.keys.push(IndexKey::Dialog(dk));
+                    }
+                    self.dialogs.insert(dk, a);
+                }
+            }
+            let at = self.attempts.get_mut(&a).expect("attempt");
+            if at.cancel_ns.is_some() && at.final_response.is_none() {
+                flags.push("CANCEL_RACE_ANSWERED");
+            }
+            let mut branch_failure = false;
+            if let Some(f) = &at.final_response {
+                if f.status.unwrap_or(0) >= 300 && f.to_tag() != rec.to_tag() {
+                    // A failure from one branch of a forking proxy, then a
+                    // 2xx from another (rules.md §A.4): not a failure of
+                    // the attempt.
+                    branch_failure = true;
+                    if f.status == Some(420) {
+                        flags.push("FORK_MIXED_CAPABILITY");
+                    }
+                }
+            }
+            if at
+                .final_response
+                .as_ref()
+                .is_none_or(|f| f.status.unwrap_or(0) >= 300)
+            {
+                at.final_response = Some(Box::new(rec));
+            }
+            if branch_failure {
+                for f in &flags {
+                    self.flag(slot, f);
+                }
+                self.close_window(a);
+                return;
+            }
+        } else if status == 420
+            && at.final_response.as_ref().is_some_and(|f| {
+                f.status.is_some_and(|c| (200..300).contains(&c)) && f.to_tag() != rec.to_tag()
+            })
+        {
+            // A branch refused after another branch answered (§A.4).
+            flags.push("FORK_MIXED_CAPABILITY");
+        } else if status >= 300 && at.final_response.is_none() {
+            let fts = rec.ts_ns;
+            at.final_response = Some(Box::new(rec));
+            if status == 487 && at.cancel_ns.is_some() {
+                // The caller hung up: no retry is expected (rules.md G.6).
+                return;
+            }
+            at.p_open = true;
+            let (p_ts, p_cseq) = (at.request.ts_ns, at.request.cseq);
+            let (call, tag, method) = (
+                at.request.call_id().to_string(),
+                at.request.from_tag().map(str::to_string),
+                at.request.method.clone(),
+            );
+            // rules.md D4: an H0-like request sent after P but more than
+            // skew_tol before F is not a retry of it; P's failure is flagged.
+            let premature = self
+                .call_tag_attempts(&call, tag.as_deref())
+                .iter()
+                .any(|&n| {
+                    n != a
+                        && self.attempts.get(&n).is_some_and(|x| {
+                            let r = &x.request;
+                            r.method == method
+                                && r.ts_ns > p_ts
+                                && r.ts_ns < fts - SKEW_NS
+                                && r.cseq > p_cseq
+                        })
+                });
+            let at = self.attempts.get_mut(&a).expect("attempt");
+            at.premature_retry = premature;
+            let f = at.final_response.as_ref().expect("just set");
+            let wk = self.windows.open(
+                a,
+                (
+                    at.request.call_id(),
+                    at.request.method.as_str(),
+                    &at.request.link,
+                ),
+                status,
+                f.reply.as_deref(),
+            );
+            at.keys.extend(wk.into_iter().map(IndexKey::Window));
+            self.timer(fts + self.w0, Timer::PClose, a);
+            // A retry captured up to skew_tol before F (rules.md §A.3 D4).
+            let pr = &self.attempts[&a].request;
+            let early: Vec<Id> = self
+                .recent_initial
+                .iter()
+                .filter(|&&(t, n)| t >= fts - SKEW_NS && n > a)
+                .filter(|&&(_, n)| {
+                    self.attempts
+                        .get(&n)
+                        .is_some_and(|x| may_link(pr, &x.request))
+                })
+                .map(|&(_, n)| n)
+                .collect();
+            for n in early {
+                self.consider(a, n);
+            }
+        }
+        for f in flags {
+            self.flag(slot, f);
+        }
+    }
+
+    pub(super) fn orphan(&mut self, seq: u64, rec: SipRecord) {
+        // Its request may have arrived in the meantime.
+        if self.find_txn(&rec).is_some() {
+            self.response(seq, rec, false);
+            return;
+        }
+        self.assign_none(seq);
+        self.anomalies.push(TrackAnomaly {
+            file: rec.file,
+            frame: rec.frame,
+            kind: "orphan_response",
+            detail: format!(
+                "{} response to {} (Call-ID {}, CSeq {}) matches no request seen",
+                rec.status.unwrap_or(0),
+                rec.method.as_str(),
+                rec.call_id(),
+                rec.cseq
+            ),
+            related: None,
+        });
+    }
+
+    /// A request arrived: responses held for it are processed now, after it
+    /// (causal repair, rules.md §A.2).
+    pub(super) fn release_held(&mut self, req: &SipRecord) {
+        if self.held.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while i < self.held.len() {
+            let hd = &self.held[i];
+            let r = &hd.rec;
+            let matches = r.call_id() == req.call_id()
+                && r.cseq == req.cseq
+                && r.method == req.method
+                && self.find_exact(r).is_some();
+            if matches {
+                let hd = self.held.remove(i).expect("index valid");
+                let ms = (req.ts_ns - hd.rec.ts_ns) as f64 / 1e6;
+                self.anomalies.push(TrackAnomaly {
+                    file: hd.rec.file,
+                    frame: hd.rec.frame,
+                    kind: "clock_skew",
+                    detail: format!(
+                        "{} response timestamped {ms:.3} ms before its request; taken after it",
+                        hd.rec.status.unwrap_or(0),
+                    ),
+                    related: Some((req.file, req.frame)),
+                });
+                self.response(hd.seq, hd.rec, false);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}

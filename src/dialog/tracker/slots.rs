@@ -1,0 +1,176 @@
+//! Sessions as slots: the root slot of each session, its child slots (retry
+//! attempts merged into it), the session id a queued message gets, session
+//! flags, and the index keys an attempt registered (removed with it).
+//! Never decides a link or a verdict: it only records what linking and
+//! finishing decided.
+
+use super::*;
+
+impl<P> Tracker<P> {
+    // ------------------------------------------------------------ slots
+
+    pub(super) fn root_of(&self, mut s: Id) -> Id {
+        while let Some(p) = self.slots.get(&s).and_then(|x| x.parent) {
+            s = p;
+        }
+        s
+    }
+
+    pub(super) fn session_of(&self, s: Id) -> Option<u64> {
+        self.slots.get(&self.root_of(s)).and_then(|x| x.session)
+    }
+
+    pub(super) fn new_slot(&mut self, start: i64) -> Id {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.slots.insert(
+            id,
+            Slot {
+                parent: None,
+                session: None,
+                attempts: Vec::new(),
+                children: Vec::new(),
+                start_ns: start,
+                last_ns: start,
+                flags: BTreeSet::new(),
+                call_ids: Vec::new(),
+                related: BTreeSet::new(),
+                finalized: false,
+                late_of: Vec::new(),
+                max_seq: 0,
+            },
+        );
+        self.live.insert((start, id));
+        self.timer(start + self.w0, Timer::Idle, id);
+        id
+    }
+
+    /// Assigns queue position `seq` to slot `s` and notes the activity.
+    pub(super) fn assign(&mut self, seq: u64, s: Id, rec: &SipRecord) {
+        let root = self.root_of(s);
+        if let Some(q) = self.queue.get_mut((seq - self.queue_base) as usize) {
+            q.slot = Ref::Slot(root);
+        }
+        let slot = self.slots.get_mut(&root).expect("live slot");
+        slot.max_seq = slot.max_seq.max(seq);
+        slot.last_ns = slot.last_ns.max(rec.ts_ns);
+        if !slot.call_ids.iter().any(|c| **c == *rec.call_id()) {
+            slot.call_ids.push(rec.call_id().into());
+        }
+    }
+
+    pub(super) fn assign_session(&mut self, seq: u64, sid: u64) {
+        if let Some(q) = self.queue.get_mut((seq - self.queue_base) as usize) {
+            q.slot = Ref::Session(sid);
+        }
+    }
+
+    pub(super) fn assign_none(&mut self, seq: u64) {
+        if let Some(q) = self.queue.get_mut((seq - self.queue_base) as usize) {
+            q.slot = Ref::None;
+        }
+    }
+
+    pub(super) fn flag(&mut self, s: Id, f: &str) {
+        let root = self.root_of(s);
+        if let Some(slot) = self.slots.get_mut(&root) {
+            slot.flags.insert(f.to_string());
+        }
+    }
+
+    /// Merges slot `child`'s tree into the tree of `parent`.
+    pub(super) fn merge(&mut self, parent: Id, child: Id) {
+        let (rp, rc) = (self.root_of(parent), self.root_of(child));
+        if rp == rc {
+            return;
+        }
+        let c = self.slots.get_mut(&rc).expect("child slot");
+        c.parent = Some(rp);
+        let attempts = std::mem::take(&mut c.attempts);
+        let mut children = std::mem::take(&mut c.children);
+        let flags = std::mem::take(&mut c.flags);
+        let call_ids = std::mem::take(&mut c.call_ids);
+        let related = std::mem::take(&mut c.related);
+        let (start, last, max_seq) = (c.start_ns, c.last_ns, c.max_seq);
+        self.live.remove(&(start, rc));
+        children.push(rc);
+        let p = self.slots.get_mut(&rp).expect("parent slot");
+        p.attempts.extend(attempts);
+        p.children.extend(children);
+        p.flags.extend(flags);
+        for c in call_ids {
+            if !p.call_ids.contains(&c) {
+                p.call_ids.push(c);
+            }
+        }
+        p.related.extend(related);
+        p.last_ns = p.last_ns.max(last);
+        p.max_seq = p.max_seq.max(max_seq);
+        if start < p.start_ns {
+            let old = p.start_ns;
+            p.start_ns = start;
+            self.live.remove(&(old, rp));
+            self.live.insert((start, rp));
+        }
+    }
+
+    pub(super) fn unindex(&mut self, k: IndexKey, a: Id) {
+        match k {
+            IndexKey::Txn(t) => {
+                if self.txns.get(&t).is_some_and(|(x, _)| *x == a) {
+                    self.txns.remove(&t);
+                }
+            }
+            IndexKey::Attempt(t) => {
+                if let Some(v) = self.attempt_keys.get_mut(&t) {
+                    v.retain(|x| *x != a);
+                    if v.is_empty() {
+                        self.attempt_keys.remove(&t);
+                    }
+                }
+            }
+            IndexKey::Dialog(t) => {
+                if self.dialogs.get(&t) == Some(&a) {
+                    self.dialogs.remove(&t);
+                }
+            }
+            IndexKey::Window(w) => self.windows.close(a, &[w]),
+            IndexKey::CallTag(t) => {
+                if let Some(v) = self.call_tag.get_mut(&t) {
+                    v.retain(|x| *x != a);
+                    if v.is_empty() {
+                        self.call_tag.remove(&t);
+                    }
+                }
+            }
+            IndexKey::Corr(t) => {
+                if let Some(v) = self.corr.get_mut(&t) {
+                    v.retain(|(x, _)| *x != a);
+                    if v.is_empty() {
+                        self.corr.remove(&t);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn gc_slots(&mut self) {
+        while let Some(&(max_seq, s)) = self.gc.front() {
+            if max_seq >= self.queue_base && !self.queue.is_empty() {
+                break;
+            }
+            self.gc.pop_front();
+            if let Some(slot) = self.slots.remove(&s) {
+                for c in slot.children {
+                    self.slots.remove(&c);
+                }
+            }
+        }
+        // Forget CSeq high-water marks of calls silent for a whole window.
+        if self.max_cseq.len() > 4096 && self.max_cseq.len() > 4 * self.attempts.len() {
+            let now = self.now;
+            self.max_cseq
+                .retain(|_, (_, t)| now - *t <= RETRANSMISSION_WINDOW_NS + self.w0);
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! What the tracker hands over: finished sessions ([`SessionSummary`]) with
+//! their attempts, links and anomalies, the rule and outcome names, and the
+//! Wireshark filter of a session. Plain data; never tracks anything.
+
+use super::*;
+
+/// How a retry was linked to the failed attempt before it (rules.md §A.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    /// Same Call-ID and From tag.
+    H0,
+    /// Same Call-ID, new From tag.
+    H0Prime,
+    /// New Call-ID, same From URI and tag, same To URI.
+    H1,
+    /// New Call-ID and tag; same identities; differs only in capabilities.
+    H2,
+    /// Identities equal after E.164 normalisation.
+    H3,
+    /// B2BUA legs tied by Session-ID, icid-value or X-CID.
+    AsLeg,
+}
+
+impl Rule {
+    /// The report spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::H0 => "H0",
+            Rule::H0Prime => "H0'",
+            Rule::H1 => "H1",
+            Rule::H2 => "H2",
+            Rule::H3 => "H3",
+            Rule::AsLeg => "AS-leg",
+        }
+    }
+
+    pub(super) fn window(self, method: &Method, w0: i64) -> i64 {
+        match self {
+            Rule::H0 | Rule::H0Prime => w0,
+            _ if *method == Method::Message => W1_MESSAGE_NS,
+            _ => W1_NS,
+        }
+    }
+}
+
+/// How a session ended (rules.md §D.3, from its last attempt).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// A 2xx final response.
+    Established,
+    /// Any other final 3xx–6xx.
+    Failed,
+    /// The UAC cancelled (487, or a failure that crossed the CANCEL).
+    Cancelled,
+    /// A 408, or no final response although the capture runs on past
+    /// Timer B.
+    Timeout,
+    /// No final response and the capture ends too early to say; or the
+    /// dialog's start is not in the capture.
+    Truncated,
+}
+
+impl Outcome {
+    /// The report spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Established => "ESTABLISHED",
+            Outcome::Failed => "FAILED",
+            Outcome::Cancelled => "CANCELLED",
+            Outcome::Timeout => "TIMEOUT",
+            Outcome::Truncated => "TRUNCATED",
+        }
+    }
+}
+
+/// A retry link of a finished session.
+#[derive(Clone, Debug)]
+pub struct Link {
+    /// Index of the failed attempt P in [`SessionSummary::attempts`].
+    pub from: usize,
+    /// Index of the retry N.
+    pub to: usize,
+    /// The rule that linked them.
+    pub rule: Rule,
+    /// Its confidence (rules.md §A.3).
+    pub confidence: f32,
+    /// Whether P had another candidate within 0.1 of this link's
+    /// confidence (`AMBIGUOUS_LINK`).
+    pub ambiguous: bool,
+    /// The highest CSeq the UAC sent in N's Call-ID with N's From tag before
+    /// N (rules.md §A.3 `max_uac_cseq`), for H0/H0' links.
+    pub max_uac_cseq: Option<u32>,
+}
+
+/// One attempt of a finished session.
+#[derive(Clone, Debug)]
+pub struct AttemptSummary {
+    /// The initial request, as the UA sent it (the copy with the fewest
+    /// Vias, rules.md §A.6).
+    pub request: SipRecord,
+    /// The final response (the first one seen; 2xx preferred over nothing).
+    pub final_response: Option<SipRecord>,
+    /// When the UAC sent CANCEL.
+    pub cancel_ns: Option<i64>,
+    /// To tags of the early dialogs (1xx with a To tag), in order.
+    pub early_tags: Vec<Box<str>>,
+    /// To tags of 2xx responses, in order.
+    pub confirmed_tags: Vec<Box<str>>,
+    /// Whether the capture does not hold the dialog's start (an in-dialog
+    /// request with no known dialog, rules.md §A.1).
+    pub start_missing: bool,
+    /// Provisional (101–199) and 2xx responses, first copy of each
+    /// (status, To tag, RSeq), in order.
+    pub answers: Vec<SipRecord>,
+    /// Requests inside the attempt's dialogs (PRACK, UPDATE, re-INVITE,
+    /// BYE, INFO, ...; not ACK), each with its final response.
+    pub in_dialog: Vec<InDialogTxn>,
+    /// Whether an ACK for the non-2xx final response was seen.
+    pub acked_failure: bool,
+    /// Sources the final response was captured from (one per hop; the
+    /// first is the hop nearest the responder, rules.md §C attribution).
+    pub final_sources: Vec<SocketAddr>,
+    /// A later request of the same Call-ID, From tag and method was sent
+    /// more than 50 ms before the final response (rules.md D4).
+    pub premature_retry: bool,
+    /// A request with the same identities came after the window of the
+    /// rule it would have matched (rules.md G.19).
+    pub late_candidate: bool,
+    /// A later B2BUA leg of this request (same Session-ID, icid-value or
+    /// X-CID) no longer requires precondition or 100rel, or lowered the SDP
+    /// precondition demand (rules.md §A.6).
+    pub leg_relaxed: bool,
+}
+
+/// One request inside a dialog, with its final response.
+#[derive(Clone, Debug)]
+pub struct InDialogTxn {
+    /// The request (first copy).
+    pub request: SipRecord,
+    /// Its final response (first one).
+    pub final_response: Option<SipRecord>,
+}
+
+/// A finished session, as the report and the rules need it.
+#[derive(Clone, Debug)]
+pub struct SessionSummary {
+    /// Stable id, unique in the run (numbered in the order sessions are
+    /// recognised as such, from 1).
+    pub id: u64,
+    /// Attempts in time order.
+    pub attempts: Vec<AttemptSummary>,
+    /// Retry links between them.
+    pub links: Vec<Link>,
+    /// First message time.
+    pub start_ns: i64,
+    /// Last message time.
+    pub end_ns: i64,
+    /// Every Call-ID of the session, in order of appearance.
+    pub call_ids: Vec<Box<str>>,
+    /// Session flags found while tracking (rules.md §A: `AMBIGUOUS_LINK`,
+    /// `MID_DIALOG`, `FORKED_MULTI_ANSWER`, `CANCEL_BEFORE_1XX`,
+    /// `CANCEL_RACE_ANSWERED`, ...), sorted.
+    pub flags: BTreeSet<String>,
+    /// The outcome, from the last attempt.
+    pub outcome: Outcome,
+    /// Its final status code.
+    pub final_status: Option<u16>,
+    /// Other sessions tied to this one by Session-ID, icid-value or X-CID
+    /// (B2BUA legs), by id, sorted.
+    pub related: Vec<u64>,
+    /// Capture time the batch had reached when the session was finalised
+    /// (the end of the batch for sessions still open then): how far past
+    /// the session the capture is known to extend (rules.md D.3 items 4–5).
+    pub observed_until: i64,
+}
+
+/// An anomaly found while tracking (written to anomalies.csv).
+#[derive(Clone, Debug)]
+pub struct TrackAnomaly {
+    /// Input file index.
+    pub file: u32,
+    /// Frame.
+    pub frame: u64,
+    /// Stable id (`clock_skew`, `out_of_order`, `orphan_response`).
+    pub kind: &'static str,
+    /// Human detail.
+    pub detail: String,
+    /// Another message the anomaly refers to (file index, frame): for
+    /// `clock_skew`, the request.
+    pub related: Option<(u32, u64)>,
+}
+
+/// A Wireshark display filter showing every message of the given Call-IDs.
+pub fn wireshark_filter(call_ids: &[Box<str>]) -> String {
+    call_ids
+        .iter()
+        .map(|c| {
+            let esc = c.replace('\\', "\\\\").replace('"', "\\\"");
+            format!("sip.Call-ID == \"{esc}\"")
+        })
+        .collect::<Vec<_>>()
+        .join(" || ")
+}
+
+impl SessionSummary {
+    /// The link whose P is attempt `i`.
+    pub fn link_from(&self, i: usize) -> Option<&Link> {
+        self.links.iter().find(|l| l.from == i)
+    }
+}
