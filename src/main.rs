@@ -188,6 +188,15 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
     }
 }
 
+/// A duration in nanoseconds as seconds, without a fraction when whole.
+fn seconds_text(ns: u64) -> String {
+    if ns % 1_000_000_000 == 0 {
+        (ns / 1_000_000_000).to_string()
+    } else {
+        format!("{:.3}", ns as f64 / 1e9)
+    }
+}
+
 fn print_summary(s: &RunSummary, cfg: &Config) {
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     eprintln!(
@@ -228,6 +237,20 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
         eprintln!(
             "  sessions.csv merged from {} sorted run files (long-lived sessions held others back)",
             s.spill_runs
+        );
+    }
+    if s.anomaly_spill_runs > 0 {
+        eprintln!(
+            "  anomalies.csv sorted through {} run files (many anomalies)",
+            s.anomaly_spill_runs
+        );
+    }
+    if s.window_cut_failures > 0 {
+        // RETRY_WINDOW_CUT (rules.md §D.3 item 4): NO_RETRY is not certain.
+        eprintln!(
+            "  {} failures had less than {} s of capture after them: their retry may be missing",
+            s.window_cut_failures,
+            seconds_text(cfg.policy.window_ns())
         );
     }
     for f in &s.failed_files {
