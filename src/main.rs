@@ -53,7 +53,7 @@ struct AnalyzeArgs {
     /// optionally gzip- or zstd-compressed; recognised by content, not name.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
-    /// Output directory (created if missing; existing report files are replaced).
+    /// Output directory (created if missing). Its reports are replaced all at once when the run ends; a failed or killed run leaves them as they were; reports of sipaudit's names the run did not write are removed.
     #[arg(short, long, default_value = "sipaudit-out", value_name = "DIR")]
     out: PathBuf,
     /// Threads (default: all available cores): each file being read has its own thread (at most N files ahead of need) and the session tracker another; from 3, finished sessions are evaluated on a thread of their own and N-3 helpers digest the messages of each file being read. Output is identical for every value.
