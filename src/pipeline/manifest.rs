@@ -97,13 +97,20 @@ pub fn system_time_text(t: SystemTime) -> String {
     format_rfc3339_micros(ns)
 }
 
-/// Reads back each of `names` in `dir`: size, rows, SHA-256.
+/// Reads back each of `names` in `dir`: size, rows, SHA-256 (one thread
+/// per file: messages.csv can be many gigabytes).
 pub fn describe_files(dir: &Path, names: &[String]) -> Result<Vec<WrittenFile>, Error> {
-    names
-        .iter()
-        .filter(|n| *n != MANIFEST_NAME)
-        .map(|n| describe_file(&dir.join(n), n))
-        .collect()
+    std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .iter()
+            .filter(|n| *n != MANIFEST_NAME)
+            .map(|n| s.spawn(move || describe_file(&dir.join(n), n)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 fn describe_file(path: &Path, name: &str) -> Result<WrittenFile, Error> {
@@ -158,18 +165,18 @@ struct CsvRecords {
 
 impl CsvRecords {
     fn feed(&mut self, b: &[u8]) {
-        for &c in b {
-            match c {
-                b'"' => self.in_quotes = !self.in_quotes,
-                b'\n' if !self.in_quotes => {
-                    self.ends += 1;
-                    self.open = false;
-                    continue;
-                }
-                _ => {}
+        let mut after = 0;
+        for i in memchr::memchr2_iter(b'"', b'\n', b) {
+            if b[i] == b'"' {
+                self.in_quotes = !self.in_quotes;
+                self.open = true;
+            } else if !self.in_quotes {
+                self.ends += 1;
+                self.open = false;
             }
-            self.open = true;
+            after = i + 1;
         }
+        self.open = self.open || b.len() > after;
     }
 
     /// Records after the header.
@@ -217,6 +224,9 @@ mod tests {
         assert_eq!(rows(&["a,b\n1,\"x\"", "\"\ny\"\n3,4"]), 2);
         assert_eq!(rows(&["a,b\n1,\"", "\n\"\n"]), 1);
         assert_eq!(rows(&[""]), 0);
+        assert_eq!(rows(&["a,b\n1,2"]), 1);
+        assert_eq!(rows(&["a,b\n1,2\n", "3"]), 2);
+        assert_eq!(rows(&["a,b\n1,2\n", ""]), 1);
     }
 
     #[test]
