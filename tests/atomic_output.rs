@@ -152,7 +152,7 @@ fn a_killed_run_leaves_the_previous_reports() {
         killed_at < full,
         "killed before the end: {killed_at} of {full}"
     );
-    assert_unchanged(&out, &before, &[stage_name.clone()]);
+    assert_unchanged(&out, &before, std::slice::from_ref(&stage_name));
 
     // The next run (other input, no --messages) cleans up after it.
     assert_ok(&analyze(&["-o", out_s, SAMPLE]));

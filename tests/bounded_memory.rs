@@ -15,6 +15,8 @@ use common::root;
 
 /// Peak RSS of the child in KB (`ru_maxrss` of exactly this child, from
 /// wait4), and its exit code.
+// The child is reaped by wait4, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_measured(args: &[&str]) -> (i32, u64, String) {
     let dir = tempfile::tempdir().unwrap();
     let err_path = dir.path().join("stderr");
