@@ -5,7 +5,7 @@
 //! anomaly to the previous one when it repeats it on the same or the next
 //! frame, and hands them in batches to the shared [`AnomalyStore`]. The
 //! store sorts them by file, kind, detail and frame with an external sort
-//! ([`extsort`], spilling to run files in the run's temporary directory),
+//! (`extsort.rs`, spilling to run files in the run's temporary directory),
 //! so that every run of identical anomalies on consecutive frames of a file
 //! becomes one row, however the threads cut it; a second sort puts the rows
 //! in the report's order (file, frame, kind, detail). Memory is the sorts'

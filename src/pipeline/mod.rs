@@ -850,7 +850,7 @@ const MAX_HELPERS: usize = 8;
 ///
 /// The reports are written into a temporary directory inside the output
 /// directory and moved into place at the end with `run.json`, the
-/// manifest ([`out_dir::Staging`]): a run that fails or is killed leaves
+/// manifest (`out_dir::Staging`): a run that fails or is killed leaves
 /// the previous reports as they were.
 pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     let start = Instant::now();
