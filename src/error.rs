@@ -18,6 +18,11 @@ impl Error {
     pub fn kind(&self) -> &ErrorKind {
         &self.kind
     }
+
+    /// The kind of this error, taken out.
+    pub fn into_kind(self) -> ErrorKind {
+        self.kind
+    }
 }
 
 impl From<ErrorKind> for Error {

@@ -55,7 +55,7 @@ struct AnalyzeArgs {
     /// optionally gzip- or zstd-compressed; recognised by content, not name.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
-    /// Output directory (created if missing; existing report files are replaced).
+    /// Output directory (created if missing). Its reports are replaced all at once when the run ends; a failed or killed run leaves them as they were; reports of sipaudit's names the run did not write are removed.
     #[arg(short, long, default_value = "sipaudit-out", value_name = "DIR")]
     out: PathBuf,
     /// Threads (default: all available cores): each file being read has its own thread (at most N files ahead of need) and the session tracker another; from 3, finished sessions are evaluated on a thread of their own and N-3 helpers digest the messages of each file being read. Output is identical for every value.
@@ -184,6 +184,15 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
     }
 }
 
+/// A duration in nanoseconds as seconds, without a fraction when whole.
+fn seconds_text(ns: u64) -> String {
+    if ns % 1_000_000_000 == 0 {
+        (ns / 1_000_000_000).to_string()
+    } else {
+        format!("{:.3}", ns as f64 / 1e9)
+    }
+}
+
 fn print_summary(s: &RunSummary, cfg: &Config) {
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     eprintln!(
@@ -224,6 +233,20 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
         eprintln!(
             "  sessions.csv merged from {} sorted run files (long-lived sessions held others back)",
             s.spill_runs
+        );
+    }
+    if s.anomaly_spill_runs > 0 {
+        eprintln!(
+            "  anomalies.csv sorted through {} run files (many anomalies)",
+            s.anomaly_spill_runs
+        );
+    }
+    if s.window_cut_failures > 0 {
+        // RETRY_WINDOW_CUT (rules.md §D.3 item 4): NO_RETRY is not certain.
+        eprintln!(
+            "  {} failures had less than {} s of capture after them: their retry may be missing",
+            s.window_cut_failures,
+            seconds_text(cfg.policy.window_ns())
         );
     }
     for f in &s.failed_files {

@@ -242,7 +242,7 @@ fn spilled_session_rows_give_the_same_reports() {
     let leftovers: Vec<_> = fs::read_dir(&outs[1])
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("run"))
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".sipaudit"))
         .collect();
-    assert!(leftovers.is_empty());
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

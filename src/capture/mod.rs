@@ -330,6 +330,7 @@ fn read_inner(
         compressed,
         info,
         on_packet,
+        empty_run: (0, 0),
     };
     match format {
         Format::Pcap => ctx.read_pcap(stream),
@@ -353,7 +354,14 @@ struct Ctx<'p, 'i, 'f> {
     compressed: bool,
     info: &'i mut CaptureInfo,
     on_packet: &'f mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
+    /// Zero-length records in a row so far, and the offset of the first.
+    empty_run: (u32, usize),
 }
+
+/// Zero-length records in a row after which a file is taken to hold no
+/// more packets (zero fill after a crash, a decompression bomb): reading
+/// stops with [`ErrorKind::Corrupt`] at the first of them.
+pub const MAX_EMPTY_RECORDS: u32 = 10_000;
 
 /// What to do after a reader reported something other than a block.
 enum Next {
@@ -362,14 +370,41 @@ enum Next {
 }
 
 impl Ctx<'_, '_, '_> {
-    /// Hands one packet to the callback; `Break` means stop reading now.
+    /// Hands the packet of the record at `offset` to the callback; `Break`
+    /// means stop reading now. The [`MAX_EMPTY_RECORDS`]-th zero-length
+    /// record in a row is an error instead.
     fn deliver(
         &mut self,
+        offset: usize,
         ts_ns: i64,
         linktype: u32,
         orig_len: u32,
         data: &[u8],
-    ) -> ControlFlow<()> {
+    ) -> Result<ControlFlow<()>, Error> {
+        if data.is_empty() {
+            if self.empty_run.0 == 0 {
+                self.empty_run.1 = offset;
+            }
+            self.empty_run.0 += 1;
+            if self.empty_run.0 >= MAX_EMPTY_RECORDS {
+                let detail = format!(
+                    "{MAX_EMPTY_RECORDS} zero-length records in a row from here: \
+                     the rest is not packets (zero fill?)"
+                );
+                // Named after the last frame before the run: its records
+                // were delivered (as empty packets) but are not data.
+                return Err(ErrorKind::Corrupt {
+                    path: self.path.to_path_buf(),
+                    offset: self.empty_run.1 as u64,
+                    frame: self.info.packets - u64::from(self.empty_run.0 - 1),
+                    detail,
+                    compressed: self.compressed,
+                }
+                .into());
+            }
+        } else {
+            self.empty_run.0 = 0;
+        }
         self.info.packets += 1;
         let pkt = RawPacket {
             frame: self.info.packets,
@@ -378,7 +413,7 @@ impl Ctx<'_, '_, '_> {
             orig_len,
             data,
         };
-        (self.on_packet)(&pkt)
+        Ok((self.on_packet)(&pkt))
     }
 
     fn too_large(&self, offset: usize, len: u64, limit: u64) -> Error {
@@ -507,7 +542,10 @@ impl Ctx<'_, '_, '_> {
                                 b.ts_usec as i64 * 1_000
                             };
                             let ts = b.ts_sec as i64 * 1_000_000_000 + frac;
-                            if self.deliver(ts, linktype, b.origlen, b.data).is_break() {
+                            if self
+                                .deliver(pos, ts, linktype, b.origlen, b.data)?
+                                .is_break()
+                            {
                                 return Ok(());
                             }
                         }
@@ -594,7 +632,7 @@ impl Ctx<'_, '_, '_> {
                             let ts = ts::pcapng_ts_ns(units, iface.tsresol, iface.tsoffset);
                             let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
                             if self
-                                .deliver(ts, iface.linktype, epb.origlen, data)
+                                .deliver(off, ts, iface.linktype, epb.origlen, data)?
                                 .is_break()
                             {
                                 return Ok(());
@@ -617,7 +655,7 @@ impl Ctx<'_, '_, '_> {
                             }
                             let data = &spb.data[..caplen.min(spb.data.len())];
                             if self
-                                .deliver(0, iface.linktype, spb.origlen, data)
+                                .deliver(off, 0, iface.linktype, spb.origlen, data)?
                                 .is_break()
                             {
                                 return Ok(());
@@ -655,7 +693,10 @@ impl Ctx<'_, '_, '_> {
                             let origlen = rd32(16);
                             let data = &d[20..(20 + caplen).min(d.len())];
                             let ts = ts::pcapng_ts_ns(units, iface.tsresol, iface.tsoffset);
-                            if self.deliver(ts, iface.linktype, origlen, data).is_break() {
+                            if self
+                                .deliver(off, ts, iface.linktype, origlen, data)?
+                                .is_break()
+                            {
                                 return Ok(());
                             }
                         }
@@ -934,6 +975,36 @@ mod tests {
         let p = write(&dir, "big.pcap", &big);
         assert!(read_capture(&p, |_| {}).1.is_some());
         assert_eq!(first_timestamp(&p), Some(7_000_008_000));
+    }
+
+    #[test]
+    fn a_run_of_zero_length_records_ends_the_file_at_its_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = two_packets(false);
+        let start = v.len();
+        // Short of the limit, zero-length records are packets; the next
+        // real one resets the count.
+        pcap_record(&mut v, 1, 0, &[]);
+        pcap_record(&mut v, 1, 0, &[7u8; 42]);
+        let zeros_at = v.len();
+        v.extend(std::iter::repeat_n(
+            0u8,
+            16 * MAX_EMPTY_RECORDS as usize + 4096,
+        ));
+        for (name, bytes) in [("z.pcap", v.clone()), ("z.pcap.gz", gzip(&v))] {
+            let p = write(&dir, name, &bytes);
+            let (info, err) = read_capture(&p, |_| {});
+            assert_eq!(info.packets, 4 + u64::from(MAX_EMPTY_RECORDS) - 1);
+            let msg = err.expect("an error").to_string();
+            assert!(
+                msg.contains(&format!(
+                    "corrupt capture at byte offset {zeros_at} (after frame 4)"
+                )),
+                "{msg}"
+            );
+            assert!(msg.contains("10000 zero-length records in a row"), "{msg}");
+        }
+        assert!(zeros_at > start);
     }
 
     #[test]

@@ -846,7 +846,7 @@ impl Reassembler {
         assert_eq!(self.sh.held_total, total);
         assert_eq!(
             self.sh.order.len(),
-            self.dirs.values().map(|d| d.partials.len()).sum()
+            self.dirs.values().map(|d| d.partials.len()).sum::<usize>()
         );
         assert_eq!(self.sh.frame_refs, refs);
         assert!(self.sh.reported.iter().all(|f| refs.contains_key(f)));

@@ -23,10 +23,11 @@ use std::thread::{Scope, ScopedJoinHandle};
 use crate::anomaly::PacketAnomaly;
 use crate::capture::format_rfc3339_micros;
 use crate::dialog::{Capture, SipRecord};
-use crate::report::rows::{AnomalyRow, MessageRow};
-use crate::report::{Cell, Text};
+use crate::report::Cell;
+use crate::report::rows::MessageRow;
 use crate::sip::{self, Framing, Message, StartLine};
 
+use super::anomalies::{AnomalyBuf, AnomalyStore};
 use super::{Counters, Found, PendingRow, Seen};
 
 /// Messages per batch handed to a helper: 512, or `SIPAUDIT_DIGEST_BATCH`
@@ -51,19 +52,25 @@ pub(super) struct Digest {
     file: String,
     file_idx: u32,
     want_rows: bool,
-    pub(super) anomalies: Vec<AnomalyRow>,
+    /// Handed to the run's anomaly store as they come (never all held).
+    anomalies: AnomalyBuf,
     pub(super) sip_messages: u64,
     pub(super) counters: Counters,
     scratch: String,
 }
 
 impl Digest {
-    pub(super) fn new(file: &str, file_idx: u32, want_rows: bool) -> Digest {
+    pub(super) fn new(
+        file: &str,
+        file_idx: u32,
+        want_rows: bool,
+        anomalies: &AnomalyStore,
+    ) -> Digest {
         Digest {
             file: file.to_string(),
             file_idx,
             want_rows,
-            anomalies: Vec::new(),
+            anomalies: anomalies.buf(file_idx),
             sip_messages: 0,
             counters: Counters::default(),
             scratch: String::new(),
@@ -71,17 +78,12 @@ impl Digest {
     }
 
     pub(super) fn add_anomaly(&mut self, frame: u64, kind: &'static str, detail: String) {
-        self.anomalies.push(AnomalyRow {
-            file: Text(self.file.clone()),
-            frame,
-            kind,
-            detail: Text(detail),
-        });
+        self.anomalies.push(frame, kind, detail);
     }
 
-    /// Adds what `other` accumulated (anomalies are sorted per file later).
+    /// Adds the counters `other` accumulated (its anomalies went to the
+    /// store).
     pub(super) fn absorb(&mut self, other: Digest) {
-        self.anomalies.extend(other.anomalies);
         self.sip_messages += other.sip_messages;
         for (k, v) in other.counters.transport {
             *self.counters.transport.entry(k).or_default() += v;
@@ -243,6 +245,7 @@ impl<'s> Pool<'s> {
         file: &str,
         file_idx: u32,
         want_rows: bool,
+        anomalies: &AnomalyStore,
     ) -> Pool<'s> {
         let mut pool = Pool {
             to: Vec::with_capacity(n),
@@ -255,7 +258,7 @@ impl<'s> Pool<'s> {
         for _ in 0..n.max(1) {
             let (tx, rx) = sync_channel::<Batch>(QUEUE);
             let (rtx, rrx): (Sender<Vec<Found>>, _) = channel();
-            let mut d = Digest::new(file, file_idx, want_rows);
+            let mut d = Digest::new(file, file_idx, want_rows, anomalies);
             pool.handles.push(scope.spawn(move || {
                 for b in rx {
                     let mut out = Vec::with_capacity(b.jobs.len());

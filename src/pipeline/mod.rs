@@ -8,14 +8,17 @@
 //! bytes are the same for every `--jobs` value and every order in which the
 //! inputs were named.
 
+mod anomalies;
 mod digest;
+mod extsort;
 mod inputs;
+mod manifest;
 pub mod merge;
 mod out_dir;
 pub mod spill;
 
 pub use inputs::{Input, expand_inputs, inputs_to_analyse};
-pub use out_dir::prepare_out_dir;
+pub use out_dir::{REPORT_NAMES, STAGING_PREFIX, prepare_out_dir};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,16 +27,18 @@ use std::time::{Duration, Instant};
 use crate::anomaly::PacketAnomaly;
 use crate::capture::{self, format_rfc3339_micros};
 use crate::dialog::{SessionSummary, SipRecord, TrackAnomaly, Tracker};
+
 use crate::error::{Error, ErrorKind};
 use crate::packet::sctp::SctpEvent;
 use crate::packet::ws::{self, WsEvent};
 use crate::packet::{Datagram, Decoder, FlowKey, PacketCounts, Sink, StreamEvent, TunnelPath};
-use crate::report::rows::{AnomalyRow, InputRow, SummaryRow};
+use crate::report::rows::{InputRow, SummaryRow};
 use crate::report::sessions::{SessionPolicy, failure_rows, session_row};
 use crate::report::{self, RawCsv, Text};
 use crate::rules;
 use crate::sip::stream::FramerEvent;
 use crate::sip::{self, Framing, Message};
+use anomalies::AnomalyStore;
 
 /// What to run: built once from the command line, then read-only.
 #[derive(Debug, Clone)]
@@ -85,11 +90,16 @@ pub struct RunSummary {
     pub verdicts: Vec<(String, u64)>,
     /// failures.csv rows by verdict.
     pub failure_verdicts: Vec<(String, u64)>,
+    /// failures.csv rows flagged RETRY_WINDOW_CUT: less than the retry
+    /// window of capture after the failure (rules.md §D.3 item 4).
+    pub window_cut_failures: u64,
     /// Sorted run files sessions.csv went through (long-lived sessions held
     /// many finished ones back; `pipeline::spill`).
     pub spill_runs: usize,
     /// Anomalies by kind.
     pub anomalies: BTreeMap<&'static str, u64>,
+    /// Sorted run files the anomalies went through (0: all in memory).
+    pub anomaly_spill_runs: usize,
     /// Wall-clock time.
     pub elapsed: Duration,
 }
@@ -100,7 +110,6 @@ struct FileResult {
     /// Capture time of the file's last packet, SIP or not (`None`: no
     /// packet): the batch ends at the latest of these (rules.md §D.3, §G.21).
     last_packet_ns: Option<i64>,
-    anomalies: Vec<AnomalyRow>,
     counters: Counters,
     failed: bool,
 }
@@ -439,12 +448,14 @@ fn process_file(
     file_idx: u32,
     want_rows: bool,
     helpers: usize,
+    store: &AnomalyStore,
     emit: &mut dyn FnMut(Found),
 ) -> FileResult {
     std::thread::scope(|scope| {
-        let pool = (helpers > 0)
-            .then(|| digest::Pool::spawn(scope, helpers, &input.display, file_idx, want_rows));
-        read_file(input, file_idx, want_rows, pool, emit)
+        let pool = (helpers > 0).then(|| {
+            digest::Pool::spawn(scope, helpers, &input.display, file_idx, want_rows, store)
+        });
+        read_file(input, file_idx, want_rows, store, pool, emit)
     })
 }
 
@@ -453,6 +464,7 @@ fn read_file<'a>(
     input: &Input,
     file_idx: u32,
     want_rows: bool,
+    store: &AnomalyStore,
     pool: Option<digest::Pool<'a>>,
     emit: &'a mut dyn FnMut(Found),
 ) -> FileResult {
@@ -461,7 +473,7 @@ fn read_file<'a>(
         framers: sip::stream::Framers::default(),
         ws: rustc_hash::FxHashMap::default(),
         out: Out {
-            digest: digest::Digest::new(&input.display, file_idx, want_rows),
+            digest: digest::Digest::new(&input.display, file_idx, want_rows, store),
             last_frame: (0, 0),
             emit,
             pool,
@@ -529,7 +541,6 @@ fn read_file<'a>(
     FileResult {
         input: input_row,
         last_packet_ns: has_packets.then_some(last),
-        anomalies: out.digest.anomalies,
         counters: out.digest.counters,
         failed: err.is_some(),
     }
@@ -559,6 +570,8 @@ struct Reports {
     capability: BTreeMap<String, u64>,
     ue_profile: BTreeMap<&'static str, u64>,
     failure_verdict: BTreeMap<&'static str, u64>,
+    /// failures.csv rows flagged RETRY_WINDOW_CUT.
+    window_cut: u64,
     policy_verdict: BTreeMap<String, u64>,
     /// Sessions with a capability refusal, for INCONSISTENT_EXPERIENCE.
     experience: Vec<rules::Experience>,
@@ -571,7 +584,10 @@ struct Feed {
     messages: Option<RawCsv>,
     tail: Vec<u8>,
     error: Option<Error>,
-    anomalies: Vec<TrackAnomaly>,
+    /// The tracker's anomalies go here (file index, frame).
+    anomalies: AnomalyStore,
+    /// Input names by index, for the detail of a related message.
+    files: Vec<String>,
 }
 
 /// What the tracker hands the rules stage at each collection: the sessions
@@ -601,7 +617,10 @@ impl Feed {
                 }
             }
         });
-        self.anomalies.extend(t.take_anomalies());
+        for a in t.take_anomalies() {
+            let detail = tracker_detail(&a, &self.files);
+            self.anomalies.buf(a.file).push(a.frame, a.kind, detail);
+        }
         Finished {
             sessions: t.take_finished(),
             limit: if all { None } else { t.min_live_start() },
@@ -739,6 +758,9 @@ impl Reports {
             let frows = failure_rows(&s, ev, &self.files);
             for f in &frows {
                 *self.failure_verdict.entry(f.verdict).or_default() += 1;
+                if f.flags.0.split(';').any(|x| x == WINDOW_CUT_FLAG) {
+                    self.window_cut += 1;
+                }
                 for c in f.failure_class.0.split(';').filter(|c| !c.is_empty()) {
                     *self.failure_class.entry(c.to_string()).or_default() += 1;
                 }
@@ -798,6 +820,21 @@ impl Reports {
     }
 }
 
+/// The flag of a failure followed by less than the retry window of capture.
+const WINDOW_CUT_FLAG: &str = "RETRY_WINDOW_CUT";
+
+/// The detail of a tracker anomaly, with the message it refers to named.
+fn tracker_detail(a: &TrackAnomaly, files: &[String]) -> String {
+    match a.related {
+        Some((f, frame)) => format!(
+            "{} (request: {} frame {frame})",
+            a.detail,
+            files.get(f as usize).map_or("?", |s| s.as_str())
+        ),
+        None => a.detail.clone(),
+    }
+}
+
 /// Most helper threads per file being read.
 const MAX_HELPERS: usize = 8;
 
@@ -810,12 +847,50 @@ const MAX_HELPERS: usize = 8;
 /// ([`merge::merge`]); the [`Tracker`] rebuilds sessions from it on this
 /// thread, and rows are written as soon as they are final, so memory
 /// follows the traffic in flight, not the input size.
+///
+/// The reports are written into a temporary directory inside the output
+/// directory and moved into place at the end with `run.json`, the
+/// manifest (`out_dir::Staging`): a run that fails or is killed leaves
+/// the previous reports as they were.
 pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     let start = Instant::now();
+    let started = std::time::SystemTime::now();
     // Both checked before any file is written: first that something can be
     // analysed, then that the reports can be written.
     let inputs = inputs_to_analyse(&cfg.inputs)?;
     prepare_out_dir(&cfg.out_dir)?;
+    let input_files = manifest::input_files(&inputs);
+    let staging = out_dir::Staging::create(&cfg.out_dir)?;
+    // Everything below writes into the temporary directory.
+    let staged = Config {
+        out_dir: staging.path().to_path_buf(),
+        ..cfg.clone()
+    };
+    let mut summary = write_reports(&staged, &inputs).map_err(|e| staging.unstage(e))?;
+    let m = manifest::Manifest {
+        manifest_version: manifest::MANIFEST_VERSION,
+        sipaudit_version: env!("CARGO_PKG_VERSION"),
+        command_line: std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        policy: cfg.policy.name().to_string(),
+        start: manifest::system_time_text(started),
+        end: manifest::system_time_text(std::time::SystemTime::now()),
+        inputs: input_files,
+        files_with_errors: summary.failed_files.clone(),
+        files: manifest::describe_files(staging.path(), &staging.files()?)
+            .map_err(|e| staging.unstage(e))?,
+    };
+    manifest::write(staging.path(), &m).map_err(|e| staging.unstage(e))?;
+    staging.commit()?;
+    summary.elapsed = start.elapsed();
+    Ok(summary)
+}
+
+/// [`run`] without the temporary directory: writes every report into
+/// `cfg.out_dir`.
+fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
+    let start = Instant::now();
     let jobs = cfg
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -847,8 +922,10 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         },
         tail: Vec::new(),
         error: None,
-        anomalies: Vec::new(),
+        anomalies: AnomalyStore::new(&cfg.out_dir),
+        files: inputs.iter().map(|i| i.display.clone()).collect(),
     };
+    let store = feed.anomalies.clone();
     let reports = Reports {
         files: inputs.iter().map(|i| i.display.clone()).collect(),
         sessions: RawCsv::create(&cfg.out_dir, "sessions.csv", report::SESSIONS_HEADER)?,
@@ -867,6 +944,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         capability: BTreeMap::new(),
         ue_profile: BTreeMap::new(),
         failure_verdict: BTreeMap::new(),
+        window_cut: 0,
         policy_verdict: BTreeMap::new(),
         experience: Vec::new(),
     };
@@ -880,7 +958,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
             &first_ts,
             &opts,
             |i, emit| {
-                let r = process_file(&inputs[i], i as u32, cfg.messages, helpers, emit);
+                let r = process_file(&inputs[i], i as u32, cfg.messages, helpers, &store, emit);
                 if let Some(f) = cfg.on_file_done {
                     f();
                 }
@@ -916,7 +994,6 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         sessions: reports.sessions_total,
         ..RunSummary::default()
     };
-    let mut per_file_anomalies: Vec<Vec<AnomalyRow>> = Vec::with_capacity(results.len());
     let mut inputs_rows = Vec::with_capacity(results.len());
     let mut transport: BTreeMap<String, u64> = BTreeMap::new();
     let mut method: BTreeMap<String, u64> = BTreeMap::new();
@@ -942,33 +1019,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         for (k, v) in r.counters.status {
             *status.entry(k).or_default() += v;
         }
-        per_file_anomalies.push(r.anomalies);
         inputs_rows.push(r.input);
-    }
-    for a in std::mem::take(&mut feed.anomalies) {
-        if let Some(v) = per_file_anomalies.get_mut(a.file as usize) {
-            v.push(AnomalyRow {
-                file: Text(reports.files[a.file as usize].clone()),
-                frame: a.frame,
-                kind: a.kind,
-                detail: Text(match a.related {
-                    Some((f, frame)) => format!(
-                        "{} (request: {} frame {frame})",
-                        a.detail,
-                        reports.files.get(f as usize).map_or("?", |s| s.as_str())
-                    ),
-                    None => a.detail,
-                }),
-            });
-        }
-    }
-    let mut anomalies = Vec::new();
-    for mut a in per_file_anomalies {
-        a.sort_by(|x, y| (x.frame, x.kind, &x.detail).cmp(&(y.frame, y.kind, &y.detail)));
-        for r in &a {
-            *summary.anomalies.entry(r.kind).or_default() += 1;
-        }
-        anomalies.extend(a);
     }
 
     if let Some(e) = feed.error.take().or_else(|| reports.error.take()) {
@@ -978,6 +1029,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         w.finish()?;
     }
     summary.spill_runs = reports.spill_runs;
+    summary.window_cut_failures = reports.window_cut;
     let Reports {
         sessions,
         failures,
@@ -1012,12 +1064,9 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         &inputs_rows,
         report::INPUTS_HEADER,
     )?;
-    report::write_csv(
-        &cfg.out_dir,
-        "anomalies.csv",
-        &anomalies,
-        report::ANOMALIES_HEADER,
-    )?;
+    let written = store.write(&cfg.out_dir, &feed.files)?;
+    summary.anomalies = written.by_kind;
+    summary.anomaly_spill_runs = written.spill_runs;
 
     let mut srows = Vec::new();
     let totals = [

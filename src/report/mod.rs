@@ -5,6 +5,7 @@
 //! the formula-injection guard of the contract: a cell starting with `=`,
 //! `+`, `-`, `@`, tab or carriage return gets a leading `'`.
 
+pub mod anomalies;
 pub mod rows;
 pub mod sessions;
 

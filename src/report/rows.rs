@@ -103,8 +103,11 @@ pub struct InputRow {
     pub error: Text,
 }
 
-/// anomalies.csv: one row per anomaly found in the traffic. Rows sorted by
-/// file, frame, kind.
+/// anomalies.csv: one row per anomaly found in the traffic, or per run of
+/// identical anomalies on consecutive frames of a file (`frame` the first,
+/// `detail` ending with the count and the last frame,
+/// [`crate::report::anomalies::repeated_detail`]). Rows sorted by file,
+/// frame, kind, detail.
 #[derive(Debug, Clone, Serialize)]
 pub struct AnomalyRow {
     /// The input path.
