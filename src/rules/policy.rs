@@ -13,9 +13,10 @@
 //! let p = Policy::builtin();
 //! let (class, _) = p.destination("sip:bob@example.com", "sip:bob@example.com", &DestSignals::default());
 //! assert_eq!(class, DestClass::NonIms);
-//! let mut ctx = LinkContext::new("COMPLIANT_RELAXATION", class);
+//! # use sipaudit::rules::catalogue::{PolicyVerdict, Verdict};
+//! let mut ctx = LinkContext::new(Verdict::CompliantRelaxation, class);
 //! ctx.relaxed = vec!["precondition".into()];
-//! assert_eq!(p.evaluate(&ctx).verdict.as_deref(), Some("POLICY_COMPLIANT"));
+//! assert_eq!(p.evaluate(&ctx).verdict, Some(PolicyVerdict::Compliant));
 //! ```
 
 use std::fmt;
@@ -67,18 +68,8 @@ relaxation = "always_allow"
 /// example of rules.md §E.3 with a comment on every key.
 pub const EXAMPLE_TOML: &str = include_str!("../../samples/policies/annotated-example.toml");
 
-/// The POLICY_VIOLATION reasons of rules.md §E.4, in the order listed there.
-pub const REASONS: [&str; 9] = [
-    "RELAXATION_FORBIDDEN",
-    "DEST_IMS",
-    "CAPABILITY_NOT_RELAXABLE",
-    "SUBSCRIBER",
-    "ORIGIN",
-    "EMERGENCY",
-    "RETRY_LIMIT",
-    "SAME_CALL_ID_REQUIRED",
-    "DESIRED_LISTING_REQUIRED",
-];
+pub use super::catalogue::{DestClass, PolicyVerdict, Reason};
+use super::catalogue::{Flag, Verdict};
 
 /// The `when` keys of a `[[rule]]`, in the order that derives a deny rule's
 /// default reason (rules.md §E.3).
@@ -126,46 +117,6 @@ impl fmt::Display for PolicyError {
 }
 
 impl std::error::Error for PolicyError {}
-
-/// A destination class (rules.md §E.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DestClass {
-    /// An IMS destination.
-    Ims,
-    /// A non-IMS (Internet) destination.
-    NonIms,
-    /// Not known; for policy checks, "undetermined" when `unknown_as` keeps it.
-    Unknown,
-}
-
-impl DestClass {
-    /// The `destination_class` column value: `IMS`, `NON_IMS`, `UNKNOWN`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DestClass::Ims => "IMS",
-            DestClass::NonIms => "NON_IMS",
-            DestClass::Unknown => "UNKNOWN",
-        }
-    }
-
-    /// The policy file's spelling: `ims`, `non_ims`, `unknown`.
-    pub fn policy_name(self) -> &'static str {
-        match self {
-            DestClass::Ims => "ims",
-            DestClass::NonIms => "non_ims",
-            DestClass::Unknown => "unknown",
-        }
-    }
-
-    fn from_policy_name(s: &str) -> Option<DestClass> {
-        match s {
-            "ims" => Some(DestClass::Ims),
-            "non_ims" => Some(DestClass::NonIms),
-            "unknown" => Some(DestClass::Unknown),
-            _ => None,
-        }
-    }
-}
 
 /// The confidence of a destination class (rules.md §E.2: high for the
 /// configured lists, steps 1–2; medium for inference from signalling, steps
@@ -323,8 +274,9 @@ struct Rule {
     /// `when.emergency`.
     emergency: Option<bool>,
     allow: bool,
-    /// The effective reason of a deny rule (given or derived).
-    reason: &'static str,
+    /// The effective reason of a deny rule (given or derived); `None` for
+    /// an allow rule.
+    reason: Option<Reason>,
 }
 
 /// A string-valued `when` key.
@@ -418,15 +370,15 @@ impl Default for Policy {
 /// §E.4 step 1). The caller extracts it from the session; the evaluation is
 /// a pure function of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkContext<'a> {
+pub struct LinkContext {
     /// X of rules.md §D.1: the relaxed tags, lowercased, in their order of
     /// first appearance in P; `UPDATE` for the method.
     pub relaxed: Vec<String>,
     /// U of rules.md §D.1 (the refused tags, inferred U included): used as
     /// X for POLICY_RESPECTED_BY_UE when X is empty.
     pub refused: Vec<String>,
-    /// The link's rules.md §D.3 verdict name, e.g. `NO_RETRY`.
-    pub verdict: &'a str,
+    /// The link's rules.md §D.3 verdict.
+    pub verdict: Verdict,
     /// The rules.md §E.2 class of P's Request-URI, before `unknown_as`
     /// (the evaluation applies it).
     pub destination: DestClass,
@@ -456,11 +408,11 @@ pub struct LinkContext<'a> {
     pub passed: bool,
 }
 
-impl<'a> LinkContext<'a> {
+impl LinkContext {
     /// A context with the given verdict and destination class, nothing
     /// relaxed or refused, no context value shown, not emergency, an H0
     /// link, retry count 1 and no evidence.
-    pub fn new(verdict: &'a str, destination: DestClass) -> Self {
+    pub fn new(verdict: Verdict, destination: DestClass) -> Self {
         LinkContext {
             relaxed: Vec::new(),
             refused: Vec::new(),
@@ -483,41 +435,22 @@ impl<'a> LinkContext<'a> {
 /// The policy verdict of one link (rules.md §E.4).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PolicyOutcome {
-    /// `POLICY_COMPLIANT`, `POLICY_VIOLATION:<REASON>`, `POLICY_ENFORCED`,
-    /// `POLICY_OVERBLOCKED`, `POLICY_UNDETERMINED`, `POLICY_RESPECTED_BY_UE`,
-    /// or `None` (an empty policy_verdict).
-    pub verdict: Option<String>,
+    /// The policy verdict, or `None` (an empty policy_verdict).
+    pub verdict: Option<PolicyVerdict>,
     /// What decided it (the `policy_rule` column): a `[[rule]]` id,
     /// `emergency`, a `[relaxation]` key such as
     /// `relaxation.allowed_destinations`, or `relaxation` for an allow by the
     /// defaults. Empty with an empty verdict.
     pub rule: String,
     /// `POLICY_NOT_ENFORCED` for a violation that passed; otherwise empty.
-    pub flags: Vec<String>,
-}
-
-/// The severity of a policy verdict, for the session's most severe one
-/// (rules.md §E.4: POLICY_VIOLATION > POLICY_OVERBLOCKED >
-/// POLICY_UNDETERMINED > POLICY_ENFORCED > POLICY_COMPLIANT >
-/// POLICY_RESPECTED_BY_UE); higher is more severe, 0 for an empty or unknown
-/// verdict.
-pub fn severity(verdict: &str) -> u8 {
-    match verdict {
-        v if v == "POLICY_VIOLATION" || v.starts_with("POLICY_VIOLATION:") => 6,
-        "POLICY_OVERBLOCKED" => 5,
-        "POLICY_UNDETERMINED" => 4,
-        "POLICY_ENFORCED" => 3,
-        "POLICY_COMPLIANT" => 2,
-        "POLICY_RESPECTED_BY_UE" => 1,
-        _ => 0,
-    }
+    pub flags: Vec<Flag>,
 }
 
 /// How §E.4 step 2 decided a link (or a tag).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Decision {
     Allow(String),
-    Deny(&'static str, String),
+    Deny(Reason, String),
     Undetermined(String),
 }
 
@@ -849,19 +782,19 @@ impl Policy {
     /// verdict is NO_RETRY, REPEATED_WITHOUT_RELAXATION or RETRY_LOOP and
     /// steps 1–2 with X := U deny (step 2d included, with the context as
     /// given), else empty.
-    pub fn evaluate(&self, ctx: &LinkContext<'_>) -> PolicyOutcome {
-        if ctx.verdict == "NOT_APPLICABLE" {
+    pub fn evaluate(&self, ctx: &LinkContext) -> PolicyOutcome {
+        if ctx.verdict == Verdict::NotApplicable {
             return PolicyOutcome::default();
         }
         if ctx.relaxed.is_empty() {
             if matches!(
                 ctx.verdict,
-                "NO_RETRY" | "REPEATED_WITHOUT_RELAXATION" | "RETRY_LOOP"
+                Verdict::NoRetry | Verdict::RepeatedWithoutRelaxation | Verdict::RetryLoop
             ) && !ctx.refused.is_empty()
                 && let Decision::Deny(_, rule) = self.decide_link(&ctx.refused, ctx)
             {
                 return PolicyOutcome {
-                    verdict: Some("POLICY_RESPECTED_BY_UE".into()),
+                    verdict: Some(PolicyVerdict::RespectedByUe),
                     rule,
                     flags: Vec::new(),
                 };
@@ -870,30 +803,27 @@ impl Policy {
         }
         match self.decide_link(&ctx.relaxed, ctx) {
             Decision::Allow(rule) => PolicyOutcome {
-                verdict: Some(
-                    if ctx.home_rejected {
-                        "POLICY_OVERBLOCKED"
-                    } else {
-                        "POLICY_COMPLIANT"
-                    }
-                    .into(),
-                ),
+                verdict: Some(if ctx.home_rejected {
+                    PolicyVerdict::Overblocked
+                } else {
+                    PolicyVerdict::Compliant
+                }),
                 rule,
                 flags: Vec::new(),
             },
             Decision::Deny(reason, rule) => {
                 if ctx.home_rejected {
                     PolicyOutcome {
-                        verdict: Some("POLICY_ENFORCED".into()),
+                        verdict: Some(PolicyVerdict::Enforced),
                         rule,
                         flags: Vec::new(),
                     }
                 } else {
                     PolicyOutcome {
-                        verdict: Some(format!("POLICY_VIOLATION:{reason}")),
+                        verdict: Some(PolicyVerdict::Violation(reason)),
                         rule,
                         flags: if ctx.passed {
-                            vec!["POLICY_NOT_ENFORCED".into()]
+                            vec![Flag::PolicyNotEnforced]
                         } else {
                             Vec::new()
                         },
@@ -901,7 +831,7 @@ impl Policy {
                 }
             }
             Decision::Undetermined(rule) => PolicyOutcome {
-                verdict: Some("POLICY_UNDETERMINED".into()),
+                verdict: Some(PolicyVerdict::Undetermined),
                 rule,
                 flags: Vec::new(),
             },
@@ -911,7 +841,7 @@ impl Policy {
     /// §E.4 step 2 for a set of tags: each tag by a → b → c; the link is
     /// denied by its first denied tag, else undetermined, else allowed (the
     /// first tag's rule), then the limits of d unless the emergency allowed.
-    fn decide_link(&self, tags: &[String], ctx: &LinkContext<'_>) -> Decision {
+    fn decide_link(&self, tags: &[String], ctx: &LinkContext) -> Decision {
         let class = self.policy_class(ctx.destination);
         let mut first_undetermined: Option<String> = None;
         let mut first_allow: Option<String> = None;
@@ -936,29 +866,31 @@ impl Policy {
             return Decision::Allow(rule);
         }
         if ctx.retry_count > self.max_retries {
-            return Decision::Deny("RETRY_LIMIT", "relaxation.max_retries".into());
+            return Decision::Deny(Reason::RetryLimit, "relaxation.max_retries".into());
         }
         if self.require_same_call_id && !ctx.same_call_id {
             return Decision::Deny(
-                "SAME_CALL_ID_REQUIRED",
+                Reason::SameCallIdRequired,
                 "relaxation.require_same_call_id".into(),
             );
         }
         if self.require_desired_listing && ctx.desired_dropped {
             return Decision::Deny(
-                "DESIRED_LISTING_REQUIRED",
+                Reason::DesiredListingRequired,
                 "relaxation.require_desired_listing".into(),
             );
         }
         Decision::Allow(rule)
     }
 
-    fn decide_tag(&self, x: &str, class: DestClass, ctx: &LinkContext<'_>) -> Decision {
+    fn decide_tag(&self, x: &str, class: DestClass, ctx: &LinkContext) -> Decision {
         // a. Emergency.
         if ctx.emergency {
             match self.emergency_mode {
                 EmergencyMode::AlwaysAllow => return Decision::Allow("emergency".into()),
-                EmergencyMode::Never => return Decision::Deny("EMERGENCY", "emergency".into()),
+                EmergencyMode::Never => {
+                    return Decision::Deny(Reason::Emergency, "emergency".into());
+                }
                 EmergencyMode::FollowPolicy => {}
             }
         }
@@ -968,23 +900,26 @@ impl Policy {
                 return if r.allow {
                     Decision::Allow(r.id.clone())
                 } else {
-                    Decision::Deny(r.reason, r.id.clone())
+                    Decision::Deny(
+                        r.reason.unwrap_or(Reason::RelaxationForbidden),
+                        r.id.clone(),
+                    )
                 };
             }
         }
         // c. The [relaxation] defaults.
         if !self.allowed {
-            return Decision::Deny("RELAXATION_FORBIDDEN", "relaxation.allowed".into());
+            return Decision::Deny(Reason::RelaxationForbidden, "relaxation.allowed".into());
         }
         if cap_in(&self.forbidden_capabilities, x) {
             return Decision::Deny(
-                "CAPABILITY_NOT_RELAXABLE",
+                Reason::CapabilityNotRelaxable,
                 "relaxation.forbidden_capabilities".into(),
             );
         }
         if !cap_in(&self.allowed_capabilities, x) {
             return Decision::Deny(
-                "CAPABILITY_NOT_RELAXABLE",
+                Reason::CapabilityNotRelaxable,
                 "relaxation.allowed_capabilities".into(),
             );
         }
@@ -993,13 +928,13 @@ impl Policy {
             return if class == DestClass::Unknown {
                 Decision::Undetermined(rule)
             } else {
-                Decision::Deny("DEST_IMS", rule)
+                Decision::Deny(Reason::DestIms, rule)
             };
         }
         Decision::Allow("relaxation".into())
     }
 
-    fn rule_matches(&self, r: &Rule, x: &str, class: DestClass, ctx: &LinkContext<'_>) -> bool {
+    fn rule_matches(&self, r: &Rule, x: &str, class: DestClass, ctx: &LinkContext) -> bool {
         if let Some(e) = r.emergency
             && e != ctx.emergency
         {
@@ -1127,11 +1062,14 @@ impl Policy {
             } else {
                 let _ = writeln!(w, "when = {{ {} }}", when.join(", "));
             }
-            if r.allow {
-                let _ = writeln!(w, "action = \"allow\"");
-            } else {
-                let _ = writeln!(w, "action = \"deny\"");
-                let _ = writeln!(w, "reason = {}", s(r.reason));
+            match r.reason.filter(|_| !r.allow) {
+                None => {
+                    let _ = writeln!(w, "action = \"allow\"");
+                }
+                Some(reason) => {
+                    let _ = writeln!(w, "action = \"deny\"");
+                    let _ = writeln!(w, "reason = {}", s(reason.as_str()));
+                }
             }
         }
         o
@@ -1684,7 +1622,7 @@ impl<'t> Parser<'t> {
         let mut when: Vec<(When, Vec<String>)> = Vec::new();
         let mut emergency: Option<bool> = None;
         let mut action: Option<bool> = None;
-        let mut reason: Option<(&'static str, Range<usize>)> = None;
+        let mut reason: Option<(Reason, Range<usize>)> = None;
         for (k, v) in t.iter() {
             let key = k.get_ref().as_ref();
             let label = format!("[[rule]] {key}");
@@ -1707,10 +1645,10 @@ impl<'t> Parser<'t> {
                     }
                     "reason" => {
                         let s = get_str(v, &label)?;
-                        let r = REASONS
-                            .iter()
-                            .find(|r| **r == s)
-                            .ok_or_else(|| one_of(v, &label, s, &REASONS))?;
+                        let r = s.parse::<Reason>().map_err(|_| {
+                            let names: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+                            one_of(v, &label, s, &names)
+                        })?;
                         reason = Some((r, v.span()));
                     }
                     "when" => {
@@ -1837,20 +1775,16 @@ impl<'t> Parser<'t> {
                     || when.iter().any(|(w, _)| w.key() == **k)
             });
             match first.copied() {
-                Some("destination") => "DEST_IMS",
-                Some("capability") => "CAPABILITY_NOT_RELAXABLE",
-                Some("subscriber") => "SUBSCRIBER",
-                Some("origin_domain" | "visited_network" | "access_type") => "ORIGIN",
-                Some("emergency") => "EMERGENCY",
-                Some("identity") => "SAME_CALL_ID_REQUIRED",
-                _ => "RELAXATION_FORBIDDEN",
+                Some("destination") => Reason::DestIms,
+                Some("capability") => Reason::CapabilityNotRelaxable,
+                Some("subscriber") => Reason::Subscriber,
+                Some("origin_domain" | "visited_network" | "access_type") => Reason::Origin,
+                Some("emergency") => Reason::Emergency,
+                Some("identity") => Reason::SameCallIdRequired,
+                _ => Reason::RelaxationForbidden,
             }
         };
-        let reason = if allow {
-            ""
-        } else {
-            reason.map(|(r, _)| r).unwrap_or(derived)
-        };
+        let reason = (!allow).then(|| reason.map(|(r, _)| r).unwrap_or(derived));
         Ok((
             Rule {
                 id,
