@@ -85,10 +85,10 @@ pub fn entry_text(e: Entry) -> String {
     s
 }
 
-fn section(out: &mut String, title: &str, intro: &str, entries: &[Entry]) {
+fn section(out: &mut String, title: &str, intro: &str, entries: Vec<Entry>) {
     let _ = writeln!(out, "## {title}\n\n{intro}\n");
     for e in entries {
-        let _ = writeln!(out, "{}", entry_text(*e));
+        let _ = writeln!(out, "{}", entry_text(e));
     }
 }
 
@@ -105,60 +105,59 @@ pub fn markdown() -> String {
          policy part: POLICY_VIOLATION 3 (4 with POLICY_NOT_ENFORCED), POLICY_OVERBLOCKED 2,\n\
          POLICY_UNDETERMINED 1, others 0.\n\n",
     );
-    let map = |v: Vec<Entry>| v;
     section(
         &mut out,
         "Verdicts",
         "One per failure (failures.csv) and the most severe per session (sessions.csv), in severity order.",
-        &map(Verdict::ALL.iter().map(|x| Entry::Verdict(*x)).collect()),
+        Verdict::ALL.iter().map(|x| Entry::Verdict(*x)).collect(),
     );
     section(
         &mut out,
         "Policy verdicts",
         "Beside the verdict, never changing it; the session takes the most severe, in this order.",
-        &map(PolicyKind::ALL.iter().map(|x| Entry::Policy(*x)).collect()),
+        PolicyKind::ALL.iter().map(|x| Entry::Policy(*x)).collect(),
     );
     section(
         &mut out,
         "POLICY_VIOLATION reasons",
         "Written after the colon: `POLICY_VIOLATION:DEST_IMS`.",
-        &map(Reason::ALL.iter().map(|x| Entry::Reason(*x)).collect()),
+        Reason::ALL.iter().map(|x| Entry::Reason(*x)).collect(),
     );
     section(
         &mut out,
         "Flags",
         "`;`-joined in the `flags` cells; some carry arguments, e.g. `NEW_CALL_ID(H2,0.8)`.",
-        &map(Flag::ALL.iter().map(|x| Entry::Flag(*x)).collect()),
+        Flag::ALL.iter().map(|x| Entry::Flag(*x)).collect(),
     );
     section(
         &mut out,
         "Failure classes",
         "The `failure_class` cell lists every matching class in C-id order.",
-        &map(Category::ALL.iter().map(|x| Entry::Category(*x)).collect()),
+        Category::ALL.iter().map(|x| Entry::Category(*x)).collect(),
     );
     section(
         &mut out,
         "Outcomes",
         "How the session ended, from its last attempt.",
-        &map(Outcome::ALL.iter().map(|x| Entry::Outcome(*x)).collect()),
+        Outcome::ALL.iter().map(|x| Entry::Outcome(*x)).collect(),
     );
     section(
         &mut out,
         "UE profiles",
         "From the session's first INVITE.",
-        &map(UeProfile::ALL
+        UeProfile::ALL
             .iter()
             .map(|x| Entry::UeProfile(*x))
-            .collect()),
+            .collect(),
     );
     section(
         &mut out,
         "Destination classes",
         "Of the first attempt's Request-URI.",
-        &map(DestClass::ALL
+        DestClass::ALL
             .iter()
             .map(|x| Entry::DestClass(*x))
-            .collect()),
+            .collect(),
     );
     while out.ends_with("\n\n") {
         out.pop();
