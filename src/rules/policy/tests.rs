@@ -3,7 +3,7 @@
 
 use super::*;
 
-const E3: &str = include_str!("../../samples/policies/e3-example.toml");
+const E3: &str = include_str!("../../../samples/policies/e3-example.toml");
 
 fn pol(text: &str) -> Policy {
     Policy::parse(text, "test").unwrap_or_else(|e| panic!("{e}"))
@@ -764,7 +764,7 @@ fn violation_capability_not_relaxable() {
         out(v, "relaxation.forbidden_capabilities", NE)
     );
     // Not in allowed_capabilities (compared case-insensitively).
-    let p = pol(include_str!("../../samples/policies/100rel-only.toml"));
+    let p = pol(include_str!("../../../samples/policies/100rel-only.toml"));
     let c = link("COMPLIANT_RELAXATION", DestClass::NonIms, &["precondition"]);
     assert_eq!(
         p.evaluate(&c),
@@ -825,7 +825,9 @@ fn violation_origin() {
 
 #[test]
 fn violation_emergency_and_emergency_always_allow() {
-    let never = pol(include_str!("../../samples/policies/emergency-never.toml"));
+    let never = pol(include_str!(
+        "../../../samples/policies/emergency-never.toml"
+    ));
     let mut c = link("COMPLIANT_RELAXATION", DestClass::Unknown, &["100rel"]);
     c.emergency = true;
     let v = "POLICY_VIOLATION:EMERGENCY";
@@ -866,7 +868,7 @@ fn violation_retry_limit() {
 
 #[test]
 fn violation_same_call_id_required() {
-    let p = pol(include_str!("../../samples/policies/same-call-id.toml"));
+    let p = pol(include_str!("../../../samples/policies/same-call-id.toml"));
     let mut c = link("RETRY_NEW_CALL_ID", DestClass::NonIms, &["precondition"]);
     c.same_call_id = false;
     let v = "POLICY_VIOLATION:SAME_CALL_ID_REQUIRED";
@@ -974,7 +976,7 @@ fn undetermined() {
         Some("POLICY_UNDETERMINED")
     );
     // "unknown" listed → allowed.
-    let p = pol(include_str!("../../samples/policies/100rel-only.toml"));
+    let p = pol(include_str!("../../../samples/policies/100rel-only.toml"));
     let c = link("COMPLIANT_RELAXATION", DestClass::Unknown, &["100rel"]);
     assert_eq!(p.evaluate(&c), out("POLICY_COMPLIANT", "relaxation", NONE));
     // unknown_as = non_ims → allowed.
@@ -1047,7 +1049,7 @@ fn rules_decide_before_defaults_and_first_match_wins() {
 
 #[test]
 fn respected_by_ue() {
-    let p = pol(include_str!("../../samples/policies/no-relaxation.toml"));
+    let p = pol(include_str!("../../../samples/policies/no-relaxation.toml"));
     for verdict in ["NO_RETRY", "REPEATED_WITHOUT_RELAXATION", "RETRY_LOOP"] {
         let mut c = link(verdict, DestClass::NonIms, &[]);
         c.refused = tags(&["precondition"]);
@@ -1128,7 +1130,7 @@ fn h05_no_retry_with_relaxation_forbidden_is_respected_by_ue() {
 /// require_same_call_id = true.
 #[test]
 fn h06_new_call_id_with_require_same_call_id() {
-    let p = pol(include_str!("../../samples/policies/same-call-id.toml"));
+    let p = pol(include_str!("../../../samples/policies/same-call-id.toml"));
     let mut c = link("RETRY_NEW_CALL_ID", DestClass::NonIms, &["precondition"]);
     c.same_call_id = false;
     assert_eq!(
