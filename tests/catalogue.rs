@@ -17,7 +17,7 @@ use std::process::Command;
 
 use common::needs;
 use sipaudit::rules::catalogue::{
-    self, CLASSES, Capability, PolicyKind, Reason, Trigger, Verdict, reference,
+    self, CLASSES, Capability, Kind, PolicyKind, Reason, Trigger, Verdict, reference,
 };
 
 /// Every upper-case spelling contract.md names, as written there.
@@ -210,6 +210,85 @@ fn rules_md_class_table_equals_the_catalogue() {
             );
         }
     }
+}
+
+/// The C-ids named in `text`: `C01`, ranges `C01-C07`.
+fn class_ids(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let words: Vec<&str> = text
+        .split(|c: char| c == ',' || c.is_whitespace() || c == ';' || c == '.')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let num = |w: &str| w.strip_prefix('C').and_then(|n| n.parse::<u8>().ok());
+    for w in words {
+        match w.split_once('-') {
+            Some((a, b)) => {
+                if let (Some(a), Some(b)) = (num(a), num(b)) {
+                    out.extend(a..=b);
+                }
+            }
+            None => out.extend(num(w)),
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The text between `from` and the next `to`.
+fn between<'a>(text: &'a str, from: &str, to: &str) -> &'a str {
+    let start = text.find(from).expect(from) + from.len();
+    let rest = &text[start..];
+    &rest[..rest.find(to).expect(to)]
+}
+
+#[test]
+fn rules_md_kinds_of_rows_equal_the_catalogue() {
+    let Some(rules) = shared_doc("rules.md") else {
+        return;
+    };
+    let rules = rules.split_whitespace().collect::<Vec<_>>().join(" ");
+    let capability = class_ids(between(&rules, "- Capability failures:", ". Each"));
+    let refusal = class_ids(between(&rules, "expects a relaxed retry, are", ";"));
+    let reverse = class_ids(between(
+        &rules,
+        "are C01-C07 and C11;",
+        "are the reverse case",
+    ));
+    let non_refusal: Vec<u8> = capability
+        .iter()
+        .copied()
+        .filter(|c| !refusal.contains(c) && !reverse.contains(c))
+        .collect();
+    let observation = class_ids(between(&rules, "- Observations on 1xx/2xx responses:", "."));
+    let not_capability = class_ids(between(&rules, "- Not capability failures:", "("));
+    let ours = |k: Kind| -> Vec<u8> {
+        CLASSES
+            .iter()
+            .filter(|c| c.kind == k)
+            .map(|c| c.id as u8 + 1)
+            .collect()
+    };
+    assert_eq!(ours(Kind::Refusal), refusal, "rules.md §C refusals differ");
+    assert_eq!(
+        ours(Kind::Reverse),
+        reverse,
+        "rules.md §C reverse case differs"
+    );
+    assert_eq!(
+        ours(Kind::NonRefusal),
+        non_refusal,
+        "rules.md §C non-refusals differ"
+    );
+    assert_eq!(
+        ours(Kind::Observation),
+        observation,
+        "rules.md §C observations differ"
+    );
+    assert_eq!(
+        ours(Kind::NotCapability),
+        not_capability,
+        "rules.md §C not-capability rows differ"
+    );
 }
 
 /// The comma-separated upper-case names after `marker` up to the next

@@ -22,6 +22,19 @@ pub struct Evaluated {
     pub policy_flags: Vec<Flag>,
 }
 
+impl Evaluated {
+    /// The session's attention rank (sessions.csv `attention`,
+    /// [`super::catalogue::attention`]): its verdict, its policy flags and
+    /// its policy verdict.
+    pub fn attention(&self) -> u32 {
+        super::catalogue::attention(
+            self.ev.verdict,
+            &self.policy_flags,
+            self.policy.as_ref().map(|p| p.0),
+        )
+    }
+}
+
 /// §D settings from the policy's `[relaxation]` table.
 pub fn settings(p: &Policy) -> Settings {
     Settings {

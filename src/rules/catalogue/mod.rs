@@ -160,8 +160,13 @@ pub fn policy_attention(p: Option<PolicyVerdict>, not_enforced: bool) -> u32 {
 /// or 4 with the flag POLICY_NOT_ENFORCED; POLICY_OVERBLOCKED 2;
 /// POLICY_UNDETERMINED 1; the others 0. So the D.3 order decides first, and
 /// the policy verdict orders sessions of one D.3 verdict; a compliant
-/// relaxation that the policy forbids still gets a look (3 or 4).
+/// relaxation that the policy forbids still gets a look (3 or 4). A
+/// NOT_APPLICABLE session is 0 whatever `policy` says (its policy_verdict
+/// cell is always empty, contract.md).
 pub fn attention(verdict: Verdict, flags: &[Flag], policy: Option<PolicyVerdict>) -> u32 {
+    if verdict == Verdict::NotApplicable {
+        return 0;
+    }
     let not_enforced = flags.contains(&Flag::PolicyNotEnforced);
     10 * verdict_attention(verdict) + policy_attention(policy, not_enforced)
 }

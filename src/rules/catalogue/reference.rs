@@ -103,7 +103,7 @@ pub fn markdown() -> String {
          `sipaudit explain NAME` prints one entry. Clauses cite rules.md, the domain specification\n\
          the rules implement. `attention` (sessions.csv) is 10 × the verdict's attention plus the\n\
          policy part: POLICY_VIOLATION 3 (4 with POLICY_NOT_ENFORCED), POLICY_OVERBLOCKED 2,\n\
-         POLICY_UNDETERMINED 1, others 0.\n\n",
+         POLICY_UNDETERMINED 1, others 0; a NOT_APPLICABLE session is 0.\n\n",
     );
     section(
         &mut out,

@@ -69,11 +69,15 @@ fn one_severity_order_most_severe_first() {
 fn attention_follows_the_orders() {
     use Verdict::*;
     assert_eq!(attention(NotApplicable, &[], None), 0);
+    let viol = Some(PolicyVerdict::Violation(Reason::DestIms));
+    assert_eq!(
+        attention(NotApplicable, &[Flag::PolicyNotEnforced], viol),
+        0
+    );
     assert_eq!(attention(CompliantRelaxation, &[], None), 0);
     assert_eq!(attention(Truncated, &[], None), 0);
     assert_eq!(attention(RetryNewCallId, &[], None), 10);
     assert_eq!(attention(SecurityDowngrade, &[], None), 120);
-    let viol = Some(PolicyVerdict::Violation(Reason::DestIms));
     assert_eq!(attention(CompliantRelaxation, &[], viol), 3);
     assert_eq!(
         attention(CompliantRelaxation, &[Flag::PolicyNotEnforced], viol),
