@@ -696,7 +696,7 @@ fn spill_rows() -> usize {
 /// Whether a session's policy_verdict cell is empty (NOT_APPLICABLE
 /// sessions never carry one, contract.md).
 fn row_policy_empty(e: &rules::session::Evaluated) -> bool {
-    e.ev.verdict == "NOT_APPLICABLE" || e.policy.is_none()
+    e.ev.verdict == rules::catalogue::Verdict::NotApplicable || e.policy.is_none()
 }
 
 impl Reports {
@@ -719,11 +719,15 @@ impl Reports {
             let ev = &e.ev;
             let pol = SessionPolicy {
                 destination_class: e.destination.as_str(),
-                verdict: e.policy.as_ref().map(|(v, r)| (v.as_str(), r.as_str())),
+                verdict: e.policy.as_ref().map(|(v, r)| (*v, r.as_str())),
                 flags: &e.policy_flags,
             };
             if !row_policy_empty(&e) {
-                let v = e.policy.as_ref().map(|x| x.0.clone()).unwrap_or_default();
+                let v = e
+                    .policy
+                    .as_ref()
+                    .map(|x| x.0.to_string())
+                    .unwrap_or_default();
                 *self.policy_verdict.entry(v).or_default() += 1;
             }
             let refused: Vec<String> = ev
@@ -741,11 +745,7 @@ impl Reports {
                 let r = &first.request;
                 self.experience.push(rules::Experience {
                     session: s.id,
-                    key: (
-                        r.subscriber().to_string(),
-                        e.destination.as_str(),
-                        refused.join(";"),
-                    ),
+                    key: (r.subscriber().to_string(), e.destination, refused.join(";")),
                     result: (ev.outcome, ev.verdict),
                     context: (
                         r.visited_network().map(str::to_string),
@@ -769,7 +769,7 @@ impl Reports {
                 }
             }
             if let Some(p) = ev.ue_profile {
-                *self.ue_profile.entry(p).or_default() += 1;
+                *self.ue_profile.entry(p.as_str()).or_default() += 1;
             }
             self.sessions_total += 1;
             *self.outcome.entry(row.outcome).or_default() += 1;
@@ -1050,8 +1050,9 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
     let mut flag = flag;
     let inconsistent = rules::inconsistent_experience(&experience);
     if !inconsistent.is_empty() {
-        add_session_flag(&cfg.out_dir, &inconsistent, "INCONSISTENT_EXPERIENCE")?;
-        *flag.entry("INCONSISTENT_EXPERIENCE".into()).or_default() += inconsistent.len() as u64;
+        let name = rules::catalogue::Flag::InconsistentExperience.as_str();
+        add_session_flag(&cfg.out_dir, &inconsistent, name)?;
+        *flag.entry(name.into()).or_default() += inconsistent.len() as u64;
     }
     summary.verdicts = verdict.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     summary.failure_verdicts = failure_verdict
