@@ -758,7 +758,11 @@ impl Reports {
             let frows = failure_rows(&s, ev, &self.files);
             for f in &frows {
                 *self.failure_verdict.entry(f.verdict).or_default() += 1;
-                if f.flags.0.split(';').any(|x| x == WINDOW_CUT_FLAG) {
+                if f.flags
+                    .0
+                    .split(';')
+                    .any(|x| x == rules::catalogue::Flag::RetryWindowCut.as_str())
+                {
                     self.window_cut += 1;
                 }
                 for c in f.failure_class.0.split(';').filter(|c| !c.is_empty()) {
@@ -819,9 +823,6 @@ impl Reports {
         }
     }
 }
-
-/// The flag of a failure followed by less than the retry window of capture.
-const WINDOW_CUT_FLAG: &str = "RETRY_WINDOW_CUT";
 
 /// The detail of a tracker anomaly, with the message it refers to named.
 fn tracker_detail(a: &TrackAnomaly, files: &[String]) -> String {
