@@ -343,7 +343,7 @@ impl Sink for FileSink<'_> {
                     src: d.src,
                     dst: d.dst,
                     tunnels: d.tunnels,
-                    proto: "udp",
+                    proto: d.proto,
                     truncated: d.truncated,
                 };
                 self.out.message(&at, &msg, Framing::Datagram);
