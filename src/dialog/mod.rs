@@ -21,7 +21,7 @@ mod tracker_tests;
 pub mod windows;
 
 pub use record::{Capture, Method, SipRecord, Tags};
-pub use tracker::{Outcome, Rule, SessionSummary, TrackAnomaly, Tracker};
+pub use tracker::{Mark, Outcome, Rule, SessionSummary, TrackAnomaly, Tracker};
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};

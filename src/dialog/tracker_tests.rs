@@ -311,7 +311,7 @@ fn several_candidates_take_the_best() {
     let linked = s.iter().find(|x| x.attempts.len() == 2).unwrap();
     assert_eq!(linked.links[0].rule, Rule::H2);
     assert!(!linked.links[0].ambiguous);
-    assert!(!linked.flags.contains("AMBIGUOUS_LINK"));
+    assert!(!linked.flags.contains(&Mark::AmbiguousLink));
     assert_ne!(got[2], got[0]);
     assert_eq!(got[4], got[0]);
 }
@@ -334,7 +334,7 @@ fn ambiguous_link_only_when_the_runner_up_is_within_0_1() {
     let (s, _, _) = run(&msgs, 90 * S);
     let l = linked(&s);
     assert_eq!((l.links[0].rule, l.links[0].ambiguous), (Rule::H0, false));
-    assert!(!l.flags.contains("AMBIGUOUS_LINK"), "{:?}", l.flags);
+    assert!(!l.flags.contains(&Mark::AmbiguousLink), "{:?}", l.flags);
     // H0' (0.9) chosen over an H1 request (0.85): ambiguous.
     let h0p = invite("c1", "f2", 2, "z9hG4bK4");
     let h1 = invite("c3", "f1", 1, "z9hG4bK5");
@@ -347,7 +347,7 @@ fn ambiguous_link_only_when_the_runner_up_is_within_0_1() {
         (l.links[0].rule, l.links[0].ambiguous),
         (Rule::H0Prime, true)
     );
-    assert!(l.flags.contains("AMBIGUOUS_LINK"));
+    assert!(l.flags.contains(&Mark::AmbiguousLink));
 }
 
 #[test]
@@ -402,12 +402,12 @@ fn forked_early_dialogs_and_several_answers() {
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].attempts[0].early_tags.len(), 2);
     assert_eq!(s[0].attempts[0].confirmed_tags.len(), 1);
-    assert!(!s[0].flags.contains("FORKED_MULTI_ANSWER"));
+    assert!(!s[0].flags.contains(&Mark::ForkedMultiAnswer));
     assert!(got.iter().all(|g| g.is_some()));
     let mut two = msgs.clone();
     two.push((S + MS, p.resp(200, Some("a"))));
     let (s, _, _) = run(&two, 3 * S);
-    assert!(s[0].flags.contains("FORKED_MULTI_ANSWER"));
+    assert!(s[0].flags.contains(&Mark::ForkedMultiAnswer));
     assert_eq!(s[0].outcome, Outcome::Established);
 }
 
@@ -423,7 +423,7 @@ fn cancel_and_timeouts() {
     ];
     let (s, _, _) = run(&msgs, 5 * S);
     assert_eq!(s[0].outcome, Outcome::Cancelled);
-    assert!(s[0].flags.contains("CANCEL_BEFORE_1XX"));
+    assert!(s[0].flags.contains(&Mark::CancelBefore1xx));
     // No final response: TIMEOUT when the capture runs past Timer B...
     let (s, _, _) = run(&[(0, p.clone())], 40 * S);
     assert_eq!(s[0].outcome, Outcome::Timeout);
@@ -444,7 +444,7 @@ fn mid_dialog_without_start_is_one_truncated_session() {
     let (s, got, _) = run(&msgs, 5 * S);
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].outcome, Outcome::Truncated);
-    assert!(s[0].flags.contains("MID_DIALOG"));
+    assert!(s[0].flags.contains(&Mark::MidDialog));
     assert_eq!(got, vec![Some(s[0].id); 2]);
 }
 
@@ -562,7 +562,7 @@ fn the_same_request_at_two_proxy_hops_is_one_attempt() {
         (1, 0),
         "first captured copy's place"
     );
-    assert!(s[0].flags.contains("PROXY_REWRITE"), "{:?}", s[0].flags);
+    assert!(s[0].flags.contains(&Mark::ProxyRewrite), "{:?}", s[0].flags);
     assert!(got.iter().all(|g| *g == Some(s[0].id)));
     assert!(an.is_empty(), "{an:?}");
 }
@@ -590,7 +590,7 @@ fn a_branch_refusal_then_another_branch_answering_is_no_failure() {
     let (s, _, _) = run(&msgs, 5 * S);
     assert_eq!(s.len(), 1);
     assert!(
-        s[0].flags.contains("FORK_MIXED_CAPABILITY"),
+        s[0].flags.contains(&Mark::ForkMixedCapability),
         "{:?}",
         s[0].flags
     );
@@ -777,7 +777,7 @@ fn a_lost_2xx_is_inferred_from_its_ack_or_bye() {
         (s[0].outcome, s[0].final_status),
         (Outcome::Established, None)
     );
-    assert!(!s[0].flags.contains("MID_DIALOG"));
+    assert!(!s[0].flags.contains(&Mark::MidDialog));
     assert!(got.iter().all(|g| *g == Some(s[0].id)));
     // The callee hangs up; no ACK captured.
     let bye = M {

@@ -42,7 +42,7 @@ pub fn session_row(
     let f = failure.map(|x| &x.failure);
     let retry = failure.and_then(|x| x.retry.as_ref());
     let text = |v: Option<&str>| Text(v.unwrap_or("").to_string());
-    let mut flags: Vec<String> = s.flags.iter().cloned().collect();
+    let mut flags: Vec<String> = s.flags.iter().map(|m| Flag::from(*m).to_string()).collect();
     for x in ev.failures.iter().filter(|x| x.row) {
         flags.extend(x.flags.iter().cloned());
     }

@@ -350,7 +350,7 @@ fn h12_update_refused_mid_dialog() {
         (3 * S + 3 * MS, p.ack("y")),
     ];
     let s = sessions(&msgs, 60 * S);
-    assert_eq!(s[0].outcome.as_str(), "CANCELLED");
+    assert_eq!(s[0].outcome, crate::dialog::Outcome::Cancelled);
     let e = evaluate(&s[0], &Settings::default(), &|_| false);
     let r = rows(&e);
     assert_eq!(r.len(), 1, "{r:#?}");

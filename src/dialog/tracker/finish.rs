@@ -172,7 +172,7 @@ impl<P> Tracker<P> {
             && atts.iter().any(|(_, a)| a.request.method == Method::Invite)
         {
             // Not a verdict: a reliable 1xx that no PRACK acknowledged.
-            flags.insert("PRACK_MISSING".into());
+            flags.insert(Mark::PrackMissing);
         }
         let attempts = atts
             .into_iter()

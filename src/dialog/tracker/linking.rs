@@ -25,7 +25,7 @@ impl<P> Tracker<P> {
     /// Slot `s` holds a request that retries the failure of session `of`
     /// too late to be linked: flagged, and related to it.
     pub(super) fn late_retry(&mut self, s: Id, of: Option<u64>) {
-        self.flag(s, "CANDIDATE_LATE_RETRY");
+        self.flag(s, Mark::CandidateLateRetry);
         let root = self.root_of(s);
         if let (Some(sid), Some(slot)) = (of, self.slots.get_mut(&root)) {
             slot.late_of.push(sid);
@@ -190,7 +190,7 @@ impl<P> Tracker<P> {
             let nslot = na.slot;
             self.merge(pslot, nslot);
             if ambiguous {
-                self.flag(pslot, "AMBIGUOUS_LINK");
+                self.flag(pslot, Mark::AmbiguousLink);
             }
         }
         for (n, _, _) in cands {

@@ -147,7 +147,7 @@ struct Slot {
     children: Vec<Id>,
     start_ns: i64,
     last_ns: i64,
-    flags: BTreeSet<String>,
+    flags: BTreeSet<Mark>,
     call_ids: Vec<Box<str>>,
     related: BTreeSet<Id>,
     finalized: bool,

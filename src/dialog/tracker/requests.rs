@@ -51,7 +51,7 @@ impl<P> Tracker<P> {
                         && (!rec.require().is_empty() || !rec.proxy_require().is_empty())
                     {
                         // rules.md §B.5 L4.
-                        self.flag(slot, "REQUIRE_IN_CANCEL_OR_ACK");
+                        self.flag(slot, Mark::RequireInCancelOrAck);
                     }
                     self.assign(seq, slot, &rec);
                     if rec.method == Method::Cancel {
@@ -62,7 +62,7 @@ impl<P> Tracker<P> {
                         if at.cancel_ns.is_none() {
                             at.cancel_ns = Some(rec.ts_ns);
                             if !at.got_1xx {
-                                self.flag(slot, "CANCEL_BEFORE_1XX");
+                                self.flag(slot, Mark::CancelBefore1xx);
                             }
                         }
                     }
@@ -174,7 +174,7 @@ impl<P> Tracker<P> {
                 self.next_session += 1;
                 let s = self.slots.get_mut(&slot).expect("slot");
                 s.session = Some(sid);
-                s.flags.insert("MID_DIALOG".into());
+                s.flags.insert(Mark::MidDialog);
                 a
             }
         };
@@ -228,7 +228,7 @@ impl<P> Tracker<P> {
                 }
                 if !matched {
                     let slot = at.slot;
-                    self.flag(slot, "PRACK_UNMATCHED");
+                    self.flag(slot, Mark::PrackUnmatched);
                 }
             }
         }
@@ -309,7 +309,7 @@ impl<P> Tracker<P> {
                     || rec.proxy_require() != at.request.proxy_require());
             let slot = at.slot;
             if rewritten {
-                self.flag(slot, "PROXY_REWRITE");
+                self.flag(slot, Mark::ProxyRewrite);
             }
             self.txns.insert(tk, (a, TxnKind::Initial));
             self.assign(seq, slot, &rec);

@@ -122,7 +122,7 @@ impl<P> Tracker<P> {
         };
         let at = self.attempts.get_mut(&a).expect("attempt");
         let slot = at.slot;
-        let mut flags: Vec<&str> = Vec::new();
+        let mut flags: Vec<Mark> = Vec::new();
         if (100..200).contains(&status) {
             at.got_1xx = true;
             if let Some((dk, tt)) = dk {
@@ -145,7 +145,7 @@ impl<P> Tracker<P> {
                 if !at.confirmed_tags.iter().any(|x| **x == *tt) {
                     at.confirmed_tags.push(tt.into());
                     if at.confirmed_tags.len() > 1 {
-                        flags.push("FORKED_MULTI_ANSWER");
+                        flags.push(Mark::ForkedMultiAnswer);
                     }
                     if is_invite {
                         at.open_dialogs += 1;
@@ -158,7 +158,7 @@ impl<P> Tracker<P> {
             }
             let at = self.attempts.get_mut(&a).expect("attempt");
             if at.cancel_ns.is_some() && at.final_response.is_none() {
-                flags.push("CANCEL_RACE_ANSWERED");
+                flags.push(Mark::CancelRaceAnswered);
             }
             let mut branch_failure = false;
             if let Some(f) = &at.final_response {
@@ -168,7 +168,7 @@ impl<P> Tracker<P> {
                     // the attempt.
                     branch_failure = true;
                     if f.status == Some(420) {
-                        flags.push("FORK_MIXED_CAPABILITY");
+                        flags.push(Mark::ForkMixedCapability);
                     }
                 }
             }
@@ -181,7 +181,7 @@ impl<P> Tracker<P> {
             }
             if branch_failure {
                 for f in &flags {
-                    self.flag(slot, f);
+                    self.flag(slot, *f);
                 }
                 self.close_window(a);
                 return;
@@ -192,7 +192,7 @@ impl<P> Tracker<P> {
             })
         {
             // A branch refused after another branch answered (§A.4).
-            flags.push("FORK_MIXED_CAPABILITY");
+            flags.push(Mark::ForkMixedCapability);
         } else if status >= 300 && at.final_response.is_none() {
             let fts = rec.ts_ns;
             at.final_response = Some(Box::new(rec));

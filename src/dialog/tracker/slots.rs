@@ -71,10 +71,10 @@ impl<P> Tracker<P> {
         }
     }
 
-    pub(super) fn flag(&mut self, s: Id, f: &str) {
+    pub(super) fn flag(&mut self, s: Id, f: Mark) {
         let root = self.root_of(s);
         if let Some(slot) = self.slots.get_mut(&root) {
-            slot.flags.insert(f.to_string());
+            slot.flags.insert(f);
         }
     }
 

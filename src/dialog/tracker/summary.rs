@@ -60,17 +60,37 @@ pub enum Outcome {
     Truncated,
 }
 
-impl Outcome {
-    /// The report spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Established => "ESTABLISHED",
-            Outcome::Failed => "FAILED",
-            Outcome::Cancelled => "CANCELLED",
-            Outcome::Timeout => "TIMEOUT",
-            Outcome::Truncated => "TRUNCATED",
-        }
-    }
+/// A session mark the tracker sets while it rebuilds sessions (rules.md §A,
+/// §G). The dialog layer sits left of the rules: the report spelling and the
+/// meaning of each mark are the rules catalogue's (`rules::catalogue::Flag`,
+/// one flag per mark, mapped there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mark {
+    /// P had another candidate within 0.1 of the chosen link's confidence
+    /// (§A.3).
+    AmbiguousLink,
+    /// A same-identity request came after the window of the rule it would
+    /// have matched (§G.19).
+    CandidateLateRetry,
+    /// The UAC sent CANCEL before any provisional response (§A.5).
+    CancelBefore1xx,
+    /// A 2xx crossed the CANCEL (§A.5).
+    CancelRaceAnswered,
+    /// One fork refused a capability another fork accepted (§A.4).
+    ForkMixedCapability,
+    /// Several forks answered 2xx (§A.4).
+    ForkedMultiAnswer,
+    /// A failure inside a dialog, or a dialog begun before the capture
+    /// (§A.1).
+    MidDialog,
+    /// A reliable provisional response was never PRACKed (§G.7).
+    PrackMissing,
+    /// A PRACK acknowledged no reliable provisional response (§G.7).
+    PrackUnmatched,
+    /// A proxy changed Require or Proxy-Require between hops (§A.6).
+    ProxyRewrite,
+    /// Require or Proxy-Require in a CANCEL or a non-2xx ACK (§B.5 L4).
+    RequireInCancelOrAck,
 }
 
 /// A retry link of a finished session.
@@ -157,10 +177,8 @@ pub struct SessionSummary {
     pub end_ns: i64,
     /// Every Call-ID of the session, in order of appearance.
     pub call_ids: Vec<Box<str>>,
-    /// Session flags found while tracking (rules.md §A: `AMBIGUOUS_LINK`,
-    /// `MID_DIALOG`, `FORKED_MULTI_ANSWER`, `CANCEL_BEFORE_1XX`,
-    /// `CANCEL_RACE_ANSWERED`, ...), sorted.
-    pub flags: BTreeSet<String>,
+    /// Session marks found while tracking (rules.md §A), as [`Mark`]s.
+    pub flags: BTreeSet<Mark>,
     /// The outcome, from the last attempt.
     pub outcome: Outcome,
     /// Its final status code.

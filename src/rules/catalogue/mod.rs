@@ -289,3 +289,26 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests;
+
+/// The catalogue flag of each session mark of the tracker (the dialog layer
+/// cannot name the catalogue; this table is where its marks get their
+/// spelling and meaning).
+impl From<crate::dialog::Mark> for Flag {
+    #[rustfmt::skip]
+    fn from(m: crate::dialog::Mark) -> Flag {
+        use crate::dialog::Mark as M;
+        match m {
+            M::AmbiguousLink        => Flag::AmbiguousLink,
+            M::CandidateLateRetry   => Flag::CandidateLateRetry,
+            M::CancelBefore1xx      => Flag::CancelBefore1xx,
+            M::CancelRaceAnswered   => Flag::CancelRaceAnswered,
+            M::ForkMixedCapability  => Flag::ForkMixedCapability,
+            M::ForkedMultiAnswer    => Flag::ForkedMultiAnswer,
+            M::MidDialog            => Flag::MidDialog,
+            M::PrackMissing         => Flag::PrackMissing,
+            M::PrackUnmatched       => Flag::PrackUnmatched,
+            M::ProxyRewrite         => Flag::ProxyRewrite,
+            M::RequireInCancelOrAck => Flag::RequireInCancelOrAck,
+        }
+    }
+}
