@@ -345,6 +345,7 @@ pub const SESSIONS_HEADER: &[&str] = &[
     "related_sessions",
     "ue_profile",
     "links",
+    "attention",
 ];
 /// Column names of failures.csv (contract order).
 pub const FAILURES_HEADER: &[&str] = &[

@@ -4,6 +4,7 @@ use crate::capture::format_rfc3339_micros;
 use crate::dialog::record::SipRecord;
 use crate::dialog::tracker::wireshark_filter;
 use crate::dialog::{Rule, SessionSummary, Tags};
+use crate::rules::attention::attention;
 use crate::rules::verdict::{Failure, SessionEval, fmt_conf};
 
 use super::Text;
@@ -49,7 +50,7 @@ pub fn session_row(
     flags.extend(pol.flags.iter().cloned());
     flags.sort();
     flags.dedup();
-    SessionRow {
+    let mut row = SessionRow {
         session: s.id,
         method: text(first.map(|r| r.method.as_str())),
         call_id: text(first.map(|r| r.call_id())),
@@ -112,7 +113,10 @@ pub fn session_row(
             .join(";"),
         ue_profile: ev.ue_profile.unwrap_or(""),
         links: links(s, ev),
-    }
+        attention: 0,
+    };
+    row.attention = attention(row.verdict, &row.policy_verdict.0);
+    row
 }
 
 /// sessions.csv `links`: every retry link as `call_id:rule:confidence` (the

@@ -2,9 +2,11 @@
 //! (rules.md §B–§F), evaluated on finished sessions: [`classify`] (§C),
 //! [`verdict`] (§D, §B.5 lints, §F profile), [`outcome`] (the §D.3 outcome
 //! words), [`policy`] (§E), [`session`] (one session through all of them),
-//! and the cross-session
+//! [`attention`] (the rank of a session for a person's look), and the
+//! cross-session
 //! INCONSISTENT_EXPERIENCE check of §F below.
 
+pub mod attention;
 pub mod classify;
 pub mod outcome;
 pub mod policy;
