@@ -70,6 +70,13 @@ struct AnalyzeArgs {
     /// values; `sipaudit policy example` prints an annotated one).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Do not write report.html.
+    #[arg(long)]
+    no_html: bool,
+    /// Sessions of report.html's attention table that get a ladder (the
+    /// worst first; the rest are counted).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    html_sessions: usize,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -167,6 +174,7 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         messages: a.messages,
         on_file_done: show.then_some(tick as fn()),
         policy: Arc::new(policy),
+        html: (!a.no_html).then_some(a.html_sessions),
     };
     let res = pipeline::run(&cfg);
     if let Some(b) = BAR.get() {

@@ -190,6 +190,7 @@ fn run_one(dir: &Path, f: &Path) -> (common::Csv, common::Csv, common::Csv) {
         messages: true,
         on_file_done: None,
         policy: Default::default(),
+        html: None,
     };
     run(&cfg).unwrap();
     (

@@ -9,6 +9,7 @@
 //! inputs were named.
 
 mod digest;
+mod html;
 mod inputs;
 pub mod merge;
 mod out_dir;
@@ -36,7 +37,7 @@ use crate::sip::stream::FramerEvent;
 use crate::sip::{self, Framing, Message};
 
 /// What to run: built once from the command line, then read-only.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Files and directories, as the user named them.
     pub inputs: Vec<PathBuf>,
@@ -53,6 +54,10 @@ pub struct Config {
     /// `Default::default()`) without it. Besides the policy verdicts it sets
     /// W0 (`window_ns`), `max_retries`, `extra_droppable` and `sdp_mode`.
     pub policy: std::sync::Arc<crate::rules::policy::Policy>,
+    /// Write report.html with the ladders of at most this many sessions
+    /// (`--html-sessions`, default 500); `None`: no report.html
+    /// (`--no-html`, and the library default).
+    pub html: Option<usize>,
 }
 
 /// The figures of a finished run (for the stderr summary).
@@ -135,6 +140,14 @@ impl merge::Timed for Found {
     fn order(&self) -> (i64, u64, u32) {
         (self.rec.ts_ns, self.rec.frame, self.rec.seq)
     }
+}
+
+/// What the tracker carries for each message until it knows its session:
+/// the messages.csv row (with `--messages`) and the ladder summary (with
+/// report.html).
+struct Payload {
+    row: Option<PendingRow>,
+    ladder: Option<Box<report::ladder::LadderMsg>>,
 }
 
 /// Where one SIP message was seen: what its messages.csv row needs besides
@@ -562,6 +575,8 @@ struct Reports {
     policy_verdict: BTreeMap<String, u64>,
     /// Sessions with a capability refusal, for INCONSISTENT_EXPERIENCE.
     experience: Vec<rules::Experience>,
+    /// The rows report.html may show.
+    html: Option<html::RowStore>,
 }
 
 /// The tracker's side of the reports: messages.csv, written in feed order
@@ -572,6 +587,8 @@ struct Feed {
     tail: Vec<u8>,
     error: Option<Error>,
     anomalies: Vec<TrackAnomaly>,
+    /// The messages of the sessions report.html may show.
+    ladders: Option<html::LadderStore>,
 }
 
 /// What the tracker hands the rules stage at each collection: the sessions
@@ -587,10 +604,17 @@ struct Finished {
 impl Feed {
     /// Writes the message rows the tracker has ready and takes its finished
     /// sessions and anomalies.
-    fn collect(&mut self, t: &mut Tracker<Option<PendingRow>>, all: bool) -> Finished {
+    fn collect(&mut self, t: &mut Tracker<Payload>, all: bool) -> Finished {
         let (messages, tail, error) = (&mut self.messages, &mut self.tail, &mut self.error);
-        t.drain(|row, sid| {
-            if let (Some(row), Some(w)) = (row, messages.as_mut()) {
+        let ladders = &mut self.ladders;
+        if let Some(l) = ladders.as_mut() {
+            l.poll();
+        }
+        t.drain(|p, sid| {
+            if let (Some(l), Some(m), Some(sid)) = (ladders.as_mut(), p.ladder, sid) {
+                l.message(sid, *m);
+            }
+            if let (Some(row), Some(w)) = (p.row, messages.as_mut()) {
                 // The last two columns, known only now (rows.rs order).
                 tail.clear();
                 report::encode(&(row.retransmission, sid), tail);
@@ -737,6 +761,15 @@ impl Reports {
             }
             let row = session_row(&s, ev, &pol, &self.files);
             let frows = failure_rows(&s, ev, &self.files);
+            if let Some(h) = self.html.as_mut() {
+                let times: Vec<i64> = ev
+                    .failures
+                    .iter()
+                    .filter(|f| f.row)
+                    .map(|f| f.failure.ts_ns)
+                    .collect();
+                h.session(&row, &frows, &times);
+            }
             for f in &frows {
                 *self.failure_verdict.entry(f.verdict).or_default() += 1;
                 for c in f.failure_class.0.split(';').filter(|c| !c.is_empty()) {
@@ -848,7 +881,14 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         tail: Vec::new(),
         error: None,
         anomalies: Vec::new(),
+        ladders: None,
     };
+    let mut html_rows = None;
+    if let Some(n) = cfg.html {
+        let (rows, ladders) = html::stores(n);
+        html_rows = Some(rows);
+        feed.ladders = Some(ladders);
+    }
     let reports = Reports {
         files: inputs.iter().map(|i| i.display.clone()).collect(),
         sessions: RawCsv::create(&cfg.out_dir, "sessions.csv", report::SESSIONS_HEADER)?,
@@ -869,8 +909,9 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         failure_verdict: BTreeMap::new(),
         policy_verdict: BTreeMap::new(),
         experience: Vec::new(),
+        html: html_rows,
     };
-    let mut tracker: Tracker<Option<PendingRow>> =
+    let mut tracker: Tracker<Payload> =
         Tracker::with_window(i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX));
     let mut last_ts = i64::MIN;
     let mut fed = 0u64;
@@ -888,9 +929,19 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
             },
             |_, found: Found| {
                 last_ts = last_ts.max(found.rec.ts_ns);
-                tracker.push(found.rec, found.row, |row, repeat| {
-                    if let Some(r) = row {
+                let payload = Payload {
+                    ladder: feed
+                        .ladders
+                        .is_some()
+                        .then(|| Box::new(report::ladder::LadderMsg::of(&found.rec))),
+                    row: found.row,
+                };
+                tracker.push(found.rec, payload, |p, repeat| {
+                    if let Some(r) = p.row.as_mut() {
                         r.retransmission = Some(repeat);
+                    }
+                    if let Some(l) = p.ladder.as_mut() {
+                        l.retransmission = repeat;
                     }
                 });
                 fed += 1;
@@ -991,14 +1042,22 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         failure_verdict,
         policy_verdict,
         experience,
+        html: html_rows,
+        files: reports_files,
         ..
     } = reports;
+    let mut html_rows = html_rows;
     sessions.finish()?;
     failures.finish()?;
     let mut flag = flag;
     let inconsistent = rules::inconsistent_experience(&experience);
     if !inconsistent.is_empty() {
         add_session_flag(&cfg.out_dir, &inconsistent, "INCONSISTENT_EXPERIENCE")?;
+        if let Some(h) = html_rows.as_mut() {
+            for &id in &inconsistent {
+                h.add_flag(id, "INCONSISTENT_EXPERIENCE");
+            }
+        }
         *flag.entry("INCONSISTENT_EXPERIENCE".into()).or_default() += inconsistent.len() as u64;
     }
     summary.verdicts = verdict.iter().map(|(k, v)| (k.to_string(), *v)).collect();
@@ -1082,6 +1141,21 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         push("anomaly", (*k).into(), *v);
     }
     report::write_csv(&cfg.out_dir, "summary.csv", &srows, report::SUMMARY_HEADER)?;
+    match (html_rows, feed.ladders.take()) {
+        (Some(rows), Some(ladders)) => html::write(
+            &cfg.out_dir,
+            rows,
+            ladders,
+            &html::RunFacts {
+                inputs: &inputs_rows,
+                totals: &totals,
+                summary: &srows,
+                policy: cfg.policy.name(),
+                files: &reports_files,
+            },
+        )?,
+        _ => html::remove(&cfg.out_dir)?,
+    }
     summary.outcomes = outcome_counts(&srows);
     summary.elapsed = start.elapsed();
     Ok(summary)

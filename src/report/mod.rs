@@ -5,6 +5,8 @@
 //! the formula-injection guard of the contract: a cell starting with `=`,
 //! `+`, `-`, `@`, tab or carriage return gets a leading `'`.
 
+pub mod html;
+pub mod ladder;
 pub mod rows;
 pub mod sessions;
 
