@@ -26,6 +26,16 @@ struct Cli {
 enum Command {
     /// Analyze captures (files or directories, one batch) and write CSV reports.
     Analyze(AnalyzeArgs),
+    /// Print the call ladder of one session as text, from the reports of an
+    /// earlier `analyze --messages` run (colour only on a terminal).
+    Flow {
+        /// The output directory of that run.
+        #[arg(value_name = "OUTDIR")]
+        out: PathBuf,
+        /// The session id (sessions.csv `session`).
+        #[arg(value_name = "SESSION")]
+        session: u64,
+    },
     /// Home-network policy files (rules.md §E.3): validate one, or print an example.
     Policy {
         #[command(subcommand)]
@@ -113,6 +123,20 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Analyze(a) => analyze(a),
         Command::Policy { command } => policy_command(command),
+        Command::Flow { out, session } => {
+            let colour = std::io::stdout().is_terminal();
+            match sipaudit::report::flow::flow(&out, session, colour) {
+                Ok(text) => {
+                    use std::io::Write;
+                    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sipaudit: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! the formula-injection guard of the contract: a cell starting with `=`,
 //! `+`, `-`, `@`, tab or carriage return gets a leading `'`.
 
+pub mod flow;
 pub mod html;
 pub mod ladder;
 pub mod rows;
