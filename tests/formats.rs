@@ -191,6 +191,7 @@ fn run_one(dir: &Path, f: &Path) -> (common::Csv, common::Csv, common::Csv) {
         on_file_done: None,
         policy: Default::default(),
         html: None,
+        pcap_dir: None,
     };
     run(&cfg).unwrap();
     (

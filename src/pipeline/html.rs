@@ -182,6 +182,7 @@ pub(crate) struct RunFacts<'a> {
     pub summary: &'a [crate::report::rows::SummaryRow],
     pub policy: &'a str,
     pub files: &'a [String],
+    pub pcap_dir: Option<&'a std::path::Path>,
 }
 
 /// The name of the report in the output directory.
@@ -220,7 +221,7 @@ pub(crate) fn write(
         sessions: &sessions,
         needing,
         files: facts.files,
-        pcap_dir: None,
+        pcap_dir: facts.pcap_dir.map(|p| link_base(dir, p)),
     });
     let path = dir.join(REPORT);
     std::fs::write(&path, page).map_err(|source| {
@@ -230,6 +231,19 @@ pub(crate) fn write(
         }
         .into()
     })
+}
+
+/// How report.html (in `dir`) names the pcap directory: relative when it
+/// is inside `dir`, else as given (absolute when given absolute).
+fn link_base(dir: &std::path::Path, pcaps: &std::path::Path) -> String {
+    match pcaps.strip_prefix(dir) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        Ok(_) => ".".into(),
+        Err(_) => std::path::absolute(pcaps)
+            .unwrap_or_else(|_| pcaps.to_path_buf())
+            .display()
+            .to_string(),
+    }
 }
 
 /// Removes a report.html of an earlier run (`--no-html`): the directory

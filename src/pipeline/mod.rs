@@ -9,6 +9,7 @@
 //! inputs were named.
 
 mod digest;
+pub mod extract;
 mod html;
 mod inputs;
 pub mod merge;
@@ -58,6 +59,10 @@ pub struct Config {
     /// (`--html-sessions`, default 500); `None`: no report.html
     /// (`--no-html`, and the library default).
     pub html: Option<usize>,
+    /// `--pcap-dir`: where the per-session pcaps of report.html's sessions
+    /// go (written by the caller after the run, `extract.rs`); report.html
+    /// links to them.
+    pub pcap_dir: Option<PathBuf>,
 }
 
 /// The figures of a finished run (for the stderr summary).
@@ -1152,6 +1157,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
                 summary: &srows,
                 policy: cfg.policy.name(),
                 files: &reports_files,
+                pcap_dir: cfg.pcap_dir.as_deref(),
             },
         )?,
         _ => html::remove(&cfg.out_dir)?,
