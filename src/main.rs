@@ -276,24 +276,14 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         inputs: a.inputs,
         out_dir: a.out,
         jobs: a.jobs,
-        // --pcap-dir reads the run's messages.csv (removed afterwards when
-        // --messages was not asked for).
-        messages: a.messages || a.pcap_dir.is_some(),
+        messages: a.messages,
         on_file_done: show.then_some(tick as fn()),
         policy: Arc::new(policy),
         html: (!a.no_html).then_some(a.html_sessions),
-        pcap_dir: a.pcap_dir.clone(),
+        table: a.html_sessions,
+        pcap_dir: a.pcap_dir,
     };
-    let res = pipeline::run(&cfg).and_then(|s| {
-        if let Some(dir) = &a.pcap_dir {
-            let sel = pipeline::extract::Selection::Table(a.html_sessions);
-            pipeline::extract::pcaps_from_reports(&cfg.inputs, &cfg.out_dir, &sel, dir)?;
-            if !a.messages {
-                let _ = std::fs::remove_file(cfg.out_dir.join("messages.csv"));
-            }
-        }
-        Ok(s)
-    });
+    let res = pipeline::run(&cfg);
     if let Some(b) = BAR.get() {
         b.finish_and_clear();
     }

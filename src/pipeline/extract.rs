@@ -34,8 +34,10 @@ pub struct MsgRef {
     pub src: SocketAddr,
     /// Receiver.
     pub dst: SocketAddr,
-    /// Over TCP (the last transport word is `tcp`).
-    pub tcp: bool,
+    /// TCP segments of this direction after this frame and up to `frame`
+    /// may carry the message (the frame of the previous message in that
+    /// direction); `None` when not over TCP.
+    pub tcp_after: Option<u64>,
     /// Its session, when any.
     pub session: Option<u64>,
 }
@@ -142,23 +144,17 @@ pub fn select_frames(
             v.push(sid);
         }
     };
-    // TCP: the frames after the previous message of the direction.
-    let mut prev: HashMap<Direction, u64> = HashMap::new();
     // Direction → (after this frame, up to this frame, session).
     let mut tcp_ranges: HashMap<Direction, Vec<(u64, u64, u64)>> = HashMap::new();
     let mut direct: HashMap<(u32, u64), Vec<u64>> = HashMap::new();
     for m in msgs {
         let dir = (m.file, m.src, m.dst);
-        let lo = prev.get(&dir).copied().unwrap_or(0);
-        if m.tcp {
-            prev.insert(dir, m.frame);
-        }
         let Some(sid) = m.session.filter(|s| wanted.contains(s)) else {
             continue;
         };
         add((m.file, m.frame), sid);
         direct.entry((m.file, m.frame)).or_default().push(sid);
-        if m.tcp {
+        if let Some(lo) = m.tcp_after {
             tcp_ranges.entry(dir).or_default().push((lo, m.frame, sid));
         }
     }
@@ -347,6 +343,7 @@ pub fn read_messages(path: &Path, files: &[String]) -> Result<Vec<MsgRef>, Error
         return Err(err("not a messages.csv".into()));
     };
     let mut out = Vec::new();
+    let mut prev: HashMap<Direction, u64> = HashMap::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| err(e.to_string()))?;
         let g = |i: usize| rec.get(i).unwrap_or("");
@@ -356,12 +353,16 @@ pub fn read_messages(path: &Path, files: &[String]) -> Result<Vec<MsgRef>, Error
         let (Ok(src), Ok(dst)) = (g(cs).parse(), g(cd).parse()) else {
             continue;
         };
+        let frame = g(cfr).parse().unwrap_or(0);
+        let tcp_after = g(ct)
+            .ends_with("tcp")
+            .then(|| prev.insert((file as u32, src, dst), frame).unwrap_or(0));
         out.push(MsgRef {
             file: file as u32,
-            frame: g(cfr).parse().unwrap_or(0),
+            frame,
             src,
             dst,
-            tcp: g(ct).ends_with("tcp"),
+            tcp_after,
             session: g(cse).parse().ok(),
         });
     }
@@ -400,8 +401,6 @@ pub enum Selection {
     AttentionMin(u32),
     /// Every session with one of these verdicts.
     Verdicts(Vec<String>),
-    /// The report.html table: the `n` worst by attention (then id).
-    Table(usize),
 }
 
 /// The sessions of sessions.csv in `dir` that `sel` picks.
@@ -409,7 +408,7 @@ pub fn selected_sessions(dir: &Path, sel: &Selection) -> Result<BTreeSet<u64>, E
     let path = dir.join("sessions.csv");
     let rows = crate::report::flow::read_report(&path)?;
     let get = |r: &HashMap<String, String>, k: &str| r.get(k).cloned().unwrap_or_default();
-    let mut ranked: Vec<(u32, u64, String)> = rows
+    let ranked: Vec<(u32, u64, String)> = rows
         .iter()
         .map(|r| {
             (
@@ -431,15 +430,6 @@ pub fn selected_sessions(dir: &Path, sel: &Selection) -> Result<BTreeSet<u64>, E
             .filter(|x| v.contains(&x.2))
             .map(|x| x.1)
             .collect(),
-        Selection::Table(n) => {
-            ranked.sort_by_key(|x| (std::cmp::Reverse(x.0), x.1));
-            ranked
-                .iter()
-                .filter(|x| x.0 > 0)
-                .take(*n)
-                .map(|x| x.1)
-                .collect()
-        }
     })
 }
 
@@ -464,6 +454,36 @@ pub fn pcaps_from_reports(
     let msgs = read_messages(&reports.join("messages.csv"), &files)?;
     let frames = select_frames(&paths, &msgs, &wanted);
     write_pcaps(&paths, &frames, pcap_dir)
+}
+
+/// `analyze --pcap-dir`: the pcaps of report.html's table sessions, from
+/// the messages the run kept for their ladders (no messages.csv needed).
+pub(crate) fn table_pcaps(
+    paths: &[PathBuf],
+    sessions: &[crate::report::html::HtmlSession],
+    pcap_dir: &Path,
+) -> Result<Vec<u64>, Error> {
+    let mut msgs = Vec::new();
+    for s in sessions {
+        for m in &s.msgs {
+            let (Ok(src), Ok(dst)) = (m.src.parse(), m.dst.parse()) else {
+                continue;
+            };
+            msgs.push(MsgRef {
+                file: m.file,
+                frame: m.frame,
+                src,
+                dst,
+                // The transport is not kept: a UDP message's direction
+                // carries no TCP segment.
+                tcp_after: Some(m.prev_frame),
+                session: Some(s.row.session),
+            });
+        }
+    }
+    let wanted = sessions.iter().map(|s| s.row.session).collect();
+    let frames = select_frames(paths, &msgs, &wanted);
+    write_pcaps(paths, &frames, pcap_dir)
 }
 
 /// `sipaudit extract`: analyses `cfg.inputs` (reports in a scratch

@@ -58,6 +58,9 @@ pub(crate) struct LadderStore {
     held: rustc_hash::FxHashMap<u64, Vec<LadderMsg>>,
     /// One bit per session id: its messages are not wanted.
     gone: Vec<u64>,
+    /// Last message frame per (file, src, dst): each message's
+    /// `prev_frame`.
+    last: rustc_hash::FxHashMap<(u32, std::net::SocketAddr, std::net::SocketAddr), u64>,
     rx: Receiver<(u64, u32)>,
 }
 
@@ -80,6 +83,7 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
             top: top(),
             held: Default::default(),
             gone: Vec::new(),
+            last: Default::default(),
             rx,
         },
     )
@@ -167,6 +171,17 @@ impl LadderStore {
         }
     }
 
+    /// The ladder summary of a record, in capture order (every message of
+    /// the run passes here).
+    pub fn summary(&mut self, rec: &crate::dialog::SipRecord) -> LadderMsg {
+        let mut m = LadderMsg::of(rec);
+        m.prev_frame = self
+            .last
+            .insert((rec.file, rec.src, rec.dst), rec.frame)
+            .unwrap_or(0);
+        m
+    }
+
     /// A message of session `sid`, released by the tracker.
     pub fn message(&mut self, sid: u64, m: LadderMsg) {
         if !self.is_gone(sid) {
@@ -183,21 +198,31 @@ pub(crate) struct RunFacts<'a> {
     pub policy: &'a str,
     pub files: &'a [String],
     pub pcap_dir: Option<&'a std::path::Path>,
+    /// The input paths to open, by index.
+    pub paths: &'a [std::path::PathBuf],
 }
 
 /// The name of the report in the output directory.
 pub(crate) const REPORT: &str = "report.html";
 
-/// Writes report.html.
+/// Writes report.html (unless `html` is false) and the per-session pcaps of
+/// its table (with `pcap_dir`).
 pub(crate) fn write(
     dir: &std::path::Path,
     rows: RowStore,
     ladders: LadderStore,
     facts: &RunFacts<'_>,
+    html: bool,
 ) -> Result<(), crate::Error> {
     let needing = rows.needing;
     let minutes = rows.failure_minutes.clone();
     let sessions = rows.finish(ladders);
+    if let Some(pd) = facts.pcap_dir {
+        super::extract::table_pcaps(facts.paths, &sessions, pd)?;
+    }
+    if !html {
+        return remove(dir);
+    }
     let dim = |d: &str| -> Vec<(String, u64)> {
         facts
             .summary

@@ -59,6 +59,9 @@ pub struct Config {
     /// (`--html-sessions`, default 500); `None`: no report.html
     /// (`--no-html`, and the library default).
     pub html: Option<usize>,
+    /// Sessions of the table when report.html is not written but
+    /// `pcap_dir` is (`--no-html --pcap-dir`; 0: 500).
+    pub table: usize,
     /// `--pcap-dir`: where the per-session pcaps of report.html's sessions
     /// go (written by the caller after the run, `extract.rs`); report.html
     /// links to them.
@@ -889,7 +892,11 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         ladders: None,
     };
     let mut html_rows = None;
-    if let Some(n) = cfg.html {
+    let table = cfg.html.or(cfg.pcap_dir.as_ref().map(|_| match cfg.table {
+        0 => 500,
+        n => n,
+    }));
+    if let Some(n) = table {
         let (rows, ladders) = html::stores(n);
         html_rows = Some(rows);
         feed.ladders = Some(ladders);
@@ -916,6 +923,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         experience: Vec::new(),
         html: html_rows,
     };
+    let input_paths: Vec<PathBuf> = inputs.iter().map(|i| i.path.clone()).collect();
     let mut tracker: Tracker<Payload> =
         Tracker::with_window(i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX));
     let mut last_ts = i64::MIN;
@@ -937,8 +945,8 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
                 let payload = Payload {
                     ladder: feed
                         .ladders
-                        .is_some()
-                        .then(|| Box::new(report::ladder::LadderMsg::of(&found.rec))),
+                        .as_mut()
+                        .map(|l| Box::new(l.summary(&found.rec))),
                     row: found.row,
                 };
                 tracker.push(found.rec, payload, |p, repeat| {
@@ -1158,7 +1166,9 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
                 policy: cfg.policy.name(),
                 files: &reports_files,
                 pcap_dir: cfg.pcap_dir.as_deref(),
+                paths: &input_paths,
             },
+            cfg.html.is_some(),
         )?,
         _ => html::remove(&cfg.out_dir)?,
     }

@@ -141,6 +141,7 @@ fn messages(
             precondition: get(&r, "precondition").into(),
             agent: String::new(),
             retransmission: get(&r, "retransmission") == "true",
+            prev_frame: 0,
         });
     }
     Ok(out)

@@ -49,6 +49,10 @@ pub struct LadderMsg {
     pub agent: String,
     /// A retransmission or capture duplicate (rules.md §A.2).
     pub retransmission: bool,
+    /// Frame of the previous message from `src` to `dst` in the same file
+    /// (0: none): where this message's TCP segments may start (per-session
+    /// pcaps). Set by the caller.
+    pub prev_frame: u64,
 }
 
 impl LadderMsg {
@@ -71,6 +75,7 @@ impl LadderMsg {
             precondition: r.demand.as_str().to_string(),
             agent: r.user_agent().unwrap_or("").to_string(),
             retransmission: false,
+            prev_frame: 0,
         }
     }
 
