@@ -156,3 +156,29 @@ fn html_sessions_limits_the_ladders_and_counts_the_rest() {
     // The worst one: RETRY_LOOP.
     assert!(html.contains("RETRY_LOOP (attention"));
 }
+
+/// The page is the same bytes for any `-j` (the table's sessions and their
+/// messages do not depend on the order sessions finish in).
+#[test]
+fn report_is_the_same_for_any_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = [
+        "samples/h02-retry-loop/capture.pcap",
+        "samples/h03-over-relaxed/capture.pcap",
+        "samples/h05-no-retry/capture.pcap",
+        "samples/h17-rotated-420/capture-1.pcap",
+        "samples/h17-rotated-420/capture-2.pcap",
+    ];
+    let mut pages = Vec::new();
+    for j in ["1", "4"] {
+        let out = dir.path().join(j);
+        let mut args = vec!["-j", j, "--html-sessions", "2", "-o", out.to_str().unwrap()];
+        args.extend(caps);
+        assert_eq!(analyze(&args).status.code(), Some(0));
+        pages.push(std::fs::read(out.join("report.html")).unwrap());
+    }
+    assert!(
+        pages[0] == pages[1],
+        "report.html differs between -j1 and -j4"
+    );
+}
