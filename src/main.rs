@@ -13,10 +13,18 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sipaudit::pipeline::{self, Config, RunSummary};
 use sipaudit::rules::policy::{EXAMPLE_TOML, Policy};
 
+/// `--version`: the crate version and the git commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SIPAUDIT_COMMIT"),
+    ")"
+);
+
 /// Offline SIP trace analyzer: rebuilds SIP from pcap/pcapng captures and
 /// reports capability failures and relaxation retries (3GPP TS 23.228 §5.4.2).
 #[derive(Parser, Debug)]
-#[command(name = "sipaudit", version)]
+#[command(name = "sipaudit", version = VERSION)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,6 +38,14 @@ enum Command {
     /// selected session, from every input, in capture-time order, original
     /// bytes and timestamps (pcapng when the frames' link types differ).
     Extract(ExtractArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; `sipaudit man > sipaudit.1`).
+    Man,
     /// Print the call ladder of one session as text, from the reports of an
     /// earlier `analyze --messages` run (colour only on a terminal).
     Flow {
@@ -160,6 +176,23 @@ fn main() -> ExitCode {
         Command::Analyze(a) => analyze(a),
         Command::Policy { command } => policy_command(command),
         Command::Extract(a) => extract(a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "sipaudit", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let man = clap_mangen::Man::new(Cli::command());
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sipaudit: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Flow { out, session } => {
             let colour = std::io::stdout().is_terminal();
             match sipaudit::report::flow::flow(&out, session, colour) {
