@@ -37,13 +37,7 @@ fn completions_and_man_page_cover_every_command() {
     for shell in ["bash", "zsh", "fish"] {
         let (ok, s) = sipaudit(&["completions", shell]);
         assert!(ok, "{shell}");
-        for word in [
-            "analyze",
-            "extract",
-            "flow",
-            "--pcap-dir",
-            "--html-sessions",
-        ] {
+        for word in ["analyze", "extract", "flow", "pcap-dir", "html-sessions"] {
             assert!(s.contains(word), "{shell} completion lacks {word}");
         }
     }
