@@ -158,3 +158,54 @@ fn analyze_pcap_dir_writes_the_table_sessions() {
         "{html}"
     );
 }
+
+/// `analyze --pcap-dir` (from the messages the run keeps) and `extract`
+/// (from messages.csv) write the same bytes for the same sessions.
+#[test]
+fn pcap_dir_and_extract_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = [
+        "samples/h02-retry-loop/capture.pcap",
+        "samples/h03-over-relaxed/capture.pcap",
+        "samples/h09-580-relaxed/capture.pcap",
+        "samples/h17-rotated-420/capture-1.pcap",
+        "samples/h17-rotated-420/capture-2.pcap",
+    ];
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let mut args = vec![
+        "-o".to_string(),
+        dir.path().join("out").to_str().unwrap().to_string(),
+    ];
+    args.extend(["--pcap-dir".to_string(), a.to_str().unwrap().to_string()]);
+    args.extend(caps.iter().map(|c| c.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(analyze(&args).status.code(), Some(0));
+    let o = Command::new(env!("CARGO_BIN_EXE_sipaudit"))
+        .current_dir(root())
+        .args(["extract", "--attention-min", "1", "-o", b.to_str().unwrap()])
+        .args(caps)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let list = |d: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!list(&a).is_empty());
+    assert_eq!(list(&a), list(&b));
+    for f in list(&a) {
+        assert!(
+            std::fs::read(a.join(&f)).unwrap() == std::fs::read(b.join(&f)).unwrap(),
+            "{f:?} differs"
+        );
+    }
+}
