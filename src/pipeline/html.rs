@@ -185,7 +185,12 @@ impl LadderStore {
     /// A message of session `sid`, released by the tracker.
     pub fn message(&mut self, sid: u64, m: LadderMsg) {
         if !self.is_gone(sid) {
-            self.held.entry(sid).or_default().push(m);
+            // Capacity 1 first: most sessions that wait here hold one or two
+            // messages, and a default first push reserves four (~1.3 KB).
+            self.held
+                .entry(sid)
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push(m);
         }
     }
 }
