@@ -115,6 +115,15 @@ pub enum ErrorKind {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A report of an earlier run (`sipaudit flow`, `extract`) cannot be
+    /// used: missing, unreadable, or without what the command needs.
+    #[error("{}: {detail}", path.display())]
+    Report {
+        /// The report file or output directory.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        detail: String,
+    },
     /// Nothing can be analysed: no named path exists, and the named
     /// directories hold no file. Checked before anything is written.
     #[error("nothing to analyse: {}", no_input(missing, empty_dirs))]

@@ -16,10 +16,18 @@ use sipaudit::pipeline::{self, Config, RunSummary};
 use sipaudit::rules::catalogue::{self, reference};
 use sipaudit::rules::policy::{EXAMPLE_TOML, Policy};
 
+/// `--version`: the crate version and the git commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SIPAUDIT_COMMIT"),
+    ")"
+);
+
 /// Offline SIP trace analyzer: rebuilds SIP from pcap/pcapng captures and
 /// reports capability failures and relaxation retries (3GPP TS 23.228 §5.4.2).
 #[derive(Parser, Debug)]
-#[command(name = "sipaudit", version)]
+#[command(name = "sipaudit", version = VERSION)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +37,28 @@ struct Cli {
 enum Command {
     /// Analyze captures (files or directories, one batch) and write CSV reports.
     Analyze(AnalyzeArgs),
+    /// Write per-session pcaps: every frame that carried a message of each
+    /// selected session, from every input, in capture-time order, original
+    /// bytes and timestamps (pcapng when the frames' link types differ).
+    Extract(ExtractArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; `sipaudit man > sipaudit.1`).
+    Man,
+    /// Print the call ladder of one session as text, from the reports of an
+    /// earlier `analyze --messages` run (colour only on a terminal).
+    Flow {
+        /// The output directory of that run.
+        #[arg(value_name = "OUTDIR")]
+        out: PathBuf,
+        /// The session id (sessions.csv `session`).
+        #[arg(value_name = "SESSION")]
+        session: u64,
+    },
     /// Home-network policy files (rules.md §E.3): validate one, or print an example.
     Policy {
         #[command(subcommand)]
@@ -87,6 +117,45 @@ struct AnalyzeArgs {
     /// values; `sipaudit policy example` prints an annotated one).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Do not write report.html.
+    #[arg(long)]
+    no_html: bool,
+    /// Sessions of report.html's attention table that get a ladder (the
+    /// worst first; the rest are counted).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    html_sessions: usize,
+    /// Also write `<DIR>/<session>.pcap` for each session of report.html's
+    /// table (as `sipaudit extract` does); report.html links to them.
+    #[arg(long, value_name = "DIR")]
+    pcap_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("select").required(true).multiple(true)
+    .args(["session", "attention_min", "verdict"])))]
+struct ExtractArgs {
+    /// Capture files or directories: the same batch as the analyze run
+    /// (sessions are rebuilt from them).
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// Directory for the pcaps, `<DIR>/<session>.pcap` (created if missing).
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
+    /// Sessions by id (sessions.csv `session`); repeat or comma-separate.
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    session: Vec<u64>,
+    /// Every session whose attention (sessions.csv) is at least N.
+    #[arg(long, value_name = "N")]
+    attention_min: Option<u32>,
+    /// Every session with this verdict; repeat or comma-separate.
+    #[arg(long, value_name = "VERDICT", value_delimiter = ',')]
+    verdict: Vec<String>,
+    /// Home-network policy, as for analyze (it decides verdicts and attention).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Threads, as for analyze.
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -118,6 +187,38 @@ fn main() -> ExitCode {
         Command::Analyze(a) => analyze(a),
         Command::Policy { command } => policy_command(command),
         Command::Explain(a) => explain(a),
+        Command::Extract(a) => extract(a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "sipaudit", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let man = clap_mangen::Man::new(Cli::command());
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sipaudit: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Flow { out, session } => {
+            let colour = std::io::stdout().is_terminal();
+            match sipaudit::report::flow::flow(&out, session, colour) {
+                Ok(text) => {
+                    use std::io::Write;
+                    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sipaudit: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     }
 }
 
@@ -166,17 +267,61 @@ fn policy_command(c: PolicyCommand) -> ExitCode {
     }
 }
 
+/// The policy of `--policy`, or the built-in one; exit 2 when invalid.
+fn load_policy(path: &Option<PathBuf>) -> Result<Policy, ExitCode> {
+    match path {
+        None => Ok(Policy::builtin()),
+        Some(path) => Policy::load(path).map_err(|e| {
+            eprintln!("sipaudit: invalid policy: {e}");
+            ExitCode::from(2)
+        }),
+    }
+}
+
+fn extract(a: ExtractArgs) -> ExitCode {
+    use sipaudit::pipeline::extract::{self, Selection};
+    let policy = match load_policy(&a.policy) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let sel = if !a.session.is_empty() {
+        Selection::Sessions(a.session)
+    } else if let Some(n) = a.attention_min {
+        Selection::AttentionMin(n)
+    } else {
+        Selection::Verdicts(a.verdict)
+    };
+    let cfg = Config {
+        inputs: a.inputs,
+        jobs: a.jobs,
+        policy: Arc::new(policy),
+        ..Config::default()
+    };
+    match extract::extract(&cfg, &sel, &a.out) {
+        Ok((run, written)) => {
+            eprintln!(
+                "sipaudit: {} session pcaps in {}",
+                written.len(),
+                a.out.display()
+            );
+            if run.failed_files.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("sipaudit: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn analyze(a: AnalyzeArgs) -> ExitCode {
     // The policy first: an invalid one stops the run before anything is read.
-    let policy = match &a.policy {
-        None => Policy::builtin(),
-        Some(path) => match Policy::load(path) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("sipaudit: invalid policy: {e}");
-                return ExitCode::from(2);
-            }
-        },
+    let policy = match load_policy(&a.policy) {
+        Ok(p) => p,
+        Err(c) => return c,
     };
     let inputs = match pipeline::inputs_to_analyse(&a.inputs) {
         Ok(i) => i,
@@ -205,6 +350,9 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         messages: a.messages,
         on_file_done: show.then_some(tick as fn()),
         policy: Arc::new(policy),
+        html: (!a.no_html).then_some(a.html_sessions),
+        table: a.html_sessions,
+        pcap_dir: a.pcap_dir,
     };
     let res = pipeline::run(&cfg);
     if let Some(b) = BAR.get() {

@@ -335,6 +335,10 @@ const NOT_CATALOGUE: &[&str] = &[
     "NOTIFY",
     "MESSAGE",
     "PUBLISH",
+    // clap value names in usage text
+    "OUTDIR",
+    "SESSION",
+    "VERDICT",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -190,6 +190,9 @@ fn run_one(dir: &Path, f: &Path) -> (common::Csv, common::Csv, common::Csv) {
         messages: true,
         on_file_done: None,
         policy: Default::default(),
+        html: None,
+        pcap_dir: None,
+        table: 0,
     };
     run(&cfg).unwrap();
     (

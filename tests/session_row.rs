@@ -210,7 +210,11 @@ fn r12_item11_links_column() {
     let s = sessions(&[&sample("auth-407")]);
     let at = s.header.iter().position(|h| h == "ue_profile").unwrap();
     assert_eq!(s.header.get(at + 1).map(String::as_str), Some("links"));
-    assert_eq!(s.header.len(), at + 2, "links is the last column");
+    assert_eq!(
+        s.header.get(at + 2).map(String::as_str),
+        Some("attention"),
+        "attention follows links (contract.md, last section)"
+    );
     let r = &s.rows[0];
     assert_eq!(r["failure_status"], "", "a 407 has no failures.csv row");
     assert_eq!(r["links"], "sa-auth-407-1@ue.sipaudit.test:H0:1");
@@ -254,4 +258,28 @@ fn r12_item12_ip_request_uri_is_unknown() {
         assert_eq!(r["request_uri"], "sip:313340000002274@10.55.252.83:6100");
         assert_eq!(r["destination_class"], "UNKNOWN");
     }
+}
+
+/// Issue 13: `attention` ranks sessions by the §D.3 verdict, then the §E.4
+/// policy verdict; 0 for a session with nothing to look at.
+#[test]
+fn r13_attention_column() {
+    let rank = |case: &str| {
+        let s = sessions(&[&sample(case)]);
+        s.rows
+            .iter()
+            .map(|r| r["attention"].parse::<u32>().unwrap())
+            .max()
+            .unwrap()
+    };
+    // A successful call and a compliant relaxation need no look.
+    assert_eq!(rank("ipv6-call"), 0);
+    assert_eq!(rank("h01-r5-compliant"), 0);
+    // RETRY_LOOP outranks NO_RETRY, which outranks RETRY_NEW_CALL_ID.
+    let (lp, nr, nc) = (
+        rank("h02-retry-loop"),
+        rank("h05-no-retry"),
+        rank("retry-new-callid-h2"),
+    );
+    assert!(lp > nr && nr > nc && nc > 0, "{lp} {nr} {nc}");
 }

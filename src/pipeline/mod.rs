@@ -10,7 +10,9 @@
 
 mod anomalies;
 mod digest;
+pub mod extract;
 mod extsort;
+mod html;
 mod inputs;
 mod manifest;
 pub mod merge;
@@ -41,7 +43,7 @@ use crate::sip::{self, Framing, Message};
 use anomalies::AnomalyStore;
 
 /// What to run: built once from the command line, then read-only.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Files and directories, as the user named them.
     pub inputs: Vec<PathBuf>,
@@ -58,6 +60,17 @@ pub struct Config {
     /// `Default::default()`) without it. Besides the policy verdicts it sets
     /// W0 (`window_ns`), `max_retries`, `extra_droppable` and `sdp_mode`.
     pub policy: std::sync::Arc<crate::rules::policy::Policy>,
+    /// Write report.html with the ladders of at most this many sessions
+    /// (`--html-sessions`, default 500); `None`: no report.html
+    /// (`--no-html`, and the library default).
+    pub html: Option<usize>,
+    /// Sessions of the table when report.html is not written but
+    /// `pcap_dir` is (`--no-html --pcap-dir`; 0: 500).
+    pub table: usize,
+    /// `--pcap-dir`: where the per-session pcaps of report.html's sessions
+    /// go (written by the caller after the run, `extract.rs`); report.html
+    /// links to them.
+    pub pcap_dir: Option<PathBuf>,
 }
 
 /// The figures of a finished run (for the stderr summary).
@@ -144,6 +157,14 @@ impl merge::Timed for Found {
     fn order(&self) -> (i64, u64, u32) {
         (self.rec.ts_ns, self.rec.frame, self.rec.seq)
     }
+}
+
+/// What the tracker carries for each message until it knows its session:
+/// the messages.csv row (with `--messages`) and the ladder summary (with
+/// report.html).
+struct Payload {
+    row: Option<PendingRow>,
+    ladder: Option<Box<report::ladder::LadderMsg>>,
 }
 
 /// Where one SIP message was seen: what its messages.csv row needs besides
@@ -575,6 +596,8 @@ struct Reports {
     policy_verdict: BTreeMap<String, u64>,
     /// Sessions with a capability refusal, for INCONSISTENT_EXPERIENCE.
     experience: Vec<rules::Experience>,
+    /// The rows report.html may show.
+    html: Option<html::RowStore>,
 }
 
 /// The tracker's side of the reports: messages.csv, written in feed order
@@ -588,6 +611,8 @@ struct Feed {
     anomalies: AnomalyStore,
     /// Input names by index, for the detail of a related message.
     files: Vec<String>,
+    /// The messages of the sessions report.html may show.
+    ladders: Option<html::LadderStore>,
 }
 
 /// What the tracker hands the rules stage at each collection: the sessions
@@ -603,10 +628,17 @@ struct Finished {
 impl Feed {
     /// Writes the message rows the tracker has ready and takes its finished
     /// sessions and anomalies.
-    fn collect(&mut self, t: &mut Tracker<Option<PendingRow>>, all: bool) -> Finished {
+    fn collect(&mut self, t: &mut Tracker<Payload>, all: bool) -> Finished {
         let (messages, tail, error) = (&mut self.messages, &mut self.tail, &mut self.error);
-        t.drain(|row, sid| {
-            if let (Some(row), Some(w)) = (row, messages.as_mut()) {
+        let ladders = &mut self.ladders;
+        if let Some(l) = ladders.as_mut() {
+            l.poll();
+        }
+        t.drain(|p, sid| {
+            if let (Some(l), Some(m), Some(sid)) = (ladders.as_mut(), p.ladder, sid) {
+                l.message(sid, *m);
+            }
+            if let (Some(row), Some(w)) = (p.row, messages.as_mut()) {
                 // The last two columns, known only now (rows.rs order).
                 tail.clear();
                 report::encode(&(row.retransmission, sid), tail);
@@ -756,6 +788,15 @@ impl Reports {
             }
             let row = session_row(&s, ev, &pol, &self.files);
             let frows = failure_rows(&s, ev, &self.files);
+            if let Some(h) = self.html.as_mut() {
+                let times: Vec<i64> = ev
+                    .failures
+                    .iter()
+                    .filter(|f| f.row)
+                    .map(|f| f.failure.ts_ns)
+                    .collect();
+                h.session(&row, &frows, &times);
+            }
             for f in &frows {
                 *self.failure_verdict.entry(f.verdict).or_default() += 1;
                 if f.flags
@@ -925,8 +966,19 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
         error: None,
         anomalies: AnomalyStore::new(&cfg.out_dir),
         files: inputs.iter().map(|i| i.display.clone()).collect(),
+        ladders: None,
     };
     let store = feed.anomalies.clone();
+    let mut html_rows = None;
+    let table = cfg.html.or(cfg.pcap_dir.as_ref().map(|_| match cfg.table {
+        0 => 500,
+        n => n,
+    }));
+    if let Some(n) = table {
+        let (rows, ladders) = html::stores(n);
+        html_rows = Some(rows);
+        feed.ladders = Some(ladders);
+    }
     let reports = Reports {
         files: inputs.iter().map(|i| i.display.clone()).collect(),
         sessions: RawCsv::create(&cfg.out_dir, "sessions.csv", report::SESSIONS_HEADER)?,
@@ -948,8 +1000,10 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
         window_cut: 0,
         policy_verdict: BTreeMap::new(),
         experience: Vec::new(),
+        html: html_rows,
     };
-    let mut tracker: Tracker<Option<PendingRow>> =
+    let input_paths: Vec<PathBuf> = inputs.iter().map(|i| i.path.clone()).collect();
+    let mut tracker: Tracker<Payload> =
         Tracker::with_window(i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX));
     let mut last_ts = i64::MIN;
     let mut fed = 0u64;
@@ -967,9 +1021,19 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
             },
             |_, found: Found| {
                 last_ts = last_ts.max(found.rec.ts_ns);
-                tracker.push(found.rec, found.row, |row, repeat| {
-                    if let Some(r) = row {
+                let payload = Payload {
+                    ladder: feed
+                        .ladders
+                        .as_mut()
+                        .map(|l| Box::new(l.summary(&found.rec))),
+                    row: found.row,
+                };
+                tracker.push(found.rec, payload, |p, repeat| {
+                    if let Some(r) = p.row.as_mut() {
                         r.retransmission = Some(repeat);
+                    }
+                    if let Some(l) = p.ladder.as_mut() {
+                        l.retransmission = repeat;
                     }
                 });
                 fed += 1;
@@ -1044,8 +1108,11 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
         failure_verdict,
         policy_verdict,
         experience,
+        html: html_rows,
+        files: reports_files,
         ..
     } = reports;
+    let mut html_rows = html_rows;
     sessions.finish()?;
     failures.finish()?;
     let mut flag = flag;
@@ -1053,6 +1120,11 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
     if !inconsistent.is_empty() {
         let name = rules::catalogue::Flag::InconsistentExperience.as_str();
         add_session_flag(&cfg.out_dir, &inconsistent, name)?;
+        if let Some(h) = html_rows.as_mut() {
+            for &id in &inconsistent {
+                h.add_flag(id, name);
+            }
+        }
         *flag.entry(name.into()).or_default() += inconsistent.len() as u64;
     }
     summary.verdicts = verdict.iter().map(|(k, v)| (k.to_string(), *v)).collect();
@@ -1133,6 +1205,24 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
         push("anomaly", (*k).into(), *v);
     }
     report::write_csv(&cfg.out_dir, "summary.csv", &srows, report::SUMMARY_HEADER)?;
+    match (html_rows, feed.ladders.take()) {
+        (Some(rows), Some(ladders)) => html::write(
+            &cfg.out_dir,
+            rows,
+            ladders,
+            &html::RunFacts {
+                inputs: &inputs_rows,
+                totals: &totals,
+                summary: &srows,
+                policy: cfg.policy.name(),
+                files: &reports_files,
+                pcap_dir: cfg.pcap_dir.as_deref(),
+                paths: &input_paths,
+            },
+            cfg.html.is_some(),
+        )?,
+        _ => html::remove(&cfg.out_dir)?,
+    }
     summary.outcomes = outcome_counts(&srows);
     summary.elapsed = start.elapsed();
     Ok(summary)

@@ -6,6 +6,9 @@
 //! `+`, `-`, `@`, tab or carriage return gets a leading `'`.
 
 pub mod anomalies;
+pub mod flow;
+pub mod html;
+pub mod ladder;
 pub mod rows;
 pub mod sessions;
 
@@ -346,6 +349,7 @@ pub const SESSIONS_HEADER: &[&str] = &[
     "related_sessions",
     "ue_profile",
     "links",
+    "attention",
 ];
 /// Column names of failures.csv (contract order).
 pub const FAILURES_HEADER: &[&str] = &[

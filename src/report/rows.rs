@@ -247,6 +247,14 @@ pub struct SessionRow {
     /// failures.csv row (401/407, 3xx) are listed too. Empty without a
     /// link.
     pub links: Text,
+    /// Added column: how much the session needs a look, 0 = nothing to
+    /// look at, higher = worse (`rules::attention`): 4 × the rank of
+    /// `verdict` in the severity order of rules.md §D.3 (RETRY_NEW_CALL_ID
+    /// = 1 up to SECURITY_DOWNGRADE = 12; COMPLIANT_RELAXATION and below =
+    /// 0) plus the rank of `policy_verdict` (§E.4: POLICY_UNDETERMINED 1,
+    /// POLICY_OVERBLOCKED 2, POLICY_VIOLATION 3, others 0). report.html
+    /// lists the sessions with attention > 0, highest first.
+    pub attention: u32,
 }
 
 /// failures.csv: one row per capability failure (rules.md §C kinds,

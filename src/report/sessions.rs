@@ -50,7 +50,7 @@ pub fn session_row(
     flags.extend(pol.flags.iter().map(Flag::to_string));
     flags.sort();
     flags.dedup();
-    SessionRow {
+    let mut row = SessionRow {
         session: s.id,
         method: text(first.map(|r| r.method.as_str())),
         call_id: text(first.map(|r| r.call_id())),
@@ -113,7 +113,12 @@ pub fn session_row(
             .join(";"),
         ue_profile: ev.ue_profile.map_or("", UeProfile::as_str),
         links: links(s, ev),
-    }
+        attention: 0,
+    };
+    // The rank is the catalogue's (rules.md §D.3 order, §E.4 verdicts).
+    row.attention =
+        crate::rules::catalogue::attention(ev.verdict, pol.flags, pol.verdict.map(|v| v.0));
+    row
 }
 
 /// sessions.csv `links`: every retry link as `call_id:rule:confidence` (the

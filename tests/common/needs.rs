@@ -59,10 +59,9 @@ pub fn tool(tool: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !ok {
-        let package = if tool == "tshark" {
-            "tshark"
-        } else {
-            "wireshark-common"
+        let package = match tool {
+            "tshark" | "chromium" => tool,
+            _ => "wireshark-common",
         };
         skip(&format!(
             "needs `{tool}`, not found on PATH; install it with `apt-get install -y {package}`"

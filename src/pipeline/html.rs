@@ -1,0 +1,334 @@
+//! What report.html needs from a run, kept with bounded memory: the
+//! `--html-sessions` worst sessions by attention (ties: lower session id),
+//! their rows ([`RowStore`], on the rules stage) and their messages
+//! ([`LadderStore`], on the tracker's thread). Both keep the same top N,
+//! so the result does not depend on the order sessions finish in; the rules
+//! stage tells the tracker's side each session's attention so that
+//! messages of sessions that cannot make the table are dropped early.
+//! Never renders anything (report::html does).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::{Receiver, Sender};
+
+use crate::report::html::HtmlSession;
+use crate::report::ladder::LadderMsg;
+use crate::report::rows::{FailureRow, SessionRow};
+
+/// The N best (attention, session) pairs: highest attention, then lowest id.
+struct TopN {
+    cap: usize,
+    set: BTreeSet<(Reverse<u32>, u64)>,
+}
+
+impl TopN {
+    /// Offers a session: `Ok(evicted)` when it is kept (possibly pushing
+    /// out another), `Err(())` when it does not make the table.
+    fn offer(&mut self, attention: u32, sid: u64) -> Result<Option<u64>, ()> {
+        if attention == 0 || self.cap == 0 {
+            return Err(());
+        }
+        self.set.insert((Reverse(attention), sid));
+        if self.set.len() > self.cap {
+            let worst = self.set.pop_last().expect("non-empty").1;
+            return if worst == sid {
+                Err(())
+            } else {
+                Ok(Some(worst))
+            };
+        }
+        Ok(None)
+    }
+}
+
+/// The rows of the table's sessions (rules stage side).
+pub(crate) struct RowStore {
+    top: TopN,
+    rows: BTreeMap<u64, (SessionRow, Vec<FailureRow>)>,
+    /// Sessions with attention > 0.
+    pub needing: u64,
+    /// Capability failures (failures.csv rows) per minute since the epoch.
+    pub failure_minutes: BTreeMap<i64, u64>,
+    tx: Sender<(u64, u32)>,
+}
+
+/// The messages of the table's sessions (tracker side).
+pub(crate) struct LadderStore {
+    top: TopN,
+    held: rustc_hash::FxHashMap<u64, Vec<LadderMsg>>,
+    /// One bit per session id: its messages are not wanted.
+    gone: Vec<u64>,
+    /// Last message frame per (file, src, dst): each message's
+    /// `prev_frame`.
+    last: rustc_hash::FxHashMap<(u32, std::net::SocketAddr, std::net::SocketAddr), u64>,
+    rx: Receiver<(u64, u32)>,
+}
+
+/// The two halves for a run keeping `cap` sessions.
+pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let top = || TopN {
+        cap,
+        set: BTreeSet::new(),
+    };
+    (
+        RowStore {
+            top: top(),
+            rows: BTreeMap::new(),
+            needing: 0,
+            failure_minutes: BTreeMap::new(),
+            tx,
+        },
+        LadderStore {
+            top: top(),
+            held: Default::default(),
+            gone: Vec::new(),
+            last: Default::default(),
+            rx,
+        },
+    )
+}
+
+impl RowStore {
+    /// A finished session: its row, failures.csv rows and their failure
+    /// times.
+    pub fn session(&mut self, row: &SessionRow, failures: &[FailureRow], times: &[i64]) {
+        for t in times {
+            *self
+                .failure_minutes
+                .entry(t.div_euclid(60_000_000_000))
+                .or_default() += 1;
+        }
+        let (sid, att) = (row.session, row.attention);
+        // The tracker side learns it whatever the outcome (it may have
+        // ended already: then nothing listens).
+        let _ = self.tx.send((sid, att));
+        if att > 0 {
+            self.needing += 1;
+        }
+        if let Ok(evicted) = self.top.offer(att, sid) {
+            if let Some(e) = evicted {
+                self.rows.remove(&e);
+            }
+            self.rows.insert(sid, (row.clone(), failures.to_vec()));
+        }
+    }
+
+    /// Adds a flag known only at the end of the batch to a kept row.
+    pub fn add_flag(&mut self, sid: u64, flag: &str) {
+        if let Some((r, _)) = self.rows.get_mut(&sid) {
+            let mut f: Vec<&str> = r.flags.0.split(';').filter(|x| !x.is_empty()).collect();
+            f.push(flag);
+            f.sort_unstable();
+            f.dedup();
+            r.flags.0 = f.join(";");
+        }
+    }
+
+    /// The table, worst first, with the messages `ladders` kept.
+    pub fn finish(self, mut ladders: LadderStore) -> Vec<HtmlSession> {
+        ladders.poll();
+        self.top
+            .set
+            .iter()
+            .filter_map(|&(_, sid)| {
+                let (row, failures) = self.rows.get(&sid)?.clone();
+                let msgs = ladders.held.remove(&sid).unwrap_or_default();
+                Some(HtmlSession {
+                    row,
+                    failures,
+                    msgs,
+                })
+            })
+            .collect()
+    }
+}
+
+impl LadderStore {
+    fn is_gone(&self, sid: u64) -> bool {
+        self.gone
+            .get((sid / 64) as usize)
+            .is_some_and(|w| w & (1 << (sid % 64)) != 0)
+    }
+
+    fn drop_session(&mut self, sid: u64) {
+        self.held.remove(&sid);
+        let i = (sid / 64) as usize;
+        if self.gone.len() <= i {
+            self.gone.resize(i + 1, 0);
+        }
+        self.gone[i] |= 1 << (sid % 64);
+    }
+
+    /// Takes the attention of the sessions evaluated since the last call.
+    pub fn poll(&mut self) {
+        while let Ok((sid, att)) = self.rx.try_recv() {
+            match self.top.offer(att, sid) {
+                Ok(Some(e)) => self.drop_session(e),
+                Ok(None) => {}
+                Err(()) => self.drop_session(sid),
+            }
+        }
+    }
+
+    /// The ladder summary of a record, in capture order (every message of
+    /// the run passes here).
+    pub fn summary(&mut self, rec: &crate::dialog::SipRecord) -> LadderMsg {
+        let mut m = LadderMsg::of(rec);
+        m.prev_frame = self
+            .last
+            .insert((rec.file, rec.src, rec.dst), rec.frame)
+            .unwrap_or(0);
+        m
+    }
+
+    /// A message of session `sid`, released by the tracker.
+    pub fn message(&mut self, sid: u64, m: LadderMsg) {
+        if !self.is_gone(sid) {
+            // Capacity 1 first: most sessions that wait here hold one or two
+            // messages, and a default first push reserves four (~1.3 KB).
+            self.held
+                .entry(sid)
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push(m);
+        }
+    }
+}
+
+/// What the page shows of the run besides the sessions.
+pub(crate) struct RunFacts<'a> {
+    pub inputs: &'a [crate::report::rows::InputRow],
+    pub totals: &'a [(&'static str, u64)],
+    pub summary: &'a [crate::report::rows::SummaryRow],
+    pub policy: &'a str,
+    pub files: &'a [String],
+    pub pcap_dir: Option<&'a std::path::Path>,
+    /// The input paths to open, by index.
+    pub paths: &'a [std::path::PathBuf],
+}
+
+/// The name of the report in the output directory.
+pub(crate) const REPORT: &str = "report.html";
+
+/// Writes report.html (unless `html` is false) and the per-session pcaps of
+/// its table (with `pcap_dir`).
+pub(crate) fn write(
+    dir: &std::path::Path,
+    rows: RowStore,
+    ladders: LadderStore,
+    facts: &RunFacts<'_>,
+    html: bool,
+) -> Result<(), crate::Error> {
+    let needing = rows.needing;
+    let minutes = rows.failure_minutes.clone();
+    let sessions = rows.finish(ladders);
+    if let Some(pd) = facts.pcap_dir {
+        super::extract::table_pcaps(facts.paths, &sessions, pd)?;
+    }
+    if !html {
+        return remove(dir);
+    }
+    let dim = |d: &str| -> Vec<(String, u64)> {
+        facts
+            .summary
+            .iter()
+            .filter(|r| r.dimension == d)
+            .map(|r| (r.value.0.clone(), r.count))
+            .collect()
+    };
+    // Bars are drawn bottom-up: the least severe verdict first, so the
+    // most severe is on top.
+    let mut verdicts = dim("verdict");
+    verdicts.sort_by_key(|(v, _)| {
+        std::cmp::Reverse(
+            v.parse::<crate::rules::catalogue::Verdict>()
+                .map_or(usize::MAX, crate::rules::catalogue::Verdict::rank),
+        )
+    });
+    let page = crate::report::html::render(&crate::report::html::HtmlRun {
+        inputs: facts.inputs,
+        totals: facts.totals,
+        policy: facts.policy,
+        verdicts,
+        failure_classes: dim("failure_class"),
+        policy_verdicts: dim("policy_verdict"),
+        failure_minutes: &minutes,
+        sessions: &sessions,
+        needing,
+        files: facts.files,
+        pcap_dir: facts.pcap_dir.map(|p| link_base(dir, p)),
+    });
+    let path = dir.join(REPORT);
+    std::fs::write(&path, page).map_err(|source| {
+        crate::ErrorKind::Output {
+            path: path.clone(),
+            source,
+        }
+        .into()
+    })
+}
+
+/// How report.html (in `dir`) names the pcap directory: relative when it
+/// is inside `dir`, else as given (absolute when given absolute).
+fn link_base(dir: &std::path::Path, pcaps: &std::path::Path) -> String {
+    match pcaps.strip_prefix(dir) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        Ok(_) => ".".into(),
+        Err(_) => std::path::absolute(pcaps)
+            .unwrap_or_else(|_| pcaps.to_path_buf())
+            .display()
+            .to_string(),
+    }
+}
+
+/// Removes a report.html of an earlier run (`--no-html`): the directory
+/// holds only what this run wrote.
+pub(crate) fn remove(dir: &std::path::Path) -> Result<(), crate::Error> {
+    let path = dir.join(REPORT);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(crate::ErrorKind::Output { path, source: e }.into())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_n_keeps_the_worst_then_lowest_ids_whatever_the_order() {
+        let offers = [(3, 5), (0, 1), (7, 9), (3, 2), (7, 4), (1, 3)];
+        let mut a = TopN {
+            cap: 3,
+            set: BTreeSet::new(),
+        };
+        let mut b = TopN {
+            cap: 3,
+            set: BTreeSet::new(),
+        };
+        for &(att, sid) in &offers {
+            let _ = a.offer(att, sid);
+        }
+        for &(att, sid) in offers.iter().rev() {
+            let _ = b.offer(att, sid);
+        }
+        let ids = |t: &TopN| t.set.iter().map(|x| x.1).collect::<Vec<_>>();
+        assert_eq!(ids(&a), [4, 9, 2]);
+        assert_eq!(ids(&a), ids(&b));
+    }
+
+    #[test]
+    fn messages_of_dropped_sessions_are_not_held() {
+        let (_rows, mut l) = stores(1);
+        l.message(1, LadderMsg::default());
+        l.message(2, LadderMsg::default());
+        l.top.offer(5, 2).unwrap();
+        // Session 1 is evaluated with attention 0: its messages go.
+        l.drop_session(1);
+        l.message(1, LadderMsg::default());
+        assert!(!l.held.contains_key(&1));
+        assert_eq!(l.held[&2].len(), 1);
+    }
+}

@@ -1,0 +1,458 @@
+//! The call ladder of one session: hosts as columns, one arrow per SIP
+//! message, drawn as SVG (report.html) or as fixed-width text
+//! (`sipaudit flow`). Owns the per-message summary a ladder needs
+//! ([`LadderMsg`]) and both drawings; it never decides anything about the
+//! session (the marks come from its failures.csv rows).
+//!
+//! Every text here may come from the wire: the SVG is built with maud,
+//! which escapes text and attribute values by construction.
+
+use maud::{Markup, html};
+
+use super::rows::FailureRow;
+use crate::dialog::SipRecord;
+
+/// One SIP message as a ladder draws it (messages.csv has the same
+/// fields, bar the agent).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LadderMsg {
+    /// Input file index (into the run's file names).
+    pub file: u32,
+    /// Frame in that file.
+    pub frame: u64,
+    /// Capture time, ns since the Unix epoch.
+    pub ts_ns: i64,
+    /// `ip:port` of the sender.
+    pub src: String,
+    /// `ip:port` of the receiver.
+    pub dst: String,
+    /// Request method, or the CSeq method of a response.
+    pub method: String,
+    /// Status of a response.
+    pub status: Option<u16>,
+    /// CSeq number.
+    pub cseq: Option<u32>,
+    /// Call-ID.
+    pub call_id: String,
+    /// Require tags, `;`-joined.
+    pub require: String,
+    /// Proxy-Require tags, `;`-joined.
+    pub proxy_require: String,
+    /// Supported tags, `;`-joined.
+    pub supported: String,
+    /// Unsupported tags, `;`-joined.
+    pub unsupported: String,
+    /// SDP precondition demand (`mandatory`, `optional`, `none`, `absent`,
+    /// `unknown`).
+    pub precondition: String,
+    /// User-Agent of a request, Server of a response (empty when absent).
+    pub agent: String,
+    /// A retransmission or capture duplicate (rules.md §A.2).
+    pub retransmission: bool,
+    /// Frame of the previous message from `src` to `dst` in the same file
+    /// (0: none): where this message's TCP segments may start (per-session
+    /// pcaps). Set by the caller.
+    pub prev_frame: u64,
+}
+
+impl LadderMsg {
+    /// The summary of a record (`retransmission` is set by the caller).
+    pub fn of(r: &SipRecord) -> LadderMsg {
+        LadderMsg {
+            file: r.file,
+            frame: r.frame,
+            ts_ns: r.ts_ns,
+            src: super::addr_text(&r.src),
+            dst: super::addr_text(&r.dst),
+            method: r.method.as_str().to_string(),
+            status: r.status,
+            cseq: (r.cseq > 0).then_some(r.cseq),
+            call_id: r.call_id().to_string(),
+            require: r.require().join(";"),
+            proxy_require: r.proxy_require().join(";"),
+            supported: r.supported().join(";"),
+            unsupported: r.unsupported().join(";"),
+            precondition: r.demand.as_str().to_string(),
+            agent: r.user_agent().unwrap_or("").to_string(),
+            retransmission: false,
+            prev_frame: 0,
+        }
+    }
+
+    /// `INVITE` or `420 INVITE`.
+    pub fn label(&self) -> String {
+        match self.status {
+            Some(s) => format!("{s} {}", self.method),
+            None => self.method.clone(),
+        }
+    }
+
+    /// The capability signals on the message: option tags and the SDP
+    /// demand, empty ones left out.
+    pub fn signals(&self) -> String {
+        let mut v = Vec::new();
+        for (name, tags) in [
+            ("Req", &self.require),
+            ("PReq", &self.proxy_require),
+            ("Sup", &self.supported),
+            ("Unsup", &self.unsupported),
+        ] {
+            if !tags.is_empty() {
+                v.push(format!("{name}: {}", tags.replace(';', ",")));
+            }
+        }
+        if !matches!(self.precondition.as_str(), "" | "absent") {
+            v.push(format!("SDP precondition: {}", self.precondition));
+        }
+        v.join("  ")
+    }
+
+    fn is_failure(&self) -> bool {
+        self.status.is_some_and(|s| s >= 300)
+    }
+}
+
+/// What a ladder marks on a message: the failures and retries of the
+/// session's failures.csv rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkKind {
+    /// A failure response F.
+    Failure,
+    /// A retry N.
+    Retry,
+}
+
+/// A mark on the message captured at (file, frame).
+#[derive(Debug, Clone)]
+pub struct Mark {
+    /// Input file index.
+    pub file: u32,
+    /// Frame.
+    pub frame: u64,
+    /// Failure or retry.
+    pub kind: MarkKind,
+    /// What to say: the failure class and refused tags, or the link rule,
+    /// its confidence and what the retry dropped.
+    pub text: String,
+}
+
+/// The marks of a session's failures.csv rows; `file_index` maps a file
+/// name to its index.
+pub fn marks(rows: &[FailureRow], file_index: impl Fn(&str) -> Option<u32>) -> Vec<Mark> {
+    let mut out = Vec::new();
+    for r in rows {
+        if let Some(file) = file_index(&r.failure_file.0) {
+            let mut text = format!("failure: {}", r.failure_class.0);
+            if !r.refused.0.is_empty() {
+                text.push_str(&format!(", refused {}", r.refused.0));
+            }
+            out.push(Mark {
+                file,
+                frame: r.failure_frame,
+                kind: MarkKind::Failure,
+                text,
+            });
+        }
+        if let (Some(frame), Some(file)) = (r.retry_frame, file_index(&r.retry_file.0)) {
+            let mut text = format!("retry {} ({})", r.retry_link, r.link_confidence);
+            if !r.dropped.0.is_empty() {
+                text.push_str(&format!(", dropped {}", r.dropped.0));
+            }
+            text.push_str(&format!(": {}", r.verdict));
+            out.push(Mark {
+                file,
+                frame,
+                kind: MarkKind::Retry,
+                text,
+            });
+        }
+    }
+    out
+}
+
+/// The mark of message `m`, if any (a failure mark only on a failure
+/// response, a retry mark only on a request).
+fn mark_of<'a>(m: &LadderMsg, marks: &'a [Mark]) -> Option<&'a Mark> {
+    marks.iter().find(|k| {
+        k.file == m.file
+            && k.frame == m.frame
+            && !m.retransmission
+            && match k.kind {
+                MarkKind::Failure => m.is_failure(),
+                MarkKind::Retry => m.status.is_none(),
+            }
+    })
+}
+
+/// The hosts of a ladder in order of first appearance, each with the first
+/// agent (User-Agent or Server) it sent.
+pub fn hosts(msgs: &[LadderMsg]) -> Vec<(String, String)> {
+    let mut hosts: Vec<(String, String)> = Vec::new();
+    for m in msgs {
+        for (addr, agent) in [(&m.src, &m.agent), (&m.dst, &String::new())] {
+            match hosts.iter_mut().find(|h| &h.0 == addr) {
+                Some(h) if h.1.is_empty() => h.1 = agent.clone(),
+                Some(_) => {}
+                None => hosts.push((addr.clone(), agent.clone())),
+            }
+        }
+    }
+    hosts
+}
+
+/// Seconds since the first message, `+1.234s`.
+fn rel(ts: i64, t0: i64) -> String {
+    let ms = (ts - t0).div_euclid(1_000_000);
+    format!("+{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+const COL_W: i64 = 240;
+const LEFT: i64 = 70;
+const TOP: i64 = 64;
+const ROW_H: i64 = 50;
+
+/// The ladder as an SVG element. Every arrow is a `<g class="msg">` with
+/// `data-file` and `data-frame`, in message order.
+pub fn svg(msgs: &[LadderMsg], marks: &[Mark]) -> Markup {
+    let hosts = hosts(msgs);
+    let x = |addr: &str| {
+        let i = hosts.iter().position(|h| h.0 == addr).unwrap_or(0) as i64;
+        LEFT + COL_W / 2 + i * COL_W
+    };
+    let width = LEFT + COL_W * hosts.len().max(1) as i64;
+    let height = TOP + ROW_H * msgs.len() as i64 + 20;
+    let t0 = msgs.first().map_or(0, |m| m.ts_ns);
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" class="ladder" width=(width) height=(height)
+            viewBox=(format!("0 0 {width} {height}")) font-family="sans-serif" font-size="11" {
+            @for (i, (addr, agent)) in hosts.iter().enumerate() {
+                @let cx = LEFT + COL_W / 2 + i as i64 * COL_W;
+                rect x=(cx - COL_W / 2 + 6) y="4" width=(COL_W - 12) height="40" rx="4"
+                    fill="#eef2f7" stroke="#8899aa" {}
+                text x=(cx) y="20" text-anchor="middle" font-weight="bold" { (addr) }
+                text x=(cx) y="36" text-anchor="middle" fill="#445" { (clip(agent, 38)) }
+                line x1=(cx) y1="44" x2=(cx) y2=(height - 4) stroke="#bbb" stroke-dasharray="4 3" {}
+            }
+            @for (i, m) in msgs.iter().enumerate() {
+                @let y = TOP + 18 + i as i64 * ROW_H;
+                @let (x1, x2) = (x(&m.src), x(&m.dst));
+                @let mark = mark_of(m, marks);
+                @let colour = match (mark.map(|k| &k.kind), m.is_failure()) {
+                    (Some(MarkKind::Failure), _) | (None, true) => "#c0392b",
+                    (Some(MarkKind::Retry), _) => "#1e7d32",
+                    _ => "#234",
+                };
+                @let dir = if x2 >= x1 { 1 } else { -1 };
+                @let mid = if x1 == x2 { x1 + 40 } else { (x1 + x2) / 2 };
+                g class=(if m.retransmission { "msg retrans" } else { "msg" })
+                    data-file=(m.file) data-frame=(m.frame)
+                    opacity=(if m.retransmission { "0.35" } else { "1" }) {
+                    title { (format!("frame {} · Call-ID {}", m.frame, m.call_id)) }
+                    text x="4" y=(y + 4) fill="#667" { (rel(m.ts_ns, t0)) }
+                    @if x1 == x2 {
+                        path d=(format!("M{x1} {y} h30 v10 h-30")) fill="none" stroke=(colour) stroke-width="1.5" {}
+                    } @else {
+                        line x1=(x1) y1=(y) x2=(x2 - dir * 6) y2=(y) stroke=(colour) stroke-width="1.5" {}
+                        polygon points=(format!("{x2},{y} {},{} {},{}", x2 - dir * 8, y - 4, x2 - dir * 8, y + 4))
+                            fill=(colour) {}
+                    }
+                    text x=(mid) y=(y - 5) text-anchor="middle" fill=(colour) font-weight="bold" {
+                        (m.label())
+                        @if let Some(c) = m.cseq { " · CSeq " (c) }
+                        @if m.retransmission { " (retransmission)" }
+                    }
+                    text x=(mid) y=(y + 13) text-anchor="middle" fill="#345" { (clip(&m.signals(), 70)) }
+                    @if let Some(k) = mark {
+                        text x=(mid) y=(y + 26) text-anchor="middle" fill=(colour) font-style="italic" {
+                            (clip(&k.text, 80))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The ladder as fixed-width text, one message per line: the host legend,
+/// then `time  lanes  label  signals  mark`. With `colour`, failures are
+/// red, retries green and retransmissions dim (ANSI).
+pub fn text(msgs: &[LadderMsg], marks: &[Mark], colour: bool) -> String {
+    const W: usize = 26;
+    let hosts = hosts(msgs);
+    let mut out = String::new();
+    for (i, (addr, agent)) in hosts.iter().enumerate() {
+        out.push_str(format!("{}  {addr}  {agent}", lane_name(i)).trim_end());
+        out.push('\n');
+    }
+    out.push('\n');
+    let t0 = msgs.first().map_or(0, |m| m.ts_ns);
+    let mut head = format!("{:>10} ", "");
+    for i in 0..hosts.len() {
+        head.push_str(&centre(&lane_name(i), W));
+    }
+    out.push_str(head.trim_end());
+    out.push('\n');
+    for m in msgs {
+        let col = |a: &str| hosts.iter().position(|h| h.0 == a).unwrap_or(0);
+        let (a, b) = (col(&m.src), col(&m.dst));
+        let mut lanes: Vec<char> = (0..hosts.len() * W)
+            .map(|p| if p % W == W / 2 { '|' } else { ' ' })
+            .collect();
+        let (ca, cb) = (a * W + W / 2, b * W + W / 2);
+        let (lo, hi) = (ca.min(cb), ca.max(cb));
+        for c in &mut lanes[lo + 1..hi] {
+            *c = '-';
+        }
+        if cb > ca {
+            lanes[cb - 1] = '>';
+        } else if cb < ca {
+            lanes[cb + 1] = '<';
+        }
+        let mut label = m.label();
+        if let Some(c) = m.cseq {
+            label.push_str(&format!(" ({c})"));
+        }
+        if hi > lo + 4 {
+            let room = hi - lo - 3;
+            let l: Vec<char> = clip(&label, room).chars().collect();
+            let start = lo + 2 + (room - l.len()) / 2;
+            lanes[start..start + l.len()].copy_from_slice(&l);
+            label.clear();
+        }
+        let mut line = format!(
+            "{:>10} {}",
+            rel(m.ts_ns, t0),
+            lanes.iter().collect::<String>()
+        );
+        let line_end = line.trim_end().len();
+        line.truncate(line_end);
+        for extra in [label, m.signals()] {
+            if !extra.is_empty() {
+                line.push_str("  ");
+                line.push_str(&extra);
+            }
+        }
+        let mark = mark_of(m, marks);
+        if let Some(k) = mark {
+            line.push_str("  <= ");
+            line.push_str(&k.text);
+        }
+        if m.retransmission {
+            line.push_str("  [retransmission]");
+        }
+        let code = match (mark.map(|k| &k.kind), m.is_failure(), m.retransmission) {
+            (_, _, true) => "2",
+            (Some(MarkKind::Retry), _, _) => "32",
+            (Some(MarkKind::Failure), _, _) | (None, true, _) => "31",
+            _ => "",
+        };
+        if colour && !code.is_empty() {
+            line = format!("\x1b[{code}m{line}\x1b[0m");
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// `A`, `B`, ... `Z`, then `H27`, `H28`, ...
+fn lane_name(i: usize) -> String {
+    if i < 26 {
+        char::from(b'A' + i as u8).to_string()
+    } else {
+        format!("H{}", i + 1)
+    }
+}
+
+fn centre(s: &str, w: usize) -> String {
+    let n = s.chars().count().min(w);
+    let left = (w - n) / 2;
+    format!("{}{}{}", " ".repeat(left), s, " ".repeat(w - n - left))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(src: &str, dst: &str, method: &str, status: Option<u16>, frame: u64) -> LadderMsg {
+        LadderMsg {
+            frame,
+            ts_ns: frame as i64 * 1_000_000,
+            src: src.into(),
+            dst: dst.into(),
+            method: method.into(),
+            status,
+            cseq: Some(1),
+            precondition: "absent".into(),
+            ..LadderMsg::default()
+        }
+    }
+
+    #[test]
+    fn hostile_wire_text_is_escaped_in_the_svg() {
+        let mut m = msg("1.1.1.1:5060", "2.2.2.2:5060", "INVITE", None, 1);
+        m.agent = "<script>alert(1)</script>".into();
+        m.call_id = "\"><svg onload=alert(2)>".into();
+        m.require = "<b>".into();
+        let s = svg(&[m], &[]).into_string();
+        assert!(!s.contains("<script>"), "{s}");
+        assert!(!s.contains("<svg onload"), "{s}");
+        assert!(!s.contains("<b>"), "{s}");
+        assert!(s.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn arrows_follow_message_order_and_marks_land_on_their_message() {
+        let msgs = vec![
+            msg("a:1", "b:2", "INVITE", None, 1),
+            msg("b:2", "a:1", "INVITE", Some(420), 2),
+            msg("a:1", "b:2", "INVITE", None, 3),
+        ];
+        let marks = vec![
+            Mark {
+                file: 0,
+                frame: 2,
+                kind: MarkKind::Failure,
+                text: "failure: REMOTE_LACKS_PRECONDITION".into(),
+            },
+            Mark {
+                file: 0,
+                frame: 3,
+                kind: MarkKind::Retry,
+                text: "retry H0 (1)".into(),
+            },
+        ];
+        let s = svg(&msgs, &marks).into_string();
+        let frames: Vec<&str> = s
+            .split("data-frame=\"")
+            .skip(1)
+            .map(|x| x.split('"').next().unwrap())
+            .collect();
+        assert_eq!(frames, ["1", "2", "3"]);
+        assert!(s.contains("failure: REMOTE_LACKS_PRECONDITION"));
+        let t = text(&msgs, &marks, false);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "A  a:1");
+        assert!(
+            lines[4].contains("-INVITE (1)-") && lines[4].contains('>'),
+            "{t}"
+        );
+        assert!(
+            lines[5].contains('<') && lines[5].contains("<= failure"),
+            "{t}"
+        );
+        assert!(lines[6].contains("<= retry H0 (1)"), "{t}");
+        assert!(!t.contains('\x1b'));
+        assert!(text(&msgs, &marks, true).contains("\x1b[31m"));
+    }
+}
