@@ -28,7 +28,7 @@ impl<P> Tracker<P> {
         self.flag(s, "CANDIDATE_LATE_RETRY");
         let root = self.root_of(s);
         if let (Some(sid), Some(slot)) = (of, self.slots.get_mut(&root)) {
-            slot.late_of.push(sid);
+            slot.more_mut().late_of.push(sid);
         }
     }
 
@@ -125,11 +125,12 @@ impl<P> Tracker<P> {
         self.attempts
             .get_mut(&p)
             .expect("attempt")
+            .more_mut()
             .candidates
             .push((n, rule, conf));
         let na = self.attempts.get_mut(&n).expect("attempt");
         na.open_ps += 1;
-        na.offers.push((p, conf));
+        na.more_mut().offers.push((p, conf));
         if rule == Rule::H0 {
             self.close_window(p);
         }
@@ -144,7 +145,11 @@ impl<P> Tracker<P> {
             return;
         }
         pa.p_open = false;
-        let cands = std::mem::take(&mut pa.candidates);
+        let cands = pa
+            .more
+            .as_mut()
+            .map(|m| std::mem::take(&mut m.candidates))
+            .unwrap_or_default();
         let keys: Vec<IndexKey> = pa
             .keys
             .iter()
@@ -162,7 +167,7 @@ impl<P> Tracker<P> {
             .filter(|&&(n, _, c)| {
                 self.attempts.get(&n).is_some_and(|a| {
                     a.linked.is_none()
-                        && !a.offers.iter().any(|&(q, qc)| {
+                        && !a.more().offers.iter().any(|&(q, qc)| {
                             q != p && qc > c && self.attempts.get(&q).is_some_and(|x| x.p_open)
                         })
                 })
@@ -230,7 +235,7 @@ impl<P> Tracker<P> {
     pub(super) fn call_tag_attempts(&self, call_id: &str, from_tag: Option<&str>) -> Vec<Id> {
         self.call_tag
             .get(&h(&(call_id, from_tag)))
-            .cloned()
+            .map(|v| v.to_vec())
             .unwrap_or_default()
     }
 }
