@@ -60,7 +60,7 @@ impl<P> Tracker<P> {
         }
         let status = f.status.unwrap_or(0);
         let redirect = (300..400).contains(&status);
-        let (lp, ln) = (&pr.link, &nr.link);
+        let (lp, ln) = (pr.link(), nr.link());
         let same_ruri_user = lp.ruri_user == ln.ruri_user
             || (lp.ruri_num != 0
                 && lp.ruri_num == ln.ruri_num
@@ -243,7 +243,7 @@ impl<P> Tracker<P> {
 /// The correlation keys of an initial request with their AS-leg confidence
 /// (Session-ID 0.9, icid-value 0.7, X-CID 0.7; rules.md §A.3).
 pub(super) fn corr_keys(r: &SipRecord) -> Vec<(u64, f32)> {
-    r.link
+    r.link()
         .corr
         .iter()
         .zip([0.9, 0.7, 0.7])
@@ -256,7 +256,7 @@ pub(super) fn corr_keys(r: &SipRecord) -> Vec<(u64, f32)> {
 /// rule: the same Call-ID, the same identity bucket, or a correlation value
 /// in common (a cheap filter before scoring).
 pub(super) fn may_link(p: &SipRecord, n: &SipRecord) -> bool {
-    let (a, b) = (&p.link, &n.link);
+    let (a, b) = (p.link(), n.link());
     (a.from_id == b.from_id && a.to_id == b.to_id)
         || a.corr.iter().any(|&k| k != 0 && b.corr.contains(&k))
         || p.call_id() == n.call_id()
@@ -264,7 +264,7 @@ pub(super) fn may_link(p: &SipRecord, n: &SipRecord) -> bool {
 
 /// From and To the same identities after E.164 normalisation (H3).
 pub(super) fn same_identities(p: &SipRecord, n: &SipRecord) -> bool {
-    let (a, b) = (&p.link, &n.link);
+    let (a, b) = (p.link(), n.link());
     if a.from_id != b.from_id || a.to_id != b.to_id {
         return false;
     }

@@ -599,7 +599,7 @@ mod size_tests {
         use std::mem::size_of;
         assert_eq!(
             (size_of::<Attempt>(), size_of::<Slot>(), size_of::<Ids>()),
-            (504, 120, 24)
+            (416, 120, 24)
         );
     }
 

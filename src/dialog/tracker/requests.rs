@@ -420,7 +420,7 @@ impl<P> Tracker<P> {
         let mut ps: Vec<Id> = {
             let r = &self.attempts[&n].request;
             self.windows
-                .candidates(r.call_id(), r.method.as_str(), &r.link)
+                .candidates(r.call_id(), r.method.as_str(), r.link())
         };
         for &(k, _) in &corr {
             if let Some(list) = self.corr.get(&k).filter(|l| l.len() < CORR_MAX) {

@@ -238,7 +238,7 @@ impl<P> Tracker<P> {
                 (
                     at.request.call_id(),
                     at.request.method.as_str(),
-                    &at.request.link,
+                    at.request.link(),
                 ),
                 status,
                 f.reply.as_deref(),
