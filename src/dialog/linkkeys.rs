@@ -44,6 +44,21 @@ pub struct LinkKeys {
     pub corr: [u64; 3],
 }
 
+/// The keys of a message that is not an initial request: all absent
+/// ([`LinkKeys::default`], as a constant to borrow).
+pub static NO_LINK: LinkKeys = LinkKeys {
+    from: 0,
+    to: 0,
+    from_id: 0,
+    to_id: 0,
+    ruri_user: 0,
+    ruri_num: 0,
+    target: 0,
+    caps: 0,
+    realm: 0,
+    corr: [0; 3],
+};
+
 /// A realm hash standing for "credentials whose realm was not readable".
 pub const NO_REALM: u64 = 1;
 

@@ -62,13 +62,17 @@ impl<P> Tracker<P> {
                 || at.open_dialogs > 0
                 || at.start_missing
                 || at.final_response.is_none()
-                || at.in_dialog.iter().any(|t| t.final_response.is_none())
+                || at
+                    .more()
+                    .in_dialog
+                    .iter()
+                    .any(|t| t.final_response.is_none())
             {
                 return false;
             }
-            let bye = at.in_dialog.iter().any(|t| t.request.method == Method::Bye);
-            confirmed |=
-                at.request.method == Method::Invite && !at.confirmed_tags.is_empty() && bye;
+            let m = at.more();
+            let bye = m.in_dialog.iter().any(|t| t.request.method == Method::Bye);
+            confirmed |= at.request.method == Method::Invite && !m.confirmed_tags.is_empty() && bye;
         }
         confirmed
     }
@@ -107,10 +111,16 @@ impl<P> Tracker<P> {
             }
         };
         let ids = std::mem::take(&mut slot.attempts);
-        let flags = std::mem::take(&mut slot.flags);
-        let call_ids = std::mem::take(&mut slot.call_ids);
-        let related_attempts = std::mem::take(&mut slot.related);
-        let late_of = std::mem::take(&mut slot.late_of);
+        // Children stay: gc_slots drops them with the slot.
+        let (flags, related_attempts, late_of) = match slot.more.as_mut() {
+            Some(m) => (
+                std::mem::take(&mut m.flags),
+                std::mem::take(&mut m.related),
+                std::mem::take(&mut m.late_of),
+            ),
+            None => Default::default(),
+        };
+        let call_ids = std::mem::take(&mut slot.call_ids).into_vec();
         let (end, max_seq) = (slot.last_ns, slot.max_seq);
         let mut related: Vec<u64> = related_attempts
             .iter()
@@ -168,7 +178,9 @@ impl<P> Tracker<P> {
             Some(a) => outcome_of(a, now),
         };
         let mut flags = flags;
-        if atts.iter().any(|(_, a)| a.reliable.iter().any(|r| !r.2))
+        if atts
+            .iter()
+            .any(|(_, a)| a.more().reliable.iter().any(|r| !r.2))
             && atts.iter().any(|(_, a)| a.request.method == Method::Invite)
         {
             // Not a verdict: a reliable 1xx that no PRACK acknowledged.
@@ -176,20 +188,23 @@ impl<P> Tracker<P> {
         }
         let attempts = atts
             .into_iter()
-            .map(|(_, a)| AttemptSummary {
-                request: a.request,
-                final_response: a.final_response.map(|b| *b),
-                cancel_ns: a.cancel_ns,
-                early_tags: a.early_tags,
-                confirmed_tags: a.confirmed_tags,
-                start_missing: a.start_missing,
-                answers: a.answers,
-                in_dialog: a.in_dialog,
-                acked_failure: a.acked_failure,
-                final_sources: a.final_sources,
-                premature_retry: a.premature_retry,
-                late_candidate: a.late_candidate,
-                leg_relaxed: a.leg_relaxed,
+            .map(|(_, a)| {
+                let m = a.more.map(|m| *m).unwrap_or_default();
+                AttemptSummary {
+                    request: a.request,
+                    final_response: a.final_response.map(|b| *b),
+                    cancel_ns: a.cancel_ns,
+                    early_tags: m.early_tags,
+                    confirmed_tags: m.confirmed_tags,
+                    start_missing: a.start_missing,
+                    answers: m.answers,
+                    in_dialog: m.in_dialog,
+                    acked_failure: a.acked_failure,
+                    final_sources: m.final_sources,
+                    premature_retry: a.premature_retry,
+                    late_candidate: a.late_candidate,
+                    leg_relaxed: a.leg_relaxed,
+                }
             })
             .collect();
         self.finished.push(SessionSummary {
@@ -231,7 +246,7 @@ pub(super) fn outcome_of(a: &Attempt, now: i64) -> (Outcome, Option<u16>) {
             (o, Some(s))
         }
         // The 2xx was lost, its ACK was captured.
-        None if a.acked_2xx.is_some() => (Outcome::Established, None),
+        None if a.more().acked_2xx.is_some() => (Outcome::Established, None),
         None if now - a.request.ts_ns >= TIMER_B_NS => (Outcome::Timeout, None),
         None => (Outcome::Truncated, None),
     }

@@ -28,7 +28,7 @@ impl<P> Tracker<P> {
         self.flag(s, Mark::CandidateLateRetry);
         let root = self.root_of(s);
         if let (Some(sid), Some(slot)) = (of, self.slots.get_mut(&root)) {
-            slot.late_of.push(sid);
+            slot.more_mut().late_of.push(sid);
         }
     }
 
@@ -60,7 +60,7 @@ impl<P> Tracker<P> {
         }
         let status = f.status.unwrap_or(0);
         let redirect = (300..400).contains(&status);
-        let (lp, ln) = (&pr.link, &nr.link);
+        let (lp, ln) = (pr.link(), nr.link());
         let same_ruri_user = lp.ruri_user == ln.ruri_user
             || (lp.ruri_num != 0
                 && lp.ruri_num == ln.ruri_num
@@ -125,11 +125,12 @@ impl<P> Tracker<P> {
         self.attempts
             .get_mut(&p)
             .expect("attempt")
+            .more_mut()
             .candidates
             .push((n, rule, conf));
         let na = self.attempts.get_mut(&n).expect("attempt");
         na.open_ps += 1;
-        na.offers.push((p, conf));
+        na.more_mut().offers.push((p, conf));
         if rule == Rule::H0 {
             self.close_window(p);
         }
@@ -144,7 +145,11 @@ impl<P> Tracker<P> {
             return;
         }
         pa.p_open = false;
-        let cands = std::mem::take(&mut pa.candidates);
+        let cands = pa
+            .more
+            .as_mut()
+            .map(|m| std::mem::take(&mut m.candidates))
+            .unwrap_or_default();
         let keys: Vec<IndexKey> = pa
             .keys
             .iter()
@@ -162,7 +167,7 @@ impl<P> Tracker<P> {
             .filter(|&&(n, _, c)| {
                 self.attempts.get(&n).is_some_and(|a| {
                     a.linked.is_none()
-                        && !a.offers.iter().any(|&(q, qc)| {
+                        && !a.more().offers.iter().any(|&(q, qc)| {
                             q != p && qc > c && self.attempts.get(&q).is_some_and(|x| x.p_open)
                         })
                 })
@@ -230,7 +235,7 @@ impl<P> Tracker<P> {
     pub(super) fn call_tag_attempts(&self, call_id: &str, from_tag: Option<&str>) -> Vec<Id> {
         self.call_tag
             .get(&h(&(call_id, from_tag)))
-            .cloned()
+            .map(|v| v.to_vec())
             .unwrap_or_default()
     }
 }
@@ -238,7 +243,7 @@ impl<P> Tracker<P> {
 /// The correlation keys of an initial request with their AS-leg confidence
 /// (Session-ID 0.9, icid-value 0.7, X-CID 0.7; rules.md §A.3).
 pub(super) fn corr_keys(r: &SipRecord) -> Vec<(u64, f32)> {
-    r.link
+    r.link()
         .corr
         .iter()
         .zip([0.9, 0.7, 0.7])
@@ -251,7 +256,7 @@ pub(super) fn corr_keys(r: &SipRecord) -> Vec<(u64, f32)> {
 /// rule: the same Call-ID, the same identity bucket, or a correlation value
 /// in common (a cheap filter before scoring).
 pub(super) fn may_link(p: &SipRecord, n: &SipRecord) -> bool {
-    let (a, b) = (&p.link, &n.link);
+    let (a, b) = (p.link(), n.link());
     (a.from_id == b.from_id && a.to_id == b.to_id)
         || a.corr.iter().any(|&k| k != 0 && b.corr.contains(&k))
         || p.call_id() == n.call_id()
@@ -259,7 +264,7 @@ pub(super) fn may_link(p: &SipRecord, n: &SipRecord) -> bool {
 
 /// From and To the same identities after E.164 normalisation (H3).
 pub(super) fn same_identities(p: &SipRecord, n: &SipRecord) -> bool {
-    let (a, b) = (&p.link, &n.link);
+    let (a, b) = (p.link(), n.link());
     if a.from_id != b.from_id || a.to_id != b.to_id {
         return false;
     }

@@ -96,8 +96,6 @@ struct Attempt {
     final_response: Option<Box<SipRecord>>,
     got_1xx: bool,
     cancel_ns: Option<i64>,
-    early_tags: Vec<Box<str>>,
-    confirmed_tags: Vec<Box<str>>,
     /// Confirmed INVITE dialogs not yet ended by BYE.
     open_dialogs: u32,
     start_missing: bool,
@@ -106,28 +104,122 @@ struct Attempt {
     // --- as a failed P
     /// Window still open (P undecided).
     p_open: bool,
-    candidates: Vec<(Id, Rule, f32)>,
     // --- as a retry N
     open_ps: u32,
-    /// Every failed attempt that scored this one as a candidate, with its
-    /// confidence: a weaker P never takes N from a stronger one still open
-    /// (rules.md §A.3, issue 12 item 3).
-    offers: Vec<(Id, f32)>,
     linked: Option<(Id, Rule, f32, bool)>,
     decided: bool,
     max_uac_cseq: Option<u32>,
+    acked_failure: bool,
+    premature_retry: bool,
+    late_candidate: bool,
+    leg_relaxed: bool,
+    /// What an answered, linked or in-dialog attempt adds; `None` until
+    /// first written (an unanswered INVITE, as a scanner sends, never needs
+    /// it): 8 bytes instead of about 200 per attempt.
+    more: Option<Box<AttemptMore>>,
+}
+
+/// The parts of an [`Attempt`] most attempts never fill.
+#[derive(Default)]
+struct AttemptMore {
+    early_tags: Vec<Box<str>>,
+    confirmed_tags: Vec<Box<str>>,
+    /// As a failed P: the candidates scored.
+    candidates: Vec<(Id, Rule, f32)>,
+    /// As a retry N: every failed attempt that scored this one as a
+    /// candidate, with its confidence: a weaker P never takes N from a
+    /// stronger one still open (rules.md §A.3, issue 12 item 3).
+    offers: Vec<(Id, f32)>,
     reliable: Vec<(Box<str>, u32, bool)>,
     answers: Vec<SipRecord>,
     in_dialog: Vec<InDialogTxn>,
-    acked_failure: bool,
     /// The To tag of an ACK for a 2xx whose 2xx was not captured: the
     /// dialog was confirmed all the same (issue 12 items 5 and 6).
     acked_2xx: Option<Box<str>>,
     final_sources: Vec<SocketAddr>,
-    premature_retry: bool,
-    late_candidate: bool,
-    leg_relaxed: bool,
 }
+
+/// What [`Attempt::more`] reads as while nothing was written.
+static NO_MORE: AttemptMore = AttemptMore {
+    early_tags: Vec::new(),
+    confirmed_tags: Vec::new(),
+    candidates: Vec::new(),
+    offers: Vec::new(),
+    reliable: Vec::new(),
+    answers: Vec::new(),
+    in_dialog: Vec::new(),
+    acked_2xx: None,
+    final_sources: Vec::new(),
+};
+
+impl Attempt {
+    /// The rarely filled parts (empty until written).
+    fn more(&self) -> &AttemptMore {
+        self.more.as_deref().unwrap_or(&NO_MORE)
+    }
+
+    /// The rarely filled parts, allocated on first use.
+    fn more_mut(&mut self) -> &mut AttemptMore {
+        self.more.get_or_insert_with(Box::default)
+    }
+}
+
+/// A short list that is nearly always one item (the attempts under one
+/// index key, the Call-IDs of a session): that item is kept inline (24
+/// bytes, as a `Vec`, but no allocation of its own).
+#[derive(Clone, Debug)]
+enum Few<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Default for Few<T> {
+    fn default() -> Self {
+        Few::Many(Vec::new())
+    }
+}
+
+impl<T> std::ops::Deref for Few<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match self {
+            Few::One(x) => std::slice::from_ref(x),
+            Few::Many(v) => v,
+        }
+    }
+}
+
+impl<T> Few<T> {
+    fn push(&mut self, item: T) {
+        match std::mem::take(self) {
+            Few::Many(v) if v.is_empty() => *self = Few::One(item),
+            Few::Many(mut v) => {
+                v.push(item);
+                *self = Few::Many(v);
+            }
+            Few::One(x) => *self = Few::Many(vec![x, item]),
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        match self {
+            Few::One(x) if !keep(x) => *self = Few::default(),
+            Few::One(_) => {}
+            Few::Many(v) => v.retain(keep),
+        }
+    }
+
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            Few::One(x) => vec![x],
+            Few::Many(v) => v,
+        }
+    }
+}
+
+/// The attempts under one index key.
+type Ids = Few<Id>;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum IndexKey {
@@ -144,17 +236,32 @@ struct Slot {
     session: Option<u64>,
     /// Attempts of this (root) slot.
     attempts: Vec<Id>,
-    children: Vec<Id>,
     start_ns: i64,
     last_ns: i64,
-    flags: BTreeSet<Mark>,
-    call_ids: Vec<Box<str>>,
-    related: BTreeSet<Id>,
+    call_ids: Few<Box<str>>,
     finalized: bool,
-    /// Sessions whose failure this one retries too late (G.19).
-    late_of: Vec<u64>,
     /// Highest queue position referring to this slot (or a child).
     max_seq: u64,
+    /// What a flagged, merged or related session adds; `None` until first
+    /// written: 8 bytes instead of 96 per slot.
+    more: Option<Box<SlotMore>>,
+}
+
+/// The parts of a [`Slot`] most slots never fill.
+#[derive(Default)]
+struct SlotMore {
+    children: Vec<Id>,
+    flags: BTreeSet<Mark>,
+    related: BTreeSet<Id>,
+    /// Sessions whose failure this one retries too late (G.19).
+    late_of: Vec<u64>,
+}
+
+impl Slot {
+    /// The rarely filled parts, allocated on first use.
+    fn more_mut(&mut self) -> &mut SlotMore {
+        self.more.get_or_insert_with(Box::default)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,7 +307,7 @@ pub struct Tracker<P> {
     attempts: FxHashMap<Id, Box<Attempt>>,
     slots: FxHashMap<Id, Slot>,
     txns: FxHashMap<u64, (Id, TxnKind)>,
-    attempt_keys: FxHashMap<u64, Vec<Id>>,
+    attempt_keys: FxHashMap<u64, Ids>,
     dialogs: FxHashMap<u64, Id>,
     /// Highest CSeq sent by (Call-ID, From tag), with its last use.
     max_cseq: FxHashMap<u64, (u32, i64)>,
@@ -225,7 +332,7 @@ pub struct Tracker<P> {
     link_work: u64,
     corr: FxHashMap<u64, Vec<(Id, i64)>>,
     /// Attempts by (Call-ID, From tag).
-    call_tag: FxHashMap<u64, Vec<Id>>,
+    call_tag: FxHashMap<u64, Ids>,
     recent_initial: VecDeque<(i64, Id)>,
     timers: BinaryHeap<Reverse<(i64, Timer, Id)>>,
     held: VecDeque<Held>,
@@ -479,4 +586,39 @@ impl<P> Tracker<P> {
 /// The late-retry watch key of an initial request: method, Call-ID, From tag.
 fn late_key(r: &SipRecord) -> u64 {
     h(&(r.method.as_str(), r.call_id(), r.from_tag()))
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn retained_state_sizes_are_pinned() {
+        // Kept per open attempt and per session: a regression here is paid
+        // for every call in flight.
+        use std::mem::size_of;
+        assert_eq!(
+            (size_of::<Attempt>(), size_of::<Slot>(), size_of::<Ids>()),
+            (416, 120, 24)
+        );
+    }
+
+    #[test]
+    fn ids_grow_and_shrink() {
+        let mut v = Ids::default();
+        assert!(v.is_empty());
+        v.push(7);
+        assert!(matches!(v, Few::One(7)));
+        v.push(9);
+        assert_eq!(&*v, &[7, 9]);
+        v.retain(|&x| x != 7);
+        assert_eq!(v.last(), Some(&9));
+        let mut one = Ids::default();
+        one.push(3);
+        one.retain(|&x| x != 3);
+        assert!(one.is_empty());
+        one.push(4);
+        assert_eq!(&*one, &[4]);
+        assert_eq!(one.into_vec(), vec![4]);
+    }
 }

@@ -96,11 +96,13 @@ impl<P> Tracker<P> {
     pub(super) fn confirm_lost_2xx(&mut self, a: Id, call_id: &str, ft: &str, tt: &str) {
         let dk = dialog_key(call_id, ft, tt);
         let at = self.attempts.get_mut(&a).expect("attempt");
-        if at.acked_2xx.is_some() || at.confirmed_tags.iter().any(|x| **x == *tt) {
+        let m = at.more();
+        if m.acked_2xx.is_some() || m.confirmed_tags.iter().any(|x| **x == *tt) {
             return;
         }
-        at.acked_2xx = Some(tt.into());
-        at.confirmed_tags.push(tt.into());
+        let m = at.more_mut();
+        m.acked_2xx = Some(tt.into());
+        m.confirmed_tags.push(tt.into());
         at.open_dialogs += 1;
         at.keys.push(IndexKey::Dialog(dk));
         self.dialogs.insert(dk, a);
@@ -174,13 +176,13 @@ impl<P> Tracker<P> {
                 self.next_session += 1;
                 let s = self.slots.get_mut(&slot).expect("slot");
                 s.session = Some(sid);
-                s.flags.insert(Mark::MidDialog);
+                s.more_mut().flags.insert(Mark::MidDialog);
                 a
             }
         };
         if rec.method == Method::Bye
             && self.attempts.get(&a).is_some_and(|at| {
-                at.final_response.is_none() && at.acked_2xx.is_none() && !at.start_missing
+                at.final_response.is_none() && at.more().acked_2xx.is_none() && !at.start_missing
             })
         {
             // A BYE in a dialog whose INVITE has no final response captured:
@@ -196,11 +198,12 @@ impl<P> Tracker<P> {
         if rec.method != Method::Ack && !self.txns.contains_key(&tk) {
             let at = self.attempts.get_mut(&a).expect("attempt");
             let known = at
+                .more()
                 .in_dialog
                 .iter()
                 .any(|t| t.request.cseq == rec.cseq && t.request.method == rec.method);
             if !known {
-                at.in_dialog.push(InDialogTxn {
+                at.more_mut().in_dialog.push(InDialogTxn {
                     request: rec.clone(),
                     final_response: None,
                 });
@@ -220,7 +223,7 @@ impl<P> Tracker<P> {
         if rec.method == Method::Prack {
             if let Some((rseq, _, _)) = &rec.rack {
                 let mut matched = false;
-                for r in at.reliable.iter_mut() {
+                for r in at.more.iter_mut().flat_map(|m| m.reliable.iter_mut()) {
                     if *r.0 == **tt && r.1 == *rseq {
                         r.2 = true;
                         matched = true;
@@ -256,8 +259,6 @@ impl<P> Tracker<P> {
                 final_response: None,
                 got_1xx: false,
                 cancel_ns: None,
-                early_tags: Vec::new(),
-                confirmed_tags: Vec::new(),
                 open_dialogs: 0,
                 start_missing: false,
                 keys: vec![
@@ -266,21 +267,15 @@ impl<P> Tracker<P> {
                     IndexKey::CallTag(ct),
                 ],
                 p_open: false,
-                candidates: Vec::new(),
                 open_ps: 0,
-                offers: Vec::new(),
                 linked: None,
                 decided: false,
                 max_uac_cseq: None,
-                reliable: Vec::new(),
-                answers: Vec::new(),
-                in_dialog: Vec::new(),
                 acked_failure: false,
-                acked_2xx: None,
-                final_sources: Vec::new(),
                 premature_retry: false,
                 late_candidate: false,
                 leg_relaxed: false,
+                more: None,
             }),
         );
         id
@@ -378,10 +373,10 @@ impl<P> Tracker<P> {
                     }
                     if so != sn {
                         if let Some(x) = self.slots.get_mut(&so) {
-                            x.related.insert(n);
+                            x.more_mut().related.insert(n);
                         }
                         if let Some(x) = self.slots.get_mut(&sn) {
-                            x.related.insert(other);
+                            x.more_mut().related.insert(other);
                         }
                     }
                 }
@@ -425,7 +420,7 @@ impl<P> Tracker<P> {
         let mut ps: Vec<Id> = {
             let r = &self.attempts[&n].request;
             self.windows
-                .candidates(r.call_id(), r.method.as_str(), &r.link)
+                .candidates(r.call_id(), r.method.as_str(), r.link())
         };
         for &(k, _) in &corr {
             if let Some(list) = self.corr.get(&k).filter(|l| l.len() < CORR_MAX) {

@@ -80,7 +80,8 @@ impl<P> Tracker<P> {
                 }
                 let at = self.attempts.get_mut(&a).expect("attempt");
                 if status >= 200 {
-                    if let Some(t) = at.in_dialog.iter_mut().find(|t| {
+                    let mut txns = at.more.iter_mut().flat_map(|m| m.in_dialog.iter_mut());
+                    if let Some(t) = txns.find(|t| {
                         t.request.cseq == rec.cseq
                             && t.request.method == rec.method
                             && t.final_response.is_none()
@@ -101,18 +102,19 @@ impl<P> Tracker<P> {
                 .final_response
                 .as_ref()
                 .is_none_or(|f| f.status == rec.status && f.to_tag() == rec.to_tag());
-            if same_final && !at.final_sources.contains(&rec.src) {
-                at.final_sources.push(rec.src);
+            if same_final && !at.more().final_sources.contains(&rec.src) {
+                at.more_mut().final_sources.push(rec.src);
             }
         }
         if (101..300).contains(&status) {
             let at = self.attempts.get_mut(&a).expect("attempt");
             if !at
+                .more()
                 .answers
                 .iter()
                 .any(|x| x.status == rec.status && x.to_tag() == rec.to_tag() && x.rseq == rec.rseq)
             {
-                at.answers.push(rec.clone());
+                at.more_mut().answers.push(rec.clone());
             }
         }
         let is_invite = rec.method == Method::Invite;
@@ -126,15 +128,20 @@ impl<P> Tracker<P> {
         if (100..200).contains(&status) {
             at.got_1xx = true;
             if let Some((dk, tt)) = dk {
-                if status > 100 && !at.early_tags.iter().any(|x| **x == *tt) {
-                    at.early_tags.push(tt.into());
+                if status > 100 && !at.more().early_tags.iter().any(|x| **x == *tt) {
+                    at.more_mut().early_tags.push(tt.into());
                     at.keys.push(IndexKey::Dialog(dk));
                     self.dialogs.insert(dk, a);
                 }
                 let at = self.attempts.get_mut(&a).expect("attempt");
                 if let Some(rseq) = rec.rseq {
-                    if !at.reliable.iter().any(|r| *r.0 == *tt && r.1 == rseq) {
-                        at.reliable.push((tt.into(), rseq, false));
+                    if !at
+                        .more()
+                        .reliable
+                        .iter()
+                        .any(|r| *r.0 == *tt && r.1 == rseq)
+                    {
+                        at.more_mut().reliable.push((tt.into(), rseq, false));
                     }
                 }
             }
@@ -142,9 +149,10 @@ impl<P> Tracker<P> {
         }
         if (200..300).contains(&status) {
             if let Some((dk, tt)) = dk {
-                if !at.confirmed_tags.iter().any(|x| **x == *tt) {
-                    at.confirmed_tags.push(tt.into());
-                    if at.confirmed_tags.len() > 1 {
+                let m = at.more_mut();
+                if !m.confirmed_tags.iter().any(|x| **x == *tt) {
+                    m.confirmed_tags.push(tt.into());
+                    if m.confirmed_tags.len() > 1 {
                         flags.push(Mark::ForkedMultiAnswer);
                     }
                     if is_invite {
@@ -230,7 +238,7 @@ impl<P> Tracker<P> {
                 (
                     at.request.call_id(),
                     at.request.method.as_str(),
-                    &at.request.link,
+                    at.request.link(),
                 ),
                 status,
                 f.reply.as_deref(),

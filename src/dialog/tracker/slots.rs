@@ -29,15 +29,12 @@ impl<P> Tracker<P> {
                 parent: None,
                 session: None,
                 attempts: Vec::new(),
-                children: Vec::new(),
                 start_ns: start,
                 last_ns: start,
-                flags: BTreeSet::new(),
-                call_ids: Vec::new(),
-                related: BTreeSet::new(),
+                call_ids: Few::default(),
                 finalized: false,
-                late_of: Vec::new(),
                 max_seq: 0,
+                more: None,
             },
         );
         self.live.insert((start, id));
@@ -74,7 +71,7 @@ impl<P> Tracker<P> {
     pub(super) fn flag(&mut self, s: Id, f: Mark) {
         let root = self.root_of(s);
         if let Some(slot) = self.slots.get_mut(&root) {
-            slot.flags.insert(f);
+            slot.more_mut().flags.insert(f);
         }
     }
 
@@ -87,23 +84,30 @@ impl<P> Tracker<P> {
         let c = self.slots.get_mut(&rc).expect("child slot");
         c.parent = Some(rp);
         let attempts = std::mem::take(&mut c.attempts);
-        let mut children = std::mem::take(&mut c.children);
-        let flags = std::mem::take(&mut c.flags);
+        // The child keeps its late_of (read on roots only), as before.
+        let (mut children, flags, related) = match c.more.as_mut() {
+            Some(m) => (
+                std::mem::take(&mut m.children),
+                std::mem::take(&mut m.flags),
+                std::mem::take(&mut m.related),
+            ),
+            None => Default::default(),
+        };
         let call_ids = std::mem::take(&mut c.call_ids);
-        let related = std::mem::take(&mut c.related);
         let (start, last, max_seq) = (c.start_ns, c.last_ns, c.max_seq);
         self.live.remove(&(start, rc));
         children.push(rc);
         let p = self.slots.get_mut(&rp).expect("parent slot");
         p.attempts.extend(attempts);
-        p.children.extend(children);
-        p.flags.extend(flags);
-        for c in call_ids {
+        let pm = p.more_mut();
+        pm.children.extend(children);
+        pm.flags.extend(flags);
+        pm.related.extend(related);
+        for c in call_ids.into_vec() {
             if !p.call_ids.contains(&c) {
                 p.call_ids.push(c);
             }
         }
-        p.related.extend(related);
         p.last_ns = p.last_ns.max(last);
         p.max_seq = p.max_seq.max(max_seq);
         if start < p.start_ns {
@@ -161,7 +165,7 @@ impl<P> Tracker<P> {
             }
             self.gc.pop_front();
             if let Some(slot) = self.slots.remove(&s) {
-                for c in slot.children {
+                for c in slot.more.map(|m| m.children).unwrap_or_default() {
                     self.slots.remove(&c);
                 }
             }
