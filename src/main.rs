@@ -72,6 +72,21 @@ struct AnalyzeArgs {
     /// values; `sipaudit policy example` prints an annotated one).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Report formats, comma-separated: `csv` (always written) and `parquet` (also sessions, failures, messages and summary as typed, zstd-compressed Parquet files converted from the CSVs; README, "Typed reports").
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "csv",
+        value_name = "FORMATS"
+    )]
+    format: Vec<Format>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Csv,
+    Parquet,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -125,6 +140,12 @@ fn policy_command(c: PolicyCommand) -> ExitCode {
 }
 
 fn analyze(a: AnalyzeArgs) -> ExitCode {
+    if !a.format.contains(&Format::Csv) {
+        eprintln!(
+            "sipaudit: --format must include csv (e.g. --format csv,parquet): the Parquet files are converted from the CSV reports"
+        );
+        return ExitCode::from(2);
+    }
     // The policy first: an invalid one stops the run before anything is read.
     let policy = match &a.policy {
         None => Policy::builtin(),
@@ -161,6 +182,7 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         out_dir: a.out,
         jobs: a.jobs,
         messages: a.messages,
+        parquet: a.format.contains(&Format::Parquet),
         on_file_done: show.then_some(tick as fn()),
         policy: Arc::new(policy),
     };
