@@ -28,6 +28,17 @@ pub enum PacketAnomaly {
     /// A TCP connection carries TLS (port 5061 or a ClientHello/ServerHello):
     /// reported once per connection; its packets are `other_packets`.
     TlsEncrypted,
+    /// A HEP packet with a malformed header or chunk (`packet::hep`).
+    HepMalformed,
+    /// A HEP packet cut short (by the capture, a TCP gap, or the end of a
+    /// stream).
+    HepTruncated,
+    /// Bytes of a HEP TCP stream skipped to find the next HEP3 header.
+    HepResync,
+    /// A HEP feature not decoded (compressed payload).
+    HepUnsupported,
+    /// A HEP capture time more than 1 s away from the frame's time.
+    HepTimeSkew,
 }
 
 impl PacketAnomaly {
@@ -41,6 +52,11 @@ impl PacketAnomaly {
             PacketAnomaly::DefragIncomplete => "defrag_incomplete",
             PacketAnomaly::SipStartInvalid => "sip_parse_error",
             PacketAnomaly::TlsEncrypted => "tls_encrypted",
+            PacketAnomaly::HepMalformed => "hep_malformed",
+            PacketAnomaly::HepTruncated => "hep_truncated",
+            PacketAnomaly::HepResync => "hep_resync",
+            PacketAnomaly::HepUnsupported => "hep_unsupported",
+            PacketAnomaly::HepTimeSkew => "hep_time_skew",
         }
     }
 }

@@ -13,6 +13,7 @@ mod allocator;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sipaudit::pipeline::{self, Config, RunSummary};
+use sipaudit::rules::catalogue::{self, reference};
 use sipaudit::rules::policy::{EXAMPLE_TOML, Policy};
 
 /// Offline SIP trace analyzer: rebuilds SIP from pcap/pcapng captures and
@@ -33,6 +34,20 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Explain a verdict, flag, failure class, policy verdict or outcome of
+    /// the reports (docs/reference.md holds them all).
+    Explain(ExplainArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ExplainArgs {
+    /// The name as written in a report, e.g. COMPLIANT_RELAXATION,
+    /// NEW_CALL_ID(H2,0.8) or POLICY_VIOLATION:DEST_IMS (case-insensitive).
+    #[arg(value_name = "NAME", required_unless_present = "all")]
+    name: Option<String>,
+    /// Print the whole reference (docs/reference.md).
+    #[arg(long, conflicts_with = "name")]
+    all: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,7 +132,34 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Analyze(a) => analyze(a),
         Command::Policy { command } => policy_command(command),
+        Command::Explain(a) => explain(a),
     }
+}
+
+fn explain(a: ExplainArgs) -> ExitCode {
+    if a.all {
+        println!("{}", reference::markdown());
+        return ExitCode::SUCCESS;
+    }
+    let name = a.name.unwrap_or_default();
+    let entries = catalogue::lookup(&name);
+    if entries.is_empty() {
+        let close = catalogue::suggest(&name);
+        if close.is_empty() {
+            eprintln!(
+                "sipaudit: {name:?} is not a verdict, flag, class, policy verdict or outcome (see docs/reference.md)"
+            );
+        } else {
+            eprintln!(
+                "sipaudit: {name:?} is not a verdict, flag, class, policy verdict or outcome; did you mean {}?",
+                close.join(", ")
+            );
+        }
+        return ExitCode::from(2);
+    }
+    let text: Vec<String> = entries.into_iter().map(reference::entry_text).collect();
+    print!("{}", text.join("\n"));
+    ExitCode::SUCCESS
 }
 
 fn policy_command(c: PolicyCommand) -> ExitCode {

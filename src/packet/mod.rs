@@ -1,9 +1,12 @@
 //! Packet decoding: link layer → IP (with fragment reassembly) → UDP, through
 //! the tunnels IMS captures carry (GTP-U, GRE, IP-in-IP, VXLAN, ESP with NULL
-//! encryption).
+//! encryption), and HEP (`hep`), found by content on any UDP or TCP port.
 //!
-//! In: [`RawPacket`]s of one file, in file order. Out: every UDP payload, as a
-//! [`Datagram`] handed to a [`Sink`], which says whether it carried SIP; and
+//! In: [`RawPacket`]s of one file, in file order. Out: every UDP payload and
+//! every HEP payload, as a [`Datagram`] handed to a [`Sink`], which says
+//! whether it carried SIP (HEP on TCP: the directions whose data starts with
+//! the HEP3 magic are framed by [`hep::Streams`] instead of reaching
+//! [`Sink::stream`]); and
 //! the accounting of every packet (`sip`, `other` or `undecodable`, exactly
 //! one of them per packet) in [`PacketCounts`]. A packet that fails at some
 //! layer is counted undecodable with one anomaly row, never an error.
@@ -14,10 +17,11 @@
 //! with etherparse's `IpDefragBuf` inside `defrag::Defrag`, which adds the
 //! timeout and the caps etherparse leaves to its user.
 //!
-//! It never looks inside a UDP payload beyond recognising tunnels; SIP is
-//! [`crate::sip`]'s business (the sink's).
+//! It never looks inside a UDP payload beyond recognising tunnels and HEP;
+//! SIP is [`crate::sip`]'s business (the sink's).
 
 mod defrag;
+pub mod hep;
 pub mod sctp;
 pub mod tcp;
 mod tunnel;
@@ -83,12 +87,15 @@ pub fn looks_like_tls(sport: u16, dport: u16, p: &[u8]) -> bool {
 /// How deep tunnels may nest before a packet is given up as undecodable.
 pub const MAX_TUNNEL_DEPTH: usize = 4;
 
-/// A UDP payload, found directly or after reassembly / decapsulation.
+/// A UDP payload, found directly or after reassembly / decapsulation; or
+/// the payload of a HEP packet (tunnels ending with [`Tunnel::Hep`]), whose
+/// addresses, time and transport are those the HEP packet gives.
 #[derive(Debug)]
 pub struct Datagram<'a> {
     /// The frame that completed it (the last fragment for a reassembled one).
     pub frame: u64,
-    /// Capture time of that frame, ns since the epoch.
+    /// Capture time of that frame, ns since the epoch (for HEP: the HEP
+    /// capture time when the packet has one).
     pub ts_ns: i64,
     /// UDP source.
     pub src: SocketAddr,
@@ -96,6 +103,9 @@ pub struct Datagram<'a> {
     pub dst: SocketAddr,
     /// The tunnels it was found in, outermost first.
     pub tunnels: TunnelPath,
+    /// The transport name for the `transport` column: `udp`, or what a HEP
+    /// packet names (`udp`, `tcp`, `sctp`).
+    pub proto: &'static str,
     /// Whether the payload was cut short by the capture (snaplen or a length
     /// field pointing past the captured bytes).
     pub truncated: bool,
@@ -163,6 +173,10 @@ pub struct Decoder {
     /// fragments), they are held with it in the pool; otherwise they share
     /// the datagram's fate.
     carry: Vec<u64>,
+    /// HEP3 framing of the TCP directions that carry HEP.
+    hep: hep::Streams,
+    /// The last frame decoded (HEP streams still open end there).
+    last_frame: u64,
 }
 
 /// What became of one packet (or one reassembled datagram).
@@ -200,6 +214,8 @@ impl Decoder {
             tls: rustc_hash::FxHashSet::default(),
             counts: PacketCounts::default(),
             carry: Vec::new(),
+            hep: hep::Streams::default(),
+            last_frame: 0,
         }
     }
 
@@ -211,12 +227,14 @@ impl Decoder {
             truncated: (pkt.data.len() as u64) < pkt.orig_len as u64,
         };
         debug_assert!(self.carry.is_empty());
+        self.last_frame = pkt.frame;
         let fate = self.link(pkt, meta, sink);
         self.count(fate, 1);
         for expired in self.defrag.expire(pkt.ts_ns) {
             self.give_up(expired, "timeout", sink);
         }
-        self.tcp.expire(pkt.ts_ns, &mut |ev| sink.stream(&ev));
+        let hep = &mut self.hep;
+        self.tcp.expire(pkt.ts_ns, &mut |ev| route(hep, ev, sink));
         self.sctp.expire(pkt.ts_ns, &mut |ev| sink.sctp(&ev));
     }
 
@@ -227,9 +245,13 @@ impl Decoder {
             self.give_up(pending, "end of capture", sink);
         }
         let tcp = std::mem::take(&mut self.tcp);
-        tcp.finish(&mut |ev| sink.stream(&ev));
+        let hep = &mut self.hep;
+        tcp.finish(&mut |ev| route(hep, ev, sink));
+        self.hep
+            .finish(self.last_frame, &mut |he| hep_stream_event(he, sink));
         let sctp = std::mem::take(&mut self.sctp);
         sctp.finish(&mut |ev| sink.sctp(&ev));
+        self.counts.move_to_sip(self.hep.sip_frames());
         self.counts
     }
 
@@ -395,16 +417,10 @@ impl Decoder {
             }
             LaxNetSlice::Ipv6(v6) => {
                 let h = v6.header();
-                let mut frag = None;
-                for ext in v6.extensions().clone().into_iter() {
-                    if let etherparse::Ipv6ExtensionSlice::Fragment(f) = ext {
-                        if f.is_fragmenting_payload() {
-                            frag =
-                                Some((f.identification(), f.fragment_offset(), f.more_fragments()));
-                        }
-                        break;
-                    }
-                }
+                let exts = v6.extensions();
+                let frag = exts
+                    .first_header()
+                    .and_then(|first| ipv6_fragment(first.0, exts.slice()));
                 (
                     IpAddr::V6(h.source_addr()),
                     IpAddr::V6(h.destination_addr()),
@@ -606,7 +622,8 @@ impl Decoder {
             frame: meta.frame,
             ts_ns: meta.ts_ns,
         };
-        self.tcp.segment(&seg, &mut |ev| sink.stream(&ev));
+        let hep = &mut self.hep;
+        self.tcp.segment(&seg, &mut |ev| route(hep, ev, sink));
         Fate::Other
     }
 
@@ -643,12 +660,16 @@ impl Decoder {
                 _ => self.ip(inner, meta, t, sink),
             };
         }
+        if hep::is_hep(payload) {
+            return hep_datagram(payload, Meta { truncated, ..meta }, tun, sink);
+        }
         let d = Datagram {
             frame: meta.frame,
             ts_ns: meta.ts_ns,
             src: SocketAddr::new(src, sport),
             dst: SocketAddr::new(dst, dport),
             tunnels: tun,
+            proto: "udp",
             truncated,
             payload,
         };
@@ -656,6 +677,225 @@ impl Decoder {
             Fate::Sip
         } else {
             Fate::Other
+        }
+    }
+}
+
+/// The fragment header among the IPv6 extension headers `exts` (the
+/// first of type `first`), when it fragments the payload: (identification,
+/// offset in 8-byte units, more fragments).
+///
+/// A bounded walk of our own: etherparse 0.21's extension iterator reads
+/// past the slice when a lax parse stopped inside the extension headers
+/// (found by the `decode` fuzz target; tests/fuzz_regressions.rs).
+fn ipv6_fragment(first: u8, exts: &[u8]) -> Option<(u32, etherparse::IpFragOffset, bool)> {
+    let (mut next, mut rest) = (first, exts);
+    loop {
+        let len = match next {
+            44 => {
+                let f = rest.get(..8)?;
+                let off = u16::from_be_bytes([f[2], f[3]]);
+                let (offset, more) = (off >> 3, off & 1 == 1);
+                let id = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+                let offset13 = etherparse::IpFragOffset::try_new(offset).ok()?;
+                return (offset != 0 || more).then_some((id, offset13, more));
+            }
+            // Hop-by-hop, routing, destination options, mobility, HIP, shim6.
+            0 | 43 | 60 | 135 | 139 | 140 => (*rest.get(1)? as usize + 1) * 8,
+            // Authentication header: length in 4-byte units, minus 2.
+            51 => (*rest.get(1)? as usize + 2) * 4,
+            _ => return None,
+        };
+        next = *rest.first()?;
+        rest = rest.get(len..)?;
+    }
+}
+
+/// A reassembler event: the bytes, gaps and ends of HEP directions go to
+/// the HEP framer (their SIP to [`Sink::datagram`]), everything else to
+/// [`Sink::stream`].
+fn route(hep: &mut hep::Streams, ev: StreamEvent<'_>, sink: &mut dyn Sink) {
+    let out = &mut |he: hep::StreamEvent<'_, '_>| hep_stream_event(he, sink);
+    match ev {
+        StreamEvent::Data {
+            key,
+            bytes,
+            frame,
+            ts_ns,
+            carrier,
+        } if hep.claims(key, Some(bytes)) => hep.data(key, bytes, (frame, ts_ns, carrier), out),
+        StreamEvent::Gap { key, frame, .. } if hep.claims(key, None) => hep.gap(key, frame, out),
+        StreamEvent::Reset { key, frame } if hep.claims(key, None) => hep.end(key, frame, out),
+        _ => sink.stream(&ev),
+    }
+}
+
+/// What the HEP framer of a TCP direction found; `true` when it was SIP.
+fn hep_stream_event(he: hep::StreamEvent<'_, '_>, sink: &mut dyn Sink) -> bool {
+    match he {
+        hep::StreamEvent::Packet {
+            key,
+            packet,
+            frame,
+            ts_ns,
+        } => {
+            let meta = Meta {
+                frame,
+                ts_ns,
+                truncated: false,
+            };
+            deliver_hep(packet, meta, key.tunnels, sink) == Fate::Sip
+        }
+        hep::StreamEvent::Anomaly {
+            frame,
+            kind,
+            detail,
+        } => {
+            sink.anomaly(frame, kind, detail);
+            false
+        }
+    }
+}
+
+/// The HEP packets of one UDP payload (usually one; HEP3 packets may follow
+/// each other). SIP when any carried SIP, undecodable when none could be read.
+fn hep_datagram(payload: &[u8], meta: Meta, tun: TunnelPath, sink: &mut dyn Sink) -> Fate {
+    let mut fate = Fate::Undecodable;
+    let mut rest = payload;
+    while !rest.is_empty() {
+        let (kind, detail) = match hep::parse(rest) {
+            Ok(p) => {
+                let cut = meta.truncated && p.len == rest.len();
+                let f = deliver_hep(
+                    &p,
+                    Meta {
+                        truncated: cut,
+                        ..meta
+                    },
+                    tun,
+                    sink,
+                );
+                if f == Fate::Sip || fate == Fate::Undecodable {
+                    fate = f;
+                }
+                rest = &rest[p.len.max(1).min(rest.len())..];
+                continue;
+            }
+            Err(hep::HepError::Incomplete { needed }) => (
+                PacketAnomaly::HepTruncated,
+                format!(
+                    "HEP3 packet of {needed} bytes with {} in the datagram{}",
+                    rest.len(),
+                    if meta.truncated {
+                        " (cut by the capture)"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            Err(hep::HepError::Invalid { reason }) => (PacketAnomaly::HepMalformed, reason.into()),
+            Err(hep::HepError::NotHep) => (
+                PacketAnomaly::HepMalformed,
+                format!("{} bytes after the HEP packet are not HEP", rest.len()),
+            ),
+        };
+        sink.anomaly(meta.frame, kind, detail);
+        break;
+    }
+    fate
+}
+
+/// Hands the payload of one HEP packet to the sink as a [`Datagram`] with
+/// the packet's addresses, transport and capture time. The packet's
+/// problems are anomalies; so are, when it carried SIP, missing chunks and
+/// a capture time more than 1 s away from the frame's. Packets of another
+/// protocol type than SIP (RTCP reports, logs) are `Other`.
+fn deliver_hep(p: &hep::Packet<'_>, meta: Meta, tun: TunnelPath, sink: &mut dyn Sink) -> Fate {
+    for prob in &p.problems {
+        sink.anomaly(meta.frame, prob.anomaly(), prob.to_string());
+    }
+    let Some(payload) = p.payload else {
+        if !p.problems.is_empty() {
+            return Fate::Undecodable;
+        }
+        if p.proto_type == Some(1) {
+            sink.anomaly(
+                meta.frame,
+                PacketAnomaly::HepMalformed,
+                "HEP packet of protocol type SIP without a payload chunk".into(),
+            );
+            return Fate::Undecodable;
+        }
+        return Fate::Other;
+    };
+    if p.proto_type.is_some_and(|t| t != 1) {
+        return Fate::Other;
+    }
+    let Some(tunnels) = tun.push(Tunnel::Hep) else {
+        sink.anomaly(
+            meta.frame,
+            PacketAnomaly::MalformedHeader,
+            format!("tunnels nested deeper than {MAX_TUNNEL_DEPTH}"),
+        );
+        return Fate::Undecodable;
+    };
+    let unspecified = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+    let d = Datagram {
+        frame: meta.frame,
+        ts_ns: p.ts_ns().unwrap_or(meta.ts_ns),
+        src: p.src().unwrap_or(unspecified),
+        dst: p.dst().unwrap_or(unspecified),
+        tunnels,
+        proto: p.transport().unwrap_or("udp"),
+        truncated: meta.truncated,
+        payload,
+    };
+    if !sink.datagram(&d) {
+        return Fate::Other;
+    }
+    hep_notes(p, meta, sink);
+    Fate::Sip
+}
+
+/// The anomalies of a HEP packet that carried SIP: missing chunks (and
+/// what was used instead), and a capture time more than 1 s away from the
+/// frame's.
+fn hep_notes(p: &hep::Packet<'_>, meta: Meta, sink: &mut dyn Sink) {
+    let missing: Vec<&str> = [
+        (p.src_ip.is_none(), "source address"),
+        (p.dst_ip.is_none(), "destination address"),
+        (p.src_port.is_none(), "source port"),
+        (p.dst_port.is_none(), "destination port"),
+        (p.ts_sec.is_none(), "capture time"),
+        (p.transport().is_none(), "UDP/TCP/SCTP protocol"),
+    ]
+    .into_iter()
+    .filter_map(|(m, what)| m.then_some(what))
+    .collect();
+    if !missing.is_empty() {
+        sink.anomaly(
+            meta.frame,
+            PacketAnomaly::HepMalformed,
+            format!(
+                "HEP packet without {}: 0.0.0.0:0, the frame time or udp used instead",
+                missing.join(", ")
+            ),
+        );
+    }
+    if let Some(t) = p.ts_ns() {
+        let skew = t - meta.ts_ns;
+        if skew.abs() > 1_000_000_000 {
+            sink.anomaly(
+                meta.frame,
+                PacketAnomaly::HepTimeSkew,
+                format!(
+                    "HEP capture time {} is {:.1} s {} the frame time {}; the HEP time is used",
+                    crate::capture::format_rfc3339_micros(t),
+                    skew.unsigned_abs() as f64 / 1e9,
+                    if skew < 0 { "before" } else { "after" },
+                    crate::capture::format_rfc3339_micros(meta.ts_ns),
+                ),
+            );
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum Tunnel {
     Vxlan,
     /// ESP with NULL encryption (protocol 50).
     Esp,
+    /// HEP (Homer Encapsulation Protocol) v1-v3, found by content.
+    Hep,
 }
 
 impl Tunnel {
@@ -28,6 +30,7 @@ impl Tunnel {
             Tunnel::IpIp => "ipip",
             Tunnel::Vxlan => "vxlan",
             Tunnel::Esp => "esp",
+            Tunnel::Hep => "hep",
         }
     }
 }

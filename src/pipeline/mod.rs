@@ -346,7 +346,7 @@ impl Sink for FileSink<'_> {
                     src: d.src,
                     dst: d.dst,
                     tunnels: d.tunnels,
-                    proto: "udp",
+                    proto: d.proto,
                     truncated: d.truncated,
                 };
                 self.out.message(&at, &msg, Framing::Datagram);
@@ -699,7 +699,7 @@ fn spill_rows() -> usize {
 /// Whether a session's policy_verdict cell is empty (NOT_APPLICABLE
 /// sessions never carry one, contract.md).
 fn row_policy_empty(e: &rules::session::Evaluated) -> bool {
-    e.ev.verdict == "NOT_APPLICABLE" || e.policy.is_none()
+    e.ev.verdict == rules::catalogue::Verdict::NotApplicable || e.policy.is_none()
 }
 
 impl Reports {
@@ -722,11 +722,15 @@ impl Reports {
             let ev = &e.ev;
             let pol = SessionPolicy {
                 destination_class: e.destination.as_str(),
-                verdict: e.policy.as_ref().map(|(v, r)| (v.as_str(), r.as_str())),
+                verdict: e.policy.as_ref().map(|(v, r)| (*v, r.as_str())),
                 flags: &e.policy_flags,
             };
             if !row_policy_empty(&e) {
-                let v = e.policy.as_ref().map(|x| x.0.clone()).unwrap_or_default();
+                let v = e
+                    .policy
+                    .as_ref()
+                    .map(|x| x.0.to_string())
+                    .unwrap_or_default();
                 *self.policy_verdict.entry(v).or_default() += 1;
             }
             let refused: Vec<String> = ev
@@ -744,11 +748,7 @@ impl Reports {
                 let r = &first.request;
                 self.experience.push(rules::Experience {
                     session: s.id,
-                    key: (
-                        r.subscriber().to_string(),
-                        e.destination.as_str(),
-                        refused.join(";"),
-                    ),
+                    key: (r.subscriber().to_string(), e.destination, refused.join(";")),
                     result: (ev.outcome, ev.verdict),
                     context: (
                         r.visited_network().map(str::to_string),
@@ -761,7 +761,11 @@ impl Reports {
             let frows = failure_rows(&s, ev, &self.files);
             for f in &frows {
                 *self.failure_verdict.entry(f.verdict).or_default() += 1;
-                if f.flags.0.split(';').any(|x| x == WINDOW_CUT_FLAG) {
+                if f.flags
+                    .0
+                    .split(';')
+                    .any(|x| x == rules::catalogue::Flag::RetryWindowCut.as_str())
+                {
                     self.window_cut += 1;
                 }
                 for c in f.failure_class.0.split(';').filter(|c| !c.is_empty()) {
@@ -772,7 +776,7 @@ impl Reports {
                 }
             }
             if let Some(p) = ev.ue_profile {
-                *self.ue_profile.entry(p).or_default() += 1;
+                *self.ue_profile.entry(p.as_str()).or_default() += 1;
             }
             self.sessions_total += 1;
             *self.outcome.entry(row.outcome).or_default() += 1;
@@ -822,9 +826,6 @@ impl Reports {
         }
     }
 }
-
-/// The flag of a failure followed by less than the retry window of capture.
-const WINDOW_CUT_FLAG: &str = "RETRY_WINDOW_CUT";
 
 /// The detail of a tracker anomaly, with the message it refers to named.
 fn tracker_detail(a: &TrackAnomaly, files: &[String]) -> String {
@@ -1056,8 +1057,9 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
     let mut flag = flag;
     let inconsistent = rules::inconsistent_experience(&experience);
     if !inconsistent.is_empty() {
-        add_session_flag(&cfg.out_dir, &inconsistent, "INCONSISTENT_EXPERIENCE")?;
-        *flag.entry("INCONSISTENT_EXPERIENCE".into()).or_default() += inconsistent.len() as u64;
+        let name = rules::catalogue::Flag::InconsistentExperience.as_str();
+        add_session_flag(&cfg.out_dir, &inconsistent, name)?;
+        *flag.entry(name.into()).or_default() += inconsistent.len() as u64;
     }
     summary.verdicts = verdict.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     summary.failure_verdicts = failure_verdict

@@ -4,6 +4,7 @@ use crate::capture::format_rfc3339_micros;
 use crate::dialog::record::SipRecord;
 use crate::dialog::tracker::wireshark_filter;
 use crate::dialog::{Rule, SessionSummary, Tags};
+use crate::rules::catalogue::{Flag, PolicyVerdict, UeProfile, Verdict};
 use crate::rules::verdict::{Failure, SessionEval, fmt_conf};
 
 use super::Text;
@@ -22,9 +23,9 @@ pub struct SessionPolicy<'a> {
     /// `IMS`, `NON_IMS` or `UNKNOWN`.
     pub destination_class: &'static str,
     /// The session's policy verdict (most severe of its links) and rule.
-    pub verdict: Option<(&'a str, &'a str)>,
+    pub verdict: Option<(PolicyVerdict, &'a str)>,
     /// Policy flags (POLICY_NOT_ENFORCED).
-    pub flags: &'a [String],
+    pub flags: &'a [Flag],
 }
 
 /// The sessions.csv row of `s`; `files` are the input display names by
@@ -46,7 +47,7 @@ pub fn session_row(
         flags.extend(x.flags.iter().cloned());
     }
     flags.extend(ev.flags.iter().cloned());
-    flags.extend(pol.flags.iter().cloned());
+    flags.extend(pol.flags.iter().map(Flag::to_string));
     flags.sort();
     flags.dedup();
     SessionRow {
@@ -80,23 +81,23 @@ pub fn session_row(
         retry_require: retry.map(|r| tags(&r.require())).unwrap_or_default(),
         retry_supported: retry.map(|r| tags(&r.supported())).unwrap_or_default(),
         retry_precondition: retry.map(|r| r.demand.as_str()).unwrap_or(""),
-        verdict: ev.verdict,
+        verdict: ev.verdict.as_str(),
         flags: Text(flags.join(";")),
         destination_class: pol.destination_class,
         policy_verdict: Text(
             pol.verdict
-                .filter(|_| ev.verdict != "NOT_APPLICABLE")
+                .filter(|_| ev.verdict != Verdict::NotApplicable)
                 .map(|v| v.0.to_string())
                 .unwrap_or_default(),
         ),
         policy_rule: Text(
             pol.verdict
-                .filter(|_| ev.verdict != "NOT_APPLICABLE")
+                .filter(|_| ev.verdict != Verdict::NotApplicable)
                 .map(|v| v.1.to_string())
                 .unwrap_or_default(),
         ),
         final_status: ev.final_status,
-        outcome: ev.outcome,
+        outcome: ev.outcome.as_str(),
         file: text(
             first
                 .and_then(|r| files.get(r.file as usize))
@@ -110,7 +111,7 @@ pub fn session_row(
             .map(|x| x.to_string())
             .collect::<Vec<_>>()
             .join(";"),
-        ue_profile: ev.ue_profile.unwrap_or(""),
+        ue_profile: ev.ue_profile.map_or("", UeProfile::as_str),
         links: links(s, ev),
     }
 }
@@ -168,9 +169,9 @@ pub fn failure_rows(s: &SessionSummary, ev: &SessionEval, files: &[String]) -> V
                 kept_refused: with_n(strings(&x.kept)),
                 desired_listed: n.and(x.desired_listed),
                 sdp_relaxed: n.and(x.sdp_relaxed),
-                verdict: x.verdict,
+                verdict: x.verdict.as_str(),
                 flags: Text(x.flags.join(";")),
-                policy_verdict: Text(x.policy_verdict.clone().unwrap_or_default()),
+                policy_verdict: Text(x.policy_verdict.map(|v| v.to_string()).unwrap_or_default()),
                 policy_rule: Text(x.policy_rule.clone()),
             }
         })

@@ -1,231 +1,14 @@
-//! rules.md §C: failure classification. [`CLASSES`] is the table of
-//! rules.md §C, one row per C-id, to be read line by line against it;
-//! [`classify`] decides which rows a failure response matches.
+//! rules.md §C: failure classification. The table is
+//! [`crate::rules::catalogue::CLASSES`], one row per C-id; this module holds
+//! the condition of each row (one function per Pattern cell) and walks the
+//! table: [`classify`] for a failure response, [`observations`] for the
+//! 1xx/2xx answers.
 
 use crate::dialog::record::Method;
 use crate::dialog::{SipRecord, Tags};
+use crate::sip::Demand;
 
-/// What a class of failure means for the relaxation verdicts (rules.md §C
-/// "Kinds of rows").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// C01–C07, C11: D.3 expects a relaxed retry.
-    Refusal,
-    /// C08, C09: the remote requires more (the reverse case of D.3).
-    Reverse,
-    /// C10, C14, C16, C18, C19, C21: capability failures, no retry expected.
-    NonRefusal,
-    /// C13, C15, C17: written to the session's flags, not failures.
-    Observation,
-    /// C12, C20, C22, C23, C24: chain links or terminal states; a row only
-    /// when a linked retry relaxes.
-    NotCapability,
-}
-
-/// One row of rules.md §C.
-#[derive(Debug)]
-pub struct Class {
-    /// The C-id.
-    pub id: &'static str,
-    /// The category (the upper-case identifier opening the Category cell).
-    pub category: &'static str,
-    /// How it counts for the verdicts.
-    pub kind: Kind,
-    /// The Capability cell: a fixed capability, or `None` for "tag",
-    /// "listed", "X" (the tags themselves) and for "unknown", "none", "n/a"
-    /// (which add nothing; see [`Class::tags`]).
-    pub capability: Option<&'static str>,
-    /// Whether the Capability cell names tags ("tag", "listed", "X").
-    pub tags: bool,
-    /// The Confidence cell.
-    pub confidence: &'static str,
-}
-
-macro_rules! class {
-    ($id:literal, $cat:literal, $kind:ident, $cap:expr, $tags:literal, $conf:literal) => {
-        Class {
-            id: $id,
-            category: $cat,
-            kind: Kind::$kind,
-            capability: $cap,
-            tags: $tags,
-            confidence: $conf,
-        }
-    };
-}
-
-/// rules.md §C, in C-id order.
-pub const CLASSES: &[Class] = &[
-    class!(
-        "C01",
-        "REMOTE_LACKS_PRECONDITION",
-        Refusal,
-        Some("precondition"),
-        false,
-        "high"
-    ),
-    class!(
-        "C02",
-        "REMOTE_LACKS_100REL",
-        Refusal,
-        Some("100rel"),
-        false,
-        "high"
-    ),
-    class!("C03", "PROXY_LACKS_EXTENSION", Refusal, None, true, "high"),
-    class!(
-        "C04",
-        "SEC_AGREE_UNSUPPORTED",
-        Refusal,
-        Some("sec-agree"),
-        false,
-        "high"
-    ),
-    class!(
-        "C05",
-        "REMOTE_LACKS_OTHER_EXTENSION",
-        Refusal,
-        None,
-        true,
-        "high"
-    ),
-    class!("C06", "MALFORMED_420", Refusal, None, false, "low"),
-    class!("C07", "INCONSISTENT_420", Refusal, None, true, "medium"),
-    class!(
-        "C08",
-        "REMOTE_REQUIRES_EXTENSION",
-        Reverse,
-        None,
-        true,
-        "high"
-    ),
-    class!(
-        "C09",
-        "SEC_AGREE_REQUIRED",
-        Reverse,
-        Some("sec-agree"),
-        false,
-        "high"
-    ),
-    class!(
-        "C10",
-        "PRECONDITION_NOT_MET",
-        NonRefusal,
-        Some("precondition"),
-        false,
-        "high"
-    ),
-    class!(
-        "C11",
-        "REMOTE_REJECTS_PRECONDITION_SDP",
-        Refusal,
-        Some("precondition"),
-        false,
-        "medium"
-    ),
-    class!(
-        "C12",
-        "MEDIA_NEGOTIATION_FAILURE",
-        NotCapability,
-        None,
-        false,
-        "n/a"
-    ),
-    class!(
-        "C13",
-        "PRECONDITION_IGNORED",
-        Observation,
-        Some("precondition"),
-        false,
-        "medium-high"
-    ),
-    class!(
-        "C14",
-        "REMOTE_LACKS_UPDATE",
-        NonRefusal,
-        Some("UPDATE"),
-        false,
-        "high"
-    ),
-    class!(
-        "C15",
-        "REMOTE_LACKS_UPDATE_PREDICTED",
-        Observation,
-        Some("UPDATE"),
-        false,
-        "medium"
-    ),
-    class!(
-        "C16",
-        "PRACK_FAILURE",
-        NonRefusal,
-        Some("100rel"),
-        false,
-        "high"
-    ),
-    class!(
-        "C17",
-        "REMOTE_VIOLATES_100REL",
-        Observation,
-        Some("100rel"),
-        false,
-        "high"
-    ),
-    class!(
-        "C18",
-        "PRACK_TIMEOUT",
-        NonRefusal,
-        Some("100rel"),
-        false,
-        "medium"
-    ),
-    class!(
-        "C19",
-        "HOME_POLICY_REJECT",
-        NonRefusal,
-        None,
-        true,
-        "medium"
-    ),
-    class!(
-        "C20",
-        "NO_FINAL_RESPONSE",
-        NotCapability,
-        None,
-        false,
-        "n/a"
-    ),
-    class!(
-        "C21",
-        "PRECONDITION_STALL",
-        NonRefusal,
-        Some("precondition"),
-        false,
-        "low"
-    ),
-    class!("C22", "CALLER_CANCELLED", NotCapability, None, false, "n/a"),
-    class!(
-        "C23",
-        "CSEQ_NOT_INCREMENTED",
-        NotCapability,
-        None,
-        false,
-        "high"
-    ),
-    class!(
-        "C24",
-        "SESSION_INTERVAL_TOO_SMALL",
-        NotCapability,
-        None,
-        false,
-        "high"
-    ),
-];
-
-/// The row of a C-id.
-pub fn class(id: &str) -> &'static Class {
-    CLASSES.iter().find(|c| c.id == id).expect("known C-id")
-}
+pub use super::catalogue::{CLASSES, Capability, Category, Class, ClassId, Kind, Trigger, class};
 
 /// One matched row with the capabilities it names.
 #[derive(Clone, Debug)]
@@ -233,22 +16,9 @@ pub struct Match {
     /// The row.
     pub class: &'static Class,
     /// Category as reported (MALFORMED_421 for a 421 without Require).
-    pub category: &'static str,
+    pub category: Category,
     /// Capabilities this row contributes.
     pub capabilities: Vec<String>,
-}
-
-fn m(id: &str, caps: Vec<String>) -> Match {
-    let c = class(id);
-    let mut capabilities = caps;
-    if let Some(fixed) = c.capability {
-        capabilities = vec![fixed.to_string()];
-    }
-    Match {
-        class: c,
-        category: c.category,
-        capabilities,
-    }
 }
 
 fn has(tags: &Tags<'_>, t: &str) -> bool {
@@ -271,91 +41,208 @@ pub struct Context {
     pub stalled: bool,
 }
 
+/// What a row's condition sees: P, the failure (or answer) F, the context,
+/// and for the observation rows every answer to P.
+pub struct Facts<'a> {
+    /// The request P.
+    pub p: &'a SipRecord,
+    /// The failure response F (for an observation row: one answer).
+    pub f: &'a SipRecord,
+    /// What classification needs besides P and F.
+    pub cx: Context,
+    /// Every 1xx/2xx answer to P (observation rows only).
+    pub answers: &'a [SipRecord],
+}
+
+impl Facts<'_> {
+    fn unsup_where(&self, keep: impl Fn(&str) -> bool) -> Option<Vec<String>> {
+        let v: Vec<String> = self
+            .f
+            .unsupported()
+            .iter()
+            .filter(|t| keep(t))
+            .map(str::to_string)
+            .collect();
+        (!v.is_empty()).then_some(v)
+    }
+
+    /// Precondition is in use: the offer has precondition lines, or an
+    /// answer does.
+    fn offer_has_preconditions(&self) -> bool {
+        matches!(
+            self.p.demand,
+            Demand::Mandatory | Demand::Optional | Demand::NoneOnly
+        )
+    }
+}
+
+fn hit(b: bool) -> Option<Vec<String>> {
+    b.then(Vec::new)
+}
+
+/// C09, C10, C24: the status alone decides.
+pub fn always(_: &Facts<'_>) -> Option<Vec<String>> {
+    Some(Vec::new())
+}
+
+/// C01: Unsupported contains precondition; precondition was in Req.
+pub fn c01_precondition(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(has(&x.f.unsupported(), "precondition") && has(&x.p.require(), "precondition"))
+}
+
+/// C02: Unsupported contains 100rel; 100rel was in Req.
+pub fn c02_100rel(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(has(&x.f.unsupported(), "100rel") && has(&x.p.require(), "100rel"))
+}
+
+/// C03: the refused tag was only in PReq.
+pub fn c03_proxy_only(x: &Facts<'_>) -> Option<Vec<String>> {
+    let (req, preq) = (x.p.require(), x.p.proxy_require());
+    x.unsup_where(|t| has(&preq, t) && !has(&req, t))
+}
+
+/// C04: Unsupported contains sec-agree.
+pub fn c04_sec_agree(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(has(&x.f.unsupported(), "sec-agree"))
+}
+
+/// C05: other required tags refused (timer, replaces, gruu, ...).
+pub fn c05_other(x: &Facts<'_>) -> Option<Vec<String>> {
+    let req = x.p.require();
+    x.unsup_where(|t| has(&req, t) && !matches!(t, "precondition" | "100rel" | "sec-agree"))
+}
+
+/// C06: no Unsupported, or an empty one.
+pub fn c06_no_unsupported(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(x.f.unsupported().is_empty())
+}
+
+/// C07: Unsupported lists tags absent from Req ∪ PReq.
+pub fn c07_not_required(x: &Facts<'_>) -> Option<Vec<String>> {
+    let (req, preq) = (x.p.require(), x.p.proxy_require());
+    x.unsup_where(|t| !has(&req, t) && !has(&preq, t))
+}
+
+/// C08: a 421; its Require names the tags (none: MALFORMED_421).
+pub fn c08_required(x: &Facts<'_>) -> Option<Vec<String>> {
+    Some(x.f.require().iter().map(str::to_string).collect())
+}
+
+/// C11: a Warning 306/307 naming des, curr, conf or qos.
+pub fn c11_warning(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(warning_names_precondition(x.f.warning()))
+}
+
+/// C12: no precondition evidence in the Warning.
+pub fn c12_no_warning(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(!warning_names_precondition(x.f.warning()))
+}
+
+/// C13: an answer without precondition lines to an offer with them,
+/// precondition only desired (in Supported, not required). An offer whose
+/// request names precondition nowhere says nothing of what the answerer
+/// ignored.
+pub fn c13_ignored(x: &Facts<'_>) -> Option<Vec<String>> {
+    let p = x.p;
+    let in_req = has(&p.require(), "precondition") || has(&p.proxy_require(), "precondition");
+    let only_in_sup = has(&p.supported(), "precondition") && !in_req;
+    hit(x.offer_has_preconditions() && only_in_sup && x.f.has_sdp && !x.f.has_precondition_lines)
+}
+
+/// C14: 405 or 501 to an UPDATE.
+pub fn c14_update(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(x.p.method == Method::Update && matches!(x.f.status, Some(405 | 501)))
+}
+
+/// C15: an Allow without UPDATE while preconditions are in use.
+pub fn c15_allow_no_update(x: &Facts<'_>) -> Option<Vec<String>> {
+    let in_use = x.offer_has_preconditions() || x.answers.iter().any(|a| a.has_precondition_lines);
+    hit(in_use && x.f.has_allow && !x.f.allow_update)
+}
+
+/// C16: 405/501/481 to a PRACK.
+pub fn c16_prack(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(x.p.method == Method::Prack)
+}
+
+/// C17: Require: 100rel answered by an unreliable 18x.
+pub fn c17_unreliable(x: &Facts<'_>) -> Option<Vec<String>> {
+    let s = x.f.status.unwrap_or(0);
+    hit(has(&x.p.require(), "100rel") && (180..200).contains(&s) && x.f.rseq.is_none())
+}
+
+/// C18: a 5xx to an INVITE after a reliable 1xx never PRACKed.
+pub fn c18_unpracked(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(x.p.method == Method::Invite && x.cx.unpracked_reliable)
+}
+
+/// C19: a home node's reject of a relaxed request; the relaxed tags are
+/// the IMS tags P still offers.
+pub fn c19_home_reject(x: &Facts<'_>) -> Option<Vec<String>> {
+    x.cx.home_reject_of_relaxed.then(|| {
+        x.p.supported()
+            .iter()
+            .filter(|t| *t == "precondition" || *t == "100rel")
+            .map(str::to_string)
+            .collect()
+    })
+}
+
+/// C20: a 408, unless the attempt stalled (C21).
+pub fn c20_not_stalled(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(!x.cx.stalled)
+}
+
+/// C21: a 408, or a 487 after the UAC's CANCEL, ending a stalled early
+/// dialog (in place of C20 or C22).
+pub fn c21_stalled(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(x.cx.stalled && (x.f.status == Some(408) || x.cx.cancelled))
+}
+
+/// C22: a 487 after the UAC's CANCEL, unless the attempt stalled (C21).
+pub fn c22_cancelled(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(x.cx.cancelled && !x.cx.stalled)
+}
+
+/// C23: P repeats the CSeq of the attempt before it with a new branch.
+pub fn c23_repeats_cseq(x: &Facts<'_>) -> Option<Vec<String>> {
+    hit(x.cx.repeats_cseq)
+}
+
+fn matched(row: &'static Class, x: &Facts<'_>, tags: Vec<String>) -> Match {
+    let capabilities = match row.capability {
+        Capability::Fixed(t) => vec![t.to_string()],
+        Capability::Tags => tags,
+        Capability::Nothing(_) => Vec::new(),
+    };
+    // rules.md §C: a 421 without Require has the category MALFORMED_421.
+    let category = if row.id == ClassId::C08 && x.f.require().is_empty() {
+        Category::Malformed421
+    } else {
+        row.category
+    };
+    Match {
+        class: row,
+        category,
+        capabilities,
+    }
+}
+
 /// The §C rows that failure response `f` to request `p` matches, in C-id
 /// order (rules.md §C: one F can match several rows).
 pub fn classify(p: &SipRecord, f: &SipRecord, cx: Context) -> Vec<Match> {
     let status = f.status.unwrap_or(0);
-    let mut out = Vec::new();
-    let req = &p.require();
-    let preq = &p.proxy_require();
-    match status {
-        420 => {
-            if f.unsupported().is_empty() {
-                out.push(m("C06", Vec::new()));
-            }
-            let unsup = &f.unsupported();
-            if has(unsup, "precondition") && has(req, "precondition") {
-                out.push(m("C01", Vec::new()));
-            }
-            if has(unsup, "100rel") && has(req, "100rel") {
-                out.push(m("C02", Vec::new()));
-            }
-            let proxy_only: Vec<String> = unsup
-                .iter()
-                .filter(|t| has(preq, t) && !has(req, t))
-                .map(|t| t.to_string())
-                .collect();
-            if !proxy_only.is_empty() {
-                out.push(m("C03", proxy_only));
-            }
-            if has(unsup, "sec-agree") {
-                out.push(m("C04", Vec::new()));
-            }
-            let other: Vec<String> = unsup
-                .iter()
-                .filter(|t| has(req, t) && !matches!(*t, "precondition" | "100rel" | "sec-agree"))
-                .map(|t| t.to_string())
-                .collect();
-            if !other.is_empty() {
-                out.push(m("C05", other));
-            }
-            let listed: Vec<String> = unsup
-                .iter()
-                .filter(|t| !has(req, t) && !has(preq, t))
-                .map(|t| t.to_string())
-                .collect();
-            if !listed.is_empty() {
-                out.push(m("C07", listed));
-            }
-        }
-        421 => {
-            let mut x = m("C08", f.require().iter().map(|t| t.to_string()).collect());
-            if f.require().is_empty() {
-                x.category = "MALFORMED_421";
-            }
-            out.push(x);
-        }
-        494 => out.push(m("C09", Vec::new())),
-        580 => out.push(m("C10", Vec::new())),
-        488 | 606 => {
-            if warning_names_precondition(f.warning()) {
-                out.push(m("C11", Vec::new()));
-            } else {
-                out.push(m("C12", Vec::new()));
-            }
-        }
-        405 | 501 if p.method == Method::Update => out.push(m("C14", Vec::new())),
-        405 | 501 | 481 if p.method == Method::Prack => out.push(m("C16", Vec::new())),
-        500..=599 if p.method == Method::Invite && cx.unpracked_reliable => {
-            out.push(m("C18", Vec::new()))
-        }
-        408 => out.push(m(if cx.stalled { "C21" } else { "C20" }, Vec::new())),
-        487 if cx.cancelled => out.push(m(if cx.stalled { "C21" } else { "C22" }, Vec::new())),
-        482 if cx.repeats_cseq => out.push(m("C23", Vec::new())),
-        422 => out.push(m("C24", Vec::new())),
-        _ => {}
-    }
-    if cx.home_reject_of_relaxed {
-        let caps = p
-            .supported()
-            .iter()
-            .map(|t| t.to_string())
-            .filter(|t| t == "precondition" || t == "100rel")
-            .collect();
-        out.push(m("C19", caps));
-        out.sort_by_key(|x| x.class.id);
-    }
-    out
+    let x = Facts {
+        p,
+        f,
+        cx,
+        answers: &[],
+    };
+    CLASSES
+        .iter()
+        .filter(|row| row.trigger.fires(status))
+        .filter_map(|row| (row.condition)(&x).map(|tags| matched(row, &x, tags)))
+        .collect()
 }
 
 /// rules.md C11: a Warning 306/307 whose text names des, curr, conf or qos.
@@ -381,41 +268,28 @@ pub fn warn_agent(w: Option<&str>) -> Option<&str> {
     (!host.is_empty() && !host.starts_with('"')).then_some(host)
 }
 
-/// The observation classes C13, C15, C17 on the 1xx/2xx answers to an
-/// INVITE (rules.md §C: written to the session's flags).
-pub fn observations(p: &SipRecord, answers: &[SipRecord]) -> Vec<&'static str> {
+/// The observation classes C13, C15, C17 on the 1xx/2xx answers (from 180
+/// on) to an INVITE (rules.md §C: written to the session's flags), in C-id
+/// order.
+pub fn observations(p: &SipRecord, answers: &[SipRecord]) -> Vec<Category> {
     let mut out = Vec::new();
     if p.method != Method::Invite {
         return out;
     }
-    let offer_has = matches!(
-        p.demand,
-        crate::sip::Demand::Mandatory | crate::sip::Demand::Optional | crate::sip::Demand::NoneOnly
-    );
-    let pre_in_req = has(&p.require(), "precondition") || has(&p.proxy_require(), "precondition");
-    let pre_only_in_sup = has(&p.supported(), "precondition") && !pre_in_req;
-    let in_use = offer_has || answers.iter().any(|a| a.has_precondition_lines);
     for a in answers
         .iter()
         .filter(|a| a.status.is_some_and(|s| s >= 180))
     {
-        // C13: an answer without precondition lines to an offer with them,
-        // precondition only desired: offered in Supported, not required. An
-        // offer whose request names precondition nowhere says nothing of what
-        // the answerer ignored.
-        if offer_has && pre_only_in_sup && a.has_sdp && !a.has_precondition_lines {
-            out.push("C13");
-        }
-        // C15: Allow without UPDATE while preconditions are in use.
-        if in_use && a.has_allow && !a.allow_update {
-            out.push("C15");
-        }
-        // C17: Require: 100rel answered by an unreliable 18x.
-        if has(&p.require(), "100rel")
-            && a.status.is_some_and(|s| (180..200).contains(&s))
-            && a.rseq.is_none()
-        {
-            out.push("C17");
+        let x = Facts {
+            p,
+            f: a,
+            cx: Context::default(),
+            answers,
+        };
+        for row in CLASSES.iter().filter(|r| r.trigger == Trigger::Answer) {
+            if (row.condition)(&x).is_some() {
+                out.push(row.category);
+            }
         }
     }
     out.sort_unstable();
@@ -449,15 +323,8 @@ To: <sip:b@x>;tag=t\r\nCall-ID: c\r\nCSeq: 1 {method}\r\n{extra}Content-Length: 
         ))
     }
 
-    fn ids(v: &[Match]) -> Vec<&str> {
-        v.iter().map(|x| x.class.id).collect()
-    }
-
-    #[test]
-    fn the_table_is_complete_and_in_order() {
-        let ids: Vec<&str> = CLASSES.iter().map(|c| c.id).collect();
-        let want: Vec<String> = (1..=24).map(|i| format!("C{i:02}")).collect();
-        assert_eq!(ids, want);
+    fn ids(v: &[Match]) -> Vec<String> {
+        v.iter().map(|x| x.class.id.to_string()).collect()
     }
 
     #[test]
@@ -492,11 +359,11 @@ To: <sip:b@x>;tag=t\r\nCall-ID: c\r\nCSeq: 1 {method}\r\n{extra}Content-Length: 
         let x = classify(&inv, &resp(421, "INVITE", "Require: 100rel\r\n"), cx);
         assert_eq!(
             (x[0].class.id, x[0].category),
-            ("C08", "REMOTE_REQUIRES_EXTENSION")
+            (ClassId::C08, Category::RemoteRequiresExtension)
         );
         assert_eq!(x[0].capabilities, ["100rel"]);
         let x = classify(&inv, &resp(421, "INVITE", ""), cx);
-        assert_eq!(x[0].category, "MALFORMED_421");
+        assert_eq!(x[0].category, Category::Malformed421);
         assert_eq!(ids(&classify(&inv, &resp(494, "INVITE", ""), cx)), ["C09"]);
         assert_eq!(ids(&classify(&inv, &resp(580, "INVITE", ""), cx)), ["C10"]);
         let w = "Warning: 306 proxy.example \"attribute a=des not understood\"\r\n";
@@ -576,7 +443,14 @@ To: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nSupported: precondition\r\nRequ
         let ans = "SIP/2.0 183 X\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=f\r\n\
 To: <sip:b@x>;tag=t\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nAllow: INVITE, ACK\r\nContent-Length: 0\r\n\r\n";
         let a = with_body(ans.into(), sdp(""));
-        assert_eq!(observations(&p, &[a]), ["C13", "C15", "C17"]);
+        assert_eq!(
+            observations(&p, &[a]),
+            [
+                Category::PreconditionIgnored,
+                Category::RemoteLacksUpdatePredicted,
+                Category::RemoteViolates100rel
+            ]
+        );
     }
 
     #[test]
@@ -611,7 +485,7 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
             "Supported: 100rel, precondition\r\n",
             body(des),
         );
-        assert_eq!(observations(&p, &[answer]), ["C13"]);
+        assert_eq!(observations(&p, &[answer]), [Category::PreconditionIgnored]);
     }
 
     #[test]

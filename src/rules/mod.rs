@@ -1,10 +1,14 @@
 //! Capability failures, relaxation verdicts and home-network policy
-//! (rules.md §B–§F), evaluated on finished sessions: [`classify`] (§C),
-//! [`verdict`] (§D, §B.5 lints, §F profile), [`outcome`] (the §D.3 outcome
-//! words), [`policy`] (§E), [`session`] (one session through all of them),
+//! (rules.md §B–§F), evaluated on finished sessions: [`catalogue`] (every
+//! name, the §C table, the reference), [`classify`] (§C), [`checks`] (§D.1–
+//! §D.3 for one link), [`verdict`] (§D over a session, §B.5 lints, §F
+//! profile), [`outcome`] (the §D.3 outcome words), [`policy`] (§E),
+//! [`session`] (one session through all of them),
 //! and the cross-session
 //! INCONSISTENT_EXPERIENCE check of §F below.
 
+pub mod catalogue;
+pub mod checks;
 pub mod classify;
 pub mod outcome;
 pub mod policy;
@@ -13,6 +17,8 @@ pub mod verdict;
 #[cfg(test)]
 mod verdict_tests;
 
+use catalogue::{DestClass, Outcome, UeProfile, Verdict};
+
 /// What rules.md §F's ambiguous-experience check needs of one session with
 /// a capability refusal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,12 +26,12 @@ pub struct Experience {
     /// Session id.
     pub session: u64,
     /// Group key: subscriber, destination class, refused capabilities.
-    pub key: (String, &'static str, String),
+    pub key: (String, DestClass, String),
     /// What the user experienced: outcome and verdict.
-    pub result: (&'static str, &'static str),
+    pub result: (Outcome, Verdict),
     /// What may explain a difference: visited network, access type, UE
     /// profile.
-    pub context: (Option<String>, Option<String>, Option<&'static str>),
+    pub context: (Option<String>, Option<String>, Option<UeProfile>),
 }
 
 /// rules.md §F `INCONSISTENT_EXPERIENCE`: the sessions of every group (same
@@ -33,7 +39,7 @@ pub struct Experience {
 /// outcome or verdict differs between sessions whose visited network, access
 /// type or UE profile differ. Returns their ids, sorted.
 pub fn inconsistent_experience(entries: &[Experience]) -> Vec<u64> {
-    let mut groups: std::collections::BTreeMap<&(String, &'static str, String), Vec<&Experience>> =
+    let mut groups: std::collections::BTreeMap<&(String, DestClass, String), Vec<&Experience>> =
         std::collections::BTreeMap::new();
     for e in entries {
         groups.entry(&e.key).or_default().push(e);
@@ -64,23 +70,23 @@ pub fn inconsistent_experience(entries: &[Experience]) -> Vec<u64> {
 mod experience_tests {
     use super::*;
 
-    fn e(session: u64, visited: &str, result: (&'static str, &'static str)) -> Experience {
+    fn e(session: u64, visited: &str, result: (Outcome, Verdict)) -> Experience {
         Experience {
             session,
             key: (
                 "sip:+491701234567@ims.example".into(),
-                "NON_IMS",
+                DestClass::NonIms,
                 "precondition".into(),
             ),
             result,
-            context: (Some(visited.into()), None, Some("R5_STRICT")),
+            context: (Some(visited.into()), None, Some(UeProfile::R5Strict)),
         }
     }
 
     #[test]
     fn outcome_differing_only_by_visited_network_is_flagged() {
-        let ok = ("ESTABLISHED", "COMPLIANT_RELAXATION");
-        let ko = ("FAILED", "NO_RETRY");
+        let ok = (Outcome::Established, Verdict::CompliantRelaxation);
+        let ko = (Outcome::Failed, Verdict::NoRetry);
         let v = [
             e(1, "r5.example", ko),
             e(2, "r6.example", ok),

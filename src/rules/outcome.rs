@@ -6,25 +6,36 @@
 //! other method.
 
 use crate::dialog::tracker::AttemptSummary;
-use crate::dialog::{Method, Outcome, SessionSummary};
+use crate::dialog::{self, Method, SessionSummary};
 
+use super::catalogue::{Outcome, Verdict};
 use super::verdict::Failure;
 
 /// The `outcome` word and `final_status` of a session whose failures are
 /// `failures` (in time order of F).
-pub fn outcome(s: &SessionSummary, failures: &[Failure]) -> (&'static str, Option<u16>) {
+pub fn outcome(s: &SessionSummary, failures: &[Failure]) -> (Outcome, Option<u16>) {
     let last = s.attempts.last();
     let final_status = s.final_status.or_else(|| last.and_then(mid_dialog_final));
     // TRUNCATED also when the last failure's verdict is TRUNCATED: the
     // capture ends before a retry could be seen.
-    let word = if failures.last().is_some_and(|f| f.verdict == "TRUNCATED") {
-        "TRUNCATED"
-    } else if s.outcome == Outcome::Established
-        && last.is_some_and(|a| a.request.method != Method::Invite)
+    let word = if failures
+        .last()
+        .is_some_and(|f| f.verdict == Verdict::Truncated)
     {
-        "COMPLETED"
+        Outcome::Truncated
     } else {
-        s.outcome.as_str()
+        match s.outcome {
+            dialog::Outcome::Established
+                if last.is_some_and(|a| a.request.method != Method::Invite) =>
+            {
+                Outcome::Completed
+            }
+            dialog::Outcome::Established => Outcome::Established,
+            dialog::Outcome::Failed => Outcome::Failed,
+            dialog::Outcome::Cancelled => Outcome::Cancelled,
+            dialog::Outcome::Timeout => Outcome::Timeout,
+            dialog::Outcome::Truncated => Outcome::Truncated,
+        }
     };
     (word, final_status)
 }

@@ -4,8 +4,9 @@
 
 use crate::dialog::{SessionSummary, SipRecord};
 
+use super::catalogue::{Category, ClassId, Flag, PolicyVerdict};
 use super::classify;
-use super::policy::{self, DestClass, DestSignals, LinkContext, Policy};
+use super::policy::{DestClass, DestSignals, LinkContext, Policy};
 use super::verdict::{self, SessionEval, Settings};
 
 /// Everything the reports need of one evaluated session.
@@ -16,9 +17,22 @@ pub struct Evaluated {
     /// §E.2 class of the first attempt's Request-URI.
     pub destination: DestClass,
     /// The session's policy verdict and rule (most severe link), if any.
-    pub policy: Option<(String, String)>,
+    pub policy: Option<(PolicyVerdict, String)>,
     /// Policy flags (POLICY_NOT_ENFORCED).
-    pub policy_flags: Vec<String>,
+    pub policy_flags: Vec<Flag>,
+}
+
+impl Evaluated {
+    /// The session's attention rank (sessions.csv `attention`,
+    /// [`super::catalogue::attention`]): its verdict, its policy flags and
+    /// its policy verdict.
+    pub fn attention(&self) -> u32 {
+        super::catalogue::attention(
+            self.ev.verdict,
+            &self.policy_flags,
+            self.policy.as_ref().map(|p| p.0),
+        )
+    }
 }
 
 /// §D settings from the policy's `[relaxation]` table.
@@ -60,15 +74,18 @@ pub fn evaluate_session(s: &SessionSummary, p: &Policy) -> Evaluated {
         refused_core: ev.failures.iter().any(|f| {
             f.classes
                 .iter()
-                .any(|c| matches!(c.class.id, "C01" | "C02"))
-        }) || ev.flags.iter().any(|f| f == "PRECONDITION_IGNORED"),
+                .any(|c| matches!(c.class.id, ClassId::C01 | ClassId::C02))
+        }) || ev
+            .flags
+            .iter()
+            .any(|f| f == Category::PreconditionIgnored.as_str()),
     };
     let destination = first.map_or(DestClass::Unknown, |r| {
         p.destination(r.request_uri().unwrap_or(""), r.to_uri(), &signals)
             .0
     });
-    let mut best: Option<(u8, String, String)> = None;
-    let mut flags: Vec<String> = Vec::new();
+    let mut best: Option<(PolicyVerdict, String)> = None;
+    let mut flags: Vec<Flag> = Vec::new();
     for f in ev.failures.iter_mut().filter(|f| f.row) {
         let n_final = f.retry.as_ref().and_then(|n| {
             s.attempts
@@ -105,18 +122,20 @@ pub fn evaluate_session(s: &SessionSummary, p: &Policy) -> Evaluated {
         };
         let out = p.evaluate(&ctx);
         for fl in &out.flags {
-            if !f.flags.contains(fl) {
-                f.flags.push(fl.clone());
+            let name = fl.to_string();
+            if !f.flags.contains(&name) {
+                f.flags.push(name);
             }
             if !flags.contains(fl) {
-                flags.push(fl.clone());
+                flags.push(*fl);
             }
         }
-        if let Some(v) = &out.verdict {
-            let sev = policy::severity(v);
-            if best.as_ref().is_none_or(|b| sev > b.0) {
-                best = Some((sev, v.clone(), out.rule.clone()));
-            }
+        // The most severe link (§E.4 order, the reason ignored); the first
+        // of equally severe ones.
+        if let Some(v) = out.verdict
+            && best.as_ref().is_none_or(|b| v.rank() < b.0.rank())
+        {
+            best = Some((v, out.rule.clone()));
         }
         f.policy_verdict = out.verdict;
         f.policy_rule = out.rule;
@@ -124,7 +143,7 @@ pub fn evaluate_session(s: &SessionSummary, p: &Policy) -> Evaluated {
     Evaluated {
         ev,
         destination,
-        policy: best.map(|(_, v, r)| (v, r)),
+        policy: best,
         policy_flags: flags,
     }
 }

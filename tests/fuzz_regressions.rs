@@ -1,0 +1,102 @@
+//! Every input the fuzzers (fuzz/, scripts/fuzz.sh) found to crash, hang or
+//! exhaust memory, kept as a regression test: the input bytes (inline or in
+//! tests/data/fuzz/) go through the same code as the fuzz target, and what
+//! sipaudit makes of them is checked.
+
+use sipaudit::anomaly::PacketAnomaly;
+use sipaudit::capture::RawPacket;
+use sipaudit::packet::{Datagram, Decoder, PacketCounts, Sink};
+
+/// The link types of the `decode` fuzz target, picked by its first byte.
+const LINKTYPES: [u32; 10] = [1, 101, 113, 276, 0, 108, 228, 229, 239, 12];
+
+#[derive(Default)]
+struct Seen {
+    anomalies: Vec<(u64, &'static str)>,
+    datagrams: u64,
+}
+
+impl Sink for Seen {
+    fn datagram(&mut self, _: &Datagram<'_>) -> bool {
+        self.datagrams += 1;
+        false
+    }
+    fn anomaly(&mut self, frame: u64, kind: PacketAnomaly, _: String) {
+        self.anomalies.push((frame, kind.id()));
+    }
+}
+
+/// Decodes packets given as (link type, bytes), as the decoder of a file would.
+fn decode(packets: &[(u32, &[u8])]) -> (PacketCounts, Seen) {
+    let mut dec = Decoder::default();
+    let mut seen = Seen::default();
+    for (i, (linktype, data)) in packets.iter().enumerate() {
+        let pkt = RawPacket {
+            frame: i as u64 + 1,
+            ts_ns: 1_700_000_000_000_000_000 + i as i64,
+            linktype: *linktype,
+            orig_len: data.len() as u32,
+            data,
+        };
+        dec.decode(&pkt, &mut seen);
+    }
+    let counts = dec.finish(&mut seen);
+    (counts, seen)
+}
+
+/// The `decode` target's input format: a link-type byte, then packets of a
+/// time-step byte, a 16-bit length and the bytes.
+fn decode_target_input(data: &[u8]) -> Vec<(u32, &[u8])> {
+    let linktype = LINKTYPES[data[0] as usize % LINKTYPES.len()];
+    let mut rest = &data[1..];
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let len = match rest {
+            [_, a, b, ..] => u16::from_be_bytes([*a, *b]) as usize,
+            _ => 0,
+        };
+        let body = &rest[3.min(rest.len())..];
+        let n = len.min(body.len());
+        out.push((linktype, &body[..n]));
+        rest = &body[n..];
+    }
+    out
+}
+
+/// decode, crash-2bdb053e: etherparse 0.21's IPv6 extension-header iterator
+/// read past its slice (an unchecked `get_unchecked`) when a lax parse had
+/// stopped inside the extension headers; the decoder now walks them itself.
+#[test]
+fn decode_ipv6_extension_headers_cut_short() {
+    let data = include_bytes!("data/fuzz/decode-ipv6-ext-overrun.bin");
+    let packets = decode_target_input(data);
+    let (counts, seen) = decode(&packets);
+    assert_eq!(
+        counts.sip + counts.other + counts.undecodable,
+        packets.len() as u64
+    );
+    assert_eq!(counts.undecodable as usize, seen.anomalies.len());
+    // The smallest such packet: raw IPv6 whose hop-by-hop header names a
+    // destination-options header that is not there.
+    let mut v6 = vec![0x60, 0, 0, 0, 0, 8, 0, 64];
+    v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    v6.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]);
+    // It carries no transport header to read: other, as before the fix when
+    // the iterator happened to stop.
+    let (counts, seen) = decode(&[(229, &v6)]);
+    assert_eq!(
+        (counts.undecodable, counts.other, seen.datagrams),
+        (0, 1, 0)
+    );
+    assert!(seen.anomalies.is_empty(), "{:?}", seen.anomalies);
+    // The walk still finds a fragment header behind hop-by-hop options.
+    let mut frag = v6[..40].to_vec();
+    frag[4..6].copy_from_slice(&24u16.to_be_bytes());
+    frag.extend_from_slice(&[44, 0, 1, 4, 0, 0, 0, 0]);
+    frag.extend_from_slice(&[17, 0, 0, 1, 0, 0, 0, 7]); // offset 0, more, id 7
+    frag.extend_from_slice(&[0x13, 0xc4, 0x13, 0xc4, 0, 16, 0, 0]);
+    let (counts, seen) = decode(&[(229, &frag)]);
+    assert_eq!(seen.anomalies, [(1, "defrag_incomplete")]);
+    assert_eq!(counts.undecodable, 1);
+}
