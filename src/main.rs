@@ -93,7 +93,7 @@ struct AnalyzeArgs {
         value_enum,
         value_delimiter = ',',
         default_value = "csv",
-        value_name = "FORMATS"
+        value_name = "LIST"
     )]
     format: Vec<Format>,
 }
