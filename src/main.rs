@@ -128,6 +128,15 @@ struct AnalyzeArgs {
     /// table (as `sipaudit extract` does); report.html links to them.
     #[arg(long, value_name = "DIR")]
     pcap_dir: Option<PathBuf>,
+    /// Report formats, comma-separated: `csv` (always written) and `parquet` (also sessions, failures, messages and summary as typed, zstd-compressed Parquet files converted from the CSVs; README, "Typed reports").
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "csv",
+        value_name = "LIST"
+    )]
+    format: Vec<Format>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -156,6 +165,12 @@ struct ExtractArgs {
     /// Threads, as for analyze.
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Csv,
+    Parquet,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -318,6 +333,12 @@ fn extract(a: ExtractArgs) -> ExitCode {
 }
 
 fn analyze(a: AnalyzeArgs) -> ExitCode {
+    if !a.format.contains(&Format::Csv) {
+        eprintln!(
+            "sipaudit: --format must include csv (e.g. --format csv,parquet): the Parquet files are converted from the CSV reports"
+        );
+        return ExitCode::from(2);
+    }
     // The policy first: an invalid one stops the run before anything is read.
     let policy = match load_policy(&a.policy) {
         Ok(p) => p,
@@ -348,6 +369,7 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         out_dir: a.out,
         jobs: a.jobs,
         messages: a.messages,
+        parquet: a.format.contains(&Format::Parquet),
         on_file_done: show.then_some(tick as fn()),
         policy: Arc::new(policy),
         html: (!a.no_html).then_some(a.html_sessions),

@@ -188,6 +188,7 @@ fn run_one(dir: &Path, f: &Path) -> (common::Csv, common::Csv, common::Csv) {
         out_dir: out.clone(),
         jobs: Some(1),
         messages: true,
+        parquet: false,
         on_file_done: None,
         policy: Default::default(),
         html: None,

@@ -53,6 +53,9 @@ pub struct Config {
     pub jobs: Option<usize>,
     /// Also write messages.csv.
     pub messages: bool,
+    /// Also write the Parquet twins of sessions, failures, messages and
+    /// summary (`--format csv,parquet`, [`report::parquet`]).
+    pub parquet: bool,
     /// Called after each file is decoded (progress display).
     pub on_file_done: Option<fn()>,
     /// The home-network policy (rules.md §E): `--policy FILE`, or the
@@ -909,6 +912,9 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         ..cfg.clone()
     };
     let mut summary = write_reports(&staged, &inputs).map_err(|e| staging.unstage(e))?;
+    if cfg.parquet {
+        report::parquet::write_twins(staging.path()).map_err(|e| staging.unstage(e))?;
+    }
     let m = manifest::Manifest {
         manifest_version: manifest::MANIFEST_VERSION,
         sipaudit_version: env!("CARGO_PKG_VERSION"),

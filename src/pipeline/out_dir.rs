@@ -34,6 +34,10 @@ pub const REPORT_NAMES: &[&str] = &[
     "inputs.csv",
     "anomalies.csv",
     "summary.csv",
+    "sessions.parquet",
+    "failures.parquet",
+    "messages.parquet",
+    "summary.parquet",
     "report.html",
     MANIFEST_NAME,
 ];

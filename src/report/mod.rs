@@ -1,4 +1,5 @@
-//! Reports: CSV writers for the row structs of [`rows`]. Nothing here decides
+//! Reports: CSV writers for the row structs of [`rows`], and their Parquet
+//! twins ([`parquet`]). Nothing here decides
 //! anything; it only formats rows it is given (RFC 4180, UTF-8, `\n`).
 //!
 //! Every text cell taken from the wire goes through [`Text`], which applies
@@ -9,6 +10,8 @@ pub mod anomalies;
 pub mod flow;
 pub mod html;
 pub mod ladder;
+pub mod parquet;
+pub mod parquet_schema;
 pub mod rows;
 pub mod sessions;
 
