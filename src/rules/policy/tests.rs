@@ -40,6 +40,35 @@ fn out(verdict: &str, rule: &str, flags: &[&str]) -> PolicyOutcome {
     }
 }
 
+// The keys of each table of rules.md §E.3.
+const HOME_KEYS: [&str; 5] = [
+    "domains",
+    "nodes",
+    "border",
+    "reject_codes",
+    "reject_warning_regex",
+];
+const DEST_KEYS: [&str; 5] = [
+    "ims_domains",
+    "non_ims_domains",
+    "tel_uri_class",
+    "unknown_as",
+    "infer_from_signaling",
+];
+const RELAX_KEYS: [&str; 10] = [
+    "allowed",
+    "allowed_capabilities",
+    "forbidden_capabilities",
+    "allowed_destinations",
+    "max_retries",
+    "extra_droppable",
+    "window_s",
+    "require_same_call_id",
+    "require_desired_listing",
+    "sdp_mode",
+];
+const EMERGENCY_KEYS: [&str; 2] = ["match", "relaxation"];
+
 const NONE: &[&str] = &[];
 const NE: &[&str] = &["POLICY_NOT_ENFORCED"];
 
@@ -381,6 +410,14 @@ fn errors_name_line_and_key() {
         ),
         ("version = 1\nname = \"unterminated\n", 2, "TOML syntax", ""),
     ];
+    let mut wrong = Vec::new();
+    for (text, line, key, msg) in cases {
+        let e = perr(text);
+        if (e.line, e.key.as_str()) != (*line, *key) || !e.message.contains(msg) {
+            wrong.push(format!("{text:?} gave {e}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     for (text, line, key, msg) in cases {
         let e = perr(text);
         assert_eq!((e.line, e.key.as_str()), (*line, *key), "{text:?} gave {e}");
