@@ -442,6 +442,30 @@ fn the_first_error_in_file_order_is_reported() {
 }
 
 #[test]
+fn errors_across_keys_and_split_tables_come_in_file_order() {
+    // A reason on an allow rule (line 8) before a bad value (line 10).
+    let e = perr(
+        "version = 1\n[[rule]]\nid = \"a\"\naction = \"deny\"\n[[rule]]\nid = \"b\"\naction = \"allow\"\nreason = \"ORIGIN\"\n[relaxation]\nsdp_mode = \"x\"\n",
+    );
+    assert_eq!((e.line, e.key.as_str()), (8, "[[rule]] reason"), "{e}");
+    // [relaxation] split around [home]: the [home] error (line 5) is earlier.
+    let e = perr(
+        "version = 1\n[relaxation]\nallowed = true\n[home]\nnodes = [\"x y\"]\n[relaxation.z]\n",
+    );
+    assert_eq!((e.line, e.key.as_str()), (5, "[home] nodes"), "{e}");
+    // A missing version comes first, whatever else is wrong.
+    let e = perr("name = 3\n[home]\nx = 1\n");
+    assert_eq!((e.line, e.key.as_str()), (1, "version"), "{e}");
+    // A list item's error names the item's line.
+    let e = perr("version = 1\n[home]\nreject_codes = [403,\n 700]\n");
+    assert_eq!((e.line, e.key.as_str()), (4, "[home] reject_codes"), "{e}");
+    // A wrong type says what was expected.
+    let e = perr("version = 1\nhome = 3\n");
+    assert_eq!((e.line, e.key.as_str()), (2, "home"), "{e}");
+    assert!(e.message.contains("expected a table ([home])"), "{e}");
+}
+
+#[test]
 fn load_names_the_file_and_uses_its_stem() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("operator-b.toml");
