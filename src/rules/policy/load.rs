@@ -1,62 +1,21 @@
-//! Loading a policy file (rules.md §E.3): the TOML text walked key by key,
-//! each value validated (globs, addresses, regexes, codes, the version),
-//! every error with its file, line and key; the built-in default is the
-//! same text parsed once. It never evaluates.
+//! Loading a policy file (rules.md §E.3): the TOML text deserialized into
+//! the serde model of schema.rs (which validates each value), merged over
+//! the built-in default, the rules checked across keys; every error with
+//! its file, line and key label (found from the error's span). The
+//! built-in default is the same text parsed once. It never evaluates.
 
-use std::net::IpAddr;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::model::{EmergencyMode, NodeEntry, Policy, PolicyError, Rule, When};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::model::{EmergencyMode, Policy, PolicyError, Rule, When};
+use super::schema::{Destinations, File, Home, List, RawRule, Relaxation};
 use super::{BUILTIN_TOML, DestClass, Reason, WHEN_KEYS};
-
-pub(super) fn parse_node(s: &str) -> Result<NodeEntry, String> {
-    let t = s.trim();
-    if let Some((addr, len)) = t.split_once('/') {
-        let ip: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?} is not a valid CIDR block (bad address)"))?;
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        let len: u8 =
-            len.parse().ok().filter(|l| *l <= max).ok_or_else(|| {
-                format!("{s:?} is not a valid CIDR block (prefix length 0-{max})")
-            })?;
-        return Ok(NodeEntry::Net(ip, len));
-    }
-    let bare = t.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        let len = if ip.is_ipv4() { 32 } else { 128 };
-        return Ok(NodeEntry::Net(ip, len));
-    }
-    if t.chars().all(|c| c.is_ascii_digit() || c == '.') || t.contains(':') {
-        return Err(format!("{s:?} is not a valid IP address"));
-    }
-    if !valid_host(t, false) {
-        return Err(format!(
-            "{s:?} is not an IP address, a CIDR block or a host name"
-        ));
-    }
-    Ok(NodeEntry::Host(t.to_ascii_lowercase()))
-}
-
-pub(super) fn valid_host(s: &str, glob: bool) -> bool {
-    !s.is_empty()
-        && s.chars().all(|c| {
-            c.is_ascii_alphanumeric()
-                || matches!(c, '-' | '.' | '_')
-                || (glob && matches!(c, '*' | ':' | '[' | ']'))
-        })
-}
-
-pub(super) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c))
-}
 
 impl Policy {
     /// The built-in default policy of rules.md §E.3 ([`BUILTIN_TOML`]).
@@ -96,10 +55,8 @@ impl Policy {
 }
 
 // ---------------------------------------------------------------------------
-// The validating parser.
-
-pub(super) type Table<'i> = DeTable<'i>;
-pub(super) type Val<'i> = Spanned<DeValue<'i>>;
+// The parser: TOML syntax, then the serde model of schema.rs, then the
+// checks across keys; every error gets its line and key label.
 
 pub(super) struct Parser<'t> {
     text: &'t str,
@@ -108,26 +65,14 @@ pub(super) struct Parser<'t> {
     base: Option<&'t Policy>,
 }
 
-/// Where and what: an error before it gets the file name.
+/// Where and what: an error before it gets the file name and line.
 pub(super) struct Err0 {
     span: Range<usize>,
     key: String,
     message: String,
 }
 
-pub(super) fn type_name(v: &DeValue<'_>) -> &'static str {
-    match v {
-        DeValue::String(_) => "a string",
-        DeValue::Integer(_) => "an integer",
-        DeValue::Float(_) => "a float",
-        DeValue::Boolean(_) => "a boolean",
-        DeValue::Datetime(_) => "a datetime",
-        DeValue::Array(_) => "an array",
-        DeValue::Table(_) => "a table",
-    }
-}
-
-pub(super) fn err(span: Range<usize>, key: &str, message: impl Into<String>) -> Err0 {
+fn err(span: Range<usize>, key: &str, message: impl Into<String>) -> Err0 {
     Err0 {
         span,
         key: key.to_string(),
@@ -135,96 +80,115 @@ pub(super) fn err(span: Range<usize>, key: &str, message: impl Into<String>) -> 
     }
 }
 
-pub(super) fn wrong_type(v: &Val<'_>, key: &str, want: &str) -> Err0 {
-    err(
-        v.span(),
-        key,
-        format!("expected {want}, found {}", type_name(v.get_ref())),
-    )
+/// One key of the document: its path (array items add nothing), the spans
+/// of the key and of its value, and whether the value is a table.
+struct Located {
+    path: Vec<String>,
+    key: Range<usize>,
+    value: Range<usize>,
+    table: bool,
 }
 
-pub(super) fn one_of(v: &Val<'_>, key: &str, got: &str, allowed: &[&str]) -> Err0 {
-    err(
-        v.span(),
-        key,
-        format!("{got:?} is not one of {}", allowed.join(", ")),
-    )
-}
-
-pub(super) fn get_str<'v>(v: &'v Val<'_>, key: &str) -> Result<&'v str, Err0> {
-    match v.get_ref() {
-        DeValue::String(s) => Ok(s.as_ref()),
-        _ => Err(wrong_type(v, key, "a string")),
+/// Every key of the document, depth first.
+fn locate_all(t: &DeTable<'_>, path: &[String], out: &mut Vec<Located>) {
+    for (k, v) in t.iter() {
+        let mut p = path.to_vec();
+        p.push(k.get_ref().to_string());
+        let table = matches!(v.get_ref(), DeValue::Table(_));
+        out.push(Located {
+            path: p.clone(),
+            key: k.span(),
+            value: v.span(),
+            table,
+        });
+        match v.get_ref() {
+            DeValue::Table(inner) => locate_all(inner, &p, out),
+            DeValue::Array(a) => {
+                for item in a.iter() {
+                    if let DeValue::Table(inner) = item.get_ref() {
+                        out.push(Located {
+                            path: p.clone(),
+                            key: item.span(),
+                            value: item.span(),
+                            table: true,
+                        });
+                        locate_all(inner, &p, out);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 
-pub(super) fn get_bool(v: &Val<'_>, key: &str) -> Result<bool, Err0> {
-    match v.get_ref() {
-        DeValue::Boolean(b) => Ok(*b),
-        _ => Err(wrong_type(v, key, "a boolean (true or false)")),
+/// The path of the table whose span is exactly `span` (a missing key is
+/// reported on its table); the root when none is.
+fn locate_table(root: &DeTable<'_>, span: &Range<usize>) -> Vec<String> {
+    let mut all = Vec::new();
+    locate_all(root, &[], &mut all);
+    all.into_iter()
+        .filter(|l| l.table && l.value == *span)
+        .max_by_key(|l| l.path.len())
+        .map(|l| l.path)
+        .unwrap_or_default()
+}
+
+/// The deepest key whose name or value holds the span: its path and
+/// whether its value is a table; the root when none does.
+fn locate(root: &DeTable<'_>, span: &Range<usize>) -> (Vec<String>, bool) {
+    let mut all = Vec::new();
+    locate_all(root, &[], &mut all);
+    let holds = |r: &Range<usize>| r.start <= span.start && span.end <= r.end.max(r.start + 1);
+    all.into_iter()
+        .filter(|l| holds(&l.key) || holds(&l.value))
+        .max_by_key(|l| l.path.len())
+        .map(|l| (l.path, l.table))
+        .unwrap_or_default()
+}
+
+/// The label of a key path: `version`, `[relaxation] sdp_mode`,
+/// `[[rule]] when.capability`, `[[rule]]`, `[bogus]` (an unknown table).
+fn label(path: &[String], table: bool) -> String {
+    match path {
+        [] => String::new(),
+        [t] if t == "rule" => "[[rule]]".into(),
+        [t] if table => format!("[{t}]"),
+        [k] => k.clone(),
+        [t, rest @ ..] if t == "rule" => format!("[[rule]] {}", rest.join(".")),
+        [t, rest @ ..] => format!("[{t}] {}", rest.join(".")),
     }
 }
 
-pub(super) fn get_int(v: &Val<'_>, key: &str) -> Result<i64, Err0> {
-    match v.get_ref() {
-        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
-            .map_err(|_| err(v.span(), key, "integer out of range")),
-        _ => Err(wrong_type(v, key, "an integer")),
+/// A serde error as an [`Err0`]: the key from the span, serde's wording of
+/// an unknown or missing key turned into the policy file's.
+fn from_serde(root: &DeTable<'_>, e: &toml::de::Error) -> Err0 {
+    let span = e.span().unwrap_or(0..0);
+    let (path, table) = locate(root, &span);
+    let msg = e.message().to_string();
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        let mut path = locate_table(root, &span);
+        path.push(field.to_string());
+        let hint = match field {
+            "version" => "missing (`version = 1` is required)",
+            "id" => "missing (every rule needs a unique id)",
+            "action" => "missing (allow or deny)",
+            _ => "missing",
+        };
+        return err(span, &label(&path, false), hint);
     }
+    if msg.starts_with("unknown field `") {
+        let expected = msg.split_once(", expected ").map_or("", |(_, x)| x);
+        let what = if path.len() == 1 && table {
+            "table"
+        } else {
+            "key"
+        };
+        let message = format!("unknown {what} (expected {})", expected.replace('`', ""));
+        return err(span, &label(&path, table && path.len() == 1), message);
+    }
+    err(span, &label(&path, false), msg)
 }
-
-/// A list of strings, each with its span.
-pub(super) fn get_str_list<'v>(
-    v: &'v Val<'_>,
-    key: &str,
-) -> Result<Vec<(&'v str, Range<usize>)>, Err0> {
-    let DeValue::Array(a) = v.get_ref() else {
-        return Err(wrong_type(v, key, "an array of strings"));
-    };
-    a.iter()
-        .map(|item| match item.get_ref() {
-            DeValue::String(s) => Ok((s.as_ref(), item.span())),
-            _ => Err(err(
-                item.span(),
-                key,
-                format!(
-                    "expected an array of strings, found {} in it",
-                    type_name(item.get_ref())
-                ),
-            )),
-        })
-        .collect()
-}
-
-pub(super) const TABLES: [&str; 5] = ["home", "destinations", "relaxation", "emergency", "rule"];
-pub(super) const HOME_KEYS: [&str; 5] = [
-    "domains",
-    "nodes",
-    "border",
-    "reject_codes",
-    "reject_warning_regex",
-];
-pub(super) const DEST_KEYS: [&str; 5] = [
-    "ims_domains",
-    "non_ims_domains",
-    "tel_uri_class",
-    "unknown_as",
-    "infer_from_signaling",
-];
-pub(super) const RELAX_KEYS: [&str; 10] = [
-    "allowed",
-    "allowed_capabilities",
-    "forbidden_capabilities",
-    "allowed_destinations",
-    "max_retries",
-    "extra_droppable",
-    "window_s",
-    "require_same_call_id",
-    "require_desired_listing",
-    "sdp_mode",
-];
-pub(super) const EMERGENCY_KEYS: [&str; 2] = ["match", "relaxation"];
-pub(super) const RULE_KEYS: [&str; 4] = ["id", "when", "action", "reason"];
 
 impl<'t> Parser<'t> {
     fn new(text: &'t str, file: &str, default_name: &str, base: Option<&'t Policy>) -> Self {
@@ -262,470 +226,204 @@ impl<'t> Parser<'t> {
                 message: msg,
             }
         })?;
-        self.build(root.get_ref(), root.span())
-            .map_err(|e| PolicyError {
-                file: self.file.clone(),
-                line: self.line_of(e.span.start),
-                key: e.key,
-                message: e.message,
-            })
+        let located = |e: Err0| PolicyError {
+            file: self.file.clone(),
+            line: self.line_of(e.span.start),
+            key: e.key,
+            message: e.message,
+        };
+        let file = File::deserialize(toml::de::Deserializer::from(root.clone()));
+        // serde stops at the first error in visiting order (document order,
+        // tables included); the checks across keys are made on their own so
+        // that the earliest error in the file is the one reported.
+        let mut errors = across_keys(root.get_ref());
+        if let Err(e) = &file {
+            errors.push(from_serde(root.get_ref(), e));
+            errors.extend(each_table(&root));
+        }
+        if let Some(e) = errors.into_iter().min_by_key(|e| e.span.start) {
+            return Err(located(e));
+        }
+        Ok(self.build(file.expect("no error")))
     }
 
-    /// Validate every key and build the policy. The first error in file
-    /// order is reported, whatever the order in which tables are visited.
-    fn build(&self, root: &Table<'_>, root_span: Range<usize>) -> Result<Policy, Err0> {
-        let mut errors: Vec<Err0> = Vec::new();
+    /// The policy: the base with every key the file sets.
+    fn build(&self, f: File) -> Policy {
         let mut p = match self.base {
             Some(b) => b.clone(),
             None => placeholder(),
         };
-        p.name = self.default_name.clone();
-        let mut seen_version = false;
-        for (k, v) in root.iter() {
-            let key = k.get_ref().as_ref();
-            let res = match key {
-                "version" => {
-                    seen_version = true;
-                    get_int(v, "version").and_then(|n| {
-                        if n == 1 {
-                            Ok(())
-                        } else {
-                            Err(err(
-                                v.span(),
-                                "version",
-                                format!("{n} is not supported (must be 1)"),
-                            ))
-                        }
-                    })
-                }
-                "name" => get_str(v, "name").and_then(|s| {
-                    if s.trim().is_empty() {
-                        Err(err(v.span(), "name", "must not be empty"))
-                    } else {
-                        p.name = s.to_string();
-                        Ok(())
-                    }
-                }),
-                "home" => self.table(v, "home", &HOME_KEYS, &mut errors, |k, v, e| {
-                    self.home_key(&mut p, k, v, e)
-                }),
-                "destinations" => {
-                    self.table(v, "destinations", &DEST_KEYS, &mut errors, |k, v, e| {
-                        self.dest_key(&mut p, k, v, e)
-                    })
-                }
-                "relaxation" => self.table(v, "relaxation", &RELAX_KEYS, &mut errors, |k, v, e| {
-                    self.relax_key(&mut p, k, v, e)
-                }),
-                "emergency" => {
-                    self.table(v, "emergency", &EMERGENCY_KEYS, &mut errors, |k, v, e| {
-                        self.emergency_key(&mut p, k, v, e)
-                    })
-                }
-                "rule" => self.rules(v, &mut p, &mut errors),
-                other => {
-                    let expected = format!("{}, [[rule]]", TABLES[..4].join(", "));
-                    Err(if matches!(v.get_ref(), DeValue::Table(_)) {
-                        err(
-                            k.span(),
-                            &format!("[{other}]"),
-                            format!("unknown table (expected one of {expected})"),
-                        )
-                    } else {
-                        err(
-                            k.span(),
-                            other,
-                            format!("unknown key (expected version, name or a table: {expected})"),
-                        )
-                    })
-                }
-            };
-            if let Err(e) = res {
-                errors.push(e);
+        p.name = f.name.map_or_else(|| self.default_name.clone(), |n| n.0);
+        if let Some(h) = f.home {
+            set_home(&mut p, h);
+        }
+        if let Some(d) = f.destinations {
+            set_destinations(&mut p, d);
+        }
+        if let Some(r) = f.relaxation {
+            set_relaxation(&mut p, r);
+        }
+        if let Some(e) = f.emergency {
+            set(&mut p.emergency_match, e.matches, |l| {
+                l.0.into_iter().map(|g| g.0).collect()
+            });
+            set(&mut p.emergency_mode, e.relaxation, |w| w.0);
+        }
+        if let Some(r) = f.rule {
+            p.rules = r.0.into_iter().map(|r| rule(r.into_inner())).collect();
+        }
+        p
+    }
+}
+
+/// Overwrite a field with a given value.
+fn set<T, V>(field: &mut T, value: Option<V>, f: impl FnOnce(V) -> T) {
+    if let Some(v) = value {
+        *field = f(v);
+    }
+}
+
+fn strings<T>(l: List<T>, f: impl Fn(T) -> String) -> Vec<String> {
+    l.0.into_iter().map(f).collect()
+}
+
+fn set_home(p: &mut Policy, h: Home) {
+    set(&mut p.domains, h.domains, |l| strings(l, |d| d.0));
+    if let Some(l) = h.nodes {
+        (p.nodes, p.node_entries) = l.0.into_iter().map(|n| (n.0, n.1)).unzip();
+    }
+    if let Some(l) = h.border {
+        (p.border, p.border_entries) = l.0.into_iter().map(|n| (n.0, n.1)).unzip();
+    }
+    set(&mut p.reject_codes, h.reject_codes, |c| c.0);
+    set(&mut p.reject_warning_regex, h.reject_warning_regex, |r| r.0);
+}
+
+fn set_destinations(p: &mut Policy, d: Destinations) {
+    set(&mut p.ims_domains, d.ims_domains, |l| strings(l, |g| g.0));
+    set(&mut p.non_ims_domains, d.non_ims_domains, |l| {
+        strings(l, |g| g.0)
+    });
+    set(&mut p.tel_uri_class, d.tel_uri_class, |w| w.0.0);
+    set(&mut p.unknown_as, d.unknown_as, |w| w.0.0);
+    set(&mut p.infer_from_signaling, d.infer_from_signaling, |b| b);
+}
+
+fn set_relaxation(p: &mut Policy, r: Relaxation) {
+    set(&mut p.allowed, r.allowed, |b| b);
+    set(&mut p.allowed_capabilities, r.allowed_capabilities, |l| {
+        strings(l, |t| t.0)
+    });
+    set(
+        &mut p.forbidden_capabilities,
+        r.forbidden_capabilities,
+        |l| strings(l, |t| t.0),
+    );
+    set(&mut p.allowed_destinations, r.allowed_destinations, |l| {
+        let mut out: Vec<DestClass> = Vec::new();
+        for c in l.0.into_iter().map(|w| w.0) {
+            if !out.contains(&c) {
+                out.push(c);
             }
         }
-        if !seen_version {
+        out
+    });
+    set(&mut p.max_retries, r.max_retries, |c| c.0);
+    set(&mut p.extra_droppable, r.extra_droppable, |l| {
+        strings(l, |t| t.0)
+    });
+    set(&mut p.window_s, r.window_s, |s| s.0);
+    set(&mut p.require_same_call_id, r.require_same_call_id, |b| b);
+    set(
+        &mut p.require_desired_listing,
+        r.require_desired_listing,
+        |b| b,
+    );
+    set(&mut p.sdp_strict, r.sdp_mode, |w| w.0.0);
+}
+
+/// The errors that no single value shows: a missing `version` (reported
+/// at the top of the file), a reason on an allow rule, a duplicate rule id.
+/// Each `[[rule]]` is deserialized on its own; one that fails is left to
+/// the whole file's deserialization.
+fn across_keys(root: &DeTable<'_>) -> Vec<Err0> {
+    let mut errors = Vec::new();
+    if !root.contains_key("version") {
+        errors.push(err(0..0, "version", "missing (`version = 1` is required)"));
+    }
+    let Some(DeValue::Array(items)) = root.get("rule").map(|v| v.get_ref()) else {
+        return errors;
+    };
+    let mut ids: Vec<String> = Vec::new();
+    for item in items.iter() {
+        let de = toml::de::ValueDeserializer::from(item.clone());
+        let Ok(r) = RawRule::deserialize(de) else {
+            continue;
+        };
+        let id = r.id.get_ref().0.clone();
+        if r.action.0.0
+            && let Some(reason) = &r.reason
+        {
             errors.push(err(
-                root_span.start..root_span.start,
-                "version",
-                "missing (`version = 1` is required)",
-            ));
-        }
-        if let Some(e) = errors.into_iter().min_by_key(|e| e.span.start) {
-            return Err(e);
-        }
-        Ok(p)
-    }
-
-    /// Visit the keys of a table, refusing unknown ones; each key's error is
-    /// collected so that the earliest one wins.
-    fn table(
-        &self,
-        v: &Val<'_>,
-        name: &str,
-        keys: &[&str],
-        errors: &mut Vec<Err0>,
-        mut each: impl FnMut(&str, &Val<'_>, &str) -> Result<(), Err0>,
-    ) -> Result<(), Err0> {
-        let DeValue::Table(t) = v.get_ref() else {
-            return Err(wrong_type(v, name, &format!("a table [{name}]")));
-        };
-        for (k, val) in t.iter() {
-            let key = k.get_ref().as_ref();
-            let label = format!("[{name}] {key}");
-            if !keys.contains(&key) {
-                errors.push(err(
-                    k.span(),
-                    &label,
-                    format!("unknown key (expected one of {})", keys.join(", ")),
-                ));
-                continue;
-            }
-            if let Err(e) = each(key, val, &label) {
-                errors.push(e);
-            }
-        }
-        Ok(())
-    }
-
-    fn home_key(&self, p: &mut Policy, k: &str, v: &Val<'_>, label: &str) -> Result<(), Err0> {
-        match k {
-            "domains" => {
-                let mut out = Vec::new();
-                for (s, span) in get_str_list(v, label)? {
-                    let d = s.trim().trim_start_matches("*.");
-                    if !valid_host(d, false) {
-                        return Err(err(span, label, format!("{s:?} is not a domain name")));
-                    }
-                    out.push(s.trim().to_ascii_lowercase());
-                }
-                p.domains = out;
-            }
-            "nodes" | "border" => {
-                let mut raw = Vec::new();
-                let mut entries = Vec::new();
-                for (s, span) in get_str_list(v, label)? {
-                    entries.push(parse_node(s).map_err(|m| err(span, label, m))?);
-                    raw.push(s.trim().to_string());
-                }
-                if k == "nodes" {
-                    p.nodes = raw;
-                    p.node_entries = entries;
-                } else {
-                    p.border = raw;
-                    p.border_entries = entries;
-                }
-            }
-            "reject_codes" => {
-                let DeValue::Array(a) = v.get_ref() else {
-                    return Err(wrong_type(v, label, "an array of status codes"));
-                };
-                let mut codes = Vec::new();
-                for item in a.iter() {
-                    let n = get_int(item, label)?;
-                    if !(100..=699).contains(&n) {
-                        return Err(err(
-                            item.span(),
-                            label,
-                            format!("{n} is not a SIP status code (100-699)"),
-                        ));
-                    }
-                    codes.push(n as u16);
-                }
-                p.reject_codes = codes;
-            }
-            "reject_warning_regex" => {
-                let s = get_str(v, label)?;
-                p.reject_warning_regex = regex::Regex::new(s).map_err(|e| {
-                    let m = e.to_string();
-                    let last = m.lines().rev().map(str::trim).find(|l| !l.is_empty());
-                    err(
-                        v.span(),
-                        label,
-                        format!(
-                            "{s:?} is not a valid regular expression: {}",
-                            last.unwrap_or("invalid")
-                        ),
-                    )
-                })?;
-            }
-            _ => unreachable!("checked against HOME_KEYS"),
-        }
-        Ok(())
-    }
-
-    fn dest_key(&self, p: &mut Policy, k: &str, v: &Val<'_>, label: &str) -> Result<(), Err0> {
-        match k {
-            "ims_domains" | "non_ims_domains" => {
-                let mut out = Vec::new();
-                for (s, span) in get_str_list(v, label)? {
-                    if !valid_host(s.trim(), true) {
-                        return Err(err(
-                            span,
-                            label,
-                            format!("{s:?} is not a host glob (e.g. \"*.example.org\")"),
-                        ));
-                    }
-                    out.push(s.trim().to_ascii_lowercase());
-                }
-                if k == "ims_domains" {
-                    p.ims_domains = out;
-                } else {
-                    p.non_ims_domains = out;
-                }
-            }
-            "tel_uri_class" => {
-                let s = get_str(v, label)?;
-                p.tel_uri_class = DestClass::from_policy_name(s)
-                    .ok_or_else(|| one_of(v, label, s, &["ims", "non_ims", "unknown"]))?;
-            }
-            "unknown_as" => {
-                let s = get_str(v, label)?;
-                p.unknown_as = match s {
-                    "ims" => Some(DestClass::Ims),
-                    "non_ims" => Some(DestClass::NonIms),
-                    "undetermined" => None,
-                    _ => return Err(one_of(v, label, s, &["ims", "non_ims", "undetermined"])),
-                };
-            }
-            "infer_from_signaling" => p.infer_from_signaling = get_bool(v, label)?,
-            _ => unreachable!("checked against DEST_KEYS"),
-        }
-        Ok(())
-    }
-
-    fn relax_key(&self, p: &mut Policy, k: &str, v: &Val<'_>, label: &str) -> Result<(), Err0> {
-        let caps = |v: &Val<'_>| -> Result<Vec<String>, Err0> {
-            let mut out = Vec::new();
-            for (s, span) in get_str_list(v, label)? {
-                let t = s.trim();
-                if t != "*" && !is_token(t) {
-                    return Err(err(
-                        span,
-                        label,
-                        format!("{s:?} is not an option tag, UPDATE or \"*\""),
-                    ));
-                }
-                out.push(t.to_string());
-            }
-            Ok(out)
-        };
-        match k {
-            "allowed" => p.allowed = get_bool(v, label)?,
-            "allowed_capabilities" => p.allowed_capabilities = caps(v)?,
-            "forbidden_capabilities" => p.forbidden_capabilities = caps(v)?,
-            "allowed_destinations" => {
-                let mut out = Vec::new();
-                for (s, span) in get_str_list(v, label)? {
-                    let c = DestClass::from_policy_name(s).ok_or_else(|| {
-                        err(
-                            span.clone(),
-                            label,
-                            format!("{s:?} is not one of ims, non_ims, unknown"),
-                        )
-                    })?;
-                    if !out.contains(&c) {
-                        out.push(c);
-                    }
-                }
-                p.allowed_destinations = out;
-            }
-            "max_retries" => {
-                let n = get_int(v, label)?;
-                p.max_retries = u32::try_from(n).map_err(|_| {
-                    err(
-                        v.span(),
-                        label,
-                        format!("{n} is not a non-negative integer"),
-                    )
-                })?;
-            }
-            "extra_droppable" => {
-                let mut out = Vec::new();
-                for (s, span) in get_str_list(v, label)? {
-                    let t = s.trim();
-                    if !is_token(t) || t == "*" {
-                        return Err(err(span, label, format!("{s:?} is not an option tag")));
-                    }
-                    out.push(t.to_ascii_lowercase());
-                }
-                p.extra_droppable = out;
-            }
-            "window_s" => {
-                let secs = match v.get_ref() {
-                    DeValue::Integer(_) => get_int(v, label)? as f64,
-                    DeValue::Float(f) => f.as_str().parse::<f64>().unwrap_or(f64::NAN),
-                    _ => return Err(wrong_type(v, label, "a number of seconds")),
-                };
-                if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0 * 365.0) {
-                    return Err(err(
-                        v.span(),
-                        label,
-                        "must be a positive number of seconds (at most a year)",
-                    ));
-                }
-                p.window_s = secs;
-            }
-            "require_same_call_id" => p.require_same_call_id = get_bool(v, label)?,
-            "require_desired_listing" => p.require_desired_listing = get_bool(v, label)?,
-            "sdp_mode" => {
-                let s = get_str(v, label)?;
-                p.sdp_strict = match s {
-                    "strict" => true,
-                    "ims-lenient" => false,
-                    _ => return Err(one_of(v, label, s, &["strict", "ims-lenient"])),
-                };
-            }
-            _ => unreachable!("checked against RELAX_KEYS"),
-        }
-        Ok(())
-    }
-
-    fn emergency_key(&self, p: &mut Policy, k: &str, v: &Val<'_>, label: &str) -> Result<(), Err0> {
-        match k {
-            "match" => {
-                let mut out = Vec::new();
-                for (s, span) in get_str_list(v, label)? {
-                    let t = s.trim();
-                    if t.is_empty() || t.chars().any(char::is_whitespace) {
-                        return Err(err(span, label, format!("{s:?} is not a Request-URI glob")));
-                    }
-                    out.push(t.to_string());
-                }
-                p.emergency_match = out;
-            }
-            "relaxation" => {
-                let s = get_str(v, label)?;
-                p.emergency_mode = match s {
-                    "always_allow" => EmergencyMode::AlwaysAllow,
-                    "never" => EmergencyMode::Never,
-                    "follow_policy" => EmergencyMode::FollowPolicy,
-                    _ => return Err(one_of(v, label, s, &EmergencyMode::NAMES)),
-                };
-            }
-            _ => unreachable!("checked against EMERGENCY_KEYS"),
-        }
-        Ok(())
-    }
-
-    fn rules(&self, v: &Val<'_>, p: &mut Policy, errors: &mut Vec<Err0>) -> Result<(), Err0> {
-        let DeValue::Array(a) = v.get_ref() else {
-            return Err(wrong_type(v, "[[rule]]", "an array of tables ([[rule]])"));
-        };
-        let mut rules: Vec<Rule> = Vec::new();
-        let mut ids: Vec<String> = Vec::new();
-        for item in a.iter() {
-            match self.rule(item) {
-                Ok((r, id_span)) => {
-                    if ids.contains(&r.id) {
-                        errors.push(err(
-                            id_span,
-                            "[[rule]] id",
-                            format!("duplicate rule id {:?}", r.id),
-                        ));
-                    } else {
-                        ids.push(r.id.clone());
-                        rules.push(r);
-                    }
-                }
-                Err(e) => errors.push(e),
-            }
-        }
-        p.rules = rules;
-        Ok(())
-    }
-
-    fn rule(&self, item: &Val<'_>) -> Result<(Rule, Range<usize>), Err0> {
-        let DeValue::Table(t) = item.get_ref() else {
-            return Err(wrong_type(item, "[[rule]]", "a table"));
-        };
-        let mut errors: Vec<Err0> = Vec::new();
-        let mut id: Option<(String, Range<usize>)> = None;
-        let mut when: Vec<(When, Vec<String>)> = Vec::new();
-        let mut emergency: Option<bool> = None;
-        let mut action: Option<bool> = None;
-        let mut reason: Option<(Reason, Range<usize>)> = None;
-        for (k, v) in t.iter() {
-            let key = k.get_ref().as_ref();
-            let label = format!("[[rule]] {key}");
-            let res: Result<(), Err0> = (|| {
-                match key {
-                    "id" => {
-                        let s = get_str(v, &label)?;
-                        if s.trim().is_empty() {
-                            return Err(err(v.span(), &label, "must not be empty"));
-                        }
-                        id = Some((s.to_string(), v.span()));
-                    }
-                    "action" => {
-                        let s = get_str(v, &label)?;
-                        action = Some(match s {
-                            "allow" => true,
-                            "deny" => false,
-                            _ => return Err(one_of(v, &label, s, &["allow", "deny"])),
-                        });
-                    }
-                    "reason" => {
-                        let s = get_str(v, &label)?;
-                        let r = s.parse::<Reason>().map_err(|_| {
-                            let names: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
-                            one_of(v, &label, s, &names)
-                        })?;
-                        reason = Some((r, v.span()));
-                    }
-                    "when" => when_table(v, &label, &mut when, &mut emergency)?,
-                    _ => {
-                        return Err(err(
-                            k.span(),
-                            &label,
-                            format!("unknown key (expected one of {})", RULE_KEYS.join(", ")),
-                        ));
-                    }
-                }
-                Ok(())
-            })();
-            if let Err(e) = res {
-                errors.push(e);
-            }
-        }
-        if let Some(e) = errors.into_iter().min_by_key(|e| e.span.start) {
-            return Err(e);
-        }
-        let at = item.span();
-        let Some((id, id_span)) = id else {
-            return Err(err(
-                at,
-                "[[rule]] id",
-                "missing (every rule needs a unique id)",
-            ));
-        };
-        let Some(allow) = action else {
-            return Err(err(
-                at,
-                "[[rule]] action",
-                format!("missing in rule {id:?} (allow or deny)"),
-            ));
-        };
-        if allow && let Some((_, span)) = reason {
-            return Err(err(
-                span,
+                reason.span(),
                 "[[rule]] reason",
                 format!("rule {id:?} allows: only a deny rule has a reason"),
             ));
+        } else if ids.contains(&id) {
+            errors.push(err(
+                r.id.span(),
+                "[[rule]] id",
+                format!("duplicate rule id {id:?}"),
+            ));
+        } else {
+            ids.push(id);
         }
-        when.sort_by_key(|(w, _)| WHEN_KEYS.iter().position(|k| *k == w.key()));
-        let derived = derived_reason(&when, emergency);
-        let reason = (!allow).then(|| reason.map(|(r, _)| r).unwrap_or(derived));
-        Ok((
-            Rule {
-                id,
-                when,
-                emergency,
-                allow,
-                reason,
-            },
-            id_span,
-        ))
+    }
+    errors
+}
+
+/// The first error of each top-level key deserialized alone (with
+/// `version`): a table split over the file (`[relaxation]` … `[home]` …
+/// `[relaxation.x]`) is visited as one, so the whole file's first error in
+/// visiting order may not be its earliest.
+fn each_table(root: &Spanned<DeTable<'_>>) -> Vec<Err0> {
+    let version = root
+        .get_ref()
+        .iter()
+        .find(|(k, _)| k.get_ref() == "version");
+    let mut errors = Vec::new();
+    for (k, v) in root.get_ref().iter() {
+        let mut alone = DeTable::new();
+        if let Some((vk, vv)) = version {
+            alone.insert(vk.clone(), vv.clone());
+        }
+        alone.insert(k.clone(), v.clone());
+        let de = toml::de::Deserializer::from(Spanned::new(root.span(), alone));
+        if let Err(e) = File::deserialize(de) {
+            errors.push(from_serde(root.get_ref(), &e));
+        }
+    }
+    errors
+}
+
+/// A rule whose keys were checked by [`across_keys`].
+fn rule(r: RawRule) -> Rule {
+    let allow = r.action.0.0;
+    let (when, emergency) = match r.when {
+        Some(w) => {
+            let e = w.emergency;
+            (w.conditions(), e)
+        }
+        None => (Vec::new(), None),
+    };
+    let derived = derived_reason(&when, emergency);
+    let reason = (!allow).then(|| r.reason.map_or(derived, |x| x.into_inner().0));
+    Rule {
+        id: r.id.into_inner().0,
+        when,
+        emergency,
+        allow,
+        reason,
     }
 }
 
@@ -777,74 +475,4 @@ fn derived_reason(when: &[(When, Vec<String>)], emergency: Option<bool>) -> Reas
         Some("identity") => Reason::SameCallIdRequired,
         _ => Reason::RelaxationForbidden,
     }
-}
-
-/// A rule's `when` inline table: each key's patterns (a string or a list),
-/// `emergency` a boolean.
-fn when_table(
-    v: &Val<'_>,
-    label: &str,
-    when: &mut Vec<(When, Vec<String>)>,
-    emergency: &mut Option<bool>,
-) -> Result<(), Err0> {
-    let DeValue::Table(w) = v.get_ref() else {
-        return Err(wrong_type(v, label, "an inline table"));
-    };
-    for (wk, wv) in w.iter() {
-        let wkey = wk.get_ref().as_ref();
-        let wlabel = format!("[[rule]] when.{wkey}");
-        if wkey == "emergency" {
-            *emergency = Some(get_bool(wv, &wlabel)?);
-            continue;
-        }
-        let Some(which) = When::from_key(wkey) else {
-            return Err(err(
-                wk.span(),
-                &wlabel,
-                format!("unknown key (expected one of {})", WHEN_KEYS.join(", ")),
-            ));
-        };
-        when.push((which, when_patterns(which, wv, &wlabel)?));
-    }
-    Ok(())
-}
-
-/// The patterns of one `when` key, trimmed; destination and identity values
-/// checked against their words and lowercased.
-fn when_patterns(which: When, wv: &Val<'_>, wlabel: &str) -> Result<Vec<String>, Err0> {
-    let pats: Vec<(String, Range<usize>)> = match wv.get_ref() {
-        DeValue::String(s) => vec![(s.to_string(), wv.span())],
-        DeValue::Array(_) => get_str_list(wv, wlabel)?
-            .into_iter()
-            .map(|(s, r)| (s.to_string(), r))
-            .collect(),
-        _ => {
-            return Err(wrong_type(wv, wlabel, "a string or an array of strings"));
-        }
-    };
-    let mut out = Vec::new();
-    for (s, span) in pats {
-        let t = s.trim().to_string();
-        if t.is_empty() {
-            return Err(err(span, wlabel, "an empty pattern matches nothing"));
-        }
-        let words: &[&str] = match which {
-            When::Destination => &["ims", "non_ims", "unknown"],
-            When::Identity => &["same_call_id", "new_call_id"],
-            _ => {
-                out.push(t);
-                continue;
-            }
-        };
-        let l = t.to_ascii_lowercase();
-        if !words.contains(&l.as_str()) {
-            return Err(err(
-                span,
-                wlabel,
-                format!("{s:?} is not one of {}", words.join(", ")),
-            ));
-        }
-        out.push(l);
-    }
-    Ok(out)
 }

@@ -24,12 +24,13 @@ mod evaluate;
 mod load;
 mod model;
 mod print;
+mod schema;
 
 pub use super::catalogue::{DestClass, PolicyVerdict, Reason};
 pub use destination::glob_match;
 pub use model::{Confidence, DestSignals, LinkContext, Policy, PolicyError, PolicyOutcome};
 #[cfg(test)]
-use {load::*, std::net::IpAddr};
+use std::net::IpAddr;
 
 /// The built-in default policy, verbatim from rules.md §E.3. Used without
 /// `--policy`, and the source of every key a policy file omits.

@@ -190,18 +190,6 @@ impl When {
             When::Identity => "identity",
         }
     }
-    pub(super) fn from_key(k: &str) -> Option<When> {
-        Some(match k {
-            "destination" => When::Destination,
-            "capability" => When::Capability,
-            "subscriber" => When::Subscriber,
-            "origin_domain" => When::OriginDomain,
-            "visited_network" => When::VisitedNetwork,
-            "access_type" => When::AccessType,
-            "identity" => When::Identity,
-            _ => return None,
-        })
-    }
 }
 
 /// A home-network policy (rules.md §E.3), validated and with every key

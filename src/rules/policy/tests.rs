@@ -40,6 +40,35 @@ fn out(verdict: &str, rule: &str, flags: &[&str]) -> PolicyOutcome {
     }
 }
 
+// The keys of each table of rules.md §E.3.
+const HOME_KEYS: [&str; 5] = [
+    "domains",
+    "nodes",
+    "border",
+    "reject_codes",
+    "reject_warning_regex",
+];
+const DEST_KEYS: [&str; 5] = [
+    "ims_domains",
+    "non_ims_domains",
+    "tel_uri_class",
+    "unknown_as",
+    "infer_from_signaling",
+];
+const RELAX_KEYS: [&str; 10] = [
+    "allowed",
+    "allowed_capabilities",
+    "forbidden_capabilities",
+    "allowed_destinations",
+    "max_retries",
+    "extra_droppable",
+    "window_s",
+    "require_same_call_id",
+    "require_desired_listing",
+    "sdp_mode",
+];
+const EMERGENCY_KEYS: [&str; 2] = ["match", "relaxation"];
+
 const NONE: &[&str] = &[];
 const NE: &[&str] = &["POLICY_NOT_ENFORCED"];
 
@@ -381,6 +410,14 @@ fn errors_name_line_and_key() {
         ),
         ("version = 1\nname = \"unterminated\n", 2, "TOML syntax", ""),
     ];
+    let mut wrong = Vec::new();
+    for (text, line, key, msg) in cases {
+        let e = perr(text);
+        if (e.line, e.key.as_str()) != (*line, *key) || !e.message.contains(msg) {
+            wrong.push(format!("{text:?} gave {e}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     for (text, line, key, msg) in cases {
         let e = perr(text);
         assert_eq!((e.line, e.key.as_str()), (*line, *key), "{text:?} gave {e}");
@@ -402,6 +439,30 @@ fn the_first_error_in_file_order_is_reported() {
         "version = 1\n[relaxation]\nsdp_mode = \"x\"\n[emergency]\nrelaxation = \"y\"\n[destinations]\nunknown_as = \"z\"\n",
     );
     assert_eq!(e.line, 3);
+}
+
+#[test]
+fn errors_across_keys_and_split_tables_come_in_file_order() {
+    // A reason on an allow rule (line 8) before a bad value (line 10).
+    let e = perr(
+        "version = 1\n[[rule]]\nid = \"a\"\naction = \"deny\"\n[[rule]]\nid = \"b\"\naction = \"allow\"\nreason = \"ORIGIN\"\n[relaxation]\nsdp_mode = \"x\"\n",
+    );
+    assert_eq!((e.line, e.key.as_str()), (8, "[[rule]] reason"), "{e}");
+    // [relaxation] split around [home]: the [home] error (line 5) is earlier.
+    let e = perr(
+        "version = 1\n[relaxation]\nallowed = true\n[home]\nnodes = [\"x y\"]\n[relaxation.z]\n",
+    );
+    assert_eq!((e.line, e.key.as_str()), (5, "[home] nodes"), "{e}");
+    // A missing version comes first, whatever else is wrong.
+    let e = perr("name = 3\n[home]\nx = 1\n");
+    assert_eq!((e.line, e.key.as_str()), (1, "version"), "{e}");
+    // A list item's error names the item's line.
+    let e = perr("version = 1\n[home]\nreject_codes = [403,\n 700]\n");
+    assert_eq!((e.line, e.key.as_str()), (4, "[home] reject_codes"), "{e}");
+    // A wrong type says what was expected.
+    let e = perr("version = 1\nhome = 3\n");
+    assert_eq!((e.line, e.key.as_str()), (2, "home"), "{e}");
+    assert!(e.message.contains("expected a table ([home])"), "{e}");
 }
 
 #[test]
