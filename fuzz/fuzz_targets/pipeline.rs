@@ -16,8 +16,7 @@ fuzz_target!(|data: &[u8]| {
         out_dir: out,
         jobs: Some(1),
         messages: true,
-        on_file_done: None,
-        policy: Default::default(),
+        ..Default::default()
     };
     let _ = run(&cfg);
 });
