@@ -375,6 +375,7 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         html: (!a.no_html).then_some(a.html_sessions),
         table: a.html_sessions,
         pcap_dir: a.pcap_dir,
+        report_dir: None,
     };
     let res = pipeline::run(&cfg);
     if let Some(b) = BAR.get() {

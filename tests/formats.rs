@@ -193,6 +193,7 @@ fn run_one(dir: &Path, f: &Path) -> (common::Csv, common::Csv, common::Csv) {
         policy: Default::default(),
         html: None,
         pcap_dir: None,
+        report_dir: None,
         table: 0,
     };
     run(&cfg).unwrap();

@@ -203,6 +203,8 @@ pub(crate) struct RunFacts<'a> {
     pub policy: &'a str,
     pub files: &'a [String],
     pub pcap_dir: Option<&'a std::path::Path>,
+    /// The directory report.html ends up in (its links are relative to it).
+    pub report_dir: &'a std::path::Path,
     /// The input paths to open, by index.
     pub paths: &'a [std::path::PathBuf],
 }
@@ -256,7 +258,7 @@ pub(crate) fn write(
         sessions: &sessions,
         needing,
         files: facts.files,
-        pcap_dir: facts.pcap_dir.map(|p| link_base(dir, p)),
+        pcap_dir: facts.pcap_dir.map(|p| link_base(facts.report_dir, p)),
     });
     let path = dir.join(REPORT);
     std::fs::write(&path, page).map_err(|source| {

@@ -74,6 +74,9 @@ pub struct Config {
     /// go (written by the caller after the run, `extract.rs`); report.html
     /// links to them.
     pub pcap_dir: Option<PathBuf>,
+    /// Where the reports end up when `out_dir` is the run's temporary
+    /// directory (set by [`run`]): report.html's links are relative to it.
+    pub report_dir: Option<PathBuf>,
 }
 
 /// The figures of a finished run (for the stderr summary).
@@ -909,6 +912,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     // Everything below writes into the temporary directory.
     let staged = Config {
         out_dir: staging.path().to_path_buf(),
+        report_dir: Some(cfg.out_dir.clone()),
         ..cfg.clone()
     };
     let mut summary = write_reports(&staged, &inputs).map_err(|e| staging.unstage(e))?;
@@ -1223,6 +1227,7 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
                 policy: cfg.policy.name(),
                 files: &reports_files,
                 pcap_dir: cfg.pcap_dir.as_deref(),
+                report_dir: cfg.report_dir.as_deref().unwrap_or(&cfg.out_dir),
                 paths: &input_paths,
             },
             cfg.html.is_some(),
