@@ -319,11 +319,7 @@ fn extract(a: ExtractArgs) -> ExitCode {
                 written.len(),
                 a.out.display()
             );
-            if run.failed_files.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            batch_exit(&run)
         }
         Err(e) => {
             eprintln!("sipaudit: {e}");
@@ -384,11 +380,7 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
     match res {
         Ok(s) => {
             print_summary(&s, &cfg);
-            if s.failed_files.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            batch_exit(&s)
         }
         Err(e) => {
             eprintln!("sipaudit: {e}");
@@ -480,4 +472,14 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
         s.bytes as f64 / secs / 1e6,
         cfg.out_dir.display()
     );
+}
+
+/// The exit status of a finished batch: 0 when every input was read to its
+/// end, 1 when some input was unreadable, truncated or skipped.
+fn batch_exit(run: &RunSummary) -> ExitCode {
+    if run.failed_files.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -228,7 +228,9 @@ pub(crate) fn write(
         super::extract::table_pcaps(facts.paths, &sessions, pd)?;
     }
     if !html {
-        return remove(dir);
+        // An earlier report.html is removed when the run's reports are
+        // moved into place (out_dir.rs: sipaudit's own names not written).
+        return Ok(());
     }
     let dim = |d: &str| -> Vec<(String, u64)> {
         facts
@@ -280,18 +282,6 @@ fn link_base(dir: &std::path::Path, pcaps: &std::path::Path) -> String {
             .unwrap_or_else(|_| pcaps.to_path_buf())
             .display()
             .to_string(),
-    }
-}
-
-/// Removes a report.html of an earlier run (`--no-html`): the directory
-/// holds only what this run wrote.
-pub(crate) fn remove(dir: &std::path::Path) -> Result<(), crate::Error> {
-    let path = dir.join(REPORT);
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(crate::ErrorKind::Output { path, source: e }.into())
-        }
-        _ => Ok(()),
     }
 }
 

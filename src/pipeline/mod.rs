@@ -1215,8 +1215,8 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
         push("anomaly", (*k).into(), *v);
     }
     report::write_csv(&cfg.out_dir, "summary.csv", &srows, report::SUMMARY_HEADER)?;
-    match (html_rows, feed.ladders.take()) {
-        (Some(rows), Some(ladders)) => html::write(
+    if let (Some(rows), Some(ladders)) = (html_rows, feed.ladders.take()) {
+        html::write(
             &cfg.out_dir,
             rows,
             ladders,
@@ -1231,8 +1231,7 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
                 paths: &input_paths,
             },
             cfg.html.is_some(),
-        )?,
-        _ => html::remove(&cfg.out_dir)?,
+        )?;
     }
     summary.outcomes = outcome_counts(&srows);
     summary.elapsed = start.elapsed();
