@@ -14,12 +14,14 @@
 
 pub mod ident;
 pub mod linkkeys;
+pub mod partition;
 pub mod record;
 pub mod tracker;
 #[cfg(test)]
 mod tracker_tests;
 pub mod windows;
 
+pub use partition::{partition_key, partition_of};
 pub use record::{Capture, Method, SipRecord, Tags};
 pub use tracker::{Mark, Outcome, Rule, SessionSummary, TrackAnomaly, Tracker};
 
