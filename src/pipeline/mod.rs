@@ -33,7 +33,9 @@ use crate::dialog::{SessionSummary, SipRecord, TrackAnomaly, Tracker};
 use crate::error::{Error, ErrorKind};
 use crate::packet::sctp::SctpEvent;
 use crate::packet::ws::{self, WsEvent};
-use crate::packet::{Datagram, Decoder, FlowKey, PacketCounts, Sink, StreamEvent, TunnelPath};
+use crate::packet::{
+    Datagram, Decoder, FlowKey, Origin, PacketCounts, Sink, StreamEvent, TunnelPath,
+};
 use crate::report::rows::InputRow;
 use crate::report::sessions::{failure_rows, session_row, with_flags};
 use crate::report::{self, RawCsv, Text};
@@ -173,21 +175,6 @@ struct Payload {
     ladder: Option<Box<report::ladder::LadderMsg>>,
 }
 
-/// Where one SIP message was seen: what its messages.csv row needs besides
-/// the message itself.
-#[derive(Clone, Copy)]
-struct Seen {
-    frame: u64,
-    ts_ns: i64,
-    src: std::net::SocketAddr,
-    dst: std::net::SocketAddr,
-    tunnels: TunnelPath,
-    /// `udp`, `tcp`, `sctp` or `ws`.
-    proto: &'static str,
-    /// Cut short by the capture (snaplen).
-    truncated: bool,
-}
-
 /// The per-file sink: SIP framing of TCP streams (`framers`) and everything
 /// that turns messages and anomalies into rows (`out`). Two fields so both
 /// can be borrowed at once in the framers' callback.
@@ -220,7 +207,7 @@ impl Out<'_> {
     }
 
     /// A SIP message scanned with `framing`: digested here or by a helper.
-    fn message(&mut self, at: &Seen, msg: &Message<'_>, framing: Framing) {
+    fn message(&mut self, at: &Origin, msg: &Message<'_>, framing: Framing) {
         let seq = if self.last_frame.0 == at.frame {
             self.last_frame.1 + 1
         } else {
@@ -241,15 +228,7 @@ impl Out<'_> {
         match ev {
             FramerEvent::Message(f) => {
                 self.stream_sip_frames += f.new_frames.len() as u64;
-                let at = Seen {
-                    frame: f.frame,
-                    ts_ns: f.ts_ns,
-                    src: f.key.src,
-                    dst: f.key.dst,
-                    tunnels: f.key.tunnels,
-                    proto: "tcp",
-                    truncated: false,
-                };
+                let at = Origin::of_stream(f.key, "tcp", f.frame, f.ts_ns);
                 match f.parse() {
                     Ok(msg) => self.message(&at, &msg, f.framing()),
                     Err(e) => self.add_anomaly(
@@ -269,31 +248,12 @@ impl Out<'_> {
     /// (an SCTP user message, RFC 4168; a WebSocket message, RFC 7118): SIP
     /// when it starts like SIP, one SIP message per transport message.
     /// `new_frames` are the packets that carried it and were not counted yet.
-    #[allow(clippy::too_many_arguments)]
-    fn transport_message(
-        &mut self,
-        proto: &'static str,
-        tunnels: TunnelPath,
-        src: std::net::SocketAddr,
-        dst: std::net::SocketAddr,
-        bytes: &[u8],
-        frame: u64,
-        ts_ns: i64,
-        new_frames: usize,
-    ) {
+    fn transport_message(&mut self, at: Origin, bytes: &[u8], new_frames: usize) {
         if !sip::is_sip_start(bytes) {
             return;
         }
         self.stream_sip_frames += new_frames as u64;
-        let at = Seen {
-            frame,
-            ts_ns,
-            src,
-            dst,
-            tunnels,
-            proto,
-            truncated: false,
-        };
+        let (frame, proto) = (at.frame, at.proto);
         match sip::parse_message(bytes, Framing::Datagram) {
             Ok(msg) => self.message(&at, &msg, Framing::Datagram),
             Err(e) => self.add_anomaly(
@@ -315,13 +275,8 @@ impl Out<'_> {
                 new_frames,
                 ..
             } => self.transport_message(
-                "sctp",
-                key.tunnels,
-                key.src,
-                key.dst,
+                Origin::of_stream(key, "sctp", frame, ts_ns),
                 bytes,
-                frame,
-                ts_ns,
                 new_frames.len(),
             ),
             SctpEvent::Anomaly {
@@ -342,13 +297,8 @@ impl Out<'_> {
                 new_frames,
                 ..
             } => self.transport_message(
-                "ws",
-                key.tunnels,
-                key.src,
-                key.dst,
+                Origin::of_stream(key, "ws", frame, ts_ns),
                 payload,
-                frame,
-                ts_ns,
                 new_frames.len(),
             ),
             WsEvent::Closed { .. } => {}
@@ -364,16 +314,7 @@ impl Sink for FileSink<'_> {
         }
         match sip::parse_message(d.payload, Framing::Datagram) {
             Ok(msg) => {
-                let at = Seen {
-                    frame: d.frame,
-                    ts_ns: d.ts_ns,
-                    src: d.src,
-                    dst: d.dst,
-                    tunnels: d.tunnels,
-                    proto: d.proto,
-                    truncated: d.truncated,
-                };
-                self.out.message(&at, &msg, Framing::Datagram);
+                self.out.message(&d.origin(), &msg, Framing::Datagram);
                 true
             }
             Err(e) => {
