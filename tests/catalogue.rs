@@ -507,3 +507,193 @@ fn explain_prints_one_entry_or_suggests() {
         format!("{}\n", reference::markdown())
     );
 }
+
+/// `text` with the contents of comments, string and character literals
+/// blanked (newlines kept), so that braces, parentheses and commas left are
+/// code. Lifetimes (`'a`) are code.
+fn mask_literals(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let mut out = b.to_vec();
+    let blank = |out: &mut Vec<u8>, from: usize, to: usize| {
+        for c in &mut out[from..to] {
+            if *c != b'\n' {
+                *c = b' ';
+            }
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &b[i..];
+        let ident_before = i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
+        let end = if rest.starts_with(b"//") {
+            i + rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len())
+        } else if rest.starts_with(b"/*") {
+            i + text[i..].find("*/").map_or(rest.len(), |e| e + 2)
+        } else if !ident_before && (rest.starts_with(b"r\"") || rest.starts_with(b"r#")) {
+            let hashes = rest[1..].iter().take_while(|&&c| c == b'#').count();
+            let close = format!("\"{}", "#".repeat(hashes));
+            let open = 2 + hashes;
+            i + open
+                + text[i + open..]
+                    .find(&close)
+                    .map_or(rest.len(), |e| e + close.len())
+        } else if rest[0] == b'"' {
+            let mut j = 1;
+            while j < rest.len() && rest[j] != b'"' {
+                j += if rest[j] == b'\\' { 2 } else { 1 };
+            }
+            i + j + 1
+        } else if rest[0] == b'\'' && rest.get(1) == Some(&b'\\') {
+            i + 2
+                + rest[2..]
+                    .iter()
+                    .position(|&c| c == b'\'')
+                    .map_or(0, |e| e + 1)
+        } else if rest[0] == b'\'' && rest.get(2) == Some(&b'\'') {
+            i + 3
+        } else {
+            i + 1
+        };
+        if end > i + 1 {
+            blank(&mut out, i, end.min(b.len()));
+        }
+        i = end.max(i + 1);
+    }
+    out
+}
+
+/// Every `fn` with a body in masked code: (line, name, body lines,
+/// parameters besides `self`).
+fn functions(code: &[u8]) -> Vec<(usize, String, usize, usize)> {
+    let text = String::from_utf8_lossy(code);
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text[from..].find("fn ") {
+        let start = from + at;
+        from = start + 3;
+        let word_before = start > 0 && {
+            let c = code[start - 1];
+            c.is_ascii_alphanumeric() || c == b'_'
+        };
+        let name: String = text[from..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let Some(open) = text[from..].find('(').map(|p| from + p) else {
+            break;
+        };
+        if word_before || name.is_empty() || text[from + name.len()..open].contains(['{', ';']) {
+            continue;
+        }
+        // The parameter list: commas at depth one, `->` not a closer.
+        // (`pending`: text since the last comma, so a trailing comma adds
+        // nothing.)
+        let (mut depth, mut n, mut close, mut pending) = (0i32, 0usize, open, false);
+        for (k, &c) in code.iter().enumerate().skip(open) {
+            match c {
+                b'>' if code[k - 1] == b'-' => {}
+                b'(' | b'[' | b'{' | b'<' => depth += 1,
+                b')' | b']' | b'}' | b'>' => depth -= 1,
+                b',' if depth == 1 => {
+                    n += 1;
+                    pending = false;
+                    continue;
+                }
+                _ => {}
+            }
+            if depth == 0 {
+                close = k;
+                break;
+            }
+            pending |= k > open && !c.is_ascii_whitespace();
+        }
+        n += usize::from(pending);
+        let first = text[open + 1..close].split(',').next().unwrap_or("");
+        if first.trim_end().ends_with("self") {
+            n = n.saturating_sub(1);
+        }
+        // The body, unless the item ends with `;` first (a declaration).
+        let body = match (text[close..].find('{'), text[close..].find(';')) {
+            (Some(b), Some(s)) if s < b => continue,
+            (Some(b), _) => close + b,
+            (None, _) => continue,
+        };
+        let mut depth = 0usize;
+        let mut end = body;
+        for (k, &c) in code.iter().enumerate().skip(body) {
+            match c {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = k;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let line = text[..start].matches('\n').count() + 1;
+        let lines = text[body..=end].matches('\n').count() + 1;
+        out.push((line, name, lines, n));
+    }
+    out
+}
+
+/// Issue 15's done-when: no function in src/rules or src/report (tests
+/// included) is longer than 120 lines or takes more than 6 parameters.
+#[test]
+fn rules_and_report_functions_fit_on_a_screen() {
+    let root = common::root();
+    let mut files = Vec::new();
+    rust_files(&root.join("src/rules"), &mut files);
+    rust_files(&root.join("src/report"), &mut files);
+    files.sort();
+    let mut bad = Vec::new();
+    let mut seen = 0;
+    for f in &files {
+        let code = mask_literals(&std::fs::read_to_string(f).unwrap());
+        for (line, name, lines, params) in functions(&code) {
+            seen += 1;
+            if lines > 120 || params > 6 {
+                let rel = f.strip_prefix(&root).unwrap().display();
+                bad.push(format!(
+                    "{rel}:{line}: {name}: {lines} lines, {params} parameters"
+                ));
+            }
+        }
+    }
+    assert!(seen > 300, "the scanner found only {seen} functions");
+    assert!(
+        bad.is_empty(),
+        "too long or too many parameters:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn the_function_scanner_measures_what_it_should() {
+    let src = r#"
+fn short(a: u8, b: Vec<(u8, u8)>, f: &dyn Fn(u8, u8) -> u8) -> u8 {
+    let s = "{ not a brace";
+    let c = '{';
+    // }
+    a
+}
+impl X {
+    pub fn method<'a>(&'a self, x: u8,) -> &'a u8 {
+        /* { */
+        &self.0
+    }
+    fn decl(&self);
+}
+"#;
+    let got = functions(&mask_literals(src));
+    assert_eq!(
+        got,
+        [
+            (2, "short".to_string(), 6, 3),
+            (9, "method".to_string(), 4, 1)
+        ]
+    );
+}

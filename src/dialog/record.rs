@@ -265,23 +265,16 @@ impl TextBuilder<'_> {
         }
     }
 
-    /// Appends the lowercased, deduplicated tag set of `items` as `f`.
+    /// Appends the lowercased, deduplicated tag set of `items` as `f`
+    /// (the reports' normaliser, [`crate::sip::push_tag_list`], joined with
+    /// `,`).
     fn put_tags<'m>(&mut self, f: F, items: impl Iterator<Item = &'m [u8]>) {
         let s = self.begin();
-        for it in items {
-            let at = self.text.len();
-            if at > s {
-                self.text.push(b',');
-            }
-            let t = at + usize::from(at > s);
-            self.push(it);
-            self.text[t..].make_ascii_lowercase();
-            let dup = self.text[s..at]
-                .split(|&c| c == b',')
-                .any(|x| x == &self.text[t..]);
-            if dup {
-                self.text.truncate(at);
-            }
+        crate::sip::push_tag_list(self.text, items, crate::sip::Case::Lower, b',');
+        if self.lossy {
+            let t = String::from_utf8_lossy(&self.text[s..]).into_owned();
+            self.text.truncate(s);
+            self.text.extend_from_slice(t.as_bytes());
         }
         self.end(f, s);
     }
@@ -402,6 +395,21 @@ pub struct Capture {
     pub src: SocketAddr,
     /// Destination address.
     pub dst: SocketAddr,
+}
+
+impl Capture {
+    /// The message found in input `file` as the `seq`-th completed by the
+    /// frame of `at`.
+    pub fn of(file: u32, seq: u32, at: &crate::packet::Origin) -> Capture {
+        Capture {
+            file,
+            frame: at.frame,
+            seq,
+            ts_ns: at.ts_ns,
+            src: at.src,
+            dst: at.dst,
+        }
+    }
 }
 
 impl SipRecord {

@@ -134,7 +134,6 @@ impl Defrag {
     /// Adds one fragment of `key`'s datagram, carried by `frame` and by the
     /// earlier frames `carried` (the other fragments of an outer datagram
     /// whose reassembly produced this fragment; empty otherwise).
-    #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
         key: FragKey,
@@ -142,9 +141,9 @@ impl Defrag {
         more: bool,
         payload: &[u8],
         carried: &[u64],
-        frame: u64,
-        ts: i64,
+        at: super::At,
     ) -> Added {
+        let (frame, ts) = (at.frame, at.ts_ns);
         if !self.map.contains_key(&key) {
             let data = self.spare.pop().unwrap_or_default();
             let buf = IpDefragBuf::new(IpNumber(key.proto), data, Vec::new());
@@ -269,6 +268,10 @@ impl Defrag {
 mod tests {
     use super::*;
 
+    fn at(frame: u64, ts_ns: i64) -> super::super::At {
+        super::super::At { frame, ts_ns }
+    }
+
     fn key(id: u32) -> FragKey {
         FragKey {
             tunnels: TunnelPath::default(),
@@ -287,10 +290,10 @@ mod tests {
     fn two_fragments_complete_in_any_order() {
         let mut d = Defrag::new(DefragLimits::default());
         assert!(matches!(
-            d.add(key(1), off(1), false, &[2; 8], &[], 2, 0),
+            d.add(key(1), off(1), false, &[2; 8], &[], at(2, 0)),
             Added::Pending
         ));
-        match d.add(key(1), off(0), true, &[1; 8], &[], 3, 1) {
+        match d.add(key(1), off(0), true, &[1; 8], &[], at(3, 1)) {
             Added::Complete { data, frames } => {
                 assert_eq!(data, [[1u8; 8], [2u8; 8]].concat());
                 assert_eq!(frames, vec![2, 3]);
@@ -305,10 +308,10 @@ mod tests {
     fn conflicting_end_is_an_error_naming_every_frame() {
         let mut d = Defrag::new(DefragLimits::default());
         assert!(matches!(
-            d.add(key(1), off(2), false, &[0; 8], &[], 1, 0),
+            d.add(key(1), off(2), false, &[0; 8], &[], at(1, 0)),
             Added::Pending
         ));
-        match d.add(key(1), off(3), false, &[0; 8], &[], 2, 0) {
+        match d.add(key(1), off(3), false, &[0; 8], &[], at(2, 0)) {
             Added::Error { frames, .. } => assert_eq!(frames, vec![1, 2]),
             _ => panic!("expected a conflict"),
         }
@@ -324,11 +327,11 @@ mod tests {
         let mut d = Defrag::new(limits);
         for id in 0..2 {
             assert!(matches!(
-                d.add(key(id), off(0), true, &[0; 8], &[], id as u64 + 1, 0),
+                d.add(key(id), off(0), true, &[0; 8], &[], at(id as u64 + 1, 0)),
                 Added::Pending
             ));
         }
-        match d.add(key(9), off(0), true, &[0; 8], &[], 3, 0) {
+        match d.add(key(9), off(0), true, &[0; 8], &[], at(3, 0)) {
             Added::Evicted(g) => {
                 assert_eq!(g.len(), 1);
                 assert_eq!(g[0].key, key(0));
@@ -351,7 +354,7 @@ mod tests {
         for i in 0..100_000u32 {
             let ts = i as i64 * 1_000; // 1 µs apart
             if let Added::Evicted(g) =
-                d.add(key(i), off(0), true, &[0; 1024], &[], i as u64 + 1, ts)
+                d.add(key(i), off(0), true, &[0; 1024], &[], at(i as u64 + 1, ts))
             {
                 given_up += g.iter().map(|g| g.frames.len()).sum::<usize>();
             }
@@ -367,7 +370,7 @@ mod tests {
     fn timeout_gives_up_old_datagrams() {
         let mut d = Defrag::new(DefragLimits::default());
         assert!(matches!(
-            d.add(key(1), off(0), true, &[0; 8], &[], 1, 0),
+            d.add(key(1), off(0), true, &[0; 8], &[], at(1, 0)),
             Added::Pending
         ));
         assert!(d.expire(29_000_000_000).is_empty());

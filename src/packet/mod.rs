@@ -113,6 +113,68 @@ pub struct Datagram<'a> {
     pub payload: &'a [u8],
 }
 
+impl Datagram<'_> {
+    /// Where it was seen.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            frame: self.frame,
+            ts_ns: self.ts_ns,
+            src: self.src,
+            dst: self.dst,
+            tunnels: self.tunnels,
+            proto: self.proto,
+            truncated: self.truncated,
+        }
+    }
+}
+
+/// The frame a packet layer is working on, and its capture time (ns since
+/// the epoch).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct At {
+    /// 1-based frame number in its file.
+    pub frame: u64,
+    /// Capture time of the frame.
+    pub ts_ns: i64,
+}
+
+/// Where a payload carrying one message was seen: the frame that completed
+/// it, that frame's time, its addresses, tunnels and transport. `Copy`:
+/// the layers above pass it whole instead of copying its fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The frame that completed it.
+    pub frame: u64,
+    /// Capture time of that frame, ns since the epoch.
+    pub ts_ns: i64,
+    /// Source address.
+    pub src: SocketAddr,
+    /// Destination address.
+    pub dst: SocketAddr,
+    /// The tunnels it was found in, outermost first.
+    pub tunnels: TunnelPath,
+    /// `udp`, `tcp`, `sctp` or `ws`.
+    pub proto: &'static str,
+    /// Cut short by the capture (snaplen).
+    pub truncated: bool,
+}
+
+impl Origin {
+    /// A payload that a stream transport delivered on the flow `key`
+    /// (never cut short: a stream with a gap has no message there).
+    pub fn of_stream(key: FlowKey, proto: &'static str, frame: u64, ts_ns: i64) -> Origin {
+        Origin {
+            frame,
+            ts_ns,
+            src: key.src,
+            dst: key.dst,
+            tunnels: key.tunnels,
+            proto,
+            truncated: false,
+        }
+    }
+}
+
 /// Receives what the decoder finds.
 pub trait Sink {
     /// A UDP payload. Returns `true` when it carried (part of) a SIP message,
@@ -196,6 +258,15 @@ struct Meta {
     frame: u64,
     ts_ns: i64,
     truncated: bool,
+}
+
+impl Meta {
+    fn at(&self) -> At {
+        At {
+            frame: self.frame,
+            ts_ns: self.ts_ns,
+        }
+    }
 }
 
 impl Default for Decoder {
@@ -446,15 +517,10 @@ impl Decoder {
                 proto,
             };
             let carried = std::mem::take(&mut self.carry);
-            return match self.defrag.add(
-                key,
-                offset,
-                more,
-                payload.payload,
-                &carried,
-                meta.frame,
-                meta.ts_ns,
-            ) {
+            return match self
+                .defrag
+                .add(key, offset, more, payload.payload, &carried, meta.at())
+            {
                 defrag::Added::Pending => Fate::Pending,
                 defrag::Added::Complete { data, frames } => {
                     // The completing frame is counted by the caller; the
@@ -512,9 +578,7 @@ impl Decoder {
             132 => {
                 let res = self
                     .sctp
-                    .packet(tun, src, dst, b, meta.frame, meta.ts_ns, &mut |ev| {
-                        sink.sctp(&ev)
-                    });
+                    .packet(tun, src, dst, b, meta.at(), &mut |ev| sink.sctp(&ev));
                 match res {
                     Ok(()) => Fate::Other,
                     Err(e) => {

@@ -718,17 +718,16 @@ impl Reassembler {
     /// order) and for anomalies. An error means the packet is malformed
     /// (the caller counts it undecodable); nothing was emitted or changed
     /// then.
-    #[allow(clippy::too_many_arguments)]
     pub fn packet(
         &mut self,
         tunnels: TunnelPath,
         src_ip: IpAddr,
         dst_ip: IpAddr,
         payload: &[u8],
-        frame: u64,
-        ts_ns: i64,
+        at: super::At,
         out: &mut Out<'_>,
     ) -> Result<(), SctpError> {
+        let (frame, ts_ns) = (at.frame, at.ts_ns);
         if payload.len() < 12 {
             return Err(SctpErrorKind::ShortHeader { len: payload.len() }.into());
         }
@@ -1119,6 +1118,7 @@ fn secs(ns: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packet::At;
 
     /// An owned [`SctpEvent`], for comparisons.
     #[derive(Debug, PartialEq)]
@@ -1255,8 +1255,10 @@ mod tests {
             src.parse().unwrap(),
             dst.parse().unwrap(),
             p,
-            frame,
-            frame as i64 * 1_000_000,
+            At {
+                frame,
+                ts_ns: frame as i64 * 1_000_000,
+            },
             &mut |e| evs.push(own(e)),
         )?;
         Ok(evs)
@@ -1292,8 +1294,7 @@ mod tests {
             A.parse().unwrap(),
             Z.parse().unwrap(),
             p,
-            7,
-            0,
+            At { frame: 7, ts_ns: 0 },
             &mut |e| {
                 if let SctpEvent::Message { bytes, key, .. } = &e {
                     assert!(range.contains(&bytes.as_ptr()), "zero-copy");
@@ -1685,8 +1686,7 @@ mod tests {
                 src.parse().unwrap(),
                 Z.parse().unwrap(),
                 &p,
-                frame,
-                0,
+                At { frame, ts_ns: 0 },
                 &mut out,
             )
             .unwrap();
@@ -1822,8 +1822,15 @@ mod tests {
                 }
             };
             let (src, dst) = (A.parse().unwrap(), Z.parse().unwrap());
-            r.packet(TunnelPath::default(), src, dst, &p, frame, 0, &mut out)
-                .unwrap();
+            r.packet(
+                TunnelPath::default(),
+                src,
+                dst,
+                &p,
+                At { frame, ts_ns: 0 },
+                &mut out,
+            )
+            .unwrap();
             r.check();
         }
         r.finish(&mut |_| {});

@@ -28,7 +28,8 @@ use crate::report::rows::MessageRow;
 use crate::sip::{self, Framing, Message, StartLine};
 
 use super::anomalies::{AnomalyBuf, AnomalyStore};
-use super::{Counters, Found, PendingRow, Seen};
+use super::{Counters, Found, PendingRow};
+use crate::packet::Origin;
 
 /// Messages per batch handed to a helper: 512, or `SIPAUDIT_DIGEST_BATCH`
 /// (tests use a tiny value so that small files still go round the helpers).
@@ -97,7 +98,7 @@ impl Digest {
     }
 
     /// Counts and digests one message seen as `at`, `seq`-th of its frame.
-    pub(super) fn message(&mut self, at: &Seen, seq: u32, msg: &Message<'_>) -> Found {
+    pub(super) fn message(&mut self, at: &Origin, seq: u32, msg: &Message<'_>) -> Found {
         self.sip_messages += 1;
         *self
             .counters
@@ -125,36 +126,49 @@ impl Digest {
                 "SIP message cut short by the capture".into(),
             );
         }
-        let rec = SipRecord::new(
-            msg,
-            Capture {
-                file: self.file_idx,
-                frame: at.frame,
-                seq,
-                ts_ns: at.ts_ns,
-                src: at.src,
-                dst: at.dst,
-            },
-        );
+        let rec = SipRecord::new(msg, Capture::of(self.file_idx, seq, at));
         if !self.want_rows {
             return Found { rec, row: None };
         }
-        // The five tag lists, back to back in one reused buffer.
+        // The five tag lists, back to back in one reused buffer. The record
+        // extracted the option tags once (the same normaliser, `,`-joined):
+        // Require and Unsupported always, Proxy-Require and Supported of a
+        // request; the others are read here.
         let mut tags = std::mem::take(&mut self.scratch);
         tags.clear();
         let mut spans = [(0usize, 0usize); 5];
-        for (k, (id, case)) in [
-            (sip::HeaderId::Require, sip::Case::Lower),
-            (sip::HeaderId::ProxyRequire, sip::Case::Lower),
-            (sip::HeaderId::Supported, sip::Case::Lower),
-            (sip::HeaderId::Unsupported, sip::Case::Lower),
-            (sip::HeaderId::Allow, sip::Case::Upper),
+        let request = msg.is_request();
+        for (k, (id, kept)) in [
+            (sip::HeaderId::Require, Some(rec.require())),
+            (
+                sip::HeaderId::ProxyRequire,
+                request.then(|| rec.proxy_require()),
+            ),
+            (sip::HeaderId::Supported, request.then(|| rec.supported())),
+            (sip::HeaderId::Unsupported, Some(rec.unsupported())),
+            (sip::HeaderId::Allow, None),
         ]
         .into_iter()
         .enumerate()
         {
             let start = tags.len();
-            sip::write_tag_list(&mut tags, msg.list(id), case);
+            match kept {
+                Some(t) => {
+                    for (i, tag) in t.iter().enumerate() {
+                        if i > 0 {
+                            tags.push(';');
+                        }
+                        tags.push_str(tag);
+                    }
+                }
+                None => {
+                    let case = match id {
+                        sip::HeaderId::Allow => sip::Case::Upper,
+                        _ => sip::Case::Lower,
+                    };
+                    sip::write_tag_list(&mut tags, msg.list(id), case);
+                }
+            }
             spans[k] = (start, tags.len());
         }
         let tag = |k: usize| Cell::str(&tags[spans[k].0..spans[k].1]);
@@ -213,7 +227,7 @@ impl Digest {
 /// One message waiting for a helper: where it was seen and its bytes
 /// (`start..end` of the batch's buffer).
 struct Job {
-    at: Seen,
+    at: Origin,
     seq: u32,
     framing: Framing,
     start: usize,
@@ -285,7 +299,7 @@ impl<'s> Pool<'s> {
     /// are passed to `emit` in order as they come back.
     pub(super) fn push(
         &mut self,
-        at: &Seen,
+        at: &Origin,
         seq: u32,
         framing: Framing,
         bytes: &[u8],

@@ -45,6 +45,9 @@ impl TopN {
 pub(crate) struct RowStore {
     top: TopN,
     rows: BTreeMap<u64, (SessionRow, Vec<FailureRow>)>,
+    /// The rows of kept sessions that may get INCONSISTENT_EXPERIENCE, with
+    /// it.
+    flagged: BTreeMap<u64, SessionRow>,
     /// Sessions with attention > 0.
     pub needing: u64,
     /// Capability failures (failures.csv rows) per minute since the epoch.
@@ -75,6 +78,7 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
         RowStore {
             top: top(),
             rows: BTreeMap::new(),
+            flagged: BTreeMap::new(),
             needing: 0,
             failure_minutes: BTreeMap::new(),
             tx,
@@ -90,9 +94,16 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
 }
 
 impl RowStore {
-    /// A finished session: its row, failures.csv rows and their failure
-    /// times.
-    pub fn session(&mut self, row: &SessionRow, failures: &[FailureRow], times: &[i64]) {
+    /// A finished session: its row (and the row flagged
+    /// INCONSISTENT_EXPERIENCE, when it may get that flag), failures.csv
+    /// rows and their failure times.
+    pub fn session(
+        &mut self,
+        row: &SessionRow,
+        flagged: Option<&SessionRow>,
+        failures: &[FailureRow],
+        times: &[i64],
+    ) {
         for t in times {
             *self
                 .failure_minutes
@@ -109,19 +120,20 @@ impl RowStore {
         if let Ok(evicted) = self.top.offer(att, sid) {
             if let Some(e) = evicted {
                 self.rows.remove(&e);
+                self.flagged.remove(&e);
             }
             self.rows.insert(sid, (row.clone(), failures.to_vec()));
+            if let Some(f) = flagged {
+                self.flagged.insert(sid, f.clone());
+            }
         }
     }
 
-    /// Adds a flag known only at the end of the batch to a kept row.
-    pub fn add_flag(&mut self, sid: u64, flag: &str) {
-        if let Some((r, _)) = self.rows.get_mut(&sid) {
-            let mut f: Vec<&str> = r.flags.0.split(';').filter(|x| !x.is_empty()).collect();
-            f.push(flag);
-            f.sort_unstable();
-            f.dedup();
-            r.flags.0 = f.join(";");
+    /// Session `sid` got INCONSISTENT_EXPERIENCE (known only at the end of
+    /// the batch): a kept row becomes its flagged twin.
+    pub fn use_flagged(&mut self, sid: u64) {
+        if let (Some((r, _)), Some(f)) = (self.rows.get_mut(&sid), self.flagged.remove(&sid)) {
+            *r = f;
         }
     }
 

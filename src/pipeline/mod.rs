@@ -23,7 +23,7 @@ pub use inputs::{Input, expand_inputs, inputs_to_analyse};
 pub use out_dir::{REPORT_NAMES, STAGING_PREFIX, prepare_out_dir};
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::anomaly::PacketAnomaly;
@@ -33,9 +33,11 @@ use crate::dialog::{SessionSummary, SipRecord, TrackAnomaly, Tracker};
 use crate::error::{Error, ErrorKind};
 use crate::packet::sctp::SctpEvent;
 use crate::packet::ws::{self, WsEvent};
-use crate::packet::{Datagram, Decoder, FlowKey, PacketCounts, Sink, StreamEvent, TunnelPath};
-use crate::report::rows::{InputRow, SummaryRow};
-use crate::report::sessions::{SessionPolicy, failure_rows, session_row};
+use crate::packet::{
+    Datagram, Decoder, FlowKey, Origin, PacketCounts, Sink, StreamEvent, TunnelPath,
+};
+use crate::report::rows::InputRow;
+use crate::report::sessions::{failure_rows, session_row, with_flags};
 use crate::report::{self, RawCsv, Text};
 use crate::rules;
 use crate::sip::stream::FramerEvent;
@@ -173,21 +175,6 @@ struct Payload {
     ladder: Option<Box<report::ladder::LadderMsg>>,
 }
 
-/// Where one SIP message was seen: what its messages.csv row needs besides
-/// the message itself.
-#[derive(Clone, Copy)]
-struct Seen {
-    frame: u64,
-    ts_ns: i64,
-    src: std::net::SocketAddr,
-    dst: std::net::SocketAddr,
-    tunnels: TunnelPath,
-    /// `udp`, `tcp`, `sctp` or `ws`.
-    proto: &'static str,
-    /// Cut short by the capture (snaplen).
-    truncated: bool,
-}
-
 /// The per-file sink: SIP framing of TCP streams (`framers`) and everything
 /// that turns messages and anomalies into rows (`out`). Two fields so both
 /// can be borrowed at once in the framers' callback.
@@ -220,7 +207,7 @@ impl Out<'_> {
     }
 
     /// A SIP message scanned with `framing`: digested here or by a helper.
-    fn message(&mut self, at: &Seen, msg: &Message<'_>, framing: Framing) {
+    fn message(&mut self, at: &Origin, msg: &Message<'_>, framing: Framing) {
         let seq = if self.last_frame.0 == at.frame {
             self.last_frame.1 + 1
         } else {
@@ -241,15 +228,7 @@ impl Out<'_> {
         match ev {
             FramerEvent::Message(f) => {
                 self.stream_sip_frames += f.new_frames.len() as u64;
-                let at = Seen {
-                    frame: f.frame,
-                    ts_ns: f.ts_ns,
-                    src: f.key.src,
-                    dst: f.key.dst,
-                    tunnels: f.key.tunnels,
-                    proto: "tcp",
-                    truncated: false,
-                };
+                let at = Origin::of_stream(f.key, "tcp", f.frame, f.ts_ns);
                 match f.parse() {
                     Ok(msg) => self.message(&at, &msg, f.framing()),
                     Err(e) => self.add_anomaly(
@@ -269,31 +248,12 @@ impl Out<'_> {
     /// (an SCTP user message, RFC 4168; a WebSocket message, RFC 7118): SIP
     /// when it starts like SIP, one SIP message per transport message.
     /// `new_frames` are the packets that carried it and were not counted yet.
-    #[allow(clippy::too_many_arguments)]
-    fn transport_message(
-        &mut self,
-        proto: &'static str,
-        tunnels: TunnelPath,
-        src: std::net::SocketAddr,
-        dst: std::net::SocketAddr,
-        bytes: &[u8],
-        frame: u64,
-        ts_ns: i64,
-        new_frames: usize,
-    ) {
+    fn transport_message(&mut self, at: Origin, bytes: &[u8], new_frames: usize) {
         if !sip::is_sip_start(bytes) {
             return;
         }
         self.stream_sip_frames += new_frames as u64;
-        let at = Seen {
-            frame,
-            ts_ns,
-            src,
-            dst,
-            tunnels,
-            proto,
-            truncated: false,
-        };
+        let (frame, proto) = (at.frame, at.proto);
         match sip::parse_message(bytes, Framing::Datagram) {
             Ok(msg) => self.message(&at, &msg, Framing::Datagram),
             Err(e) => self.add_anomaly(
@@ -315,13 +275,8 @@ impl Out<'_> {
                 new_frames,
                 ..
             } => self.transport_message(
-                "sctp",
-                key.tunnels,
-                key.src,
-                key.dst,
+                Origin::of_stream(key, "sctp", frame, ts_ns),
                 bytes,
-                frame,
-                ts_ns,
                 new_frames.len(),
             ),
             SctpEvent::Anomaly {
@@ -342,13 +297,8 @@ impl Out<'_> {
                 new_frames,
                 ..
             } => self.transport_message(
-                "ws",
-                key.tunnels,
-                key.src,
-                key.dst,
+                Origin::of_stream(key, "ws", frame, ts_ns),
                 payload,
-                frame,
-                ts_ns,
                 new_frames.len(),
             ),
             WsEvent::Closed { .. } => {}
@@ -364,16 +314,7 @@ impl Sink for FileSink<'_> {
         }
         match sip::parse_message(d.payload, Framing::Datagram) {
             Ok(msg) => {
-                let at = Seen {
-                    frame: d.frame,
-                    ts_ns: d.ts_ns,
-                    src: d.src,
-                    dst: d.dst,
-                    tunnels: d.tunnels,
-                    proto: d.proto,
-                    truncated: d.truncated,
-                };
-                self.out.message(&at, &msg, Framing::Datagram);
+                self.out.message(&d.origin(), &msg, Framing::Datagram);
                 true
             }
             Err(e) => {
@@ -588,20 +529,13 @@ struct Reports {
     /// Run files the session rows went through (0: all in memory).
     spill_runs: usize,
     error: Option<Error>,
-    sessions_total: u64,
-    outcome: BTreeMap<&'static str, u64>,
-    destination: BTreeMap<&'static str, u64>,
-    flag: BTreeMap<String, u64>,
-    verdict: BTreeMap<&'static str, u64>,
-    failure_class: BTreeMap<String, u64>,
-    capability: BTreeMap<String, u64>,
-    ue_profile: BTreeMap<&'static str, u64>,
-    failure_verdict: BTreeMap<&'static str, u64>,
-    /// failures.csv rows flagged RETRY_WINDOW_CUT.
-    window_cut: u64,
-    policy_verdict: BTreeMap<String, u64>,
+    /// The counts of summary.csv, by typed value.
+    tally: rules::tally::Tally,
     /// Sessions with a capability refusal, for INCONSISTENT_EXPERIENCE.
     experience: Vec<rules::Experience>,
+    /// The sessions given INCONSISTENT_EXPERIENCE (known when the last rows
+    /// are written), sorted.
+    inconsistent: Vec<u64>,
     /// The rows report.html may show.
     html: Option<html::RowStore>,
 }
@@ -731,12 +665,6 @@ fn spill_rows() -> usize {
         .unwrap_or(100_000)
 }
 
-/// Whether a session's policy_verdict cell is empty (NOT_APPLICABLE
-/// sessions never carry one, contract.md).
-fn row_policy_empty(e: &rules::session::Evaluated) -> bool {
-    e.ev.verdict == rules::catalogue::Verdict::NotApplicable || e.policy.is_none()
-}
-
 impl Reports {
     fn keep(&mut self, r: Result<(), Error>) {
         if let Err(e) = r {
@@ -744,100 +672,58 @@ impl Reports {
         }
     }
 
+    /// Evaluates a finished session, counts it and queues its rows: with a
+    /// twin flagged INCONSISTENT_EXPERIENCE when it may get that flag.
+    fn session(&mut self, s: &SessionSummary) {
+        let e = rules::session::evaluate_session(s, &self.policy);
+        self.tally.add(&e);
+        let row = session_row(s, &e, &self.files);
+        let frows = failure_rows(s, &e.ev, &self.files);
+        let flag = rules::catalogue::Flag::InconsistentExperience;
+        let twin = e
+            .experience
+            .is_some()
+            .then(|| with_flags(&row, &e.flags_with(flag)));
+        if let Some(h) = self.html.as_mut() {
+            let times: Vec<i64> =
+                e.ev.failures
+                    .iter()
+                    .filter(|f| f.row)
+                    .map(|f| f.failure.ts_ns)
+                    .collect();
+            h.session(&row, twin.as_ref(), &frows, &times);
+        }
+        self.experience.extend(e.experience);
+        let mut rows = spill::Rows {
+            session: Vec::new(),
+            flagged: None,
+            failures: Vec::new(),
+        };
+        report::encode(&row, &mut rows.session);
+        rows.flagged = twin.map(|t| {
+            let mut b = Vec::new();
+            report::encode(&t, &mut b);
+            b
+        });
+        for f in &frows {
+            report::encode(f, &mut rows.failures);
+        }
+        if let Some(w) = self.waiting.as_mut() {
+            w.insert((s.start_ns, s.id), rows);
+        }
+    }
+
     /// Evaluates finished sessions and writes the rows no live session can
-    /// precede any more.
+    /// precede any more; at the end of the batch, all of them, with
+    /// INCONSISTENT_EXPERIENCE (rules.md §F) on the sessions that get it.
     fn sessions(&mut self, fin: Finished) {
         let Finished {
             sessions: finished,
             limit,
             all,
         } = fin;
-        for s in finished {
-            let e = rules::session::evaluate_session(&s, &self.policy);
-            let ev = &e.ev;
-            let pol = SessionPolicy {
-                destination_class: e.destination.as_str(),
-                verdict: e.policy.as_ref().map(|(v, r)| (*v, r.as_str())),
-                flags: &e.policy_flags,
-            };
-            if !row_policy_empty(&e) {
-                let v = e
-                    .policy
-                    .as_ref()
-                    .map(|x| x.0.to_string())
-                    .unwrap_or_default();
-                *self.policy_verdict.entry(v).or_default() += 1;
-            }
-            let refused: Vec<String> = ev
-                .failures
-                .iter()
-                .filter(|f| {
-                    f.row
-                        && f.classes
-                            .iter()
-                            .any(|c| c.class.kind == rules::classify::Kind::Refusal)
-                })
-                .map(|f| f.capability())
-                .collect();
-            if let (false, Some(first)) = (refused.is_empty(), s.attempts.first()) {
-                let r = &first.request;
-                self.experience.push(rules::Experience {
-                    session: s.id,
-                    key: (r.subscriber().to_string(), e.destination, refused.join(";")),
-                    result: (ev.outcome, ev.verdict),
-                    context: (
-                        r.visited_network().map(str::to_string),
-                        r.access_type().map(str::to_string),
-                        ev.ue_profile,
-                    ),
-                });
-            }
-            let row = session_row(&s, ev, &pol, &self.files);
-            let frows = failure_rows(&s, ev, &self.files);
-            if let Some(h) = self.html.as_mut() {
-                let times: Vec<i64> = ev
-                    .failures
-                    .iter()
-                    .filter(|f| f.row)
-                    .map(|f| f.failure.ts_ns)
-                    .collect();
-                h.session(&row, &frows, &times);
-            }
-            for f in &frows {
-                *self.failure_verdict.entry(f.verdict).or_default() += 1;
-                if f.flags
-                    .0
-                    .split(';')
-                    .any(|x| x == rules::catalogue::Flag::RetryWindowCut.as_str())
-                {
-                    self.window_cut += 1;
-                }
-                for c in f.failure_class.0.split(';').filter(|c| !c.is_empty()) {
-                    *self.failure_class.entry(c.to_string()).or_default() += 1;
-                }
-                for c in f.capability.0.split(';').filter(|c| !c.is_empty()) {
-                    *self.capability.entry(c.to_string()).or_default() += 1;
-                }
-            }
-            if let Some(p) = ev.ue_profile {
-                *self.ue_profile.entry(p.as_str()).or_default() += 1;
-            }
-            self.sessions_total += 1;
-            *self.outcome.entry(row.outcome).or_default() += 1;
-            *self.destination.entry(row.destination_class).or_default() += 1;
-            *self.verdict.entry(row.verdict).or_default() += 1;
-            for f in row.flags.0.split(';').filter(|f| !f.is_empty()) {
-                *self.flag.entry(f.to_string()).or_default() += 1;
-            }
-            let mut srow = Vec::new();
-            report::encode(&row, &mut srow);
-            let mut fbytes = Vec::new();
-            for f in &frows {
-                report::encode(f, &mut fbytes);
-            }
-            if let Some(w) = self.waiting.as_mut() {
-                w.insert((s.start_ns, s.id), srow, fbytes);
-            }
+        for s in &finished {
+            self.session(s);
         }
         let (sessions, failures) = (&mut self.sessions, &mut self.failures);
         let mut err = None;
@@ -855,7 +741,9 @@ impl Reports {
             (true, Some(_)) => {
                 let w = self.waiting.take().expect("present");
                 self.spill_runs = w.runs();
-                w.finish(&mut out)
+                self.inconsistent = rules::inconsistent_experience(&self.experience);
+                let ids = &self.inconsistent;
+                w.finish(&|id| ids.binary_search(&id).is_ok(), &mut out)
             }
         };
         if let Some(e) = err {
@@ -998,18 +886,9 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
         spill_runs: 0,
         policy: cfg.policy.clone(),
         error: None,
-        sessions_total: 0,
-        outcome: BTreeMap::new(),
-        destination: BTreeMap::new(),
-        flag: BTreeMap::new(),
-        verdict: BTreeMap::new(),
-        failure_class: BTreeMap::new(),
-        capability: BTreeMap::new(),
-        ue_profile: BTreeMap::new(),
-        failure_verdict: BTreeMap::new(),
-        window_cut: 0,
-        policy_verdict: BTreeMap::new(),
+        tally: rules::tally::Tally::default(),
         experience: Vec::new(),
+        inconsistent: Vec::new(),
         html: html_rows,
     };
     let input_paths: Vec<PathBuf> = inputs.iter().map(|i| i.path.clone()).collect();
@@ -1066,7 +945,7 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
     let mut summary = RunSummary {
         files: results.len() as u64,
         retransmissions: tracker.retransmissions,
-        sessions: reports.sessions_total,
+        sessions: reports.tally.sessions,
         ..RunSummary::default()
     };
     let mut inputs_rows = Vec::with_capacity(results.len());
@@ -1104,44 +983,30 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
         w.finish()?;
     }
     summary.spill_runs = reports.spill_runs;
-    summary.window_cut_failures = reports.window_cut;
     let Reports {
         sessions,
         failures,
-        outcome,
-        destination,
-        flag,
-        verdict,
-        failure_class,
-        capability,
-        ue_profile,
-        failure_verdict,
-        policy_verdict,
-        experience,
-        html: html_rows,
+        mut tally,
+        inconsistent,
+        html: mut html_rows,
         files: reports_files,
         ..
     } = reports;
-    let mut html_rows = html_rows;
     sessions.finish()?;
     failures.finish()?;
-    let mut flag = flag;
-    let inconsistent = rules::inconsistent_experience(&experience);
-    if !inconsistent.is_empty() {
-        let name = rules::catalogue::Flag::InconsistentExperience.as_str();
-        add_session_flag(&cfg.out_dir, &inconsistent, name)?;
-        if let Some(h) = html_rows.as_mut() {
-            for &id in &inconsistent {
-                h.add_flag(id, name);
-            }
+    if let Some(h) = html_rows.as_mut() {
+        for &id in &inconsistent {
+            h.use_flagged(id);
         }
-        *flag.entry(name.into()).or_default() += inconsistent.len() as u64;
     }
-    summary.verdicts = verdict.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    summary.failure_verdicts = failure_verdict
-        .iter()
-        .map(|(k, v)| (k.to_string(), *v))
-        .collect();
+    tally.add_flag(
+        rules::catalogue::Flag::InconsistentExperience,
+        inconsistent.len() as u64,
+    );
+    summary.window_cut_failures = tally.window_cut;
+    summary.verdicts = report::summary::spelled(&tally.verdict);
+    summary.failure_verdicts = report::summary::spelled(&tally.failure_verdict);
+    summary.outcomes = report::summary::spelled(&tally.outcome);
     report::write_csv(
         &cfg.out_dir,
         "inputs.csv",
@@ -1152,7 +1017,6 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
     summary.anomalies = written.by_kind;
     summary.anomaly_spill_runs = written.spill_runs;
 
-    let mut srows = Vec::new();
     let totals = [
         ("files", summary.files),
         ("files_with_errors", summary.failed_files.len() as u64),
@@ -1164,56 +1028,17 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
         ("retransmissions", summary.retransmissions),
         ("sessions", summary.sessions),
     ];
-    let mut push = |dimension: &'static str, value: String, count: u64| {
-        srows.push(SummaryRow {
-            dimension,
-            value: Text(value),
-            count,
-        })
-    };
-    for (k, v) in totals {
-        push("total", k.into(), v);
-    }
-    for (k, v) in verdict {
-        push("verdict", k.into(), v);
-    }
-    for (k, v) in failure_verdict {
-        push("failure_verdict", k.into(), v);
-    }
-    for (k, v) in failure_class {
-        push("failure_class", k, v);
-    }
-    for (k, v) in capability {
-        push("capability", k, v);
-    }
-    for (k, v) in ue_profile {
-        push("ue_profile", k.into(), v);
-    }
-    for (k, v) in policy_verdict {
-        push("policy_verdict", k, v);
-    }
-    push("policy", cfg.policy.name().to_string(), 1);
-    for (k, v) in outcome {
-        push("outcome", k.into(), v);
-    }
-    for (k, v) in destination {
-        push("destination_class", k.into(), v);
-    }
-    for (k, v) in flag {
-        push("flag", k, v);
-    }
-    for (k, v) in transport {
-        push("transport", k, v);
-    }
-    for (k, v) in method {
-        push("method", k, v);
-    }
-    for (k, v) in status {
-        push("status", k.to_string(), v);
-    }
-    for (k, v) in &summary.anomalies {
-        push("anomaly", (*k).into(), *v);
-    }
+    let srows = report::summary::summary_rows(
+        &tally,
+        &report::summary::BatchCounts {
+            totals: &totals,
+            policy: cfg.policy.name(),
+            transport: &transport,
+            method: &method,
+            status: &status,
+            anomalies: &summary.anomalies,
+        },
+    );
     report::write_csv(&cfg.out_dir, "summary.csv", &srows, report::SUMMARY_HEADER)?;
     if let (Some(rows), Some(ladders)) = (html_rows, feed.ladders.take()) {
         html::write(
@@ -1233,60 +1058,6 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
             cfg.html.is_some(),
         )?;
     }
-    summary.outcomes = outcome_counts(&srows);
     summary.elapsed = start.elapsed();
     Ok(summary)
-}
-
-/// Adds `flag` to the `flags` cell of the given sessions in sessions.csv
-/// (a flag only known once the whole batch is seen, rules.md §F), streaming
-/// the file through a temporary one.
-fn add_session_flag(dir: &Path, ids: &[u64], flag: &str) -> Result<(), Error> {
-    let path = dir.join("sessions.csv");
-    let tmp = dir.join("sessions.csv.tmp");
-    let err = |p: &Path, e: std::io::Error| -> Error {
-        ErrorKind::Output {
-            path: p.to_path_buf(),
-            source: e,
-        }
-        .into()
-    };
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_path(&path)
-        .map_err(|e| err(&path, e.into()))?;
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_path(&tmp)
-        .map_err(|e| err(&tmp, e.into()))?;
-    let flags_col = report::SESSIONS_HEADER
-        .iter()
-        .position(|c| *c == "flags")
-        .expect("flags column");
-    for (i, rec) in r.records().enumerate() {
-        let rec = rec.map_err(|e| err(&path, e.into()))?;
-        let mut cells: Vec<String> = rec.iter().map(str::to_string).collect();
-        let id: Option<u64> = cells.first().and_then(|c| c.parse().ok());
-        if i > 0 && id.is_some_and(|id| ids.binary_search(&id).is_ok()) {
-            let mut f: Vec<&str> = cells[flags_col]
-                .split(';')
-                .filter(|x| !x.is_empty())
-                .collect();
-            f.push(flag);
-            f.sort_unstable();
-            f.dedup();
-            cells[flags_col] = f.join(";");
-        }
-        w.write_record(&cells).map_err(|e| err(&tmp, e.into()))?;
-    }
-    w.flush().map_err(|e| err(&tmp, e))?;
-    drop(w);
-    std::fs::rename(&tmp, &path).map_err(|e| err(&path, e))
-}
-
-fn outcome_counts(rows: &[SummaryRow]) -> Vec<(String, u64)> {
-    rows.iter()
-        .filter(|r| r.dimension == "outcome")
-        .map(|r| (r.value.0.clone(), r.count))
-        .collect()
 }

@@ -8,6 +8,12 @@
 //! written to a sorted run file next to the reports; from then on every
 //! row goes through runs, and the end of the batch merges them (an external
 //! merge sort). The bytes written are the same either way.
+//!
+//! A batch-wide flag (rules.md §F INCONSISTENT_EXPERIENCE) is known only at
+//! the end: a session that may get it comes with its row already encoded
+//! with the flag ([`Rows::flagged`]), and from that row on everything waits
+//! for [`SortedRows::finish`], which writes the flagged twin of the
+//! sessions it is told to, as rows are written; no report is read back.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -21,11 +27,39 @@ pub type Key = (i64, u64);
 /// Where rows are written: a session row and its failure rows, encoded.
 pub type Sink<'a> = dyn FnMut(&[u8], &[u8]) -> io::Result<()> + 'a;
 
+/// Bytes of waiting rows held in memory before they are spilled, whatever
+/// the row limit.
+const BYTE_LIMIT: usize = 32 << 20;
+
+/// One session's encoded rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rows {
+    /// The sessions.csv row.
+    pub session: Vec<u8>,
+    /// The same row with the batch-wide flag, for a session that may get
+    /// it (written instead of `session` when [`SortedRows::finish`] is told
+    /// so).
+    pub flagged: Option<Vec<u8>>,
+    /// Its failures.csv rows.
+    pub failures: Vec<u8>,
+}
+
+impl Rows {
+    fn weight(&self) -> usize {
+        64 + self.session.len() + self.failures.len() + self.flagged.as_ref().map_or(0, Vec::len)
+    }
+}
+
 /// Rows waiting for their place; see the module documentation.
 pub struct SortedRows {
     dir: PathBuf,
     limit: usize,
-    waiting: BTreeMap<Key, (Vec<u8>, Vec<u8>)>,
+    waiting: BTreeMap<Key, Rows>,
+    /// Bytes of `waiting`.
+    bytes: usize,
+    /// Rows wait for `finish`: runs are in use, or a row with a flagged
+    /// twin was reached.
+    held: bool,
     runs: Vec<PathBuf>,
 }
 
@@ -36,37 +70,56 @@ impl SortedRows {
             dir: dir.to_path_buf(),
             limit: limit.max(1),
             waiting: BTreeMap::new(),
+            bytes: 0,
+            held: false,
             runs: Vec::new(),
         }
     }
 
-    /// Adds a session's encoded sessions.csv row and failures.csv rows.
-    pub fn insert(&mut self, key: Key, session: Vec<u8>, failures: Vec<u8>) {
-        self.waiting.insert(key, (session, failures));
+    /// Adds a session's encoded rows.
+    pub fn insert(&mut self, key: Key, rows: Rows) {
+        self.bytes += rows.weight();
+        if let Some(old) = self.waiting.insert(key, rows) {
+            self.bytes -= old.weight();
+        }
     }
 
-    /// Writes the rows that start before `below` (all with `None`), unless
-    /// runs are in use; spills when the buffer is over its limit.
+    /// Writes the rows that start before `below` (all with `None`), up to
+    /// the first with a flagged twin, unless rows are held; spills when the
+    /// buffer is over its limit.
     pub fn flush(&mut self, below: Option<i64>, out: &mut Sink<'_>) -> io::Result<()> {
-        if self.runs.is_empty() {
-            while let Some(e) = self.waiting.first_entry() {
-                if below.is_some_and(|l| e.key().0 >= l) {
-                    break;
-                }
-                let (s, f) = e.remove();
-                out(&s, &f)?;
+        while !self.held
+            && let Some(e) = self.waiting.first_entry()
+        {
+            if below.is_some_and(|l| e.key().0 >= l) {
+                break;
             }
+            if e.get().flagged.is_some() {
+                self.held = true;
+                break;
+            }
+            let r = e.remove();
+            self.bytes -= r.weight();
+            out(&r.session, &r.failures)?;
         }
-        if self.waiting.len() >= self.limit {
+        if self.waiting.len() >= self.limit || self.bytes >= BYTE_LIMIT {
             self.spill()?;
         }
         Ok(())
     }
 
-    /// Writes everything left, in order, merging the runs; removes them.
-    pub fn finish(mut self, out: &mut Sink<'_>) -> io::Result<()> {
+    /// Writes everything left, in order, merging the runs, with the flagged
+    /// twin of the sessions `flagged` names; removes the runs.
+    pub fn finish(mut self, flagged: &dyn Fn(u64) -> bool, out: &mut Sink<'_>) -> io::Result<()> {
+        let mut write = |(_, id): Key, r: Rows| match r.flagged {
+            Some(twin) if flagged(id) => out(&twin, &r.failures),
+            _ => out(&r.session, &r.failures),
+        };
         if self.runs.is_empty() {
-            return self.flush(None, out);
+            for (k, r) in std::mem::take(&mut self.waiting) {
+                write(k, r)?;
+            }
+            return Ok(());
         }
         self.spill()?;
         let mut readers: Vec<BufReader<File>> = self
@@ -74,23 +127,23 @@ impl SortedRows {
             .iter()
             .map(|p| File::open(p).map(|f| BufReader::with_capacity(1 << 16, f)))
             .collect::<io::Result<_>>()?;
-        let mut heads: Vec<Option<(Vec<u8>, Vec<u8>)>> = Vec::with_capacity(readers.len());
+        let mut heads: Vec<Option<Rows>> = Vec::with_capacity(readers.len());
         let mut heap = BinaryHeap::new();
         for (i, r) in readers.iter_mut().enumerate() {
             match read_entry(r)? {
-                Some((k, s, f)) => {
+                Some((k, rows)) => {
                     heap.push(Reverse((k, i)));
-                    heads.push(Some((s, f)));
+                    heads.push(Some(rows));
                 }
                 None => heads.push(None),
             }
         }
-        while let Some(Reverse((_, i))) = heap.pop() {
-            let (s, f) = heads[i].take().expect("head of a live run");
-            out(&s, &f)?;
-            if let Some((k, s, f)) = read_entry(&mut readers[i])? {
+        while let Some(Reverse((k, i))) = heap.pop() {
+            let rows = heads[i].take().expect("head of a live run");
+            write(k, rows)?;
+            if let Some((k, rows)) = read_entry(&mut readers[i])? {
                 heap.push(Reverse((k, i)));
-                heads[i] = Some((s, f));
+                heads[i] = Some(rows);
             }
         }
         for p in &self.runs {
@@ -112,13 +165,19 @@ impl SortedRows {
             .dir
             .join(format!(".sipaudit-sessions-run-{}.tmp", self.runs.len()));
         let mut w = BufWriter::with_capacity(1 << 16, File::create(&path)?);
-        for ((start, id), (s, f)) in std::mem::take(&mut self.waiting) {
+        self.bytes = 0;
+        self.held = true;
+        for ((start, id), r) in std::mem::take(&mut self.waiting) {
+            // A twin's length is written plus one: 0 is no twin.
+            let twin = r.flagged.as_deref();
             w.write_all(&start.to_le_bytes())?;
             w.write_all(&id.to_le_bytes())?;
-            w.write_all(&(s.len() as u64).to_le_bytes())?;
-            w.write_all(&(f.len() as u64).to_le_bytes())?;
-            w.write_all(&s)?;
-            w.write_all(&f)?;
+            w.write_all(&(r.session.len() as u64).to_le_bytes())?;
+            w.write_all(&(r.failures.len() as u64).to_le_bytes())?;
+            w.write_all(&twin.map_or(0, |t| t.len() as u64 + 1).to_le_bytes())?;
+            w.write_all(&r.session)?;
+            w.write_all(&r.failures)?;
+            w.write_all(twin.unwrap_or_default())?;
         }
         w.flush()?;
         self.runs.push(path);
@@ -134,7 +193,19 @@ impl Drop for SortedRows {
     }
 }
 
-type Entry = (Key, Vec<u8>, Vec<u8>);
+type Entry = (Key, Rows);
+
+fn read_u64(r: &mut impl Read) -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn read_bytes(r: &mut impl Read, len: u64) -> io::Result<Vec<u8>> {
+    let mut v = vec![0; len as usize];
+    r.read_exact(&mut v)?;
+    Ok(v)
+}
 
 fn read_entry(r: &mut impl Read) -> io::Result<Option<Entry>> {
     let mut b = [0u8; 8];
@@ -144,47 +215,57 @@ fn read_entry(r: &mut impl Read) -> io::Result<Option<Entry>> {
         Err(e) => return Err(e),
     }
     let start = i64::from_le_bytes(b);
-    r.read_exact(&mut b)?;
-    let id = u64::from_le_bytes(b);
-    r.read_exact(&mut b)?;
-    let ls = u64::from_le_bytes(b) as usize;
-    r.read_exact(&mut b)?;
-    let lf = u64::from_le_bytes(b) as usize;
-    let mut s = vec![0; ls];
-    r.read_exact(&mut s)?;
-    let mut f = vec![0; lf];
-    r.read_exact(&mut f)?;
-    Ok(Some(((start, id), s, f)))
+    let id = read_u64(r)?;
+    let (ls, lf, lt) = (read_u64(r)?, read_u64(r)?, read_u64(r)?);
+    let session = read_bytes(r, ls)?;
+    let failures = read_bytes(r, lf)?;
+    let flagged = match lt {
+        0 => None,
+        n => Some(read_bytes(r, n - 1)?),
+    };
+    Ok(Some((
+        (start, id),
+        Rows {
+            session,
+            flagged,
+            failures,
+        },
+    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Session `id`'s rows; every third one has a flagged twin.
+    fn rows(id: u64) -> Rows {
+        Rows {
+            session: format!("s{id}\n").into_bytes(),
+            flagged: (id % 3 == 0).then(|| format!("s{id}+\n").into_bytes()),
+            failures: format!("f{id}\n").into_bytes(),
+        }
+    }
+
+    /// Sessions with an id divisible by 6 get the flag.
+    fn flagged(id: u64) -> bool {
+        id % 6 == 0
+    }
+
     fn run(limit: usize, keys: &[(i64, u64)], below_after: &[Option<i64>]) -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
-        let mut rows = SortedRows::new(dir.path(), limit);
+        let mut sorted = SortedRows::new(dir.path(), limit);
         let mut out = Vec::new();
-        for (i, &k) in keys.iter().enumerate() {
-            rows.insert(
-                k,
-                format!("s{}\n", k.1).into_bytes(),
-                format!("f{}\n", k.1).into_bytes(),
-            );
-            rows.flush(below_after[i], &mut |s, f| {
-                out.extend_from_slice(s);
-                out.extend_from_slice(f);
-                Ok(())
-            })
-            .unwrap();
-        }
-        let spilled = rows.runs();
-        rows.finish(&mut |s, f| {
+        let mut sink = |s: &[u8], f: &[u8]| {
             out.extend_from_slice(s);
             out.extend_from_slice(f);
             Ok(())
-        })
-        .unwrap();
+        };
+        for (i, &k) in keys.iter().enumerate() {
+            sorted.insert(k, rows(k.1));
+            sorted.flush(below_after[i], &mut sink).unwrap();
+        }
+        let spilled = sorted.runs();
+        sorted.finish(&flagged, &mut sink).unwrap();
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             0,
@@ -194,6 +275,18 @@ mod tests {
             assert!(spilled > 0 || below_after.iter().all(|b| b.is_none()));
         }
         out
+    }
+
+    fn want(keys: &[(i64, u64)]) -> Vec<u8> {
+        let mut sorted = keys.to_vec();
+        sorted.sort();
+        sorted
+            .iter()
+            .flat_map(|&(_, id)| {
+                let plus = if flagged(id) { "+" } else { "" };
+                format!("s{id}{plus}\nf{id}\n").into_bytes()
+            })
+            .collect()
     }
 
     #[test]
@@ -208,12 +301,40 @@ mod tests {
         for limit in [1, 2, 7, 50] {
             assert_eq!(run(limit, &keys, &below), all_in_memory, "limit {limit}");
         }
-        let mut sorted = keys.clone();
-        sorted.sort();
-        let want: Vec<u8> = sorted
-            .iter()
-            .flat_map(|k| format!("s{}\nf{}\n", k.1, k.1).into_bytes())
-            .collect();
-        assert_eq!(all_in_memory, want);
+        assert_eq!(all_in_memory, want(&keys));
+    }
+
+    #[test]
+    fn rows_flow_out_until_a_flagged_twin_then_wait_for_the_flags() {
+        // Sessions finish in start order and nothing is live: every row
+        // could go out at once, but session 3 may get the flag, so it and
+        // every later row wait for the end.
+        let keys: Vec<(i64, u64)> = (1..20u64).map(|i| (i as i64, i)).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut sorted = SortedRows::new(dir.path(), usize::MAX);
+        let mut out = Vec::new();
+        for &k in &keys {
+            sorted.insert(k, rows(k.1));
+            sorted
+                .flush(None, &mut |s, f| {
+                    out.extend_from_slice(s);
+                    out.extend_from_slice(f);
+                    Ok(())
+                })
+                .unwrap();
+        }
+        assert_eq!(out, b"s1\nf1\ns2\nf2\n");
+        sorted
+            .finish(&flagged, &mut |s, f| {
+                out.extend_from_slice(s);
+                out.extend_from_slice(f);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(out, want(&keys));
+        let below: Vec<Option<i64>> = keys.iter().map(|_| None).collect();
+        for limit in [1, 4] {
+            assert_eq!(run(limit, &keys, &below), want(&keys), "limit {limit}");
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod parquet;
 pub mod parquet_schema;
 pub mod rows;
 pub mod sessions;
+pub mod summary;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -1,10 +1,13 @@
 //! sessions.csv and failures.csv rows from finished, evaluated sessions.
+//! It formats what the rules decided ([`Evaluated`]): it never chooses a
+//! flag, a verdict, a policy cell or a rank.
 
 use crate::capture::format_rfc3339_micros;
 use crate::dialog::record::SipRecord;
 use crate::dialog::tracker::wireshark_filter;
 use crate::dialog::{Rule, SessionSummary, Tags};
-use crate::rules::catalogue::{Flag, PolicyVerdict, UeProfile, Verdict};
+use crate::rules::catalogue::UeProfile;
+use crate::rules::session::Evaluated;
 use crate::rules::verdict::{Failure, SessionEval, fmt_conf};
 
 use super::Text;
@@ -18,39 +21,17 @@ fn strings(t: &[String]) -> Text {
     Text(t.join(";"))
 }
 
-/// The policy context the session rows need: its destination class.
-pub struct SessionPolicy<'a> {
-    /// `IMS`, `NON_IMS` or `UNKNOWN`.
-    pub destination_class: &'static str,
-    /// The session's policy verdict (most severe of its links) and rule.
-    pub verdict: Option<(PolicyVerdict, &'a str)>,
-    /// Policy flags (POLICY_NOT_ENFORCED).
-    pub flags: &'a [Flag],
-}
-
-/// The sessions.csv row of `s`; `files` are the input display names by
-/// index.
-pub fn session_row(
-    s: &SessionSummary,
-    ev: &SessionEval,
-    pol: &SessionPolicy<'_>,
-    files: &[String],
-) -> SessionRow {
+/// The sessions.csv row of `e`, the evaluation of `s`; `files` are the
+/// input display names by index.
+pub fn session_row(s: &SessionSummary, e: &Evaluated, files: &[String]) -> SessionRow {
+    let ev = &e.ev;
     let first: Option<&SipRecord> = s.attempts.first().map(|a| &a.request);
     // The session's first failure: its earliest failures.csv row.
     let failure: Option<&Failure> = ev.failures.iter().find(|f| f.row);
     let f = failure.map(|x| &x.failure);
     let retry = failure.and_then(|x| x.retry.as_ref());
     let text = |v: Option<&str>| Text(v.unwrap_or("").to_string());
-    let mut flags: Vec<String> = s.flags.iter().map(|m| Flag::from(*m).to_string()).collect();
-    for x in ev.failures.iter().filter(|x| x.row) {
-        flags.extend(x.flags.iter().cloned());
-    }
-    flags.extend(ev.flags.iter().cloned());
-    flags.extend(pol.flags.iter().map(Flag::to_string));
-    flags.sort();
-    flags.dedup();
-    let mut row = SessionRow {
+    SessionRow {
         session: s.id,
         method: text(first.map(|r| r.method.as_str())),
         call_id: text(first.map(|r| r.call_id())),
@@ -82,20 +63,15 @@ pub fn session_row(
         retry_supported: retry.map(|r| tags(&r.supported())).unwrap_or_default(),
         retry_precondition: retry.map(|r| r.demand.as_str()).unwrap_or(""),
         verdict: ev.verdict.as_str(),
-        flags: Text(flags.join(";")),
-        destination_class: pol.destination_class,
+        flags: strings(&e.flags),
+        destination_class: e.destination.as_str(),
         policy_verdict: Text(
-            pol.verdict
-                .filter(|_| ev.verdict != Verdict::NotApplicable)
+            e.policy
+                .as_ref()
                 .map(|v| v.0.to_string())
                 .unwrap_or_default(),
         ),
-        policy_rule: Text(
-            pol.verdict
-                .filter(|_| ev.verdict != Verdict::NotApplicable)
-                .map(|v| v.1.to_string())
-                .unwrap_or_default(),
-        ),
+        policy_rule: Text(e.policy.as_ref().map(|v| v.1.clone()).unwrap_or_default()),
         final_status: ev.final_status,
         outcome: ev.outcome.as_str(),
         file: text(
@@ -113,12 +89,17 @@ pub fn session_row(
             .join(";"),
         ue_profile: ev.ue_profile.map_or("", UeProfile::as_str),
         links: links(s, ev),
-        attention: 0,
-    };
-    // The rank is the catalogue's (rules.md §D.3 order, §E.4 verdicts).
-    row.attention =
-        crate::rules::catalogue::attention(ev.verdict, pol.flags, pol.verdict.map(|v| v.0));
-    row
+        attention: e.attention,
+    }
+}
+
+/// `row` with its `flags` cell written from `flags` (a session given a
+/// batch-wide flag, [`Evaluated::flags_with`]).
+pub fn with_flags(row: &SessionRow, flags: &[String]) -> SessionRow {
+    SessionRow {
+        flags: strings(flags),
+        ..row.clone()
+    }
 }
 
 /// sessions.csv `links`: every retry link as `call_id:rule:confidence` (the

@@ -3,8 +3,8 @@
 //! name, the §C table, the reference), [`classify`] (§C), [`checks`] (§D.1–
 //! §D.3 for one link), [`verdict`] (§D over a session, §B.5 lints, §F
 //! profile), [`outcome`] (the §D.3 outcome words), [`policy`] (§E),
-//! [`session`] (one session through all of them),
-//! and the cross-session
+//! [`session`] (one session through all of them), [`tally`] (the batch's
+//! counts) and the cross-session
 //! INCONSISTENT_EXPERIENCE check of §F below.
 
 pub mod catalogue;
@@ -13,6 +13,7 @@ pub mod classify;
 pub mod outcome;
 pub mod policy;
 pub mod session;
+pub mod tally;
 pub mod verdict;
 #[cfg(test)]
 mod verdict_tests;

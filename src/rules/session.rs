@@ -1,12 +1,17 @@
 //! A finished session through the whole rule set: §C/§D
 //! ([`verdict::evaluate`]), the destination class of §E.2 and the policy
-//! verdicts of §E.4 for each link, and the session's policy verdict.
+//! verdicts of §E.4 for each link, and the session's policy verdict. It
+//! also makes every per-session decision the reports show: the `flags`
+//! items, the policy cell (empty for NOT_APPLICABLE), the attention rank
+//! and the session's part in §F's batch-wide INCONSISTENT_EXPERIENCE check.
+//! It never formats a cell.
 
 use crate::dialog::{SessionSummary, SipRecord};
 
-use super::catalogue::{Category, ClassId, Flag, PolicyVerdict};
+use super::Experience;
+use super::catalogue::{Category, ClassId, DestClass, Flag, Kind, PolicyVerdict};
 use super::classify;
-use super::policy::{DestClass, DestSignals, LinkContext, Policy};
+use super::policy::{DestSignals, LinkContext, Policy};
 use super::verdict::{self, SessionEval, Settings};
 
 /// Everything the reports need of one evaluated session.
@@ -16,22 +21,32 @@ pub struct Evaluated {
     pub ev: SessionEval,
     /// §E.2 class of the first attempt's Request-URI.
     pub destination: DestClass,
-    /// The session's policy verdict and rule (most severe link), if any.
+    /// The session's policy verdict and rule (most severe link) as
+    /// sessions.csv shows them: `None` without one, and always for a
+    /// NOT_APPLICABLE session (contract.md).
     pub policy: Option<(PolicyVerdict, String)>,
     /// Policy flags (POLICY_NOT_ENFORCED).
     pub policy_flags: Vec<Flag>,
+    /// The `flags` items: the tracker's marks, the flags of the failures.csv
+    /// rows, the session's observations and lints, the policy flags; sorted,
+    /// without repeats. Batch-wide flags are added by [`Self::flags_with`].
+    pub flags: Vec<String>,
+    /// The attention rank ([`super::catalogue::attention`]).
+    pub attention: u32,
+    /// What §F's INCONSISTENT_EXPERIENCE check needs, for a session with a
+    /// capability refusal; `None` otherwise (it can never get the flag).
+    pub experience: Option<Experience>,
 }
 
 impl Evaluated {
-    /// The session's attention rank (sessions.csv `attention`,
-    /// [`super::catalogue::attention`]): its verdict, its policy flags and
-    /// its policy verdict.
-    pub fn attention(&self) -> u32 {
-        super::catalogue::attention(
-            self.ev.verdict,
-            &self.policy_flags,
-            self.policy.as_ref().map(|p| p.0),
-        )
+    /// [`Self::flags`] with a batch-wide flag added in its sorted place.
+    pub fn flags_with(&self, f: Flag) -> Vec<String> {
+        let mut v = self.flags.clone();
+        let name = f.to_string();
+        if let Err(i) = v.binary_search(&name) {
+            v.insert(i, name);
+        }
+        v
     }
 }
 
@@ -64,7 +79,25 @@ pub fn evaluate_session(s: &SessionSummary, p: &Policy) -> Evaluated {
     let mut ev = verdict::evaluate(s, &st, &|f: &SipRecord| {
         home_node(p, f) && f.status.is_some_and(|c| p.reject_code(c))
     });
-    let first = s.attempts.first().map(|a| &a.request);
+    let destination = destination(s, &ev, p);
+    let (best, policy_flags) = link_policies(s, &mut ev, destination, p);
+    let policy = best.filter(|_| ev.verdict != super::catalogue::Verdict::NotApplicable);
+    let attention =
+        super::catalogue::attention(ev.verdict, &policy_flags, policy.as_ref().map(|x| x.0));
+    Evaluated {
+        flags: session_flags(s, &ev, &policy_flags),
+        experience: experience(s, &ev, destination),
+        ev,
+        destination,
+        policy,
+        policy_flags,
+        attention,
+    }
+}
+
+/// §E.2: the destination class of the first attempt's Request-URI, with
+/// the session's IMS signals.
+fn destination(s: &SessionSummary, ev: &SessionEval, p: &Policy) -> DestClass {
     let signals = DestSignals {
         ims_signature: s.attempts.iter().any(|a| {
             a.answers
@@ -80,46 +113,27 @@ pub fn evaluate_session(s: &SessionSummary, p: &Policy) -> Evaluated {
             .iter()
             .any(|f| f == Category::PreconditionIgnored.as_str()),
     };
-    let destination = first.map_or(DestClass::Unknown, |r| {
+    s.attempts.first().map_or(DestClass::Unknown, |a| {
+        let r = &a.request;
         p.destination(r.request_uri().unwrap_or(""), r.to_uri(), &signals)
             .0
-    });
+    })
+}
+
+/// §E.4 for every failures.csv link of the session: fills each failure's
+/// policy verdict, rule and policy flags; returns the session's policy
+/// verdict (the most severe link, the reason ignored; the first of equally
+/// severe ones) and its policy flags.
+fn link_policies(
+    s: &SessionSummary,
+    ev: &mut SessionEval,
+    destination: DestClass,
+    p: &Policy,
+) -> (Option<(PolicyVerdict, String)>, Vec<Flag>) {
     let mut best: Option<(PolicyVerdict, String)> = None;
     let mut flags: Vec<Flag> = Vec::new();
     for f in ev.failures.iter_mut().filter(|f| f.row) {
-        let n_final = f.retry.as_ref().and_then(|n| {
-            s.attempts
-                .iter()
-                .find(|a| a.request.ts_ns == n.ts_ns && a.request.frame == n.frame)
-                .and_then(|a| a.final_response.as_ref())
-        });
-        let home_rejected = n_final.is_some_and(|nf| {
-            let req: Vec<&str> = nf.require().iter().collect();
-            p.is_home_rejection(home_node(p, nf), nf.status.unwrap_or(0), &req, &f.x)
-        });
-        let passed = n_final.is_some_and(|nf| nf.status.is_some_and(|c| (200..300).contains(&c)))
-            || f.retry.as_ref().is_some_and(|n| {
-                let hosts: Vec<&str> = n.via_hosts().collect();
-                p.is_border(n.src.ip(), &hosts)
-            });
-        let req = &f.request;
-        let subscriber = (!req.subscriber().is_empty()).then(|| req.subscriber().to_string());
-        let ctx = LinkContext {
-            relaxed: f.x.clone(),
-            refused: f.u.clone(),
-            verdict: f.verdict,
-            destination,
-            origin_domain: subscriber.as_deref().and_then(host_of),
-            subscriber,
-            visited_network: req.visited_network().map(str::to_string),
-            access_type: req.access_type().map(str::to_string),
-            emergency: first.is_some_and(|r| p.is_emergency(r.request_uri().unwrap_or(""))),
-            same_call_id: f.link.is_none_or(|l| l.0 == crate::dialog::Rule::H0),
-            retry_count: f.retry_count.max(1),
-            desired_dropped: f.desired_listed == Some(false),
-            home_rejected,
-            passed,
-        };
+        let ctx = link_context(s, f, destination, p);
         let out = p.evaluate(&ctx);
         for fl in &out.flags {
             let name = fl.to_string();
@@ -130,8 +144,6 @@ pub fn evaluate_session(s: &SessionSummary, p: &Policy) -> Evaluated {
                 flags.push(*fl);
             }
         }
-        // The most severe link (§E.4 order, the reason ignored); the first
-        // of equally severe ones.
         if let Some(v) = out.verdict
             && best.as_ref().is_none_or(|b| v.rank() < b.0.rank())
         {
@@ -140,10 +152,84 @@ pub fn evaluate_session(s: &SessionSummary, p: &Policy) -> Evaluated {
         f.policy_verdict = out.verdict;
         f.policy_rule = out.rule;
     }
-    Evaluated {
-        ev,
+    (best, flags)
+}
+
+/// What §E.4 needs of one link.
+fn link_context(
+    s: &SessionSummary,
+    f: &verdict::Failure,
+    destination: DestClass,
+    p: &Policy,
+) -> LinkContext {
+    let first = s.attempts.first().map(|a| &a.request);
+    let n_final = f.retry.as_ref().and_then(|n| {
+        s.attempts
+            .iter()
+            .find(|a| a.request.ts_ns == n.ts_ns && a.request.frame == n.frame)
+            .and_then(|a| a.final_response.as_ref())
+    });
+    let home_rejected = n_final.is_some_and(|nf| {
+        let req: Vec<&str> = nf.require().iter().collect();
+        p.is_home_rejection(home_node(p, nf), nf.status.unwrap_or(0), &req, &f.x)
+    });
+    let passed = n_final.is_some_and(|nf| nf.status.is_some_and(|c| (200..300).contains(&c)))
+        || f.retry.as_ref().is_some_and(|n| {
+            let hosts: Vec<&str> = n.via_hosts().collect();
+            p.is_border(n.src.ip(), &hosts)
+        });
+    let req = &f.request;
+    let subscriber = (!req.subscriber().is_empty()).then(|| req.subscriber().to_string());
+    LinkContext {
+        relaxed: f.x.clone(),
+        refused: f.u.clone(),
+        verdict: f.verdict,
         destination,
-        policy: best,
-        policy_flags: flags,
+        origin_domain: subscriber.as_deref().and_then(host_of),
+        subscriber,
+        visited_network: req.visited_network().map(str::to_string),
+        access_type: req.access_type().map(str::to_string),
+        emergency: first.is_some_and(|r| p.is_emergency(r.request_uri().unwrap_or(""))),
+        same_call_id: f.link.is_none_or(|l| l.0 == crate::dialog::Rule::H0),
+        retry_count: f.retry_count.max(1),
+        desired_dropped: f.desired_listed == Some(false),
+        home_rejected,
+        passed,
     }
+}
+
+/// The `flags` items of a session (see [`Evaluated::flags`]).
+fn session_flags(s: &SessionSummary, ev: &SessionEval, policy: &[Flag]) -> Vec<String> {
+    let mut flags: Vec<String> = s.flags.iter().map(|m| Flag::from(*m).to_string()).collect();
+    for x in ev.failures.iter().filter(|x| x.row) {
+        flags.extend(x.flags.iter().cloned());
+    }
+    flags.extend(ev.flags.iter().cloned());
+    flags.extend(policy.iter().map(Flag::to_string));
+    flags.sort();
+    flags.dedup();
+    flags
+}
+
+/// The session's part in §F's INCONSISTENT_EXPERIENCE check: only sessions
+/// with a capability refusal among their failures.csv rows take part,
+/// grouped by subscriber, destination class and the refused capabilities.
+fn experience(s: &SessionSummary, ev: &SessionEval, destination: DestClass) -> Option<Experience> {
+    let refused: Vec<String> = ev
+        .failures
+        .iter()
+        .filter(|f| f.row && f.classes.iter().any(|c| c.class.kind == Kind::Refusal))
+        .map(|f| f.capability())
+        .collect();
+    let r = &s.attempts.first()?.request;
+    (!refused.is_empty()).then(|| Experience {
+        session: s.id,
+        key: (r.subscriber().to_string(), destination, refused.join(";")),
+        result: (ev.outcome, ev.verdict),
+        context: (
+            r.visited_network().map(str::to_string),
+            r.access_type().map(str::to_string),
+            ev.ue_profile,
+        ),
+    })
 }

@@ -41,7 +41,7 @@ pub use header::{Header, HeaderId, Headers, ListItems};
 pub use scan::{CommaItems, name_addr, param, trim_lws};
 pub use sdp::{Demand, precondition_demand};
 pub use start::StartLine;
-pub use taglist::{Case, write_tag_list};
+pub use taglist::{Case, push_tag_list, write_tag_list};
 
 use anomaly::AnomalySet;
 use header::HEADER_COUNT;

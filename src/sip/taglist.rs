@@ -1,11 +1,13 @@
-//! Writing option-tag and method lists for the reports (contract.md
-//! "Option-tag lists").
+//! The one option-tag and method list normaliser: for the reports
+//! (contract.md "Option-tag lists", [`write_tag_list`], `;`-joined text) and
+//! for the dialog record's tag sets ([`push_tag_list`], `,`-joined bytes).
 //!
-//! In: list items as read from the wire (e.g. [`Message::list`]). Out: text
-//! appended to a caller's `String`: case-mapped, deduplicated
-//! case-insensitively in order of first appearance, joined with `;`. It
-//! never clears or reorders what the caller already wrote, and allocates
-//! only when an item is not UTF-8.
+//! In: list items as read from the wire (e.g. [`Message::list`]). Out:
+//! appended to a caller's buffer: case-mapped, deduplicated
+//! case-insensitively in order of first appearance, empty items dropped,
+//! joined with the separator. It never clears or reorders what the caller
+//! already wrote, and allocates only when a list outgrows its stack buffer
+//! or (as text) an item is not UTF-8.
 //!
 //! [`Message::list`]: super::Message::list
 
@@ -33,13 +35,31 @@ pub fn write_tag_list<'i>(out: &mut String, items: impl Iterator<Item = &'i [u8]
         map_case(&mut out[at..], case);
         return;
     };
-    let mut buf = Joined::new(case);
+    let mut buf = Joined::new(case, b';');
     for item in [first, second].into_iter().chain(items) {
         if !buf.contains(item) {
             buf.push(item);
         }
     }
-    buf.finish(out);
+    push_text(out, buf.bytes());
+}
+
+/// Appends `items` to `out` as bytes, normalised as [`write_tag_list`]
+/// does, joined with `sep` (a byte no item holds); bytes that are not UTF-8
+/// are copied as they are.
+pub fn push_tag_list<'i>(
+    out: &mut Vec<u8>,
+    items: impl Iterator<Item = &'i [u8]>,
+    case: Case,
+    sep: u8,
+) {
+    let mut buf = Joined::new(case, sep);
+    for item in items.filter(|i| !i.is_empty()) {
+        if !buf.contains(item) {
+            buf.push(item);
+        }
+    }
+    out.extend_from_slice(buf.bytes());
 }
 
 /// Appends `bytes` as text (U+FFFD for what is not UTF-8).
@@ -62,10 +82,11 @@ const STACK: usize = 128;
 /// Item spans remembered for the duplicate check.
 const SEEN: usize = 16;
 
-/// A `;`-joined list being assembled on the stack; it falls back to a heap
-/// buffer when it outgrows [`STACK`] bytes or [`SEEN`] items.
+/// A `sep`-joined list being assembled on the stack; it falls back to a
+/// heap buffer when it outgrows [`STACK`] bytes or [`SEEN`] items.
 struct Joined {
     case: Case,
+    sep: u8,
     bytes: [u8; STACK],
     len: usize,
     seen: [(u16, u16); SEEN],
@@ -75,9 +96,10 @@ struct Joined {
 }
 
 impl Joined {
-    fn new(case: Case) -> Self {
+    fn new(case: Case, sep: u8) -> Self {
         Joined {
             case,
+            sep,
             bytes: [0; STACK],
             len: 0,
             seen: [(0, 0); SEEN],
@@ -95,7 +117,7 @@ impl Joined {
         if self.spilled() {
             return self
                 .spill
-                .split(|&b| b == b';')
+                .split(|&b| b == self.sep)
                 .any(|seen| seen.eq_ignore_ascii_case(item));
         }
         self.seen[..self.items].iter().any(|&(a, z)| {
@@ -108,7 +130,7 @@ impl Joined {
         let sep = usize::from(self.len > 0 || self.spilled());
         if !self.spilled() && self.items < SEEN && self.len + sep + item.len() <= STACK {
             if sep == 1 {
-                self.bytes[self.len] = b';';
+                self.bytes[self.len] = self.sep;
             }
             let at = self.len + sep;
             let dst = &mut self.bytes[at..at + item.len()];
@@ -134,7 +156,7 @@ impl Joined {
             self.spill.extend_from_slice(&self.bytes[..self.len]);
         }
         if sep == 1 {
-            self.spill.push(b';');
+            self.spill.push(self.sep);
         }
         let at = self.spill.len();
         self.spill.extend_from_slice(item);
@@ -144,11 +166,12 @@ impl Joined {
         }
     }
 
-    fn finish(self, out: &mut String) {
+    /// The list so far.
+    fn bytes(&self) -> &[u8] {
         if self.spilled() {
-            push_text(out, &self.spill);
+            &self.spill
         } else {
-            push_text(out, &self.bytes[..self.len]);
+            &self.bytes[..self.len]
         }
     }
 }
@@ -213,6 +236,19 @@ mod tests {
         let mut s = String::new();
         write_tag_list(&mut s, items.into_iter(), Case::Upper);
         assert_eq!(s, format!("A;{};B", "X".repeat(200)));
+    }
+
+    #[test]
+    fn bytes_joined_with_another_separator() {
+        let mut v = b"x".to_vec();
+        let items: [&[u8]; 5] = [b"Timer", b"", b"t\xffg", b"TIMER", b"100rel"];
+        push_tag_list(&mut v, items.into_iter(), Case::Lower, b',');
+        assert_eq!(v, b"xtimer,t\xffg,100rel");
+        let long = "Y".repeat(200);
+        let items: [&[u8]; 3] = [long.as_bytes(), b"a", long.as_bytes()];
+        let mut v = Vec::new();
+        push_tag_list(&mut v, items.into_iter(), Case::Lower, b',');
+        assert_eq!(v, format!("{},a", "y".repeat(200)).into_bytes());
     }
 
     #[test]

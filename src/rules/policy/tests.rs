@@ -214,202 +214,206 @@ fn default_reasons_follow_the_when_key_order() {
     assert_eq!(p.rules[0].reason.unwrap(), "ORIGIN");
 }
 
+/// Broken policies: text, the line and key of the error, and part of its
+/// message.
+const BROKEN: &[(&str, usize, &str, &str)] = &[
+    ("name = \"x\"\n", 1, "version", "missing"),
+    ("version = 2\n", 1, "version", "must be 1"),
+    ("version = \"1\"\n", 1, "version", "expected an integer"),
+    (
+        "version = 1\n\n[relaxation]\nsdp_mode = \"lax\"\n",
+        4,
+        "[relaxation] sdp_mode",
+        "\"lax\" is not one of strict, ims-lenient",
+    ),
+    (
+        "version = 1\n[bogus]\nx = 1\n",
+        2,
+        "[bogus]",
+        "unknown table",
+    ),
+    ("version = 1\nbogus = 1\n", 2, "bogus", "unknown key"),
+    (
+        "version = 1\n[home]\nnodes = []\nnode = []\n",
+        4,
+        "[home] node",
+        "unknown key",
+    ),
+    (
+        "version = 1\n[relaxation]\nallowed = \"yes\"\n",
+        3,
+        "[relaxation] allowed",
+        "expected a boolean",
+    ),
+    (
+        "version = 1\n[relaxation]\nmax_retries = -1\n",
+        3,
+        "[relaxation] max_retries",
+        "non-negative",
+    ),
+    (
+        "version = 1\n[relaxation]\nwindow_s = 0\n",
+        3,
+        "[relaxation] window_s",
+        "positive",
+    ),
+    (
+        "version = 1\n[relaxation]\nallowed_destinations = [\"non_ims\",\n  \"internet\"]\n",
+        4,
+        "[relaxation] allowed_destinations",
+        "\"internet\"",
+    ),
+    (
+        "version = 1\n[relaxation]\nallowed_capabilities = [\"100rel\", 3]\n",
+        3,
+        "[relaxation] allowed_capabilities",
+        "array of strings",
+    ),
+    (
+        "version = 1\n[relaxation]\nforbidden_capabilities = [\"sec agree\"]\n",
+        3,
+        "[relaxation] forbidden_capabilities",
+        "not an option tag",
+    ),
+    (
+        "version = 1\n[destinations]\ntel_uri_class = \"IMS\"\n",
+        3,
+        "[destinations] tel_uri_class",
+        "not one of ims, non_ims, unknown",
+    ),
+    (
+        "version = 1\n[destinations]\nunknown_as = \"unknown\"\n",
+        3,
+        "[destinations] unknown_as",
+        "not one of ims, non_ims, undetermined",
+    ),
+    (
+        "version = 1\n[destinations]\nims_domains = [\"a b.example\"]\n",
+        3,
+        "[destinations] ims_domains",
+        "not a host glob",
+    ),
+    (
+        "version = 1\n[home]\nnodes = [\"10.0.0.0/33\"]\n",
+        3,
+        "[home] nodes",
+        "CIDR",
+    ),
+    (
+        "version = 1\n[home]\nborder = [\"10.0.0.300\"]\n",
+        3,
+        "[home] border",
+        "IP address",
+    ),
+    (
+        "version = 1\n[home]\nreject_codes = [403, 99]\n",
+        3,
+        "[home] reject_codes",
+        "status code",
+    ),
+    (
+        "version = 1\n[home]\nreject_warning_regex = \"(unclosed\"\n",
+        3,
+        "[home] reject_warning_regex",
+        "regular expression",
+    ),
+    (
+        "version = 1\n[emergency]\nrelaxation = \"sometimes\"\n",
+        3,
+        "[emergency] relaxation",
+        "always_allow, never, follow_policy",
+    ),
+    (
+        "version = 1\n[emergency]\nmatch = \"urn:service:sos*\"\n",
+        3,
+        "[emergency] match",
+        "array of strings",
+    ),
+    (
+        "version = 1\n[[rule]]\nid = \"a\"\naction = \"deny\"\n[[rule]]\nid = \"a\"\naction = \"allow\"\n",
+        6,
+        "[[rule]] id",
+        "duplicate rule id \"a\"",
+    ),
+    (
+        "version = 1\n[[rule]]\nid = \"a\"\naction = \"block\"\n",
+        4,
+        "[[rule]] action",
+        "not one of allow, deny",
+    ),
+    (
+        "version = 1\n[[rule]]\nid = \"a\"\naction = \"deny\"\nreason = \"NOPE\"\n",
+        5,
+        "[[rule]] reason",
+        "not one of RELAXATION_FORBIDDEN",
+    ),
+    (
+        "version = 1\n[[rule]]\nid = \"a\"\naction = \"allow\"\nreason = \"DEST_IMS\"\n",
+        5,
+        "[[rule]] reason",
+        "only a deny rule",
+    ),
+    (
+        "version = 1\n\n[[rule]]\nwhen = {}\naction = \"deny\"\n",
+        3,
+        "[[rule]] id",
+        "missing",
+    ),
+    (
+        "version = 1\n[[rule]]\nid = \"a\"\n",
+        2,
+        "[[rule]] action",
+        "missing",
+    ),
+    (
+        "version = 1\n[[rule]]\nid = \"a\"\nwhen = { color = \"red\" }\naction = \"deny\"\n",
+        4,
+        "[[rule]] when.color",
+        "unknown key",
+    ),
+    (
+        "version = 1\n[[rule]]\nid = \"a\"\nwhen = { destination = \"internet\" }\naction = \"deny\"\n",
+        4,
+        "[[rule]] when.destination",
+        "not one of ims, non_ims, unknown",
+    ),
+    (
+        "version = 1\n[[rule]]\nid = \"a\"\nwhen = { emergency = \"yes\" }\naction = \"deny\"\n",
+        4,
+        "[[rule]] when.emergency",
+        "expected a boolean",
+    ),
+    (
+        "version = 1\n[[rule]]\nid = \"a\"\nwhen = { capability = true }\naction = \"deny\"\n",
+        4,
+        "[[rule]] when.capability",
+        "a string or an array",
+    ),
+    (
+        "version = 1\n[[rule]]\nid = \"a\"\nwhen = { identity = \"h0\" }\naction = \"deny\"\n",
+        4,
+        "[[rule]] when.identity",
+        "same_call_id, new_call_id",
+    ),
+    (
+        "version = 1\n[rule]\nid = \"a\"\n",
+        2,
+        "[[rule]]",
+        "array of tables",
+    ),
+    (
+        "version = 1\n[relaxation]\nallowed = true\nallowed = false\n",
+        4,
+        "TOML syntax",
+        "",
+    ),
+    ("version = 1\nname = \"unterminated\n", 2, "TOML syntax", ""),
+];
+
 /// Each broken policy gives its line and key.
 #[test]
 fn errors_name_line_and_key() {
-    let cases: &[(&str, usize, &str, &str)] = &[
-        ("name = \"x\"\n", 1, "version", "missing"),
-        ("version = 2\n", 1, "version", "must be 1"),
-        ("version = \"1\"\n", 1, "version", "expected an integer"),
-        (
-            "version = 1\n\n[relaxation]\nsdp_mode = \"lax\"\n",
-            4,
-            "[relaxation] sdp_mode",
-            "\"lax\" is not one of strict, ims-lenient",
-        ),
-        (
-            "version = 1\n[bogus]\nx = 1\n",
-            2,
-            "[bogus]",
-            "unknown table",
-        ),
-        ("version = 1\nbogus = 1\n", 2, "bogus", "unknown key"),
-        (
-            "version = 1\n[home]\nnodes = []\nnode = []\n",
-            4,
-            "[home] node",
-            "unknown key",
-        ),
-        (
-            "version = 1\n[relaxation]\nallowed = \"yes\"\n",
-            3,
-            "[relaxation] allowed",
-            "expected a boolean",
-        ),
-        (
-            "version = 1\n[relaxation]\nmax_retries = -1\n",
-            3,
-            "[relaxation] max_retries",
-            "non-negative",
-        ),
-        (
-            "version = 1\n[relaxation]\nwindow_s = 0\n",
-            3,
-            "[relaxation] window_s",
-            "positive",
-        ),
-        (
-            "version = 1\n[relaxation]\nallowed_destinations = [\"non_ims\",\n  \"internet\"]\n",
-            4,
-            "[relaxation] allowed_destinations",
-            "\"internet\"",
-        ),
-        (
-            "version = 1\n[relaxation]\nallowed_capabilities = [\"100rel\", 3]\n",
-            3,
-            "[relaxation] allowed_capabilities",
-            "array of strings",
-        ),
-        (
-            "version = 1\n[relaxation]\nforbidden_capabilities = [\"sec agree\"]\n",
-            3,
-            "[relaxation] forbidden_capabilities",
-            "not an option tag",
-        ),
-        (
-            "version = 1\n[destinations]\ntel_uri_class = \"IMS\"\n",
-            3,
-            "[destinations] tel_uri_class",
-            "not one of ims, non_ims, unknown",
-        ),
-        (
-            "version = 1\n[destinations]\nunknown_as = \"unknown\"\n",
-            3,
-            "[destinations] unknown_as",
-            "not one of ims, non_ims, undetermined",
-        ),
-        (
-            "version = 1\n[destinations]\nims_domains = [\"a b.example\"]\n",
-            3,
-            "[destinations] ims_domains",
-            "not a host glob",
-        ),
-        (
-            "version = 1\n[home]\nnodes = [\"10.0.0.0/33\"]\n",
-            3,
-            "[home] nodes",
-            "CIDR",
-        ),
-        (
-            "version = 1\n[home]\nborder = [\"10.0.0.300\"]\n",
-            3,
-            "[home] border",
-            "IP address",
-        ),
-        (
-            "version = 1\n[home]\nreject_codes = [403, 99]\n",
-            3,
-            "[home] reject_codes",
-            "status code",
-        ),
-        (
-            "version = 1\n[home]\nreject_warning_regex = \"(unclosed\"\n",
-            3,
-            "[home] reject_warning_regex",
-            "regular expression",
-        ),
-        (
-            "version = 1\n[emergency]\nrelaxation = \"sometimes\"\n",
-            3,
-            "[emergency] relaxation",
-            "always_allow, never, follow_policy",
-        ),
-        (
-            "version = 1\n[emergency]\nmatch = \"urn:service:sos*\"\n",
-            3,
-            "[emergency] match",
-            "array of strings",
-        ),
-        (
-            "version = 1\n[[rule]]\nid = \"a\"\naction = \"deny\"\n[[rule]]\nid = \"a\"\naction = \"allow\"\n",
-            6,
-            "[[rule]] id",
-            "duplicate rule id \"a\"",
-        ),
-        (
-            "version = 1\n[[rule]]\nid = \"a\"\naction = \"block\"\n",
-            4,
-            "[[rule]] action",
-            "not one of allow, deny",
-        ),
-        (
-            "version = 1\n[[rule]]\nid = \"a\"\naction = \"deny\"\nreason = \"NOPE\"\n",
-            5,
-            "[[rule]] reason",
-            "not one of RELAXATION_FORBIDDEN",
-        ),
-        (
-            "version = 1\n[[rule]]\nid = \"a\"\naction = \"allow\"\nreason = \"DEST_IMS\"\n",
-            5,
-            "[[rule]] reason",
-            "only a deny rule",
-        ),
-        (
-            "version = 1\n\n[[rule]]\nwhen = {}\naction = \"deny\"\n",
-            3,
-            "[[rule]] id",
-            "missing",
-        ),
-        (
-            "version = 1\n[[rule]]\nid = \"a\"\n",
-            2,
-            "[[rule]] action",
-            "missing",
-        ),
-        (
-            "version = 1\n[[rule]]\nid = \"a\"\nwhen = { color = \"red\" }\naction = \"deny\"\n",
-            4,
-            "[[rule]] when.color",
-            "unknown key",
-        ),
-        (
-            "version = 1\n[[rule]]\nid = \"a\"\nwhen = { destination = \"internet\" }\naction = \"deny\"\n",
-            4,
-            "[[rule]] when.destination",
-            "not one of ims, non_ims, unknown",
-        ),
-        (
-            "version = 1\n[[rule]]\nid = \"a\"\nwhen = { emergency = \"yes\" }\naction = \"deny\"\n",
-            4,
-            "[[rule]] when.emergency",
-            "expected a boolean",
-        ),
-        (
-            "version = 1\n[[rule]]\nid = \"a\"\nwhen = { capability = true }\naction = \"deny\"\n",
-            4,
-            "[[rule]] when.capability",
-            "a string or an array",
-        ),
-        (
-            "version = 1\n[[rule]]\nid = \"a\"\nwhen = { identity = \"h0\" }\naction = \"deny\"\n",
-            4,
-            "[[rule]] when.identity",
-            "same_call_id, new_call_id",
-        ),
-        (
-            "version = 1\n[rule]\nid = \"a\"\n",
-            2,
-            "[[rule]]",
-            "array of tables",
-        ),
-        (
-            "version = 1\n[relaxation]\nallowed = true\nallowed = false\n",
-            4,
-            "TOML syntax",
-            "",
-        ),
-        ("version = 1\nname = \"unterminated\n", 2, "TOML syntax", ""),
-    ];
+    let cases = BROKEN;
     let mut wrong = Vec::new();
     for (text, line, key, msg) in cases {
         let e = perr(text);
