@@ -136,8 +136,13 @@ impl Digest {
                 dst: at.dst,
             },
         );
+        let tcp = matches!(at.proto, "tcp" | "ws");
         if !self.want_rows {
-            return Found { rec, row: None };
+            return Found {
+                rec,
+                tcp,
+                row: None,
+            };
         }
         // The five tag lists, back to back in one reused buffer.
         let mut tags = std::mem::take(&mut self.scratch);
@@ -202,6 +207,7 @@ impl Digest {
         head.truncate(head.len().saturating_sub(2));
         Found {
             rec,
+            tcp,
             row: Some(PendingRow {
                 head,
                 retransmission: None,

@@ -145,6 +145,9 @@ struct Counters {
 /// record, and its messages.csv row (only with `--messages`).
 struct Found {
     rec: SipRecord,
+    /// Came over a TCP stream (plain or WebSocket): report.html's ladder
+    /// notes where its segments start.
+    tcp: bool,
     /// Only with `--messages`.
     row: Option<PendingRow>,
 }
@@ -170,7 +173,8 @@ impl merge::Timed for Found {
 /// report.html).
 struct Payload {
     row: Option<PendingRow>,
-    ladder: Option<Box<report::ladder::LadderMsg>>,
+    /// Slot in the ladder store.
+    ladder: Option<u32>,
 }
 
 /// Where one SIP message was seen: what its messages.csv row needs besides
@@ -641,8 +645,8 @@ impl Feed {
             l.poll();
         }
         t.drain(|p, sid| {
-            if let (Some(l), Some(m), Some(sid)) = (ladders.as_mut(), p.ladder, sid) {
-                l.message(sid, *m);
+            if let (Some(l), Some(slot)) = (ladders.as_mut(), p.ladder) {
+                l.message(sid, slot);
             }
             if let (Some(row), Some(w)) = (p.row, messages.as_mut()) {
                 // The last two columns, known only now (rows.rs order).
@@ -1031,19 +1035,17 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
             },
             |_, found: Found| {
                 last_ts = last_ts.max(found.rec.ts_ns);
+                let ladders = &mut feed.ladders;
                 let payload = Payload {
-                    ladder: feed
-                        .ladders
-                        .as_mut()
-                        .map(|l| Box::new(l.summary(&found.rec))),
+                    ladder: ladders.as_mut().map(|l| l.summary(&found.rec, found.tcp)),
                     row: found.row,
                 };
                 tracker.push(found.rec, payload, |p, repeat| {
                     if let Some(r) = p.row.as_mut() {
                         r.retransmission = Some(repeat);
                     }
-                    if let Some(l) = p.ladder.as_mut() {
-                        l.retransmission = repeat;
+                    if let (Some(l), Some(slot)) = (ladders.as_mut(), p.ladder) {
+                        l.set_retransmission(slot, repeat);
                     }
                 });
                 fed += 1;
