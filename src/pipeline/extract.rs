@@ -158,8 +158,14 @@ pub fn select_frames(
             tcp_ranges.entry(dir).or_default().push((lo, m.frame, sid));
         }
     }
+    // Only the files that hold a message of a wanted session are read (none
+    // when no session is wanted).
+    let holding: BTreeSet<u32> = direct.keys().map(|k| k.0).collect();
     for (fi, path) in inputs.iter().enumerate() {
         let fi = fi as u32;
+        if !holding.contains(&fi) {
+            continue;
+        }
         // Fragments seen so far: key → (frames, last time).
         let mut frags: HashMap<FragKey, Vec<(u64, i64)>> = HashMap::new();
         let _ = read_capture(path, |p| {
@@ -211,8 +217,12 @@ pub fn write_pcaps(
     dir: &Path,
 ) -> Result<Vec<u64>, Error> {
     let mut per: BTreeMap<u64, Vec<Kept>> = BTreeMap::new();
+    let holding: BTreeSet<u32> = frames.keys().map(|k| k.0).collect();
     for (fi, path) in inputs.iter().enumerate() {
         let fi = fi as u32;
+        if !holding.contains(&fi) {
+            continue;
+        }
         let _ = read_capture(path, |p| {
             if let Some(sids) = frames.get(&(fi, p.frame)) {
                 for &s in sids {
