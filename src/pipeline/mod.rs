@@ -56,8 +56,9 @@ pub struct Config {
     /// Also write the Parquet twins of sessions, failures, messages and
     /// summary (`--format csv,parquet`, [`report::parquet`]).
     pub parquet: bool,
-    /// Called after each file is decoded (progress display).
-    pub on_file_done: Option<fn()>,
+    /// Bytes read from the input files so far, added to as they are read
+    /// (compressed bytes for compressed files): the progress display.
+    pub progress: Option<capture::ByteCounter>,
     /// The home-network policy (rules.md §E): `--policy FILE`, or the
     /// built-in default ([`crate::rules::policy::Policy::builtin`], also
     /// `Default::default()`) without it. Besides the policy verdicts it sets
@@ -477,6 +478,7 @@ fn linktype_name(lt: u32) -> String {
 fn process_file(
     input: &Input,
     file_idx: u32,
+    progress: Option<&capture::ByteCounter>,
     want_rows: bool,
     helpers: usize,
     store: &AnomalyStore,
@@ -486,7 +488,7 @@ fn process_file(
         let pool = (helpers > 0).then(|| {
             digest::Pool::spawn(scope, helpers, &input.display, file_idx, want_rows, store)
         });
-        read_file(input, file_idx, want_rows, store, pool, emit)
+        read_file(input, file_idx, progress, want_rows, store, pool, emit)
     })
 }
 
@@ -494,6 +496,7 @@ fn process_file(
 fn read_file<'a>(
     input: &Input,
     file_idx: u32,
+    progress: Option<&capture::ByteCounter>,
     want_rows: bool,
     store: &AnomalyStore,
     pool: Option<digest::Pool<'a>>,
@@ -514,7 +517,7 @@ fn read_file<'a>(
     let mut bytes = 0u64;
     let mut first = i64::MAX;
     let mut last = i64::MIN;
-    let (info, err) = capture::read_capture(&input.path, |p| {
+    let (info, err) = capture::read_capture_counted(&input.path, progress, |p| {
         bytes += p.data.len() as u64;
         first = first.min(p.ts_ns);
         last = last.max(p.ts_ns);
@@ -1027,11 +1030,8 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
             &first_ts,
             &opts,
             |i, emit| {
-                let r = process_file(&inputs[i], i as u32, cfg.messages, helpers, &store, emit);
-                if let Some(f) = cfg.on_file_done {
-                    f();
-                }
-                r
+                let progress = cfg.progress.as_ref();
+                process_file(&inputs[i], i as u32, progress, cfg.messages, helpers, &store, emit)
             },
             |_, found: Found| {
                 last_ts = last_ts.max(found.rec.ts_ns);
