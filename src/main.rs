@@ -166,6 +166,9 @@ struct ExtractArgs {
     /// Threads, as for analyze.
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
+    /// Also take each session's RTP and RTCP: UDP packets between the addresses and ports its SDP offers and answers name (m= port on the c= address; a=rtcp, else port + 1), from its first SIP message to 3 s after its last.
+    #[arg(long)]
+    media: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -305,7 +308,7 @@ fn extract(a: ExtractArgs) -> ExitCode {
         policy: Arc::new(policy),
         ..Config::default()
     };
-    match extract::extract(&cfg, &sel, &a.out) {
+    match extract::extract(&cfg, &sel, &a.out, a.media) {
         Ok((run, written)) => {
             eprintln!(
                 "sipaudit: {} session pcaps in {}",

@@ -238,7 +238,10 @@ impl LadderStore {
         let style = self.style(rec);
         let mut m = LadderRec::of(rec, src, dst, style);
         if tcp {
-            m.prev_frame = self.last.insert((rec.file, src, dst), rec.frame).unwrap_or(0);
+            m.prev_frame = self
+                .last
+                .insert((rec.file, src, dst), rec.frame)
+                .unwrap_or(0);
         }
         if self.free != NONE {
             let slot = self.free;
@@ -430,8 +433,14 @@ mod tests {
         assert_eq!(l.slots.len(), 5, "freed slots are reused");
         let msgs = l.take(2);
         assert_eq!(msgs.len(), 2);
-        assert_eq!((msgs[0].method.as_str(), msgs[0].call_id.as_str()), ("OPTIONS", "c"));
+        assert_eq!(
+            (msgs[0].method.as_str(), msgs[0].call_id.as_str()),
+            ("OPTIONS", "c")
+        );
         assert_eq!(l.styles.len(), 1);
-        assert!(l.hosts.is_empty() && l.last.is_empty(), "IPv4 UDP: no tables");
+        assert!(
+            l.hosts.is_empty() && l.last.is_empty(),
+            "IPv4 UDP: no tables"
+        );
     }
 }

@@ -15,6 +15,7 @@ mod extsort;
 mod html;
 mod inputs;
 mod manifest;
+mod media;
 pub mod merge;
 mod out_dir;
 pub mod spill;
@@ -1031,7 +1032,15 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
             &opts,
             |i, emit| {
                 let progress = cfg.progress.as_ref();
-                process_file(&inputs[i], i as u32, progress, cfg.messages, helpers, &store, emit)
+                process_file(
+                    &inputs[i],
+                    i as u32,
+                    progress,
+                    cfg.messages,
+                    helpers,
+                    &store,
+                    emit,
+                )
             },
             |_, found: Found| {
                 last_ts = last_ts.max(found.rec.ts_ns);

@@ -191,8 +191,14 @@ impl LadderRec {
     /// The full summary, looking IPv6 hosts up in `v6`; `style` is the key
     /// of its style.
     pub fn expand(&self, v6: &[std::net::SocketAddr], style: &str) -> LadderMsg {
-        let [method, require, proxy_require, supported, unsupported, agent] =
-            LadderStyle::fields(style);
+        let [
+            method,
+            require,
+            proxy_require,
+            supported,
+            unsupported,
+            agent,
+        ] = LadderStyle::fields(style);
         let tags = |t: &str| t.replace(',', ";");
         LadderMsg {
             file: self.file,
@@ -578,8 +584,14 @@ mod tests {
         let rec = SipRecord::from_text(resp, 10, 6_000, b, a);
         LadderStyle::key(&rec, &mut key);
         let m = LadderRec::of(&rec, hb, ha, 0).expand(&[b], &key);
-        assert_eq!((m.status, m.unsupported.as_str()), (Some(420), "precondition"));
-        assert_eq!((m.src.as_str(), m.agent.as_str()), ("[2001:db8::2]:5080", "s"));
+        assert_eq!(
+            (m.status, m.unsupported.as_str()),
+            (Some(420), "precondition")
+        );
+        assert_eq!(
+            (m.src.as_str(), m.agent.as_str()),
+            ("[2001:db8::2]:5080", "s")
+        );
     }
 
     #[test]
