@@ -286,8 +286,7 @@ fn progress_always_prints_bytes_of_the_total_when_stderr_is_not_a_terminal() {
     );
     let last = stderr
         .lines()
-        .filter(|l| l.starts_with("sipaudit: read "))
-        .last()
+        .rfind(|l| l.starts_with("sipaudit: read "))
         .unwrap_or_else(|| panic!("no progress line: {stderr}"));
     assert!(last.starts_with(&want), "{last} / {want}");
     assert!(last.contains("/s, in "), "{last}");

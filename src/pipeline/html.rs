@@ -69,7 +69,9 @@ pub(crate) struct LadderStore {
     host_ids: rustc_hash::FxHashMap<std::net::SocketAddr, u32>,
     /// The run's styles ([`LadderStyle`] keys), by id.
     styles: Vec<Box<str>>,
-    style_ids: rustc_hash::FxHashMap<Box<str>, u32>,
+    /// Style id by [`LadderStyle::hash`] (the first style of each hash: a
+    /// colliding one is kept unindexed).
+    style_ids: rustc_hash::FxHashMap<u64, u32>,
     scratch: String,
     /// One bit per session id: its messages are not wanted.
     gone: Vec<u64>,
@@ -219,14 +221,15 @@ impl LadderStore {
     }
 
     fn style(&mut self, rec: &crate::dialog::SipRecord) -> u32 {
-        LadderStyle::key(rec, &mut self.scratch);
-        if let Some(&id) = self.style_ids.get(self.scratch.as_str()) {
+        let h = LadderStyle::hash(rec);
+        let known = self.style_ids.get(&h).copied();
+        if let Some(id) = known.filter(|&id| LadderStyle::matches(&self.styles[id as usize], rec)) {
             return id;
         }
-        let key: Box<str> = self.scratch.as_str().into();
-        self.styles.push(key.clone());
+        LadderStyle::key(rec, &mut self.scratch);
+        self.styles.push(self.scratch.as_str().into());
         let id = (self.styles.len() - 1) as u32;
-        self.style_ids.insert(key, id);
+        self.style_ids.entry(h).or_insert(id);
         id
     }
 

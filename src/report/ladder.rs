@@ -132,19 +132,37 @@ const DEMANDS: [Demand; 5] = [
 pub struct LadderStyle;
 
 impl LadderStyle {
-    /// Writes the style of `r` into `key` (cleared first): the text the
-    /// caller interns.
-    pub fn key(r: &SipRecord, key: &mut String) {
-        use std::fmt::Write;
-        key.clear();
-        for f in [
+    /// The six fields of `r`.
+    fn of(r: &SipRecord) -> [&str; 6] {
+        [
             r.method.as_str(),
             r.require().as_str(),
             r.proxy_require().as_str(),
             r.supported().as_str(),
             r.unsupported().as_str(),
             r.user_agent().unwrap_or(""),
-        ] {
+        ]
+    }
+
+    /// A hash of the style of `r` (to find its key without writing it).
+    pub fn hash(r: &SipRecord) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        LadderStyle::of(r).hash(&mut h);
+        h.finish()
+    }
+
+    /// Whether `key` is the style of `r`.
+    pub fn matches(key: &str, r: &SipRecord) -> bool {
+        LadderStyle::fields(key) == LadderStyle::of(r)
+    }
+
+    /// Writes the style of `r` into `key` (cleared first): the text the
+    /// caller interns.
+    pub fn key(r: &SipRecord, key: &mut String) {
+        use std::fmt::Write;
+        key.clear();
+        for f in LadderStyle::of(r) {
             let _ = write!(key, "{}:{f}", f.len());
         }
     }
@@ -557,6 +575,7 @@ mod tests {
         c.prev_frame = 4;
         let mut key = String::new();
         LadderStyle::key(&rec, &mut key);
+        assert!(LadderStyle::matches(&key, &rec));
         let m = c.expand(&[b], &key);
         let want = LadderMsg {
             file: 0,
@@ -582,6 +601,7 @@ mod tests {
         let resp = "SIP/2.0 420 Bad Extension\r\nCall-ID: c\r\nCSeq: 7 INVITE\r\n\
             Unsupported: precondition\r\nServer: s\r\n\r\n";
         let rec = SipRecord::from_text(resp, 10, 6_000, b, a);
+        assert!(!LadderStyle::matches(&key, &rec));
         LadderStyle::key(&rec, &mut key);
         let m = LadderRec::of(&rec, hb, ha, 0).expand(&[b], &key);
         assert_eq!(
