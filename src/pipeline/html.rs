@@ -221,9 +221,12 @@ impl LadderStore {
     }
 
     fn style(&mut self, rec: &crate::dialog::SipRecord) -> u32 {
-        let h = LadderStyle::hash(rec);
+        let fields = LadderStyle::of(rec);
+        let h = LadderStyle::hash(&fields);
         let known = self.style_ids.get(&h).copied();
-        if let Some(id) = known.filter(|&id| LadderStyle::matches(&self.styles[id as usize], rec)) {
+        if let Some(id) =
+            known.filter(|&id| LadderStyle::matches(&self.styles[id as usize], &fields))
+        {
             return id;
         }
         LadderStyle::key(rec, &mut self.scratch);

@@ -132,8 +132,9 @@ const DEMANDS: [Demand; 5] = [
 pub struct LadderStyle;
 
 impl LadderStyle {
-    /// The six fields of `r`.
-    fn of(r: &SipRecord) -> [&str; 6] {
+    /// The six fields of `r`, as [`LadderStyle::hash`] and
+    /// [`LadderStyle::matches`] take them.
+    pub fn of(r: &SipRecord) -> [&str; 6] {
         [
             r.method.as_str(),
             r.require().as_str(),
@@ -144,17 +145,17 @@ impl LadderStyle {
         ]
     }
 
-    /// A hash of the style of `r` (to find its key without writing it).
-    pub fn hash(r: &SipRecord) -> u64 {
+    /// A hash of a style's fields (to find its key without writing it).
+    pub fn hash(fields: &[&str; 6]) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = rustc_hash::FxHasher::default();
-        LadderStyle::of(r).hash(&mut h);
+        fields.hash(&mut h);
         h.finish()
     }
 
-    /// Whether `key` is the style of `r`.
-    pub fn matches(key: &str, r: &SipRecord) -> bool {
-        LadderStyle::fields(key) == LadderStyle::of(r)
+    /// Whether `key` is the style of these fields.
+    pub fn matches(key: &str, fields: &[&str; 6]) -> bool {
+        LadderStyle::fields(key) == *fields
     }
 
     /// Writes the style of `r` into `key` (cleared first): the text the
@@ -575,7 +576,7 @@ mod tests {
         c.prev_frame = 4;
         let mut key = String::new();
         LadderStyle::key(&rec, &mut key);
-        assert!(LadderStyle::matches(&key, &rec));
+        assert!(LadderStyle::matches(&key, &LadderStyle::of(&rec)));
         let m = c.expand(&[b], &key);
         let want = LadderMsg {
             file: 0,
@@ -601,7 +602,7 @@ mod tests {
         let resp = "SIP/2.0 420 Bad Extension\r\nCall-ID: c\r\nCSeq: 7 INVITE\r\n\
             Unsupported: precondition\r\nServer: s\r\n\r\n";
         let rec = SipRecord::from_text(resp, 10, 6_000, b, a);
-        assert!(!LadderStyle::matches(&key, &rec));
+        assert!(!LadderStyle::matches(&key, &LadderStyle::of(&rec)));
         LadderStyle::key(&rec, &mut key);
         let m = LadderRec::of(&rec, hb, ha, 0).expand(&[b], &key);
         assert_eq!(
