@@ -7,9 +7,10 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 mod allocator;
+mod progress;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sipaudit::pipeline::{self, Config, RunSummary};
@@ -109,7 +110,7 @@ struct AnalyzeArgs {
     /// Also write messages.csv (one row per SIP message; large).
     #[arg(long)]
     messages: bool,
-    /// Progress bar on stderr (auto: only when stderr is a terminal).
+    /// Progress on stderr: bytes read over all inputs (compressed bytes for compressed files) with rate and ETA. auto: a bar only when stderr is a terminal; always: also when it is not (then a plain line every few seconds and one at the end); never.
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     progress: Progress,
     /// Home-network policy (TOML, rules.md §E.3). Without it the built-in
@@ -165,6 +166,9 @@ struct ExtractArgs {
     /// Threads, as for analyze.
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
+    /// Also take each session's RTP and RTCP: UDP packets between the addresses and ports its SDP offers and answers name (m= port on the c= address; a=rtcp, else port + 1), from its first SIP message to 3 s after its last.
+    #[arg(long)]
+    media: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -178,14 +182,6 @@ enum Progress {
     Auto,
     Always,
     Never,
-}
-
-static BAR: OnceLock<indicatif::ProgressBar> = OnceLock::new();
-
-fn tick() {
-    if let Some(b) = BAR.get() {
-        b.inc(1);
-    }
 }
 
 fn main() -> ExitCode {
@@ -312,7 +308,7 @@ fn extract(a: ExtractArgs) -> ExitCode {
         policy: Arc::new(policy),
         ..Config::default()
     };
-    match extract::extract(&cfg, &sel, &a.out) {
+    match extract::extract(&cfg, &sel, &a.out, a.media) {
         Ok((run, written)) => {
             eprintln!(
                 "sipaudit: {} session pcaps in {}",
@@ -352,21 +348,23 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         Progress::Never => false,
         Progress::Auto => std::io::stderr().is_terminal(),
     };
-    if show {
-        let bar = indicatif::ProgressBar::new(inputs.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        let _ = BAR.set(bar);
-    }
+    // The bar counts the bytes of the files as they are on disk.
+    let counter = show.then(sipaudit::capture::ByteCounter::default);
+    let display = counter.as_ref().map(|c| {
+        let total = inputs
+            .iter()
+            .filter_map(|i| std::fs::metadata(&i.path).ok())
+            .map(|m| m.len())
+            .sum();
+        progress::start(total, c.clone(), std::io::stderr().is_terminal())
+    });
     let cfg = Config {
         inputs: a.inputs,
         out_dir: a.out,
         jobs: a.jobs,
         messages: a.messages,
         parquet: a.format.contains(&Format::Parquet),
-        on_file_done: show.then_some(tick as fn()),
+        progress: counter,
         policy: Arc::new(policy),
         html: (!a.no_html).then_some(a.html_sessions),
         table: a.html_sessions,
@@ -374,8 +372,8 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         report_dir: None,
     };
     let res = pipeline::run(&cfg);
-    if let Some(b) = BAR.get() {
-        b.finish_and_clear();
+    if let Some(d) = display {
+        d.finish();
     }
     match res {
         Ok(s) => {

@@ -246,3 +246,51 @@ fn spilled_session_rows_give_the_same_reports() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// `--progress always` with stderr not a terminal (a pipe here) prints
+/// plain lines of bytes read: at least the final one, which names the
+/// inputs' total size (compressed bytes for a compressed file); `never`
+/// and `auto` (not a terminal) print none.
+#[test]
+fn progress_always_prints_bytes_of_the_total_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = fs::read(root().join(GOOD)).unwrap();
+    let gz = dir.path().join("copy.pcap.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut e, &plain).unwrap();
+    fs::write(&gz, e.finish().unwrap()).unwrap();
+    let total = plain.len() as u64 + fs::metadata(&gz).unwrap().len();
+    let out = dir.path().join("out");
+    let args = |mode: &'static str| {
+        vec![
+            "--progress".to_string(),
+            mode.to_string(),
+            "-o".to_string(),
+            out.to_str().unwrap().to_string(),
+            GOOD.to_string(),
+            gz.to_str().unwrap().to_string(),
+        ]
+    };
+    let run = |mode| {
+        let a = args(mode);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = analyze(&a);
+        assert_eq!(o.status.code(), Some(0));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let stderr = run("always");
+    let want = format!(
+        "sipaudit: read {} of {} (100 %)",
+        indicatif::HumanBytes(total),
+        indicatif::HumanBytes(total)
+    );
+    let last = stderr
+        .lines()
+        .rfind(|l| l.starts_with("sipaudit: read "))
+        .unwrap_or_else(|| panic!("no progress line: {stderr}"));
+    assert!(last.starts_with(&want), "{last} / {want}");
+    assert!(last.contains("/s, in "), "{last}");
+    for mode in ["never", "auto"] {
+        assert!(!run(mode).contains("sipaudit: read "), "{mode}");
+    }
+}

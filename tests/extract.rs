@@ -209,3 +209,94 @@ fn pcap_dir_and_extract_agree() {
         );
     }
 }
+
+/// One field list per packet tshark finds in `pcap` with `filter`.
+fn tshark_rows(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
+    let mut c = Command::new("tshark");
+    c.args(["-r", pcap.to_str().unwrap(), "-Y", filter, "-T", "fields"]);
+    for f in fields {
+        c.args(["-e", f]);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `extract --media` on a public capture of two SIPp calls with RTP, whose
+/// second call reuses the first one's media port on one side: the first
+/// session's pcap holds its SIP messages plus exactly the UDP packets
+/// between the endpoints its SDP offer and answer name (as tshark reads the
+/// SDP of the original), RTP of the second call left out; without
+/// `--media`, the SIP alone.
+#[test]
+fn extract_media_takes_exactly_the_negotiated_rtp() {
+    let Some(corpus) = needs::corpus() else {
+        return;
+    };
+    if !needs::tool("tshark") {
+        return;
+    }
+    let cap = corpus.join("wireshark-wiki/sip-rtp-g711.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let call = "sip.Call-ID == \"1-1966@10.0.2.20\"";
+    // The endpoints (c= address, m= port; RTCP on port + 1) of its SDP.
+    let mut ends = Vec::new();
+    for row in tshark_rows(
+        &cap,
+        &format!("{call} && sdp"),
+        &["sdp.connection_info.address", "sdp.media.port"],
+    ) {
+        let (addr, port) = row.split_once('\t').unwrap();
+        let port: u16 = port.parse().unwrap();
+        ends.push(format!("{addr}:{port}"));
+        ends.push(format!("{addr}:{}", port + 1));
+    }
+    assert_eq!(ends.len(), 4, "an offer and an answer: {ends:?}");
+    let fields = [
+        "frame.time_epoch",
+        "ip.src",
+        "udp.srcport",
+        "ip.dst",
+        "udp.dstport",
+    ];
+    let mut want: Vec<String> = tshark_rows(&cap, "udp", &fields)
+        .into_iter()
+        .filter(|r| {
+            let f: Vec<&str> = r.split('\t').collect();
+            let (src, dst) = (format!("{}:{}", f[1], f[2]), format!("{}:{}", f[3], f[4]));
+            ends.contains(&src) && ends.contains(&dst)
+        })
+        .collect();
+    let rtp = want.len();
+    want.extend(tshark_rows(&cap, call, &fields));
+    want.sort();
+    let run = |media: bool, out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sipaudit"));
+        c.args(["extract", "--session", "1", "-o", out.to_str().unwrap()]);
+        if media {
+            c.arg("--media");
+        }
+        let o = c.arg(&cap).output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let mut got = tshark_rows(&out.join("1.pcap"), "", &fields);
+        got.sort();
+        got
+    };
+    let got = run(true, &dir.path().join("media"));
+    assert!(rtp > 400, "the call's RTP: {rtp} packets");
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want);
+    let sip_only = run(false, &dir.path().join("sip"));
+    assert_eq!(sip_only, tshark_rows(&cap, call, &fields));
+    // The second call's RTP (to the same 10.0.2.20:6000) was in the capture.
+    let other = tshark_rows(&cap, "udp.srcport == 28102 && udp.dstport == 6000", &fields);
+    assert!(!other.is_empty() && other.iter().all(|r| !got.contains(r)));
+}

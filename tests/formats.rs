@@ -189,7 +189,7 @@ fn run_one(dir: &Path, f: &Path) -> (common::Csv, common::Csv, common::Csv) {
         jobs: Some(1),
         messages: true,
         parquet: false,
-        on_file_done: None,
+        progress: None,
         policy: Default::default(),
         html: None,
         pcap_dir: None,

@@ -118,10 +118,24 @@ pub struct CaptureInfo {
 /// its end, the error that stopped it.
 pub fn read_capture(
     path: &Path,
+    on_packet: impl FnMut(&RawPacket<'_>),
+) -> (CaptureInfo, Option<Error>) {
+    read_capture_counted(path, None, on_packet)
+}
+
+/// Bytes read from input files, shared with whoever shows progress.
+pub type ByteCounter = std::sync::Arc<std::sync::atomic::AtomicU64>;
+
+/// [`read_capture`], adding to `counter` every byte read from the file
+/// itself as it is read (the compressed bytes of a compressed file), so
+/// that it ends at the file's size when the file is read to its end.
+pub fn read_capture_counted(
+    path: &Path,
+    counter: Option<&ByteCounter>,
     mut on_packet: impl FnMut(&RawPacket<'_>),
 ) -> (CaptureInfo, Option<Error>) {
     let mut info = CaptureInfo::default();
-    let err = read_inner(path, &mut info, &mut |pkt| {
+    let err = read_inner(path, counter, &mut info, &mut |pkt| {
         on_packet(pkt);
         ControlFlow::Continue(())
     })
@@ -144,7 +158,7 @@ pub fn first_timestamp(path: &Path) -> Option<i64> {
     let mut first = None;
     // Any error after the first packet cannot happen (reading stops there);
     // an error before it means there is no first timestamp to give.
-    let _ = read_inner(path, &mut info, &mut |pkt| {
+    let _ = read_inner(path, None, &mut info, &mut |pkt| {
         first = Some(pkt.ts_ns);
         ControlFlow::Break(())
     });
@@ -157,6 +171,21 @@ fn io_err(path: &Path, source: io::Error) -> Error {
         source,
     }
     .into()
+}
+
+/// A reader that adds the bytes it reads to a [`ByteCounter`].
+struct Counting<R> {
+    inner: R,
+    counter: ByteCounter,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// A reader whose source is read on another thread, a few blocks ahead
@@ -281,6 +310,7 @@ fn is_pcap_magic(m: &[u8]) -> bool {
 /// [`ControlFlow::Break`] (which ends the read early, without an error).
 fn read_inner(
     path: &Path,
+    counter: Option<&ByteCounter>,
     info: &mut CaptureInfo,
     on_packet: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
 ) -> Result<(), Error> {
@@ -293,7 +323,17 @@ fn read_inner(
         }
         .into());
     }
-    let raw: Box<dyn Read + Send> = Box::new(io::Cursor::new(outer.clone()).chain(file));
+    let raw: Box<dyn Read + Send> = match counter {
+        Some(c) => {
+            c.fetch_add(outer.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            let file = Counting {
+                inner: file,
+                counter: c.clone(),
+            };
+            Box::new(io::Cursor::new(outer.clone()).chain(file))
+        }
+        None => Box::new(io::Cursor::new(outer.clone()).chain(file)),
+    };
     // Decompression runs on a thread of its own, ahead of the decoding.
     let mut stream: Box<dyn Read> = if outer.starts_with(&GZIP_MAGIC) {
         info.compression = Compression::Gzip;
@@ -932,6 +972,24 @@ mod tests {
         assert_eq!(info.packets, 2);
         assert_eq!(seen[0], (1, first_timestamp(&micro).unwrap()));
         assert_eq!(seen[1].1, 1_700_000_000 * 1_000_000_000 + 5_000);
+    }
+
+    #[test]
+    fn the_byte_counter_ends_at_the_file_size_compressed_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = two_packets(false);
+        for (name, bytes) in [
+            ("p.pcap", plain.clone()),
+            ("g.pcap.gz", gzip(&plain)),
+            ("z.pcap.zst", zstd::encode_all(&plain[..], 3).unwrap()),
+        ] {
+            let path = write(&dir, name, &bytes);
+            let counter = ByteCounter::default();
+            let (info, err) = read_capture_counted(&path, Some(&counter), |_| {});
+            assert!(err.is_none() && info.packets == 2, "{name}");
+            let n = counter.load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(n, bytes.len() as u64, "{name}");
+        }
     }
 
     #[test]

@@ -112,6 +112,11 @@ impl<'a> Tags<'a> {
         self.iter().any(|t| t == tag)
     }
 
+    /// The tags as kept, `,`-joined.
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+
     /// The tags joined with `sep`.
     pub fn join(&self, sep: &str) -> String {
         if sep == "," {

@@ -127,8 +127,13 @@ impl Digest {
             );
         }
         let rec = SipRecord::new(msg, Capture::of(self.file_idx, seq, at));
+        let tcp = matches!(at.proto, "tcp" | "ws");
         if !self.want_rows {
-            return Found { rec, row: None };
+            return Found {
+                rec,
+                tcp,
+                row: None,
+            };
         }
         // The five tag lists, back to back in one reused buffer. The record
         // extracted the option tags once (the same normaliser, `,`-joined):
@@ -216,6 +221,7 @@ impl Digest {
         head.truncate(head.len().saturating_sub(2));
         Found {
             rec,
+            tcp,
             row: Some(PendingRow {
                 head,
                 retransmission: None,

@@ -11,7 +11,8 @@
 //! that completed the previous message in that direction, up to this one.
 //! Link layers read: Ethernet (VLAN, QinQ), Linux SLL and SLL2, raw IP, BSD
 //! NULL/LOOP; frames of other link layers contribute only the completing
-//! frame.
+//! frame. With `--media`, also the session's RTP and RTCP (which packets:
+//! media.rs).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
@@ -55,6 +56,8 @@ struct L3 {
     frag: Option<u32>,
     /// TCP ports when it is an unfragmented TCP segment with payload.
     tcp: Option<(u16, u16)>,
+    /// UDP ports when it is an unfragmented UDP datagram.
+    udp: Option<(u16, u16)>,
 }
 
 /// The IP packet inside a link-layer frame.
@@ -123,11 +126,18 @@ fn l3(linktype: u32, d: &[u8]) -> Option<L3> {
             })
         })
         .flatten();
+    let udp = (frag.is_none() && p.ip_number.0 == 17 && b.len() >= 8).then(|| {
+        (
+            u16::from_be_bytes([b[0], b[1]]),
+            u16::from_be_bytes([b[2], b[3]]),
+        )
+    });
     Some(L3 {
         src,
         dst,
         frag,
         tcp,
+        udp,
     })
 }
 
@@ -158,8 +168,14 @@ pub fn select_frames(
             tcp_ranges.entry(dir).or_default().push((lo, m.frame, sid));
         }
     }
+    // Only the files that hold a message of a wanted session are read (none
+    // when no session is wanted).
+    let holding: BTreeSet<u32> = direct.keys().map(|k| k.0).collect();
     for (fi, path) in inputs.iter().enumerate() {
         let fi = fi as u32;
+        if !holding.contains(&fi) {
+            continue;
+        }
         // Fragments seen so far: key → (frames, last time).
         let mut frags: HashMap<FragKey, Vec<(u64, i64)>> = HashMap::new();
         let _ = read_capture(path, |p| {
@@ -203,16 +219,21 @@ struct Kept {
     data: Vec<u8>,
 }
 
-/// Writes `DIR/<session>.pcap` for every session of `frames`: returns the
-/// sessions written.
+/// Writes `DIR/<session>.pcap` for every session of `frames` (with
+/// `media`, plus its RTP and RTCP: media.rs): returns the sessions written.
 pub fn write_pcaps(
     inputs: &[PathBuf],
     frames: &HashMap<(u32, u64), Vec<u64>>,
     dir: &Path,
+    media: bool,
 ) -> Result<Vec<u64>, Error> {
     let mut per: BTreeMap<u64, Vec<Kept>> = BTreeMap::new();
+    let holding: BTreeSet<u32> = frames.keys().map(|k| k.0).collect();
     for (fi, path) in inputs.iter().enumerate() {
         let fi = fi as u32;
+        if !holding.contains(&fi) {
+            continue;
+        }
         let _ = read_capture(path, |p| {
             if let Some(sids) = frames.get(&(fi, p.frame)) {
                 for &s in sids {
@@ -228,6 +249,9 @@ pub fn write_pcaps(
             }
         });
     }
+    if media {
+        add_media(inputs, frames, &mut per);
+    }
     std::fs::create_dir_all(dir).map_err(|e| out_err(dir, e))?;
     let mut written = Vec::new();
     for (sid, mut v) in per {
@@ -239,6 +263,86 @@ pub fn write_pcaps(
         written.push(sid);
     }
     Ok(written)
+}
+
+/// The media of each session of `per` (its SIP frames), from the SDP
+/// those frames carry.
+fn session_media(per: &BTreeMap<u64, Vec<Kept>>) -> BTreeMap<u64, super::media::Media> {
+    let mut out = BTreeMap::new();
+    for (&sid, kept) in per {
+        let mut m = super::media::Media {
+            from: kept.iter().map(|k| k.ts_ns).min().unwrap_or(0),
+            to: kept.iter().map(|k| k.ts_ns).max().unwrap_or(0) + super::media::MEDIA_TAIL_NS,
+            ..Default::default()
+        };
+        let files: BTreeSet<u32> = kept.iter().map(|k| k.file).collect();
+        for f in files {
+            let mut of_file: Vec<&Kept> = kept.iter().filter(|k| k.file == f).collect();
+            of_file.sort_by_key(|k| k.frame);
+            m.endpoints
+                .extend(super::media::endpoints_of_frames(of_file.iter().map(|k| {
+                    crate::capture::RawPacket {
+                        frame: k.frame,
+                        ts_ns: k.ts_ns,
+                        linktype: k.linktype,
+                        orig_len: k.orig_len,
+                        data: &k.data,
+                    }
+                })));
+        }
+        if !m.endpoints.is_empty() {
+            out.insert(sid, m);
+        }
+    }
+    out
+}
+
+/// Adds to each session of `per` the UDP packets of every input that are
+/// its media (media.rs), besides the frames already kept.
+fn add_media(
+    inputs: &[PathBuf],
+    frames: &HashMap<(u32, u64), Vec<u64>>,
+    per: &mut BTreeMap<u64, Vec<Kept>>,
+) {
+    let media = session_media(per);
+    // Endpoint → the sessions that name it.
+    let mut by_end: HashMap<SocketAddr, Vec<u64>> = HashMap::new();
+    for (&sid, m) in &media {
+        for e in &m.endpoints {
+            by_end.entry(*e).or_default().push(sid);
+        }
+    }
+    if by_end.is_empty() {
+        return;
+    }
+    for (fi, path) in inputs.iter().enumerate() {
+        let fi = fi as u32;
+        let _ = read_capture(path, |p| {
+            let Some(l) = l3(p.linktype, p.data) else {
+                return;
+            };
+            let Some((sp, dp)) = l.udp else {
+                return;
+            };
+            let (src, dst) = (SocketAddr::new(l.src, sp), SocketAddr::new(l.dst, dp));
+            let Some(sids) = by_end.get(&src) else {
+                return;
+            };
+            let sip = frames.get(&(fi, p.frame));
+            for sid in sids {
+                if media[sid].takes(p.ts_ns, &src, &dst) && !sip.is_some_and(|v| v.contains(sid)) {
+                    per.entry(*sid).or_default().push(Kept {
+                        ts_ns: p.ts_ns,
+                        file: fi,
+                        frame: p.frame,
+                        linktype: p.linktype,
+                        orig_len: p.orig_len,
+                        data: p.data.to_vec(),
+                    });
+                }
+            }
+        });
+    }
 }
 
 fn out_err(path: &Path, source: std::io::Error) -> Error {
@@ -441,6 +545,7 @@ pub fn pcaps_from_reports(
     reports: &Path,
     sel: &Selection,
     pcap_dir: &Path,
+    media: bool,
 ) -> Result<Vec<u64>, Error> {
     let wanted = selected_sessions(reports, sel)?;
     let files: Vec<String> = crate::report::flow::read_report(&reports.join("inputs.csv"))?
@@ -453,7 +558,7 @@ pub fn pcaps_from_reports(
         .collect();
     let msgs = read_messages(&reports.join("messages.csv"), &files)?;
     let frames = select_frames(&paths, &msgs, &wanted);
-    write_pcaps(&paths, &frames, pcap_dir)
+    write_pcaps(&paths, &frames, pcap_dir, media)
 }
 
 /// `analyze --pcap-dir`: the pcaps of report.html's table sessions, from
@@ -483,16 +588,18 @@ pub(crate) fn table_pcaps(
     }
     let wanted = sessions.iter().map(|s| s.row.session).collect();
     let frames = select_frames(paths, &msgs, &wanted);
-    write_pcaps(paths, &frames, pcap_dir)
+    write_pcaps(paths, &frames, pcap_dir, false)
 }
 
 /// `sipaudit extract`: analyses `cfg.inputs` (reports in a scratch
 /// directory under `out`, removed afterwards) and writes
-/// `out/<session>.pcap` for the sessions `sel` picks.
+/// `out/<session>.pcap` for the sessions `sel` picks (with `media`, each
+/// with its RTP and RTCP: media.rs).
 pub fn extract(
     cfg: &super::Config,
     sel: &Selection,
     out: &Path,
+    media: bool,
 ) -> Result<(super::RunSummary, Vec<u64>), Error> {
     let scratch = out.join(".sipaudit-extract");
     let run_cfg = super::Config {
@@ -503,7 +610,7 @@ pub fn extract(
         ..cfg.clone()
     };
     let summary = super::run(&run_cfg)?;
-    let written = pcaps_from_reports(&cfg.inputs, &scratch, sel, out);
+    let written = pcaps_from_reports(&cfg.inputs, &scratch, sel, out, media);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok((summary, written?))
 }

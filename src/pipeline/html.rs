@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, Sender};
 
 use crate::report::html::HtmlSession;
-use crate::report::ladder::LadderMsg;
+use crate::report::ladder::{HostRef, LadderRec, LadderStyle};
 use crate::report::rows::{FailureRow, SessionRow};
 
 /// The N best (attention, session) pairs: highest attention, then lowest id.
@@ -55,17 +55,37 @@ pub(crate) struct RowStore {
     tx: Sender<(u64, u32)>,
 }
 
-/// The messages of the table's sessions (tracker side).
+/// The messages of the table's sessions (tracker side). Every message of
+/// the run gets a slot in one slab until its session is known not to make
+/// the table: no allocation per message besides its Call-ID, and the text
+/// that many messages share (hosts, method, tags, agent) kept once.
 pub(crate) struct LadderStore {
     top: TopN,
-    held: rustc_hash::FxHashMap<u64, Vec<LadderMsg>>,
+    /// Slots: a record and the next slot of its session (or of the free
+    /// list); [`NONE`] ends a chain.
+    slots: Vec<(LadderRec, u32)>,
+    free: u32,
+    /// First and last slot of each held session.
+    held: rustc_hash::FxHashMap<u64, (u32, u32)>,
+    /// The run's IPv6 hosts (`ip:port`), by id ([`HostRef`]).
+    hosts: Vec<std::net::SocketAddr>,
+    host_ids: rustc_hash::FxHashMap<std::net::SocketAddr, u32>,
+    /// The run's styles ([`LadderStyle`] keys), by id.
+    styles: Vec<Box<str>>,
+    /// Style id by [`LadderStyle::hash`] (the first style of each hash: a
+    /// colliding one is kept unindexed).
+    style_ids: rustc_hash::FxHashMap<u64, u32>,
+    scratch: String,
     /// One bit per session id: its messages are not wanted.
     gone: Vec<u64>,
-    /// Last message frame per (file, src, dst): each message's
-    /// `prev_frame`.
-    last: rustc_hash::FxHashMap<(u32, std::net::SocketAddr, std::net::SocketAddr), u64>,
+    /// Last message frame per TCP direction (file, src, dst): each TCP
+    /// message's `prev_frame`.
+    last: rustc_hash::FxHashMap<(u32, HostRef, HostRef), u64>,
     rx: Receiver<(u64, u32)>,
 }
+
+/// The end of a slot chain.
+const NONE: u32 = u32::MAX;
 
 /// The two halves for a run keeping `cap` sessions.
 pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
@@ -85,7 +105,14 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
         },
         LadderStore {
             top: top(),
+            slots: Vec::new(),
+            free: NONE,
             held: Default::default(),
+            hosts: Vec::new(),
+            host_ids: Default::default(),
+            styles: Vec::new(),
+            style_ids: Default::default(),
+            scratch: String::new(),
             gone: Vec::new(),
             last: Default::default(),
             rx,
@@ -145,7 +172,7 @@ impl RowStore {
             .iter()
             .filter_map(|&(_, sid)| {
                 let (row, failures) = self.rows.get(&sid)?.clone();
-                let msgs = ladders.held.remove(&sid).unwrap_or_default();
+                let msgs = ladders.take(sid);
                 Some(HtmlSession {
                     row,
                     failures,
@@ -163,8 +190,21 @@ impl LadderStore {
             .is_some_and(|w| w & (1 << (sid % 64)) != 0)
     }
 
+    /// Returns the chain from `slot` to the free list.
+    fn release(&mut self, mut slot: u32) {
+        while slot != NONE {
+            let (rec, next) = &mut self.slots[slot as usize];
+            *rec = LadderRec::default();
+            let n = std::mem::replace(next, self.free);
+            self.free = slot;
+            slot = n;
+        }
+    }
+
     fn drop_session(&mut self, sid: u64) {
-        self.held.remove(&sid);
+        if let Some((head, _)) = self.held.remove(&sid) {
+            self.release(head);
+        }
         let i = (sid / 64) as usize;
         if self.gone.len() <= i {
             self.gone.resize(i + 1, 0);
@@ -183,27 +223,93 @@ impl LadderStore {
         }
     }
 
-    /// The ladder summary of a record, in capture order (every message of
-    /// the run passes here).
-    pub fn summary(&mut self, rec: &crate::dialog::SipRecord) -> LadderMsg {
-        let mut m = LadderMsg::of(rec);
-        m.prev_frame = self
-            .last
-            .insert((rec.file, rec.src, rec.dst), rec.frame)
-            .unwrap_or(0);
-        m
+    fn host(&mut self, a: std::net::SocketAddr) -> HostRef {
+        HostRef::new(a, || {
+            *self.host_ids.entry(a).or_insert_with(|| {
+                self.hosts.push(a);
+                (self.hosts.len() - 1) as u32
+            })
+        })
     }
 
-    /// A message of session `sid`, released by the tracker.
-    pub fn message(&mut self, sid: u64, m: LadderMsg) {
-        if !self.is_gone(sid) {
-            // Capacity 1 first: most sessions that wait here hold one or two
-            // messages, and a default first push reserves four (~1.3 KB).
-            self.held
-                .entry(sid)
-                .or_insert_with(|| Vec::with_capacity(1))
-                .push(m);
+    fn style(&mut self, rec: &crate::dialog::SipRecord) -> u32 {
+        let fields = LadderStyle::of(rec);
+        let h = LadderStyle::hash(&fields);
+        let known = self.style_ids.get(&h).copied();
+        if let Some(id) =
+            known.filter(|&id| LadderStyle::matches(&self.styles[id as usize], &fields))
+        {
+            return id;
         }
+        LadderStyle::key(rec, &mut self.scratch);
+        self.styles.push(self.scratch.as_str().into());
+        let id = (self.styles.len() - 1) as u32;
+        self.style_ids.entry(h).or_insert(id);
+        id
+    }
+
+    /// Files the ladder summary of a record, in capture order (every
+    /// message of the run passes here; `tcp`: it came over a TCP stream):
+    /// the slot to hand to [`LadderStore::message`].
+    pub fn summary(&mut self, rec: &crate::dialog::SipRecord, tcp: bool) -> u32 {
+        let (src, dst) = (self.host(rec.src), self.host(rec.dst));
+        let style = self.style(rec);
+        let mut m = LadderRec::of(rec, src, dst, style);
+        if tcp {
+            m.prev_frame = self
+                .last
+                .insert((rec.file, src, dst), rec.frame)
+                .unwrap_or(0);
+        }
+        if self.free != NONE {
+            let slot = self.free;
+            let s = &mut self.slots[slot as usize];
+            self.free = s.1;
+            *s = (m, NONE);
+            slot
+        } else {
+            self.slots.push((m, NONE));
+            (self.slots.len() - 1) as u32
+        }
+    }
+
+    /// Marks the message in `slot` a retransmission (or not).
+    pub fn set_retransmission(&mut self, slot: u32, repeat: bool) {
+        self.slots[slot as usize].0.retransmission = repeat;
+    }
+
+    /// The message in `slot`, released by the tracker with its session
+    /// (`None`: it has none, and is not shown).
+    pub fn message(&mut self, sid: Option<u64>, slot: u32) {
+        let Some(sid) = sid.filter(|&s| !self.is_gone(s)) else {
+            self.release(slot);
+            return;
+        };
+        match self.held.get_mut(&sid) {
+            Some((_, tail)) => {
+                let prev = std::mem::replace(tail, slot);
+                self.slots[prev as usize].1 = slot;
+            }
+            None => {
+                self.held.insert(sid, (slot, slot));
+            }
+        }
+    }
+
+    /// The messages of session `sid`, in the order they came, expanded.
+    fn take(&mut self, sid: u64) -> Vec<crate::report::ladder::LadderMsg> {
+        let mut out = Vec::new();
+        let Some((head, _)) = self.held.remove(&sid) else {
+            return out;
+        };
+        let mut slot = head;
+        while slot != NONE {
+            let (rec, next) = &self.slots[slot as usize];
+            out.push(rec.expand(&self.hosts, &self.styles[rec.style() as usize]));
+            slot = *next;
+        }
+        self.release(head);
+        out
     }
 }
 
@@ -324,15 +430,35 @@ mod tests {
     }
 
     #[test]
-    fn messages_of_dropped_sessions_are_not_held() {
+    fn messages_of_dropped_sessions_are_not_held_and_slots_are_reused() {
         let (_rows, mut l) = stores(1);
-        l.message(1, LadderMsg::default());
-        l.message(2, LadderMsg::default());
+        let a: std::net::SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        let text = "OPTIONS sip:x@y SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        let rec = crate::dialog::SipRecord::from_text(text, 1, 0, a, a);
+        for sid in [1, 2, 1, 2] {
+            let slot = l.summary(&rec, false);
+            l.message(Some(sid), slot);
+        }
+        let orphan = l.summary(&rec, false);
+        l.message(None, orphan);
+        assert_eq!(l.free, orphan);
         l.top.offer(5, 2).unwrap();
         // Session 1 is evaluated with attention 0: its messages go.
         l.drop_session(1);
-        l.message(1, LadderMsg::default());
+        let slot = l.summary(&rec, false);
+        l.message(Some(1), slot);
         assert!(!l.held.contains_key(&1));
-        assert_eq!(l.held[&2].len(), 1);
+        assert_eq!(l.slots.len(), 5, "freed slots are reused");
+        let msgs = l.take(2);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(
+            (msgs[0].method.as_str(), msgs[0].call_id.as_str()),
+            ("OPTIONS", "c")
+        );
+        assert_eq!(l.styles.len(), 1);
+        assert!(
+            l.hosts.is_empty() && l.last.is_empty(),
+            "IPv4 UDP: no tables"
+        );
     }
 }

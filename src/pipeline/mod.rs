@@ -15,6 +15,7 @@ mod extsort;
 mod html;
 mod inputs;
 mod manifest;
+mod media;
 pub mod merge;
 mod out_dir;
 pub mod spill;
@@ -58,8 +59,9 @@ pub struct Config {
     /// Also write the Parquet twins of sessions, failures, messages and
     /// summary (`--format csv,parquet`, [`report::parquet`]).
     pub parquet: bool,
-    /// Called after each file is decoded (progress display).
-    pub on_file_done: Option<fn()>,
+    /// Bytes read from the input files so far, added to as they are read
+    /// (compressed bytes for compressed files): the progress display.
+    pub progress: Option<capture::ByteCounter>,
     /// The home-network policy (rules.md §E): `--policy FILE`, or the
     /// built-in default ([`crate::rules::policy::Policy::builtin`], also
     /// `Default::default()`) without it. Besides the policy verdicts it sets
@@ -147,6 +149,9 @@ struct Counters {
 /// record, and its messages.csv row (only with `--messages`).
 struct Found {
     rec: SipRecord,
+    /// Came over a TCP stream (plain or WebSocket): report.html's ladder
+    /// notes where its segments start.
+    tcp: bool,
     /// Only with `--messages`.
     row: Option<PendingRow>,
 }
@@ -172,7 +177,8 @@ impl merge::Timed for Found {
 /// report.html).
 struct Payload {
     row: Option<PendingRow>,
-    ladder: Option<Box<report::ladder::LadderMsg>>,
+    /// Slot in the ladder store.
+    ladder: Option<u32>,
 }
 
 /// The per-file sink: SIP framing of TCP streams (`framers`) and everything
@@ -414,6 +420,7 @@ fn linktype_name(lt: u32) -> String {
 fn process_file(
     input: &Input,
     file_idx: u32,
+    progress: Option<&capture::ByteCounter>,
     want_rows: bool,
     helpers: usize,
     store: &AnomalyStore,
@@ -423,7 +430,7 @@ fn process_file(
         let pool = (helpers > 0).then(|| {
             digest::Pool::spawn(scope, helpers, &input.display, file_idx, want_rows, store)
         });
-        read_file(input, file_idx, want_rows, store, pool, emit)
+        read_file(input, file_idx, progress, want_rows, store, pool, emit)
     })
 }
 
@@ -431,6 +438,7 @@ fn process_file(
 fn read_file<'a>(
     input: &Input,
     file_idx: u32,
+    progress: Option<&capture::ByteCounter>,
     want_rows: bool,
     store: &AnomalyStore,
     pool: Option<digest::Pool<'a>>,
@@ -451,7 +459,7 @@ fn read_file<'a>(
     let mut bytes = 0u64;
     let mut first = i64::MAX;
     let mut last = i64::MIN;
-    let (info, err) = capture::read_capture(&input.path, |p| {
+    let (info, err) = capture::read_capture_counted(&input.path, progress, |p| {
         bytes += p.data.len() as u64;
         first = first.min(p.ts_ns);
         last = last.max(p.ts_ns);
@@ -575,8 +583,8 @@ impl Feed {
             l.poll();
         }
         t.drain(|p, sid| {
-            if let (Some(l), Some(m), Some(sid)) = (ladders.as_mut(), p.ladder, sid) {
-                l.message(sid, *m);
+            if let (Some(l), Some(slot)) = (ladders.as_mut(), p.ladder) {
+                l.message(sid, slot);
             }
             if let (Some(row), Some(w)) = (p.row, messages.as_mut()) {
                 // The last two columns, known only now (rows.rs order).
@@ -902,27 +910,30 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
             &first_ts,
             &opts,
             |i, emit| {
-                let r = process_file(&inputs[i], i as u32, cfg.messages, helpers, &store, emit);
-                if let Some(f) = cfg.on_file_done {
-                    f();
-                }
-                r
+                let progress = cfg.progress.as_ref();
+                process_file(
+                    &inputs[i],
+                    i as u32,
+                    progress,
+                    cfg.messages,
+                    helpers,
+                    &store,
+                    emit,
+                )
             },
             |_, found: Found| {
                 last_ts = last_ts.max(found.rec.ts_ns);
+                let ladders = &mut feed.ladders;
                 let payload = Payload {
-                    ladder: feed
-                        .ladders
-                        .as_mut()
-                        .map(|l| Box::new(l.summary(&found.rec))),
+                    ladder: ladders.as_mut().map(|l| l.summary(&found.rec, found.tcp)),
                     row: found.row,
                 };
                 tracker.push(found.rec, payload, |p, repeat| {
                     if let Some(r) = p.row.as_mut() {
                         r.retransmission = Some(repeat);
                     }
-                    if let Some(l) = p.ladder.as_mut() {
-                        l.retransmission = repeat;
+                    if let (Some(l), Some(slot)) = (ladders.as_mut(), p.ladder) {
+                        l.set_retransmission(slot, repeat);
                     }
                 });
                 fed += 1;

@@ -55,30 +55,193 @@ pub struct LadderMsg {
     pub prev_frame: u64,
 }
 
-impl LadderMsg {
-    /// The summary of a record (`retransmission` is set by the caller).
-    pub fn of(r: &SipRecord) -> LadderMsg {
-        LadderMsg {
-            file: r.file,
-            frame: r.frame,
-            ts_ns: r.ts_ns,
-            src: super::addr_text(&r.src),
-            dst: super::addr_text(&r.dst),
-            method: r.method.as_str().to_string(),
-            status: r.status,
-            cseq: (r.cseq > 0).then_some(r.cseq),
-            call_id: r.call_id().to_string(),
-            require: r.require().join(";"),
-            proxy_require: r.proxy_require().join(";"),
-            supported: r.supported().join(";"),
-            unsupported: r.unsupported().join(";"),
-            precondition: r.demand.as_str().to_string(),
-            agent: r.user_agent().unwrap_or("").to_string(),
-            retransmission: false,
-            prev_frame: 0,
+/// The compact form of a [`LadderMsg`] that a run holds for every message
+/// of every open session until the session's rank is known (most are then
+/// dropped): hosts as [`HostRef`]s, the [`LadderStyle`] as an id into the
+/// run's table, and one allocation, the Call-ID. 72 bytes plus the Call-ID,
+/// against eleven `String`s.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LadderRec {
+    frame: u64,
+    ts_ns: i64,
+    /// See [`LadderMsg::prev_frame`].
+    pub prev_frame: u64,
+    /// The sender.
+    pub src: HostRef,
+    /// The receiver.
+    pub dst: HostRef,
+    file: u32,
+    /// CSeq number, 0 when absent.
+    cseq: u32,
+    /// Style id (the caller's table).
+    style: u32,
+    /// Status of a response, [`NO_STATUS`] for a request.
+    status: u16,
+    /// [`Demand`] as its index in [`DEMANDS`].
+    demand: u8,
+    /// See [`LadderMsg::retransmission`].
+    pub retransmission: bool,
+    call_id: Box<str>,
+}
+
+/// An `ip:port` in 8 bytes: an IPv4 address and port inline (bit 63
+/// clear), or with bit 63 set the index of an IPv6 one in the caller's
+/// table. A scanner's thousands of sources then need no table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct HostRef(u64);
+
+const V6_BIT: u64 = 1 << 63;
+
+impl HostRef {
+    /// `a` inline when IPv4; else `v6_id()` (called only then) names it.
+    pub fn new(a: std::net::SocketAddr, v6_id: impl FnOnce() -> u32) -> HostRef {
+        match a {
+            std::net::SocketAddr::V4(v4) => {
+                HostRef(u64::from(v4.ip().to_bits()) << 16 | u64::from(v4.port()))
+            }
+            std::net::SocketAddr::V6(_) => HostRef(V6_BIT | u64::from(v6_id())),
         }
     }
 
+    /// The address back, looking IPv6 ones up in `v6`.
+    pub fn addr(self, v6: &[std::net::SocketAddr]) -> std::net::SocketAddr {
+        if self.0 & V6_BIT != 0 {
+            return v6[(self.0 & u64::from(u32::MAX)) as usize];
+        }
+        let ip = std::net::Ipv4Addr::from_bits((self.0 >> 16) as u32);
+        std::net::SocketAddr::from((ip, self.0 as u16))
+    }
+}
+
+/// [`LadderRec::status`] of a request.
+const NO_STATUS: u16 = u16::MAX;
+
+use crate::sip::Demand;
+
+const DEMANDS: [Demand; 5] = [
+    Demand::Mandatory,
+    Demand::Optional,
+    Demand::NoneOnly,
+    Demand::Absent,
+    Demand::Unknown,
+];
+
+/// What many messages of a run share, interned once per run: the method,
+/// the four option-tag lists (as the record keeps them, `,`-joined) and the
+/// agent, as one text of netstrings (`LEN:TEXT` six times).
+pub struct LadderStyle;
+
+impl LadderStyle {
+    /// The six fields of `r`, as [`LadderStyle::hash`] and
+    /// [`LadderStyle::matches`] take them.
+    pub fn of(r: &SipRecord) -> [&str; 6] {
+        [
+            r.method.as_str(),
+            r.require().as_str(),
+            r.proxy_require().as_str(),
+            r.supported().as_str(),
+            r.unsupported().as_str(),
+            r.user_agent().unwrap_or(""),
+        ]
+    }
+
+    /// A hash of a style's fields (to find its key without writing it).
+    pub fn hash(fields: &[&str; 6]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        fields.hash(&mut h);
+        h.finish()
+    }
+
+    /// Whether `key` is the style of these fields.
+    pub fn matches(key: &str, fields: &[&str; 6]) -> bool {
+        LadderStyle::fields(key) == *fields
+    }
+
+    /// Writes the style of `r` into `key` (cleared first): the text the
+    /// caller interns.
+    pub fn key(r: &SipRecord, key: &mut String) {
+        use std::fmt::Write;
+        key.clear();
+        for f in LadderStyle::of(r) {
+            let _ = write!(key, "{}:{f}", f.len());
+        }
+    }
+
+    /// The six fields of a key written by [`LadderStyle::key`].
+    fn fields(key: &str) -> [&str; 6] {
+        let mut out = [""; 6];
+        let mut rest = key;
+        for f in &mut out {
+            let (len, tail) = rest.split_once(':').unwrap_or(("0", ""));
+            let n = len.parse::<usize>().unwrap_or(0).min(tail.len());
+            (*f, rest) = tail.split_at(n);
+        }
+        out
+    }
+}
+
+impl LadderRec {
+    /// The summary of a record whose sender and receiver are `src` and
+    /// `dst` and whose style has id `style` (`retransmission` and
+    /// `prev_frame` are set by the caller).
+    pub fn of(r: &SipRecord, src: HostRef, dst: HostRef, style: u32) -> LadderRec {
+        LadderRec {
+            frame: r.frame,
+            ts_ns: r.ts_ns,
+            prev_frame: 0,
+            file: r.file,
+            cseq: r.cseq,
+            src,
+            dst,
+            style,
+            status: r.status.unwrap_or(NO_STATUS),
+            demand: DEMANDS.iter().position(|d| *d == r.demand).unwrap_or(4) as u8,
+            retransmission: false,
+            call_id: r.call_id().into(),
+        }
+    }
+
+    /// Its style id.
+    pub fn style(&self) -> u32 {
+        self.style
+    }
+
+    /// The full summary, looking IPv6 hosts up in `v6`; `style` is the key
+    /// of its style.
+    pub fn expand(&self, v6: &[std::net::SocketAddr], style: &str) -> LadderMsg {
+        let [
+            method,
+            require,
+            proxy_require,
+            supported,
+            unsupported,
+            agent,
+        ] = LadderStyle::fields(style);
+        let tags = |t: &str| t.replace(',', ";");
+        LadderMsg {
+            file: self.file,
+            frame: self.frame,
+            ts_ns: self.ts_ns,
+            src: super::addr_text(&self.src.addr(v6)),
+            dst: super::addr_text(&self.dst.addr(v6)),
+            method: method.to_string(),
+            status: (self.status != NO_STATUS).then_some(self.status),
+            cseq: (self.cseq > 0).then_some(self.cseq),
+            call_id: self.call_id.to_string(),
+            require: tags(require),
+            proxy_require: tags(proxy_require),
+            supported: tags(supported),
+            unsupported: tags(unsupported),
+            precondition: DEMANDS[self.demand as usize].as_str().to_string(),
+            agent: agent.to_string(),
+            retransmission: self.retransmission,
+            prev_frame: self.prev_frame,
+        }
+    }
+}
+
+impl LadderMsg {
     /// `INVITE` or `420 INVITE`.
     pub fn label(&self) -> String {
         match self.status {
@@ -396,6 +559,60 @@ mod tests {
             precondition: "absent".into(),
             ..LadderMsg::default()
         }
+    }
+
+    #[test]
+    fn a_compact_record_expands_to_the_full_summary() {
+        let a: std::net::SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        let b: std::net::SocketAddr = "[2001:db8::2]:5080".parse().unwrap();
+        let text = "INVITE sip:b@y SIP/2.0\r\nCall-ID: cid-é\r\nCSeq: 7 INVITE\r\n\
+            Require: precondition\r\nProxy-Require: sec-agree\r\nSupported: 100rel, timer\r\n\
+            User-Agent: 3:<script>:\r\n\r\n";
+        let rec = SipRecord::from_text(text, 9, 5_000, a, b);
+        let (ha, hb) = (HostRef::new(a, || unreachable!()), HostRef::new(b, || 0));
+        assert_eq!((ha.addr(&[]), hb.addr(&[b])), (a, b));
+        let mut c = LadderRec::of(&rec, ha, hb, 0);
+        c.retransmission = true;
+        c.prev_frame = 4;
+        let mut key = String::new();
+        LadderStyle::key(&rec, &mut key);
+        assert!(LadderStyle::matches(&key, &LadderStyle::of(&rec)));
+        let m = c.expand(&[b], &key);
+        let want = LadderMsg {
+            file: 0,
+            frame: 9,
+            ts_ns: 5_000,
+            src: "192.0.2.1:5060".into(),
+            dst: "[2001:db8::2]:5080".into(),
+            method: "INVITE".into(),
+            status: None,
+            cseq: Some(7),
+            call_id: "cid-é".into(),
+            require: "precondition".into(),
+            proxy_require: "sec-agree".into(),
+            supported: "100rel;timer".into(),
+            unsupported: String::new(),
+            precondition: "absent".into(),
+            agent: "3:<script>:".into(),
+            retransmission: true,
+            prev_frame: 4,
+        };
+        assert_eq!(m, want);
+        assert_eq!(std::mem::size_of::<LadderRec>(), 72);
+        let resp = "SIP/2.0 420 Bad Extension\r\nCall-ID: c\r\nCSeq: 7 INVITE\r\n\
+            Unsupported: precondition\r\nServer: s\r\n\r\n";
+        let rec = SipRecord::from_text(resp, 10, 6_000, b, a);
+        assert!(!LadderStyle::matches(&key, &LadderStyle::of(&rec)));
+        LadderStyle::key(&rec, &mut key);
+        let m = LadderRec::of(&rec, hb, ha, 0).expand(&[b], &key);
+        assert_eq!(
+            (m.status, m.unsupported.as_str()),
+            (Some(420), "precondition")
+        );
+        assert_eq!(
+            (m.src.as_str(), m.agent.as_str()),
+            ("[2001:db8::2]:5080", "s")
+        );
     }
 
     #[test]
