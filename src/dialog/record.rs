@@ -168,6 +168,34 @@ enum F {
 /// Number of [`F`] fields.
 const FIELDS: usize = F::ViaHosts as usize + 1;
 
+/// The names of the text fields, in [`F`] order: the order of
+/// [`SipRecord::text_field`] and [`SipRecord::from_stored_text`] (records
+/// files name their columns so, docs/records.md).
+pub const TEXT_FIELDS: [&str; FIELDS] = [
+    "call_id",
+    "from_tag",
+    "to_tag",
+    "request_uri",
+    "top_branch",
+    "require",
+    "unsupported",
+    "user_agent",
+    "warning",
+    "reason",
+    "from_uri",
+    "to_uri",
+    "bottom_branch",
+    "proxy_require",
+    "supported",
+    "session_id",
+    "icid",
+    "x_cid",
+    "subscriber",
+    "visited_network",
+    "access_type",
+    "via_hosts",
+];
+
 /// Where each [`F`] field is in a record's text, compactly (48 bytes
 /// instead of 176 of `[Span; FIELDS]`): the end of every field as a `u16`
 /// and a presence bit each, a field starting where the one before it in
@@ -198,8 +226,7 @@ impl Spans {
         Spans::Packed { ends, present }
     }
 
-    fn get(&self, f: F) -> Option<(usize, usize)> {
-        let i = f as usize;
+    fn get(&self, i: usize) -> Option<(usize, usize)> {
         match self {
             Spans::Packed { ends, present } => (present & (1 << i) != 0).then(|| {
                 let start = if i == 0 { 0 } else { ends[i - 1] };
@@ -581,7 +608,74 @@ impl SipRecord {
     }
 
     fn get(&self, f: F) -> Option<&str> {
-        self.spans.get(f).map(|(a, b)| &self.text[a..b])
+        self.text_field(f as usize)
+    }
+
+    /// The `i`-th text field of [`TEXT_FIELDS`] as the record holds it
+    /// (`None`: absent; tag sets and Via hosts comma-joined).
+    pub fn text_field(&self, i: usize) -> Option<&str> {
+        if i >= FIELDS {
+            return None;
+        }
+        self.spans.get(i).map(|(a, b)| &self.text[a..b])
+    }
+
+    /// The link keys as held: `None` but for an initial request.
+    pub fn link_keys(&self) -> Option<&super::linkkeys::LinkKeys> {
+        self.link.as_deref()
+    }
+
+    /// A record holding `texts` (by [`TEXT_FIELDS`] index, as
+    /// [`SipRecord::text_field`] gives them) and `link` (as
+    /// [`SipRecord::link_keys`] gives it), every public field zero, empty
+    /// or `false` for the caller to set: a record rebuilt from a records
+    /// file, without the message.
+    pub fn from_stored_text(
+        texts: &[Option<&str>; FIELDS],
+        link: Option<super::linkkeys::LinkKeys>,
+    ) -> SipRecord {
+        let mut text = String::new();
+        let mut spans = [Span::NONE; FIELDS];
+        for (i, t) in texts.iter().enumerate() {
+            if let Some(t) = t {
+                let start = text.len() as u32;
+                text.push_str(t);
+                spans[i] = Span {
+                    start,
+                    end: text.len() as u32,
+                };
+            }
+        }
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        SipRecord {
+            file: 0,
+            frame: 0,
+            seq: 0,
+            ts_ns: 0,
+            src: unspecified,
+            dst: unspecified,
+            key: TxnKey::from_raw(0),
+            status: None,
+            method: Method::Other("".into()),
+            cseq: 0,
+            via_count: 0,
+            allow_update: false,
+            has_allow: false,
+            demand: Demand::Absent,
+            has_sdp: false,
+            sdp_origin: None,
+            h2_fingerprint: 0,
+            rseq: None,
+            rack: None,
+            sdp_media: None,
+            session_level_precondition: false,
+            has_precondition_lines: false,
+            precondition_failure: false,
+            link: link.map(Box::new),
+            reply: None,
+            spans: Spans::pack(&spans, text.len()),
+            text: text.into_boxed_str(),
+        }
     }
 
     /// What retry linking compares (all zero but for an initial request).

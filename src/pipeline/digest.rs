@@ -125,6 +125,7 @@ impl Digest {
                 "SIP message cut short by the capture".into(),
             );
         }
+        let part = crate::dialog::partition_key(msg);
         let rec = SipRecord::new(
             msg,
             Capture {
@@ -137,7 +138,11 @@ impl Digest {
             },
         );
         if !self.want_rows {
-            return Found { rec, row: None };
+            return Found {
+                rec,
+                row: None,
+                part,
+            };
         }
         // The five tag lists, back to back in one reused buffer.
         let mut tags = std::mem::take(&mut self.scratch);
@@ -206,6 +211,7 @@ impl Digest {
                 head,
                 retransmission: None,
             }),
+            part,
         }
     }
 }
