@@ -1111,6 +1111,48 @@ CSeq: 1 OPTIONS\r\nUser-Agent: UA-"
         assert!(matches!(rec(INVITE).spans, Spans::Packed { .. }));
     }
 
+    /// A record rebuilt from its text fields and link keys gives the same
+    /// fields, packed or wide.
+    fn assert_rebuilds(r: &SipRecord) {
+        let texts: [Option<&str>; FIELDS] = std::array::from_fn(|i| r.text_field(i));
+        let b = SipRecord::from_stored_text(&texts, r.link_keys().copied());
+        for i in 0..FIELDS {
+            assert_eq!(b.text_field(i), r.text_field(i), "{}", TEXT_FIELDS[i]);
+        }
+        assert_eq!(b.text_field(FIELDS), None);
+        assert_eq!(b.link(), r.link());
+        assert_eq!(b.link_keys().is_some(), r.link_keys().is_some());
+        assert_eq!(b.require(), r.require());
+        assert_eq!(
+            b.via_hosts().collect::<Vec<_>>(),
+            r.via_hosts().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            matches!(b.spans, Spans::Packed { .. }),
+            matches!(r.spans, Spans::Packed { .. })
+        );
+    }
+
+    #[test]
+    fn stored_text_rebuilds_the_record() {
+        assert_rebuilds(&rec(INVITE));
+        let long = "u".repeat(70_000);
+        assert_rebuilds(&rec(&INVITE.replace(
+            "Content-Length: 0",
+            &format!("User-Agent: {long}\nContent-Length: 0"),
+        )));
+        assert_rebuilds(&rec("SIP/2.0 180 Ringing
+Via: SIP/2.0/UDP h;branch=z9hG4bK1
+From: <sip:alice@example.com>;tag=a
+To: <sip:bob@example.com>;tag=b
+Call-ID: c
+CSeq: 1 INVITE
+Reason:
+Content-Length: 0
+
+"));
+    }
+
     #[test]
     fn record_size_is_pinned() {
         // A regression here costs memory on every held message.

@@ -17,14 +17,16 @@ use arrow_array::{
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::FileFacts;
-use super::schema::{
-    FACTS_KEY, LINK_COLUMNS, MAJOR, REPLY_COLUMNS, ROW_GROUP_ROWS, VERSION_KEY, major_of,
-};
+use super::schema::{FACTS_KEY, LINK_COLUMNS, MAJOR, REPLY_COLUMNS, VERSION_KEY, major_of};
 use crate::dialog::linkkeys::{LinkKeys, ReplyKeys};
 use crate::dialog::record::TEXT_FIELDS;
 use crate::dialog::{Method, SipRecord, TxnKey};
 use crate::error::{Error, ErrorKind};
 use crate::sip::Demand;
+
+/// Rows decoded at a time: a fraction of a row group, so that the reduce
+/// step holds little more than the merge's buffers.
+const READ_BATCH_ROWS: usize = 8192;
 
 /// A records file whose footer was read.
 #[derive(Clone, Debug)]
@@ -101,7 +103,7 @@ pub fn read(
 ) -> Result<(), Error> {
     let (b, _) = builder(path)?;
     let reader = b
-        .with_batch_size(ROW_GROUP_ROWS)
+        .with_batch_size(READ_BATCH_ROWS)
         .build()
         .map_err(|e| err(path, e))?;
     for batch in reader {
