@@ -634,7 +634,9 @@ impl SipRecord {
         texts: &[Option<&str>; FIELDS],
         link: Option<super::linkkeys::LinkKeys>,
     ) -> SipRecord {
-        let mut text = String::new();
+        // Sized up front: a grown String shrunk into a Box may keep its
+        // larger block (the allocator reallocates in place).
+        let mut text = String::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
         let mut spans = [Span::NONE; FIELDS];
         for (i, t) in texts.iter().enumerate() {
             if let Some(t) = t {
