@@ -1118,8 +1118,8 @@ CSeq: 1 OPTIONS\r\nUser-Agent: UA-"
     fn assert_rebuilds(r: &SipRecord) {
         let texts: [Option<&str>; FIELDS] = std::array::from_fn(|i| r.text_field(i));
         let b = SipRecord::from_stored_text(&texts, r.link_keys().copied());
-        for i in 0..FIELDS {
-            assert_eq!(b.text_field(i), r.text_field(i), "{}", TEXT_FIELDS[i]);
+        for (i, name) in TEXT_FIELDS.iter().enumerate() {
+            assert_eq!(b.text_field(i), r.text_field(i), "{name}");
         }
         assert_eq!(b.text_field(FIELDS), None);
         assert_eq!(b.link(), r.link());

@@ -960,6 +960,10 @@ fn jobs_of(cfg: &Config) -> usize {
         .max(1)
 }
 
+/// Emits input `i`'s messages in file order (its anomalies into the store)
+/// and returns its result.
+type Produce<'a> = dyn Fn(usize, &AnomalyStore, &mut dyn FnMut(Found)) -> FileResult + Sync + 'a;
+
 /// Where a batch's messages come from: the captures, decoded (`analyze`),
 /// or records files read back (`analyze --records`, `records.rs`).
 struct Source<'a> {
@@ -967,9 +971,8 @@ struct Source<'a> {
     inputs: &'a [Input],
     /// Each input's first packet time (the merge's hint).
     first_ts: Vec<Option<i64>>,
-    /// Emits input `i`'s messages in file order (its anomalies into the
-    /// store) and returns its result.
-    produce: &'a (dyn Fn(usize, &AnomalyStore, &mut dyn FnMut(Found)) -> FileResult + Sync),
+    /// Produces the messages of each input.
+    produce: &'a Produce<'a>,
 }
 
 /// [`run`] without the temporary directory: writes every report into
