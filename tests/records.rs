@@ -353,3 +353,63 @@ fn duckdb_counts_the_sip_messages_of_summary_csv() {
     assert_eq!(got["types"]["status"], "USMALLINT");
     assert_eq!(got["types"]["reply_contacts"], "UBIGINT[]");
 }
+
+#[test]
+fn unreadable_inputs_keep_their_errors_through_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good = root().join("samples/h17-rotated-420/capture-2.pcap");
+    let bytes = fs::read(root().join("samples/h17-rotated-420/capture-1.pcap")).unwrap();
+    fs::write(d.join("cut.pcap"), &bytes[..bytes.len() - 7]).unwrap();
+    fs::write(d.join("junk.pcap"), b"garbage\n").unwrap();
+    fs::write(d.join("empty.pcap"), b"").unwrap();
+    let caps: Vec<String> = ["cut.pcap", "junk.pcap", "empty.pcap"]
+        .iter()
+        .map(|n| d.join(n).to_string_lossy().into_owned())
+        .chain([good.to_string_lossy().into_owned()])
+        .collect();
+    let rec = d.join("rec");
+    let mut args = vec!["-o", rec.to_str().unwrap()];
+    args.extend(caps.iter().map(String::as_str));
+    let o = extract_records(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(fs::read_dir(&rec).unwrap().count(), 4, "a file per input");
+    let (a, b) = (d.join("a"), d.join("b"));
+    let mut args = vec!["--no-html", "-o", a.to_str().unwrap()];
+    args.extend(caps.iter().map(String::as_str));
+    let oa = analyze(&args);
+    let ob = analyze(&[
+        "--records",
+        "--no-html",
+        "-o",
+        b.to_str().unwrap(),
+        rec.to_str().unwrap(),
+    ]);
+    assert_eq!(oa.status.code(), Some(1));
+    assert_eq!(ob.status.code(), Some(1));
+    let errors = |o: &Output| -> Vec<String> {
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .filter(|l| l.starts_with("sipaudit: error:"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        errors(&oa).len(),
+        3,
+        "{}",
+        String::from_utf8_lossy(&oa.stderr)
+    );
+    assert_eq!(errors(&oa), errors(&ob));
+    for r in SAME {
+        assert!(
+            fs::read(a.join(r)).unwrap() == fs::read(b.join(r)).unwrap(),
+            "{r} differs"
+        );
+    }
+}
