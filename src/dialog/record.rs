@@ -168,7 +168,7 @@ enum F {
 /// Number of [`F`] fields.
 const FIELDS: usize = F::ViaHosts as usize + 1;
 
-/// The names of the text fields, in [`F`] order: the order of
+/// The names of the text fields, in the record's order: the order of
 /// [`SipRecord::text_field`] and [`SipRecord::from_stored_text`] (records
 /// files name their columns so, docs/records.md).
 pub const TEXT_FIELDS: [&str; FIELDS] = [

@@ -12,7 +12,7 @@
 //!   one partition of the messages only.
 //!
 //! Owns: output naming, the map step's threads, and the conversion between
-//! [`FileResult`] and [`FileFacts`]. Never decodes Parquet itself
+//! `FileResult` and [`FileFacts`]. Never decodes Parquet itself
 //! ([`crate::records`] does) and never tracks sessions by itself.
 
 use std::collections::BTreeSet;

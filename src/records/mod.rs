@@ -1,6 +1,6 @@
 //! Message records in Parquet (issue "beyond one machine", docs/records.md):
 //! one file per input capture, one row per SIP message holding every field
-//! of the dialog stage's [`SipRecord`] plus where it was seen and its
+//! of the dialog stage's [`crate::dialog::SipRecord`] plus where it was seen and its
 //! partition key, and in the file's key-value metadata what the input's
 //! reports need besides the messages ([`FileFacts`]: its inputs.csv row,
 //! its summary.csv counters, its decoding anomalies).
