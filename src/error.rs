@@ -124,6 +124,16 @@ pub enum ErrorKind {
         /// What is wrong, and what to do.
         detail: String,
     },
+    /// A records file (`extract-records`, docs/records.md) cannot be used:
+    /// not Parquet, another schema version, or a column missing or of
+    /// another type.
+    #[error("{}: records file: {detail}", path.display())]
+    Records {
+        /// The records file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// Nothing can be analysed: no named path exists, and the named
     /// directories hold no file. Checked before anything is written.
     #[error("nothing to analyse: {}", no_input(missing, empty_dirs))]

@@ -9,6 +9,8 @@
 //!            UDP       + SDP        verdicts
 //! ```
 //!
+//! [`records`] stores the dialog stage's input (one row per SIP message) in
+//! Parquet and reads it back: it uses `dialog` and `sip` only.
 //! [`pipeline`] connects the stages (and is the only place that starts threads);
 //! [`anomaly`] and [`error`] are shared leaves. The binary (`src/main.rs`) only
 //! parses the command line, calls [`pipeline::run`] and owns the exit status.
@@ -26,6 +28,8 @@ pub mod dialog;
 pub mod rules;
 
 pub mod report;
+
+pub mod records;
 
 pub mod pipeline;
 

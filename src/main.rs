@@ -42,6 +42,10 @@ enum Command {
     /// selected session, from every input, in capture-time order, original
     /// bytes and timestamps (pcapng when the frames' link types differ).
     Extract(ExtractArgs),
+    /// Write the message records of each capture (the map step of a
+    /// distributed run, docs/records.md): `<DIR>/<input file name>.records.parquet`,
+    /// one row per SIP message; `analyze --records` reads them back.
+    ExtractRecords(ExtractRecordsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -138,6 +142,12 @@ struct AnalyzeArgs {
         value_name = "LIST"
     )]
     format: Vec<Format>,
+    /// The inputs are records files or directories of them (`extract-records`; `*.records.parquet`), not captures: the reports are those of analyze on the captures they were extracted from.
+    #[arg(long, conflicts_with_all = ["messages", "pcap_dir"])]
+    records: bool,
+    /// With --records: keep only the messages of partition K of N (0 <= K < N) of the partition key (docs/records.md).
+    #[arg(long, value_name = "K/N", requires = "records", value_parser = parse_partition)]
+    partition: Option<(usize, usize)>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -171,6 +181,34 @@ struct ExtractArgs {
     media: bool,
 }
 
+#[derive(clap::Args, Debug)]
+struct ExtractRecordsArgs {
+    /// Capture files or directories, as for analyze.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// Directory for the records files (created if missing). Inputs with the same file name in different directories get a hash of their path in the name.
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
+    /// Threads: each input is decoded on one and written on another; from 3, N-2 helpers digest its messages.
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+/// `--partition K/N`: partition K (0-based) of N.
+fn parse_partition(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?} is not K/N (e.g. 0/4)"))?;
+    let (k, n): (usize, usize) = (
+        k.parse().map_err(|_| format!("{k:?} is not a number"))?,
+        n.parse().map_err(|_| format!("{n:?} is not a number"))?,
+    );
+    if n == 0 || k >= n {
+        return Err(format!("K/N needs 0 <= K < N (got {s})"));
+    }
+    Ok((k, n))
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
     Csv,
@@ -199,6 +237,7 @@ fn main() -> ExitCode {
         Command::Policy { command } => policy_command(command),
         Command::Explain(a) => explain(a),
         Command::Extract(a) => extract(a),
+        Command::ExtractRecords(a) => extract_records(a),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
@@ -336,23 +375,30 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let inputs = match pipeline::inputs_to_analyse(&a.inputs) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("sipaudit: {e}");
-            return ExitCode::from(2);
+    // Records files are listed by the reduce step itself (no progress bar).
+    let inputs = if a.records {
+        None
+    } else {
+        match pipeline::inputs_to_analyse(&a.inputs) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                eprintln!("sipaudit: {e}");
+                return ExitCode::from(2);
+            }
         }
     };
-    let show = match a.progress {
-        Progress::Always => true,
-        Progress::Never => false,
-        Progress::Auto => std::io::stderr().is_terminal(),
-    };
+    let show = inputs.is_some()
+        && match a.progress {
+            Progress::Always => true,
+            Progress::Never => false,
+            Progress::Auto => std::io::stderr().is_terminal(),
+        };
     // The bar counts the bytes of the files as they are on disk.
     let counter = show.then(sipaudit::capture::ByteCounter::default);
     let display = counter.as_ref().map(|c| {
         let total = inputs
             .iter()
+            .flatten()
             .filter_map(|i| std::fs::metadata(&i.path).ok())
             .map(|m| m.len())
             .sum();
@@ -371,13 +417,43 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         pcap_dir: a.pcap_dir,
         report_dir: None,
     };
-    let res = pipeline::run(&cfg);
+    let res = if a.records {
+        pipeline::records::run_records(&cfg, a.partition)
+    } else {
+        pipeline::run(&cfg)
+    };
     if let Some(d) = display {
         d.finish();
     }
     match res {
         Ok(s) => {
             print_summary(&s, &cfg);
+            batch_exit(&s)
+        }
+        Err(e) => {
+            eprintln!("sipaudit: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn extract_records(a: ExtractRecordsArgs) -> ExitCode {
+    let cfg = Config {
+        inputs: a.inputs,
+        jobs: a.jobs,
+        ..Config::default()
+    };
+    match pipeline::records::extract_records(&cfg, &a.out) {
+        Ok(s) => {
+            eprintln!(
+                "sipaudit: {} file(s) ({} with errors), {} packets, {} SIP messages; records in {} ({:.3} s)",
+                s.files,
+                s.failed_files.len(),
+                s.packets,
+                s.sip_messages,
+                a.out.display(),
+                s.elapsed.as_secs_f64()
+            );
             batch_exit(&s)
         }
         Err(e) => {

@@ -57,6 +57,16 @@ pub(crate) fn stable_hasher(seed: u64) -> impl std::hash::Hasher {
 pub struct TxnKey(u64);
 
 impl TxnKey {
+    /// The key as stored in a records file (`records`).
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// The key stored as [`TxnKey::raw`].
+    pub fn from_raw(v: u64) -> TxnKey {
+        TxnKey(v)
+    }
+
     /// The key of a parsed message.
     pub fn of(msg: &Message<'_>) -> TxnKey {
         TxnKey::of_parts(

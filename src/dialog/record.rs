@@ -173,6 +173,34 @@ enum F {
 /// Number of [`F`] fields.
 const FIELDS: usize = F::ViaHosts as usize + 1;
 
+/// The names of the text fields, in the record's order: the order of
+/// [`SipRecord::text_field`] and [`SipRecord::from_stored_text`] (records
+/// files name their columns so, docs/records.md).
+pub const TEXT_FIELDS: [&str; FIELDS] = [
+    "call_id",
+    "from_tag",
+    "to_tag",
+    "request_uri",
+    "top_branch",
+    "require",
+    "unsupported",
+    "user_agent",
+    "warning",
+    "reason",
+    "from_uri",
+    "to_uri",
+    "bottom_branch",
+    "proxy_require",
+    "supported",
+    "session_id",
+    "icid",
+    "x_cid",
+    "subscriber",
+    "visited_network",
+    "access_type",
+    "via_hosts",
+];
+
 /// Where each [`F`] field is in a record's text, compactly (48 bytes
 /// instead of 176 of `[Span; FIELDS]`): the end of every field as a `u16`
 /// and a presence bit each, a field starting where the one before it in
@@ -203,8 +231,7 @@ impl Spans {
         Spans::Packed { ends, present }
     }
 
-    fn get(&self, f: F) -> Option<(usize, usize)> {
-        let i = f as usize;
+    fn get(&self, i: usize) -> Option<(usize, usize)> {
         match self {
             Spans::Packed { ends, present } => (present & (1 << i) != 0).then(|| {
                 let start = if i == 0 { 0 } else { ends[i - 1] };
@@ -594,7 +621,76 @@ impl SipRecord {
     }
 
     fn get(&self, f: F) -> Option<&str> {
-        self.spans.get(f).map(|(a, b)| &self.text[a..b])
+        self.text_field(f as usize)
+    }
+
+    /// The `i`-th text field of [`TEXT_FIELDS`] as the record holds it
+    /// (`None`: absent; tag sets and Via hosts comma-joined).
+    pub fn text_field(&self, i: usize) -> Option<&str> {
+        if i >= FIELDS {
+            return None;
+        }
+        self.spans.get(i).map(|(a, b)| &self.text[a..b])
+    }
+
+    /// The link keys as held: `None` but for an initial request.
+    pub fn link_keys(&self) -> Option<&super::linkkeys::LinkKeys> {
+        self.link.as_deref()
+    }
+
+    /// A record holding `texts` (by [`TEXT_FIELDS`] index, as
+    /// [`SipRecord::text_field`] gives them) and `link` (as
+    /// [`SipRecord::link_keys`] gives it), every public field zero, empty
+    /// or `false` for the caller to set: a record rebuilt from a records
+    /// file, without the message.
+    pub fn from_stored_text(
+        texts: &[Option<&str>; FIELDS],
+        link: Option<super::linkkeys::LinkKeys>,
+    ) -> SipRecord {
+        // Sized up front: a grown String shrunk into a Box may keep its
+        // larger block (the allocator reallocates in place).
+        let mut text = String::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
+        let mut spans = [Span::NONE; FIELDS];
+        for (i, t) in texts.iter().enumerate() {
+            if let Some(t) = t {
+                let start = text.len() as u32;
+                text.push_str(t);
+                spans[i] = Span {
+                    start,
+                    end: text.len() as u32,
+                };
+            }
+        }
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        SipRecord {
+            file: 0,
+            frame: 0,
+            seq: 0,
+            ts_ns: 0,
+            src: unspecified,
+            dst: unspecified,
+            key: TxnKey::from_raw(0),
+            status: None,
+            method: Method::Other("".into()),
+            cseq: 0,
+            via_count: 0,
+            allow_update: false,
+            has_allow: false,
+            demand: Demand::Absent,
+            has_sdp: false,
+            sdp_origin: None,
+            h2_fingerprint: 0,
+            rseq: None,
+            rack: None,
+            sdp_media: None,
+            session_level_precondition: false,
+            has_precondition_lines: false,
+            precondition_failure: false,
+            link: link.map(Box::new),
+            reply: None,
+            spans: Spans::pack(&spans, text.len()),
+            text: text.into_boxed_str(),
+        }
     }
 
     /// What retry linking compares (all zero but for an initial request).
@@ -1028,6 +1124,48 @@ CSeq: 1 OPTIONS\r\nUser-Agent: UA-"
         assert_eq!(r.reason(), None);
         assert_eq!(r.access_type(), Some("3GPP-E-UTRAN-FDD"));
         assert!(matches!(rec(INVITE).spans, Spans::Packed { .. }));
+    }
+
+    /// A record rebuilt from its text fields and link keys gives the same
+    /// fields, packed or wide.
+    fn assert_rebuilds(r: &SipRecord) {
+        let texts: [Option<&str>; FIELDS] = std::array::from_fn(|i| r.text_field(i));
+        let b = SipRecord::from_stored_text(&texts, r.link_keys().copied());
+        for (i, name) in TEXT_FIELDS.iter().enumerate() {
+            assert_eq!(b.text_field(i), r.text_field(i), "{name}");
+        }
+        assert_eq!(b.text_field(FIELDS), None);
+        assert_eq!(b.link(), r.link());
+        assert_eq!(b.link_keys().is_some(), r.link_keys().is_some());
+        assert_eq!(b.require(), r.require());
+        assert_eq!(
+            b.via_hosts().collect::<Vec<_>>(),
+            r.via_hosts().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            matches!(b.spans, Spans::Packed { .. }),
+            matches!(r.spans, Spans::Packed { .. })
+        );
+    }
+
+    #[test]
+    fn stored_text_rebuilds_the_record() {
+        assert_rebuilds(&rec(INVITE));
+        let long = "u".repeat(70_000);
+        assert_rebuilds(&rec(&INVITE.replace(
+            "Content-Length: 0",
+            &format!("User-Agent: {long}\nContent-Length: 0"),
+        )));
+        assert_rebuilds(&rec("SIP/2.0 180 Ringing
+Via: SIP/2.0/UDP h;branch=z9hG4bK1
+From: <sip:alice@example.com>;tag=a
+To: <sip:bob@example.com>;tag=b
+Call-ID: c
+CSeq: 1 INVITE
+Reason:
+Content-Length: 0
+
+"));
     }
 
     #[test]

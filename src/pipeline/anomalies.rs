@@ -102,6 +102,39 @@ impl AnomalyStore {
         rows.clear();
     }
 
+    /// Every anomaly held, as rows in the grouping order (a run on
+    /// consecutive frames possibly in pieces: [`AnomalyStore::write`] joins
+    /// them), for a records file. The store takes nothing afterwards.
+    pub fn take_rows(&self) -> std::io::Result<Vec<Row>> {
+        let (sorter, error) = {
+            let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            (g.sorter.take(), g.error.take())
+        };
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let sorter = sorter.ok_or_else(|| std::io::Error::other("anomalies taken twice"))?;
+        let mut rows = Vec::new();
+        sorter.finish(&mut |r| {
+            rows.push(r);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    /// Adds `rows` (of [`AnomalyStore::take_rows`] in an earlier run) as
+    /// anomalies of input `file`.
+    pub fn add_rows(&self, file: u32, rows: impl IntoIterator<Item = Row>) {
+        let mut v: Vec<Row> = rows
+            .into_iter()
+            .map(|mut r| {
+                r.file = file;
+                r
+            })
+            .collect();
+        self.add(&mut v);
+    }
+
     /// Writes `dir/anomalies.csv` (`files`: the input names by index).
     /// Every [`AnomalyBuf`] must be dropped or flushed before.
     pub fn write(&self, dir: &Path, files: &[String]) -> Result<Written, Error> {

@@ -126,6 +126,7 @@ impl Digest {
                 "SIP message cut short by the capture".into(),
             );
         }
+        let part = crate::dialog::partition_key(msg);
         let rec = SipRecord::new(msg, Capture::of(self.file_idx, seq, at));
         let tcp = matches!(at.proto, "tcp" | "ws");
         if !self.want_rows {
@@ -133,6 +134,7 @@ impl Digest {
                 rec,
                 tcp,
                 row: None,
+                part,
             };
         }
         // The five tag lists, back to back in one reused buffer. The record
@@ -226,6 +228,7 @@ impl Digest {
                 head,
                 retransmission: None,
             }),
+            part,
         }
     }
 }

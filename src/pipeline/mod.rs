@@ -18,6 +18,7 @@ mod manifest;
 mod media;
 pub mod merge;
 mod out_dir;
+pub mod records;
 pub mod spill;
 
 pub use inputs::{Input, expand_inputs, inputs_to_analyse};
@@ -154,6 +155,9 @@ struct Found {
     tcp: bool,
     /// Only with `--messages`.
     row: Option<PendingRow>,
+    /// Its partition key ([`crate::dialog::partition_key`]), for records
+    /// files (`records`).
+    part: u64,
 }
 
 /// A messages.csv row encoded on the thread that found the message, up to
@@ -797,13 +801,23 @@ const MAX_HELPERS: usize = 8;
 /// manifest (`out_dir::Staging`): a run that fails or is killed leaves
 /// the previous reports as they were.
 pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
-    let start = Instant::now();
-    let started = std::time::SystemTime::now();
     // Both checked before any file is written: first that something can be
     // analysed, then that the reports can be written.
     let inputs = inputs_to_analyse(&cfg.inputs)?;
+    run_staged(cfg, &inputs, |staged| write_reports(staged, &inputs))
+}
+
+/// [`run`] once its inputs are known: `write` writes the reports into the
+/// temporary directory of the configuration it is given.
+fn run_staged(
+    cfg: &Config,
+    inputs: &[Input],
+    write: impl FnOnce(&Config) -> Result<RunSummary, Error>,
+) -> Result<RunSummary, Error> {
+    let start = Instant::now();
+    let started = std::time::SystemTime::now();
     prepare_out_dir(&cfg.out_dir)?;
-    let input_files = manifest::input_files(&inputs);
+    let input_files = manifest::input_files(inputs);
     let staging = out_dir::Staging::create(&cfg.out_dir)?;
     // Everything below writes into the temporary directory.
     let staged = Config {
@@ -811,7 +825,7 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
         report_dir: Some(cfg.out_dir.clone()),
         ..cfg.clone()
     };
-    let mut summary = write_reports(&staged, &inputs).map_err(|e| staging.unstage(e))?;
+    let mut summary = write(&staged).map_err(|e| staging.unstage(e))?;
     if cfg.parquet {
         report::parquet::write_twins(staging.path()).map_err(|e| staging.unstage(e))?;
     }
@@ -835,25 +849,68 @@ pub fn run(cfg: &Config) -> Result<RunSummary, Error> {
     Ok(summary)
 }
 
+/// `--jobs`, or every core.
+fn jobs_of(cfg: &Config) -> usize {
+    cfg.jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+/// Emits input `i`'s messages in file order (its anomalies into the store)
+/// and returns its result.
+type Produce<'a> = dyn Fn(usize, &AnomalyStore, &mut dyn FnMut(Found)) -> FileResult + Sync + 'a;
+
+/// Where a batch's messages come from: the captures, decoded (`analyze`),
+/// or records files read back (`analyze --records`, `records.rs`).
+struct Source<'a> {
+    /// The inputs by index (display names: the reports name inputs so).
+    inputs: &'a [Input],
+    /// Each input's first packet time (the merge's hint).
+    first_ts: Vec<Option<i64>>,
+    /// Produces the messages of each input.
+    produce: &'a Produce<'a>,
+}
+
 /// [`run`] without the temporary directory: writes every report into
 /// `cfg.out_dir`.
 fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
+    // Helpers: see the thread plan in write_reports_from.
+    let helpers = jobs_of(cfg).saturating_sub(3).min(MAX_HELPERS);
+    let produce = |i: usize, store: &AnomalyStore, emit: &mut dyn FnMut(Found)| {
+        process_file(
+            &inputs[i],
+            i as u32,
+            cfg.progress.as_ref(),
+            cfg.messages,
+            helpers,
+            store,
+            emit,
+        )
+    };
+    let src = Source {
+        inputs,
+        first_ts: inputs
+            .iter()
+            .map(|i| capture::first_timestamp(&i.path))
+            .collect(),
+        produce: &produce,
+    };
+    write_reports_from(cfg, &src)
+}
+
+/// Tracks sessions over the messages of `src` and writes every report into
+/// `cfg.out_dir`.
+fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Error> {
     let start = Instant::now();
-    let jobs = cfg
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let first_ts: Vec<Option<i64>> = inputs
-        .iter()
-        .map(|i| capture::first_timestamp(&i.path))
-        .collect();
+    let inputs = src.inputs;
+    let jobs = jobs_of(cfg);
+    let first_ts = &src.first_ts;
     // --jobs N: one thread reads and decodes each file and this one tracks
     // sessions; with a third, finished sessions are evaluated and written on
     // it (RulesStage), and the other N - 3 digest the messages of the file
     // being read (digest.rs). On two cores the first two already use both:
     // the rules thread changes nothing there and helpers only add the cost
     // of handing messages over (measured).
-    let helpers = jobs.saturating_sub(3).min(MAX_HELPERS);
     let opts = merge::MergeOptions {
         prefetch: jobs,
         ..merge::MergeOptions::default()
@@ -907,19 +964,10 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
     let (results, mut reports) = std::thread::scope(|scope| {
         let mut stage = RulesStage::new(reports, (jobs > 2).then_some(scope));
         let results = merge::merge(
-            &first_ts,
+            first_ts,
             &opts,
             |i, emit| {
-                let progress = cfg.progress.as_ref();
-                process_file(
-                    &inputs[i],
-                    i as u32,
-                    progress,
-                    cfg.messages,
-                    helpers,
-                    &store,
-                    emit,
-                )
+                (src.produce)(i, &store, emit)
             },
             |_, found: Found| {
                 last_ts = last_ts.max(found.rec.ts_ns);
