@@ -452,3 +452,103 @@ impl Router {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    fn rec(method: &str, from: &str, to: &str, to_tag: &str, extra: &str, ts: i64) -> SipRecord {
+        let start = if method.starts_with("SIP/") {
+            method.to_string()
+        } else {
+            format!("{method} sip:x@example.net SIP/2.0")
+        };
+        let cseq = if method.starts_with("SIP/") {
+            "INVITE"
+        } else {
+            method
+        };
+        let text = format!(
+            "{start}\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK{ts}\r\nFrom: <{from}>;tag=f\r\nTo: <{to}>{to_tag}\r\n\
+Call-ID: {from}{to}\r\nCSeq: 1 {cseq}\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        let a: std::net::SocketAddr = "192.0.2.1:5060".parse().expect("addr");
+        SipRecord::from_text(&text, 1, ts, a, a)
+    }
+
+    const SID: &str = "Session-ID: ab30317f1a784dc48ff824d0d3715d86\r\n";
+
+    /// A From URI whose pair with `to` is not in partition `not`.
+    fn elsewhere(not: usize, to: &str) -> String {
+        (0..100)
+            .map(|k| format!("sip:leg{k}@b.example"))
+            .find(|f| partition_of(rec("INVITE", f, to, "", "", 0).partition, PARTITIONS) != not)
+            .expect("some pair lands elsewhere")
+    }
+
+    #[test]
+    fn a_b2bua_leg_follows_the_first_leg_with_its_pair() {
+        let mut r = Router::new(32 * S);
+        let first = rec("INVITE", "sip:a@a.example", "sip:b@b.example", "", SID, 0);
+        let p = r.route(&first);
+        assert_eq!(p, partition_of(first.partition, PARTITIONS));
+        let other = elsewhere(p, "sip:c@c.example");
+        let leg = rec("INVITE", &other, "sip:c@c.example", "", SID, S);
+        assert_eq!(r.route(&leg), p, "the leg joins the first");
+        // Its responses and the callee's BYE carry the same pair.
+        let ok = rec(
+            "SIP/2.0 200 OK",
+            &other,
+            "sip:c@c.example",
+            ";tag=t",
+            "",
+            2 * S,
+        );
+        assert_eq!(r.route(&ok), p);
+        let bye = rec("BYE", "sip:c@c.example", &other, ";tag=f", "", 3 * S);
+        assert_eq!(r.route(&bye), p, "direction-free");
+        // After 2 h of silence the pair goes home.
+        let later = rec(
+            "INVITE",
+            &other,
+            "sip:c@c.example",
+            "",
+            "",
+            3 * S + DIALOG_IDLE_NS + S,
+        );
+        assert_ne!(r.route(&later), p);
+    }
+
+    #[test]
+    fn no_union_beyond_w0_or_for_a_common_value() {
+        let mut r = Router::new(32 * S);
+        let first = rec("INVITE", "sip:a@a.example", "sip:b@b.example", "", SID, 0);
+        let p = r.route(&first);
+        let other = elsewhere(p, "sip:c@c.example");
+        let late = rec("INVITE", &other, "sip:c@c.example", "", SID, 40 * S);
+        assert_ne!(r.route(&late), p, "W0 has passed");
+
+        let mut r = Router::new(32 * S);
+        let p = r.route(&first);
+        for k in 1..CORR_MAX {
+            // Same pair as the first: no move, but the value is counted.
+            let again = rec(
+                "INVITE",
+                "sip:a@a.example",
+                "sip:b@b.example",
+                "",
+                SID,
+                k as i64,
+            );
+            assert_eq!(r.route(&again), p);
+        }
+        let leg = rec("INVITE", &other, "sip:c@c.example", "", SID, S);
+        assert_ne!(
+            r.route(&leg),
+            p,
+            "a value seen CORR_MAX times is no evidence"
+        );
+    }
+}
