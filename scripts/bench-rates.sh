@@ -37,7 +37,8 @@
 #            "ims" flow (scripts/sipp/rates-ims-*.xml: INVITE with preconditions -> 183 Require: 100rel, RSeq ->
 #            PRACK/200 -> UPDATE/200 -> 180 -> 200 -> ACK -> BYE/200). INVITEs are IMS-sized (about 1.4-1.5 KB:
 #            P-Asserted-Identity, P-Access-Network-Info, P-Charging-Vector, ICSI in Contact and Accept-Contact,
-#            Session-Expires, an AMR-WB SDP).
+#            Session-Expires, an AMR-WB SDP). Each call has its own From user, +4917<call number> (the same in
+#            both INVITEs of a relax call), as a probe sees many subscribers on one address pair.
 #   udp200   the same flows at 200 calls/s for 600 s (flatness in duration).
 #   tcp1000  the same flows at 1,000 calls/s for 60 s over TCP, one connection per pair (sipp -t t1), on a
 #            loopback with a 1500-byte MTU and checksum / segmentation offloads off, so the segments are those of a

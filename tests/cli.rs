@@ -132,6 +132,8 @@ fn output_is_identical_for_any_jobs_and_input_order() {
     let rev: Vec<&str> = fwd.iter().rev().copied().collect();
     let mut j1 = vec!["-j", "1", &a, &b];
     j1.extend(&fwd);
+    let mut j2 = vec!["-j", "2", &a, &b];
+    j2.extend(&fwd);
     let mut j4 = vec!["-j", "4", &a, &b];
     j4.extend(&fwd);
     let mut r = vec!["-j", "2"];
@@ -143,7 +145,10 @@ fn output_is_identical_for_any_jobs_and_input_order() {
     // neither.
     let mut j5 = vec!["-j", "5", &a, &b];
     j5.extend(&fwd);
-    let runs: [(&str, Vec<&str>); 4] = [("j1", j1), ("j4", j4), ("rev", r), ("j5", j5)];
+    // The tracking partitions (src/pipeline/track.rs) run on one thread
+    // with -j1 and on a pool of N with -jN; tests/partitions.rs has the
+    // same check on a capture of 2,000 calls.
+    let runs: [(&str, Vec<&str>); 5] = [("j1", j1), ("j2", j2), ("j4", j4), ("rev", r), ("j5", j5)];
     let mut outputs = Vec::new();
     for (name, args) in &runs {
         let out = dir.path().join(name);

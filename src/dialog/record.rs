@@ -361,6 +361,9 @@ pub struct SipRecord {
     pub dst: SocketAddr,
     /// Retransmission key (rules.md §A.2).
     pub key: TxnKey,
+    /// The partition key ([`super::partition::partition_key`]): computed
+    /// once here, where the message is at hand; tracking routes by it.
+    pub partition: u64,
     /// The status code of a response; `None` for a request.
     pub status: Option<u16>,
     /// The request method, or for a response the CSeq method.
@@ -579,6 +582,7 @@ impl SipRecord {
                     top_branch,
                 },
             ),
+            partition: super::partition::partition_key(msg),
             status,
             method,
             cseq: msg.cseq().map(|(n, _)| n).unwrap_or(0),
@@ -688,6 +692,7 @@ impl SipRecord {
             precondition_failure: false,
             link: link.map(Box::new),
             reply: None,
+            partition: 0,
             spans: Spans::pack(&spans, text.len()),
             text: text.into_boxed_str(),
         }
@@ -1169,10 +1174,19 @@ Content-Length: 0
     }
 
     #[test]
+    fn the_record_carries_its_partition_key() {
+        let text = INVITE.replace('\n', "\r\n");
+        let msg = crate::sip::parse_message(text.as_bytes(), crate::sip::Framing::Datagram)
+            .expect("parses");
+        assert_eq!(rec(INVITE).partition, super::super::partition_key(&msg));
+        assert_ne!(rec(INVITE).partition, 0);
+    }
+
+    #[test]
     fn record_size_is_pinned() {
         // A regression here costs memory on every held message.
         assert_eq!(std::mem::size_of::<Spans>(), 56);
-        assert_eq!(std::mem::size_of::<SipRecord>(), 312);
+        assert_eq!(std::mem::size_of::<SipRecord>(), 320);
     }
 
     #[test]

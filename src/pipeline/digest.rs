@@ -126,7 +126,6 @@ impl Digest {
                 "SIP message cut short by the capture".into(),
             );
         }
-        let part = crate::dialog::partition_key(msg);
         let rec = SipRecord::new(msg, Capture::of(self.file_idx, seq, at));
         let tcp = matches!(at.proto, "tcp" | "ws");
         if !self.want_rows {
@@ -134,7 +133,6 @@ impl Digest {
                 rec,
                 tcp,
                 row: None,
-                part,
             };
         }
         // The five tag lists, back to back in one reused buffer. The record
@@ -228,7 +226,6 @@ impl Digest {
                 head,
                 retransmission: None,
             }),
-            part,
         }
     }
 }

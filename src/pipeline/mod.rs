@@ -1,12 +1,13 @@
 //! The pipeline: inputs → per-file decoding (in parallel, [`merge`]) → one
-//! capture-time timeline → the session tracker and the rules → CSV files
-//! (sessions in start order through [`spill`]).
+//! capture-time timeline → session tracking in partitions (`track`) and the
+//! rules → CSV files (sessions in start order through [`spill`]).
 //!
 //! Each file is decoded by its own [`Decoder`] on a thread of the merge; the
-//! merged order depends only on the data, the tracker runs on the calling
-//! thread, and every report is ordered before it is written, so the output
-//! bytes are the same for every `--jobs` value and every order in which the
-//! inputs were named.
+//! merged order depends only on the data, the timeline is tracked as a fixed
+//! number of partitions (in parallel with `--jobs` > 1) merged back into one
+//! deterministic order, and every report is ordered before it is written,
+//! so the output bytes are the same for every `--jobs` value and every
+//! order in which the inputs were named.
 
 mod anomalies;
 mod digest;
@@ -20,6 +21,8 @@ pub mod merge;
 mod out_dir;
 pub mod records;
 pub mod spill;
+mod track;
+pub use track::PARTITIONS;
 
 pub use inputs::{Input, expand_inputs, inputs_to_analyse};
 pub use out_dir::{REPORT_NAMES, STAGING_PREFIX, prepare_out_dir};
@@ -30,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::anomaly::PacketAnomaly;
 use crate::capture::{self, format_rfc3339_micros};
-use crate::dialog::{SessionSummary, SipRecord, TrackAnomaly, Tracker};
+use crate::dialog::{SessionSummary, SipRecord, TrackAnomaly};
 
 use crate::error::{Error, ErrorKind};
 use crate::packet::sctp::SctpEvent;
@@ -155,9 +158,6 @@ struct Found {
     tcp: bool,
     /// Only with `--messages`.
     row: Option<PendingRow>,
-    /// Its partition key ([`crate::dialog::partition_key`]), for records
-    /// files (`records`).
-    part: u64,
 }
 
 /// A messages.csv row encoded on the thread that found the message, up to
@@ -180,9 +180,13 @@ impl merge::Timed for Found {
 /// the messages.csv row (with `--messages`) and the ladder summary (with
 /// report.html).
 struct Payload {
+    /// Position in the merged timeline (the order messages.csv keeps).
+    seq: u64,
     row: Option<PendingRow>,
     /// Slot in the ladder store.
     ladder: Option<u32>,
+    /// The tracker found it a retransmission (drawn faint in the ladder).
+    repeat: bool,
 }
 
 /// The per-file sink: SIP framing of TCP streams (`framers`) and everything
@@ -578,38 +582,38 @@ struct Finished {
 }
 
 impl Feed {
-    /// Writes the message rows the tracker has ready and takes its finished
-    /// sessions and anomalies.
-    fn collect(&mut self, t: &mut Tracker<Payload>, all: bool) -> Finished {
-        let (messages, tail, error) = (&mut self.messages, &mut self.tail, &mut self.error);
-        let ladders = &mut self.ladders;
-        if let Some(l) = ladders.as_mut() {
+    /// Lets the ladder store learn which sessions report.html keeps.
+    fn poll(&mut self) {
+        if let Some(l) = self.ladders.as_mut() {
             l.poll();
         }
-        t.drain(|p, sid| {
-            if let (Some(l), Some(slot)) = (ladders.as_mut(), p.ladder) {
-                l.message(sid, slot);
+    }
+
+    /// A message handed back by the tracking stage with its session, in
+    /// feed order: its messages.csv row and its ladder entry.
+    fn message(&mut self, p: Payload, sid: Option<u64>) {
+        if let (Some(l), Some(slot)) = (self.ladders.as_mut(), p.ladder) {
+            if p.repeat {
+                l.set_retransmission(slot, true);
             }
-            if let (Some(row), Some(w)) = (p.row, messages.as_mut()) {
-                // The last two columns, known only now (rows.rs order).
-                tail.clear();
-                report::encode(&(row.retransmission, sid), tail);
-                if error.is_none() {
-                    if let Err(e) = w.raw(&row.head).and_then(|()| w.raw(tail)) {
-                        *error = Some(e);
-                    }
+            l.message(sid, slot);
+        }
+        if let (Some(row), Some(w)) = (p.row, self.messages.as_mut()) {
+            // The last two columns, known only now (rows.rs order).
+            self.tail.clear();
+            report::encode(&(row.retransmission, sid), &mut self.tail);
+            if self.error.is_none() {
+                if let Err(e) = w.raw(&row.head).and_then(|()| w.raw(&self.tail)) {
+                    self.error = Some(e);
                 }
             }
-        });
-        for a in t.take_anomalies() {
-            let detail = tracker_detail(&a, &self.files);
-            self.anomalies.buf(a.file).push(a.frame, a.kind, detail);
         }
-        Finished {
-            sessions: t.take_finished(),
-            limit: if all { None } else { t.min_live_start() },
-            all,
-        }
+    }
+
+    /// A tracker anomaly.
+    fn anomaly(&mut self, a: &TrackAnomaly) {
+        let detail = tracker_detail(a, &self.files);
+        self.anomalies.buf(a.file).push(a.frame, a.kind, detail);
     }
 }
 
@@ -792,8 +796,8 @@ const MAX_HELPERS: usize = 8;
 ///
 /// The files are decoded in parallel (one thread per file being read, at
 /// most `--jobs` ahead of need) and merged into one capture-time timeline
-/// ([`merge::merge`]); the [`Tracker`] rebuilds sessions from it on this
-/// thread, and rows are written as soon as they are final, so memory
+/// ([`merge::merge`]); the partitions of `track::Tracking` rebuild
+/// sessions from it, and rows are written as soon as they are final, so memory
 /// follows the traffic in flight, not the input size.
 ///
 /// The reports are written into a temporary directory inside the output
@@ -905,12 +909,11 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
     let inputs = src.inputs;
     let jobs = jobs_of(cfg);
     let first_ts = &src.first_ts;
-    // --jobs N: one thread reads and decodes each file and this one tracks
-    // sessions; with a third, finished sessions are evaluated and written on
-    // it (RulesStage), and the other N - 3 digest the messages of the file
-    // being read (digest.rs). On two cores the first two already use both:
-    // the rules thread changes nothing there and helpers only add the cost
-    // of handing messages over (measured).
+    // --jobs N: one thread reads and decodes each file (or records file),
+    // this one routes the timeline to the tracking partitions, which run on
+    // a pool of N threads (track.rs); with N > 2 finished sessions are
+    // evaluated and written on a thread of their own (RulesStage), and
+    // N - 3 helpers digest the messages of the file being read (digest.rs).
     let opts = merge::MergeOptions {
         prefetch: jobs,
         ..merge::MergeOptions::default()
@@ -957,10 +960,12 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         html: html_rows,
     };
     let input_paths: Vec<PathBuf> = inputs.iter().map(|i| i.path.clone()).collect();
-    let mut tracker: Tracker<Payload> =
-        Tracker::with_window(i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX));
+    let mut tracking = track::Tracking::new(
+        i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX),
+        jobs,
+        cfg.messages || feed.ladders.is_some(),
+    );
     let mut last_ts = i64::MIN;
-    let mut fed = 0u64;
     let (results, mut reports) = std::thread::scope(|scope| {
         let mut stage = RulesStage::new(reports, (jobs > 2).then_some(scope));
         let results = merge::merge(
@@ -973,20 +978,14 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
                 last_ts = last_ts.max(found.rec.ts_ns);
                 let ladders = &mut feed.ladders;
                 let payload = Payload {
+                    seq: tracking.next_seq(),
                     ladder: ladders.as_mut().map(|l| l.summary(&found.rec, found.tcp)),
+                    repeat: false,
                     row: found.row,
                 };
-                tracker.push(found.rec, payload, |p, repeat| {
-                    if let Some(r) = p.row.as_mut() {
-                        r.retransmission = Some(repeat);
-                    }
-                    if let (Some(l), Some(slot)) = (ladders.as_mut(), p.ladder) {
-                        l.set_retransmission(slot, repeat);
-                    }
-                });
-                fed += 1;
-                if fed % 256 == 0 {
-                    stage.send(feed.collect(&mut tracker, false));
+                if tracking.push(found.rec, payload) {
+                    tracking.run_batch();
+                    stage.send(tracking.collect(&mut feed, false));
                 }
             },
         );
@@ -996,14 +995,14 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
             .iter()
             .filter_map(|r: &FileResult| r.last_packet_ns)
             .fold(last_ts, i64::max);
-        tracker.finish(end);
-        stage.send(feed.collect(&mut tracker, true));
+        tracking.finish(end);
+        stage.send(tracking.collect(&mut feed, true));
         (results, stage.finish())
     });
 
     let mut summary = RunSummary {
         files: results.len() as u64,
-        retransmissions: tracker.retransmissions,
+        retransmissions: tracking.retransmissions(),
         sessions: reports.tally.sessions,
         ..RunSummary::default()
     };

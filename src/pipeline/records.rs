@@ -143,7 +143,7 @@ fn extract_one(input: &Input, dest: &Path, helpers: usize, tmp: &Path) -> Result
         let mut written = Ok(());
         for b in rx {
             for f in &b {
-                written = w.push(&f.rec, f.part);
+                written = w.push(&f.rec, f.rec.partition);
                 if written.is_err() {
                     break;
                 }
@@ -385,14 +385,13 @@ pub fn run_records(cfg: &Config, partition: Option<(usize, usize)>) -> Result<Ru
                 detail: a.detail.clone(),
             }),
         );
-        let r = read::read(&o.path, i as u32, &keep, &mut |rec, part| {
+        let r = read::read(&o.path, i as u32, &keep, &mut |rec, _part| {
             // `tcp` only orders the TCP segments of per-session pcaps,
             // which records cannot give (no --pcap-dir with --records).
             emit(Found {
                 rec,
                 tcp: false,
                 row: None,
-                part,
             })
         });
         if let Err(e) = r {

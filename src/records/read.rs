@@ -112,7 +112,9 @@ pub fn read(
         for i in 0..batch.num_rows() {
             let part = cols.partition_key.value(i);
             if keep(part) {
-                each(cols.record(i, file_idx, path)?, part);
+                let mut rec = cols.record(i, file_idx, path)?;
+                rec.partition = part;
+                each(rec, part);
             }
         }
     }

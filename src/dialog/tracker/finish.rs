@@ -99,17 +99,14 @@ impl<P> Tracker<P> {
             return;
         }
         slot.finalized = true;
-        let start = slot.start_ns;
+        let (start, had) = (slot.start_ns, slot.session);
         self.live.remove(&(start, s));
-        let session = match slot.session {
+        let session = match had {
             Some(x) => x,
-            None => {
-                let x = self.next_session;
-                self.next_session += 1;
-                slot.session = Some(x);
-                x
-            }
+            None => self.new_session_id(),
         };
+        let slot = self.slots.get_mut(&s).expect("slot");
+        slot.session = Some(session);
         let ids = std::mem::take(&mut slot.attempts);
         // Children stay: gc_slots drops them with the slot.
         let (flags, related_attempts, late_of) = match slot.more.as_mut() {

@@ -222,11 +222,11 @@ impl<P> Tracker<P> {
         let slot = na.slot;
         let root = self.root_of(slot);
         let w0 = self.w0;
-        let s = self.slots.get_mut(&root).expect("slot");
-        if s.session.is_none() {
-            s.session = Some(self.next_session);
-            self.next_session += 1;
+        if self.slots.get(&root).expect("slot").session.is_none() {
+            let id = self.new_session_id();
+            self.slots.get_mut(&root).expect("slot").session = Some(id);
         }
+        let s = &self.slots[&root];
         let at = self.now.max(s.last_ns + w0);
         self.timer(at, Timer::Idle, root);
     }

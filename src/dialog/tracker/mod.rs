@@ -347,6 +347,14 @@ pub struct Tracker<P> {
     /// W0: the H0/H0' retry window, and how long a session stays open after
     /// its last message (policy `window_s`, default [`W0_NS`]).
     w0: i64,
+    /// Session ids are `n * id_stride + id_offset` for n = 1, 2, …: one
+    /// tracker numbers 1, 2, 3…; partition `i` of `k` gets ids of its own
+    /// (`k`, `i`), which the caller renumbers ([`Tracker::partition`]).
+    id_stride: u64,
+    id_offset: u64,
+    /// With a partition: (capture time, id) of every session id handed out
+    /// since the last [`Tracker::take_assigned`], in order.
+    assigned: Option<Vec<(i64, u64)>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -389,6 +397,9 @@ impl<P> Default for Tracker<P> {
             anomalies: Vec::new(),
             retransmissions: 0,
             w0: W0_NS,
+            id_stride: 1,
+            id_offset: 0,
+            assigned: None,
         }
     }
 }
@@ -416,6 +427,53 @@ impl<P> Tracker<P> {
             w0: w0_ns.max(1),
             ..Tracker::default()
         }
+    }
+
+    /// Partition `index` of `count` (`pipeline::track`): W0 is `w0_ns`, and
+    /// session ids are provisional, `n * count + index`, each logged with the
+    /// capture time it was handed out at ([`Tracker::take_assigned`]) so
+    /// that the caller can number the sessions of every partition in one
+    /// deterministic order.
+    pub fn partition(w0_ns: i64, index: u32, count: u32) -> Self {
+        Tracker {
+            id_stride: u64::from(count.max(1)),
+            id_offset: u64::from(index),
+            assigned: Some(Vec::new()),
+            ..Tracker::with_window(w0_ns)
+        }
+    }
+
+    /// The (capture time, provisional id) of each session id handed out
+    /// since the last call, in order (empty unless [`Tracker::partition`]).
+    pub fn take_assigned(&mut self) -> Vec<(i64, u64)> {
+        self.assigned
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Lets capture time run to `t` without a message: the timers due by
+    /// then fire, exactly as they would before the next message at or after
+    /// `t`. After it every id handed out later has a time of at least `t`.
+    pub fn advance_to(&mut self, t: i64) {
+        if t > self.now {
+            self.advance(t);
+        }
+    }
+
+    /// The payload of the oldest message not handed back yet.
+    pub fn queue_front(&self) -> Option<&P> {
+        self.queue.front().map(|q| &q.payload)
+    }
+
+    /// A new session id (see `id_stride`).
+    fn new_session_id(&mut self) -> u64 {
+        let id = self.next_session * self.id_stride + self.id_offset;
+        self.next_session += 1;
+        if let Some(log) = self.assigned.as_mut() {
+            log.push((self.now, id));
+        }
+        id
     }
 
     /// Feeds the next message in merged order with its payload. Returns
@@ -599,7 +657,7 @@ mod size_tests {
         use std::mem::size_of;
         assert_eq!(
             (size_of::<Attempt>(), size_of::<Slot>(), size_of::<Ids>()),
-            (416, 120, 24)
+            (424, 120, 24)
         );
     }
 

@@ -172,8 +172,7 @@ impl<P> Tracker<P> {
                     at.open_dialogs = 1;
                 }
                 self.dialogs.insert(dk, a);
-                let sid = self.next_session;
-                self.next_session += 1;
+                let sid = self.new_session_id();
                 let s = self.slots.get_mut(&slot).expect("slot");
                 s.session = Some(sid);
                 s.more_mut().flags.insert(Mark::MidDialog);

@@ -1,0 +1,552 @@
+//! The tracking stage: the merged timeline tracked as [`PARTITIONS`]
+//! independent partitions, in parallel, with one deterministic result.
+//!
+//! Owns: routing each record to a partition ([`Router`]: its partition key,
+//! [`crate::dialog::partition_key`], or a "sticky union" for B2BUA legs,
+//! below), running the partitions' [`Tracker`]s batch by batch (on a rayon
+//! pool with `--jobs` > 1, on this thread with `-j1`), numbering sessions
+//! ([`Numbering`]) and merging what the partitions hand back into the one
+//! order of a single tracker: messages in feed order, finished sessions with
+//! their final ids. Never evaluates rules or writes a report (mod.rs does).
+//!
+//! Determinism: the number of partitions is fixed (not `--jobs`), each
+//! partition sees its records in merged order, and batches are cut every
+//! [`BATCH`] records, so what each partition does never depends on threads
+//! or input order. A partition's tracker hands out provisional session ids
+//! (`n * PARTITIONS + index`), each logged with the capture time it was
+//! handed out at; at the end of each batch every partition is advanced to
+//! the batch's last time `T` ([`Tracker::advance_to`], which fires only the
+//! timers the next message would), and every id handed out before `T` gets
+//! its final number in the order (time, partition, order in partition).
+//! Ids handed out at `T` or later wait for the next batch. So session ids
+//! do not depend on how the partitions interleave, and, like one tracker's,
+//! follow the capture time at which each session became known.
+//!
+//! Cross-partition legs (the "sticky union"): an AS-leg link (rules.md §A.3)
+//! or a B2BUA relation ties two initial requests by a Session-ID, icid-value
+//! or X-CID while their From/To pairs differ, i.e. their partition keys
+//! differ. The router is sequential and sees every record first: it
+//! remembers each correlation value of an initial request with the
+//! partition it went to for W0 (the window of B2BUA relations; AS-leg's W1
+//! is shorter), and a later initial request carrying a remembered value is
+//! routed to that partition instead of its own, with its whole From/To pair
+//! (its responses, ACK, BYE, retries: the same pair key) from then on, until
+//! the pair has been silent for [`DIALOG_IDLE_NS`]. The tracker of that
+//! partition then sees both legs and links or relates them exactly as one
+//! tracker would. Corner cases, by design:
+//! - a value carried by [`CORR_MAX`] or more initial requests within W0 is
+//!   not evidence (the tracker ignores it too): no union;
+//! - a pair is moved at most once while its move lives: a second value
+//!   pointing elsewhere is not followed (that AS-leg link is lost);
+//! - of several values of one request, the first remembered one in the
+//!   order Session-ID, icid-value, X-CID (highest confidence first) wins;
+//! - a pair moved while another call of the same pair is in flight in its
+//!   own partition splits that call: its later messages follow the move.
+//!   It needs two calls between the same From and To at once, one of them
+//!   a B2BUA leg; the messages still reach messages.csv in order.
+
+use std::collections::VecDeque;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::{Feed, Finished, Payload};
+use crate::dialog::tracker::{CORR_MAX, DIALOG_IDLE_NS};
+use crate::dialog::{Method, SessionSummary, SipRecord, TrackAnomaly, Tracker, partition_of};
+
+/// Logical partitions: fixed, so that the output is the same for every
+/// `--jobs` (16: enough to balance 2–8 threads, few enough that the
+/// per-partition state and merge stay small).
+pub const PARTITIONS: usize = 16;
+
+/// Records routed before the partitions run (and rows are collected).
+const BATCH: usize = 4096;
+
+/// The tracking stage; see the module documentation.
+pub struct Tracking {
+    parts: Vec<Part>,
+    router: Router,
+    /// Records routed to each partition since the last batch ran.
+    batch: Vec<Vec<(SipRecord, Payload)>>,
+    batched: usize,
+    /// Capture time of the last record routed.
+    last_ts: i64,
+    /// Feed order of the next record.
+    fed: u64,
+    pool: Option<rayon::ThreadPool>,
+    numbering: Numbering,
+    /// Finished sessions waiting for a final id (theirs or a related one).
+    pending: Vec<SessionSummary>,
+    /// Whether messages are handed back (messages.csv or report.html).
+    keep_messages: bool,
+}
+
+/// One partition: its tracker and what it handed back in the last batch.
+struct Part {
+    tracker: Tracker<Payload>,
+    /// Messages handed back with their provisional session id, feed order.
+    out: VecDeque<(Payload, Option<u64>)>,
+    finished: Vec<SessionSummary>,
+    anomalies: Vec<TrackAnomaly>,
+    /// (time, provisional id) not numbered yet, in hand-out order.
+    assigned: VecDeque<(i64, u64)>,
+    /// Feed order of the oldest message still held by the tracker.
+    front: Option<u64>,
+}
+
+impl Part {
+    /// Feeds a batch, lets time run to `t`, takes what is ready.
+    fn run(&mut self, batch: &mut Vec<(SipRecord, Payload)>, t: i64, keep: bool) {
+        for (rec, payload) in batch.drain(..) {
+            self.tracker.push(rec, payload, mark);
+        }
+        self.tracker.advance_to(t);
+        self.take(keep);
+    }
+
+    fn take(&mut self, keep: bool) {
+        let out = &mut self.out;
+        self.tracker.drain(|p, sid| {
+            if keep {
+                out.push_back((p, sid));
+            }
+        });
+        self.finished.append(&mut self.tracker.take_finished());
+        self.anomalies.append(&mut self.tracker.take_anomalies());
+        self.assigned.extend(self.tracker.take_assigned());
+        self.front = self.tracker.queue_front().map(|p| p.seq);
+    }
+}
+
+/// Marks a message's payload with what the tracker found (rules.md §A.2).
+fn mark(p: &mut Payload, repeat: bool) {
+    if let Some(r) = p.row.as_mut() {
+        r.retransmission = Some(repeat);
+    }
+    p.repeat = repeat;
+}
+
+impl Tracking {
+    /// A stage with W0 `w0_ns`, on `jobs` threads.
+    pub fn new(w0_ns: i64, jobs: usize, keep_messages: bool) -> Tracking {
+        let pool = (jobs > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(jobs.min(PARTITIONS))
+                    .thread_name(|i| format!("sipaudit-track-{i}"))
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        Tracking {
+            parts: (0..PARTITIONS)
+                .map(|i| Part {
+                    tracker: Tracker::partition(w0_ns, i as u32, PARTITIONS as u32),
+                    out: VecDeque::new(),
+                    finished: Vec::new(),
+                    anomalies: Vec::new(),
+                    assigned: VecDeque::new(),
+                    front: None,
+                })
+                .collect(),
+            router: Router::new(w0_ns),
+            batch: (0..PARTITIONS).map(|_| Vec::new()).collect(),
+            batched: 0,
+            last_ts: i64::MIN,
+            fed: 0,
+            pool,
+            numbering: Numbering::default(),
+            pending: Vec::new(),
+            keep_messages,
+        }
+    }
+
+    /// Feed order for the next record's payload.
+    pub fn next_seq(&self) -> u64 {
+        self.fed
+    }
+
+    /// Routes the next record in merged order; returns whether a batch is
+    /// ready to [`Tracking::run_batch`].
+    pub fn push(&mut self, rec: SipRecord, payload: Payload) -> bool {
+        debug_assert_eq!(payload.seq, self.fed);
+        self.fed += 1;
+        self.last_ts = self.last_ts.max(rec.ts_ns);
+        let p = self.router.route(&rec);
+        self.batch[p].push((rec, payload));
+        self.batched += 1;
+        self.batched >= BATCH
+    }
+
+    /// Runs the partitions over the routed records and numbers what can be
+    /// numbered.
+    pub fn run_batch(&mut self) {
+        let (t, keep) = (self.last_ts, self.keep_messages);
+        let work = |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep);
+        match &self.pool {
+            Some(pool) => pool.install(|| {
+                self.parts
+                    .par_iter_mut()
+                    .zip(self.batch.par_iter_mut())
+                    .for_each(work)
+            }),
+            None => self
+                .parts
+                .iter_mut()
+                .zip(self.batch.iter_mut())
+                .for_each(work),
+        }
+        self.batched = 0;
+        self.numbering.number(&mut self.parts, Some(t));
+    }
+
+    /// Ends the batch at `end_ns` (see [`Tracker::finish`]).
+    pub fn finish(&mut self, end_ns: i64) {
+        self.run_batch();
+        let keep = self.keep_messages;
+        let work = |p: &mut Part| {
+            p.tracker.finish(end_ns);
+            p.take(keep);
+        };
+        match &self.pool {
+            Some(pool) => pool.install(|| self.parts.par_iter_mut().for_each(work)),
+            None => self.parts.iter_mut().for_each(work),
+        }
+        self.numbering.number(&mut self.parts, None);
+    }
+
+    /// Retransmissions seen by every partition.
+    pub fn retransmissions(&self) -> u64 {
+        self.parts.iter().map(|p| p.tracker.retransmissions).sum()
+    }
+
+    /// Hands `feed` the messages whose session is numbered (feed order) and
+    /// the anomalies, and returns the sessions whose ids are all final.
+    pub fn collect(&mut self, feed: &mut Feed, all: bool) -> Finished {
+        feed.poll();
+        self.messages(feed);
+        for p in &mut self.parts {
+            for a in p.anomalies.drain(..) {
+                feed.anomaly(&a);
+            }
+            self.pending.append(&mut p.finished);
+        }
+        let mut ready = Vec::new();
+        let mut waiting = Vec::new();
+        for mut s in std::mem::take(&mut self.pending) {
+            if self.numbering.translate(&mut s) {
+                ready.push(s);
+            } else {
+                waiting.push(s);
+            }
+        }
+        self.pending = waiting;
+        ready.sort_unstable_by_key(|s| s.id);
+        let live = self.parts.iter().filter_map(|p| p.tracker.min_live_start());
+        let held = self.pending.iter().map(|s| s.start_ns);
+        Finished {
+            sessions: ready,
+            limit: if all { None } else { live.chain(held).min() },
+            all,
+        }
+    }
+
+    /// Merges the partitions' handed-back messages into feed order, up to
+    /// the oldest one a partition still holds or one whose session has no
+    /// final id yet.
+    fn messages(&mut self, feed: &mut Feed) {
+        let limit = self.parts.iter().filter_map(|p| p.front).min();
+        loop {
+            let next = self
+                .parts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.out.front().map(|(pl, _)| (pl.seq, i)))
+                .min();
+            let Some((seq, i)) = next else { break };
+            if limit.is_some_and(|l| seq >= l) {
+                break;
+            }
+            let sid = match self.parts[i].out.front().and_then(|(_, s)| *s) {
+                None => None,
+                Some(prov) => match self.numbering.final_id(prov) {
+                    Some(id) => Some(id),
+                    None => break,
+                },
+            };
+            let (payload, _) = self.parts[i].out.pop_front().expect("front exists");
+            feed.message(payload, sid);
+        }
+    }
+}
+
+/// Final session ids: 1, 2, 3… in the order (capture time handed out,
+/// partition, order in partition); see the module documentation.
+#[derive(Default)]
+struct Numbering {
+    next: u64,
+    /// Per partition, the final id of provisional id `n * PARTITIONS + i`
+    /// at index `n - 1` (8 bytes per session: a related session may name
+    /// one finished long before).
+    finals: Vec<Vec<u64>>,
+}
+
+impl Numbering {
+    /// Numbers every logged id handed out before `below` (all: `None`).
+    fn number(&mut self, parts: &mut [Part], below: Option<i64>) {
+        if self.finals.is_empty() {
+            self.finals = vec![Vec::new(); parts.len()];
+            self.next = 1;
+        }
+        let mut due: Vec<(i64, usize, u64)> = Vec::new();
+        for (i, p) in parts.iter_mut().enumerate() {
+            while let Some(&(t, prov)) = p.assigned.front() {
+                if below.is_some_and(|b| t >= b) {
+                    break;
+                }
+                p.assigned.pop_front();
+                due.push((t, i, prov));
+            }
+        }
+        // Within a partition ids grow with their hand-out order, so the
+        // sort keeps that order among equal times.
+        due.sort_unstable();
+        for (_, i, prov) in due {
+            let n = (prov / PARTITIONS as u64) as usize;
+            let v = &mut self.finals[i];
+            debug_assert_eq!(v.len() + 1, n, "provisional ids are dense");
+            v.push(self.next);
+            self.next += 1;
+        }
+    }
+
+    /// The final id of a provisional one, once numbered.
+    fn final_id(&self, prov: u64) -> Option<u64> {
+        let (n, i) = (
+            (prov / PARTITIONS as u64) as usize,
+            (prov % PARTITIONS as u64) as usize,
+        );
+        self.finals.get(i)?.get(n.checked_sub(1)?).copied()
+    }
+
+    /// Gives `s` and the sessions it names their final ids; false (and `s`
+    /// unchanged) while one of them has none yet.
+    fn translate(&self, s: &mut SessionSummary) -> bool {
+        let Some(id) = self.final_id(s.id) else {
+            return false;
+        };
+        let related: Option<Vec<u64>> = s.related.iter().map(|&r| self.final_id(r)).collect();
+        let Some(mut related) = related else {
+            return false;
+        };
+        related.sort_unstable();
+        s.id = id;
+        s.related = related;
+        true
+    }
+}
+
+/// Routes records to partitions: by partition key, except for the sticky
+/// unions of B2BUA legs (module documentation).
+struct Router {
+    w0: i64,
+    /// Correlation value → partition and the times it was seen (within W0,
+    /// at most [`CORR_MAX`]).
+    corr: FxHashMap<u64, (usize, VecDeque<i64>)>,
+    corr_expiry: VecDeque<(i64, u64)>,
+    /// Moved pairs: partition key → (partition, last message).
+    moved: FxHashMap<u64, (usize, i64)>,
+    moved_expiry: VecDeque<(i64, u64)>,
+}
+
+impl Router {
+    fn new(w0: i64) -> Router {
+        Router {
+            w0: w0.max(1),
+            corr: FxHashMap::default(),
+            corr_expiry: VecDeque::new(),
+            moved: FxHashMap::default(),
+            moved_expiry: VecDeque::new(),
+        }
+    }
+
+    /// The partition of the next record in merged order.
+    fn route(&mut self, rec: &SipRecord) -> usize {
+        let now = rec.ts_ns;
+        self.expire(now);
+        let key = rec.partition;
+        let moved = self.moved.get_mut(&key).map(|(p, last)| {
+            *last = now;
+            *p
+        });
+        let mut p = moved.unwrap_or_else(|| partition_of(key, PARTITIONS));
+        let corr = rec.link().corr;
+        if !rec.is_request()
+            || matches!(rec.method, Method::Ack | Method::Cancel)
+            || corr.iter().all(|&k| k == 0)
+        {
+            return p;
+        }
+        // The first remembered value whose partition differs (highest
+        // confidence first), unless the value is too common to be evidence.
+        let mut target = None;
+        for &k in corr.iter().filter(|&&k| k != 0) {
+            if let Some((q, times)) = self.corr.get_mut(&k) {
+                while times.front().is_some_and(|&t| now - t > self.w0) {
+                    times.pop_front();
+                }
+                if times.len() < CORR_MAX && !times.is_empty() && target.is_none() {
+                    target = Some(*q);
+                }
+            }
+        }
+        if let Some(q) = target.filter(|&q| q != p && moved.is_none()) {
+            self.moved.insert(key, (q, now));
+            self.moved_expiry
+                .push_back((now.saturating_add(DIALOG_IDLE_NS), key));
+            p = q;
+        }
+        for &k in corr.iter().filter(|&&k| k != 0) {
+            let (_, times) = self.corr.entry(k).or_insert_with(|| (p, VecDeque::new()));
+            // The latest CORR_MAX times tell whether it is too common.
+            times.push_back(now);
+            if times.len() > CORR_MAX {
+                times.pop_front();
+            }
+            self.corr_expiry.push_back((now.saturating_add(self.w0), k));
+        }
+        p
+    }
+
+    /// Forgets values not seen for W0 and pairs silent for
+    /// [`DIALOG_IDLE_NS`].
+    fn expire(&mut self, now: i64) {
+        while let Some(&(until, k)) = self.corr_expiry.front() {
+            if until >= now {
+                break;
+            }
+            self.corr_expiry.pop_front();
+            if self
+                .corr
+                .get(&k)
+                .is_some_and(|(_, t)| t.back().is_none_or(|&last| now - last > self.w0))
+            {
+                self.corr.remove(&k);
+            }
+        }
+        while let Some(&(until, k)) = self.moved_expiry.front() {
+            if until >= now {
+                break;
+            }
+            self.moved_expiry.pop_front();
+            if let Some(&(_, last)) = self.moved.get(&k) {
+                let again = last.saturating_add(DIALOG_IDLE_NS);
+                if again < now {
+                    self.moved.remove(&k);
+                } else {
+                    self.moved_expiry.push_back((again, k));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    fn rec(method: &str, from: &str, to: &str, to_tag: &str, extra: &str, ts: i64) -> SipRecord {
+        let start = if method.starts_with("SIP/") {
+            method.to_string()
+        } else {
+            format!("{method} sip:x@example.net SIP/2.0")
+        };
+        let cseq = if method.starts_with("SIP/") {
+            "INVITE"
+        } else {
+            method
+        };
+        let text = format!(
+            "{start}\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK{ts}\r\nFrom: <{from}>;tag=f\r\nTo: <{to}>{to_tag}\r\n\
+Call-ID: {from}{to}\r\nCSeq: 1 {cseq}\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        let a: std::net::SocketAddr = "192.0.2.1:5060".parse().expect("addr");
+        SipRecord::from_text(&text, 1, ts, a, a)
+    }
+
+    const SID: &str = "Session-ID: ab30317f1a784dc48ff824d0d3715d86\r\n";
+
+    /// A From URI whose pair with `to` is not in partition `not`.
+    fn elsewhere(not: usize, to: &str) -> String {
+        (0..100)
+            .map(|k| format!("sip:leg{k}@b.example"))
+            .find(|f| partition_of(rec("INVITE", f, to, "", "", 0).partition, PARTITIONS) != not)
+            .expect("some pair lands elsewhere")
+    }
+
+    #[test]
+    fn a_b2bua_leg_follows_the_first_leg_with_its_pair() {
+        let mut r = Router::new(32 * S);
+        let first = rec("INVITE", "sip:a@a.example", "sip:b@b.example", "", SID, 0);
+        let p = r.route(&first);
+        assert_eq!(p, partition_of(first.partition, PARTITIONS));
+        let other = elsewhere(p, "sip:c@c.example");
+        let leg = rec("INVITE", &other, "sip:c@c.example", "", SID, S);
+        assert_eq!(r.route(&leg), p, "the leg joins the first");
+        // Its responses and the callee's BYE carry the same pair.
+        let ok = rec(
+            "SIP/2.0 200 OK",
+            &other,
+            "sip:c@c.example",
+            ";tag=t",
+            "",
+            2 * S,
+        );
+        assert_eq!(r.route(&ok), p);
+        let bye = rec("BYE", "sip:c@c.example", &other, ";tag=f", "", 3 * S);
+        assert_eq!(r.route(&bye), p, "direction-free");
+        // After 2 h of silence the pair goes home.
+        let later = rec(
+            "INVITE",
+            &other,
+            "sip:c@c.example",
+            "",
+            "",
+            3 * S + DIALOG_IDLE_NS + S,
+        );
+        assert_ne!(r.route(&later), p);
+    }
+
+    #[test]
+    fn no_union_beyond_w0_or_for_a_common_value() {
+        let mut r = Router::new(32 * S);
+        let first = rec("INVITE", "sip:a@a.example", "sip:b@b.example", "", SID, 0);
+        let p = r.route(&first);
+        let other = elsewhere(p, "sip:c@c.example");
+        let late = rec("INVITE", &other, "sip:c@c.example", "", SID, 40 * S);
+        assert_ne!(r.route(&late), p, "W0 has passed");
+
+        let mut r = Router::new(32 * S);
+        let p = r.route(&first);
+        for k in 1..CORR_MAX {
+            // Same pair as the first: no move, but the value is counted.
+            let again = rec(
+                "INVITE",
+                "sip:a@a.example",
+                "sip:b@b.example",
+                "",
+                SID,
+                k as i64,
+            );
+            assert_eq!(r.route(&again), p);
+        }
+        let leg = rec("INVITE", &other, "sip:c@c.example", "", SID, S);
+        assert_ne!(
+            r.route(&leg),
+            p,
+            "a value seen CORR_MAX times is no evidence"
+        );
+    }
+}

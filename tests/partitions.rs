@@ -1,0 +1,360 @@
+//! Session tracking in partitions (src/pipeline/track.rs): a B2BUA leg
+//! whose From/To pair lands in another partition is still linked as an
+//! AS-leg retry, and a capture of many calls (retries, AS-legs, timeouts,
+//! retransmissions, more records than one batch, longer than W0) gives the
+//! same reports for every `--jobs` and input order.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{analyze, build, read_csv};
+use sipaudit::dialog::{partition_key, partition_of};
+use sipaudit::pipeline::PARTITIONS;
+
+const T0: u32 = 1_700_000_000;
+
+/// A UDP packet between the two test hosts at `ms` after T0.
+fn push(cap: &mut build::Pcap, ms: u64, to_callee: bool, payload: &[u8]) {
+    let (s, d) = if to_callee {
+        ([10, 0, 0, 1], [10, 0, 0, 2])
+    } else {
+        ([10, 0, 0, 2], [10, 0, 0, 1])
+    };
+    let l3 = build::ipv4(s, d, 17, None, &build::udp(5060, 5060, payload));
+    let (sec, usec) = ((ms / 1000) as u32, ((ms % 1000) * 1000) as u32);
+    cap.push(T0 + sec, usec, build::ethernet(&[], 0x0800, &l3));
+}
+
+/// One SIP message; `from`/`to` are URIs, tags optional.
+struct Msg<'a> {
+    start: &'a str,
+    call: &'a str,
+    branch: &'a str,
+    from: (&'a str, &'a str),
+    to: (&'a str, &'a str),
+    cseq: &'a str,
+    extra: &'a str,
+}
+
+impl Msg<'_> {
+    fn bytes(&self) -> Vec<u8> {
+        let tag = |t: &str| {
+            if t.is_empty() {
+                String::new()
+            } else {
+                format!(";tag={t}")
+            }
+        };
+        format!(
+            "{}\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{}\r\nMax-Forwards: 70\r\n\
+From: <{}>{}\r\nTo: <{}>{}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
+Contact: <sip:ue@10.0.0.1:5060>\r\n{}Content-Length: 0\r\n\r\n",
+            self.start,
+            self.branch,
+            self.from.0,
+            tag(self.from.1),
+            self.to.0,
+            tag(self.to.1),
+            self.call,
+            self.cseq,
+            self.extra
+        )
+        .into_bytes()
+    }
+
+    fn resp(&self, status: &str, to_tag: &str, extra: &str) -> Vec<u8> {
+        Msg {
+            start: status,
+            to: (self.to.0, to_tag),
+            extra,
+            ..*self
+        }
+        .bytes()
+    }
+}
+
+fn partition_of_pair(from: &str, to: &str) -> usize {
+    let m = Msg {
+        start: "INVITE sip:x@y SIP/2.0",
+        call: "k",
+        branch: "k",
+        from: (from, "f"),
+        to: (to, ""),
+        cseq: "1 INVITE",
+        extra: "",
+    }
+    .bytes();
+    let msg = sipaudit::sip::parse_message(&m, sipaudit::sip::Framing::Datagram).unwrap();
+    partition_of(partition_key(&msg), PARTITIONS)
+}
+
+const SID: &str = "Session-ID: ab30317f1a784dc48ff824d0d3715d86\r\n";
+const UNSUP: &str = "Unsupported: precondition\r\n";
+
+/// A failed leg and its B2BUA leg (another From and To, the same
+/// Session-ID) that succeeds, at `t` ms.
+fn as_leg_pair(cap: &mut build::Pcap, t: u64, i: usize, p_from: &str, n_from: &str, sid: &str) {
+    let callee = "sip:bob@voip.example.net";
+    let (c1, c2) = (format!("as{i}-1"), format!("as{i}-2"));
+    let (b1, b2) = (format!("as{i}a"), format!("as{i}b"));
+    let extra = format!("Require: precondition\r\n{sid}");
+    let p = Msg {
+        start: "INVITE sip:bob@voip.example.net SIP/2.0",
+        call: &c1,
+        branch: &b1,
+        from: (p_from, "f1"),
+        to: (callee, ""),
+        cseq: "1 INVITE",
+        extra: &extra,
+    };
+    push(cap, t, true, &p.bytes());
+    push(
+        cap,
+        t + 10,
+        false,
+        &p.resp("SIP/2.0 420 Bad Extension", "t1", UNSUP),
+    );
+    let ack = Msg {
+        start: "ACK sip:bob@voip.example.net SIP/2.0",
+        cseq: "1 ACK",
+        to: (callee, "t1"),
+        ..p
+    };
+    push(cap, t + 20, true, &ack.bytes());
+    let n = Msg {
+        start: "INVITE sip:carol@voip.example.net SIP/2.0",
+        call: &c2,
+        branch: &b2,
+        from: (n_from, "f9"),
+        to: ("sip:carol@voip.example.net", ""),
+        cseq: "1 INVITE",
+        extra: sid,
+    };
+    push(cap, t + 500, true, &n.bytes());
+    push(cap, t + 510, false, &n.resp("SIP/2.0 200 OK", "t2", ""));
+    let ack = Msg {
+        start: "ACK sip:carol@voip.example.net SIP/2.0",
+        cseq: "1 ACK",
+        to: (n.to.0, "t2"),
+        branch: &format!("{b2}x"),
+        ..n
+    };
+    push(cap, t + 520, true, &ack.bytes());
+    // The callee hangs up: From and To swapped (the same pair key).
+    let bye = Msg {
+        start: "BYE sip:ue@10.0.0.1:5060 SIP/2.0",
+        branch: &format!("{b2}y"),
+        from: (n.to.0, "t2"),
+        to: (n.from.0, "f9"),
+        cseq: "1 BYE",
+        extra: "",
+        ..n
+    };
+    push(cap, t + 900, false, &bye.bytes());
+    push(cap, t + 910, true, &bye.resp("SIP/2.0 200 OK", "f9", ""));
+}
+
+fn run(out: &Path, jobs: &str, inputs: &[&Path]) -> PathBuf {
+    let mut args = vec!["--messages", "-j", jobs, "-o", out.to_str().unwrap()];
+    args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
+    let o = analyze(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out.to_path_buf()
+}
+
+const REPORTS: [&str; 5] = [
+    "sessions.csv",
+    "failures.csv",
+    "messages.csv",
+    "anomalies.csv",
+    "summary.csv",
+];
+
+fn assert_same(outs: &[PathBuf]) {
+    for r in REPORTS {
+        let first = fs::read(outs[0].join(r)).unwrap();
+        for o in &outs[1..] {
+            assert!(
+                first == fs::read(o.join(r)).unwrap(),
+                "{r} differs between {} and {}",
+                outs[0].display(),
+                o.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn an_as_leg_in_another_partition_is_linked_at_every_jobs() {
+    let p_from = "sip:+491701234567@ims.example";
+    // A B2BUA leg whose From/To pair lands in another partition.
+    let n_from = (0..100)
+        .map(|k| format!("sip:ibcf{k}@border.example"))
+        .find(|n| {
+            partition_of_pair(n, "sip:carol@voip.example.net")
+                != partition_of_pair(p_from, "sip:bob@voip.example.net")
+        })
+        .expect("some pair lands elsewhere");
+    let mut cap = build::Pcap::new(1);
+    as_leg_pair(&mut cap, 0, 0, p_from, &n_from, SID);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("asleg.pcap");
+    fs::write(&path, cap.bytes()).unwrap();
+    let outs: Vec<PathBuf> = ["1", "2"]
+        .iter()
+        .map(|j| run(&dir.path().join(format!("j{j}")), j, &[&path]))
+        .collect();
+    assert_same(&outs);
+    let s = read_csv(&outs[0].join("sessions.csv"));
+    assert_eq!(s.rows.len(), 1, "both legs are one session");
+    let row = &s.rows[0];
+    assert_eq!(row["retry_link"], "AS-leg");
+    assert_eq!(row["retry_call_id"], "as0-2");
+    assert_eq!(row["outcome"], "ESTABLISHED");
+    let m = read_csv(&outs[0].join("messages.csv"));
+    assert_eq!(m.rows.len(), 8);
+    assert!(m.rows.iter().all(|r| r["session"] == "1"), "every message");
+}
+
+/// `calls` calls of four kinds, one every 40 ms, each from its own
+/// subscriber: a 420 and a relaxed retry in the same Call-ID; a plain call
+/// the callee ends; an AS-leg pair; an unanswered INVITE retransmitted.
+/// Call `i` goes to file `i % files`.
+fn busy_capture(dir: &Path, calls: usize, files: usize) -> Vec<PathBuf> {
+    let mut caps: Vec<build::Pcap> = (0..files).map(|_| build::Pcap::new(1)).collect();
+    let callee = "sip:bob@voip.example.net";
+    for i in 0..calls {
+        let cap = &mut caps[i % files];
+        let t = i as u64 * 40;
+        let from = format!("sip:+4917{i:08}@ims.example");
+        let call = format!("busy{i}");
+        let inv = |branch: &'static str, cseq: &'static str, extra: &'static str| Msg {
+            start: "INVITE sip:bob@voip.example.net SIP/2.0",
+            call: "",
+            branch,
+            from: ("", "f"),
+            to: (callee, ""),
+            cseq,
+            extra,
+        };
+        match i % 4 {
+            0 => {
+                let mut p = inv("a", "1 INVITE", "Require: precondition\r\n");
+                (p.call, p.from.0) = (&call, &from);
+                push(cap, t, true, &p.bytes());
+                push(
+                    cap,
+                    t + 5,
+                    false,
+                    &p.resp("SIP/2.0 420 Bad Extension", "x", UNSUP),
+                );
+                let ack = Msg {
+                    start: "ACK sip:bob@voip.example.net SIP/2.0",
+                    cseq: "1 ACK",
+                    to: (callee, "x"),
+                    ..p
+                };
+                push(cap, t + 8, true, &ack.bytes());
+                let mut n = inv("b", "2 INVITE", "Supported: precondition\r\n");
+                (n.call, n.from.0) = (&call, &from);
+                push(cap, t + 300, true, &n.bytes());
+                push(cap, t + 310, false, &n.resp("SIP/2.0 200 OK", "y", ""));
+                let ack = Msg {
+                    start: "ACK sip:bob@voip.example.net SIP/2.0",
+                    branch: "c",
+                    cseq: "2 ACK",
+                    to: (callee, "y"),
+                    ..n
+                };
+                push(cap, t + 320, true, &ack.bytes());
+            }
+            1 => {
+                let mut p = inv("a", "1 INVITE", "");
+                (p.call, p.from.0) = (&call, &from);
+                push(cap, t, true, &p.bytes());
+                push(cap, t + 5, false, &p.resp("SIP/2.0 180 Ringing", "y", ""));
+                push(cap, t + 50, false, &p.resp("SIP/2.0 200 OK", "y", ""));
+                let ack = Msg {
+                    start: "ACK sip:bob@voip.example.net SIP/2.0",
+                    branch: "c",
+                    cseq: "1 ACK",
+                    to: (callee, "y"),
+                    ..p
+                };
+                push(cap, t + 60, true, &ack.bytes());
+                let bye = Msg {
+                    start: "BYE sip:ue@10.0.0.1:5060 SIP/2.0",
+                    branch: "d",
+                    from: (callee, "y"),
+                    to: (&from, "f"),
+                    cseq: "1 BYE",
+                    ..p
+                };
+                push(cap, t + 2000, false, &bye.bytes());
+                push(cap, t + 2010, true, &bye.resp("SIP/2.0 200 OK", "f", ""));
+            }
+            2 => {
+                let sid = format!("Session-ID: {i:032x}\r\n");
+                let n_from = format!("sip:ibcf{i}@border.example");
+                as_leg_pair(cap, t, i, &from, &n_from, &sid);
+            }
+            _ => {
+                let mut p = inv("a", "1 INVITE", "");
+                (p.call, p.from.0) = (&call, &from);
+                push(cap, t, true, &p.bytes());
+                push(cap, t + 500, true, &p.bytes());
+            }
+        }
+    }
+    caps.iter()
+        .enumerate()
+        .map(|(k, c)| {
+            // Packets of one call interleave with the next calls': sort.
+            let mut c = build::Pcap {
+                records: c.records.clone(),
+                ..build::Pcap::new(1)
+            };
+            c.records.sort_by_key(|r| r.0);
+            let p = dir.join(format!("busy-{k}.pcap"));
+            fs::write(&p, c.bytes()).unwrap();
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn many_calls_give_the_same_reports_for_any_jobs_and_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = 2000;
+    let files = busy_capture(dir.path(), calls, 2);
+    let (a, b) = (files[0].as_path(), files[1].as_path());
+    let outs = vec![
+        run(&dir.path().join("j1"), "1", &[a, b]),
+        run(&dir.path().join("j2"), "2", &[a, b]),
+        run(&dir.path().join("j4-rev"), "4", &[b, a]),
+        run(&dir.path().join("j2-rev"), "2", &[b, a]),
+    ];
+    assert_same(&outs);
+    let s = read_csv(&outs[0].join("sessions.csv"));
+    assert_eq!(s.rows.len(), calls, "one session per call");
+    let links = |rule: &str| s.rows.iter().filter(|r| r["retry_link"] == rule).count();
+    assert_eq!(links("H0"), calls / 4);
+    assert_eq!(links("AS-leg"), calls / 4);
+    let ids: Vec<u64> = s
+        .rows
+        .iter()
+        .map(|r| r["session"].parse().unwrap())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=calls as u64).collect::<Vec<_>>(), "ids 1..=N");
+    let m = read_csv(&outs[0].join("messages.csv"));
+    assert!(m.rows.iter().all(|r| !r["session"].is_empty()));
+}
