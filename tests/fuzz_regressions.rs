@@ -100,3 +100,54 @@ fn decode_ipv6_extension_headers_cut_short() {
     assert_eq!(seen.anomalies, [(1, "defrag_incomplete")]);
     assert_eq!(counts.undecodable, 1);
 }
+
+/// The `capture` target's hang (a 27 KB mutated gzip pcapng spun for 20
+/// minutes): an enhanced packet block whose captured length is larger than
+/// its own block length, at the end of the file. The parser asks for more
+/// bytes that never come; the reader must stop with an error naming the
+/// offset, not ask again forever. Built here in its smallest form.
+#[test]
+fn capture_block_shorter_than_its_packet_at_the_end_is_an_error() {
+    let le = |v: u32| v.to_le_bytes();
+    let mut f = Vec::new();
+    // Section header block: type, length 28, byte-order magic, v1.0, section length -1.
+    for w in [
+        0x0A0D_0D0Au32,
+        28,
+        0x1A2B_3C4D,
+        0x0000_0001,
+        0xFFFF_FFFF,
+        0xFFFF_FFFF,
+        28,
+    ] {
+        f.extend_from_slice(&le(w));
+    }
+    // Interface description block: Ethernet, snaplen 65535.
+    for w in [1u32, 20, 1, 65535, 20] {
+        f.extend_from_slice(&le(w));
+    }
+    // Enhanced packet block of 36 bytes that claims 1,000 captured bytes.
+    for w in [6u32, 36, 0, 0, 0, 1000, 1000, 0xdead_beef, 36] {
+        f.extend_from_slice(&le(w));
+    }
+    let dir = std::env::temp_dir().join(format!("sipaudit-fuzzreg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("short-epb.pcapng");
+    std::fs::write(&path, &f).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = path.clone();
+    std::thread::spawn(move || {
+        let (info, err) = sipaudit::capture::read_capture(&p, |_| {});
+        let _ = tx.send((info.packets, err.map(|e| e.to_string())));
+    });
+    let (packets, err) = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the reader returns (it spun before the fix)");
+    assert_eq!(packets, 0);
+    let err = err.expect("an error");
+    assert!(
+        err.contains("short-epb.pcapng") && err.contains("offset"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

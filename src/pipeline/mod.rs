@@ -971,9 +971,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         let results = merge::merge(
             first_ts,
             &opts,
-            |i, emit| {
-                (src.produce)(i, &store, emit)
-            },
+            |i, emit| (src.produce)(i, &store, emit),
             |_, found: Found| {
                 last_ts = last_ts.max(found.rec.ts_ns);
                 let ladders = &mut feed.ladders;
