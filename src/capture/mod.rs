@@ -503,30 +503,15 @@ impl Ctx<'_, '_, '_> {
         match kind {
             ReaderErr::Eof => Ok(Next::Done),
             ReaderErr::Incomplete => {
-                let mut want = None;
                 if let Some(n) = needed {
                     // The record is known to be within the limits: make room
                     // for it (a no-op when the buffer is already big enough).
                     let n = n?;
-                    want = Some(n);
                     if n + 64 > INITIAL_BUFFER {
                         reader.grow(n + INITIAL_BUFFER);
                     }
                 }
-                let before = reader.data().len();
                 reader.refill().map_err(|_| self.read_error(offset))?;
-                if reader.data().len() == before {
-                    // No byte came in and the parser still wants more.
-                    // Asking again would spin (found by fuzzing: a cut gzip
-                    // pcapng whose block is shorter than its packet).
-                    return Err(match want {
-                        Some(n) if n > before => self.truncated(offset, (n - before) as u64),
-                        _ => self.corrupt(
-                            offset,
-                            "record longer than its block length, at the end of the file".into(),
-                        ),
-                    });
-                }
                 Ok(Next::Again)
             }
             ReaderErr::UnexpectedEof => {
