@@ -100,3 +100,65 @@ fn decode_ipv6_extension_headers_cut_short() {
     assert_eq!(seen.anomalies, [(1, "defrag_incomplete")]);
     assert_eq!(counts.undecodable, 1);
 }
+
+/// The `capture` target's hang (a 27 KB mutated gzip pcapng spun for 20
+/// minutes): an enhanced packet block whose captured length (7,753) is
+/// larger than its own block length (1,100), followed by more of the file.
+/// The parser waits for the rest of the packet, the buffer is full of the
+/// blocks after it, and a refill brings nothing. The reader must stop with
+/// an error naming the offset, not ask again forever. Built here in its
+/// smallest form: one such block, then 1 MiB of padding blocks.
+#[test]
+fn capture_block_shorter_than_its_packet_is_an_error() {
+    let le = |v: u32| v.to_le_bytes();
+    let mut f = Vec::new();
+    // Section header block: type, length 28, byte-order magic, v1.0, section length -1.
+    for w in [
+        0x0A0D_0D0Au32,
+        28,
+        0x1A2B_3C4D,
+        0x0000_0001,
+        0xFFFF_FFFF,
+        0xFFFF_FFFF,
+        28,
+    ] {
+        f.extend_from_slice(&le(w));
+    }
+    // Interface description block: Ethernet, snaplen 65535.
+    for w in [1u32, 20, 1, 65535, 20] {
+        f.extend_from_slice(&le(w));
+    }
+    let epb = f.len();
+    // Enhanced packet block of 36 bytes that claims 1,000 captured bytes.
+    for w in [6u32, 36, 0, 0, 0, 1000, 1000, 0xdead_beef, 36] {
+        f.extend_from_slice(&le(w));
+    }
+    // Then 1 MiB of well-formed padding: custom blocks of 4 KiB.
+    while f.len() < epb + (1 << 20) {
+        f.extend_from_slice(&le(0x0000_0BAD));
+        f.extend_from_slice(&le(4096));
+        f.extend_from_slice(&le(32473)); // private enterprise number
+        f.resize(f.len() + 4096 - 16, 0);
+        f.extend_from_slice(&le(4096));
+    }
+    let dir = std::env::temp_dir().join(format!("sipaudit-fuzzreg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("short-epb.pcapng");
+    std::fs::write(&path, &f).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = path.clone();
+    std::thread::spawn(move || {
+        let (info, err) = sipaudit::capture::read_capture(&p, |_| {});
+        let _ = tx.send((info.packets, err.map(|e| e.to_string())));
+    });
+    let (packets, err) = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the reader returns (it spun before the fix)");
+    assert_eq!(packets, 0);
+    let err = err.expect("an error");
+    assert!(
+        err.contains("short-epb.pcapng") && err.contains(&format!("offset {epb}")),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -371,6 +371,7 @@ fn read_inner(
         info,
         on_packet,
         empty_run: (0, 0),
+        dry_refills: 0,
     };
     match format {
         Format::Pcap => ctx.read_pcap(stream),
@@ -396,6 +397,13 @@ struct Ctx<'p, 'i, 'f> {
     on_packet: &'f mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
     /// Zero-length records in a row so far, and the offset of the first.
     empty_run: (u32, usize),
+    /// Refills in a row that brought no byte while the parser wanted more.
+    /// The first is the normal end of the file (pcap-parser learns there
+    /// that the stream is exhausted and says so next time); a second means
+    /// the parser will never be satisfied and asking again would spin: a
+    /// block shorter than the packet it declares fills the buffer with its
+    /// successors while the parser waits for the rest of the packet.
+    dry_refills: u32,
 }
 
 /// Zero-length records in a row after which a file is taken to hold no
@@ -494,7 +502,7 @@ impl Ctx<'_, '_, '_> {
     /// the record at the head of the buffer, if its header could be read: it
     /// is checked (and the buffer grown for it) before anything is read.
     fn on_reader_error<R: PcapReaderIterator + ?Sized>(
-        &self,
+        &mut self,
         reader: &mut R,
         kind: ReaderErr,
         needed: Option<Result<usize, Error>>,
@@ -503,15 +511,32 @@ impl Ctx<'_, '_, '_> {
         match kind {
             ReaderErr::Eof => Ok(Next::Done),
             ReaderErr::Incomplete => {
+                let mut want = None;
                 if let Some(n) = needed {
                     // The record is known to be within the limits: make room
                     // for it (a no-op when the buffer is already big enough).
                     let n = n?;
+                    want = Some(n);
                     if n + 64 > INITIAL_BUFFER {
                         reader.grow(n + INITIAL_BUFFER);
                     }
                 }
+                let before = reader.data().len();
                 reader.refill().map_err(|_| self.read_error(offset))?;
+                if reader.data().len() > before {
+                    self.dry_refills = 0;
+                } else {
+                    self.dry_refills += 1;
+                    if self.dry_refills > 1 {
+                        return Err(match want {
+                            Some(n) if n > before => self.truncated(offset, (n - before) as u64),
+                            _ => self.corrupt(
+                                offset,
+                                "packet longer than the block that holds it".into(),
+                            ),
+                        });
+                    }
+                }
                 Ok(Next::Again)
             }
             ReaderErr::UnexpectedEof => {
