@@ -219,6 +219,20 @@ struct Kept {
     data: Vec<u8>,
 }
 
+impl Kept {
+    /// A copy of packet `p` of input `file`.
+    fn of(file: u32, p: &crate::capture::RawPacket<'_>) -> Kept {
+        Kept {
+            ts_ns: p.ts_ns,
+            file,
+            frame: p.frame,
+            linktype: p.linktype,
+            orig_len: p.orig_len,
+            data: p.data.to_vec(),
+        }
+    }
+}
+
 /// Writes `DIR/<session>.pcap` for every session of `frames` (with
 /// `media`, plus its RTP and RTCP: media.rs): returns the sessions written.
 pub fn write_pcaps(
@@ -237,14 +251,7 @@ pub fn write_pcaps(
         let _ = read_capture(path, |p| {
             if let Some(sids) = frames.get(&(fi, p.frame)) {
                 for &s in sids {
-                    per.entry(s).or_default().push(Kept {
-                        ts_ns: p.ts_ns,
-                        file: fi,
-                        frame: p.frame,
-                        linktype: p.linktype,
-                        orig_len: p.orig_len,
-                        data: p.data.to_vec(),
-                    });
+                    per.entry(s).or_default().push(Kept::of(fi, p));
                 }
             }
         });
@@ -331,14 +338,7 @@ fn add_media(
             let sip = frames.get(&(fi, p.frame));
             for sid in sids {
                 if media[sid].takes(p.ts_ns, &src, &dst) && !sip.is_some_and(|v| v.contains(sid)) {
-                    per.entry(*sid).or_default().push(Kept {
-                        ts_ns: p.ts_ns,
-                        file: fi,
-                        frame: p.frame,
-                        linktype: p.linktype,
-                        orig_len: p.orig_len,
-                        data: p.data.to_vec(),
-                    });
+                    per.entry(*sid).or_default().push(Kept::of(fi, p));
                 }
             }
         });
