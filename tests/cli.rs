@@ -117,17 +117,7 @@ fn output_is_identical_for_any_jobs_and_input_order() {
     let Some(c) = corpus() else { return };
     let a = c.join("sngrep").to_string_lossy().into_owned();
     let b = c.join("open5gs").to_string_lossy().into_owned();
-    let mut samples: Vec<String> = Vec::new();
-    for d in fs::read_dir(root().join("samples")).unwrap() {
-        let d = d.unwrap();
-        for f in fs::read_dir(d.path()).unwrap() {
-            let f = f.unwrap().file_name().to_string_lossy().into_owned();
-            if f.starts_with("capture") {
-                samples.push(format!("samples/{}/{f}", d.file_name().to_string_lossy()));
-            }
-        }
-    }
-    samples.sort();
+    let samples = common::all_sample_captures();
     let fwd: Vec<&str> = samples.iter().map(String::as_str).collect();
     let rev: Vec<&str> = fwd.iter().rev().copied().collect();
     let mut j1 = vec!["-j", "1", &a, &b];

@@ -9,18 +9,6 @@ use std::process::Command;
 
 use common::{analyze, needs, read_csv, root};
 
-fn captures(case: &str) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(root().join("samples").join(case))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("capture"))
-        .map(|n| format!("samples/{case}/{n}"))
-        .collect();
-    v.sort();
-    v
-}
-
 /// (Call-ID, CSeq) of every SIP message tshark finds in `pcap`, sorted.
 fn tshark_messages(pcap: &Path) -> Vec<(String, String)> {
     let o = Command::new("tshark")
@@ -65,7 +53,7 @@ fn check_case(case: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let pcaps = dir.path().join("pcaps");
-    let caps = captures(case);
+    let caps = common::sample_captures(case);
     let mut args = vec!["--messages", "-o", out.to_str().unwrap()];
     args.extend(caps.iter().map(String::as_str));
     assert_eq!(analyze(&args).status.code(), Some(0), "{case}");

@@ -7,7 +7,6 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 
 use common::{analyze, root};
 
@@ -60,26 +59,9 @@ const REPORTS: &[&str] = &[
     "summary.csv",
 ];
 
-/// The capture files of a case: `capture.*`, or `capture-1.*`, `capture-2.*`...
-/// for a case made of rotated files (given to one batch, in sorted order).
-fn captures_of(case: &Path) -> Vec<String> {
-    let mut caps: Vec<String> = fs::read_dir(case)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("capture"))
-        .collect();
-    caps.sort();
-    assert!(!caps.is_empty(), "{}: no capture file", case.display());
-    caps
-}
-
 fn run_case(name: &str) {
     let case = root().join("samples").join(name);
-    let caps: Vec<String> = captures_of(&case)
-        .iter()
-        .map(|c| format!("samples/{name}/{c}"))
-        .collect();
+    let caps = common::sample_captures(name);
     let out = tempfile::tempdir().unwrap();
     let mut args = vec!["--messages", "-j", "1", "-o", out.path().to_str().unwrap()];
     // A case may carry its home policy (rules.md §E.3).

@@ -15,35 +15,13 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
-use common::{analyze, needs, read_csv, root};
+use common::{analyze, needs, read_csv};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sipaudit::report::parquet_schema::{ColType, TABLES};
 
-/// Every capture of the shipped samples (one batch), sorted.
-fn sample_captures() -> Vec<String> {
-    let mut caps = Vec::new();
-    for case in fs::read_dir(root().join("samples")).unwrap() {
-        let case = case.unwrap().path();
-        if !case.is_dir() {
-            continue;
-        }
-        for f in fs::read_dir(&case).unwrap() {
-            let f = f.unwrap().path();
-            let name = f.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with("capture") {
-                let rel = f.strip_prefix(root()).unwrap();
-                caps.push(rel.to_string_lossy().into_owned());
-            }
-        }
-    }
-    caps.sort();
-    assert!(caps.len() > 30, "samples: {caps:?}");
-    caps
-}
-
 /// `analyze --messages --format csv,parquet` on every sample capture.
 fn analyze_samples(out: &Path) {
-    let caps = sample_captures();
+    let caps = common::all_sample_captures();
     let o = out.to_str().unwrap();
     let mut args = vec!["--messages", "--format", "csv,parquet", "-o", o];
     args.extend(caps.iter().map(String::as_str));

@@ -33,32 +33,6 @@ fn ok(o: &Output, what: &str) {
     );
 }
 
-/// Every sample case directory (as tests/golden.rs lists them), sorted.
-fn cases() -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(root().join("samples"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir() && e.file_name() != "policies")
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    assert!(v.len() > 30, "{v:?}");
-    v
-}
-
-/// The capture files of a case, relative to the repo root, sorted.
-fn captures_of(case: &str) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(root().join("samples").join(case))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("capture"))
-        .map(|n| format!("samples/{case}/{n}"))
-        .collect();
-    v.sort();
-    v
-}
-
 /// The golden reports the records path must reproduce.
 const SAME: &[&str] = &[
     "sessions.csv",
@@ -70,10 +44,10 @@ const SAME: &[&str] = &[
 
 #[test]
 fn records_round_trip_gives_the_golden_reports_of_every_sample() {
-    for case in cases() {
+    for case in common::sample_cases() {
         let dir = tempfile::tempdir().unwrap();
         let rec = dir.path().join("rec");
-        let caps = captures_of(&case);
+        let caps = common::sample_captures(&case);
         let mut args = vec!["-o", rec.to_str().unwrap()];
         args.extend(caps.iter().map(String::as_str));
         ok(&extract_records(&args), &case);
@@ -111,7 +85,10 @@ fn records_round_trip_gives_the_golden_reports_of_every_sample() {
 
 /// Every sample capture as one batch, extracted into `rec`.
 fn extract_all_samples(rec: &Path) -> Vec<String> {
-    let caps: Vec<String> = cases().iter().flat_map(|c| captures_of(c)).collect();
+    let caps: Vec<String> = common::sample_cases()
+        .iter()
+        .flat_map(|c| common::sample_captures(c))
+        .collect();
     let mut args = vec!["-o", rec.to_str().unwrap()];
     args.extend(caps.iter().map(String::as_str));
     ok(&extract_records(&args), "all samples");
@@ -242,7 +219,7 @@ fn with_version(src: &Path, dst: &Path, version: &str) {
 fn another_major_version_is_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("rec");
-    let caps = captures_of("h17-rotated-420");
+    let caps = common::sample_captures("h17-rotated-420");
     let mut args = vec!["-o", rec.to_str().unwrap()];
     args.extend(caps.iter().map(String::as_str));
     ok(&extract_records(&args), "extract");

@@ -581,14 +581,7 @@ fn run_with_policy(case: &str, policy: &str) -> common::Csv {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut args = vec!["--policy", policy, "-o", out.to_str().unwrap()];
-    let caps: Vec<String> = fs::read_dir(root().join("samples").join(case))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("capture"))
-        .map(|n| format!("samples/{case}/{n}"))
-        .collect();
-    let mut caps = caps;
-    caps.sort();
+    let caps = common::sample_captures(case);
     args.extend(caps.iter().map(String::as_str));
     let o = common::analyze(&args);
     assert_eq!(

@@ -14,6 +14,44 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The sample cases (directories of samples/ but `policies`), sorted.
+pub fn sample_cases() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root().join("samples"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir() && e.file_name() != "policies")
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    assert!(v.len() > 30, "{v:?}");
+    v
+}
+
+/// The capture files of a sample case, relative to the repo root, sorted:
+/// `capture.*`, or `capture-1.*`, `capture-2.*`... for rotated files.
+pub fn sample_captures(case: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root().join("samples").join(case))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("capture"))
+        .map(|n| format!("samples/{case}/{n}"))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "samples/{case}: no capture file");
+    v
+}
+
+/// Every sample capture, relative to the repo root, sorted.
+pub fn all_sample_captures() -> Vec<String> {
+    let mut v: Vec<String> = sample_cases()
+        .iter()
+        .flat_map(|c| sample_captures(c))
+        .collect();
+    v.sort();
+    v
+}
+
 /// Runs `sipaudit analyze ARGS` from the repo root.
 pub fn analyze(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sipaudit"))
