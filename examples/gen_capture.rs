@@ -149,7 +149,8 @@ impl Sink for Grab {
     fn datagram(&mut self, d: &Datagram<'_>) -> bool {
         let sip = sipaudit::sip::is_sip_start(d.payload);
         if sip {
-            self.0.push((d.ts_ns, d.src, d.dst, d.payload.to_vec()));
+            self.0
+                .push((d.at.ts_ns, d.at.src, d.at.dst, d.payload.to_vec()));
         }
         sip
     }

@@ -92,40 +92,16 @@ pub const MAX_TUNNEL_DEPTH: usize = 4;
 /// addresses, time and transport are those the HEP packet gives.
 #[derive(Debug)]
 pub struct Datagram<'a> {
-    /// The frame that completed it (the last fragment for a reassembled one).
-    pub frame: u64,
-    /// Capture time of that frame, ns since the epoch (for HEP: the HEP
-    /// capture time when the packet has one).
-    pub ts_ns: i64,
-    /// UDP source.
-    pub src: SocketAddr,
-    /// UDP destination.
-    pub dst: SocketAddr,
-    /// The tunnels it was found in, outermost first.
-    pub tunnels: TunnelPath,
-    /// The transport name for the `transport` column: `udp`, or what a HEP
-    /// packet names (`udp`, `tcp`, `sctp`).
-    pub proto: &'static str,
-    /// Whether the payload was cut short by the capture (snaplen or a length
-    /// field pointing past the captured bytes).
-    pub truncated: bool,
+    /// Where it was seen: the frame that completed it (the last fragment for
+    /// a reassembled one), that frame's capture time (for HEP: the HEP
+    /// capture time when the packet has one), the UDP addresses (HEP's),
+    /// the tunnels, and the transport name (`udp`, or what a HEP packet
+    /// names: `udp`, `tcp`, `sctp`). `truncated`: the payload was cut short
+    /// by the capture (snaplen or a length field pointing past the captured
+    /// bytes).
+    pub at: Origin,
     /// The UDP payload.
     pub payload: &'a [u8],
-}
-
-impl Datagram<'_> {
-    /// Where it was seen.
-    pub fn origin(&self) -> Origin {
-        Origin {
-            frame: self.frame,
-            ts_ns: self.ts_ns,
-            src: self.src,
-            dst: self.dst,
-            tunnels: self.tunnels,
-            proto: self.proto,
-            truncated: self.truncated,
-        }
-    }
 }
 
 /// The frame a packet layer is working on, and its capture time (ns since
@@ -728,13 +704,15 @@ impl Decoder {
             return hep_datagram(payload, Meta { truncated, ..meta }, tun, sink);
         }
         let d = Datagram {
-            frame: meta.frame,
-            ts_ns: meta.ts_ns,
-            src: SocketAddr::new(src, sport),
-            dst: SocketAddr::new(dst, dport),
-            tunnels: tun,
-            proto: "udp",
-            truncated,
+            at: Origin {
+                frame: meta.frame,
+                ts_ns: meta.ts_ns,
+                src: SocketAddr::new(src, sport),
+                dst: SocketAddr::new(dst, dport),
+                tunnels: tun,
+                proto: "udp",
+                truncated,
+            },
             payload,
         };
         if sink.datagram(&d) {
@@ -905,13 +883,15 @@ fn deliver_hep(p: &hep::Packet<'_>, meta: Meta, tun: TunnelPath, sink: &mut dyn 
     };
     let unspecified = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
     let d = Datagram {
-        frame: meta.frame,
-        ts_ns: p.ts_ns().unwrap_or(meta.ts_ns),
-        src: p.src().unwrap_or(unspecified),
-        dst: p.dst().unwrap_or(unspecified),
-        tunnels,
-        proto: p.transport().unwrap_or("udp"),
-        truncated: meta.truncated,
+        at: Origin {
+            frame: meta.frame,
+            ts_ns: p.ts_ns().unwrap_or(meta.ts_ns),
+            src: p.src().unwrap_or(unspecified),
+            dst: p.dst().unwrap_or(unspecified),
+            tunnels,
+            proto: p.transport().unwrap_or("udp"),
+            truncated: meta.truncated,
+        },
         payload,
     };
     if !sink.datagram(&d) {
@@ -973,7 +953,7 @@ pub fn collect_sip_payloads(path: &std::path::Path) -> Result<Vec<(u64, Vec<u8>)
         fn datagram(&mut self, d: &Datagram<'_>) -> bool {
             let sip = crate::sip::is_sip_start(d.payload);
             if sip {
-                self.0.push((d.frame, d.payload.to_vec()));
+                self.0.push((d.at.frame, d.payload.to_vec()));
             }
             sip
         }

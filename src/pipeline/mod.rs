@@ -328,7 +328,7 @@ impl Sink for FileSink<'_> {
         }
         match sip::parse_message(d.payload, Framing::Datagram) {
             Ok(msg) => {
-                self.out.message(&d.origin(), &msg, Framing::Datagram);
+                self.out.message(&d.at, &msg, Framing::Datagram);
                 true
             }
             Err(e) => {
@@ -339,7 +339,7 @@ impl Sink for FileSink<'_> {
                     sip::SipError::Incomplete => "incomplete SIP message".into(),
                 };
                 self.out
-                    .add_anomaly(d.frame, PacketAnomaly::SipStartInvalid.id(), detail);
+                    .add_anomaly(d.at.frame, PacketAnomaly::SipStartInvalid.id(), detail);
                 false
             }
         }
