@@ -242,6 +242,48 @@ fn spilled_session_rows_give_the_same_reports() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// At the end of a capture every open session is finalised in steps of
+/// `SIPAUDIT_FINISH_STEP` sessions, partition after partition, each step
+/// handed to the rules stage before the next (src/pipeline/track.rs
+/// `Tracking::finish`). With a step of one session, on the whole corpus
+/// (whose calls without BYE are open at its end), the reports are byte for
+/// byte those of finishing all at once (step 0), at another `--jobs`.
+#[test]
+fn finishing_open_sessions_in_steps_gives_the_same_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(c) = corpus() else { return };
+    let mut outs = Vec::new();
+    for (name, step, jobs) in [("one", "0", "1"), ("steps", "1", "2")] {
+        let out = dir.path().join(name);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sipaudit"));
+        cmd.current_dir(root())
+            .args(["analyze", "--messages", "--no-html", "-j", jobs, "-o"])
+            .arg(&out)
+            .arg(&c);
+        cmd.env("SIPAUDIT_FINISH_STEP", step);
+        let o = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        outs.push(out);
+    }
+    let open_at_end = fs::read_to_string(outs[0].join("sessions.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(",TRUNCATED,"))
+        .count();
+    assert!(open_at_end >= 5, "sessions open at the end: {open_at_end}");
+    for r in [
+        "sessions.csv",
+        "failures.csv",
+        "summary.csv",
+        "messages.csv",
+    ] {
+        let a = fs::read(outs[0].join(r)).unwrap();
+        assert!(a.len() > 200, "{r}");
+        assert_eq!(a, fs::read(outs[1].join(r)).unwrap(), "{r}");
+    }
+}
+
 /// `--progress always` with stderr not a terminal (a pipe here) prints
 /// plain lines of bytes read: at least the final one, which names the
 /// inputs' total size (compressed bytes for a compressed file); `never`

@@ -157,9 +157,20 @@ fn as_leg_pair(cap: &mut build::Pcap, t: u64, i: usize, p_from: &str, n_from: &s
 }
 
 fn run(out: &Path, jobs: &str, inputs: &[&Path]) -> PathBuf {
+    run_stepped(out, jobs, inputs, None)
+}
+
+/// [`run`], with the sessions open at the end finalised `step` at a time
+/// (`SIPAUDIT_FINISH_STEP`, src/pipeline/track.rs) when given.
+fn run_stepped(out: &Path, jobs: &str, inputs: &[&Path], step: Option<&str>) -> PathBuf {
     let mut args = vec!["--messages", "-j", jobs, "-o", out.to_str().unwrap()];
     args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
-    let o = analyze(&args);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sipaudit"));
+    cmd.current_dir(common::root()).arg("analyze").args(&args);
+    if let Some(n) = step {
+        cmd.env("SIPAUDIT_FINISH_STEP", n);
+    }
+    let o = cmd.output().expect("run sipaudit");
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -227,6 +238,30 @@ fn an_as_leg_in_another_partition_is_linked_at_every_jobs() {
 /// subscriber: a 420 and a relaxed retry in the same Call-ID; a plain call
 /// the callee ends; an AS-leg pair; an unanswered INVITE retransmitted.
 /// Call `i` goes to file `i % files`.
+/// `n` unanswered INVITEs of distinct callers (so of many partitions), all
+/// at `ms`: they are still undecided when the capture ends there, so every
+/// partition hands out session ids at the capture's end.
+fn tail_capture(dir: &Path, ms: u64, n: usize) -> PathBuf {
+    let mut cap = build::Pcap::new(1);
+    for i in 0..n {
+        let from = format!("sip:+4930{i:08}@ims.example");
+        let call = format!("tail{i}");
+        let m = Msg {
+            start: "INVITE sip:bob@voip.example.net SIP/2.0",
+            call: &call,
+            branch: "t",
+            from: (&from, "f"),
+            to: ("sip:bob@voip.example.net", ""),
+            cseq: "1 INVITE",
+            extra: "",
+        };
+        push(&mut cap, ms, true, &m.bytes());
+    }
+    let p = dir.join("tail.pcap");
+    fs::write(&p, cap.bytes()).unwrap();
+    p
+}
+
 fn busy_capture(dir: &Path, calls: usize, files: usize) -> Vec<PathBuf> {
     let mut caps: Vec<build::Pcap> = (0..files).map(|_| build::Pcap::new(1)).collect();
     let callee = "sip:bob@voip.example.net";
@@ -357,4 +392,38 @@ fn many_calls_give_the_same_reports_for_any_jobs_and_input_order() {
     assert_eq!(sorted, (1..=calls as u64).collect::<Vec<_>>(), "ids 1..=N");
     let m = read_csv(&outs[0].join("messages.csv"));
     assert!(m.rows.iter().all(|r| !r["session"].is_empty()));
+}
+
+/// At the end of a capture the sessions still open are finalised a step at
+/// a time, partition after partition (`Tracking::finish`); session ids
+/// handed out then must come out as in one pass, whatever the step, jobs or
+/// input order.
+#[test]
+fn sessions_open_at_the_end_are_numbered_alike_for_any_finish_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = 400;
+    let files = busy_capture(dir.path(), calls, 2);
+    let tail = tail_capture(dir.path(), calls as u64 * 40 + 3000, 64);
+    let (a, b, t) = (files[0].as_path(), files[1].as_path(), tail.as_path());
+    let outs = vec![
+        run_stepped(&dir.path().join("j1-one-pass"), "1", &[a, b, t], Some("0")),
+        run(&dir.path().join("j1"), "1", &[a, b, t]),
+        run_stepped(&dir.path().join("j2-step1"), "2", &[a, b, t], Some("1")),
+        run_stepped(&dir.path().join("j1-step7"), "1", &[t, b, a], Some("7")),
+    ];
+    assert_same(&outs);
+    let s = read_csv(&outs[0].join("sessions.csv"));
+    assert_eq!(s.rows.len(), calls + 64);
+    let ids: std::collections::BTreeSet<u64> = (0..64)
+        .map(|i| {
+            let from = format!("sip:+4930{i:08}@ims.example");
+            let r = s
+                .rows
+                .iter()
+                .find(|r| r["from_uri"] == from)
+                .expect("tail row");
+            r["session"].parse().unwrap()
+        })
+        .collect();
+    assert_eq!(ids.len(), 64, "one session per tail INVITE");
 }

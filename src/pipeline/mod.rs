@@ -996,8 +996,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
             .iter()
             .filter_map(|r: &FileResult| r.last_packet_ns)
             .fold(last_ts, i64::max);
-        tracking.finish(end);
-        stage.send(tracking.collect(&mut feed, true));
+        tracking.finish(end, &mut feed, &mut |f| stage.send(f));
         (results, stage.finish())
     });
 

@@ -62,6 +62,19 @@ pub const PARTITIONS: usize = 16;
 /// Records routed before the partitions run (and rows are collected).
 const BATCH: usize = 4096;
 
+/// Sessions finalised at a time at the end of a capture
+/// ([`Tracking::finish`]); `SIPAUDIT_FINISH_STEP` overrides it, 0 for all
+/// at once as one tracker would (tests compare the two).
+const FINISH_STEP: usize = 4096;
+
+fn finish_step() -> Option<usize> {
+    let step = std::env::var("SIPAUDIT_FINISH_STEP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(FINISH_STEP);
+    (step > 0).then_some(step)
+}
+
 /// The tracking stage; see the module documentation.
 pub struct Tracking {
     parts: Vec<Part>,
@@ -200,19 +213,55 @@ impl Tracking {
         self.numbering.number(&mut self.parts, Some(t));
     }
 
-    /// Ends the batch at `end_ns` (see [`Tracker::finish`]).
-    pub fn finish(&mut self, end_ns: i64) {
+    /// Ends the batch at `end_ns` (see [`Tracker::finish`]) and hands `send`
+    /// what is finished, the last time with everything.
+    ///
+    /// Every session still open at the end of a capture finishes now (all
+    /// 200,000 of a scanner burst's unanswered INVITEs). They are finalised
+    /// and handed over [`FINISH_STEP`] at a time, partition after partition,
+    /// so that the rules stage frees each step's state before the next is
+    /// built. The ids come out as in one pass: every id handed out before
+    /// `end_ns` is numbered first; the rest are all handed out at `end_ns`,
+    /// where the order (time, partition, order in partition) is partition
+    /// after partition.
+    pub fn finish(&mut self, end_ns: i64, feed: &mut Feed, send: &mut dyn FnMut(Finished)) {
         self.run_batch();
         let keep = self.keep_messages;
         let work = |p: &mut Part| {
-            p.tracker.finish(end_ns);
+            p.tracker.finish_prepare(end_ns);
             p.take(keep);
         };
         match &self.pool {
             Some(pool) => pool.install(|| self.parts.par_iter_mut().for_each(work)),
             None => self.parts.iter_mut().for_each(work),
         }
-        self.numbering.number(&mut self.parts, None);
+        self.numbering.number(&mut self.parts, Some(end_ns));
+        let at_end =
+            |p: &Part| p.tracker.now() == end_ns && p.assigned.iter().all(|&(t, _)| t == end_ns);
+        let step = finish_step();
+        if step.is_none() || !self.parts.iter().all(at_end) {
+            // A tracker ran past `end_ns` (not for a capture's own end), or
+            // one pass was asked for: numbered by time, as one tracker.
+            for p in &mut self.parts {
+                p.tracker.finish(end_ns);
+                p.take(keep);
+            }
+            self.numbering.number(&mut self.parts, None);
+            return send(self.collect(feed, true));
+        }
+        let step = step.unwrap_or(usize::MAX);
+        for i in 0..self.parts.len() {
+            loop {
+                let more = self.parts[i].tracker.finish_some(end_ns, step);
+                self.parts[i].take(keep);
+                self.numbering.number_one(&mut self.parts[i], i);
+                if !more {
+                    break;
+                }
+                send(self.collect(feed, false));
+            }
+        }
+        send(self.collect(feed, true));
     }
 
     /// Retransmissions seen by every partition.
@@ -312,11 +361,24 @@ impl Numbering {
         // sort keeps that order among equal times.
         due.sort_unstable();
         for (_, i, prov) in due {
-            let n = (prov / PARTITIONS as u64) as usize;
-            let v = &mut self.finals[i];
-            debug_assert_eq!(v.len() + 1, n, "provisional ids are dense");
-            v.push(self.next);
-            self.next += 1;
+            self.give(i, prov);
+        }
+    }
+
+    /// Gives provisional id `prov` of partition `i` the next final id.
+    fn give(&mut self, i: usize, prov: u64) {
+        let n = (prov / PARTITIONS as u64) as usize;
+        let v = &mut self.finals[i];
+        debug_assert_eq!(v.len() + 1, n, "provisional ids are dense");
+        v.push(self.next);
+        self.next += 1;
+    }
+
+    /// Numbers every id partition `i` has logged, in order (see
+    /// [`Tracking::finish`] for when that is the order of [`Numbering::number`]).
+    fn number_one(&mut self, part: &mut Part, i: usize) {
+        for (_, prov) in part.assigned.drain(..) {
+            self.give(i, prov);
         }
     }
 

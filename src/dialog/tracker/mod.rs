@@ -339,6 +339,8 @@ pub struct Tracker<P> {
     queue: VecDeque<Queued<P>>,
     queue_base: u64,
     live: BTreeSet<(i64, Id)>,
+    /// Where [`Tracker::finish_some`] goes on (the last root it took).
+    finish_from: Option<(i64, Id)>,
     gc: VecDeque<(u64, Id)>,
     finished: Vec<SessionSummary>,
     anomalies: Vec<TrackAnomaly>,
@@ -392,6 +394,7 @@ impl<P> Default for Tracker<P> {
             queue: VecDeque::new(),
             queue_base: 0,
             live: BTreeSet::new(),
+            finish_from: None,
             gc: VecDeque::new(),
             finished: Vec::new(),
             anomalies: Vec::new(),
@@ -502,6 +505,15 @@ impl<P> Tracker<P> {
     /// Ends the batch at capture time `end_ns`: every open decision is taken
     /// with what was seen, every session is finalised.
     pub fn finish(&mut self, end_ns: i64) {
+        self.finish_prepare(end_ns);
+        while self.finish_some(end_ns, usize::MAX) {}
+        self.gc_slots();
+    }
+
+    /// The first step of [`Tracker::finish`]: time runs to `end_ns`, held
+    /// responses become orphans, every window closes and every root is
+    /// decided. Sessions are then finalised by [`Tracker::finish_some`].
+    pub fn finish_prepare(&mut self, end_ns: i64) {
         self.advance(end_ns.max(self.now));
         // Held responses are orphans now.
         while let Some(hd) = self.held.pop_front() {
@@ -528,11 +540,46 @@ impl<P> Tracker<P> {
         for n in ns {
             self.try_root(n, true);
         }
-        let roots: Vec<Id> = self.live.iter().map(|&(_, s)| s).collect();
-        for s in roots {
+        self.finish_from = None;
+    }
+
+    /// Finalises up to `max` of the sessions still open after
+    /// [`Tracker::finish_prepare`], in start order, first dropping the state
+    /// of those finished before whose messages have been drained (so that
+    /// the end of a capture with many open sessions, e.g. a scanner burst,
+    /// hands them over in bounded steps instead of all at once). Returns
+    /// whether some remain. Finalising in steps gives exactly what one pass
+    /// gives: each session's summary depends only on its own state and on
+    /// sessions finalised before it.
+    pub fn finish_some(&mut self, end_ns: i64, max: usize) -> bool {
+        self.gc_slots();
+        let from = self.finish_from;
+        let roots: Vec<(i64, Id)> = match from {
+            None => self.live.iter().take(max).copied().collect(),
+            Some(k) => self
+                .live
+                .range((std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded))
+                .take(max)
+                .copied()
+                .collect(),
+        };
+        for &(_, s) in &roots {
             self.finalize(s, end_ns);
         }
-        self.gc_slots();
+        self.finish_from = roots.last().copied().or(from);
+        let next = match self.finish_from {
+            None => self.live.iter().next(),
+            Some(k) => self
+                .live
+                .range((std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded))
+                .next(),
+        };
+        next.is_some()
+    }
+
+    /// Capture time as far as this tracker has run.
+    pub fn now(&self) -> i64 {
+        self.now
     }
 
     /// Hands back the payloads whose session is known, in feed order.
