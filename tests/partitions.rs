@@ -9,7 +9,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{analyze, build, read_csv};
+use common::{build, read_csv};
 use sipaudit::dialog::{partition_key, partition_of};
 use sipaudit::pipeline::PARTITIONS;
 
