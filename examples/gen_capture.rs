@@ -150,7 +150,7 @@ impl Sink for Grab {
         let sip = sipaudit::sip::is_sip_start(d.payload);
         if sip {
             self.0
-                .push((d.at.ts_ns, d.at.src, d.at.dst, d.payload.to_vec()));
+                .push((d.at.at.ts_ns, d.at.src, d.at.dst, d.payload.to_vec()));
         }
         sip
     }

@@ -347,18 +347,9 @@ thread_local! {
 /// buffer, allocated once per message; the accessors borrow from it.
 #[derive(Clone, Debug)]
 pub struct SipRecord {
-    /// Index of the input file in the sorted input list.
-    pub file: u32,
-    /// 1-based frame number in that file (the frame that completed it).
-    pub frame: u64,
-    /// Position of the message among those completed by the same frame.
-    pub seq: u32,
-    /// Capture time, ns since the Unix epoch.
-    pub ts_ns: i64,
-    /// Source address.
-    pub src: SocketAddr,
-    /// Destination address.
-    pub dst: SocketAddr,
+    /// Where it was captured: input file, frame, position in the frame,
+    /// capture time and addresses.
+    pub at: Capture,
     /// Retransmission key (rules.md §A.2).
     pub key: TxnKey,
     /// The partition key ([`super::partition::partition_key`]): computed
@@ -438,9 +429,9 @@ impl Capture {
     pub fn of(file: u32, seq: u32, at: &crate::packet::Origin) -> Capture {
         Capture {
             file,
-            frame: at.frame,
+            frame: at.at.frame,
             seq,
-            ts_ns: at.ts_ns,
+            ts_ns: at.at.ts_ns,
             src: at.src,
             dst: at.dst,
         }
@@ -568,12 +559,7 @@ impl SipRecord {
             Err(_) => String::from_utf8_lossy(text).into(),
         };
         SipRecord {
-            file: at.file,
-            frame: at.frame,
-            seq: at.seq,
-            ts_ns: at.ts_ns,
-            src: at.src,
-            dst: at.dst,
+            at,
             key: TxnKey::of_parts(
                 msg,
                 &super::KeyParts {
@@ -667,12 +653,14 @@ impl SipRecord {
         }
         let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
         SipRecord {
-            file: 0,
-            frame: 0,
-            seq: 0,
-            ts_ns: 0,
-            src: unspecified,
-            dst: unspecified,
+            at: Capture {
+                file: 0,
+                frame: 0,
+                seq: 0,
+                ts_ns: 0,
+                src: unspecified,
+                dst: unspecified,
+            },
             key: TxnKey::from_raw(0),
             status: None,
             method: Method::Other("".into()),

@@ -558,7 +558,7 @@ fn the_same_request_at_two_proxy_hops_is_one_attempt() {
     assert_eq!(req.via_count, 1, "the UA's own copy");
     assert_eq!(req.require().iter().next(), Some("sec-agree"));
     assert_eq!(
-        (req.frame, req.ts_ns),
+        (req.at.frame, req.at.ts_ns),
         (1, 0),
         "first captured copy's place"
     );

@@ -119,10 +119,9 @@ pub struct At {
 /// the layers above pass it whole instead of copying its fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Origin {
-    /// The frame that completed it.
-    pub frame: u64,
-    /// Capture time of that frame, ns since the epoch.
-    pub ts_ns: i64,
+    /// The frame that completed it and its capture time (for HEP, the time
+    /// the HEP packet gives).
+    pub at: At,
     /// Source address.
     pub src: SocketAddr,
     /// Destination address.
@@ -140,8 +139,7 @@ impl Origin {
     /// (never cut short: a stream with a gap has no message there).
     pub fn of_stream(key: FlowKey, proto: &'static str, frame: u64, ts_ns: i64) -> Origin {
         Origin {
-            frame,
-            ts_ns,
+            at: At { frame, ts_ns },
             src: key.src,
             dst: key.dst,
             tunnels: key.tunnels,
@@ -228,21 +226,22 @@ enum Fate {
     Undecodable,
 }
 
+/// An IP packet's payload (reassembled when it was fragmented) with what
+/// the layers above it read from its IP header.
+#[derive(Clone, Copy)]
+struct IpPayload<'a> {
+    /// The IP protocol number of the payload (IPv6: the last next header).
+    proto: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    bytes: &'a [u8],
+}
+
 /// Everything the layers below a datagram need to know about the packet.
 #[derive(Clone, Copy)]
 struct Meta {
-    frame: u64,
-    ts_ns: i64,
+    at: At,
     truncated: bool,
-}
-
-impl Meta {
-    fn at(&self) -> At {
-        At {
-            frame: self.frame,
-            ts_ns: self.ts_ns,
-        }
-    }
 }
 
 impl Default for Decoder {
@@ -269,8 +268,10 @@ impl Decoder {
     /// Decodes one packet.
     pub fn decode(&mut self, pkt: &RawPacket<'_>, sink: &mut dyn Sink) {
         let meta = Meta {
-            frame: pkt.frame,
-            ts_ns: pkt.ts_ns,
+            at: At {
+                frame: pkt.frame,
+                ts_ns: pkt.ts_ns,
+            },
             truncated: (pkt.data.len() as u64) < pkt.orig_len as u64,
         };
         debug_assert!(self.carry.is_empty());
@@ -337,7 +338,7 @@ impl Decoder {
             Some(PacketData::L4(..)) => Fate::Other,
             Some(PacketData::Unsupported(_)) => {
                 sink.anomaly(
-                    meta.frame,
+                    meta.at.frame,
                     PacketAnomaly::UnsupportedLinktype,
                     format!("link type {} is not decoded", pkt.linktype),
                 );
@@ -345,7 +346,7 @@ impl Decoder {
             }
             None => {
                 sink.anomaly(
-                    meta.frame,
+                    meta.at.frame,
                     PacketAnomaly::TruncatedPacket,
                     format!(
                         "{} captured bytes are too few for link type {}",
@@ -423,7 +424,7 @@ impl Decoder {
 
     fn short(&mut self, meta: Meta, what: &str, sink: &mut dyn Sink) -> Fate {
         sink.anomaly(
-            meta.frame,
+            meta.at.frame,
             PacketAnomaly::TruncatedPacket,
             format!("packet ends inside the {what}"),
         );
@@ -436,7 +437,7 @@ impl Decoder {
             Ok(s) => s,
             Err(e) => {
                 sink.anomaly(
-                    meta.frame,
+                    meta.at.frame,
                     PacketAnomaly::MalformedHeader,
                     format!("IP header: {e}"),
                 );
@@ -495,7 +496,7 @@ impl Decoder {
             let carried = std::mem::take(&mut self.carry);
             return match self
                 .defrag
-                .add(key, offset, more, payload.payload, &carried, meta.at())
+                .add(key, offset, more, payload.payload, &carried, meta.at)
             {
                 defrag::Added::Pending => Fate::Pending,
                 defrag::Added::Complete { data, frames } => {
@@ -503,7 +504,13 @@ impl Decoder {
                     // earlier fragments ride along with the datagram (held
                     // with an inner fragment, or counted here with its fate).
                     self.carry.extend_from_slice(&frames[..frames.len() - 1]);
-                    let fate = self.ip_payload(proto, src, dst, &data, meta, tun, sink);
+                    let ip = IpPayload {
+                        proto,
+                        src,
+                        dst,
+                        bytes: &data,
+                    };
+                    let fate = self.ip_payload(ip, meta, tun, sink);
                     let earlier = std::mem::take(&mut self.carry);
                     if fate == Fate::Undecodable {
                         for &f in &earlier {
@@ -534,31 +541,39 @@ impl Decoder {
                 }
             };
         }
-        self.ip_payload(proto, src, dst, payload.payload, meta, tun, sink)
+        let ip = IpPayload {
+            proto,
+            src,
+            dst,
+            bytes: payload.payload,
+        };
+        self.ip_payload(ip, meta, tun, sink)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn ip_payload(
         &mut self,
-        proto: u8,
-        src: IpAddr,
-        dst: IpAddr,
-        b: &[u8],
+        ip: IpPayload<'_>,
         meta: Meta,
         tun: TunnelPath,
         sink: &mut dyn Sink,
     ) -> Fate {
+        let IpPayload {
+            proto,
+            src,
+            dst,
+            bytes: b,
+        } = ip;
         match proto {
             17 => self.udp(src, dst, b, meta, tun, sink),
             6 => self.tcp(src, dst, b, meta, tun, sink),
             132 => {
                 let res = self
                     .sctp
-                    .packet(tun, src, dst, b, meta.at(), &mut |ev| sink.sctp(&ev));
+                    .packet(tun, src, dst, b, meta.at, &mut |ev| sink.sctp(&ev));
                 match res {
                     Ok(()) => Fate::Other,
                     Err(e) => {
-                        sink.anomaly(meta.frame, PacketAnomaly::MalformedHeader, e.to_string());
+                        sink.anomaly(meta.at.frame, PacketAnomaly::MalformedHeader, e.to_string());
                         Fate::Undecodable
                     }
                 }
@@ -570,7 +585,15 @@ impl Decoder {
             47 => self.gre(b, meta, tun, sink),
             50 => match tunnel::esp_null(b) {
                 Some((next, inner)) => match tun.push(Tunnel::Esp) {
-                    Some(t) => self.ip_payload(next, src, dst, inner, meta, t, sink),
+                    Some(t) => {
+                        let ip = IpPayload {
+                            proto: next,
+                            src,
+                            dst,
+                            bytes: inner,
+                        };
+                        self.ip_payload(ip, meta, t, sink)
+                    }
                     None => self.too_deep(meta, sink),
                 },
                 // Encrypted ESP: decoded fine, unreadable, not SIP we can see.
@@ -582,7 +605,7 @@ impl Decoder {
 
     fn too_deep(&mut self, meta: Meta, sink: &mut dyn Sink) -> Fate {
         sink.anomaly(
-            meta.frame,
+            meta.at.frame,
             PacketAnomaly::MalformedHeader,
             format!("tunnels nested deeper than {MAX_TUNNEL_DEPTH}"),
         );
@@ -619,7 +642,7 @@ impl Decoder {
         let doff = (b[12] >> 4) as usize * 4;
         if doff < 20 || doff > b.len() {
             sink.anomaly(
-                meta.frame,
+                meta.at.frame,
                 PacketAnomaly::MalformedHeader,
                 format!("TCP data offset {doff} with {} bytes captured", b.len()),
             );
@@ -644,7 +667,7 @@ impl Decoder {
             } else {
                 format!("TLS on {a} <-> {z}: encrypted, any SIP in it cannot be read")
             };
-            sink.anomaly(meta.frame, PacketAnomaly::TlsEncrypted, detail);
+            sink.anomaly(meta.at.frame, PacketAnomaly::TlsEncrypted, detail);
             return Fate::Other;
         }
         let seg = Segment {
@@ -659,8 +682,8 @@ impl Decoder {
             fin: flags & 0x01 != 0,
             rst: flags & 0x04 != 0,
             payload: &b[doff..],
-            frame: meta.frame,
-            ts_ns: meta.ts_ns,
+            frame: meta.at.frame,
+            ts_ns: meta.at.ts_ns,
         };
         let hep = &mut self.hep;
         self.tcp.segment(&seg, &mut |ev| route(hep, ev, sink));
@@ -705,8 +728,7 @@ impl Decoder {
         }
         let d = Datagram {
             at: Origin {
-                frame: meta.frame,
-                ts_ns: meta.ts_ns,
+                at: meta.at,
                 src: SocketAddr::new(src, sport),
                 dst: SocketAddr::new(dst, dport),
                 tunnels: tun,
@@ -782,8 +804,7 @@ fn hep_stream_event(he: hep::StreamEvent<'_, '_>, sink: &mut dyn Sink) -> bool {
             ts_ns,
         } => {
             let meta = Meta {
-                frame,
-                ts_ns,
+                at: At { frame, ts_ns },
                 truncated: false,
             };
             deliver_hep(packet, meta, key.tunnels, sink) == Fate::Sip
@@ -841,7 +862,7 @@ fn hep_datagram(payload: &[u8], meta: Meta, tun: TunnelPath, sink: &mut dyn Sink
                 format!("{} bytes after the HEP packet are not HEP", rest.len()),
             ),
         };
-        sink.anomaly(meta.frame, kind, detail);
+        sink.anomaly(meta.at.frame, kind, detail);
         break;
     }
     fate
@@ -854,7 +875,7 @@ fn hep_datagram(payload: &[u8], meta: Meta, tun: TunnelPath, sink: &mut dyn Sink
 /// protocol type than SIP (RTCP reports, logs) are `Other`.
 fn deliver_hep(p: &hep::Packet<'_>, meta: Meta, tun: TunnelPath, sink: &mut dyn Sink) -> Fate {
     for prob in &p.problems {
-        sink.anomaly(meta.frame, prob.anomaly(), prob.to_string());
+        sink.anomaly(meta.at.frame, prob.anomaly(), prob.to_string());
     }
     let Some(payload) = p.payload else {
         if !p.problems.is_empty() {
@@ -862,7 +883,7 @@ fn deliver_hep(p: &hep::Packet<'_>, meta: Meta, tun: TunnelPath, sink: &mut dyn 
         }
         if p.proto_type == Some(1) {
             sink.anomaly(
-                meta.frame,
+                meta.at.frame,
                 PacketAnomaly::HepMalformed,
                 "HEP packet of protocol type SIP without a payload chunk".into(),
             );
@@ -875,7 +896,7 @@ fn deliver_hep(p: &hep::Packet<'_>, meta: Meta, tun: TunnelPath, sink: &mut dyn 
     }
     let Some(tunnels) = tun.push(Tunnel::Hep) else {
         sink.anomaly(
-            meta.frame,
+            meta.at.frame,
             PacketAnomaly::MalformedHeader,
             format!("tunnels nested deeper than {MAX_TUNNEL_DEPTH}"),
         );
@@ -884,8 +905,10 @@ fn deliver_hep(p: &hep::Packet<'_>, meta: Meta, tun: TunnelPath, sink: &mut dyn 
     let unspecified = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
     let d = Datagram {
         at: Origin {
-            frame: meta.frame,
-            ts_ns: p.ts_ns().unwrap_or(meta.ts_ns),
+            at: At {
+                frame: meta.at.frame,
+                ts_ns: p.ts_ns().unwrap_or(meta.at.ts_ns),
+            },
             src: p.src().unwrap_or(unspecified),
             dst: p.dst().unwrap_or(unspecified),
             tunnels,
@@ -918,7 +941,7 @@ fn hep_notes(p: &hep::Packet<'_>, meta: Meta, sink: &mut dyn Sink) {
     .collect();
     if !missing.is_empty() {
         sink.anomaly(
-            meta.frame,
+            meta.at.frame,
             PacketAnomaly::HepMalformed,
             format!(
                 "HEP packet without {}: 0.0.0.0:0, the frame time or udp used instead",
@@ -927,17 +950,17 @@ fn hep_notes(p: &hep::Packet<'_>, meta: Meta, sink: &mut dyn Sink) {
         );
     }
     if let Some(t) = p.ts_ns() {
-        let skew = t - meta.ts_ns;
+        let skew = t - meta.at.ts_ns;
         if skew.abs() > 1_000_000_000 {
             sink.anomaly(
-                meta.frame,
+                meta.at.frame,
                 PacketAnomaly::HepTimeSkew,
                 format!(
                     "HEP capture time {} is {:.1} s {} the frame time {}; the HEP time is used",
                     crate::capture::format_rfc3339_micros(t),
                     skew.unsigned_abs() as f64 / 1e9,
                     if skew < 0 { "before" } else { "after" },
-                    crate::capture::format_rfc3339_micros(meta.ts_ns),
+                    crate::capture::format_rfc3339_micros(meta.at.ts_ns),
                 ),
             );
         }
@@ -953,7 +976,7 @@ pub fn collect_sip_payloads(path: &std::path::Path) -> Result<Vec<(u64, Vec<u8>)
         fn datagram(&mut self, d: &Datagram<'_>) -> bool {
             let sip = crate::sip::is_sip_start(d.payload);
             if sip {
-                self.0.push((d.at.frame, d.payload.to_vec()));
+                self.0.push((d.at.at.frame, d.payload.to_vec()));
             }
             sip
         }

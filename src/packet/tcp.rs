@@ -348,6 +348,8 @@ struct Conn {
 struct Pool {
     held_total: usize,
     spare: Vec<Vec<u8>>,
+    /// [`TcpLimits::per_direction_ooo_bytes`].
+    per_direction_cap: usize,
 }
 
 impl Pool {
@@ -394,6 +396,7 @@ impl Reassembler {
             pool: Pool {
                 held_total: 0,
                 spare: Vec::new(),
+                per_direction_cap: limits.per_direction_ooo_bytes,
             },
         }
     }
@@ -423,7 +426,6 @@ impl Reassembler {
         let keys = [ck.flow(0), ck.flow(1)];
         let key = keys[d];
         let pool = &mut self.pool;
-        let limits = &self.limits;
 
         if seg.rst {
             if !seg.payload.is_empty() {
@@ -474,7 +476,7 @@ impl Reassembler {
             seg.seq
         };
         if !seg.payload.is_empty() || seg.fin {
-            data(dir, key, pool, limits, seg, data_seq, idle, out);
+            data(dir, key, pool, seg, data_seq, idle, out);
         }
         if let Some(ack) = seg.ack {
             acked(other, keys[1 - d], pool, seg.frame, ack, out);
@@ -659,12 +661,10 @@ impl Reassembler {
 }
 
 /// The payload (and FIN) part of a segment, for its direction.
-#[allow(clippy::too_many_arguments)]
 fn data(
     dir: &mut Dir,
     key: FlowKey,
     pool: &mut Pool,
-    limits: &TcpLimits,
     seg: &Segment<'_>,
     data_seq: u32,
     idle: bool,
@@ -715,7 +715,7 @@ fn data(
     let start = dir.off as i64 + rel;
     let end = start + len as i64;
     if len > 0 {
-        segment_bytes(dir, key, pool, limits, seg, start, end, out);
+        segment_bytes(dir, key, pool, seg, start, end, out);
     }
     if seg.fin {
         let f = end.max(0) as u64;
@@ -726,12 +726,10 @@ fn data(
 
 /// Places the payload bytes `[start, end)` (stream offsets, `start` may be
 /// negative) of an open direction: delivers, holds, or reports them.
-#[allow(clippy::too_many_arguments)]
 fn segment_bytes(
     dir: &mut Dir,
     key: FlowKey,
     pool: &mut Pool,
-    limits: &TcpLimits,
     seg: &Segment<'_>,
     start: i64,
     end: i64,
@@ -879,7 +877,7 @@ fn segment_bytes(
         dir.hole_since = seg.ts_ns;
     }
     // Per-direction cap: give up the oldest gaps until within it.
-    while dir.held_bytes > limits.per_direction_ooo_bytes {
+    while dir.held_bytes > pool.per_direction_cap {
         let first = *dir.held.keys().next().expect("held bytes imply pieces");
         skip_to(
             dir,

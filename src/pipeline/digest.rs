@@ -117,11 +117,11 @@ impl Digest {
             StartLine::Response { code, .. } => *self.counters.status.entry(code).or_default() += 1,
         }
         for a in msg.anomalies() {
-            self.add_anomaly(at.frame, a.id(), a.to_string());
+            self.add_anomaly(at.at.frame, a.id(), a.to_string());
         }
         if at.truncated {
             self.add_anomaly(
-                at.frame,
+                at.at.frame,
                 PacketAnomaly::TruncatedPacket.id(),
                 "SIP message cut short by the capture".into(),
             );
@@ -184,8 +184,8 @@ impl Digest {
         };
         let row = MessageRow {
             file: Cell::str(&self.file),
-            frame: at.frame,
-            time: format_rfc3339_micros(at.ts_ns),
+            frame: at.at.frame,
+            time: format_rfc3339_micros(at.at.ts_ns),
             src: crate::report::addr_text(&at.src),
             dst: crate::report::addr_text(&at.dst),
             transport,

@@ -252,13 +252,13 @@ impl LadderStore {
     /// message of the run passes here; `tcp`: it came over a TCP stream):
     /// the slot to hand to [`LadderStore::message`].
     pub fn summary(&mut self, rec: &crate::dialog::SipRecord, tcp: bool) -> u32 {
-        let (src, dst) = (self.host(rec.src), self.host(rec.dst));
+        let (src, dst) = (self.host(rec.at.src), self.host(rec.at.dst));
         let style = self.style(rec);
         let mut m = LadderRec::of(rec, src, dst, style);
         if tcp {
             m.prev_frame = self
                 .last
-                .insert((rec.file, src, dst), rec.frame)
+                .insert((rec.at.file, src, dst), rec.at.frame)
                 .unwrap_or(0);
         }
         if self.free != NONE {

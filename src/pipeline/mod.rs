@@ -172,7 +172,7 @@ struct PendingRow {
 
 impl merge::Timed for Found {
     fn order(&self) -> (i64, u64, u32) {
-        (self.rec.ts_ns, self.rec.frame, self.rec.seq)
+        (self.rec.at.ts_ns, self.rec.at.frame, self.rec.at.seq)
     }
 }
 
@@ -222,12 +222,12 @@ impl Out<'_> {
 
     /// A SIP message scanned with `framing`: digested here or by a helper.
     fn message(&mut self, at: &Origin, msg: &Message<'_>, framing: Framing) {
-        let seq = if self.last_frame.0 == at.frame {
+        let seq = if self.last_frame.0 == at.at.frame {
             self.last_frame.1 + 1
         } else {
             0
         };
-        self.last_frame = (at.frame, seq);
+        self.last_frame = (at.at.frame, seq);
         match self.pool.as_mut() {
             Some(p) => p.push(at, seq, framing, msg.as_bytes(), self.emit),
             None => {
@@ -267,7 +267,7 @@ impl Out<'_> {
             return;
         }
         self.stream_sip_frames += new_frames as u64;
-        let (frame, proto) = (at.frame, at.proto);
+        let (frame, proto) = (at.at.frame, at.proto);
         match sip::parse_message(bytes, Framing::Datagram) {
             Ok(msg) => self.message(&at, &msg, Framing::Datagram),
             Err(e) => self.add_anomaly(
@@ -339,7 +339,7 @@ impl Sink for FileSink<'_> {
                     sip::SipError::Incomplete => "incomplete SIP message".into(),
                 };
                 self.out
-                    .add_anomaly(d.at.frame, PacketAnomaly::SipStartInvalid.id(), detail);
+                    .add_anomaly(d.at.at.frame, PacketAnomaly::SipStartInvalid.id(), detail);
                 false
             }
         }
@@ -705,7 +705,7 @@ impl Reports {
                 e.ev.failures
                     .iter()
                     .filter(|f| f.row)
-                    .map(|f| f.failure.ts_ns)
+                    .map(|f| f.failure.at.ts_ns)
                     .collect();
             h.session(&row, twin.as_ref(), &frows, &times);
         }
@@ -976,7 +976,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
             &opts,
             |i, emit| (src.produce)(i, &store, emit),
             |_, found: Found| {
-                last_ts = last_ts.max(found.rec.ts_ns);
+                last_ts = last_ts.max(found.rec.at.ts_ns);
                 let ladders = &mut feed.ladders;
                 let payload = Payload {
                     seq: tracking.next_seq(),

@@ -184,7 +184,7 @@ impl Tracking {
     pub fn push(&mut self, rec: SipRecord, payload: Payload) -> bool {
         debug_assert_eq!(payload.seq, self.fed);
         self.fed += 1;
-        self.last_ts = self.last_ts.max(rec.ts_ns);
+        self.last_ts = self.last_ts.max(rec.at.ts_ns);
         let p = self.router.route(&rec);
         self.batch[p].push((rec, payload));
         self.batched += 1;
@@ -434,7 +434,7 @@ impl Router {
 
     /// The partition of the next record in merged order.
     fn route(&mut self, rec: &SipRecord) -> usize {
-        let now = rec.ts_ns;
+        let now = rec.at.ts_ns;
         self.expire(now);
         let key = rec.partition;
         let moved = self.moved.get_mut(&key).map(|(p, last)| {

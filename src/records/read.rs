@@ -279,12 +279,12 @@ impl<'b> Columns<'b> {
         let texts: [Option<&str>; TEXT_FIELDS.len()] =
             std::array::from_fn(|k| opt_str(self.text[k], i));
         let mut r = SipRecord::from_stored_text(&texts, self.link(i));
-        r.file = file;
-        r.frame = self.frame.value(i);
-        r.seq = self.seq.value(i);
-        r.ts_ns = self.ts_ns.value(i);
-        r.src = Self::addr(self.src_ip, self.src_port, i, p)?;
-        r.dst = Self::addr(self.dst_ip, self.dst_port, i, p)?;
+        r.at.file = file;
+        r.at.frame = self.frame.value(i);
+        r.at.seq = self.seq.value(i);
+        r.at.ts_ns = self.ts_ns.value(i);
+        r.at.src = Self::addr(self.src_ip, self.src_port, i, p)?;
+        r.at.dst = Self::addr(self.dst_ip, self.dst_port, i, p)?;
         r.key = TxnKey::from_raw(self.txn_key.value(i));
         r.status = opt(self.status, i, |i| self.status.value(i));
         r.method = Method::from_bytes(self.method.value(i).as_bytes());

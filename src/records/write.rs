@@ -66,16 +66,16 @@ struct Cols {
 impl Cols {
     fn push(&mut self, file: &str, r: &SipRecord, part: u64) {
         self.file.append_value(file);
-        self.frame.append_value(r.frame);
-        self.seq.append_value(r.seq);
-        self.ts_ns.append_value(r.ts_ns);
+        self.frame.append_value(r.at.frame);
+        self.seq.append_value(r.at.seq);
+        self.ts_ns.append_value(r.at.ts_ns);
         self.partition_key.append_value(part);
-        let _ = write!(self.src_ip, "{}", r.src.ip());
+        let _ = write!(self.src_ip, "{}", r.at.src.ip());
         self.src_ip.append_value("");
-        self.src_port.append_value(r.src.port());
-        let _ = write!(self.dst_ip, "{}", r.dst.ip());
+        self.src_port.append_value(r.at.src.port());
+        let _ = write!(self.dst_ip, "{}", r.at.dst.ip());
         self.dst_ip.append_value("");
-        self.dst_port.append_value(r.dst.port());
+        self.dst_port.append_value(r.at.dst.port());
         self.txn_key.append_value(r.key.raw());
         self.status.append_option(r.status);
         self.method.append_value(r.method.as_str());

@@ -187,10 +187,10 @@ impl LadderRec {
     /// `prev_frame` are set by the caller).
     pub fn of(r: &SipRecord, src: HostRef, dst: HostRef, style: u32) -> LadderRec {
         LadderRec {
-            frame: r.frame,
-            ts_ns: r.ts_ns,
+            frame: r.at.frame,
+            ts_ns: r.at.ts_ns,
             prev_frame: 0,
-            file: r.file,
+            file: r.at.file,
             cseq: r.cseq,
             src,
             dst,

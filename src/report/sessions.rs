@@ -37,8 +37,12 @@ pub fn session_row(s: &SessionSummary, e: &Evaluated, files: &[String]) -> Sessi
         call_id: text(first.map(|r| r.call_id())),
         start: format_rfc3339_micros(s.start_ns),
         end: format_rfc3339_micros(s.end_ns),
-        caller: first.map(|r| super::addr_text(&r.src)).unwrap_or_default(),
-        callee: first.map(|r| super::addr_text(&r.dst)).unwrap_or_default(),
+        caller: first
+            .map(|r| super::addr_text(&r.at.src))
+            .unwrap_or_default(),
+        callee: first
+            .map(|r| super::addr_text(&r.at.dst))
+            .unwrap_or_default(),
         from_uri: text(first.map(|r| r.from_uri())),
         to_uri: text(first.map(|r| r.to_uri())),
         request_uri: text(first.and_then(|r| r.request_uri())),
@@ -56,7 +60,7 @@ pub fn session_row(s: &SessionSummary, e: &Evaluated, files: &[String]) -> Sessi
             .map(|l| l.0.as_str())
             .unwrap_or(""),
         retry_delay_ms: match (retry, f) {
-            (Some(n), Some(f)) => Some((n.ts_ns - f.ts_ns).div_euclid(1_000_000)),
+            (Some(n), Some(f)) => Some((n.at.ts_ns - f.at.ts_ns).div_euclid(1_000_000)),
             _ => None,
         },
         retry_require: retry.map(|r| tags(&r.require())).unwrap_or_default(),
@@ -76,10 +80,10 @@ pub fn session_row(s: &SessionSummary, e: &Evaluated, files: &[String]) -> Sessi
         outcome: ev.outcome.as_str(),
         file: text(
             first
-                .and_then(|r| files.get(r.file as usize))
+                .and_then(|r| files.get(r.at.file as usize))
                 .map(|s| s.as_str()),
         ),
-        frame: first.map(|r| r.frame).unwrap_or(0),
+        frame: first.map(|r| r.at.frame).unwrap_or(0),
         wireshark_filter: Text(wireshark_filter(&s.call_ids)),
         related_sessions: s
             .related
@@ -107,7 +111,7 @@ pub fn with_flags(row: &SessionRow, flags: &[String]) -> SessionRow {
 /// session's attempts and the in-dialog retries (a re-INVITE after a 420).
 fn links(s: &SessionSummary, ev: &SessionEval) -> Text {
     let item = |n: &SipRecord, rule: Rule, conf: f32| {
-        let key = (n.ts_ns, n.file, n.frame);
+        let key = (n.at.ts_ns, n.at.file, n.at.frame);
         (
             key,
             format!("{}:{}:{}", n.call_id(), rule.as_str(), fmt_conf(conf)),
@@ -128,7 +132,7 @@ fn links(s: &SessionSummary, ev: &SessionEval) -> Text {
 
 /// The failures.csv rows of a session.
 pub fn failure_rows(s: &SessionSummary, ev: &SessionEval, files: &[String]) -> Vec<FailureRow> {
-    let file = |r: &SipRecord| Text(files.get(r.file as usize).cloned().unwrap_or_default());
+    let file = |r: &SipRecord| Text(files.get(r.at.file as usize).cloned().unwrap_or_default());
     ev.failures
         .iter()
         .filter(|x| x.row)
@@ -138,9 +142,9 @@ pub fn failure_rows(s: &SessionSummary, ev: &SessionEval, files: &[String]) -> V
             FailureRow {
                 session: s.id,
                 call_id: Text(x.request.call_id().to_string()),
-                request_frame: x.request.frame,
+                request_frame: x.request.at.frame,
                 failure_file: file(&x.failure),
-                failure_frame: x.failure.frame,
+                failure_frame: x.failure.at.frame,
                 failure_status: x.failure.status,
                 failure_class: Text(x.failure_class()),
                 capability: Text(x.capability()),
@@ -148,7 +152,7 @@ pub fn failure_rows(s: &SessionSummary, ev: &SessionEval, files: &[String]) -> V
                 responder: Text(x.responder.clone()),
                 retry_call_id: Text(n.map(|n| n.call_id().to_string()).unwrap_or_default()),
                 retry_file: n.map(file).unwrap_or_default(),
-                retry_frame: n.map(|n| n.frame),
+                retry_frame: n.map(|n| n.at.frame),
                 retry_link: n.and(x.link).map(|l| l.0.as_str()).unwrap_or(""),
                 link_confidence: n.and(x.link).map(|l| fmt_conf(l.1)).unwrap_or_default(),
                 dropped: with_n(strings(&x.dropped)),

@@ -386,7 +386,7 @@ pub fn d12_retries(l: &Link<'_>, out: &mut Findings) {
 pub fn verdict_without_retry(f: &Failure, chain: &Chain, st: &Settings) -> (Verdict, Vec<Flag>) {
     let kind = f.kind();
     let expects_retry = matches!(kind, Some(Kind::Refusal | Kind::Reverse));
-    let cut = chain.observed_until - f.failure.ts_ns < st.window_ns;
+    let cut = chain.observed_until - f.failure.at.ts_ns < st.window_ns;
     if !expects_retry || chain.cancelled {
         (Verdict::NotApplicable, Vec::new())
     } else if !cut {

@@ -65,7 +65,7 @@ pub fn settings(p: &Policy) -> Settings {
 }
 
 fn home_node(p: &Policy, f: &SipRecord) -> bool {
-    p.is_home_node(f.src.ip(), classify::warn_agent(f.warning()))
+    p.is_home_node(f.at.src.ip(), classify::warn_agent(f.warning()))
 }
 
 fn host_of(uri: &str) -> Option<String> {
@@ -166,7 +166,7 @@ fn link_context(
     let n_final = f.retry.as_ref().and_then(|n| {
         s.attempts
             .iter()
-            .find(|a| a.request.ts_ns == n.ts_ns && a.request.frame == n.frame)
+            .find(|a| a.request.at.ts_ns == n.at.ts_ns && a.request.at.frame == n.at.frame)
             .and_then(|a| a.final_response.as_ref())
     });
     let home_rejected = n_final.is_some_and(|nf| {
@@ -176,7 +176,7 @@ fn link_context(
     let passed = n_final.is_some_and(|nf| nf.status.is_some_and(|c| (200..300).contains(&c)))
         || f.retry.as_ref().is_some_and(|n| {
             let hosts: Vec<&str> = n.via_hosts().collect();
-            p.is_border(n.src.ip(), &hosts)
+            p.is_border(n.at.src.ip(), &hosts)
         });
     let req = &f.request;
     let subscriber = (!req.subscriber().is_empty()).then(|| req.subscriber().to_string());

@@ -172,7 +172,7 @@ fn responder(f: &SipRecord, hops: &[std::net::SocketAddr]) -> String {
     if let Some(s) = f.user_agent() {
         return s.to_string();
     }
-    f.src.to_string()
+    f.at.src.to_string()
 }
 
 /// One failure to evaluate: out of dialog (P = an attempt, N = its linked
@@ -199,7 +199,7 @@ fn failed(f: &Option<SipRecord>) -> Option<&SipRecord> {
 /// attempts and of their dialogs).
 fn max_uac_out_of_dialog(s: &SessionSummary, a: &AttemptSummary, n: &SipRecord) -> u32 {
     let mut m = 0;
-    let same = |r: &SipRecord| r.from_tag() == a.request.from_tag() && r.ts_ns < n.ts_ns;
+    let same = |r: &SipRecord| r.from_tag() == a.request.from_tag() && r.at.ts_ns < n.at.ts_ns;
     for b in s
         .attempts
         .iter()
@@ -247,8 +247,8 @@ fn in_dialog_units<'a>(s: &'a SessionSummary, i: usize, st: &Settings) -> Vec<Un
         let n = a.in_dialog[k + 1..].iter().map(|x| &x.request).find(|x| {
             x.method == t.request.method
                 && x.from_tag() == tag
-                && x.ts_ns - f.ts_ns >= -SKEW_NS
-                && x.ts_ns - f.ts_ns <= st.window_ns
+                && x.at.ts_ns - f.at.ts_ns >= -SKEW_NS
+                && x.at.ts_ns - f.at.ts_ns <= st.window_ns
         });
         let max_uac = n.map(|n| {
             let first = if a.request.from_tag() == tag {
@@ -258,7 +258,7 @@ fn in_dialog_units<'a>(s: &'a SessionSummary, i: usize, st: &Settings) -> Vec<Un
             };
             a.in_dialog
                 .iter()
-                .filter(|x| x.request.from_tag() == tag && x.request.ts_ns < n.ts_ns)
+                .filter(|x| x.request.from_tag() == tag && x.request.at.ts_ns < n.at.ts_ns)
                 .fold(first, |m, x| m.max(x.request.cseq))
         });
         out.push(Unit {
@@ -282,7 +282,7 @@ fn units<'a>(s: &'a SessionSummary, st: &Settings) -> Vec<Unit<'a>> {
         out.extend(out_of_dialog_unit(s, i));
         out.extend(in_dialog_units(s, i, st));
     }
-    out.sort_by_key(|u| (u.f.ts_ns, u.attempt));
+    out.sort_by_key(|u| (u.f.at.ts_ns, u.attempt));
     out
 }
 
@@ -302,8 +302,8 @@ fn stalled(a: &AttemptSummary, u: &Unit<'_>) -> bool {
     let progress = a
         .in_dialog
         .iter()
-        .any(|t| t.request.method == Method::Update && t.request.ts_ns > first.ts_ns);
-    !progress && u.f.ts_ns - first.ts_ns >= T_STALL_NS
+        .any(|t| t.request.method == Method::Update && t.request.at.ts_ns > first.at.ts_ns);
+    !progress && u.f.at.ts_ns - first.at.ts_ns >= T_STALL_NS
 }
 
 /// What classification needs of a unit besides P and F (rules.md §C).
@@ -322,7 +322,7 @@ fn context(s: &SessionSummary, u: &Unit<'_>, home_reject: &dyn Fn(&SipRecord) ->
             && b.request.bottom_branch() != u.p.bottom_branch()
     });
     Context {
-        cancelled: !u.mid && a.cancel_ns.is_some_and(|c| c <= u.f.ts_ns + SKEW_NS),
+        cancelled: !u.mid && a.cancel_ns.is_some_and(|c| c <= u.f.at.ts_ns + SKEW_NS),
         unpracked_reliable: unpracked,
         repeats_cseq,
         home_reject_of_relaxed: u.relaxed_retry && home_reject(u.f),
@@ -345,7 +345,7 @@ fn relaxes(u: &Unit<'_>) -> bool {
 /// The capture holds a message from the UAC after F (D.3 item 4).
 fn later_uac_message(s: &SessionSummary, u: &Unit<'_>) -> bool {
     let a = &s.attempts[u.attempt];
-    let later = |r: &SipRecord| r.src == u.p.src && r.ts_ns > u.f.ts_ns;
+    let later = |r: &SipRecord| r.at.src == u.p.at.src && r.at.ts_ns > u.f.at.ts_ns;
     a.acked_failure
         || s.attempts.iter().any(|b| later(&b.request))
         || a.in_dialog.iter().any(|t| later(&t.request))

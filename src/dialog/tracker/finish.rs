@@ -145,7 +145,7 @@ impl<P> Tracker<P> {
                 self.unindex(k, *id);
             }
         }
-        atts.sort_by_key(|(id, a)| (a.request.ts_ns, *id));
+        atts.sort_by_key(|(id, a)| (a.request.at.ts_ns, *id));
         let pos: HashMap<Id, usize> = atts
             .iter()
             .enumerate()
@@ -232,7 +232,7 @@ pub(super) fn outcome_of(a: &Attempt, now: i64) -> (Outcome, Option<u16>) {
                 Outcome::Established
             } else if a
                 .cancel_ns
-                .is_some_and(|c| s == 487 || c <= f.ts_ns + SKEW_NS)
+                .is_some_and(|c| s == 487 || c <= f.at.ts_ns + SKEW_NS)
             {
                 Outcome::Cancelled
             } else if s == 408 {
@@ -244,7 +244,7 @@ pub(super) fn outcome_of(a: &Attempt, now: i64) -> (Outcome, Option<u16>) {
         }
         // The 2xx was lost, its ACK was captured.
         None if a.more().acked_2xx.is_some() => (Outcome::Established, None),
-        None if now - a.request.ts_ns >= TIMER_B_NS => (Outcome::Timeout, None),
+        None if now - a.request.at.ts_ns >= TIMER_B_NS => (Outcome::Timeout, None),
         None => (Outcome::Truncated, None),
     }
 }

@@ -17,8 +17,10 @@ impl<P> Tracker<P> {
             return;
         }
         let key = late_key(&at.request);
-        self.late_watch.insert(key, (f.ts_ns, session));
-        let until = f.ts_ns.saturating_add(LATE_WATCH.saturating_mul(self.w0));
+        self.late_watch.insert(key, (f.at.ts_ns, session));
+        let until =
+            f.at.ts_ns
+                .saturating_add(LATE_WATCH.saturating_mul(self.w0));
         self.late_expiry.push_back((until, key));
     }
 
@@ -54,7 +56,7 @@ impl<P> Tracker<P> {
         if pr.method != nr.method {
             return;
         }
-        let gap = nr.ts_ns - f.ts_ns;
+        let gap = nr.at.ts_ns - f.at.ts_ns;
         if gap < -SKEW_NS {
             return;
         }
@@ -215,7 +217,7 @@ impl<P> Tracker<P> {
         let Some(na) = self.attempts.get_mut(&n) else {
             return;
         };
-        if na.decided || na.open_ps > 0 || (!at_end && now < na.request.ts_ns + SKEW_NS) {
+        if na.decided || na.open_ps > 0 || (!at_end && now < na.request.at.ts_ns + SKEW_NS) {
             return;
         }
         na.decided = true;

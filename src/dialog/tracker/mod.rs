@@ -487,10 +487,10 @@ impl<P> Tracker<P> {
         mut payload: P,
         mark: impl FnOnce(&mut P, bool),
     ) -> bool {
-        if rec.ts_ns > self.now {
-            self.advance(rec.ts_ns);
+        if rec.at.ts_ns > self.now {
+            self.advance(rec.at.ts_ns);
         }
-        let repeat = self.retrans.observe(rec.key, rec.ts_ns);
+        let repeat = self.retrans.observe(rec.key, rec.at.ts_ns);
         self.retransmissions += repeat as u64;
         mark(&mut payload, repeat);
         let seq = self.queue_base + self.queue.len() as u64;

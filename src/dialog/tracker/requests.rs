@@ -19,9 +19,9 @@ impl<P> Tracker<P> {
 
     pub(super) fn note_cseq(&mut self, rec: &SipRecord) {
         let k = h(&(rec.call_id(), &rec.from_tag()));
-        let e = self.max_cseq.entry(k).or_insert((0, rec.ts_ns));
+        let e = self.max_cseq.entry(k).or_insert((0, rec.at.ts_ns));
         e.0 = e.0.max(rec.cseq);
-        e.1 = rec.ts_ns;
+        e.1 = rec.at.ts_ns;
     }
 
     pub(super) fn request(&mut self, seq: u64, rec: SipRecord, repeat: bool) {
@@ -60,7 +60,7 @@ impl<P> Tracker<P> {
                         let at = self.attempts.get_mut(&a).expect("attempt");
                         at.keys.push(IndexKey::Txn(tk));
                         if at.cancel_ns.is_none() {
-                            at.cancel_ns = Some(rec.ts_ns);
+                            at.cancel_ns = Some(rec.at.ts_ns);
                             if !at.got_1xx {
                                 self.flag(slot, Mark::CancelBefore1xx);
                             }
@@ -127,7 +127,7 @@ impl<P> Tracker<P> {
                         at.request.method == Method::Invite
                             && at.final_response.is_none()
                             && !at.start_missing
-                            && at.request.ts_ns <= rec.ts_ns
+                            && at.request.at.ts_ns <= rec.at.ts_ns
                     })
                 });
             if let Some(a) = found {
@@ -159,7 +159,7 @@ impl<P> Tracker<P> {
             Some(a) => a,
             None => {
                 // The dialog's start is not in the capture (rules.md §A.1).
-                let slot = self.new_slot(rec.ts_ns);
+                let slot = self.new_slot(rec.at.ts_ns);
                 let a = self.new_attempt(slot, rec.clone());
                 let at = self.attempts.get_mut(&a).expect("attempt");
                 at.start_missing = true;
@@ -310,9 +310,10 @@ impl<P> Tracker<P> {
             if fewer_vias {
                 // Evaluate the UA's own copy (rules.md §A.6).
                 let at = self.attempts.get_mut(&a).expect("attempt");
-                let (ts, frame, file) = (at.request.ts_ns, at.request.frame, at.request.file);
+                let (ts, frame, file) =
+                    (at.request.at.ts_ns, at.request.at.frame, at.request.at.file);
                 at.request = rec;
-                (at.request.ts_ns, at.request.frame, at.request.file) = (ts, frame, file);
+                (at.request.at.ts_ns, at.request.at.frame, at.request.at.file) = (ts, frame, file);
             } else {
                 self.release_held(&rec);
             }
@@ -323,7 +324,7 @@ impl<P> Tracker<P> {
             .get(&h(&(rec.call_id(), &rec.from_tag())))
             .map(|e| e.0);
         self.note_cseq(&rec);
-        let ts_ns = rec.ts_ns;
+        let ts_ns = rec.at.ts_ns;
         let w0 = self.w0;
         let corr = corr_keys(&rec);
         let slot = self.new_slot(ts_ns);
@@ -400,7 +401,7 @@ impl<P> Tracker<P> {
                     && pa
                         .final_response
                         .as_ref()
-                        .is_some_and(|f| f.status.unwrap_or(0) >= 300 && ts_ns - f.ts_ns > w0)
+                        .is_some_and(|f| f.status.unwrap_or(0) >= 300 && ts_ns - f.at.ts_ns > w0)
                 {
                     pa.late_candidate = true;
                     let pslot = pa.slot;

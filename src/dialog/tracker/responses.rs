@@ -52,10 +52,10 @@ impl<P> Tracker<P> {
             if may_hold {
                 // Perhaps its request comes a little later (clock skew
                 // between capture points, rules.md §A.2).
-                self.timer(rec.ts_ns + SKEW_NS, Timer::Held, 0);
+                self.timer(rec.at.ts_ns + SKEW_NS, Timer::Held, 0);
                 self.held.push_back(Held {
                     seq,
-                    deadline: rec.ts_ns + SKEW_NS,
+                    deadline: rec.at.ts_ns + SKEW_NS,
                     rec,
                 });
             } else {
@@ -102,8 +102,8 @@ impl<P> Tracker<P> {
                 .final_response
                 .as_ref()
                 .is_none_or(|f| f.status == rec.status && f.to_tag() == rec.to_tag());
-            if same_final && !at.more().final_sources.contains(&rec.src) {
-                at.more_mut().final_sources.push(rec.src);
+            if same_final && !at.more().final_sources.contains(&rec.at.src) {
+                at.more_mut().final_sources.push(rec.at.src);
             }
         }
         if (101..300).contains(&status) {
@@ -202,14 +202,14 @@ impl<P> Tracker<P> {
             // A branch refused after another branch answered (§A.4).
             flags.push(Mark::ForkMixedCapability);
         } else if status >= 300 && at.final_response.is_none() {
-            let fts = rec.ts_ns;
+            let fts = rec.at.ts_ns;
             at.final_response = Some(Box::new(rec));
             if status == 487 && at.cancel_ns.is_some() {
                 // The caller hung up: no retry is expected (rules.md G.6).
                 return;
             }
             at.p_open = true;
-            let (p_ts, p_cseq) = (at.request.ts_ns, at.request.cseq);
+            let (p_ts, p_cseq) = (at.request.at.ts_ns, at.request.cseq);
             let (call, tag, method) = (
                 at.request.call_id().to_string(),
                 at.request.from_tag().map(str::to_string),
@@ -225,8 +225,8 @@ impl<P> Tracker<P> {
                         && self.attempts.get(&n).is_some_and(|x| {
                             let r = &x.request;
                             r.method == method
-                                && r.ts_ns > p_ts
-                                && r.ts_ns < fts - SKEW_NS
+                                && r.at.ts_ns > p_ts
+                                && r.at.ts_ns < fts - SKEW_NS
                                 && r.cseq > p_cseq
                         })
                 });
@@ -275,8 +275,8 @@ impl<P> Tracker<P> {
         }
         self.assign_none(seq);
         self.anomalies.push(TrackAnomaly {
-            file: rec.file,
-            frame: rec.frame,
+            file: rec.at.file,
+            frame: rec.at.frame,
             kind: "orphan_response",
             detail: format!(
                 "{} response to {} (Call-ID {}, CSeq {}) matches no request seen",
@@ -305,16 +305,16 @@ impl<P> Tracker<P> {
                 && self.find_exact(r).is_some();
             if matches {
                 let hd = self.held.remove(i).expect("index valid");
-                let ms = (req.ts_ns - hd.rec.ts_ns) as f64 / 1e6;
+                let ms = (req.at.ts_ns - hd.rec.at.ts_ns) as f64 / 1e6;
                 self.anomalies.push(TrackAnomaly {
-                    file: hd.rec.file,
-                    frame: hd.rec.frame,
+                    file: hd.rec.at.file,
+                    frame: hd.rec.at.frame,
                     kind: "clock_skew",
                     detail: format!(
                         "{} response timestamped {ms:.3} ms before its request; taken after it",
                         hd.rec.status.unwrap_or(0),
                     ),
-                    related: Some((req.file, req.frame)),
+                    related: Some((req.at.file, req.at.frame)),
                 });
                 self.response(hd.seq, hd.rec, false);
             } else {

@@ -50,7 +50,7 @@ impl<P> Tracker<P> {
         }
         let slot = self.slots.get_mut(&root).expect("live slot");
         slot.max_seq = slot.max_seq.max(seq);
-        slot.last_ns = slot.last_ns.max(rec.ts_ns);
+        slot.last_ns = slot.last_ns.max(rec.at.ts_ns);
         if !slot.call_ids.iter().any(|c| **c == *rec.call_id()) {
             slot.call_ids.push(rec.call_id().into());
         }
