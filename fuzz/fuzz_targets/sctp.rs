@@ -7,7 +7,7 @@ mod common;
 use std::net::IpAddr;
 
 use libfuzzer_sys::fuzz_target;
-use sipaudit::packet::TunnelPath;
+use sipaudit::packet::{At, TunnelPath};
 use sipaudit::packet::sctp::{Reassembler, SctpEvent};
 use sipaudit::sip::{Framing, parse_message};
 
@@ -31,7 +31,8 @@ fuzz_target!(|data: &[u8]| {
         frame += 1;
         ts += (ctl >> 4) as i64 * 5_000_000_000;
         let (s, d) = if ctl & 1 == 0 { (a, z) } else { (z, a) };
-        let _ = r.packet(TunnelPath::default(), s, d, b, frame, ts, &mut out);
+        let at = At { frame, ts_ns: ts };
+        let _ = r.packet(TunnelPath::default(), s, d, b, at, &mut out);
         r.expire(ts, &mut out);
     }
     r.finish(&mut out);
