@@ -215,6 +215,20 @@ impl Tracking {
         self.numbering.number(&mut self.parts, None);
     }
 
+    /// Logs the (time, partition) every session id is numbered with, for
+    /// [`Tracking::origin`].
+    pub fn keep_origins(&mut self) {
+        self.numbering.origins.get_or_insert_with(Vec::new);
+    }
+
+    /// The (capture time, partition) final id `id` was numbered with: ids
+    /// are numbered in this order (with the provisional order within a
+    /// partition). `None` without [`Tracking::keep_origins`].
+    pub fn origin(&self, id: u64) -> Option<(i64, u32)> {
+        let o = self.numbering.origins.as_ref()?;
+        o.get(usize::try_from(id).ok()?.checked_sub(1)?).copied()
+    }
+
     /// Retransmissions seen by every partition.
     pub fn retransmissions(&self) -> u64 {
         self.parts.iter().map(|p| p.tracker.retransmissions).sum()
@@ -289,6 +303,10 @@ struct Numbering {
     /// at index `n - 1` (8 bytes per session: a related session may name
     /// one finished long before).
     finals: Vec<Vec<u64>>,
+    /// With [`Tracking::keep_origins`]: the (time, partition) each final id
+    /// was numbered with, at index `id - 1` (`merge-reports` orders the
+    /// sessions of several `--partition` runs by it).
+    origins: Option<Vec<(i64, u32)>>,
 }
 
 impl Numbering {
@@ -311,7 +329,10 @@ impl Numbering {
         // Within a partition ids grow with their hand-out order, so the
         // sort keeps that order among equal times.
         due.sort_unstable();
-        for (_, i, prov) in due {
+        for (t, i, prov) in due {
+            if let Some(o) = self.origins.as_mut() {
+                o.push((t, i as u32));
+            }
             let n = (prov / PARTITIONS as u64) as usize;
             let v = &mut self.finals[i];
             debug_assert_eq!(v.len() + 1, n, "provisional ids are dense");
