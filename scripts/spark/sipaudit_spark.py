@@ -58,6 +58,13 @@ def parse_args(argv):
     p.add_argument("--binary", help="the sipaudit binary on the driver (default: shipped with --files sipaudit)")
     p.add_argument("--policy", help="policy file (driver-local), as analyze --policy")
     p.add_argument("--format", default="csv", help="report formats for the merged reports (csv,parquet)")
+    p.add_argument(
+        "--shuffle",
+        choices=["chunks", "rows"],
+        default="chunks",
+        help="what Spark shuffles: per input and partition, one row holding those records as a records file "
+        "(chunks, default), or one Spark row per SIP message (rows: a DataFrame analysts can query, much slower)",
+    )
     return p.parse_args(argv)
 
 
@@ -119,10 +126,10 @@ def mapped_schema(records_schema):
     return pa.schema(fields + [pa.field("part", pa.int32(), True), pa.field("meta", pa.string(), True)])
 
 
-def extract(binary, name, data, n, out_schema, tmp):
-    """Map: the records of one input as Arrow batches of `out_schema`, and
-    its facts row. `name` is the input as listed (the reports name it so)."""
-    import pyarrow as pa
+def extract_local(binary, name, data, tmp):
+    """Runs extract-records on input `name` (its bytes `data`) in `tmp`:
+    the records file's path, the local copy's path, and the metadata with
+    the input named as listed (the reports name it so)."""
     import pyarrow.parquet as pq
 
     src_dir = os.path.join(tmp, "in")
@@ -133,13 +140,64 @@ def extract(binary, name, data, n, out_schema, tmp):
     rec = os.path.join(tmp, "rec")
     run([binary, "extract-records", "-j", "1", "-o", rec, local], f"extract-records {name}")
     (path,) = [os.path.join(rec, p) for p in os.listdir(rec) if p.endswith(RECORDS_SUFFIX)]
-    pf = pq.ParquetFile(path)
-    kv = pf.metadata.metadata
+    kv = pq.ParquetFile(path).metadata.metadata
     facts = json.loads(kv[INPUT_KEY])
     # Named as listed, not as the task's local copy.
     facts["error"] = facts.get("error", "").replace(local, name)
     facts["file"] = name
-    meta = json.dumps({"version": kv[VERSION_KEY].decode(), "facts": facts})
+    return path, {"version": kv[VERSION_KEY].decode(), "facts": facts}
+
+
+def facts_row(name, meta, schema):
+    """The row that carries an input's facts (`part` -1)."""
+    import pyarrow as pa
+
+    row = {f.name: pa.nulls(1, f.type) for f in schema}
+    row["file"] = pa.array([name], pa.string())
+    row["part"] = pa.array([-1], pa.int32())
+    row["meta"] = pa.array([json.dumps(meta)], pa.string())
+    return pa.Table.from_pydict(row, schema=schema).to_batches()
+
+
+def extract_chunks(binary, name, data, n, out_schema, tmp):
+    """Map, `--shuffle chunks`: per partition K with records of this input,
+    one row (K, file, blob) whose blob is a records file of those records
+    (schema, order and metadata as extract-records wrote them); then the
+    facts row."""
+    import io
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path, meta = extract_local(binary, name, data, tmp)
+    table = pq.read_table(path)
+    kv = {VERSION_KEY: meta["version"].encode()}
+    kv[INPUT_KEY] = json.dumps(meta["facts"]).encode()
+    table = table.set_column(table.schema.get_field_index("file"), table.schema.field("file"),
+                             pa.array([name] * table.num_rows, pa.string()))
+    table = table.replace_schema_metadata(kv)
+    part = pa.array(partition_of(table.column("partition_key").to_numpy(), n), pa.int32())
+    for k in sorted(set(part.to_pylist())):
+        buf = io.BytesIO()
+        pq.write_table(table.filter(pc.equal(part, k)), buf, compression="zstd")
+        yield from pa.Table.from_pydict(
+            {"part": [k], "file": [name], "meta": pa.nulls(1, pa.string()), "blob": [buf.getvalue()]},
+            schema=out_schema,
+        ).to_batches()
+    yield from facts_row(name, meta, out_schema)
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp, exist_ok=True)
+
+
+def extract_rows(binary, name, data, n, out_schema, tmp):
+    """Map, `--shuffle rows`: the records of one input as Arrow batches of
+    `out_schema` (one Spark row per SIP message, with its partition), then
+    the facts row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path, meta = extract_local(binary, name, data, tmp)
+    pf = pq.ParquetFile(path)
     for batch in pf.iter_batches(batch_size=65536):
         t = pa.Table.from_batches([batch])
         t = t.set_column(t.schema.get_field_index("file"), "file", pa.array([name] * len(t), pa.string()))
@@ -148,18 +206,38 @@ def extract(binary, name, data, n, out_schema, tmp):
         t = t.append_column("part", pa.array(part, pa.int32()))
         t = t.append_column("meta", pa.nulls(len(t), pa.string()))
         yield from t.to_batches()
-    row = {f.name: pa.nulls(1, f.type) for f in out_schema}
-    row["file"] = pa.array([name], pa.string())
-    row["part"] = pa.array([-1], pa.int32())
-    row["meta"] = pa.array([meta], pa.string())
-    yield from pa.Table.from_pydict(row, schema=out_schema).to_batches()
+    yield from facts_row(name, meta, out_schema)
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp, exist_ok=True)
 
 
-def reduce_partition(binary, k, n, table, ctx, policy=None):
-    """Reduce: partition K's reports from its records (`table`, Spark types,
-    may be None: no record) and the facts of every input."""
+def rows_by_file(table, ctx):
+    """`--shuffle rows`: partition K's records (Spark types) back in the
+    records schema, each input's rows in its capture order (file, frame,
+    seq: the order extract-records wrote them), by input name."""
+    import pyarrow as pa
+
+    if table is None or table.num_rows == 0:
+        return {}
+    schema = pa.ipc.read_schema(pa.py_buffer(ctx["schema"]))
+    table = table.sort_by([("file", "ascending"), ("frame", "ascending"), ("seq", "ascending")])
+    cols = [table.column(f.name).cast(f.type, safe=False) for f in schema]
+    table = pa.Table.from_arrays(cols, schema=schema)
+    files = table.column("file").to_pylist()
+    out, start = {}, 0
+    for i in range(1, len(files) + 1):
+        if i == len(files) or files[i] != files[start]:
+            out[files[start]] = table.slice(start, i - start)
+            start = i
+    return out
+
+
+def reduce_partition(binary, k, n, by_file, ctx, policy=None):
+    """Reduce: partition K's reports from its records, `by_file` mapping an
+    input's name to its rows (a pyarrow Table in the records schema) or to
+    a records file's bytes (`--shuffle chunks`), and the facts of every
+    input (an input without records in K gets a records file without rows:
+    the reports count every input)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -168,28 +246,17 @@ def reduce_partition(binary, k, n, table, ctx, policy=None):
     try:
         rec = os.path.join(tmp, "rec")
         os.makedirs(rec)
-        if table is None or table.num_rows == 0:
-            table = pa.Table.from_batches([], schema=schema)
-        else:
-            table = table.sort_by([("file", "ascending"), ("frame", "ascending"), ("seq", "ascending")])
-            cols = [table.column(f.name).cast(f.type, safe=False) for f in schema]
-            table = pa.Table.from_arrays(cols, schema=schema)
-        files = table.column("file").to_pylist() if table.num_rows else []
-        # Rows are sorted by file: each input's rows are one slice.
-        bounds, start = {}, 0
-        for i in range(1, len(files) + 1):
-            if i == len(files) or files[i] != files[start]:
-                bounds[files[start]] = (start, i - start)
-                start = i
         for i, (name, meta) in enumerate(ctx["metas"]):
-            off, length = bounds.get(name, (0, 0))
-            part = table.slice(off, length)
+            path = os.path.join(rec, f"{i:08d}{RECORDS_SUFFIX}")
+            rows = by_file.get(name)
+            if isinstance(rows, bytes):
+                with open(path, "wb") as f:
+                    f.write(rows)
+                continue
+            if rows is None:
+                rows = pa.Table.from_batches([], schema=schema)
             kv = {VERSION_KEY: meta["version"].encode(), INPUT_KEY: json.dumps(meta["facts"]).encode()}
-            pq.write_table(
-                part.replace_schema_metadata(kv),
-                os.path.join(rec, f"{i:08d}{RECORDS_SUFFIX}"),
-                compression="zstd",
-            )
+            pq.write_table(rows.replace_schema_metadata(kv), path, compression="zstd")
         out = os.path.join(tmp, "out")
         cmd = [binary, "analyze", "--records", "--no-html", "--partition", f"{k}/{n}", "-o", out]
         if policy:
@@ -259,7 +326,12 @@ def main(argv):
         sys.exit(f"{a.inputs}: no input listed")
     names = sc.broadcast(qualified(spark, paths))
     rschema = records_schema(driver_binary)
-    out_schema = mapped_schema(rschema)
+    if a.shuffle == "rows":
+        out_schema, extract = mapped_schema(rschema), extract_rows
+    else:
+        out_schema, extract = pa.schema(
+            [("part", pa.int32()), ("file", pa.string()), ("meta", pa.string()), ("blob", pa.binary())]
+        ), extract_chunks
 
     def map_files(batches):
         binary = local_binary()
@@ -291,7 +363,11 @@ def main(argv):
     def reduce_group(table):
         k = table.column("part")[0].as_py()
         pol = SparkFiles.get(policy) if policy else None
-        reports = reduce_partition(local_binary(), k, n, table.drop_columns(["part", "meta"]), ctx.value, pol)
+        if a.shuffle == "rows":
+            by_file = rows_by_file(table.drop_columns(["part", "meta"]), ctx.value)
+        else:
+            by_file = dict(zip(table.column("file").to_pylist(), table.column("blob").to_pylist()))
+        reports = reduce_partition(local_binary(), k, n, by_file, ctx.value, pol)
         return pa.table(
             {
                 "part": pa.array([k] * len(reports), pa.int32()),
@@ -318,11 +394,14 @@ def main(argv):
     # Partitions no record maps to still have their (session-less) reports.
     for k in sorted(set(range(n)) - done):
         pol = os.path.abspath(a.policy) if a.policy else None
-        for name, content in reduce_partition(driver_binary, k, n, None, ctx.value, pol):
+        for name, content in reduce_partition(driver_binary, k, n, {}, ctx.value, pol):
             with open(os.path.join(dirs[k], name), "wb") as f:
                 f.write(content)
     run([driver_binary, "merge-reports", "--format", a.format, "-o", a.out] + dirs, "merge-reports")
-    print(f"sipaudit_spark: {len(paths)} inputs, {n} partitions ({len(done)} with records); reports in {a.out}")
+    print(
+        f"sipaudit_spark: {len(paths)} inputs, {n} partitions ({len(done)} with records, shuffle {a.shuffle}); "
+        f"reports in {a.out}"
+    )
     spark.stop()
 
 
