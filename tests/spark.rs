@@ -92,43 +92,58 @@ fn the_spark_job_gives_the_reports_of_analyze() {
         String::from_utf8_lossy(&o.stderr)
     );
 
-    let out = dir.path().join("spark");
-    let started = Instant::now();
-    let o = Command::new(&submit)
-        .args(["--master", "local[2]", "--conf", "spark.ui.enabled=false"])
-        .arg(root().join("scripts/spark/sipaudit_spark.py"))
-        .args(["--binary", env!("CARGO_BIN_EXE_sipaudit")])
-        .args([
-            "--inputs",
-            s(&list),
-            "--partitions",
-            "4",
-            "--format",
-            "csv,parquet",
-        ])
-        .args(["--out", s(&out), "--work", s(&dir.path().join("work"))])
-        .output()
-        .unwrap();
-    let wall = started.elapsed();
-    assert!(
-        o.status.success(),
-        "spark-submit: {}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    // Shown with --nocapture: the wall time of the local-mode run.
-    println!(
-        "spark local[2]: {} inputs, 4 partitions, {:.1} s wall",
-        inputs.len(),
-        wall.as_secs_f64()
-    );
-    for r in ["sessions.csv", "failures.csv", "summary.csv", "inputs.csv"] {
-        let (a, b) = (
-            fs::read(full.join(r)).unwrap(),
-            fs::read(out.join(r)).unwrap(),
+    // The default shuffle (records files per input and partition) at N=4,
+    // and one Spark row per message at N=3.
+    for (shuffle, n) in [("chunks", "4"), ("rows", "3")] {
+        let out = dir.path().join(format!("spark-{shuffle}"));
+        let work = dir.path().join(format!("work-{shuffle}"));
+        let started = Instant::now();
+        let o = Command::new(&submit)
+            .args(["--master", "local[2]", "--conf", "spark.ui.enabled=false"])
+            .arg(root().join("scripts/spark/sipaudit_spark.py"))
+            .args([
+                "--binary",
+                env!("CARGO_BIN_EXE_sipaudit"),
+                "--shuffle",
+                shuffle,
+            ])
+            .args([
+                "--inputs",
+                s(&list),
+                "--partitions",
+                n,
+                "--format",
+                "csv,parquet",
+            ])
+            .args(["--out", s(&out), "--work", s(&work)])
+            .output()
+            .unwrap();
+        let wall = started.elapsed();
+        assert!(
+            o.status.success(),
+            "spark-submit: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
         );
-        assert!(a == b, "{r}: the Spark job differs from analyze");
+        // Shown with --nocapture: the wall time of the local-mode run.
+        println!(
+            "spark local[2] --shuffle {shuffle}: {} inputs, {n} partitions, {:.1} s wall",
+            inputs.len(),
+            wall.as_secs_f64()
+        );
+        for r in ["sessions.csv", "failures.csv", "summary.csv", "inputs.csv"] {
+            let (a, b) = (
+                fs::read(full.join(r)).unwrap(),
+                fs::read(out.join(r)).unwrap(),
+            );
+            assert!(
+                a == b,
+                "{r}: the Spark job (--shuffle {shuffle}) differs from analyze"
+            );
+        }
+        duckdb_counts(&out);
     }
+    let out = dir.path().join("spark-chunks");
     // Retries whose failure is in another file, and every partition busy.
     let f = read_csv(&out.join("failures.csv"));
     let crossing = f
@@ -140,10 +155,9 @@ fn the_spark_job_gives_the_reports_of_analyze() {
     for k in 0..4 {
         let p = dir
             .path()
-            .join(format!("work/partition-{k:05}/sessions.csv"));
+            .join(format!("work-chunks/partition-{k:05}/sessions.csv"));
         assert!(read_csv(&p).rows.len() > 10, "partition {k}");
     }
-    duckdb_counts(&out);
 }
 
 /// DuckDB reads the merged Parquet reports with the counts of summary.csv.
