@@ -533,22 +533,33 @@ fn number(parts: &[Part]) -> Result<Vec<Vec<u64>>, Error> {
 fn check_corr(parts: &[Part], corr: &mut [(u64, i64, usize)]) -> Result<(), Error> {
     let w0 = parts[0].header.w0_ns;
     corr.sort_unstable();
-    for (i, a) in corr.iter().enumerate() {
-        let near = corr[i + 1..]
-            .iter()
-            .take_while(|b| b.0 == a.0 && b.1.saturating_sub(a.1) <= w0)
-            .find(|b| b.2 != a.2);
-        if let Some(b) = near {
+    // Per value, in time order: the latest entry, and the latest one of
+    // another partition than it; an entry's nearest earlier entry of
+    // another partition is one of them (one pass, whatever the value's count).
+    let mut last: Option<(u64, i64, usize)> = None;
+    let mut other: Option<(i64, usize)> = None;
+    for &(v, ts, k) in corr.iter() {
+        if last.is_none_or(|l| l.0 != v) {
+            (last, other) = (Some((v, ts, k)), None);
+            continue;
+        }
+        let (_, lts, lk) = last.expect("same value");
+        let near = if lk != k { Some((lts, lk)) } else { other };
+        if let Some((_, ak)) = near.filter(|&(ats, _)| ts.saturating_sub(ats) <= w0) {
             return Err(bad(
-                &parts[b.2].dir,
+                &parts[k].dir,
                 format!(
                     "a B2BUA/AS leg correlation (Session-ID, icid-value or X-CID) is shared with {} \
                      within W0: one run tracks such legs together, a merge of partitions cannot \
                      (docs/records.md)",
-                    parts[a.2].dir.display()
+                    parts[ak].dir.display()
                 ),
             ));
         }
+        if lk != k {
+            other = Some((lts, lk));
+        }
+        last = Some((v, ts, k));
     }
     Ok(())
 }
@@ -831,6 +842,50 @@ mod tests {
         assert!(pos.clone().all(|p| p.is_some()), "{seen:?}");
         let pos: Vec<usize> = pos.by_ref().flatten().collect();
         assert!(pos.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    }
+
+    fn part(k: usize) -> Part {
+        Part {
+            dir: PathBuf::from(format!("p{k}")),
+            log: PathBuf::from(format!("p{k}/{LOG_NAME}")),
+            header: Header {
+                format: LOG_FORMAT.into(),
+                version: LOG_VERSION.into(),
+                sipaudit_version: String::new(),
+                partition: k,
+                partitions: 2,
+                tracking_partitions: PARTITIONS,
+                policy: String::new(),
+                w0_ns: 10,
+                inputs: Vec::new(),
+            },
+            trailer: Trailer {
+                sessions: 0,
+                inconsistent: 0,
+                tracker_anomalies: BTreeMap::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_correlation_value_of_two_partitions_within_w0_is_refused() {
+        let parts = [part(0), part(1)];
+        // Value 7 many times in partition 0, once in 1, 11 ns after the
+        // last of 0: apart. Value 9 in both, 10 ns apart: refused.
+        let mut apart: Vec<(u64, i64, usize)> = (0..1000).map(|t| (7, t, 0)).collect();
+        apart.push((7, 1010, 1));
+        apart.push((8, 0, 1));
+        apart.push((8, 1, 1));
+        assert!(check_corr(&parts, &mut apart).is_ok());
+        let mut near = apart.clone();
+        near.extend([(9, 100, 1), (9, 50, 0), (9, 110, 1), (9, 100, 0)]);
+        let e = check_corr(&parts, &mut near).unwrap_err().to_string();
+        assert!(e.contains("p0") && e.contains("p1"), "{e}");
+        // Entries of one partition in a row after the other partition's.
+        let mut behind = vec![(5, 0, 1), (5, 3, 0), (5, 4, 0), (5, 9, 0)];
+        assert!(check_corr(&parts, &mut behind).is_err());
+        let mut far = vec![(5, 0, 1), (5, 11, 0), (5, 12, 0)];
+        assert!(check_corr(&parts, &mut far).is_ok());
     }
 
     #[test]
