@@ -11,21 +11,22 @@ Steps (every one of them runs the sipaudit binary, shipped with the job):
 1. map: one task per input file (Spark's binaryFile source, so local paths,
    hdfs://, s3a://... whatever the cluster's Hadoop file systems read). The
    task writes the file to its local disk, runs `sipaudit extract-records` on
-   it and returns its message records as Arrow batches (mapInArrow), with
-   each record's partition `partition_of(partition_key, N)` and one extra row
-   holding the file's facts (the records file's metadata: packet accounting,
-   decoding anomalies).
+   it and returns (mapInArrow) its message records split by partition
+   `partition_of(partition_key, N)`: with --shuffle chunks (default) one row
+   per partition holding those records as a records file; with --shuffle rows
+   one Spark row per message. Plus one row holding the file's facts (the
+   records file's metadata: packet accounting, decoding anomalies).
 2. shuffle: Spark groups the records by partition (groupBy + applyInArrow:
    Spark's shuffle, no shared file system needed between tasks).
-3. reduce: one task per partition K sorts its records back into each file's
-   capture order (file, frame, seq), writes them as records files with the
-   facts of every input, runs `sipaudit analyze --records --partition K/N` and
-   returns the partition's reports.
+3. reduce: one task per partition K writes its records as records files, each
+   input's in its capture order (file, frame, seq), with the facts of every
+   input, runs `sipaudit analyze --records --partition K/N` and returns the
+   partition's reports (the binary merges the inputs by capture time).
 4. merge: the driver writes each partition's reports to --work and runs
    `sipaudit merge-reports` into --out.
 
-Inputs: a list file (one path or URI a line; blank lines and # comments
-skipped), read with Spark (so it may itself be on HDFS/S3). Each input is
+Inputs: a list file (one capture file's path or URI a line, not directories;
+blank lines and # comments skipped), read with Spark (so it may itself be on HDFS/S3). Each input is
 read whole into memory by its map task (Spark's binaryFile source: at most
 2 GB a file). Reports are named by each input as written in the list, so a
 list of local paths gives the reports `sipaudit analyze` gives on the same

@@ -3,14 +3,7 @@
 //! into the reports `analyze` gives on the whole batch (docs/records.md,
 //! "Merging partitions"; docs/DESIGN.md, "Scale-out").
 //!
-//! A `--partition` run also writes [`LOG_NAME`], a versioned JSON-lines
-//! log ([`PartitionLog`]): a header (partition, batch, policy, version),
-//! one line per finished session (its rows as CSV cells, its flagged twin,
-//! the time and tracking partition its id was numbered with, what
-//! INCONSISTENT_EXPERIENCE and the cross-partition check need) and a
-//! trailer (written last: a log without one is refused).
-//!
-//! The merge reads only those logs, the partitions' summary.csv and
+//! The merge reads only the partitions' logs ([`super::partition_log`]), the partitions' summary.csv and
 //! inputs.csv. It numbers every session as one run would (by the time and
 //! tracking partition it was numbered at, then its order in its
 //! partition), orders the rows by start then id (through
@@ -20,242 +13,24 @@
 //! whose correlation values cross partitions, and sessions of two
 //! partitions numbered at the same instant in one tracking partition.
 //!
-//! Owns: the log's format and the merge. Never tracks sessions or
+//! Owns: the merge. Never tracks sessions or
 //! evaluates a rule (rules::inconsistent_experience decides the batch-wide
 //! flag).
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
-use super::{Config, Input, PARTITIONS, manifest, out_dir, spill};
-use crate::dialog::SessionSummary;
+use super::partition_log::{
+    Entry, ExperienceText, Header, LOG_FORMAT, LOG_NAME, LOG_VERSION, Line, Trailer, output,
+};
+use super::{Input, PARTITIONS, manifest, out_dir, spill};
 use crate::error::{Error, ErrorKind};
-use crate::report::rows::{FailureRow, SessionRow, SummaryRow};
+use crate::report::rows::SummaryRow;
 use crate::report::{self, RawCsv, Text};
 use crate::rules::Experience;
-
-/// The log's file name in a `--partition` run's output directory.
-pub const LOG_NAME: &str = "partition.jsonl";
-/// The log's `format` value.
-pub const LOG_FORMAT: &str = "sipaudit.partition";
-/// `MAJOR.MINOR`: a minor version only adds fields; a reader refuses
-/// another major.
-pub const LOG_VERSION: &str = "1.0";
-
-/// The first line of a log: what must agree between the partitions.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    /// [`LOG_FORMAT`].
-    pub format: String,
-    /// [`LOG_VERSION`].
-    pub version: String,
-    /// The sipaudit that wrote it.
-    pub sipaudit_version: String,
-    /// K of `--partition K/N`.
-    pub partition: usize,
-    /// N.
-    pub partitions: usize,
-    /// Tracking partitions of the run (`pipeline::PARTITIONS`).
-    pub tracking_partitions: usize,
-    /// The policy's name.
-    pub policy: String,
-    /// W0 of the policy, ns.
-    pub w0_ns: i64,
-    /// The batch's inputs, as the reports name them, in order.
-    pub inputs: Vec<String>,
-}
-
-/// One finished session of a partition.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct Entry {
-    /// Its id in the partition's reports.
-    pub id: u64,
-    /// Capture time its id was numbered at.
-    pub t: i64,
-    /// Tracking partition it was numbered in.
-    pub p: u32,
-    /// Start time (the row order).
-    pub start: i64,
-    /// Ids (in this partition) of its related sessions.
-    pub related: Vec<u64>,
-    /// Its sessions.csv cells.
-    pub row: Vec<String>,
-    /// The cells with INCONSISTENT_EXPERIENCE, for a session that may get it.
-    pub twin: Option<Vec<String>>,
-    /// Its failures.csv rows' cells.
-    pub failures: Vec<Vec<String>>,
-    /// What rules.md §F INCONSISTENT_EXPERIENCE needs of it.
-    pub experience: Option<ExperienceText>,
-    /// Correlation values (Session-ID, icid-value, X-CID hashes) of its
-    /// initial requests, with their times.
-    pub corr: Vec<(u64, i64)>,
-}
-
-/// [`Experience`] in its report spellings.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct ExperienceText {
-    subscriber: String,
-    destination: String,
-    refused: String,
-    outcome: String,
-    verdict: String,
-    visited: Option<String>,
-    access: Option<String>,
-    ue_profile: Option<String>,
-}
-
-/// The last line of a log.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct Trailer {
-    /// Session lines.
-    pub sessions: u64,
-    /// Sessions given INCONSISTENT_EXPERIENCE within the partition.
-    pub inconsistent: u64,
-    /// The tracker's anomalies by kind (summary.csv's `anomaly` counts
-    /// also hold the decoding's, the same in every partition).
-    pub tracker_anomalies: BTreeMap<String, u64>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "snake_case")]
-enum LineOut<'a> {
-    Header(&'a Header),
-    Session(&'a Entry),
-    End(&'a Trailer),
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Line {
-    Header(Header),
-    Session(Box<Entry>),
-    End(Trailer),
-}
-
-/// The log of a `--partition` run, written as sessions finish.
-pub struct PartitionLog {
-    w: BufWriter<File>,
-    path: PathBuf,
-}
-
-fn output(path: &Path, source: std::io::Error) -> Error {
-    ErrorKind::Output {
-        path: path.to_path_buf(),
-        source,
-    }
-    .into()
-}
-
-impl PartitionLog {
-    /// Creates the log of partition `(K, N)` in `cfg.out_dir`.
-    pub fn create(
-        cfg: &Config,
-        (k, n): (usize, usize),
-        inputs: &[Input],
-    ) -> Result<PartitionLog, Error> {
-        let path = cfg.out_dir.join(LOG_NAME);
-        let f = File::create(&path).map_err(|e| output(&path, e))?;
-        let mut log = PartitionLog {
-            w: BufWriter::with_capacity(1 << 16, f),
-            path,
-        };
-        log.line(&LineOut::Header(&Header {
-            format: LOG_FORMAT.into(),
-            version: LOG_VERSION.into(),
-            sipaudit_version: env!("CARGO_PKG_VERSION").into(),
-            partition: k,
-            partitions: n,
-            tracking_partitions: PARTITIONS,
-            policy: cfg.policy.name().to_string(),
-            w0_ns: i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX),
-            inputs: inputs.iter().map(|i| i.display.clone()).collect(),
-        }))?;
-        Ok(log)
-    }
-
-    fn line(&mut self, l: &LineOut<'_>) -> Result<(), Error> {
-        serde_json::to_writer(&mut self.w, l)
-            .map_err(std::io::Error::other)
-            .and_then(|()| self.w.write_all(b"\n"))
-            .map_err(|e| output(&self.path, e))
-    }
-
-    /// Appends a finished session.
-    pub fn session(&mut self, e: &Entry) -> Result<(), Error> {
-        self.line(&LineOut::Session(e))
-    }
-
-    /// Writes the trailer and closes the log.
-    pub fn finish(mut self, t: &Trailer) -> Result<(), Error> {
-        self.line(&LineOut::End(t))?;
-        self.w.flush().map_err(|e| output(&self.path, e))
-    }
-}
-
-/// A row's CSV cells, as sessions.csv or failures.csv would hold them.
-fn cells<R: Serialize>(row: &R) -> Vec<String> {
-    let mut b = Vec::new();
-    report::encode(row, &mut b);
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(b.as_slice());
-    let mut rec = csv::StringRecord::new();
-    // A row encoded in memory is one well-formed record.
-    let _ = r.read_record(&mut rec);
-    rec.iter().map(str::to_string).collect()
-}
-
-/// The log entry of finished session `s` (numbered at `origin`) with its
-/// rows and its §F data.
-pub fn entry(
-    s: &SessionSummary,
-    origin: (i64, u32),
-    row: &SessionRow,
-    twin: Option<&SessionRow>,
-    frows: &[FailureRow],
-    exp: Option<&Experience>,
-) -> Entry {
-    let corr = s
-        .attempts
-        .iter()
-        .flat_map(|a| {
-            let ts = a.request.ts_ns;
-            a.request
-                .link()
-                .corr
-                .into_iter()
-                .filter(|&k| k != 0)
-                .map(move |k| (k, ts))
-        })
-        .collect();
-    Entry {
-        id: s.id,
-        t: origin.0,
-        p: origin.1,
-        start: s.start_ns,
-        related: s.related.clone(),
-        row: cells(row),
-        twin: twin.map(cells),
-        failures: frows.iter().map(cells).collect(),
-        experience: exp.map(|e| ExperienceText {
-            subscriber: e.key.0.clone(),
-            destination: e.key.1.as_str().into(),
-            refused: e.key.2.clone(),
-            outcome: e.result.0.as_str().into(),
-            verdict: e.result.1.as_str().into(),
-            visited: e.context.0.clone(),
-            access: e.context.1.clone(),
-            ue_profile: e.context.2.map(|p| p.as_str().to_string()),
-        }),
-        corr,
-    }
-}
 
 fn bad(path: &Path, detail: impl Into<String>) -> Error {
     ErrorKind::MergeInput {
@@ -868,6 +643,12 @@ mod tests {
     }
 
     #[test]
+    fn cells_are_encoded_as_the_reports_encode_them() {
+        let row = vec!["3".to_string(), "a,b".into(), String::new()];
+        assert_eq!(encoded(&row), b"3,\"a,b\",\n");
+    }
+
+    #[test]
     fn a_correlation_value_of_two_partitions_within_w0_is_refused() {
         let parts = [part(0), part(1)];
         // Value 7 many times in partition 0, once in 1, 11 ns after the
@@ -886,27 +667,5 @@ mod tests {
         assert!(check_corr(&parts, &mut behind).is_err());
         let mut far = vec![(5, 0, 1), (5, 11, 0), (5, 12, 0)];
         assert!(check_corr(&parts, &mut far).is_ok());
-    }
-
-    #[test]
-    fn a_log_line_round_trips() {
-        let e = Entry {
-            id: 3,
-            t: 5,
-            p: 7,
-            start: 1,
-            related: vec![2],
-            row: vec!["3".into(), "a,b".into()],
-            twin: None,
-            failures: vec![],
-            experience: None,
-            corr: vec![(9, 1)],
-        };
-        let s = serde_json::to_string(&LineOut::Session(&e)).unwrap();
-        match serde_json::from_str::<Line>(&s).unwrap() {
-            Line::Session(b) => assert_eq!(*b, e),
-            _ => panic!("not a session line"),
-        }
-        assert_eq!(encoded(&e.row), b"3,\"a,b\"\n");
     }
 }

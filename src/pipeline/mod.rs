@@ -20,6 +20,7 @@ mod media;
 pub mod merge;
 pub mod merge_reports;
 mod out_dir;
+mod partition_log;
 pub mod records;
 pub mod spill;
 mod track;
@@ -88,7 +89,7 @@ pub struct Config {
     pub report_dir: Option<PathBuf>,
     /// `analyze --records --partition K/N`: also write the log
     /// `merge-reports` merges the partitions' reports from
-    /// ([`merge_reports`]).
+    /// ([`partition_log`], [`merge_reports`]).
     pub partition_log: Option<(usize, usize)>,
 }
 
@@ -560,7 +561,7 @@ struct Reports {
     /// The rows report.html may show.
     html: Option<html::RowStore>,
     /// `--partition`: the log for `merge-reports`.
-    log: Option<merge_reports::PartitionLog>,
+    log: Option<partition_log::PartitionLog>,
 }
 
 /// The tracker's side of the reports: messages.csv, written in feed order
@@ -729,7 +730,7 @@ impl Reports {
         }
         if let (Some(log), Some(o)) = (self.log.as_mut(), origin) {
             let entry =
-                merge_reports::entry(s, o, &row, twin.as_ref(), &frows, e.experience.as_ref());
+                partition_log::entry(s, o, &row, twin.as_ref(), &frows, e.experience.as_ref());
             if let Err(err) = log.session(&entry) {
                 self.keep(Err(err));
             }
@@ -988,7 +989,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         inconsistent: Vec::new(),
         html: html_rows,
         log: match cfg.partition_log {
-            Some(kn) => Some(merge_reports::PartitionLog::create(cfg, kn, inputs)?),
+            Some(kn) => Some(partition_log::PartitionLog::create(cfg, kn, inputs)?),
             None => None,
         },
     };
@@ -1088,7 +1089,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         ..
     } = reports;
     if let Some(log) = log {
-        log.finish(&merge_reports::Trailer {
+        log.finish(&partition_log::Trailer {
             sessions: summary.sessions,
             inconsistent: inconsistent.len() as u64,
             tracker_anomalies: feed
