@@ -134,6 +134,15 @@ pub enum ErrorKind {
         /// What is wrong.
         detail: String,
     },
+    /// An input of `merge-reports` is not the output of a `--partition`
+    /// run, or does not fit with the others (docs/records.md).
+    #[error("{}: merge-reports: {detail}", path.display())]
+    MergeInput {
+        /// The partition's output directory (or its file).
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// Nothing can be analysed: no named path exists, and the named
     /// directories hold no file. Checked before anything is written.
     #[error("nothing to analyse: {}", no_input(missing, empty_dirs))]

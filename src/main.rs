@@ -46,6 +46,8 @@ enum Command {
     /// distributed run, docs/records.md): `<DIR>/<input file name>.records.parquet`,
     /// one row per SIP message; `analyze --records` reads them back.
     ExtractRecords(ExtractRecordsArgs),
+    /// Merge the output directories of `analyze --records --partition K/N` (one per K, all N of them) into the reports of the whole batch (docs/records.md).
+    MergeReports(MergeReportsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -194,6 +196,19 @@ struct ExtractRecordsArgs {
     jobs: Option<usize>,
 }
 
+#[derive(clap::Args, Debug)]
+struct MergeReportsArgs {
+    /// The output directories of the partition runs (or their partition.jsonl).
+    #[arg(required = true, value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    /// Output directory for the merged reports.
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
+    /// Report formats, comma-separated: csv (always written), parquet.
+    #[arg(long, value_delimiter = ',', default_value = "csv")]
+    format: Vec<Format>,
+}
+
 /// `--partition K/N`: partition K (0-based) of N.
 fn parse_partition(s: &str) -> Result<(usize, usize), String> {
     let (k, n) = s
@@ -238,6 +253,7 @@ fn main() -> ExitCode {
         Command::Explain(a) => explain(a),
         Command::Extract(a) => extract(a),
         Command::ExtractRecords(a) => extract_records(a),
+        Command::MergeReports(a) => merge_reports(a),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
@@ -416,6 +432,7 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         table: a.html_sessions,
         pcap_dir: a.pcap_dir,
         report_dir: None,
+        partition_log: None,
     };
     let res = if a.records {
         pipeline::records::run_records(&cfg, a.partition)
@@ -455,6 +472,26 @@ fn extract_records(a: ExtractRecordsArgs) -> ExitCode {
                 s.elapsed.as_secs_f64()
             );
             batch_exit(&s)
+        }
+        Err(e) => {
+            eprintln!("sipaudit: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn merge_reports(a: MergeReportsArgs) -> ExitCode {
+    let parquet = a.format.contains(&Format::Parquet);
+    match pipeline::merge_reports::merge_reports(&a.dirs, &a.out, parquet) {
+        Ok(m) => {
+            eprintln!(
+                "sipaudit: {} partition(s) merged, {} sessions; reports in {} ({:.3} s)",
+                m.partitions,
+                m.sessions,
+                a.out.display(),
+                m.elapsed.as_secs_f64()
+            );
+            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("sipaudit: {e}");

@@ -194,6 +194,7 @@ fn run_one(dir: &Path, f: &Path) -> (common::Csv, common::Csv, common::Csv) {
         html: None,
         pcap_dir: None,
         report_dir: None,
+        partition_log: None,
         table: 0,
     };
     run(&cfg).unwrap();

@@ -9,7 +9,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{build, read_csv};
+use common::{analyze, build, read_csv};
 use sipaudit::dialog::{partition_key, partition_of};
 use sipaudit::pipeline::PARTITIONS;
 
@@ -426,4 +426,88 @@ fn sessions_open_at_the_end_are_numbered_alike_for_any_finish_step() {
         })
         .collect();
     assert_eq!(ids.len(), 64, "one session per tail INVITE");
+}
+
+fn sipaudit(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sipaudit"))
+        .args(args)
+        .output()
+        .expect("run sipaudit")
+}
+
+/// `merge-reports` over the partition runs of N = `n` of the records in
+/// `rec` (docs/records.md "Merging partitions").
+fn merged(dir: &Path, rec: &Path, n: usize) -> std::process::Output {
+    let dirs: Vec<String> = (0..n)
+        .map(|k| {
+            let out = dir.join(format!("p{n}-{k}"));
+            let kn = format!("{k}/{n}");
+            let o = analyze(&[
+                "--records",
+                "--no-html",
+                "--partition",
+                &kn,
+                "-o",
+                out.to_str().unwrap(),
+                rec.to_str().unwrap(),
+            ]);
+            assert_eq!(o.status.code(), Some(0), "{kn}");
+            out.to_str().unwrap().to_string()
+        })
+        .collect();
+    let out = dir.join(format!("merged-{n}"));
+    let mut args = vec!["merge-reports", "-o", out.to_str().unwrap()];
+    args.extend(dirs.iter().map(String::as_str));
+    sipaudit(&args)
+}
+
+#[test]
+fn merge_reports_refuses_an_as_leg_split_between_partitions() {
+    let p_from = "sip:+491701234567@ims.example";
+    let key = |from: &str, to: &str| {
+        let m = format!(
+            "INVITE sip:x@y SIP/2.0\r\nFrom: <{from}>;tag=f\r\nTo: <{to}>\r\nCall-ID: k\r\nCSeq: 1 INVITE\r\n\r\n"
+        );
+        let msg =
+            sipaudit::sip::parse_message(m.as_bytes(), sipaudit::sip::Framing::Datagram).unwrap();
+        partition_key(&msg)
+    };
+    let first = key(p_from, "sip:bob@voip.example.net");
+    // A B2BUA leg whose pair is in the other half (N = 2).
+    let n_from = (0..100)
+        .map(|k| format!("sip:ibcf{k}@border.example"))
+        .find(|n| partition_of(key(n, "sip:carol@voip.example.net"), 2) != partition_of(first, 2))
+        .expect("some pair lands in the other half");
+    let mut cap = build::Pcap::new(1);
+    as_leg_pair(&mut cap, 0, 0, p_from, &n_from, SID);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("asleg.pcap");
+    fs::write(&path, cap.bytes()).unwrap();
+    let rec = dir.path().join("rec");
+    let o = sipaudit(&[
+        "extract-records",
+        "-o",
+        rec.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let full = run(&dir.path().join("full"), "1", &[&path]);
+    // One partition: the legs are tracked together, the merge is exact.
+    assert_eq!(merged(dir.path(), &rec, 1).status.code(), Some(0));
+    for r in ["sessions.csv", "failures.csv", "summary.csv"] {
+        assert_eq!(
+            fs::read(full.join(r)).unwrap(),
+            fs::read(dir.path().join("merged-1").join(r)).unwrap(),
+            "{r}"
+        );
+    }
+    // Two: the legs are in different partitions; merging them would give
+    // two sessions where analyze gives one, so the merge refuses.
+    let o = merged(dir.path(), &rec, 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("B2BUA/AS leg") && err.contains("p2-"), "{err}");
+    assert!(
+        !dir.path().join("merged-2").exists() || !dir.path().join("merged-2/sessions.csv").exists()
+    );
 }

@@ -18,7 +18,9 @@ mod inputs;
 mod manifest;
 mod media;
 pub mod merge;
+pub mod merge_reports;
 mod out_dir;
+mod partition_log;
 pub mod records;
 pub mod spill;
 mod track;
@@ -85,6 +87,10 @@ pub struct Config {
     /// Where the reports end up when `out_dir` is the run's temporary
     /// directory (set by [`run`]): report.html's links are relative to it.
     pub report_dir: Option<PathBuf>,
+    /// `analyze --records --partition K/N`: also write the log
+    /// `merge-reports` merges the partitions' reports from
+    /// ([`partition_log`], [`merge_reports`]).
+    pub partition_log: Option<(usize, usize)>,
 }
 
 /// The figures of a finished run (for the stderr summary).
@@ -554,6 +560,8 @@ struct Reports {
     inconsistent: Vec<u64>,
     /// The rows report.html may show.
     html: Option<html::RowStore>,
+    /// `--partition`: the log for `merge-reports`.
+    log: Option<partition_log::PartitionLog>,
 }
 
 /// The tracker's side of the reports: messages.csv, written in feed order
@@ -569,6 +577,9 @@ struct Feed {
     files: Vec<String>,
     /// The messages of the sessions report.html may show.
     ladders: Option<html::LadderStore>,
+    /// The tracker's anomalies by kind (the partition log keeps them apart
+    /// from the decoding's).
+    tracker_kinds: BTreeMap<&'static str, u64>,
 }
 
 /// What the tracker hands the rules stage at each collection: the sessions
@@ -612,17 +623,22 @@ impl Feed {
 
     /// A tracker anomaly.
     fn anomaly(&mut self, a: &TrackAnomaly) {
+        *self.tracker_kinds.entry(a.kind).or_default() += 1;
         let detail = tracker_detail(a, &self.files);
         self.anomalies.buf(a.file).push(a.frame, a.kind, detail);
     }
 }
+
+/// The (time, tracking partition) each finished session was numbered with
+/// (all `None` unless a partition log is written).
+type Origins = Vec<Option<(i64, u32)>>;
 
 /// Where finished sessions are evaluated and written: on this thread, or on
 /// a thread of their own that receives them in order (`--jobs` > 2).
 enum RulesStage<'s> {
     Inline(Box<Reports>),
     Thread {
-        tx: std::sync::mpsc::SyncSender<Finished>,
+        tx: std::sync::mpsc::SyncSender<(Finished, Origins)>,
         handle: std::thread::ScopedJoinHandle<'s, Reports>,
     },
 }
@@ -635,11 +651,11 @@ impl<'s> RulesStage<'s> {
         match scope {
             None => RulesStage::Inline(Box::new(reports)),
             Some(sc) => {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Finished>(4);
+                let (tx, rx) = std::sync::mpsc::sync_channel::<(Finished, Origins)>(4);
                 let mut reports = reports;
                 let handle = sc.spawn(move || {
-                    for f in rx {
-                        reports.sessions(f);
+                    for (f, o) in rx {
+                        reports.sessions(f, o);
                     }
                     reports
                 });
@@ -648,12 +664,15 @@ impl<'s> RulesStage<'s> {
         }
     }
 
-    fn send(&mut self, f: Finished) {
+    /// Hands `f` to the rules stage, with the numbering origin of each of
+    /// its sessions when `tracking` keeps them (partition log).
+    fn send(&mut self, f: Finished, tracking: &track::Tracking) {
+        let o: Origins = f.sessions.iter().map(|s| tracking.origin(s.id)).collect();
         match self {
-            RulesStage::Inline(r) => r.sessions(f),
+            RulesStage::Inline(r) => r.sessions(f, o),
             RulesStage::Thread { tx, .. } => {
                 // A send fails only when the stage panicked; join reports it.
-                let _ = tx.send(f);
+                let _ = tx.send((f, o));
             }
         }
     }
@@ -690,7 +709,7 @@ impl Reports {
 
     /// Evaluates a finished session, counts it and queues its rows: with a
     /// twin flagged INCONSISTENT_EXPERIENCE when it may get that flag.
-    fn session(&mut self, s: &SessionSummary) {
+    fn session(&mut self, s: &SessionSummary, origin: Option<(i64, u32)>) {
         let e = rules::session::evaluate_session(s, &self.policy);
         self.tally.add(&e);
         let row = session_row(s, &e, &self.files);
@@ -708,6 +727,13 @@ impl Reports {
                     .map(|f| f.failure.at.ts_ns)
                     .collect();
             h.session(&row, twin.as_ref(), &frows, &times);
+        }
+        if let (Some(log), Some(o)) = (self.log.as_mut(), origin) {
+            let entry =
+                partition_log::entry(s, o, &row, twin.as_ref(), &frows, e.experience.as_ref());
+            if let Err(err) = log.session(&entry) {
+                self.keep(Err(err));
+            }
         }
         self.experience.extend(e.experience);
         let mut rows = spill::Rows {
@@ -732,7 +758,7 @@ impl Reports {
     /// Evaluates finished sessions and writes the rows no live session can
     /// precede any more; at the end of the batch, all of them, with
     /// INCONSISTENT_EXPERIENCE (rules.md §F) on the sessions that get it.
-    fn sessions(&mut self, fin: Finished) {
+    fn sessions(&mut self, fin: Finished, origins: Origins) {
         let Finished {
             sessions: finished,
             limit,
@@ -741,8 +767,8 @@ impl Reports {
         // By value: each session's state is freed as soon as its rows are
         // built (at the end of a capture every open session finishes at
         // once: 200,000 on the scanner burst).
-        for s in finished {
-            self.session(&s);
+        for (i, s) in finished.into_iter().enumerate() {
+            self.session(&s, origins.get(i).copied().flatten());
         }
         let (sessions, failures) = (&mut self.sessions, &mut self.failures);
         let mut err = None;
@@ -936,6 +962,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         anomalies: AnomalyStore::new(&cfg.out_dir),
         files: inputs.iter().map(|i| i.display.clone()).collect(),
         ladders: None,
+        tracker_kinds: BTreeMap::new(),
     };
     let store = feed.anomalies.clone();
     let mut html_rows = None;
@@ -961,6 +988,10 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         experience: Vec::new(),
         inconsistent: Vec::new(),
         html: html_rows,
+        log: match cfg.partition_log {
+            Some(kn) => Some(partition_log::PartitionLog::create(cfg, kn, inputs)?),
+            None => None,
+        },
     };
     let input_paths: Vec<PathBuf> = inputs.iter().map(|i| i.path.clone()).collect();
     let mut tracking = track::Tracking::new(
@@ -968,6 +999,9 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         jobs,
         cfg.messages || feed.ladders.is_some(),
     );
+    if cfg.partition_log.is_some() {
+        tracking.keep_origins();
+    }
     let mut last_ts = i64::MIN;
     let (results, mut reports) = std::thread::scope(|scope| {
         let mut stage = RulesStage::new(reports, (jobs > 2).then_some(scope));
@@ -986,7 +1020,8 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
                 };
                 if tracking.push(found.rec, payload) {
                     tracking.run_batch();
-                    stage.send(tracking.collect(&mut feed, false));
+                    let f = tracking.collect(&mut feed, false);
+                    stage.send(f, &tracking);
                 }
             },
         );
@@ -996,7 +1031,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
             .iter()
             .filter_map(|r: &FileResult| r.last_packet_ns)
             .fold(last_ts, i64::max);
-        tracking.finish(end, &mut feed, &mut |f| stage.send(f));
+        tracking.finish(end, &mut feed, &mut |f, t| stage.send(f, t));
         (results, stage.finish())
     });
 
@@ -1048,8 +1083,20 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         inconsistent,
         html: mut html_rows,
         files: reports_files,
+        log,
         ..
     } = reports;
+    if let Some(log) = log {
+        log.finish(&partition_log::Trailer {
+            sessions: summary.sessions,
+            inconsistent: inconsistent.len() as u64,
+            tracker_anomalies: feed
+                .tracker_kinds
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+        })?;
+    }
     sessions.finish()?;
     failures.finish()?;
     if let Some(h) = html_rows.as_mut() {

@@ -39,6 +39,8 @@ pub const REPORT_NAMES: &[&str] = &[
     "messages.parquet",
     "summary.parquet",
     "report.html",
+    // The log of an `analyze --records --partition` run (merge_reports.rs).
+    "partition.jsonl",
     MANIFEST_NAME,
 ];
 

@@ -355,6 +355,11 @@ fn open_all(named: &[PathBuf]) -> Result<Vec<read::Opened>, Error> {
 /// (every input's packet accounting is kept whole: summary.csv counts
 /// packets per input, not per partition).
 pub fn run_records(cfg: &Config, partition: Option<(usize, usize)>) -> Result<RunSummary, Error> {
+    // A partition's run also logs what `merge-reports` needs.
+    let cfg = &Config {
+        partition_log: partition,
+        ..cfg.clone()
+    };
     let opened = open_all(&cfg.inputs)?;
     let inputs: Vec<Input> = opened
         .iter()

@@ -224,7 +224,12 @@ impl Tracking {
     /// `end_ns` is numbered first; the rest are all handed out at `end_ns`,
     /// where the order (time, partition, order in partition) is partition
     /// after partition.
-    pub fn finish(&mut self, end_ns: i64, feed: &mut Feed, send: &mut dyn FnMut(Finished)) {
+    pub fn finish(
+        &mut self,
+        end_ns: i64,
+        feed: &mut Feed,
+        send: &mut dyn FnMut(Finished, &Tracking),
+    ) {
         self.run_batch();
         let keep = self.keep_messages;
         let work = |p: &mut Part| {
@@ -247,7 +252,8 @@ impl Tracking {
                 p.take(keep);
             }
             self.numbering.number(&mut self.parts, None);
-            return send(self.collect(feed, true));
+            let f = self.collect(feed, true);
+            return send(f, self);
         }
         let step = step.unwrap_or(usize::MAX);
         for i in 0..self.parts.len() {
@@ -258,10 +264,26 @@ impl Tracking {
                 if !more {
                     break;
                 }
-                send(self.collect(feed, false));
+                let f = self.collect(feed, false);
+                send(f, self);
             }
         }
-        send(self.collect(feed, true));
+        let f = self.collect(feed, true);
+        send(f, self);
+    }
+
+    /// Logs the (time, partition) every session id is numbered with, for
+    /// [`Tracking::origin`].
+    pub fn keep_origins(&mut self) {
+        self.numbering.origins.get_or_insert_with(Vec::new);
+    }
+
+    /// The (capture time, partition) final id `id` was numbered with: ids
+    /// are numbered in this order (with the provisional order within a
+    /// partition). `None` without [`Tracking::keep_origins`].
+    pub fn origin(&self, id: u64) -> Option<(i64, u32)> {
+        let o = self.numbering.origins.as_ref()?;
+        o.get(usize::try_from(id).ok()?.checked_sub(1)?).copied()
     }
 
     /// Retransmissions seen by every partition.
@@ -338,6 +360,10 @@ struct Numbering {
     /// at index `n - 1` (8 bytes per session: a related session may name
     /// one finished long before).
     finals: Vec<Vec<u64>>,
+    /// With [`Tracking::keep_origins`]: the (time, partition) each final id
+    /// was numbered with, at index `id - 1` (`merge-reports` orders the
+    /// sessions of several `--partition` runs by it).
+    origins: Option<Vec<(i64, u32)>>,
 }
 
 impl Numbering {
@@ -360,13 +386,17 @@ impl Numbering {
         // Within a partition ids grow with their hand-out order, so the
         // sort keeps that order among equal times.
         due.sort_unstable();
-        for (_, i, prov) in due {
-            self.give(i, prov);
+        for (t, i, prov) in due {
+            self.give(t, i, prov);
         }
     }
 
-    /// Gives provisional id `prov` of partition `i` the next final id.
-    fn give(&mut self, i: usize, prov: u64) {
+    /// Gives provisional id `prov` of partition `i`, handed out at `t`, the
+    /// next final id.
+    fn give(&mut self, t: i64, i: usize, prov: u64) {
+        if let Some(o) = self.origins.as_mut() {
+            o.push((t, i as u32));
+        }
         let n = (prov / PARTITIONS as u64) as usize;
         let v = &mut self.finals[i];
         debug_assert_eq!(v.len() + 1, n, "provisional ids are dense");
@@ -377,8 +407,8 @@ impl Numbering {
     /// Numbers every id partition `i` has logged, in order (see
     /// [`Tracking::finish`] for when that is the order of [`Numbering::number`]).
     fn number_one(&mut self, part: &mut Part, i: usize) {
-        for (_, prov) in part.assigned.drain(..) {
-            self.give(i, prov);
+        for (t, prov) in part.assigned.drain(..) {
+            self.give(t, i, prov);
         }
     }
 
