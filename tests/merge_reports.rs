@@ -9,27 +9,9 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{analyze, read_csv, root};
-
-fn sipaudit(cmd: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sipaudit"))
-        .current_dir(root())
-        .arg(cmd)
-        .args(args)
-        .output()
-        .expect("run sipaudit")
-}
-
-fn ok(o: &Output, what: &str) {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{what}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use common::{analyze, ok, read_csv, root, sipaudit};
 
 /// The merged reports must equal these of analyze.
 const SAME: &[&str] = &["sessions.csv", "failures.csv", "summary.csv", "inputs.csv"];

@@ -12,27 +12,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{analyze, needs, read_csv, root};
+use common::{analyze, needs, ok, read_csv, root, sipaudit};
 
 /// Runs `sipaudit extract-records ARGS` from the repo root.
-fn extract_records(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sipaudit"))
-        .current_dir(root())
-        .arg("extract-records")
-        .args(args)
-        .output()
-        .expect("run sipaudit")
-}
-
-fn ok(o: &Output, what: &str) {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{what}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 /// The golden reports the records path must reproduce.
 const SAME: &[&str] = &[
     "sessions.csv",
@@ -50,7 +32,7 @@ fn records_round_trip_gives_the_golden_reports_of_every_sample() {
         let caps = common::sample_captures(&case);
         let mut args = vec!["-o", rec.to_str().unwrap()];
         args.extend(caps.iter().map(String::as_str));
-        ok(&extract_records(&args), &case);
+        ok(&sipaudit("extract-records", &args), &case);
         let n = fs::read_dir(&rec).unwrap().count();
         assert_eq!(n, caps.len(), "{case}: one records file per capture");
         let policy = format!("samples/{case}/policy.toml");
@@ -91,7 +73,7 @@ fn extract_all_samples(rec: &Path) -> Vec<String> {
         .collect();
     let mut args = vec!["-o", rec.to_str().unwrap()];
     args.extend(caps.iter().map(String::as_str));
-    ok(&extract_records(&args), "all samples");
+    ok(&sipaudit("extract-records", &args), "all samples");
     caps
 }
 
@@ -222,7 +204,7 @@ fn another_major_version_is_refused_naming_the_file() {
     let caps = common::sample_captures("h17-rotated-420");
     let mut args = vec!["-o", rec.to_str().unwrap()];
     args.extend(caps.iter().map(String::as_str));
-    ok(&extract_records(&args), "extract");
+    ok(&sipaudit("extract-records", &args), "extract");
     let src = rec.join("capture-1.pcap.records.parquet");
     // A later minor version reads; the reports are unchanged.
     let minor = dir.path().join("minor");
@@ -348,7 +330,7 @@ fn unreadable_inputs_keep_their_errors_through_records() {
     let rec = d.join("rec");
     let mut args = vec!["-o", rec.to_str().unwrap()];
     args.extend(caps.iter().map(String::as_str));
-    let o = extract_records(&args);
+    let o = sipaudit("extract-records", &args);
     assert_eq!(
         o.status.code(),
         Some(1),

@@ -49,6 +49,32 @@ pub struct Manifest {
     pub files: Vec<WrittenFile>,
 }
 
+impl Manifest {
+    /// The manifest of this process's run, started at `started` and ending
+    /// now.
+    pub fn of_run(
+        policy: String,
+        started: SystemTime,
+        inputs: Vec<InputFile>,
+        files_with_errors: Vec<String>,
+        files: Vec<WrittenFile>,
+    ) -> Manifest {
+        Manifest {
+            manifest_version: MANIFEST_VERSION,
+            sipaudit_version: env!("CARGO_PKG_VERSION"),
+            command_line: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            policy,
+            start: system_time_text(started),
+            end: system_time_text(SystemTime::now()),
+            inputs,
+            files_with_errors,
+            files,
+        }
+    }
+}
+
 /// One input file as it was when the run started.
 #[derive(Debug, Serialize)]
 pub struct InputFile {

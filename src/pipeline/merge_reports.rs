@@ -225,20 +225,15 @@ pub fn merge_reports(dirs: &[PathBuf], out: &Path, parquet: bool) -> Result<Merg
             path: p.log.clone(),
         })
         .collect();
-    let m = manifest::Manifest {
-        manifest_version: manifest::MANIFEST_VERSION,
-        sipaudit_version: env!("CARGO_PKG_VERSION"),
-        command_line: std::env::args_os()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
-        policy: parts[0].header.policy.clone(),
-        start: manifest::system_time_text(started),
-        end: manifest::system_time_text(std::time::SystemTime::now()),
-        inputs: manifest::input_files(&logs),
-        files_with_errors: Vec::new(),
-        files: manifest::describe_files(staging.path(), &staging.files()?)
-            .map_err(|e| staging.unstage(e))?,
-    };
+    let files = manifest::describe_files(staging.path(), &staging.files()?)
+        .map_err(|e| staging.unstage(e))?;
+    let m = manifest::Manifest::of_run(
+        parts[0].header.policy.clone(),
+        started,
+        manifest::input_files(&logs),
+        Vec::new(),
+        files,
+    );
     manifest::write(staging.path(), &m).map_err(|e| staging.unstage(e))?;
     staging.commit()?;
     Ok(Merged {

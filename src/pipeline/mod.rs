@@ -862,20 +862,15 @@ fn run_staged(
     if cfg.parquet {
         report::parquet::write_twins(staging.path()).map_err(|e| staging.unstage(e))?;
     }
-    let m = manifest::Manifest {
-        manifest_version: manifest::MANIFEST_VERSION,
-        sipaudit_version: env!("CARGO_PKG_VERSION"),
-        command_line: std::env::args_os()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
-        policy: cfg.policy.name().to_string(),
-        start: manifest::system_time_text(started),
-        end: manifest::system_time_text(std::time::SystemTime::now()),
-        inputs: input_files,
-        files_with_errors: summary.failed_files.clone(),
-        files: manifest::describe_files(staging.path(), &staging.files()?)
-            .map_err(|e| staging.unstage(e))?,
-    };
+    let files = manifest::describe_files(staging.path(), &staging.files()?)
+        .map_err(|e| staging.unstage(e))?;
+    let m = manifest::Manifest::of_run(
+        cfg.policy.name().to_string(),
+        started,
+        input_files,
+        summary.failed_files.clone(),
+        files,
+    );
     manifest::write(staging.path(), &m).map_err(|e| staging.unstage(e))?;
     staging.commit()?;
     summary.elapsed = start.elapsed();

@@ -52,6 +52,26 @@ pub fn all_sample_captures() -> Vec<String> {
     v
 }
 
+/// Runs `sipaudit CMD ARGS` from the repo root.
+pub fn sipaudit(cmd: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sipaudit"))
+        .current_dir(root())
+        .arg(cmd)
+        .args(args)
+        .output()
+        .expect("run sipaudit")
+}
+
+/// Asserts that a run exited 0, with its stderr and `what` otherwise.
+pub fn ok(o: &Output, what: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// Runs `sipaudit analyze ARGS` from the repo root.
 pub fn analyze(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sipaudit"))
