@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use common::{analyze, needs, read_csv, root};
+use common::{analyze, needs, ok, read_csv, root};
 
 /// The spark-submit of the installed pyspark, or `None` after the skip.
 fn spark_submit() -> Option<PathBuf> {
@@ -84,13 +84,7 @@ fn the_spark_job_gives_the_reports_of_analyze() {
     let full = dir.path().join("analyze");
     let mut args = vec!["--no-html", "-o", s(&full)];
     args.extend(inputs.iter().map(String::as_str));
-    let o = analyze(&args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    ok(&analyze(&args), "analyze");
 
     // The default shuffle (records files per input and partition) at N=4,
     // and one Spark row per message at N=3.
