@@ -162,3 +162,36 @@ fn capture_block_shorter_than_its_packet_is_an_error() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// fuzz/capture, 2026-12-04: a pcapng section header, then a block of type
+/// 0x80000001 (process information) whose length field says 9. pcap-parser
+/// 0.17 checks that length only against its own 4-byte header and then
+/// computes `9 - 12`: a panic where overflow checks are on (the fuzz build,
+/// `cargo test` without `--release`), a wrapped length where they are off.
+/// The reader now refuses the length before the parser sees it.
+#[test]
+fn capture_block_length_below_twelve_is_refused_before_parsing() {
+    const CRASHER: [u8; 91] = [
+        0x0a, 0x0d, 0x0d, 0x0a, 0x48, 0x00, 0x00, 0x00, 0x4d, 0x3c, 0x2b, 0x1a, 0x01, 0x00, 0x00,
+        0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x03, 0x00, 0x16, 0x00, 0x6f, 0x69,
+        0x6e, 0x75, 0x78, 0x20, 0x33, 0x2e, 0x33, 0x2e, 0x30, 0x2d, 0x35, 0x37, 0x2d, 0x67, 0x65,
+        0x6e, 0x65, 0x72, 0x69, 0x63, 0x00, 0x00, 0x04, 0x00, 0x08, 0x00, 0x6d, 0x65, 0x72, 0x67,
+        0x65, 0x63, 0x80, 0x00, 0xff, 0xff, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+        0x80, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0e, 0x00, 0x14, 0x00, 0x00, 0xa0, 0x01, 0x00,
+        0x00,
+    ];
+    let dir = std::env::temp_dir().join(format!("sipaudit-fuzzreg-pib-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pib-length-9.pcapng");
+    std::fs::write(&path, CRASHER).unwrap();
+    let (info, err) = sipaudit::capture::read_capture(&path, |_| {});
+    assert_eq!(info.packets, 0);
+    let err = err.expect("an error").to_string();
+    assert!(
+        err.contains("pib-length-9.pcapng")
+            && err.contains("byte offset 72")
+            && err.contains("invalid block length 9"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -38,6 +38,17 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// True for gzip and zstd input. The capture and pipeline targets skip it:
+/// fuzzing through them explores the (instrumented) upstream decompressor,
+/// which is fuzzed by its own project, and a few KB of mutated deflate
+/// costs milliseconds to inflate, so the run would spend nearly all its
+/// executions there instead of in our readers. Our side of compressed
+/// input (magic detection, the read-ahead thread, decompression bombs) is
+/// pinned by tests/formats.rs and tests/bounded_memory.rs.
+pub fn compressed(data: &[u8]) -> bool {
+    data.starts_with(&[0x1f, 0x8b]) || data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+}
+
 /// A file path private to this process and target.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::var_os("SIPAUDIT_FUZZ_TMP")

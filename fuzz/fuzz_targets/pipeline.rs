@@ -8,6 +8,9 @@ use libfuzzer_sys::fuzz_target;
 use sipaudit::pipeline::{Config, run};
 
 fuzz_target!(|data: &[u8]| {
+    if common::compressed(data) {
+        return;
+    }
     let input = common::scratch("pipeline.pcap");
     let out = common::scratch("pipeline-out");
     std::fs::write(&input, data).unwrap();

@@ -660,6 +660,15 @@ impl Ctx<'_, '_, '_> {
         let mut big_endian = false;
         loop {
             let off = reader.consumed();
+            // pcap-parser 0.17 subtracts 12 from a block length it has only
+            // checked against its own (smaller) header size: a length of
+            // 4..11 overflows there (fuzz/capture found it). Such a block
+            // is refused here, before the parser sees it.
+            if let Some(len) = ng_block_len(reader.data(), big_endian)
+                && (len < 12 || len % 4 != 0)
+            {
+                return Err(self.corrupt(off, format!("invalid block length {len}")));
+            }
             let res = reader.next();
             let kind = match res {
                 Ok((consumed, block)) => {
@@ -775,19 +784,7 @@ impl Ctx<'_, '_, '_> {
             let needed = {
                 let d = reader.data();
                 (d.len() >= 12).then(|| {
-                    let is_shb = d[..4] == PCAPNG_MAGIC;
-                    // A section header carries its own byte order.
-                    let be = if is_shb {
-                        d[8..12] == [0x1a, 0x2b, 0x3c, 0x4d]
-                    } else {
-                        big_endian
-                    };
-                    let b = [d[4], d[5], d[6], d[7]];
-                    let len = if be {
-                        u32::from_be_bytes(b)
-                    } else {
-                        u32::from_le_bytes(b)
-                    };
+                    let len = ng_block_len(d, big_endian).unwrap_or(0);
                     if len > MAX_BLOCK_LEN {
                         Err(self.too_large(reader.consumed(), len as u64, MAX_BLOCK_LEN as u64))
                     } else if len < 12 || len % 4 != 0 {
@@ -803,6 +800,30 @@ impl Ctx<'_, '_, '_> {
             }
         }
     }
+}
+
+/// The total length a pcapng block declares, once the bytes that give it
+/// (and, for a section header, its byte order) are buffered.
+fn ng_block_len(d: &[u8], big_endian: bool) -> Option<u32> {
+    if d.len() < 8 {
+        return None;
+    }
+    let is_shb = d[..4] == PCAPNG_MAGIC;
+    // A section header carries its own byte order.
+    let be = if is_shb {
+        if d.len() < 12 {
+            return None;
+        }
+        d[8..12] == [0x1a, 0x2b, 0x3c, 0x4d]
+    } else {
+        big_endian
+    };
+    let b = [d[4], d[5], d[6], d[7]];
+    Some(if be {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    })
 }
 
 /// The reader's errors, detached from the buffer they borrow.
