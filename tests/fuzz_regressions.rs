@@ -195,3 +195,41 @@ fn capture_block_length_below_twelve_is_refused_before_parsing() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// fuzz/pipeline, 2026-12-04: a pcapng file (a public capture, mutated)
+/// whose third REGISTER has a timestamp of 2^64 - 1 microseconds. It was
+/// kept as i64::MAX ns (the year 2262), and the tracker's `start + W0`
+/// overflowed: a panic where overflow checks are on, a timer in 1677
+/// where they are off. Capture times are now clamped to 2^62 - 1 ns (the
+/// year 2116, `capture::ts::MAX_TS_NS`), which leaves room for every
+/// window.
+#[test]
+fn a_pcapng_time_at_the_end_of_i64_is_clamped_before_tracking() {
+    let input = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz/pipeline-pcapng-time-max.pcapng");
+    let dir = std::env::temp_dir().join(format!("sipaudit-fuzzreg-ts-{}", std::process::id()));
+    let cfg = sipaudit::pipeline::Config {
+        inputs: vec![input],
+        out_dir: dir.clone(),
+        jobs: Some(1),
+        messages: true,
+        ..Default::default()
+    };
+    let summary = sipaudit::pipeline::run(&cfg).expect("the run completes");
+    assert_eq!(summary.sessions, 3);
+    let sessions = std::fs::read_to_string(dir.join("sessions.csv")).unwrap();
+    let starts: Vec<&str> = sessions
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2022-02-22T07:46:35.292160Z",
+            "2022-02-22T07:51:35.444452Z",
+            "2116-02-20T23:53:38.427387Z"
+        ]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -15,7 +15,7 @@
 //!
 //! It never decodes packet contents: that is [`crate::packet`].
 
-mod ts;
+pub mod ts;
 
 use std::collections::BTreeSet;
 use std::fs::File;

@@ -1,10 +1,24 @@
 //! Timestamps: pcapng units to integer nanoseconds, and RFC 3339 output.
 
+/// The latest (and, negated, the earliest) capture time sipaudit keeps,
+/// ns since the epoch: 2^62 - 1, in the year 2116, after every classic
+/// pcap time (2106). Later pcapng times are clamped to it, so that a time
+/// plus any window or timer of the tracker (at most a year), and the
+/// difference of two times, fit in an i64 (fuzz/pipeline found a pcapng
+/// time near i64::MAX overflowing `start + W0`).
+pub const MAX_TS_NS: i64 = (1 << 62) - 1;
+
+/// `ts` clamped to [-[`MAX_TS_NS`], [`MAX_TS_NS`]].
+pub fn plausible_ns(ts: i64) -> i64 {
+    ts.clamp(-MAX_TS_NS, MAX_TS_NS)
+}
+
 /// Converts a pcapng timestamp (`units` in the interface's resolution) to
 /// nanoseconds since the epoch. `tsresol` is the raw `if_tsresol` byte: bit 7
 /// clear means 10^-n seconds, set means 2^-n seconds (pcap-parser's
 /// `ts_resolution()` returns `None` for the latter, crates.md); `tsoffset` is
-/// `if_tsoffset` in seconds. Saturates instead of overflowing.
+/// `if_tsoffset` in seconds. Saturates at ±[`MAX_TS_NS`] instead of
+/// overflowing.
 pub fn pcapng_ts_ns(units: u64, tsresol: u8, tsoffset: i64) -> i64 {
     let n = (tsresol & 0x7f) as u32;
     let ns: i128 = if tsresol & 0x80 == 0 {
@@ -21,7 +35,7 @@ pub fn pcapng_ts_ns(units: u64, tsresol: u8, tsoffset: i64) -> i64 {
         0
     };
     let total = ns + tsoffset as i128 * 1_000_000_000;
-    total.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    total.clamp(-MAX_TS_NS as i128, MAX_TS_NS as i128) as i64
 }
 
 /// Formats nanoseconds since the epoch as RFC 3339 UTC with microseconds,
