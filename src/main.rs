@@ -46,6 +46,8 @@ enum Command {
     /// distributed run, docs/records.md): `<DIR>/<input file name>.records.parquet`,
     /// one row per SIP message; `analyze --records` reads them back.
     ExtractRecords(ExtractRecordsArgs),
+    /// Decide, over the records of a whole batch, which B2BUA/AS legs are tracked with the first leg they are tied to (the routes `analyze --records --partition K/N --routes FILE` cuts partitions by; docs/records.md "Routes").
+    RouteRecords(RouteRecordsArgs),
     /// Merge the output directories of `analyze --records --partition K/N` (one per K, all N of them) into the reports of the whole batch (docs/records.md).
     MergeReports(MergeReportsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -150,6 +152,9 @@ struct AnalyzeArgs {
     /// With --records: keep only the messages of partition K of N (0 <= K < N) of the partition key (docs/records.md).
     #[arg(long, value_name = "K/N", requires = "records", value_parser = parse_partition)]
     partition: Option<(usize, usize)>,
+    /// With --records: the homes of B2BUA/AS legs, decided by `route-records` over the whole batch; each message then belongs to the partition of its home, so every leg one run tracks together is in one partition (docs/records.md "Routes").
+    #[arg(long, value_name = "FILE", requires = "records")]
+    routes: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -194,6 +199,19 @@ struct ExtractRecordsArgs {
     /// Threads: each input is decoded on one and written on another; from 3, N-2 helpers digest its messages.
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
+}
+
+#[derive(clap::Args, Debug)]
+struct RouteRecordsArgs {
+    /// Records files or directories of them: every input of the batch (files cut down to the routing columns are enough).
+    #[arg(required = true, value_name = "RECORDS")]
+    inputs: Vec<PathBuf>,
+    /// The routes file to write.
+    #[arg(short, long, value_name = "FILE")]
+    out: PathBuf,
+    /// Home-network policy, as for analyze (its W0 bounds the legs tied together).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -253,6 +271,7 @@ fn main() -> ExitCode {
         Command::Explain(a) => explain(a),
         Command::Extract(a) => extract(a),
         Command::ExtractRecords(a) => extract_records(a),
+        Command::RouteRecords(a) => route_records(a),
         Command::MergeReports(a) => merge_reports(a),
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -433,9 +452,10 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         pcap_dir: a.pcap_dir,
         report_dir: None,
         partition_log: None,
+        routed: false,
     };
     let res = if a.records {
-        pipeline::records::run_records(&cfg, a.partition)
+        pipeline::records::run_records(&cfg, a.partition, a.routes.as_deref())
     } else {
         pipeline::run(&cfg)
     };
@@ -472,6 +492,30 @@ fn extract_records(a: ExtractRecordsArgs) -> ExitCode {
                 s.elapsed.as_secs_f64()
             );
             batch_exit(&s)
+        }
+        Err(e) => {
+            eprintln!("sipaudit: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn route_records(a: RouteRecordsArgs) -> ExitCode {
+    let policy = match load_policy(&a.policy) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let w0 = i64::try_from(policy.window_ns()).unwrap_or(i64::MAX);
+    match pipeline::routes::route_records(&a.inputs, w0, &a.out) {
+        Ok(s) => {
+            eprintln!(
+                "sipaudit: {} records file(s), {} records, {} routed to another leg's home; routes in {}",
+                s.inputs,
+                s.records,
+                s.moved,
+                a.out.display()
+            );
+            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("sipaudit: {e}");

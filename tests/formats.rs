@@ -195,6 +195,7 @@ fn run_one(dir: &Path, f: &Path) -> (common::Csv, common::Csv, common::Csv) {
         pcap_dir: None,
         report_dir: None,
         partition_log: None,
+        routed: false,
         table: 0,
     };
     run(&cfg).unwrap();

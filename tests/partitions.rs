@@ -438,11 +438,16 @@ fn sipaudit(args: &[&str]) -> std::process::Output {
 /// `merge-reports` over the partition runs of N = `n` of the records in
 /// `rec` (docs/records.md "Merging partitions").
 fn merged(dir: &Path, rec: &Path, n: usize) -> std::process::Output {
+    merged_routed(dir, rec, n, None)
+}
+
+/// [`merged`], the partitions cut by the routes file `routes`.
+fn merged_routed(dir: &Path, rec: &Path, n: usize, routes: Option<&Path>) -> std::process::Output {
     let dirs: Vec<String> = (0..n)
         .map(|k| {
             let out = dir.join(format!("p{n}-{k}"));
             let kn = format!("{k}/{n}");
-            let o = analyze(&[
+            let mut args = vec![
                 "--records",
                 "--no-html",
                 "--partition",
@@ -450,7 +455,11 @@ fn merged(dir: &Path, rec: &Path, n: usize) -> std::process::Output {
                 "-o",
                 out.to_str().unwrap(),
                 rec.to_str().unwrap(),
-            ]);
+            ];
+            if let Some(r) = routes {
+                args.extend(["--routes", r.to_str().unwrap()]);
+            }
+            let o = analyze(&args);
             assert_eq!(o.status.code(), Some(0), "{kn}");
             out.to_str().unwrap().to_string()
         })
@@ -510,4 +519,54 @@ fn merge_reports_refuses_an_as_leg_split_between_partitions() {
     assert!(
         !dir.path().join("merged-2").exists() || !dir.path().join("merged-2/sessions.csv").exists()
     );
+}
+
+/// With routes decided over the whole batch (`route-records`), every
+/// B2BUA/AS leg is in the partition of the first leg's home: the partitions
+/// merge into the reports of one run for any N, including N that do not
+/// divide the 16 tracking partitions, on a batch of two rotated files whose
+/// AS-leg pairs (one call in four) land all over the partitions.
+#[test]
+fn routed_partitions_merge_into_the_reports_of_one_run_for_any_n() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = 400;
+    let files = busy_capture(dir.path(), calls, 2);
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let full = run(&dir.path().join("full"), "2", &refs);
+    let rec = dir.path().join("rec");
+    let mut args = vec!["extract-records", "-o", rec.to_str().unwrap()];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    assert_eq!(sipaudit(&args).status.code(), Some(0));
+    let routes = dir.path().join("routes.tsv");
+    let o = sipaudit(&[
+        "route-records",
+        "-o",
+        routes.to_str().unwrap(),
+        rec.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    // Every AS-leg pair whose legs have different homes moves its second
+    // leg (8 messages a pair, the 5 of the second leg move).
+    let moved = fs::read_to_string(&routes)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("sipaudit-routes") && !l.starts_with("input\t"))
+        .count();
+    assert_eq!(moved, calls / 4 * 5, "{err}");
+    for n in [2, 3, 5, 32] {
+        let o = merged_routed(dir.path(), &rec, n, Some(&routes));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "N = {n}: {err}");
+        for r in ["sessions.csv", "failures.csv", "summary.csv"] {
+            assert_eq!(
+                fs::read_to_string(full.join(r)).unwrap(),
+                fs::read_to_string(dir.path().join(format!("merged-{n}")).join(r)).unwrap(),
+                "N = {n}: {r}"
+            );
+        }
+    }
+    // Without the routes, N = 2 splits AS-leg pairs and is refused.
+    let o = merged(dir.path(), &rec, 2);
+    assert_eq!(o.status.code(), Some(2));
 }

@@ -147,6 +147,7 @@ fn check_parts(parts: &mut [Part]) -> Result<(), Error> {
             ),
             (h.version != h0.version, "the log version"),
             (h.inputs != h0.inputs, "the inputs"),
+            (h.routed != h0.routed, "whether routes cut the partitions"),
             (
                 h.tracking_partitions != h0.tracking_partitions,
                 "the tracking partitions",
@@ -251,13 +252,16 @@ pub fn merge_reports(dirs: &[PathBuf], out: &Path, parquet: bool) -> Result<Merg
 /// (B2BUA/AS legs) shared by partitions within W0.
 fn number(parts: &[Part]) -> Result<Vec<Vec<u64>>, Error> {
     let mut keys: Vec<(i64, u32, usize, u64)> = Vec::new();
-    let mut corr: Vec<(u64, i64, usize)> = Vec::new();
+    // (value, tracking partition when routed, time, partition).
+    let routed = parts.iter().all(|p| p.header.routed);
+    let mut corr: Vec<((u64, u32), i64, usize)> = Vec::new();
     for (k, p) in parts.iter().enumerate() {
         let mut n = 0u64;
         entries(p, &mut |e| {
             n += 1;
             keys.push((e.t, e.p, k, e.id));
-            corr.extend(e.corr.iter().map(|&(v, ts)| (v, ts, k)));
+            let tp = if routed { e.p } else { 0 };
+            corr.extend(e.corr.iter().map(|&(v, ts)| ((v, tp), ts, k)));
             Ok(())
         })?;
         if n != p.trailer.sessions {
@@ -299,14 +303,19 @@ fn number(parts: &[Part]) -> Result<Vec<Vec<u64>>, Error> {
 }
 
 /// Refuses correlation values seen in two partitions within W0: one run
-/// may have tracked those legs together (track.rs, "sticky union").
-fn check_corr(parts: &[Part], corr: &mut [(u64, i64, usize)]) -> Result<(), Error> {
+/// may have tracked those legs together (router.rs, "sticky union"). When
+/// every partition was cut by routes, the legs the router ties are in one
+/// partition already, and a value only matters within one tracking
+/// partition (`corr` is keyed by it then): two legs the router left apart
+/// meet in one tracker of one run only when their homes fall in the same
+/// tracking partition.
+fn check_corr(parts: &[Part], corr: &mut [((u64, u32), i64, usize)]) -> Result<(), Error> {
     let w0 = parts[0].header.w0_ns;
     corr.sort_unstable();
     // Per value, in time order: the latest entry, and the latest one of
     // another partition than it; an entry's nearest earlier entry of
     // another partition is one of them (one pass, whatever the value's count).
-    let mut last: Option<(u64, i64, usize)> = None;
+    let mut last: Option<((u64, u32), i64, usize)> = None;
     let mut other: Option<(i64, usize)> = None;
     for &(v, ts, k) in corr.iter() {
         if last.is_none_or(|l| l.0 != v) {
@@ -628,6 +637,7 @@ mod tests {
                 policy: String::new(),
                 w0_ns: 10,
                 inputs: Vec::new(),
+                routed: false,
             },
             trailer: Trailer {
                 sessions: 0,
@@ -648,19 +658,33 @@ mod tests {
         let parts = [part(0), part(1)];
         // Value 7 many times in partition 0, once in 1, 11 ns after the
         // last of 0: apart. Value 9 in both, 10 ns apart: refused.
-        let mut apart: Vec<(u64, i64, usize)> = (0..1000).map(|t| (7, t, 0)).collect();
-        apart.push((7, 1010, 1));
-        apart.push((8, 0, 1));
-        apart.push((8, 1, 1));
+        let mut apart: Vec<((u64, u32), i64, usize)> = (0..1000).map(|t| ((7, 0), t, 0)).collect();
+        apart.push(((7, 0), 1010, 1));
+        apart.push(((8, 0), 0, 1));
+        apart.push(((8, 0), 1, 1));
         assert!(check_corr(&parts, &mut apart).is_ok());
         let mut near = apart.clone();
-        near.extend([(9, 100, 1), (9, 50, 0), (9, 110, 1), (9, 100, 0)]);
+        near.extend([
+            ((9, 0), 100, 1),
+            ((9, 0), 50, 0),
+            ((9, 0), 110, 1),
+            ((9, 0), 100, 0),
+        ]);
         let e = check_corr(&parts, &mut near).unwrap_err().to_string();
         assert!(e.contains("p0") && e.contains("p1"), "{e}");
         // Entries of one partition in a row after the other partition's.
-        let mut behind = vec![(5, 0, 1), (5, 3, 0), (5, 4, 0), (5, 9, 0)];
+        let mut behind = vec![
+            ((5, 0), 0, 1),
+            ((5, 0), 3, 0),
+            ((5, 0), 4, 0),
+            ((5, 0), 9, 0),
+        ];
         assert!(check_corr(&parts, &mut behind).is_err());
-        let mut far = vec![(5, 0, 1), (5, 11, 0), (5, 12, 0)];
+        let mut far = vec![((5, 0), 0, 1), ((5, 0), 11, 0), ((5, 0), 12, 0)];
         assert!(check_corr(&parts, &mut far).is_ok());
+        // Cut by routes, the value is keyed by tracking partition too: in
+        // two tracking partitions, no tracker of one run saw both.
+        let mut two_trackers = vec![((9, 3), 100, 1), ((9, 4), 100, 0)];
+        assert!(check_corr(&parts, &mut two_trackers).is_ok());
     }
 }

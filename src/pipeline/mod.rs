@@ -22,6 +22,8 @@ pub mod merge_reports;
 mod out_dir;
 mod partition_log;
 pub mod records;
+pub mod router;
+pub mod routes;
 pub mod spill;
 mod track;
 pub use track::PARTITIONS;
@@ -91,6 +93,9 @@ pub struct Config {
     /// `merge-reports` merges the partitions' reports from
     /// ([`partition_log`], [`merge_reports`]).
     pub partition_log: Option<(usize, usize)>,
+    /// The records carry their homes (`--routes`, routes.rs): tracking
+    /// takes them as they are instead of routing again.
+    pub routed: bool,
 }
 
 /// The figures of a finished run (for the stderr summary).
@@ -996,6 +1001,9 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
     );
     if cfg.partition_log.is_some() {
         tracking.keep_origins();
+    }
+    if cfg.routed {
+        tracking.routed();
     }
     let mut last_ts = i64::MIN;
     let (results, mut reports) = std::thread::scope(|scope| {

@@ -53,6 +53,10 @@ pub struct Header {
     pub w0_ns: i64,
     /// The batch's inputs, as the reports name them, in order.
     pub inputs: Vec<String>,
+    /// Cut by `--routes` (every B2BUA/AS leg the router ties is in the
+    /// partition of the first leg's home). Absent in logs of 1.0.
+    #[serde(default)]
+    pub routed: bool,
 }
 
 /// One finished session of a partition.
@@ -171,6 +175,7 @@ impl PartitionLog {
             policy: cfg.policy.name().to_string(),
             w0_ns: i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX),
             inputs: inputs.iter().map(|i| i.display.clone()).collect(),
+            routed: cfg.routed,
         }))?;
         Ok(log)
     }

@@ -24,6 +24,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::anomalies::AnomalyStore;
 use super::extsort::Row;
+use super::routes::Routes;
 use super::{
     Config, Counters, FileResult, Found, Input, MAX_HELPERS, RunSummary, Source, inputs_to_analyse,
     jobs_of, process_file, run_staged, write_reports_from,
@@ -323,7 +324,7 @@ fn records_paths(named: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
 
 /// Opens every records file named, in the order of the inputs they hold
 /// (as `analyze` orders its inputs).
-fn open_all(named: &[PathBuf]) -> Result<Vec<read::Opened>, Error> {
+pub(super) fn open_all(named: &[PathBuf]) -> Result<Vec<read::Opened>, Error> {
     let mut opened = records_paths(named)?
         .iter()
         .map(|p| read::open(p))
@@ -353,14 +354,41 @@ fn open_all(named: &[PathBuf]) -> Result<Vec<read::Opened>, Error> {
 /// the records files of `cfg.inputs` were extracted from, keeping only the
 /// messages of partition `K` of `N` when `partition` is `Some((K, N))`
 /// (every input's packet accounting is kept whole: summary.csv counts
-/// packets per input, not per partition).
-pub fn run_records(cfg: &Config, partition: Option<(usize, usize)>) -> Result<RunSummary, Error> {
+/// packets per input, not per partition). With `routes` (`route-records`
+/// over the whole batch), a message belongs to the partition of its home,
+/// and the homes are tracked as they are.
+pub fn run_records(
+    cfg: &Config,
+    partition: Option<(usize, usize)>,
+    routes: Option<&Path>,
+) -> Result<RunSummary, Error> {
     // A partition's run also logs what `merge-reports` needs.
     let cfg = &Config {
         partition_log: partition,
+        routed: routes.is_some(),
         ..cfg.clone()
     };
     let opened = open_all(&cfg.inputs)?;
+    let routes = match routes {
+        Some(p) => {
+            let r = Routes::load(p)?;
+            let w0 = i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX);
+            if r.w0_ns != w0 {
+                return Err(ErrorKind::Records {
+                    path: p.to_path_buf(),
+                    detail: format!(
+                        "routes decided under W0 {} ns, the policy's W0 is {w0} ns: run route-records with the same policy",
+                        r.w0_ns
+                    ),
+                }
+                .into());
+            }
+            let names: Vec<String> = opened.iter().map(|o| o.facts.file.clone()).collect();
+            let index = r.index_of(p, &names)?;
+            Some((r, index))
+        }
+        None => None,
+    };
     let inputs: Vec<Input> = opened
         .iter()
         .map(|o| Input {
@@ -377,6 +405,14 @@ pub fn run_records(cfg: &Config, partition: Option<(usize, usize)>) -> Result<Ru
         .collect();
     let failed: Mutex<Option<Error>> = Mutex::new(None);
     let keep = |k: u64| partition.is_none_or(|(p, n)| partition_of(k, n) == p);
+    // The home of row (frame, seq, key) of input i, when it is kept.
+    let select = |i: usize, frame: u64, seq: u32, key: u64| {
+        let home = match &routes {
+            Some((r, index)) => r.home(index[i], frame, seq, key),
+            None => key,
+        };
+        keep(home).then_some(home)
+    };
     let produce = |i: usize, store: &AnomalyStore, emit: &mut dyn FnMut(Found)| {
         let o = &opened[i];
         store.add_rows(
@@ -390,15 +426,20 @@ pub fn run_records(cfg: &Config, partition: Option<(usize, usize)>) -> Result<Ru
                 detail: a.detail.clone(),
             }),
         );
-        let r = read::read(&o.path, i as u32, &keep, &mut |rec, _part| {
-            // `tcp` only orders the TCP segments of per-session pcaps,
-            // which records cannot give (no --pcap-dir with --records).
-            emit(Found {
-                rec,
-                tcp: false,
-                row: None,
-            })
-        });
+        let r = read::read(
+            &o.path,
+            i as u32,
+            &|f, s, k| select(i, f, s, k),
+            &mut |rec| {
+                // `tcp` only orders the TCP segments of per-session pcaps,
+                // which records cannot give (no --pcap-dir with --records).
+                emit(Found {
+                    rec,
+                    tcp: false,
+                    row: None,
+                })
+            },
+        );
         if let Err(e) = r {
             failed
                 .lock()

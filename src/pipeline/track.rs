@@ -22,37 +22,19 @@
 //! do not depend on how the partitions interleave, and, like one tracker's,
 //! follow the capture time at which each session became known.
 //!
-//! Cross-partition legs (the "sticky union"): an AS-leg link (rules.md §A.3)
-//! or a B2BUA relation ties two initial requests by a Session-ID, icid-value
-//! or X-CID while their From/To pairs differ, i.e. their partition keys
-//! differ. The router is sequential and sees every record first: it
-//! remembers each correlation value of an initial request with the
-//! partition it went to for W0 (the window of B2BUA relations; AS-leg's W1
-//! is shorter), and a later initial request carrying a remembered value is
-//! routed to that partition instead of its own, with its whole From/To pair
-//! (its responses, ACK, BYE, retries: the same pair key) from then on, until
-//! the pair has been silent for [`DIALOG_IDLE_NS`]. The tracker of that
-//! partition then sees both legs and links or relates them exactly as one
-//! tracker would. Corner cases, by design:
-//! - a value carried by [`CORR_MAX`] or more initial requests within W0 is
-//!   not evidence (the tracker ignores it too): no union;
-//! - a pair is moved at most once while its move lives: a second value
-//!   pointing elsewhere is not followed (that AS-leg link is lost);
-//! - of several values of one request, the first remembered one in the
-//!   order Session-ID, icid-value, X-CID (highest confidence first) wins;
-//! - a pair moved while another call of the same pair is in flight in its
-//!   own partition splits that call: its later messages follow the move.
-//!   It needs two calls between the same From and To at once, one of them
-//!   a B2BUA leg; the messages still reach messages.csv in order.
+//! Cross-partition legs: the router (router.rs) gives each record its
+//! home key, its own partition key or, for a B2BUA or AS leg, the first
+//! leg's; the partition is the home's. A `--partition` run of records cut
+//! by `route-records` has the homes already in the records
+//! ([`Tracking::routed`]) and does not route again.
 
 use std::collections::VecDeque;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
+use super::router::{RouteFacts, Router};
 use super::{Feed, Finished, Payload};
-use crate::dialog::tracker::{CORR_MAX, DIALOG_IDLE_NS};
-use crate::dialog::{Method, SessionSummary, SipRecord, TrackAnomaly, Tracker, partition_of};
+use crate::dialog::{SessionSummary, SipRecord, TrackAnomaly, Tracker, partition_of};
 
 /// Logical partitions: fixed, so that the output is the same for every
 /// `--jobs` (16: enough to balance 2–8 threads, few enough that the
@@ -78,7 +60,8 @@ fn finish_step() -> Option<usize> {
 /// The tracking stage; see the module documentation.
 pub struct Tracking {
     parts: Vec<Part>,
-    router: Router,
+    /// `None`: the records carry their homes already ([`Tracking::routed`]).
+    router: Option<Router>,
     /// Records routed to each partition since the last batch ran.
     batch: Vec<Vec<(SipRecord, Payload)>>,
     batched: usize,
@@ -162,7 +145,7 @@ impl Tracking {
                     front: None,
                 })
                 .collect(),
-            router: Router::new(w0_ns),
+            router: Some(Router::new(w0_ns)),
             batch: (0..PARTITIONS).map(|_| Vec::new()).collect(),
             batched: 0,
             last_ts: i64::MIN,
@@ -172,6 +155,13 @@ impl Tracking {
             pending: Vec::new(),
             keep_messages,
         }
+    }
+
+    /// The records' partition keys are their homes already (a partition of
+    /// records cut by `route-records`): no routing, since a partition alone
+    /// cannot see the other legs the router would need.
+    pub fn routed(&mut self) {
+        self.router = None;
     }
 
     /// Feed order for the next record's payload.
@@ -185,7 +175,11 @@ impl Tracking {
         debug_assert_eq!(payload.seq, self.fed);
         self.fed += 1;
         self.last_ts = self.last_ts.max(rec.at.ts_ns);
-        let p = self.router.route(&rec);
+        let home = match &mut self.router {
+            Some(r) => r.route(&RouteFacts::of(&rec)),
+            None => rec.partition,
+        };
+        let p = partition_of(home, PARTITIONS);
         self.batch[p].push((rec, payload));
         self.batched += 1;
         self.batched >= BATCH
@@ -435,210 +429,5 @@ impl Numbering {
         s.id = id;
         s.related = related;
         true
-    }
-}
-
-/// Routes records to partitions: by partition key, except for the sticky
-/// unions of B2BUA legs (module documentation).
-struct Router {
-    w0: i64,
-    /// Correlation value → partition and the times it was seen (within W0,
-    /// at most [`CORR_MAX`]).
-    corr: FxHashMap<u64, (usize, VecDeque<i64>)>,
-    corr_expiry: VecDeque<(i64, u64)>,
-    /// Moved pairs: partition key → (partition, last message).
-    moved: FxHashMap<u64, (usize, i64)>,
-    moved_expiry: VecDeque<(i64, u64)>,
-}
-
-impl Router {
-    fn new(w0: i64) -> Router {
-        Router {
-            w0: w0.max(1),
-            corr: FxHashMap::default(),
-            corr_expiry: VecDeque::new(),
-            moved: FxHashMap::default(),
-            moved_expiry: VecDeque::new(),
-        }
-    }
-
-    /// The partition of the next record in merged order.
-    fn route(&mut self, rec: &SipRecord) -> usize {
-        let now = rec.at.ts_ns;
-        self.expire(now);
-        let key = rec.partition;
-        let moved = self.moved.get_mut(&key).map(|(p, last)| {
-            *last = now;
-            *p
-        });
-        let mut p = moved.unwrap_or_else(|| partition_of(key, PARTITIONS));
-        let corr = rec.link().corr;
-        if !rec.is_request()
-            || matches!(rec.method, Method::Ack | Method::Cancel)
-            || corr.iter().all(|&k| k == 0)
-        {
-            return p;
-        }
-        // The first remembered value whose partition differs (highest
-        // confidence first), unless the value is too common to be evidence.
-        let mut target = None;
-        for &k in corr.iter().filter(|&&k| k != 0) {
-            if let Some((q, times)) = self.corr.get_mut(&k) {
-                while times.front().is_some_and(|&t| now - t > self.w0) {
-                    times.pop_front();
-                }
-                if times.len() < CORR_MAX && !times.is_empty() && target.is_none() {
-                    target = Some(*q);
-                }
-            }
-        }
-        if let Some(q) = target.filter(|&q| q != p && moved.is_none()) {
-            self.moved.insert(key, (q, now));
-            self.moved_expiry
-                .push_back((now.saturating_add(DIALOG_IDLE_NS), key));
-            p = q;
-        }
-        for &k in corr.iter().filter(|&&k| k != 0) {
-            let (_, times) = self.corr.entry(k).or_insert_with(|| (p, VecDeque::new()));
-            // The latest CORR_MAX times tell whether it is too common.
-            times.push_back(now);
-            if times.len() > CORR_MAX {
-                times.pop_front();
-            }
-            self.corr_expiry.push_back((now.saturating_add(self.w0), k));
-        }
-        p
-    }
-
-    /// Forgets values not seen for W0 and pairs silent for
-    /// [`DIALOG_IDLE_NS`].
-    fn expire(&mut self, now: i64) {
-        while let Some(&(until, k)) = self.corr_expiry.front() {
-            if until >= now {
-                break;
-            }
-            self.corr_expiry.pop_front();
-            if self
-                .corr
-                .get(&k)
-                .is_some_and(|(_, t)| t.back().is_none_or(|&last| now - last > self.w0))
-            {
-                self.corr.remove(&k);
-            }
-        }
-        while let Some(&(until, k)) = self.moved_expiry.front() {
-            if until >= now {
-                break;
-            }
-            self.moved_expiry.pop_front();
-            if let Some(&(_, last)) = self.moved.get(&k) {
-                let again = last.saturating_add(DIALOG_IDLE_NS);
-                if again < now {
-                    self.moved.remove(&k);
-                } else {
-                    self.moved_expiry.push_back((again, k));
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const S: i64 = 1_000_000_000;
-
-    fn rec(method: &str, from: &str, to: &str, to_tag: &str, extra: &str, ts: i64) -> SipRecord {
-        let start = if method.starts_with("SIP/") {
-            method.to_string()
-        } else {
-            format!("{method} sip:x@example.net SIP/2.0")
-        };
-        let cseq = if method.starts_with("SIP/") {
-            "INVITE"
-        } else {
-            method
-        };
-        let text = format!(
-            "{start}\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK{ts}\r\nFrom: <{from}>;tag=f\r\nTo: <{to}>{to_tag}\r\n\
-Call-ID: {from}{to}\r\nCSeq: 1 {cseq}\r\n{extra}Content-Length: 0\r\n\r\n"
-        );
-        let a: std::net::SocketAddr = "192.0.2.1:5060".parse().expect("addr");
-        SipRecord::from_text(&text, 1, ts, a, a)
-    }
-
-    const SID: &str = "Session-ID: ab30317f1a784dc48ff824d0d3715d86\r\n";
-
-    /// A From URI whose pair with `to` is not in partition `not`.
-    fn elsewhere(not: usize, to: &str) -> String {
-        (0..100)
-            .map(|k| format!("sip:leg{k}@b.example"))
-            .find(|f| partition_of(rec("INVITE", f, to, "", "", 0).partition, PARTITIONS) != not)
-            .expect("some pair lands elsewhere")
-    }
-
-    #[test]
-    fn a_b2bua_leg_follows_the_first_leg_with_its_pair() {
-        let mut r = Router::new(32 * S);
-        let first = rec("INVITE", "sip:a@a.example", "sip:b@b.example", "", SID, 0);
-        let p = r.route(&first);
-        assert_eq!(p, partition_of(first.partition, PARTITIONS));
-        let other = elsewhere(p, "sip:c@c.example");
-        let leg = rec("INVITE", &other, "sip:c@c.example", "", SID, S);
-        assert_eq!(r.route(&leg), p, "the leg joins the first");
-        // Its responses and the callee's BYE carry the same pair.
-        let ok = rec(
-            "SIP/2.0 200 OK",
-            &other,
-            "sip:c@c.example",
-            ";tag=t",
-            "",
-            2 * S,
-        );
-        assert_eq!(r.route(&ok), p);
-        let bye = rec("BYE", "sip:c@c.example", &other, ";tag=f", "", 3 * S);
-        assert_eq!(r.route(&bye), p, "direction-free");
-        // After 2 h of silence the pair goes home.
-        let later = rec(
-            "INVITE",
-            &other,
-            "sip:c@c.example",
-            "",
-            "",
-            3 * S + DIALOG_IDLE_NS + S,
-        );
-        assert_ne!(r.route(&later), p);
-    }
-
-    #[test]
-    fn no_union_beyond_w0_or_for_a_common_value() {
-        let mut r = Router::new(32 * S);
-        let first = rec("INVITE", "sip:a@a.example", "sip:b@b.example", "", SID, 0);
-        let p = r.route(&first);
-        let other = elsewhere(p, "sip:c@c.example");
-        let late = rec("INVITE", &other, "sip:c@c.example", "", SID, 40 * S);
-        assert_ne!(r.route(&late), p, "W0 has passed");
-
-        let mut r = Router::new(32 * S);
-        let p = r.route(&first);
-        for k in 1..CORR_MAX {
-            // Same pair as the first: no move, but the value is counted.
-            let again = rec(
-                "INVITE",
-                "sip:a@a.example",
-                "sip:b@b.example",
-                "",
-                SID,
-                k as i64,
-            );
-            assert_eq!(r.route(&again), p);
-        }
-        let leg = rec("INVITE", &other, "sip:c@c.example", "", SID, S);
-        assert_ne!(
-            r.route(&leg),
-            p,
-            "a value seen CORR_MAX times is no evidence"
-        );
     }
 }

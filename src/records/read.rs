@@ -14,10 +14,12 @@ use arrow_array::{
     Array, BooleanArray, Int64Array, ListArray, RecordBatch, StringArray, UInt16Array, UInt32Array,
     UInt64Array,
 };
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::FileFacts;
 use super::schema::{FACTS_KEY, LINK_COLUMNS, MAJOR, REPLY_COLUMNS, VERSION_KEY, major_of};
+use crate::capture::ts::plausible_ns;
 use crate::dialog::linkkeys::{LinkKeys, ReplyKeys};
 use crate::dialog::record::TEXT_FIELDS;
 use crate::dialog::{Method, SipRecord, TxnKey};
@@ -92,14 +94,15 @@ pub fn open(path: &Path) -> Result<Opened, Error> {
     })
 }
 
-/// Reads every row of `path` whose partition key `keep` accepts, in file
-/// order, as the record of input `file_idx`, and passes it to `each` with
-/// its partition key.
+/// Reads every row of `path` that `select(frame, seq, partition key)`
+/// keeps, in file order, as the record of input `file_idx`, and passes it
+/// to `each` with the partition key `select` returned (its home) in
+/// `SipRecord::partition`.
 pub fn read(
     path: &Path,
     file_idx: u32,
-    keep: &dyn Fn(u64) -> bool,
-    each: &mut dyn FnMut(SipRecord, u64),
+    select: &dyn Fn(u64, u32, u64) -> Option<u64>,
+    each: &mut dyn FnMut(SipRecord),
 ) -> Result<(), Error> {
     let (b, _) = builder(path)?;
     let reader = b
@@ -110,12 +113,90 @@ pub fn read(
         let batch = batch.map_err(|e| err(path, e))?;
         let cols = Columns::of(&batch, path)?;
         for i in 0..batch.num_rows() {
-            let part = cols.partition_key.value(i);
-            if keep(part) {
+            let (frame, seq) = (cols.frame.value(i), cols.seq.value(i));
+            if let Some(home) = select(frame, seq, cols.partition_key.value(i)) {
                 let mut rec = cols.record(i, file_idx, path)?;
-                rec.partition = part;
-                each(rec, part);
+                rec.partition = home;
+                each(rec);
             }
+        }
+    }
+    Ok(())
+}
+
+/// What routing reads of a row (`route-records`; pipeline/router.rs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutingRow {
+    /// Frame number in the input.
+    pub frame: u64,
+    /// Message number within the frame.
+    pub seq: u32,
+    /// Capture time, ns since the epoch.
+    pub ts_ns: i64,
+    /// The message's own partition key.
+    pub partition_key: u64,
+    /// A request (no status).
+    pub request: bool,
+    /// Method (of the CSeq for a response).
+    pub method: Method,
+    /// Session-ID, icid-value and X-CID hashes, 0 when absent.
+    pub corr: [u64; 3],
+}
+
+/// The columns [`read_routing`] reads: a records file cut down to them
+/// (with the file metadata kept) is enough for it.
+pub const ROUTING_COLUMNS: [&str; 9] = [
+    "frame",
+    "seq",
+    "ts_ns",
+    "partition_key",
+    "status",
+    "method",
+    "link_session_id",
+    "link_icid",
+    "link_x_cid",
+];
+
+/// Reads the routing columns of every row of `path`, in file order.
+pub fn read_routing(path: &Path, each: &mut dyn FnMut(RoutingRow)) -> Result<(), Error> {
+    let (b, _) = builder(path)?;
+    let arrow = b.schema().clone();
+    let mut roots = Vec::new();
+    for name in ROUTING_COLUMNS {
+        match arrow.index_of(name) {
+            Ok(i) => roots.push(i),
+            Err(_) => return Err(err(path, format!("no column {name}"))),
+        }
+    }
+    let mask = ProjectionMask::roots(b.parquet_schema(), roots);
+    let reader = b
+        .with_projection(mask)
+        .with_batch_size(READ_BATCH_ROWS)
+        .build()
+        .map_err(|e| err(path, e))?;
+    for batch in reader {
+        let batch = batch.map_err(|e| err(path, e))?;
+        let frame: &UInt64Array = col(&batch, "frame", path)?;
+        let seq: &UInt32Array = col(&batch, "seq", path)?;
+        let ts: &Int64Array = col(&batch, "ts_ns", path)?;
+        let key: &UInt64Array = col(&batch, "partition_key", path)?;
+        let status: &UInt16Array = col(&batch, "status", path)?;
+        let method: &StringArray = col(&batch, "method", path)?;
+        let corr: [&UInt64Array; 3] = [
+            col(&batch, "link_session_id", path)?,
+            col(&batch, "link_icid", path)?,
+            col(&batch, "link_x_cid", path)?,
+        ];
+        for i in 0..batch.num_rows() {
+            each(RoutingRow {
+                frame: frame.value(i),
+                seq: seq.value(i),
+                ts_ns: plausible_ns(ts.value(i)),
+                partition_key: key.value(i),
+                request: status.is_null(i),
+                method: Method::from_bytes(method.value(i).as_bytes()),
+                corr: corr.map(|c| opt(c, i, |i| c.value(i)).unwrap_or(0)),
+            });
         }
     }
     Ok(())
@@ -282,7 +363,7 @@ impl<'b> Columns<'b> {
         r.at.file = file;
         r.at.frame = self.frame.value(i);
         r.at.seq = self.seq.value(i);
-        r.at.ts_ns = self.ts_ns.value(i);
+        r.at.ts_ns = plausible_ns(self.ts_ns.value(i));
         r.at.src = Self::addr(self.src_ip, self.src_port, i, p)?;
         r.at.dst = Self::addr(self.dst_ip, self.dst_port, i, p)?;
         r.key = TxnKey::from_raw(self.txn_key.value(i));
