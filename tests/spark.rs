@@ -146,6 +146,28 @@ fn the_spark_job_gives_the_reports_of_analyze() {
         .filter(|r| !r["retry_file"].is_empty() && r["retry_file"] != r["failure_file"])
         .count();
     assert!(crossing >= 20, "{crossing} retries cross files");
+    // AS-leg pairs (gen_rotated.py kind 5) whose legs have other partition
+    // keys: route-records moved their second legs, the merge linked them.
+    let s = read_csv(&out.join("sessions.csv"));
+    let as_legs = s
+        .rows
+        .iter()
+        .filter(|r| r["retry_link"] == "AS-leg")
+        .count();
+    assert_eq!(as_legs, 80, "one AS-leg link per kind-5 call");
+    for shuffle in ["chunks", "rows"] {
+        let routes =
+            fs::read_to_string(dir.path().join(format!("work-{shuffle}/routes.tsv"))).unwrap();
+        let moved = routes
+            .lines()
+            .filter(|l| !l.starts_with("sipaudit-routes") && !l.starts_with("input\t"))
+            .count();
+        assert_eq!(
+            moved,
+            80 * 5,
+            "{shuffle}: the 5 messages of each second leg moved"
+        );
+    }
     for k in 0..4 {
         let p = dir
             .path()

@@ -12,6 +12,10 @@ fall in later files. Five kinds, by call number:
   2  INVITE -> 180 -> 200 -> ACK -> BYE from the callee 10 s later -> 200
   3  INVITE never answered, retransmitted after 0.5, 1.5, 3.5 and 7.5 s
   4  INVITE -> 486 Busy Here -> ACK
+  5  an AS-leg pair: INVITE Require: precondition with a Session-ID -> 420
+     -> ACK, then 400 ms later a B2BUA leg (another From, the same
+     Session-ID) -> 200 -> ACK -> BYE from the callee 2 s later -> 200. Its
+     legs have different partition keys: route-records moves the second.
 Usage: gen_rotated.py --out DIR [--calls 480] [--rotate 5]
 Writes DIR/rot_*.pcap (and nothing else) and prints their number.
 """
@@ -64,7 +68,7 @@ def call(i, t):
     def resp(ms, status, cseq, tag, extra="", call_id=c, branch=b):
         out.append((ms, False, msg(f"SIP/2.0 {status}", call_id, branch, f, (callee, tag), cseq, extra)))
 
-    kind = i % 5
+    kind = i % 6
     if kind in (0, 1):
         out.append((t, True, msg(ruri, c, b, f, (callee, ""), "1 INVITE", "Require: precondition\r\n")))
         resp(t + 20, "420 Bad Extension", "1 INVITE", f"t{i}", "Unsupported: precondition\r\n")
@@ -94,6 +98,19 @@ def call(i, t):
     elif kind == 3:
         inv = msg(ruri, c, b, f, (callee, ""), "1 INVITE")
         out.extend((t + d, True, inv) for d in (0, 500, 1500, 3500, 7500))
+    elif kind == 5:
+        sid = f"Session-ID: {i:032x}\r\n"
+        out.append((t, True, msg(ruri, c, b, f, (callee, ""), "1 INVITE", "Require: precondition\r\n" + sid)))
+        resp(t + 20, "420 Bad Extension", "1 INVITE", f"t{i}", "Unsupported: precondition\r\n")
+        out.append((t + 30, True, msg(f"ACK {callee} SIP/2.0", c, b, f, (callee, f"t{i}"), "1 ACK")))
+        leg, c2, b2 = (f"sip:ibcf{i}@border.example", f"n{i}"), f"c{i}n@gen", b + "n"
+        out.append((t + 400, True, msg(ruri, c2, b2, leg, (callee, ""), "1 INVITE", sid)))
+        ok = msg("SIP/2.0 200 OK", c2, b2, leg, (callee, f"u{i}"), "1 INVITE")
+        out.append((t + 900, False, ok))
+        out.append((t + 910, True, msg(f"ACK {callee} SIP/2.0", c2, b2 + "a", leg, (callee, f"u{i}"), "1 ACK")))
+        bye = msg("BYE sip:ue@10.1.0.1:5060 SIP/2.0", c2, b2 + "y", (callee, f"u{i}"), leg, "1 BYE")
+        out.append((t + 2910, False, bye))
+        out.append((t + 2930, True, msg("SIP/2.0 200 OK", c2, b2 + "y", (callee, f"u{i}"), leg, "1 BYE")))
     else:
         out.append((t, True, msg(ruri, c, b, f, (callee, ""), "1 INVITE")))
         resp(t + 300, "486 Busy Here", "1 INVITE", f"t{i}")

@@ -15,12 +15,19 @@ Steps (every one of them runs the sipaudit binary, shipped with the job):
    `partition_of(partition_key, N)`: with --shuffle chunks (default) one row
    per partition holding those records as a records file; with --shuffle rows
    one Spark row per message. Plus one row holding the file's facts (the
-   records file's metadata: packet accounting, decoding anomalies).
+   records file's metadata: packet accounting, decoding anomalies), and
+   (--shuffle chunks) one row holding its routing columns.
+   routes: the driver collects the routing columns of every record (9
+   columns: frame, seq, time, partition key, status, method, Session-ID,
+   icid-value, X-CID), runs `sipaudit route-records` over them (the one
+   sequential pass of the job: B2BUA/AS legs whose first leg has another
+   partition key), and the records it moves go to the partition of their
+   home instead of their own (chunks re-split, rows re-keyed by a join).
 2. shuffle: Spark groups the records by partition (groupBy + applyInArrow:
    Spark's shuffle, no shared file system needed between tasks).
 3. reduce: one task per partition K writes its records as records files, each
    input's in its capture order (file, frame, seq), with the facts of every
-   input, runs `sipaudit analyze --records --partition K/N` and returns the
+   input, runs `sipaudit analyze --records --partition K/N --routes R` and returns the
    partition's reports (the binary merges the inputs by capture time).
 4. merge: the driver writes each partition's reports to --work and runs
    `sipaudit merge-reports` into --out.
@@ -48,6 +55,9 @@ INPUT_KEY = b"sipaudit.records.input"
 # The reports a partition run writes that merge-reports reads.
 PARTITION_REPORTS = ["partition.jsonl", "sessions.csv", "failures.csv", "summary.csv", "inputs.csv"]
 BINARY = "sipaudit"
+# What route-records reads of a records file (records::read::ROUTING_COLUMNS).
+ROUTING_COLUMNS = ["frame", "seq", "ts_ns", "partition_key", "status", "method",
+                   "link_session_id", "link_icid", "link_x_cid"]
 
 
 def parse_args(argv):
@@ -155,19 +165,54 @@ def facts_row(name, meta, schema):
 
     row = {f.name: pa.nulls(1, f.type) for f in schema}
     row["file"] = pa.array([name], pa.string())
-    row["part"] = pa.array([-1], pa.int32())
+    row["part"] = pa.array([FACTS_PART], pa.int32())
     row["meta"] = pa.array([json.dumps(meta)], pa.string())
     return pa.Table.from_pydict(row, schema=schema).to_batches()
+
+
+# `part` of the rows that are not records: an input's facts, its routing columns.
+FACTS_PART, ROUTING_PART = -1, -2
+
+
+def split_chunks(name, table, keys, n, out_schema):
+    """One row (K, file, blob) per partition K of `keys` (the records' home
+    keys, uint64) whose blob is a records file of those rows of `table`, in
+    their order, with its metadata."""
+    import io
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    part = pa.array(partition_of(keys.to_numpy(), n), pa.int32())
+    for k in sorted(set(part.to_pylist())):
+        buf = io.BytesIO()
+        pq.write_table(table.filter(pc.equal(part, k)), buf, compression="zstd")
+        yield from pa.Table.from_pydict(
+            {"part": [k], "file": [name], "meta": pa.nulls(1, pa.string()), "blob": [buf.getvalue()]},
+            schema=out_schema,
+        ).to_batches()
+
+
+def homes(table, moved):
+    """The home key of every row of records `table`: its partition key, or
+    the one `moved` ((frame, seq) -> home, from the routes) gives it."""
+    import pyarrow as pa
+
+    keys = table.column("partition_key").to_pylist()
+    if moved:
+        frames, seqs = table.column("frame").to_pylist(), table.column("seq").to_pylist()
+        keys = [moved.get((f, s), k) for f, s, k in zip(frames, seqs, keys)]
+    return pa.array(keys, pa.uint64())
 
 
 def extract_chunks(binary, name, data, n, out_schema, tmp):
     """Map, `--shuffle chunks`: per partition K with records of this input,
     one row (K, file, blob) whose blob is a records file of those records
     (schema, order and metadata as extract-records wrote them); then the
+    row of its routing columns (a records file of those columns) and the
     facts row."""
     import io
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     path, meta = extract_local(binary, name, data, tmp)
@@ -177,14 +222,13 @@ def extract_chunks(binary, name, data, n, out_schema, tmp):
     table = table.set_column(table.schema.get_field_index("file"), table.schema.field("file"),
                              pa.array([name] * table.num_rows, pa.string()))
     table = table.replace_schema_metadata(kv)
-    part = pa.array(partition_of(table.column("partition_key").to_numpy(), n), pa.int32())
-    for k in sorted(set(part.to_pylist())):
-        buf = io.BytesIO()
-        pq.write_table(table.filter(pc.equal(part, k)), buf, compression="zstd")
-        yield from pa.Table.from_pydict(
-            {"part": [k], "file": [name], "meta": pa.nulls(1, pa.string()), "blob": [buf.getvalue()]},
-            schema=out_schema,
-        ).to_batches()
+    yield from split_chunks(name, table, table.column("partition_key"), n, out_schema)
+    buf = io.BytesIO()
+    pq.write_table(table.select(ROUTING_COLUMNS).replace_schema_metadata(kv), buf, compression="zstd")
+    yield from pa.Table.from_pydict(
+        {"part": [ROUTING_PART], "file": [name], "meta": pa.nulls(1, pa.string()), "blob": [buf.getvalue()]},
+        schema=out_schema,
+    ).to_batches()
     yield from facts_row(name, meta, out_schema)
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp, exist_ok=True)
@@ -233,12 +277,30 @@ def rows_by_file(table, ctx):
     return out
 
 
+def chunks_file(blobs, path):
+    """Writes the records files `blobs` (chunks of one input) as one, rows
+    in the input's capture order (frame, seq), metadata of the first."""
+    import io
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if len(blobs) == 1:
+        with open(path, "wb") as f:
+            f.write(blobs[0])
+        return
+    tables = [pq.read_table(io.BytesIO(b)) for b in blobs]
+    kv = tables[0].schema.metadata
+    t = pa.concat_tables(tables).sort_by([("frame", "ascending"), ("seq", "ascending")])
+    pq.write_table(t.replace_schema_metadata(kv), path, compression="zstd")
+
+
 def reduce_partition(binary, k, n, by_file, ctx, policy=None):
     """Reduce: partition K's reports from its records, `by_file` mapping an
     input's name to its rows (a pyarrow Table in the records schema) or to
-    a records file's bytes (`--shuffle chunks`), and the facts of every
-    input (an input without records in K gets a records file without rows:
-    the reports count every input)."""
+    the records files (chunks) holding them (`--shuffle chunks`), and the
+    facts of every input (an input without records in K gets a records
+    file without rows: the reports count every input). The routes of the
+    batch (ctx["routes"]) cut the partitions."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -250,16 +312,19 @@ def reduce_partition(binary, k, n, by_file, ctx, policy=None):
         for i, (name, meta) in enumerate(ctx["metas"]):
             path = os.path.join(rec, f"{i:08d}{RECORDS_SUFFIX}")
             rows = by_file.get(name)
-            if isinstance(rows, bytes):
-                with open(path, "wb") as f:
-                    f.write(rows)
+            if isinstance(rows, list):
+                chunks_file(rows, path)
                 continue
             if rows is None:
                 rows = pa.Table.from_batches([], schema=schema)
             kv = {VERSION_KEY: meta["version"].encode(), INPUT_KEY: json.dumps(meta["facts"]).encode()}
             pq.write_table(rows.replace_schema_metadata(kv), path, compression="zstd")
         out = os.path.join(tmp, "out")
-        cmd = [binary, "analyze", "--records", "--no-html", "--partition", f"{k}/{n}", "-o", out]
+        routes = os.path.join(tmp, "routes.tsv")
+        with open(routes, "wb") as f:
+            f.write(ctx["routes"])
+        cmd = [binary, "analyze", "--records", "--no-html", "--partition", f"{k}/{n}", "--routes", routes,
+               "-o", out]
         if policy:
             cmd += ["--policy", policy]
         run(cmd + [rec], f"analyze --partition {k}/{n}")
@@ -270,6 +335,47 @@ def reduce_partition(binary, k, n, by_file, ctx, policy=None):
         return reports
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def routing_files(mapped, shuffle, rschema, metas, out):
+    """Writes the routing columns of every input's records to `out` as
+    records files (one per input, with its metadata), for route-records."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    os.makedirs(out)
+    index = {name: i for i, (name, _) in enumerate(sorted(metas.items()))}
+    path = lambda name: os.path.join(out, f"{index[name]:08d}{RECORDS_SUFFIX}")
+    if shuffle == "chunks":
+        for r in mapped.filter(F.col("part") == ROUTING_PART).select("file", "blob").toLocalIterator():
+            with open(path(r["file"]), "wb") as f:
+                f.write(r["blob"])
+        return
+    t = mapped.filter(F.col("part") >= 0).select("file", *ROUTING_COLUMNS).toArrow()
+    schema = pa.schema([rschema.field(c) for c in ROUTING_COLUMNS])
+    for name, meta in metas.items():
+        rows = t.filter(pc.equal(t.column("file"), name)).sort_by([("frame", "ascending"), ("seq", "ascending")])
+        cols = [rows.column(f.name).cast(f.type, safe=False) for f in schema]
+        kv = {VERSION_KEY: meta["version"].encode(), INPUT_KEY: json.dumps(meta["facts"]).encode()}
+        pq.write_table(pa.Table.from_arrays(cols, schema=schema).replace_schema_metadata(kv), path(name),
+                       compression="zstd")
+
+
+def read_routes(path):
+    """The moved records of a routes file: input name -> {(frame, seq): home}."""
+    names, moved = [], {}
+    with open(path, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            w = line.rstrip("\n").split("\t")
+            if w[0] == "input":
+                names.append(json.loads(w[2]))
+                continue
+            i, frame, seq, home = w
+            moved.setdefault(names[int(i)], {})[(int(frame), int(seq))] = int(home, 16)
+    return moved
 
 
 def records_schema(binary):
@@ -348,16 +454,27 @@ def main(argv):
     files = spark.read.format("binaryFile").load(paths).select("path", "content")
     mapped = files.mapInArrow(map_files, from_arrow_schema(out_schema)).persist(StorageLevel.DISK_ONLY)
     metas = {}
-    for r in mapped.filter(F.col("part") == -1).select("file", "meta").collect():
+    for r in mapped.filter(F.col("part") == FACTS_PART).select("file", "meta").collect():
         metas[r["file"]] = json.loads(r["meta"])
     missing = [p for p in paths if p not in metas]
     if missing:
         sys.exit(f"no records for {missing} (binaryFile names them otherwise?)")
+    work = a.work or tempfile.mkdtemp(prefix="sipaudit-spark-")
+    os.makedirs(work, exist_ok=True)
+    routing, routes = os.path.join(work, "routing"), os.path.join(work, "routes.tsv")
+    shutil.rmtree(routing, ignore_errors=True)
+    routing_files(mapped, a.shuffle, rschema, metas, routing)
+    cmd = [driver_binary, "route-records", "-o", routes, routing]
+    run(cmd + (["--policy", os.path.abspath(a.policy)] if a.policy else []), "route-records")
+    moved = read_routes(routes)
+    with open(routes, "rb") as f:
+        routes_bytes = f.read()
     ctx = sc.broadcast(
         {
             # In the order analyze --records gives its inputs (by name).
             "metas": sorted(metas.items()),
             "schema": rschema.serialize().to_pybytes(),
+            "routes": routes_bytes,
         }
     )
 
@@ -367,7 +484,9 @@ def main(argv):
         if a.shuffle == "rows":
             by_file = rows_by_file(table.drop_columns(["part", "meta"]), ctx.value)
         else:
-            by_file = dict(zip(table.column("file").to_pylist(), table.column("blob").to_pylist()))
+            by_file = {}
+            for f, b in zip(table.column("file").to_pylist(), table.column("blob").to_pylist()):
+                by_file.setdefault(f, []).append(b)
         reports = reduce_partition(local_binary(), k, n, by_file, ctx.value, pol)
         return pa.table(
             {
@@ -378,11 +497,39 @@ def main(argv):
         )
 
     records = mapped.filter(F.col("part") >= 0)
+    if moved and a.shuffle == "chunks":
+        # Chunks of an input with moved records are split again by home.
+        moved_bc = sc.broadcast(moved)
+
+        def resplit(batches):
+            import io
+            import pyarrow.parquet as pq
+
+            for b in batches:
+                parts = b.column("part").to_pylist()
+                for k, f, blob in zip(parts, b.column("file").to_pylist(), b.column("blob").to_pylist()):
+                    m = moved_bc.value.get(f)
+                    if not m:
+                        row = {"part": [k], "file": [f], "meta": [None], "blob": [blob]}
+                        yield from pa.Table.from_pydict(row, schema=out_schema).to_batches()
+                        continue
+                    t = pq.read_table(io.BytesIO(blob))
+                    yield from split_chunks(f, t, homes(t, m), n, out_schema)
+
+        records = records.mapInArrow(resplit, from_arrow_schema(out_schema))
+    elif moved:
+        # Rows: the moved ones get their home's partition.
+        rows = [(f, fr, s, ((h * n) >> 64)) for f, m in moved.items() for (fr, s), h in m.items()]
+        homes_df = spark.createDataFrame(rows, "file string, frame long, seq long, home_part int")
+        records = (
+            records.join(F.broadcast(homes_df), ["file", "frame", "seq"], "left")
+            .withColumn("part", F.coalesce(F.col("home_part"), F.col("part")))
+            .drop("home_part")
+        )
     out_ddl = "part int, name string, content binary"
     reports = records.groupBy("part").applyInArrow(reduce_group, out_ddl).collect()
     mapped.unpersist()
 
-    work = a.work or tempfile.mkdtemp(prefix="sipaudit-spark-")
     dirs = [os.path.join(work, f"partition-{k:05d}") for k in range(n)]
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)

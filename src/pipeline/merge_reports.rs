@@ -10,8 +10,10 @@
 //! [`super::spill::SortedRows`], so memory stays bounded), decides
 //! INCONSISTENT_EXPERIENCE over every partition's sessions, and adds up
 //! summary.csv. It refuses what it cannot merge exactly: B2BUA/AS legs
-//! whose correlation values cross partitions, and sessions of two
-//! partitions numbered at the same instant in one tracking partition.
+//! whose correlation values cross partitions (without `--routes`; with
+//! them, only legs the router left apart that met in one tracker of one
+//! run), and sessions of two partitions numbered at the same instant in
+//! one tracking partition.
 //!
 //! Owns: the merge. Never tracks sessions or
 //! evaluates a rule (rules::inconsistent_experience decides the batch-wide

@@ -1,9 +1,9 @@
 //! The tracking stage: the merged timeline tracked as [`PARTITIONS`]
 //! independent partitions, in parallel, with one deterministic result.
 //!
-//! Owns: routing each record to a partition ([`Router`]: its partition key,
-//! [`crate::dialog::partition_key`], or a "sticky union" for B2BUA legs,
-//! below), running the partitions' [`Tracker`]s batch by batch (on a rayon
+//! Owns: sending each record to the partition of its home (the [`Router`]
+//! of router.rs decides the home: its partition key,
+//! [`crate::dialog::partition_key`], or a B2BUA leg's first leg's), running the partitions' [`Tracker`]s batch by batch (on a rayon
 //! pool with `--jobs` > 1, on this thread with `-j1`), numbering sessions
 //! ([`Numbering`]) and merging what the partitions hand back into the one
 //! order of a single tracker: messages in feed order, finished sessions with
