@@ -17,6 +17,15 @@
 //! about 440 and its system time from 0.25 s to 0.07 s; peak RSS is the
 //! same, since the memory is reused, not added. `MIMALLOC_PURGE_DELAY` in
 //! the environment still decides when it is set.
+//!
+//! Arena commit: on Linux mimalloc commits each arena it reserves eagerly,
+//! so the kernel backs it with 2 MB transparent huge pages that it zeroes
+//! whole on their first touch, and pages touched once stay resident. With
+//! eager commit off, memory is committed as it is used, in small pages:
+//! peak RSS on the 2,000 calls/s capture 266 -> 229 MB at -j2 and 247 ->
+//! 227 MB at -j1, on the scanner burst 423 -> 364 MB, system time about
+//! halved, user time unchanged within noise (README, "Real rates").
+//! `MIMALLOC_ARENA_EAGER_COMMIT` in the environment still decides when set.
 
 /// The process allocator.
 #[global_allocator]
@@ -30,29 +39,65 @@ const PURGE_DELAY_MS: std::os::raw::c_long = 10_000;
 /// this option has mimalloc's documented default, 1000 ms.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Applies the options above; call first thing in `main`.
+/// `mi_option_arena_eager_commit` (the 5th option; default 2: eager where
+/// the OS overcommits, i.e. on Linux), also checked by the test below.
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+
+/// Runs [`tune`] while the binary is loaded, before the Rust runtime's
+/// first allocation reserves mimalloc's first arena (an option set later
+/// applies only to arenas reserved later: setting the arena commit from
+/// `main` left the peak RSS unchanged). `.init_array.00101`: before the
+/// constructors of default priority, mimalloc's own among them.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array.00101")]
+static TUNE_AT_LOAD: extern "C" fn() = {
+    extern "C" fn at_load() {
+        tune();
+    }
+    at_load
+};
+
+/// Applies the options above (at load on Linux; `main` calls it too, which
+/// changes nothing when it ran already).
 pub fn tune() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-        return;
-    }
-    // SAFETY: `mi_option_set` only stores an integer option; mimalloc
-    // documents it as callable at any time, from any thread.
-    #[allow(unsafe_code)]
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
-    }
+    let set = |name: &str, option, value| {
+        if std::env::var_os(name).is_some() {
+            return;
+        }
+        // SAFETY: `mi_option_set` only stores an integer option; mimalloc
+        // documents it as callable at any time, from any thread.
+        #[allow(unsafe_code)]
+        unsafe {
+            libmimalloc_sys::mi_option_set(option, value);
+        }
+    };
+    set(
+        "MIMALLOC_PURGE_DELAY",
+        MI_OPTION_PURGE_DELAY,
+        PURGE_DELAY_MS,
+    );
+    set(
+        "MIMALLOC_ARENA_EAGER_COMMIT",
+        MI_OPTION_ARENA_EAGER_COMMIT,
+        0,
+    );
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_option_index_is_the_purge_delay() {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-            return;
-        }
+    fn the_option_indices_are_the_purge_delay_and_the_arena_commit() {
         // SAFETY: reads an integer option.
         #[allow(unsafe_code)]
-        let v = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
-        assert_eq!(v, 1000, "option 15 is not mimalloc's purge delay");
+        let get = |o| unsafe { libmimalloc_sys::mi_option_get(o) };
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            let v = get(super::MI_OPTION_PURGE_DELAY);
+            assert_eq!(v, 1000, "option 15 is not mimalloc's purge delay");
+        }
+        if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
+            let v = get(super::MI_OPTION_ARENA_EAGER_COMMIT);
+            assert_eq!(v, 2, "option 4 is not mimalloc's arena eager commit");
+        }
     }
 }
