@@ -371,21 +371,9 @@ pub fn run_records(
     let opened = open_all(&cfg.inputs)?;
     let routes = match routes {
         Some(p) => {
-            let r = Routes::load(p)?;
             let w0 = i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX);
-            if r.w0_ns != w0 {
-                return Err(ErrorKind::Records {
-                    path: p.to_path_buf(),
-                    detail: format!(
-                        "routes decided under W0 {} ns, the policy's W0 is {w0} ns: run route-records with the same policy",
-                        r.w0_ns
-                    ),
-                }
-                .into());
-            }
             let names: Vec<String> = opened.iter().map(|o| o.facts.file.clone()).collect();
-            let index = r.index_of(p, &names)?;
-            Some((r, index))
+            Some(Routes::load_for(p, w0, &names)?)
         }
         None => None,
     };

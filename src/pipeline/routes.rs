@@ -202,6 +202,28 @@ impl Routes {
         Ok(())
     }
 
+    /// Reads `path` for a run under W0 `w0_ns` of the inputs `names` (in
+    /// its order): the routes and each input's index in them. Routes of
+    /// another W0, or without one of the inputs, are refused.
+    pub fn load_for(
+        path: &Path,
+        w0_ns: i64,
+        names: &[String],
+    ) -> Result<(Routes, Vec<u32>), Error> {
+        let r = Routes::load(path)?;
+        if r.w0_ns != w0_ns {
+            return Err(bad(
+                path,
+                format!(
+                    "routes decided under W0 {} ns, the policy's W0 is {w0_ns} ns: run route-records with the same policy",
+                    r.w0_ns
+                ),
+            ));
+        }
+        let index = r.index_of(path, names)?;
+        Ok((r, index))
+    }
+
     /// For each of `names` (a run's inputs, in its order), its index in
     /// these routes; an input the routes were not decided over is an error.
     pub fn index_of(&self, path: &Path, names: &[String]) -> Result<Vec<u32>, Error> {
@@ -237,5 +259,38 @@ impl Routes {
     /// No moved record.
     pub fn is_empty(&self) -> bool {
         self.homes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_read_back_and_refused_for_another_w0_or_input() {
+        let dir = std::env::temp_dir().join(format!("sipaudit-routes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("routes.tsv");
+        std::fs::write(
+            &p,
+            "sipaudit-routes\t1\tw0_ns\t32\ninput\t0\t\"a\\tb.pcap\"\ninput\t1\t\"c.pcap\"\n1\t7\t0\t00000000000000ff\n",
+        )
+        .unwrap();
+        let names = vec!["c.pcap".to_string(), "a\tb.pcap".to_string()];
+        let (r, index) = Routes::load_for(&p, 32, &names).unwrap();
+        assert_eq!(index, [1, 0]);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.home(1, 7, 0, 5), 0xff, "moved");
+        assert_eq!(r.home(0, 7, 0, 5), 5, "another input's frame 7 stays");
+        let e = Routes::load_for(&p, 33, &names).unwrap_err().to_string();
+        assert!(e.contains("W0 32 ns"), "{e}");
+        let e = Routes::load_for(&p, 32, &["d.pcap".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("without input d.pcap"), "{e}");
+        std::fs::write(&p, "sipaudit-routes\t1\tw0_ns\t32\n0\t7\t0\tff\n").unwrap();
+        let e = Routes::load(&p).unwrap_err().to_string();
+        assert!(e.contains("line 2: input 0 not declared"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
