@@ -48,7 +48,8 @@ const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 /// applies only to arenas reserved later: setting the arena commit from
 /// `main` left the peak RSS unchanged). `.init_array.00101`: before the
 /// constructors of default priority, mimalloc's own among them.
-#[cfg(target_os = "linux")]
+/// Not in unit tests, so that they see mimalloc's defaults.
+#[cfg(all(target_os = "linux", not(test)))]
 #[used]
 #[unsafe(link_section = ".init_array.00101")]
 static TUNE_AT_LOAD: extern "C" fn() = {
