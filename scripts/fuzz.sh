@@ -9,7 +9,9 @@
 # Seeds are built at run time (fuzz/seeds.py) from samples/ and the public
 # corpus (SIPAUDIT_CORPUS, default ../shared/corpus/public) into
 # fuzz/corpus/TARGET, which also keeps what the fuzzer finds; neither is
-# committed. Limits: 1 s per input (a hang), 256 MB RSS (an oom). Crashers
+# committed. Limits: 1 s per input (a hang; SIPAUDIT_FUZZ_TIMEOUT=S for long
+# runs on a busy machine, where a starved run looks like a hang), 256 MB RSS
+# (an oom). Crashers
 # land in fuzz/artifacts/TARGET/. Prints one line per target: executions,
 # wall time, coverage (cov = edges, ft = features) and crashers. Scratch
 # files of the capture and pipeline targets go to SIPAUDIT_FUZZ_TMP
@@ -61,7 +63,7 @@ log=$(mktemp)
 start=$(date +%s)
 set +e
 cargo fuzz run --sanitizer none "$target" "corpus/$target" -- \
-  -max_total_time="$secs" -runs="$((runs > 0 ? runs : -1))" -timeout=1 -rss_limit_mb=256 -malloc_limit_mb=256 \
+  -max_total_time="$secs" -runs="$((runs > 0 ? runs : -1))" -timeout="${SIPAUDIT_FUZZ_TIMEOUT:-1}" -rss_limit_mb=256 -malloc_limit_mb=256 \
   -max_len="$max_len" -print_final_stats=1 -close_fd_mask=3 -artifact_prefix="artifacts/$target/" 2>&1 \
   | tee "$log" | grep -E '^#[0-9]+\s+(INITED|DONE)|ERROR|SUMMARY|Test unit written'
 status=${PIPESTATUS[0]}
