@@ -337,6 +337,7 @@ const NOT_CATALOGUE: &[&str] = &[
     "PUBLISH",
     // clap value names in usage text
     "OUTDIR",
+    "RECORDS",
     "SESSION",
     "VERDICT",
 ];
