@@ -394,6 +394,61 @@ fn many_calls_give_the_same_reports_for_any_jobs_and_input_order() {
     assert!(m.rows.iter().all(|r| !r["session"].is_empty()));
 }
 
+/// One large file is decoded in lanes (src/pipeline/lanes.rs: plain UDP
+/// spread over 4 decoders, everything stateful in one), in rounds; the
+/// reports equal those of one decoder for every `--jobs`. Laning is forced
+/// (`SIPAUDIT_LANE_BYTES=0`) with rounds of 97 packets, and compared with a
+/// run that never lanes, on the busy capture as one file and on the sample
+/// captures with TCP, IP fragments and retransmissions beside it.
+#[test]
+fn one_large_file_decoded_in_lanes_gives_the_reports_of_one_decoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = busy_capture(dir.path(), 2000, 1).remove(0);
+    let root = common::root();
+    let samples = ["tcp-tn", "fragmented-invite-v6", "udp-retrans-invite-420"]
+        .map(|s| root.join("samples").join(s).join("capture.pcap"));
+    for input in std::iter::once(&busy).chain(samples.iter()) {
+        let run_env = |name: &str, jobs: &str, lane_bytes: &str| {
+            let out = dir.path().join(name);
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_sipaudit"))
+                .current_dir(&root)
+                .env("SIPAUDIT_LANE_BYTES", lane_bytes)
+                .env("SIPAUDIT_LANE_ROUND", "97")
+                .args(["analyze", "--messages", "-j", jobs, "-o"])
+                .arg(&out)
+                .arg(input)
+                .output()
+                .expect("run sipaudit");
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            out
+        };
+        let outs = vec![
+            run_env("one", "1", &u64::MAX.to_string()),
+            run_env("lanes-j1", "1", "0"),
+            run_env("lanes-j2", "2", "0"),
+            run_env("lanes-j4", "4", "0"),
+        ];
+        assert_same(&outs);
+        if input == &busy {
+            let s = read_csv(&outs[0].join("sessions.csv"));
+            assert_eq!(s.rows.len(), 2000, "one session per call");
+        }
+        let inputs = fs::read_to_string(outs[0].join("inputs.csv")).unwrap();
+        assert_eq!(
+            inputs,
+            fs::read_to_string(outs[3].join("inputs.csv")).unwrap()
+        );
+        for o in outs {
+            fs::remove_dir_all(o).unwrap();
+        }
+    }
+}
+
 /// At the end of a capture the sessions still open are finalised a step at
 /// a time, partition after partition (`Tracking::finish`); session ids
 /// handed out then must come out as in one pass, whatever the step, jobs or

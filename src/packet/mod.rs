@@ -22,6 +22,7 @@
 
 mod defrag;
 pub mod hep;
+mod lane;
 pub mod sctp;
 pub mod tcp;
 mod tunnel;
@@ -37,6 +38,7 @@ use crate::anomaly::PacketAnomaly;
 use crate::capture::RawPacket;
 
 pub use defrag::{DefragLimits, FragKey};
+pub use lane::{LaneKey, lane_key};
 pub use tcp::{Reassembler, Segment, StreamEvent, TcpLimits};
 pub use tunnel::{Tunnel, TunnelPath};
 
@@ -267,6 +269,14 @@ impl Decoder {
 
     /// Decodes one packet.
     pub fn decode(&mut self, pkt: &RawPacket<'_>, sink: &mut dyn Sink) {
+        self.decode_untimed(pkt, sink);
+        self.tick(pkt.frame, pkt.ts_ns, sink);
+    }
+
+    /// [`Decoder::decode`] without its [`Decoder::tick`], which the caller
+    /// runs next (a lane tells apart what the packet produced and what its
+    /// time expired).
+    pub fn decode_untimed(&mut self, pkt: &RawPacket<'_>, sink: &mut dyn Sink) {
         let meta = Meta {
             at: At {
                 frame: pkt.frame,
@@ -275,15 +285,23 @@ impl Decoder {
             truncated: (pkt.data.len() as u64) < pkt.orig_len as u64,
         };
         debug_assert!(self.carry.is_empty());
-        self.last_frame = pkt.frame;
         let fate = self.link(pkt, meta, sink);
         self.count(fate, 1);
-        for expired in self.defrag.expire(pkt.ts_ns) {
+    }
+
+    /// What follows every packet of the file, whichever decoder took it:
+    /// the frame is the file's last so far, and the fragment pool and the
+    /// stream reassemblers expire what `ts_ns` makes too old. A decoder that
+    /// sees only some of a file's packets (a lane, `lane.rs`) is ticked for
+    /// the others, so its timeouts fire exactly where one decoder's would.
+    pub fn tick(&mut self, frame: u64, ts_ns: i64, sink: &mut dyn Sink) {
+        self.last_frame = frame;
+        for expired in self.defrag.expire(ts_ns) {
             self.give_up(expired, "timeout", sink);
         }
         let hep = &mut self.hep;
-        self.tcp.expire(pkt.ts_ns, &mut |ev| route(hep, ev, sink));
-        self.sctp.expire(pkt.ts_ns, &mut |ev| sink.sctp(&ev));
+        self.tcp.expire(ts_ns, &mut |ev| route(hep, ev, sink));
+        self.sctp.expire(ts_ns, &mut |ev| sink.sctp(&ev));
     }
 
     /// Ends the file: fragments still pending are given up. Returns the
@@ -699,20 +717,11 @@ impl Decoder {
         tun: TunnelPath,
         sink: &mut dyn Sink,
     ) -> Fate {
-        if b.len() < 8 {
+        let Some(u) = udp_parts(b) else {
             return self.short(meta, "UDP header", sink);
-        }
-        let sport = u16::from_be_bytes([b[0], b[1]]);
-        let dport = u16::from_be_bytes([b[2], b[3]]);
-        let ulen = u16::from_be_bytes([b[4], b[5]]) as usize;
-        let (payload, truncated) = if ulen >= 8 && ulen <= b.len() {
-            (&b[8..ulen], meta.truncated)
-        } else if ulen > b.len() {
-            (&b[8..], true)
-        } else {
-            // A length below 8 (e.g. 0 for jumbograms): take what is there.
-            (&b[8..], meta.truncated)
         };
+        let (sport, dport, payload) = (u.sport, u.dport, u.payload);
+        let truncated = meta.truncated || u.cut;
         // Tunnels on well-known UDP ports, recognised by their headers.
         if let Some((kind, inner)) = tunnel::over_udp(sport, dport, payload) {
             let Some(t) = tun.push(kind) else {
@@ -743,6 +752,33 @@ impl Decoder {
             Fate::Other
         }
     }
+}
+
+/// A UDP header's ports and the payload it delimits.
+struct UdpParts<'a> {
+    sport: u16,
+    dport: u16,
+    payload: &'a [u8],
+    /// The length field says more than the packet holds.
+    cut: bool,
+}
+
+/// Splits a UDP datagram (`None`: shorter than its header). A length field
+/// below 8 (e.g. 0 for jumbograms) takes what is there.
+fn udp_parts(b: &[u8]) -> Option<UdpParts<'_>> {
+    let h = b.get(..8)?;
+    let ulen = u16::from_be_bytes([h[4], h[5]]) as usize;
+    let (payload, cut) = if ulen >= 8 && ulen <= b.len() {
+        (&b[8..ulen], false)
+    } else {
+        (&b[8..], ulen > b.len())
+    };
+    Some(UdpParts {
+        sport: u16::from_be_bytes([h[0], h[1]]),
+        dport: u16::from_be_bytes([h[2], h[3]]),
+        payload,
+        cut,
+    })
 }
 
 /// The fragment header among the IPv6 extension headers `exts` (the

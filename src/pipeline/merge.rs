@@ -148,7 +148,7 @@ pub fn merge<T, R, P, C>(
 where
     T: Timed + Send,
     R: Send,
-    P: Fn(usize, &mut dyn FnMut(T)) -> R + Sync,
+    P: Fn(usize, &mut (dyn FnMut(T) + Send)) -> R + Sync,
     C: FnMut(usize, T),
 {
     let n = first_ts.len();

@@ -15,6 +15,7 @@ pub mod extract;
 mod extsort;
 mod html;
 mod inputs;
+mod lanes;
 mod manifest;
 mod media;
 pub mod merge;
@@ -217,13 +218,27 @@ struct Out<'a> {
     digest: digest::Digest,
     /// Frame of the last message, and how many messages it completed.
     last_frame: (u64, u32),
-    emit: &'a mut dyn FnMut(Found),
-    /// Helpers digesting messages in parallel (`--jobs` > 1).
-    pool: Option<digest::Pool<'a>>,
+    /// Where the records go.
+    emit: Emit<'a>,
     /// TCP segments and SCTP packets found to carry (part of) a SIP message
     /// (directly, in WebSocket frames, or in SCTP user messages): counted
     /// `other` by the decoder, moved to `sip` at the end of the file.
     stream_sip_frames: u64,
+}
+
+/// Where a file's records go: straight on (with digest helpers or not),
+/// or kept with their place in the file for the lanes' merge (`lanes.rs`).
+enum Emit<'a> {
+    To {
+        emit: &'a mut (dyn FnMut(Found) + Send),
+        /// Helpers digesting messages in parallel (`--jobs` > 3).
+        pool: Option<digest::Pool<'a>>,
+    },
+    Keep {
+        /// The place in the file being decoded ([`lanes::Place`]).
+        at: u64,
+        found: Vec<(u64, Found)>,
+    },
 }
 
 impl Out<'_> {
@@ -239,11 +254,14 @@ impl Out<'_> {
             0
         };
         self.last_frame = (at.at.frame, seq);
-        match self.pool.as_mut() {
-            Some(p) => p.push(at, seq, framing, msg.as_bytes(), self.emit),
-            None => {
-                let f = self.digest.message(at, seq, msg);
-                (self.emit)(f);
+        match &mut self.emit {
+            Emit::To {
+                emit,
+                pool: Some(p),
+            } => p.push(at, seq, framing, msg.as_bytes(), *emit),
+            Emit::To { emit, pool: None } => emit(self.digest.message(at, seq, msg)),
+            Emit::Keep { at: place, found } => {
+                found.push((*place, self.digest.message(at, seq, msg)));
             }
         }
     }
@@ -436,15 +454,47 @@ fn linktype_name(lt: u32) -> String {
     }
 }
 
+/// The threads that decode one file: a large file's lanes (`lanes.rs`), or
+/// the digest helpers of the file's thread (`digest.rs`).
+#[derive(Clone, Copy)]
+struct Threads {
+    /// Threads the lanes of a laned file run on.
+    lanes: usize,
+    /// Digest helpers beside the file's thread otherwise.
+    helpers: usize,
+}
+
+impl Threads {
+    fn of(cfg: &Config, beside: usize) -> Threads {
+        let jobs = jobs_of(cfg);
+        Threads {
+            lanes: jobs,
+            helpers: jobs.saturating_sub(beside).min(MAX_HELPERS),
+        }
+    }
+}
+
 fn process_file(
     input: &Input,
     file_idx: u32,
     progress: Option<&capture::ByteCounter>,
     want_rows: bool,
-    helpers: usize,
+    threads: Threads,
     store: &AnomalyStore,
-    emit: &mut dyn FnMut(Found),
+    emit: &mut (dyn FnMut(Found) + Send),
 ) -> FileResult {
+    if lanes::laned(input) {
+        return lanes::read_file(
+            input,
+            file_idx,
+            progress,
+            want_rows,
+            store,
+            threads.lanes,
+            emit,
+        );
+    }
+    let helpers = threads.helpers;
     std::thread::scope(|scope| {
         let pool = (helpers > 0).then(|| {
             digest::Pool::spawn(scope, helpers, &input.display, file_idx, want_rows, store)
@@ -461,7 +511,7 @@ fn read_file<'a>(
     want_rows: bool,
     store: &AnomalyStore,
     pool: Option<digest::Pool<'a>>,
-    emit: &'a mut dyn FnMut(Found),
+    emit: &'a mut (dyn FnMut(Found) + Send),
 ) -> FileResult {
     let mut dec = Decoder::default();
     let mut sink = FileSink {
@@ -470,8 +520,7 @@ fn read_file<'a>(
         out: Out {
             digest: digest::Digest::new(&input.display, file_idx, want_rows, store),
             last_frame: (0, 0),
-            emit,
-            pool,
+            emit: Emit::To { emit, pool },
             stream_sip_frames: 0,
         },
     };
@@ -497,12 +546,44 @@ fn read_file<'a>(
     for (key, mut d) in open {
         d.finish(info.packets, &mut |we| out.ws_event(key, we));
     }
-    if let Some(p) = out.pool.take() {
-        for d in p.finish(out.emit) {
+    if let Emit::To {
+        emit,
+        pool: Some(p),
+    } = std::mem::replace(
+        &mut out.emit,
+        Emit::Keep {
+            at: 0,
+            found: Vec::new(),
+        },
+    ) {
+        for d in p.finish(emit) {
             out.digest.absorb(d);
         }
     }
     counts.move_to_sip(out.stream_sip_frames);
+    let span = Span { bytes, first, last };
+    file_result(input, &info, err, span, counts, out.digest)
+}
+
+/// What the reading of a file measured besides the packets: captured bytes,
+/// first and last capture time.
+struct Span {
+    bytes: u64,
+    first: i64,
+    last: i64,
+}
+
+/// The file's summary row and counters, from the reader's figures and the
+/// decoding's (merged over its lanes or helpers).
+fn file_result(
+    input: &Input,
+    info: &capture::CaptureInfo,
+    err: Option<Error>,
+    span: Span,
+    counts: PacketCounts,
+    digest: digest::Digest,
+) -> FileResult {
+    let Span { bytes, first, last } = span;
     debug_assert_eq!(counts.sip + counts.other + counts.undecodable, info.packets);
     let has_packets = info.packets > 0;
     let input_row = InputRow {
@@ -530,13 +611,13 @@ fn read_file<'a>(
         sip_packets: counts.sip,
         other_packets: counts.other,
         undecodable_packets: counts.undecodable,
-        sip_messages: out.digest.sip_messages,
+        sip_messages: digest.sip_messages,
         error: Text(err.as_ref().map(|e| e.to_string()).unwrap_or_default()),
     };
     FileResult {
         input: input_row,
         last_packet_ns: has_packets.then_some(last),
-        counters: out.digest.counters,
+        counters: digest.counters,
         failed: err.is_some(),
     }
 }
@@ -891,7 +972,8 @@ fn jobs_of(cfg: &Config) -> usize {
 
 /// Emits input `i`'s messages in file order (its anomalies into the store)
 /// and returns its result.
-type Produce<'a> = dyn Fn(usize, &AnomalyStore, &mut dyn FnMut(Found)) -> FileResult + Sync + 'a;
+type Produce<'a> =
+    dyn Fn(usize, &AnomalyStore, &mut (dyn FnMut(Found) + Send)) -> FileResult + Sync + 'a;
 
 /// Where a batch's messages come from: the captures, decoded (`analyze`),
 /// or records files read back (`analyze --records`, `records.rs`).
@@ -908,14 +990,14 @@ struct Source<'a> {
 /// `cfg.out_dir`.
 fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
     // Helpers: see the thread plan in write_reports_from.
-    let helpers = jobs_of(cfg).saturating_sub(3).min(MAX_HELPERS);
-    let produce = |i: usize, store: &AnomalyStore, emit: &mut dyn FnMut(Found)| {
+    let threads = Threads::of(cfg, 3);
+    let produce = |i: usize, store: &AnomalyStore, emit: &mut (dyn FnMut(Found) + Send)| {
         process_file(
             &inputs[i],
             i as u32,
             cfg.progress.as_ref(),
             cfg.messages,
-            helpers,
+            threads,
             store,
             emit,
         )

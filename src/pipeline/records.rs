@@ -26,8 +26,8 @@ use super::anomalies::AnomalyStore;
 use super::extsort::Row;
 use super::routes::Routes;
 use super::{
-    Config, Counters, FileResult, Found, Input, MAX_HELPERS, RunSummary, Source, inputs_to_analyse,
-    jobs_of, process_file, run_staged, write_reports_from,
+    Config, Counters, FileResult, Found, Input, RunSummary, Source, Threads, inputs_to_analyse,
+    process_file, run_staged, write_reports_from,
 };
 use crate::capture;
 use crate::dialog::partition_of;
@@ -97,10 +97,10 @@ pub fn extract_records(cfg: &Config, out: &Path) -> Result<RunSummary, Error> {
     std::fs::create_dir_all(out).map_err(|e| output(out, e))?;
     let tmp = TempDir(out.join(format!(".sipaudit-records-{}.tmp", std::process::id())));
     std::fs::create_dir_all(&tmp.0).map_err(|e| output(&tmp.0, e))?;
-    let helpers = jobs_of(cfg).saturating_sub(2).min(MAX_HELPERS);
+    let threads = Threads::of(cfg, 2);
     let mut summary = RunSummary::default();
     for (input, name) in inputs.iter().zip(output_names(&inputs)) {
-        let r = extract_one(input, &out.join(&name), helpers, &tmp.0)?;
+        let r = extract_one(input, &out.join(&name), threads, &tmp.0)?;
         if r.failed {
             eprintln!("sipaudit: error: {}", r.error);
             summary.failed_files.push(r.file.clone());
@@ -119,7 +119,12 @@ pub fn extract_records(cfg: &Config, out: &Path) -> Result<RunSummary, Error> {
 
 /// Decodes `input` and writes its records to `dest` (through a file in
 /// `tmp`, renamed when complete).
-fn extract_one(input: &Input, dest: &Path, helpers: usize, tmp: &Path) -> Result<FileFacts, Error> {
+fn extract_one(
+    input: &Input,
+    dest: &Path,
+    threads: Threads,
+    tmp: &Path,
+) -> Result<FileFacts, Error> {
     let first_packet_ns = capture::first_timestamp(&input.path);
     let store = AnomalyStore::new(tmp);
     let part = tmp.join(dest.file_name().unwrap_or_default());
@@ -129,7 +134,7 @@ fn extract_one(input: &Input, dest: &Path, helpers: usize, tmp: &Path) -> Result
         let store = &store;
         let h = s.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
-            let r = process_file(input, 0, None, false, helpers, store, &mut |f| {
+            let r = process_file(input, 0, None, false, threads, store, &mut |f| {
                 batch.push(f);
                 if batch.len() == BATCH {
                     // A send fails only when the writer stopped on an error.
@@ -401,7 +406,7 @@ pub fn run_records(
         };
         keep(home).then_some(home)
     };
-    let produce = |i: usize, store: &AnomalyStore, emit: &mut dyn FnMut(Found)| {
+    let produce = |i: usize, store: &AnomalyStore, emit: &mut (dyn FnMut(Found) + Send)| {
         let o = &opened[i];
         store.add_rows(
             i as u32,

@@ -1,0 +1,315 @@
+//! Decoding one large file on several cores (issue 11): its packets are
+//! dealt to a fixed number of *lanes*, each a [`Decoder`] with its own SIP
+//! framing and digest, and the lanes' records are merged back into the
+//! order one decoder would have produced them in.
+//!
+//! - **Placement** ([`crate::packet::lane_key`]): every packet that may
+//!   touch decoder state (fragments, TCP, SCTP, tunnels) goes to lane 0,
+//!   which so decodes them exactly as one decoder would; a plain UDP
+//!   datagram, decoded from its own bytes, goes to lane `frame % LANES`
+//!   (UDP signalling, the usual probe capture, uses every lane).
+//! - **Time**: a lane is *ticked* ([`Decoder::tick`]) for every packet of
+//!   the file that another lane takes, so fragment and stream timeouts
+//!   fire after the same packet as in one decoder.
+//! - **Order**: the file is read in rounds of [`round_packets`] packets;
+//!   the lanes run a round (on up to `--jobs` threads), each keeping its
+//!   records with their place (`2 × frame` for what decoding the packet
+//!   produced, `2 × frame + 1` for what its time expired); the round's
+//!   records leave by (place, lane). What is left at the end of the file
+//!   leaves lane after lane.
+//! - **Fixed**: the number of lanes is [`LANES`] whatever `--jobs`, and a
+//!   file is laned when it is at least [`lane_bytes`] long on disk, so the
+//!   output depends on the input alone.
+//!
+//! One decoder and the lanes give the same records (every sample and public
+//! corpus capture, laned and not, writes the same reports), with two
+//! corner cases: records that several lanes release at the same place may
+//! leave in another order (the merge's reorder buffer sorts those by
+//! capture time, frame and sequence anyway), and a stream message that a
+//! timeout completes in a frame that already delivered a message is
+//! numbered after it (sequence 1) where one decoder, whose last message came
+//! from another frame, restarts at 0.
+//!
+//! It owns the lanes and their rounds; it never decides what a packet is.
+
+use crate::capture::{self, RawPacket};
+use crate::error::Error;
+use crate::packet::{Decoder, LaneKey, PacketCounts, lane_key};
+use crate::sip;
+
+use super::anomalies::AnomalyStore;
+use super::{Emit, FileResult, FileSink, Found, Input, Out, Span, digest, file_result};
+
+/// Lanes per laned file: fixed, so that the output does not depend on
+/// `--jobs`.
+pub(super) const LANES: usize = 4;
+
+/// Packets per round: 4,096, or `SIPAUDIT_LANE_ROUND` (tests use small
+/// rounds so that small captures still span many).
+fn round_packets() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("SIPAUDIT_LANE_ROUND")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(4_096)
+    })
+}
+
+/// Captured bytes per round at most (a round of jumbo frames stays small).
+const ROUND_BYTES: usize = 16 << 20;
+
+/// Files at least this long on disk are decoded in lanes: 1 MiB (a probe's
+/// rotated file, compressed or not; a gzipped SIP capture is about a
+/// twentieth of its pcap, so compressed files count alike), or
+/// `SIPAUDIT_LANE_BYTES` (tests use 0 to lane every file). Smaller files
+/// take one decoder: their rounds would be too few to share.
+pub(super) fn lane_bytes() -> u64 {
+    static N: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("SIPAUDIT_LANE_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1 << 20)
+    })
+}
+
+/// Whether `input` is decoded in lanes.
+pub(super) fn laned(input: &Input) -> bool {
+    std::fs::metadata(&input.path).is_ok_and(|m| m.is_file() && m.len() >= lane_bytes())
+}
+
+/// One packet of a round: its bytes are `data[start..end]` of the round.
+struct Entry {
+    frame: u64,
+    ts_ns: i64,
+    linktype: u32,
+    orig_len: u32,
+    start: usize,
+    end: usize,
+    lane: usize,
+}
+
+/// Packets read and not yet decoded, with the lane each goes to.
+#[derive(Default)]
+struct Round {
+    data: Vec<u8>,
+    packets: Vec<Entry>,
+}
+
+impl Round {
+    fn push(&mut self, p: &RawPacket<'_>, lane: usize) {
+        let start = self.data.len();
+        self.data.extend_from_slice(p.data);
+        self.packets.push(Entry {
+            frame: p.frame,
+            ts_ns: p.ts_ns,
+            linktype: p.linktype,
+            orig_len: p.orig_len,
+            start,
+            end: self.data.len(),
+            lane,
+        });
+    }
+
+    fn full(&self) -> bool {
+        self.packets.len() >= round_packets() || self.data.len() >= ROUND_BYTES
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.packets.clear();
+    }
+}
+
+/// One lane: a decoder and its sink, keeping its records.
+struct Lane {
+    dec: Decoder,
+    sink: FileSink<'static>,
+}
+
+impl Lane {
+    fn new(input: &Input, file_idx: u32, want_rows: bool, store: &AnomalyStore) -> Lane {
+        Lane {
+            dec: Decoder::default(),
+            sink: FileSink {
+                framers: sip::stream::Framers::default(),
+                ws: rustc_hash::FxHashMap::default(),
+                out: Out {
+                    digest: digest::Digest::new(&input.display, file_idx, want_rows, store),
+                    last_frame: (0, 0),
+                    emit: Emit::Keep {
+                        at: 0,
+                        found: Vec::new(),
+                    },
+                    stream_sip_frames: 0,
+                },
+            },
+        }
+    }
+
+    /// Sets the place of what is found next.
+    fn place(&mut self, at: u64) {
+        if let Emit::Keep { at: a, .. } = &mut self.sink.out.emit {
+            *a = at;
+        }
+    }
+
+    /// Decodes this lane's packets of the round and ticks it for the others.
+    fn run(&mut self, me: usize, round: &Round) {
+        for e in &round.packets {
+            if e.lane == me {
+                self.place(e.frame.saturating_mul(2));
+                let p = RawPacket {
+                    frame: e.frame,
+                    ts_ns: e.ts_ns,
+                    linktype: e.linktype,
+                    orig_len: e.orig_len,
+                    data: &round.data[e.start..e.end],
+                };
+                self.dec.decode_untimed(&p, &mut self.sink);
+            }
+            self.place(e.frame.saturating_mul(2).saturating_add(1));
+            self.dec.tick(e.frame, e.ts_ns, &mut self.sink);
+        }
+    }
+
+    fn take(&mut self) -> Vec<(u64, Found)> {
+        match &mut self.sink.out.emit {
+            Emit::Keep { found, .. } => std::mem::take(found),
+            Emit::To { .. } => Vec::new(),
+        }
+    }
+
+    /// Ends the file for this lane (as `read_file` ends one decoder):
+    /// its records are kept, its counts and digest returned.
+    fn finish(self, packets: u64) -> (Vec<(u64, Found)>, PacketCounts, digest::Digest) {
+        let Lane { dec, mut sink } = self;
+        let mut counts = dec.finish(&mut sink);
+        let FileSink {
+            framers,
+            ws,
+            mut out,
+        } = sink;
+        framers.finish(&mut |fe| out.framed(fe));
+        let mut open: Vec<_> = ws.into_iter().collect();
+        open.sort_by_key(|(k, _)| (k.src, k.dst));
+        for (key, mut d) in open {
+            d.finish(packets, &mut |we| out.ws_event(key, we));
+        }
+        counts.move_to_sip(out.stream_sip_frames);
+        let found = match out.emit {
+            Emit::Keep { found, .. } => found,
+            Emit::To { .. } => Vec::new(),
+        };
+        (found, counts, out.digest)
+    }
+}
+
+/// Runs one round on up to `threads` threads (lane `i` on thread
+/// `i % threads`), then passes its records to `emit` by (place, lane).
+fn run_round(lanes: &mut [Lane], round: &Round, threads: usize, emit: &mut dyn FnMut(Found)) {
+    if threads <= 1 {
+        for (i, l) in lanes.iter_mut().enumerate() {
+            l.run(i, round);
+        }
+    } else {
+        let mut groups: Vec<Vec<(usize, &mut Lane)>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, l) in lanes.iter_mut().enumerate() {
+            groups[i % threads].push((i, l));
+        }
+        std::thread::scope(|s| {
+            let mut groups = groups.into_iter();
+            let mine = groups.next().unwrap_or_default();
+            for g in groups {
+                s.spawn(move || {
+                    for (i, l) in g {
+                        l.run(i, round);
+                    }
+                });
+            }
+            for (i, l) in mine {
+                l.run(i, round);
+            }
+        });
+    }
+    let kept: Vec<Vec<(u64, Found)>> = lanes.iter_mut().map(Lane::take).collect();
+    merge_places(kept, emit);
+}
+
+/// Passes the lanes' records to `emit` by (place, lane); each lane's are in
+/// place order already.
+fn merge_places(kept: Vec<Vec<(u64, Found)>>, emit: &mut dyn FnMut(Found)) {
+    let mut heads: Vec<_> = kept.into_iter().map(|v| v.into_iter().peekable()).collect();
+    loop {
+        let next = heads
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, h)| h.peek().map(|(at, _)| (*at, i)))
+            .min();
+        let Some((_, i)) = next else {
+            break;
+        };
+        if let Some((_, f)) = heads[i].next() {
+            emit(f);
+        }
+    }
+}
+
+/// Reads `input` and decodes it in lanes on up to `threads` threads,
+/// passing its records to `emit` in file order (module doc).
+pub(super) fn read_file(
+    input: &Input,
+    file_idx: u32,
+    progress: Option<&capture::ByteCounter>,
+    want_rows: bool,
+    store: &AnomalyStore,
+    threads: usize,
+    emit: &mut (dyn FnMut(Found) + Send),
+) -> FileResult {
+    let threads = threads.clamp(1, LANES);
+    let mut lanes: Vec<Lane> = (0..LANES)
+        .map(|_| Lane::new(input, file_idx, want_rows, store))
+        .collect();
+    let mut round = Round::default();
+    let mut span = Span {
+        bytes: 0,
+        first: i64::MAX,
+        last: i64::MIN,
+    };
+    let (info, err): (capture::CaptureInfo, Option<Error>) =
+        capture::read_capture_counted(&input.path, progress, |p| {
+            span.bytes += p.data.len() as u64;
+            span.first = span.first.min(p.ts_ns);
+            span.last = span.last.max(p.ts_ns);
+            let lane = match lane_key(p.linktype, p.data) {
+                LaneKey::Any => (p.frame % LANES as u64) as usize,
+                LaneKey::Shared => 0,
+            };
+            round.push(p, lane);
+            if round.full() {
+                run_round(&mut lanes, &round, threads, emit);
+                round.clear();
+            }
+        });
+    run_round(&mut lanes, &round, threads, emit);
+    let mut counts = PacketCounts::default();
+    let mut total: Option<digest::Digest> = None;
+    for lane in lanes {
+        let (found, c, d) = lane.finish(info.packets);
+        for (_, f) in found {
+            emit(f);
+        }
+        counts.sip += c.sip;
+        counts.other += c.other;
+        counts.undecodable += c.undecodable;
+        match total.as_mut() {
+            Some(t) => t.absorb(d),
+            None => total = Some(d),
+        }
+    }
+    let digest =
+        total.unwrap_or_else(|| digest::Digest::new(&input.display, file_idx, want_rows, store));
+    file_result(input, &info, err, span, counts, digest)
+}
