@@ -8,9 +8,10 @@
 //!   which so decodes them exactly as one decoder would; a plain UDP
 //!   datagram, decoded from its own bytes, goes to lane `frame % LANES`
 //!   (UDP signalling, the usual probe capture, uses every lane).
-//! - **Time**: a lane is *ticked* ([`Decoder::tick`]) for every packet of
+//! - **Time**: lane 0 is *ticked* ([`Decoder::tick`]) for every packet of
 //!   the file that another lane takes, so fragment and stream timeouts
-//!   fire after the same packet as in one decoder.
+//!   fire after the same packet as in one decoder (the other lanes hold no
+//!   state to expire).
 //! - **Order**: the file is read in rounds of [`round_packets`] packets;
 //!   the lanes run a round (on up to `--jobs` threads), each keeping its
 //!   records with their place (`2 × frame` for what decoding the packet
@@ -43,6 +44,9 @@ use super::{Emit, FileResult, FileSink, Found, Input, Out, Span, digest, file_re
 /// Lanes per laned file: fixed, so that the output does not depend on
 /// `--jobs`.
 pub(super) const LANES: usize = 4;
+
+/// The lane of every packet that may touch decoder state.
+const SHARED: usize = 0;
 
 /// Packets per round: 4,096, or `SIPAUDIT_LANE_ROUND` (tests use small
 /// rounds so that small captures still span many).
@@ -96,6 +100,8 @@ struct Entry {
 struct Round {
     data: Vec<u8>,
     packets: Vec<Entry>,
+    /// The indices of each lane's packets (the shared lane walks them all).
+    own: [Vec<u32>; LANES],
 }
 
 impl Round {
@@ -111,6 +117,7 @@ impl Round {
             end: self.data.len(),
             lane,
         });
+        self.own[lane].push((self.packets.len() - 1) as u32);
     }
 
     fn full(&self) -> bool {
@@ -120,6 +127,7 @@ impl Round {
     fn clear(&mut self) {
         self.data.clear();
         self.packets.clear();
+        self.own.iter_mut().for_each(Vec::clear);
     }
 }
 
@@ -156,23 +164,37 @@ impl Lane {
         }
     }
 
-    /// Decodes this lane's packets of the round and ticks it for the others.
+    /// Decodes this lane's packets of the round; the shared lane is also
+    /// ticked for every other packet (the other lanes never hold state:
+    /// a tick has nothing to expire in them).
     fn run(&mut self, me: usize, round: &Round) {
-        for e in &round.packets {
-            if e.lane == me {
-                self.place(e.frame.saturating_mul(2));
-                let p = RawPacket {
-                    frame: e.frame,
-                    ts_ns: e.ts_ns,
-                    linktype: e.linktype,
-                    orig_len: e.orig_len,
-                    data: &round.data[e.start..e.end],
-                };
-                self.dec.decode_untimed(&p, &mut self.sink);
+        if me == SHARED {
+            for e in &round.packets {
+                self.packet(me, e, &round.data);
             }
-            self.place(e.frame.saturating_mul(2).saturating_add(1));
-            self.dec.tick(e.frame, e.ts_ns, &mut self.sink);
+        } else {
+            for &i in &round.own[me] {
+                self.packet(me, &round.packets[i as usize], &round.data);
+            }
         }
+    }
+
+    /// One packet of the round: decoded when it is this lane's, and its
+    /// time ticked.
+    fn packet(&mut self, me: usize, e: &Entry, data: &[u8]) {
+        if e.lane == me {
+            self.place(e.frame.saturating_mul(2));
+            let p = RawPacket {
+                frame: e.frame,
+                ts_ns: e.ts_ns,
+                linktype: e.linktype,
+                orig_len: e.orig_len,
+                data: &data[e.start..e.end],
+            };
+            self.dec.decode_untimed(&p, &mut self.sink);
+        }
+        self.place(e.frame.saturating_mul(2).saturating_add(1));
+        self.dec.tick(e.frame, e.ts_ns, &mut self.sink);
     }
 
     fn take(&mut self) -> Vec<(u64, Found)> {
@@ -285,7 +307,7 @@ pub(super) fn read_file(
             span.last = span.last.max(p.ts_ns);
             let lane = match lane_key(p.linktype, p.data) {
                 LaneKey::Any => (p.frame % LANES as u64) as usize,
-                LaneKey::Shared => 0,
+                LaneKey::Shared => SHARED,
             };
             round.push(p, lane);
             if round.full() {
