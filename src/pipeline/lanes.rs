@@ -207,20 +207,7 @@ impl Lane {
     /// Ends the file for this lane (as `read_file` ends one decoder):
     /// its records are kept, its counts and digest returned.
     fn finish(self, packets: u64) -> (Vec<(u64, Found)>, PacketCounts, digest::Digest) {
-        let Lane { dec, mut sink } = self;
-        let mut counts = dec.finish(&mut sink);
-        let FileSink {
-            framers,
-            ws,
-            mut out,
-        } = sink;
-        framers.finish(&mut |fe| out.framed(fe));
-        let mut open: Vec<_> = ws.into_iter().collect();
-        open.sort_by_key(|(k, _)| (k.src, k.dst));
-        for (key, mut d) in open {
-            d.finish(packets, &mut |we| out.ws_event(key, we));
-        }
-        counts.move_to_sip(out.stream_sip_frames);
+        let (counts, out) = self.sink.end_file(self.dec, packets);
         let found = match out.emit {
             Emit::Keep { found, .. } => found,
             Emit::To { .. } => Vec::new(),

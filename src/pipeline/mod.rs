@@ -350,6 +350,29 @@ impl Out<'_> {
     }
 }
 
+impl<'a> FileSink<'a> {
+    /// Ends a file of `packets` packets: what the decoder, the SIP framers
+    /// and the WebSocket deframers still hold is flushed (the deframers in a
+    /// fixed order). Returns the packet accounting, stream frames moved to
+    /// SIP, and what the messages went to.
+    fn end_file(mut self, dec: Decoder, packets: u64) -> (PacketCounts, Out<'a>) {
+        let mut counts = dec.finish(&mut self);
+        let FileSink {
+            framers,
+            ws,
+            mut out,
+        } = self;
+        framers.finish(&mut |fe| out.framed(fe));
+        let mut open: Vec<_> = ws.into_iter().collect();
+        open.sort_by_key(|(k, _)| (k.src, k.dst));
+        for (key, mut d) in open {
+            d.finish(packets, &mut |we| out.ws_event(key, we));
+        }
+        counts.move_to_sip(out.stream_sip_frames);
+        (counts, out)
+    }
+}
+
 impl Sink for FileSink<'_> {
     fn datagram(&mut self, d: &Datagram<'_>) -> bool {
         if !sip::is_sip_start(d.payload) {
@@ -533,19 +556,7 @@ fn read_file<'a>(
         last = last.max(p.ts_ns);
         dec.decode(p, &mut sink);
     });
-    let mut counts: PacketCounts = dec.finish(&mut sink);
-    let FileSink {
-        framers,
-        ws,
-        mut out,
-    } = sink;
-    framers.finish(&mut |fe| out.framed(fe));
-    // Deframers still open at the end of the file, in a fixed order.
-    let mut open: Vec<_> = ws.into_iter().collect();
-    open.sort_by_key(|(k, _)| (k.src, k.dst));
-    for (key, mut d) in open {
-        d.finish(info.packets, &mut |we| out.ws_event(key, we));
-    }
+    let (counts, mut out) = sink.end_file(dec, info.packets);
     if let Emit::To {
         emit,
         pool: Some(p),
@@ -560,7 +571,6 @@ fn read_file<'a>(
             out.digest.absorb(d);
         }
     }
-    counts.move_to_sip(out.stream_sip_frames);
     let span = Span { bytes, first, last };
     file_result(input, &info, err, span, counts, out.digest)
 }
