@@ -19,6 +19,7 @@
 # python3.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+self="$root/scripts/fuzz.sh"
 cd "$root/fuzz"
 targets=$(sed -n 's/^name = "\([a-z_]*\)"$/\1/p' Cargo.toml | grep -v sipaudit-fuzz)
 target=${1:?usage: scripts/fuzz.sh TARGET|all|list [SECONDS] [RUNS]}
@@ -36,7 +37,7 @@ if [ "$target" = all ]; then
   logs=$(mktemp -d)
   pids=()
   for t in $targets; do
-    "$0" "$t" "$secs" "$runs" >"$logs/$t" 2>&1 &
+    "$self" "$t" "$secs" "$runs" >"$logs/$t" 2>&1 &
     pids+=($!)
   done
   status=0
