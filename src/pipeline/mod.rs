@@ -1033,8 +1033,9 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
     // --jobs N: one thread reads and decodes each file (or records file),
     // this one routes the timeline to the tracking partitions, which run on
     // a pool of N threads (track.rs); with N > 2 finished sessions are
-    // evaluated and written on a thread of their own (RulesStage), and
-    // N - 3 helpers digest the messages of the file being read (digest.rs).
+    // evaluated and written on a thread of their own (RulesStage); a file of
+    // 1 MiB or more is decoded in lanes on up to N threads (lanes.rs), a
+    // smaller one with N - 3 helpers digesting its messages (digest.rs).
     let opts = merge::MergeOptions {
         prefetch: jobs,
         ..merge::MergeOptions::default()
