@@ -395,17 +395,12 @@ fn many_calls_give_the_same_reports_for_any_jobs_and_input_order() {
 }
 
 /// Runs `analyze --messages -j JOBS` on `input` into `dir/name`, laned
-/// (`SIPAUDIT_LANE_BYTES=0`, rounds of 97 packets) or never laned.
+/// (`SIPAUDIT_LANES=on`, rounds of 97 packets) or never (`off`).
 fn run_lanes(dir: &Path, name: &str, jobs: &str, laned: bool, input: &Path) -> PathBuf {
     let out = dir.join(name);
-    let lane_bytes = if laned {
-        "0".into()
-    } else {
-        u64::MAX.to_string()
-    };
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_sipaudit"))
         .current_dir(common::root())
-        .env("SIPAUDIT_LANE_BYTES", lane_bytes)
+        .env("SIPAUDIT_LANES", if laned { "on" } else { "off" })
         .env("SIPAUDIT_LANE_ROUND", "97")
         .args(["analyze", "--messages", "--no-html", "-j", jobs, "-o"])
         .arg(&out)
@@ -458,6 +453,21 @@ fn one_large_file_decoded_in_lanes_gives_the_reports_of_one_decoder() {
     let s = read_csv(&one.join("sessions.csv"));
     assert_eq!(s.rows.len(), 2000, "one session per call");
     fs::remove_dir_all(one).unwrap();
+    // The records files (frame, sequence and every field) too.
+    let records = |lanes: &str| {
+        let out = dir.path().join(format!("records-{lanes}"));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_sipaudit"))
+            .env("SIPAUDIT_LANES", lanes)
+            .env("SIPAUDIT_LANE_ROUND", "97")
+            .args(["extract-records", "-j", "2", "-o"])
+            .arg(&out)
+            .arg(&busy)
+            .output()
+            .expect("run sipaudit");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        fs::read(out.join("busy-0.pcap.records.parquet")).unwrap()
+    };
+    assert!(records("on") == records("off"), "records differ laned");
     let root = common::root();
     for case in ["tcp-tn", "fragmented-invite-v6", "udp-retrans-invite-420"] {
         let input = root.join("samples").join(case).join("capture.pcap");

@@ -13,23 +13,26 @@
 //!   fire after the same packet as in one decoder (the other lanes hold no
 //!   state to expire).
 //! - **Order**: the file is read in rounds of [`round_packets`] packets;
-//!   the lanes run a round (on up to `--jobs` threads), each keeping its
+//!   the lanes run a round (on the threads `--jobs` leaves for decoding,
+//!   `Threads` in mod.rs), each keeping its
 //!   records with their place (`2 × frame` for what decoding the packet
 //!   produced, `2 × frame + 1` for what its time expired); the round's
 //!   records leave by (place, lane). What is left at the end of the file
 //!   leaves lane after lane.
-//! - **Fixed**: the number of lanes is [`LANES`] whatever `--jobs`, and a
-//!   file is laned when it is at least [`lane_bytes`] long on disk, so the
-//!   output depends on the input alone.
+//! - **Sequence**: the merged records are numbered within their frame
+//!   again (`seq`), as one decoder numbers them in the order it finds them.
 //!
-//! One decoder and the lanes give the same records (every sample and public
-//! corpus capture, laned and not, writes the same reports), with two
-//! corner cases: records that several lanes release at the same place may
-//! leave in another order (the merge's reorder buffer sorts those by
-//! capture time, frame and sequence anyway), and a stream message that a
-//! timeout completes in a frame that already delivered a message is
-//! numbered after it (sequence 1) where one decoder, whose last message came
-//! from another frame, restarts at 0.
+//! **The same records as one decoder, in the same order.** Lane 0 decodes
+//! every stateful packet and is ticked with every time, as one decoder
+//! would; a plain UDP datagram changes no decoder state, so which lane
+//! decodes it changes nothing but where its record is made. Only the owner
+//! of a packet emits at its decoding place, only lane 0 (the one with
+//! state) at tick places and at the end of the file, so ordering by place
+//! gives one decoder's order exactly, and renumbering gives its sequence
+//! numbers. Whether a file is laned is therefore free to depend on the
+//! threads there are ([`use_lanes`]): the output does not. Every sample and
+//! public corpus capture writes the same reports laned and not
+//! (`tests/partitions.rs`).
 //!
 //! It owns the lanes and their rounds; it never decides what a packet is.
 
@@ -64,24 +67,46 @@ fn round_packets() -> usize {
 /// Captured bytes per round at most (a round of jumbo frames stays small).
 const ROUND_BYTES: usize = 16 << 20;
 
-/// Files at least this long on disk are decoded in lanes: 1 MiB (a probe's
-/// rotated file, compressed or not; a gzipped SIP capture is about a
-/// twentieth of its pcap, so compressed files count alike), or
-/// `SIPAUDIT_LANE_BYTES` (tests use 0 to lane every file). Smaller files
-/// take one decoder: their rounds would be too few to share.
-pub(super) fn lane_bytes() -> u64 {
-    static N: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *N.get_or_init(|| {
-        std::env::var("SIPAUDIT_LANE_BYTES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1 << 20)
-    })
+/// Files shorter than this on disk take one decoder: their rounds would be
+/// too few to share (a gzipped SIP capture is about a twentieth of its
+/// pcap, so 1 MiB of it is a probe's rotated file all the same).
+const LANE_MIN_BYTES: u64 = 1 << 20;
+
+/// Whether `input` is decoded in lanes on `threads` threads: when it is at
+/// least [`LANE_MIN_BYTES`] long and at least two threads can run lanes.
+/// `SIPAUDIT_LANES=on` lanes every file and `off` none (tests compare the
+/// two; the output is the same).
+pub(super) fn use_lanes(input: &Input, threads: usize) -> bool {
+    match std::env::var("SIPAUDIT_LANES").as_deref() {
+        Ok("on") => true,
+        Ok("off") => false,
+        _ => {
+            threads >= 2
+                && std::fs::metadata(&input.path)
+                    .is_ok_and(|m| m.is_file() && m.len() >= LANE_MIN_BYTES)
+        }
+    }
 }
 
-/// Whether `input` is decoded in lanes.
-pub(super) fn laned(input: &Input) -> bool {
-    std::fs::metadata(&input.path).is_ok_and(|m| m.is_file() && m.len() >= lane_bytes())
+/// Numbers the merged records within their frame, as `Out::message` numbers
+/// one decoder's: the first message of a frame is 0, the next 1, ...
+struct Renumber<'e> {
+    last: (u64, u32),
+    emit: &'e mut (dyn FnMut(Found) + Send),
+}
+
+impl Renumber<'_> {
+    fn emit(&mut self, mut f: Found) {
+        let frame = f.rec.at.frame;
+        let seq = if self.last.0 == frame {
+            self.last.1 + 1
+        } else {
+            0
+        };
+        self.last = (frame, seq);
+        f.rec.at.seq = seq;
+        (self.emit)(f);
+    }
 }
 
 /// One packet of a round: its bytes are `data[start..end]` of the round.
@@ -217,8 +242,8 @@ impl Lane {
 }
 
 /// Runs one round on up to `threads` threads (lane `i` on thread
-/// `i % threads`), then passes its records to `emit` by (place, lane).
-fn run_round(lanes: &mut [Lane], round: &Round, threads: usize, emit: &mut dyn FnMut(Found)) {
+/// `i % threads`), then passes its records on by (place, lane).
+fn run_round(lanes: &mut [Lane], round: &Round, threads: usize, out: &mut Renumber<'_>) {
     if threads <= 1 {
         for (i, l) in lanes.iter_mut().enumerate() {
             l.run(i, round);
@@ -244,12 +269,12 @@ fn run_round(lanes: &mut [Lane], round: &Round, threads: usize, emit: &mut dyn F
         });
     }
     let kept: Vec<Vec<(u64, Found)>> = lanes.iter_mut().map(Lane::take).collect();
-    merge_places(kept, emit);
+    merge_places(kept, out);
 }
 
-/// Passes the lanes' records to `emit` by (place, lane); each lane's are in
+/// Passes the lanes' records on by (place, lane); each lane's are in
 /// place order already.
-fn merge_places(kept: Vec<Vec<(u64, Found)>>, emit: &mut dyn FnMut(Found)) {
+fn merge_places(kept: Vec<Vec<(u64, Found)>>, out: &mut Renumber<'_>) {
     let mut heads: Vec<_> = kept.into_iter().map(|v| v.into_iter().peekable()).collect();
     loop {
         let next = heads
@@ -261,7 +286,7 @@ fn merge_places(kept: Vec<Vec<(u64, Found)>>, emit: &mut dyn FnMut(Found)) {
             break;
         };
         if let Some((_, f)) = heads[i].next() {
-            emit(f);
+            out.emit(f);
         }
     }
 }
@@ -278,6 +303,7 @@ pub(super) fn read_file(
     emit: &mut (dyn FnMut(Found) + Send),
 ) -> FileResult {
     let threads = threads.clamp(1, LANES);
+    let mut out = Renumber { last: (0, 0), emit };
     let mut lanes: Vec<Lane> = (0..LANES)
         .map(|_| Lane::new(input, file_idx, want_rows, store))
         .collect();
@@ -298,17 +324,17 @@ pub(super) fn read_file(
             };
             round.push(p, lane);
             if round.full() {
-                run_round(&mut lanes, &round, threads, emit);
+                run_round(&mut lanes, &round, threads, &mut out);
                 round.clear();
             }
         });
-    run_round(&mut lanes, &round, threads, emit);
+    run_round(&mut lanes, &round, threads, &mut out);
     let mut counts = PacketCounts::default();
     let mut total: Option<digest::Digest> = None;
     for lane in lanes {
         let (found, c, d) = lane.finish(info.packets);
         for (_, f) in found {
-            emit(f);
+            out.emit(f);
         }
         counts.sip += c.sip;
         counts.other += c.other;

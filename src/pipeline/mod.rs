@@ -488,10 +488,16 @@ struct Threads {
 }
 
 impl Threads {
-    fn of(cfg: &Config, beside: usize) -> Threads {
+    /// `--jobs` shared out: `kept` threads stay with the work after
+    /// decoding (tracking and the rules in `analyze`: 1; writing in
+    /// `extract-records`: 0, it is light) and the rest run lanes; helpers
+    /// come after `beside` threads. On 2 cores `analyze -j2` so decodes on
+    /// one thread: its tracking already has the other core, and lanes there
+    /// measured 9 % slower (README "Real rates").
+    fn of(cfg: &Config, kept: usize, beside: usize) -> Threads {
         let jobs = jobs_of(cfg);
         Threads {
-            lanes: jobs,
+            lanes: jobs.saturating_sub(kept).max(1),
             helpers: jobs.saturating_sub(beside).min(MAX_HELPERS),
         }
     }
@@ -506,7 +512,7 @@ fn process_file(
     store: &AnomalyStore,
     emit: &mut (dyn FnMut(Found) + Send),
 ) -> FileResult {
-    if lanes::laned(input) {
+    if lanes::use_lanes(input, threads.lanes) {
         return lanes::read_file(
             input,
             file_idx,
@@ -1000,7 +1006,7 @@ struct Source<'a> {
 /// `cfg.out_dir`.
 fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
     // Helpers: see the thread plan in write_reports_from.
-    let threads = Threads::of(cfg, 3);
+    let threads = Threads::of(cfg, 1, 3);
     let produce = |i: usize, store: &AnomalyStore, emit: &mut (dyn FnMut(Found) + Send)| {
         process_file(
             &inputs[i],
@@ -1033,9 +1039,9 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
     // --jobs N: one thread reads and decodes each file (or records file),
     // this one routes the timeline to the tracking partitions, which run on
     // a pool of N threads (track.rs); with N > 2 finished sessions are
-    // evaluated and written on a thread of their own (RulesStage); a file of
-    // 1 MiB or more is decoded in lanes on up to N threads (lanes.rs), a
-    // smaller one with N - 3 helpers digesting its messages (digest.rs).
+    // evaluated and written on a thread of their own (RulesStage) and a file
+    // of 1 MiB or more is decoded in lanes on N - 1 threads (lanes.rs); a
+    // smaller one gets N - 3 helpers digesting its messages (digest.rs).
     let opts = merge::MergeOptions {
         prefetch: jobs,
         ..merge::MergeOptions::default()

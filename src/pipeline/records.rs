@@ -97,7 +97,7 @@ pub fn extract_records(cfg: &Config, out: &Path) -> Result<RunSummary, Error> {
     std::fs::create_dir_all(out).map_err(|e| output(out, e))?;
     let tmp = TempDir(out.join(format!(".sipaudit-records-{}.tmp", std::process::id())));
     std::fs::create_dir_all(&tmp.0).map_err(|e| output(&tmp.0, e))?;
-    let threads = Threads::of(cfg, 2);
+    let threads = Threads::of(cfg, 0, 2);
     let mut summary = RunSummary::default();
     for (input, name) in inputs.iter().zip(output_names(&inputs)) {
         let r = extract_one(input, &out.join(&name), threads, &tmp.0)?;
