@@ -129,6 +129,12 @@ struct AnalyzeArgs {
     /// Do not write report.html.
     #[arg(long)]
     no_html: bool,
+    /// Memory budget in MB (default 256; 0: none). Above half of it, lone
+    /// requests that only wait (no answer, no link; a scanner's INVITEs)
+    /// are kept in spill files in the output's temporary directory until
+    /// something of theirs comes; the reports are the same either way.
+    #[arg(long, value_name = "MB", default_value_t = 256)]
+    memory: u64,
     /// Sessions of report.html's attention table that get a ladder (the
     /// worst first; the rest are counted).
     #[arg(long, value_name = "N", default_value_t = 500)]
@@ -453,6 +459,7 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
         report_dir: None,
         partition_log: None,
         routed: false,
+        memory: (a.memory > 0).then(|| a.memory.saturating_mul(1 << 20)),
     };
     let res = if a.records {
         pipeline::records::run_records(&cfg, a.partition, a.routes.as_deref())
@@ -589,6 +596,12 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
         fv.join(", ")
     );
     eprintln!("  policy: {}", cfg.policy.name());
+    if s.cold_sessions > 0 {
+        eprintln!(
+            "  memory budget: {} waiting sessions were kept on disk for a while (--memory)",
+            s.cold_sessions
+        );
+    }
     if s.spill_runs > 0 {
         eprintln!(
             "  sessions.csv merged from {} sorted run files (long-lived sessions held others back)",

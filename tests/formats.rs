@@ -197,6 +197,7 @@ fn run_one(dir: &Path, f: &Path) -> (common::Csv, common::Csv, common::Csv) {
         partition_log: None,
         routed: false,
         table: 0,
+        memory: None,
     };
     run(&cfg).unwrap();
     (

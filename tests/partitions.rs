@@ -683,3 +683,199 @@ fn routed_partitions_merge_into_the_reports_of_one_run_for_any_n() {
     let o = merged(dir.path(), &rec, 2);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `n` calls, one every 50 ms, each of one of five kinds that leave the
+/// INVITE waiting alone for seconds (so that it may go cold under the
+/// memory budget) before something of it comes: never answered (a
+/// scanner's); answered after 3 s (180, 200, ACK, BYE); cancelled after 3
+/// s; retransmitted after 4 s, then refused; a B2BUA leg with another
+/// Call-ID and the same Session-ID after 3 s.
+fn waiting_capture(dir: &Path, n: usize) -> PathBuf {
+    let mut ev: Vec<(u64, usize, bool, Vec<u8>)> = Vec::new();
+    let callee = "sip:bob@voip.example.net";
+    for i in 0..n {
+        let t = i as u64 * 50;
+        let (from, call, branch) = (
+            format!("sip:+4915{i:08}@ims.example"),
+            format!("wait{i}"),
+            format!("w{i}"),
+        );
+        let sid = format!("Session-ID: {:032x}\r\n", 0xabc0_0000 + i);
+        let inv = Msg {
+            start: "INVITE sip:bob@voip.example.net SIP/2.0",
+            call: &call,
+            branch: &branch,
+            from: (&from, "f"),
+            to: (callee, ""),
+            cseq: "1 INVITE",
+            extra: if i % 5 == 4 { &sid } else { "" },
+        };
+        let mut e = |ms: u64, up: bool, b: Vec<u8>| ev.push((ms, ev.len(), up, b));
+        e(t, true, inv.bytes());
+        match i % 5 {
+            1 => {
+                e(t + 3000, false, inv.resp("SIP/2.0 180 Ringing", "x", ""));
+                e(t + 5000, false, inv.resp("SIP/2.0 200 OK", "x", ""));
+                let ack = Msg {
+                    start: "ACK sip:ue@10.0.0.2:5060 SIP/2.0",
+                    cseq: "1 ACK",
+                    to: (callee, "x"),
+                    branch: &format!("{branch}a"),
+                    ..inv
+                };
+                e(t + 5010, true, ack.bytes());
+                let bye = Msg {
+                    start: "BYE sip:ue@10.0.0.2:5060 SIP/2.0",
+                    cseq: "2 BYE",
+                    to: (callee, "x"),
+                    branch: &format!("{branch}b"),
+                    ..inv
+                };
+                e(t + 6000, true, bye.bytes());
+                e(t + 6010, false, bye.resp("SIP/2.0 200 OK", "x", ""));
+            }
+            2 => {
+                let cancel = Msg {
+                    start: "CANCEL sip:bob@voip.example.net SIP/2.0",
+                    cseq: "1 CANCEL",
+                    ..inv
+                };
+                e(t + 3000, true, cancel.bytes());
+                e(t + 3010, false, cancel.resp("SIP/2.0 200 OK", "x", ""));
+                e(
+                    t + 3020,
+                    false,
+                    inv.resp("SIP/2.0 487 Request Terminated", "x", ""),
+                );
+            }
+            3 => {
+                e(t + 4000, true, inv.bytes());
+                e(t + 9000, false, inv.resp("SIP/2.0 486 Busy Here", "x", ""));
+            }
+            4 => {
+                let (c2, b2, f2) = (
+                    format!("leg{i}"),
+                    format!("l{i}"),
+                    format!("sip:as{i}@as.example"),
+                );
+                let leg = Msg {
+                    start: "INVITE sip:carol@voip.example.net SIP/2.0",
+                    call: &c2,
+                    branch: &b2,
+                    from: (&f2, "g"),
+                    to: ("sip:carol@voip.example.net", ""),
+                    ..inv
+                };
+                e(t + 3000, true, leg.bytes());
+                e(t + 3010, false, leg.resp("SIP/2.0 200 OK", "y", ""));
+            }
+            _ => {}
+        }
+    }
+    ev.sort_by_key(|&(ms, k, _, _)| (ms, k));
+    let mut cap = build::Pcap::new(1);
+    for (ms, _, up, b) in &ev {
+        push(&mut cap, *ms, *up, b);
+    }
+    let p = dir.join("waiting.pcap");
+    fs::write(&p, cap.bytes()).unwrap();
+    p
+}
+
+/// Runs `analyze` with report.html and messages.csv and the environment
+/// `env`; returns the output directory and stderr.
+fn run_env(out: &Path, jobs: &str, env: &[(&str, &str)], input: &Path) -> (PathBuf, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sipaudit"))
+        .current_dir(common::root())
+        .envs(env.iter().copied())
+        .args(["analyze", "--messages", "-j", jobs, "-o"])
+        .arg(out)
+        .arg(input)
+        .output()
+        .expect("run sipaudit");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "{}: {err}",
+        input.display()
+    );
+    (out.to_path_buf(), err)
+}
+
+/// Spilling forced on every batch of 7 records.
+const COLD: [(&str, &str); 2] = [("SIPAUDIT_COLD", "always"), ("SIPAUDIT_TRACK_BATCH", "7")];
+
+fn assert_reports_equal(a: &Path, b: &Path, what: &str) {
+    for r in REPORTS.iter().chain(&["inputs.csv", "report.html"]) {
+        assert!(
+            fs::read(a.join(r)).unwrap() == fs::read(b.join(r)).unwrap(),
+            "{what}: {r} differs with waiting sessions spilled ({})",
+            b.display()
+        );
+    }
+}
+
+/// The memory budget (`--memory`, src/dialog/tracker/cold.rs) changes no
+/// byte: with spilling forced on every batch, each kind of call that waits
+/// and then gets an answer, a CANCEL, a retransmission, a refusal or a
+/// B2BUA leg by Session-ID is read back first and ends as without it, at
+/// -j1 and -j2. (It fails when a Call-ID or Session-ID does not bring a
+/// spilled session back.)
+#[test]
+fn sessions_spilled_under_the_memory_budget_give_the_same_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = waiting_capture(dir.path(), 500);
+    let (base, _) = run_env(&dir.path().join("base"), "1", &[], &cap);
+    for j in ["1", "2"] {
+        let (cold, err) = run_env(&dir.path().join(format!("cold-j{j}")), j, &COLD, &cap);
+        assert_reports_equal(&base, &cold, "waiting calls");
+        let spilled: u64 = err
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("memory budget: "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(spilled >= 400, "sessions spilled: {spilled}\n{err}");
+    }
+    let s = read_csv(&base.join("sessions.csv"));
+    let outcomes = |o: &str| s.rows.iter().filter(|r| r["outcome"] == o).count();
+    assert_eq!(outcomes("ESTABLISHED"), 200, "answered, and B2BUA pairs");
+    assert_eq!(outcomes("CANCELLED"), 100);
+    assert_eq!(outcomes("FAILED"), 100);
+    let related = s.rows.iter().filter(|r| !r["related_sessions"].is_empty());
+    // One row of each pair names the other: the second leg stays open
+    // (no BYE) until the end, when the first is no longer held.
+    assert_eq!(related.count(), 100, "each B2BUA pair is related");
+}
+
+/// The same on every sample and every corpus capture, spilling forced.
+#[test]
+fn every_sample_and_corpus_capture_reads_the_same_with_sessions_spilled() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root();
+    let mut inputs: Vec<PathBuf> = common::all_sample_captures()
+        .iter()
+        .map(|c| root.join(c))
+        .collect();
+    if let Some(corpus) = common::needs::corpus() {
+        let mut stack = vec![corpus];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_none_or(|x| x != "md") {
+                    inputs.push(p);
+                }
+            }
+        }
+    }
+    inputs.sort();
+    for input in &inputs {
+        let (base, _) = run_env(&dir.path().join("base"), "1", &[], input);
+        let (cold, _) = run_env(&dir.path().join("cold"), "1", &COLD, input);
+        assert_reports_equal(&base, &cold, &input.display().to_string());
+        fs::remove_dir_all(base).unwrap();
+        fs::remove_dir_all(cold).unwrap();
+    }
+}

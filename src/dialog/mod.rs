@@ -12,6 +12,7 @@
 //! live: keys are forgotten [`RETRANSMISSION_WINDOW_NS`] after they were last
 //! seen, so memory follows the traffic of the last 32 s, not the input size.
 
+pub(crate) mod codec;
 pub mod ident;
 pub mod linkkeys;
 pub mod partition;

@@ -958,6 +958,215 @@ fn h2_fingerprint(msg: &Message<'_>, sdp: Option<&[u8]>) -> u64 {
 
 /// Test builder: the record of the SIP message `text` (parsed as a
 /// datagram; it must parse) seen at `ts_ns` in frame `frame` of file 0.
+/// The [`Demand`] values by their code in a spill file.
+const DEMAND_CODES: [Demand; 5] = [
+    Demand::Mandatory,
+    Demand::Optional,
+    Demand::NoneOnly,
+    Demand::Absent,
+    Demand::Unknown,
+];
+
+impl SipRecord {
+    /// Appends the whole record to `out` (the cold-session spill file,
+    /// `tracker/cold.rs`): [`SipRecord::decode`] gives back an equal one.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        use super::codec::Put;
+        let mut p = Put(out);
+        let at = &self.at;
+        p.u32(at.file);
+        p.u64(at.frame);
+        p.u32(at.seq);
+        p.i64(at.ts_ns);
+        p.addr(at.src);
+        p.addr(at.dst);
+        p.u64(self.key.raw());
+        p.u64(self.partition);
+        p.opt_u32(self.status.map(u32::from));
+        p.str(self.method.as_str());
+        p.u32(self.cseq);
+        p.u16(self.via_count);
+        let flags = [
+            self.allow_update,
+            self.has_allow,
+            self.has_sdp,
+            self.session_level_precondition,
+            self.has_precondition_lines,
+            self.precondition_failure,
+        ];
+        p.u8(flags.iter().rev().fold(0, |acc, &b| acc << 1 | u8::from(b)));
+        p.u8(DEMAND_CODES
+            .iter()
+            .position(|d| *d == self.demand)
+            .unwrap_or(3) as u8);
+        p.opt_u64(self.sdp_origin);
+        p.u64(self.h2_fingerprint);
+        p.opt_u32(self.rseq);
+        match &self.rack {
+            None => p.u8(0),
+            Some((r, c, m)) => {
+                p.u8(1);
+                p.u32(*r);
+                p.u32(*c);
+                p.str(m.as_str());
+            }
+        }
+        p.opt_u64(self.sdp_media);
+        match self.link.as_deref() {
+            None => p.u8(0),
+            Some(l) => {
+                p.u8(1);
+                for v in [
+                    l.from,
+                    l.to,
+                    l.from_id,
+                    l.to_id,
+                    l.ruri_user,
+                    l.ruri_num,
+                    l.target,
+                    l.caps,
+                    l.realm,
+                ]
+                .iter()
+                .chain(&l.corr)
+                {
+                    p.u64(*v);
+                }
+            }
+        }
+        match self.reply.as_deref() {
+            None => p.u8(0),
+            Some(r) => {
+                p.u8(1);
+                for list in [&r.contacts, &r.realms] {
+                    p.u32(list.len() as u32);
+                    list.iter().for_each(|&v| p.u64(v));
+                }
+            }
+        }
+        p.str(&self.text);
+        for i in 0..FIELDS {
+            let (a, b) = self
+                .spans
+                .get(i)
+                .map_or((u32::MAX, 0), |(a, b)| (a as u32, b as u32));
+            p.u32(a);
+            p.u32(b);
+        }
+    }
+
+    /// A record written by [`SipRecord::encode`], from the front of `g`;
+    /// `None` when the bytes do not hold one.
+    pub(crate) fn decode(g: &mut super::codec::Get<'_>) -> Option<SipRecord> {
+        let at = Capture {
+            file: g.u32()?,
+            frame: g.u64()?,
+            seq: g.u32()?,
+            ts_ns: g.i64()?,
+            src: g.addr()?,
+            dst: g.addr()?,
+        };
+        let key = TxnKey::from_raw(g.u64()?);
+        let partition = g.u64()?;
+        let status = match g.opt_u32()? {
+            Some(s) => Some(u16::try_from(s).ok()?),
+            None => None,
+        };
+        let method = Method::from_bytes(g.str()?.as_bytes());
+        let cseq = g.u32()?;
+        let via_count = g.u16()?;
+        let flags = g.u8()?;
+        let bit = |i: u8| flags & (1 << i) != 0;
+        let demand = *DEMAND_CODES.get(usize::from(g.u8()?))?;
+        let sdp_origin = g.opt_u64()?;
+        let h2_fingerprint = g.u64()?;
+        let rseq = g.opt_u32()?;
+        let rack = match g.u8()? {
+            0 => None,
+            1 => Some((g.u32()?, g.u32()?, Method::from_bytes(g.str()?.as_bytes()))),
+            _ => return None,
+        };
+        let sdp_media = g.opt_u64()?;
+        let link = match g.u8()? {
+            0 => None,
+            1 => {
+                let mut v = [0u64; 12];
+                for x in &mut v {
+                    *x = g.u64()?;
+                }
+                Some(Box::new(super::linkkeys::LinkKeys {
+                    from: v[0],
+                    to: v[1],
+                    from_id: v[2],
+                    to_id: v[3],
+                    ruri_user: v[4],
+                    ruri_num: v[5],
+                    target: v[6],
+                    caps: v[7],
+                    realm: v[8],
+                    corr: [v[9], v[10], v[11]],
+                }))
+            }
+            _ => return None,
+        };
+        let reply = match g.u8()? {
+            0 => None,
+            1 => {
+                let mut lists: [Vec<u64>; 2] = Default::default();
+                for list in &mut lists {
+                    let n = g.u32()? as usize;
+                    for _ in 0..n {
+                        list.push(g.u64()?);
+                    }
+                }
+                let [contacts, realms] = lists;
+                Some(Box::new(super::linkkeys::ReplyKeys {
+                    contacts: contacts.into(),
+                    realms: realms.into(),
+                }))
+            }
+            _ => return None,
+        };
+        let text: Box<str> = g.str()?.into();
+        let mut spans = [Span::NONE; FIELDS];
+        for s in &mut spans {
+            *s = Span {
+                start: g.u32()?,
+                end: g.u32()?,
+            };
+            let present = s.start != u32::MAX;
+            if present && (s.start > s.end || s.end as usize > text.len()) {
+                return None;
+            }
+        }
+        Some(SipRecord {
+            at,
+            key,
+            partition,
+            status,
+            method,
+            cseq,
+            via_count,
+            allow_update: bit(0),
+            has_allow: bit(1),
+            demand,
+            has_sdp: bit(2),
+            sdp_origin,
+            h2_fingerprint,
+            rseq,
+            rack,
+            sdp_media,
+            session_level_precondition: bit(3),
+            has_precondition_lines: bit(4),
+            precondition_failure: bit(5),
+            link,
+            reply,
+            spans: Spans::pack(&spans, text.len()),
+            text,
+        })
+    }
+}
+
 #[cfg(test)]
 impl SipRecord {
     pub(crate) fn from_text(
@@ -1195,5 +1404,43 @@ Content-Length: 0
         let c = r.clone();
         assert_eq!(c.call_id(), "c");
         assert_eq!(c.reason(), Some(""));
+    }
+
+    #[test]
+    fn a_record_reads_back_from_its_spill_encoding_equal() {
+        let resp = "SIP/2.0 302 Moved
+Via: SIP/2.0/UDP p.example.com;branch=z9hG4bKtop
+From: <sip:alice@example.com>;tag=ft1
+To: <sip:bob@example.com>;tag=tt
+Call-ID: cid-1
+CSeq: 1 INVITE
+Contact: <sip:bob@elsewhere.example>
+RSeq: 9
+Content-Length: 0
+
+";
+        let prack = "PRACK sip:bob@example.com SIP/2.0
+Via: SIP/2.0/UDP p.example.com;branch=z9hG4bKpr
+From: <sip:alice@example.com>;tag=ft1
+To: <sip:bob@example.com>;tag=tt
+Call-ID: cid-1
+CSeq: 2 PRACK
+RAck: 9 1 INVITE
+Content-Length: 0
+
+";
+        let mut v6 = rec(INVITE);
+        v6.at.src = "[2001:db8::7]:5070".parse().unwrap();
+        v6.at.frame = 77;
+        v6.at.ts_ns = -3;
+        for r in [rec(INVITE), rec(resp), rec(prack), v6] {
+            let mut b = Vec::new();
+            r.encode(&mut b);
+            let back = SipRecord::decode(&mut super::super::codec::Get(&b)).expect("decodes");
+            assert_eq!(format!("{back:?}"), format!("{r:?}"));
+            for cut in [0, 1, b.len() / 2, b.len() - 1] {
+                assert!(SipRecord::decode(&mut super::super::codec::Get(&b[..cut])).is_none());
+            }
+        }
     }
 }

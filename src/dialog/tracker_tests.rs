@@ -873,3 +873,105 @@ fn an_ended_call_is_finished_after_a_grace_not_w0() {
     let late = msgs.iter().position(|m| m.0 == 12 * S).unwrap();
     assert_eq!(got[late], Some(call_id));
 }
+
+/// [`run`] with every session that may go cold spilled after each message
+/// (`dir`: where the spill files go); also returns (frozen, thawed) and
+/// the write warning.
+fn run_cold(
+    msgs: &[(i64, M)],
+    end: i64,
+    dir: &std::path::Path,
+) -> (Vec<SessionSummary>, Vec<Option<u64>>, (u64, u64), bool) {
+    let mut t: Tracker<usize> = Tracker::default();
+    t.cold_storage(dir, ".cold-test");
+    let mut got = vec![None; msgs.len()];
+    let mut sessions = Vec::new();
+    for (i, (ts, m)) in msgs.iter().enumerate() {
+        let (src, dst) = (
+            "10.0.0.1:5060".parse().unwrap(),
+            "10.0.0.2:5060".parse().unwrap(),
+        );
+        let rec = SipRecord::from_text(&m.text(), i as u64 + 1, *ts, src, dst);
+        t.push(rec, i, |_, _| {});
+        t.drain(|i, s| got[i] = s);
+        t.freeze_idle(*ts);
+        sessions.extend(t.take_finished());
+    }
+    t.finish(end);
+    t.drain(|i, s| got[i] = s);
+    sessions.extend(t.take_finished());
+    assert_eq!(t.live_counts(), (0, 0, 0), "all state dropped at the end");
+    assert_eq!(t.cold_counts().0, 0, "nothing left cold");
+    assert!(t.take_cold_error().is_none());
+    let (_, frozen, thawed) = t.cold_counts();
+    let warned = t.take_cold_warning().is_some();
+    sessions.sort_by_key(|s| s.id);
+    (sessions, got, (frozen, thawed), warned)
+}
+
+/// Lone INVITEs that wait, then get a 180 and a refusal that is retried
+/// with a new Call-ID, a CANCEL, a retransmission, or nothing: spilled
+/// after every message, the sessions, links and message assignments are
+/// those of the tracker that kept them (module `cold`); and when the spill
+/// files cannot be written, nothing is spilled and nothing changes.
+#[test]
+fn sessions_spilled_and_read_back_end_as_if_kept() {
+    let a = invite("cold-a", "fa", 1, "z9hG4bKa");
+    let b = invite("cold-b", "fb", 1, "z9hG4bKb").with(|m| {
+        m.from = "sip:carol@example.org".into();
+        m.extra = "Require: precondition\r\n".into();
+    });
+    let c = invite("cold-c", "fc", 1, "z9hG4bKc").with(|m| {
+        m.from = "sip:carol@example.org".into();
+        m.extra = SUP.into();
+    });
+    let d = invite("cold-d", "fd", 1, "z9hG4bKd").with(|m| m.from = "sip:dave@example.org".into());
+    let e = invite("cold-e", "fe", 1, "z9hG4bKe").with(|m| m.from = "sip:erin@example.org".into());
+    let msgs = vec![
+        (0, a.clone()),
+        (100 * MS, b.clone()),
+        (200 * MS, d.clone()),
+        (300 * MS, e.clone()),
+        (3 * S, b.resp(180, Some("tb"))),
+        (
+            4 * S,
+            b.resp(420, Some("tb"))
+                .with(|m| m.extra = "Unsupported: precondition\r\n".into()),
+        ),
+        (
+            4 * S + MS,
+            b.req("ACK", 1, "z9hG4bKb")
+                .with(|m| m.ttag = Some("tb".into())),
+        ),
+        (5 * S, c.clone()),
+        (5 * S + 10 * MS, c.resp(200, Some("tc"))),
+        (6 * S, d.req("CANCEL", 1, "z9hG4bKd")),
+        (
+            6 * S + MS,
+            d.req("CANCEL", 1, "z9hG4bKd").resp(200, Some("td")),
+        ),
+        (6 * S + 2 * MS, d.resp(487, Some("td"))),
+        (7 * S, e.clone()),
+        (40 * S, e.resp(408, Some("te"))),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let (kept, kept_got, _) = run(&msgs, 60 * S);
+    let (cold, cold_got, (frozen, thawed), warned) = run_cold(&msgs, 60 * S, dir.path());
+    assert_eq!(format!("{cold:?}"), format!("{kept:?}"));
+    assert_eq!(cold_got, kept_got);
+    assert!(
+        frozen >= 4 && thawed == frozen && !warned,
+        "{frozen} {thawed}"
+    );
+    assert!(
+        kept.iter().any(|s| !s.links.is_empty()),
+        "the retry is linked"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "spill files removed: {left:?}");
+    let gone = dir.path().join("no-such-dir");
+    let (cold, cold_got, (frozen, _), warned) = run_cold(&msgs, 60 * S, &gone);
+    assert_eq!(format!("{cold:?}"), format!("{kept:?}"));
+    assert_eq!(cold_got, kept_got);
+    assert!(frozen == 0 && warned);
+}

@@ -97,6 +97,10 @@ pub struct Config {
     /// The records carry their homes (`--routes`, routes.rs): tracking
     /// takes them as they are instead of routing again.
     pub routed: bool,
+    /// The memory budget in bytes (`--memory`; `None`: none, the library
+    /// default): above half of it, waiting sessions go to spill files in
+    /// `out_dir` ([`track::Tracking::memory_budget`]).
+    pub memory: Option<u64>,
 }
 
 /// The figures of a finished run (for the stderr summary).
@@ -135,6 +139,9 @@ pub struct RunSummary {
     /// Sorted run files sessions.csv went through (long-lived sessions held
     /// many finished ones back; `pipeline::spill`).
     pub spill_runs: usize,
+    /// Waiting sessions kept in spill files for a while under the memory
+    /// budget (`--memory`).
+    pub cold_sessions: u64,
     /// Anomalies by kind.
     pub anomalies: BTreeMap<&'static str, u64>,
     /// Sorted run files the anomalies went through (0: all in memory).
@@ -793,13 +800,21 @@ impl<'s> RulesStage<'s> {
 }
 
 /// Finished sessions held in memory before they are spilled to run files
-/// (about 1 KB each): `SIPAUDIT_SPILL_ROWS` overrides it (tests use a tiny
-/// value to exercise the external merge).
-fn spill_rows() -> usize {
+/// (about 1 KB each): 100,000, or under a memory budget (`--memory`) as
+/// many as an eighth of it holds (32,768 for 256 MB).
+/// `SIPAUDIT_SPILL_ROWS` overrides it (tests use a tiny value to exercise
+/// the external merge).
+fn spill_rows_within(budget: Option<u64>) -> usize {
+    let cap = budget.map_or(100_000, |b| (b / 8 / 1024).clamp(1024, 100_000) as usize);
     std::env::var("SIPAUDIT_SPILL_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000)
+        .unwrap_or(cap)
+}
+
+/// [`spill_rows_within`] without a budget.
+fn spill_rows() -> usize {
+    spill_rows_within(None)
 }
 
 impl Reports {
@@ -1078,7 +1093,10 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         files: inputs.iter().map(|i| i.display.clone()).collect(),
         sessions: RawCsv::create(&cfg.out_dir, "sessions.csv", report::SESSIONS_HEADER)?,
         failures: RawCsv::create(&cfg.out_dir, "failures.csv", report::FAILURES_HEADER)?,
-        waiting: Some(spill::SortedRows::new(&cfg.out_dir, spill_rows())),
+        waiting: Some(spill::SortedRows::new(
+            &cfg.out_dir,
+            spill_rows_within(cfg.memory),
+        )),
         out_dir: cfg.out_dir.clone(),
         spill_runs: 0,
         policy: cfg.policy.clone(),
@@ -1103,6 +1121,9 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
     }
     if cfg.routed {
         tracking.routed();
+    }
+    if let Some(bytes) = cfg.memory {
+        tracking.memory_budget(&cfg.out_dir, bytes);
     }
     let mut last_ts = i64::MIN;
     let (results, mut reports) = std::thread::scope(|scope| {
@@ -1141,6 +1162,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         files: results.len() as u64,
         retransmissions: tracking.retransmissions(),
         sessions: reports.tally.sessions,
+        cold_sessions: tracking.cold_sessions(),
         ..RunSummary::default()
     };
     let mut inputs_rows = Vec::with_capacity(results.len());
@@ -1171,6 +1193,9 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         inputs_rows.push(r.input);
     }
 
+    if let Some((path, source)) = tracking.take_cold_error() {
+        return Err(ErrorKind::Output { path, source }.into());
+    }
     if let Some(e) = feed.error.take().or_else(|| reports.error.take()) {
         return Err(e);
     }

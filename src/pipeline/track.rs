@@ -49,6 +49,42 @@ const BATCH: usize = 4096;
 /// at once as one tracker would (tests compare the two).
 const FINISH_STEP: usize = 4096;
 
+/// How long a lone request must have waited before it may go cold under
+/// the memory budget (2 s: a request that gets an answer at all gets its
+/// first one well before).
+const COLD_AGE_NS: i64 = 2_000_000_000;
+
+/// Records per batch: [`BATCH`], or `SIPAUDIT_TRACK_BATCH` (tests run
+/// small captures in many batches with it; the output does not depend on
+/// it).
+fn batch_size() -> usize {
+    std::env::var("SIPAUDIT_TRACK_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(BATCH)
+}
+
+/// The memory budget (`--memory`): above half of it (resident memory of
+/// the process), each batch sends the partitions' waiting sessions idle for
+/// [`COLD_AGE_NS`] to their spill files (`dialog/tracker/cold.rs`); half,
+/// because the rest of the run (reorder windows, messages waiting for their
+/// session, report.html's ladders) needs the other half. With
+/// `SIPAUDIT_COLD=always` every batch freezes whatever may go cold,
+/// whatever the memory (the tests' way to show the output does not change).
+struct Budget {
+    bytes: u64,
+    always: bool,
+}
+
+/// Resident memory of this process (Linux: /proc/self/statm, pages of 4 KiB);
+/// `None` elsewhere.
+fn resident_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
 fn finish_step() -> Option<usize> {
     let step = std::env::var("SIPAUDIT_FINISH_STEP")
         .ok()
@@ -75,6 +111,9 @@ pub struct Tracking {
     pending: Vec<SessionSummary>,
     /// Whether messages are handed back (messages.csv or report.html).
     keep_messages: bool,
+    /// Records per batch ([`batch_size`]).
+    batch_size: usize,
+    budget: Option<Budget>,
 }
 
 /// One partition: its tracker and what it handed back in the last batch.
@@ -92,12 +131,23 @@ struct Part {
 
 impl Part {
     /// Feeds a batch, lets time run to `t`, takes what is ready.
-    fn run(&mut self, batch: &mut Vec<(SipRecord, Payload)>, t: i64, keep: bool) {
+    /// Feeds a batch, lets time run to `t`, sends sessions idle since
+    /// before `freeze` to the spill files, takes what is ready.
+    fn run(
+        &mut self,
+        batch: &mut Vec<(SipRecord, Payload)>,
+        t: i64,
+        keep: bool,
+        freeze: Option<i64>,
+    ) {
         for (rec, payload) in batch.drain(..) {
             self.tracker.push(rec, payload, mark);
         }
         self.tracker.advance_to(t);
         self.take(keep);
+        if let Some(before) = freeze {
+            self.tracker.freeze_idle(before);
+        }
     }
 
     fn take(&mut self, keep: bool) {
@@ -154,7 +204,43 @@ impl Tracking {
             numbering: Numbering::default(),
             pending: Vec::new(),
             keep_messages,
+            batch_size: batch_size(),
+            budget: None,
         }
+    }
+
+    /// Keeps the run within `bytes` of memory ([`Budget`]): the partitions'
+    /// spill files go to `dir` (the run's temporary directory; hidden
+    /// names, removed when the run ends).
+    pub fn memory_budget(&mut self, dir: &std::path::Path, bytes: u64) {
+        for (i, p) in self.parts.iter_mut().enumerate() {
+            p.tracker.cold_storage(dir, &format!(".sipaudit-cold-p{i}"));
+        }
+        self.budget = Some(Budget {
+            bytes,
+            always: std::env::var("SIPAUDIT_COLD").is_ok_and(|v| v == "always"),
+        });
+    }
+
+    /// Waiting sessions that were kept in spill files, in total.
+    pub fn cold_sessions(&self) -> u64 {
+        self.parts.iter().map(|p| p.tracker.cold_counts().1).sum()
+    }
+
+    /// The first read error of a spill file (a session was lost: the run
+    /// fails); write errors only stop the spilling and are printed here.
+    pub fn take_cold_error(&mut self) -> Option<(std::path::PathBuf, std::io::Error)> {
+        for p in &mut self.parts {
+            if let Some((path, e)) = p.tracker.take_cold_warning() {
+                eprintln!(
+                    "sipaudit: warning: {}: cannot write: {e}; waiting sessions were kept in memory",
+                    path.display()
+                );
+            }
+        }
+        self.parts
+            .iter_mut()
+            .find_map(|p| p.tracker.take_cold_error())
     }
 
     /// The records' partition keys are their homes already (a partition of
@@ -182,14 +268,23 @@ impl Tracking {
         let p = partition_of(home, PARTITIONS);
         self.batch[p].push((rec, payload));
         self.batched += 1;
-        self.batched >= BATCH
+        self.batched >= self.batch_size
     }
 
     /// Runs the partitions over the routed records and numbers what can be
     /// numbered.
     pub fn run_batch(&mut self) {
         let (t, keep) = (self.last_ts, self.keep_messages);
-        let work = |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep);
+        let freeze = self.budget.as_ref().and_then(|b| {
+            if b.always {
+                Some(t)
+            } else {
+                resident_bytes()
+                    .is_some_and(|r| r > b.bytes / 2)
+                    .then(|| t.saturating_sub(COLD_AGE_NS))
+            }
+        });
+        let work = |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep, freeze);
         match &self.pool {
             Some(pool) => pool.install(|| {
                 self.parts

@@ -45,6 +45,7 @@ use crate::dialog::record::{Method, SipRecord};
 use crate::dialog::windows::{WinKey, Windows};
 use crate::dialog::{RETRANSMISSION_WINDOW_NS, Retransmissions};
 
+mod cold;
 mod finish;
 mod linking;
 mod requests;
@@ -357,6 +358,9 @@ pub struct Tracker<P> {
     /// With a partition: (capture time, id) of every session id handed out
     /// since the last [`Tracker::take_assigned`], in order.
     assigned: Option<Vec<(i64, u64)>>,
+    /// Sessions spilled under the memory budget (module `cold`); `None`
+    /// until [`Tracker::cold_storage`].
+    cold: Option<Box<cold::Cold>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -403,6 +407,7 @@ impl<P> Default for Tracker<P> {
             id_stride: 1,
             id_offset: 0,
             assigned: None,
+            cold: None,
         }
     }
 }
@@ -554,7 +559,7 @@ impl<P> Tracker<P> {
     pub fn finish_some(&mut self, end_ns: i64, max: usize) -> bool {
         self.gc_slots();
         let from = self.finish_from;
-        let roots: Vec<(i64, Id)> = match from {
+        let mut roots: Vec<(i64, Id)> = match from {
             None => self.live.iter().take(max).copied().collect(),
             Some(k) => self
                 .live
@@ -563,6 +568,16 @@ impl<P> Tracker<P> {
                 .copied()
                 .collect(),
         };
+        // Cold sessions take their place in start order (read back first).
+        let cold = self.cold_after(from, max);
+        if !cold.is_empty() {
+            roots.extend(cold.iter().copied());
+            roots.sort_unstable();
+            roots.truncate(max);
+            for &(_, s) in &roots {
+                self.thaw_slot(s);
+            }
+        }
         for &(_, s) in &roots {
             self.finalize(s, end_ns);
         }
@@ -574,7 +589,7 @@ impl<P> Tracker<P> {
                 .range((std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded))
                 .next(),
         };
-        next.is_some()
+        next.is_some() || !self.cold_after(self.finish_from, 1).is_empty()
     }
 
     /// Capture time as far as this tracker has run.
@@ -589,7 +604,7 @@ impl<P> Tracker<P> {
                 Ref::Pending => break,
                 Ref::None => None,
                 Ref::Session(id) => Some(id),
-                Ref::Slot(s) => match self.session_of(s) {
+                Ref::Slot(s) => match self.session_of(s).or_else(|| self.cold_session(s)) {
                     Some(id) => Some(id),
                     None => break,
                 },
@@ -614,7 +629,9 @@ impl<P> Tracker<P> {
     /// The earliest start among sessions not finished yet: no session
     /// finished later can start before it.
     pub fn min_live_start(&self) -> Option<i64> {
-        self.live.first().map(|&(t, _)| t)
+        let live = self.live.first().map(|&(t, _)| t);
+        let cold = self.cold_first().map(|(t, _)| t);
+        live.into_iter().chain(cold).min()
     }
 
     /// Candidate pairs scored so far (a test hook: the work per request
@@ -638,6 +655,7 @@ impl<P> Tracker<P> {
             }
             self.timers.pop();
             self.now = self.now.max(t);
+            self.thaw_id(id);
             match kind {
                 Timer::PClose => {
                     if self.attempts.get(&id).is_some_and(|a| a.p_open) {

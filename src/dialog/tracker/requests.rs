@@ -10,6 +10,7 @@ impl<P> Tracker<P> {
     // ------------------------------------------------------------ messages
 
     pub(super) fn process(&mut self, seq: u64, rec: SipRecord, repeat: bool) {
+        self.thaw_for(&rec);
         if rec.is_request() {
             self.request(seq, rec, repeat);
         } else {

@@ -268,6 +268,7 @@ impl<P> Tracker<P> {
     }
 
     pub(super) fn orphan(&mut self, seq: u64, rec: SipRecord) {
+        self.thaw_for(&rec);
         // Its request may have arrived in the meantime.
         if self.find_txn(&rec).is_some() {
             self.response(seq, rec, false);

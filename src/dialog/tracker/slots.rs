@@ -171,7 +171,9 @@ impl<P> Tracker<P> {
             }
         }
         // Forget CSeq high-water marks of calls silent for a whole window.
-        if self.max_cseq.len() > 4096 && self.max_cseq.len() > 4 * self.attempts.len() {
+        // Cold attempts count: when this runs must not depend on them.
+        let attempts = self.attempts.len() + self.cold_counts().0;
+        if self.max_cseq.len() > 4096 && self.max_cseq.len() > 4 * attempts {
             let now = self.now;
             self.max_cseq
                 .retain(|_, (_, t)| now - *t <= RETRANSMISSION_WINDOW_NS + self.w0);
