@@ -42,6 +42,9 @@ use crate::dialog::codec::{Get, Put};
 /// Bytes per spill segment file.
 pub const SEGMENT_BYTES: u64 = 64 << 20;
 
+/// Bytes read at a time from a segment.
+const READ_AHEAD: u64 = 256 << 10;
+
 /// Bytes buffered before the current segment is written (one buffer per
 /// partition, allocated once at this size plus one session).
 const WRITE_BUFFER: usize = 128 << 10;
@@ -76,6 +79,12 @@ pub(super) struct Cold {
     first: u64,
     /// Bytes of the last segment not written yet.
     buf: Vec<u8>,
+    /// Read-ahead: bytes of segment `ra_seg` from offset `ra_off` (cold
+    /// sessions come back roughly in the order they went, so one read
+    /// serves hundreds).
+    ra: Vec<u8>,
+    ra_seg: u64,
+    ra_off: u64,
     /// Cold sessions by slot id.
     at: FxHashMap<Id, Loc>,
     /// Slot of each cold attempt (timers name attempts too).
@@ -111,6 +120,9 @@ impl Cold {
             segs: VecDeque::new(),
             first: 0,
             buf: Vec::new(),
+            ra: Vec::new(),
+            ra_seg: u64::MAX,
+            ra_off: 0,
             at: FxHashMap::default(),
             attempt_slot: FxHashMap::default(),
             by_call: FxHashMap::default(),
@@ -230,19 +242,29 @@ impl Cold {
             let at = (loc.off - seg.written) as usize;
             out.copy_from_slice(&self.buf[at..at + loc.len as usize]);
         } else {
-            let f = seg.file.as_mut()?;
-            let r = f
-                .seek(SeekFrom::Start(loc.off))
-                .and_then(|_| f.read_exact(&mut out));
-            if let Err(e) = r {
-                let p = seg.path.clone();
-                self.fail(p, e, true);
-                return None;
+            let (start, end) = (loc.off, loc.off + u64::from(loc.len));
+            let cached = self.ra_seg == loc.seg
+                && start >= self.ra_off
+                && end <= self.ra_off + self.ra.len() as u64;
+            if !cached {
+                let f = seg.file.as_mut()?;
+                let n = (end - start).max(READ_AHEAD).min(seg.written - start);
+                self.ra.resize(n as usize, 0);
+                let r = f
+                    .seek(SeekFrom::Start(start))
+                    .and_then(|_| f.read_exact(&mut self.ra))
+                    // Appends go on at the end of the file.
+                    .and_then(|_| f.seek(SeekFrom::End(0)).map(|_| ()));
+                if let Err(e) = r {
+                    let p = seg.path.clone();
+                    self.ra_seg = u64::MAX;
+                    self.fail(p, e, true);
+                    return None;
+                }
+                (self.ra_seg, self.ra_off) = (loc.seg, start);
             }
-            // Appends go on at the end of the file.
-            if last {
-                let _ = f.seek(SeekFrom::End(0));
-            }
+            let at = (start - self.ra_off) as usize;
+            out.copy_from_slice(&self.ra[at..at + loc.len as usize]);
         }
         let seg = &mut self.segs[i];
         seg.live -= 1;
