@@ -482,6 +482,16 @@ fn one_large_file_decoded_in_lanes_gives_the_reports_of_one_decoder() {
 #[test]
 fn every_sample_and_corpus_capture_reads_the_same_in_lanes() {
     let dir = tempfile::tempdir().unwrap();
+    let inputs = samples_and_corpus();
+    for input in &inputs {
+        let one = assert_lanes_match(dir.path(), input, &["1", "3"]);
+        fs::remove_dir_all(one).unwrap();
+    }
+}
+
+/// Every sample capture and every capture of the public corpus (when it
+/// is there; skipped with a note otherwise), sorted.
+fn samples_and_corpus() -> Vec<PathBuf> {
     let root = common::root();
     let mut inputs: Vec<PathBuf> = common::all_sample_captures()
         .iter()
@@ -501,10 +511,7 @@ fn every_sample_and_corpus_capture_reads_the_same_in_lanes() {
         }
     }
     inputs.sort();
-    for input in &inputs {
-        let one = assert_lanes_match(dir.path(), input, &["1", "3"]);
-        fs::remove_dir_all(one).unwrap();
-    }
+    inputs
 }
 
 /// At the end of a capture the sessions still open are finalised a step at
@@ -852,25 +859,7 @@ fn sessions_spilled_under_the_memory_budget_give_the_same_reports() {
 #[test]
 fn every_sample_and_corpus_capture_reads_the_same_with_sessions_spilled() {
     let dir = tempfile::tempdir().unwrap();
-    let root = common::root();
-    let mut inputs: Vec<PathBuf> = common::all_sample_captures()
-        .iter()
-        .map(|c| root.join(c))
-        .collect();
-    if let Some(corpus) = common::needs::corpus() {
-        let mut stack = vec![corpus];
-        while let Some(d) = stack.pop() {
-            for e in fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_none_or(|x| x != "md") {
-                    inputs.push(p);
-                }
-            }
-        }
-    }
-    inputs.sort();
+    let inputs = samples_and_corpus();
     for input in &inputs {
         let (base, _) = run_env(&dir.path().join("base"), "1", &[], input);
         let (cold, _) = run_env(&dir.path().join("cold"), "1", &COLD, input);

@@ -93,6 +93,19 @@ Call-ID: {}\r\nCSeq: {} {}\r\n{}Content-Length: {}\r\n\r\n{}",
 /// (sorted by id), each message's session, and the anomalies.
 fn run(msgs: &[(i64, M)], end: i64) -> (Vec<SessionSummary>, Vec<Option<u64>>, Vec<TrackAnomaly>) {
     let mut t: Tracker<usize> = Tracker::default();
+    let (sessions, got) = feed(&mut t, msgs, end, |_, _| {});
+    (sessions, got, t.take_anomalies())
+}
+
+/// Feeds `msgs` to `t`, calling `after(t, time)` after each message, and
+/// ends at `end`: the finished sessions (sorted by id) and each message's
+/// session.
+fn feed(
+    t: &mut Tracker<usize>,
+    msgs: &[(i64, M)],
+    end: i64,
+    mut after: impl FnMut(&mut Tracker<usize>, i64),
+) -> (Vec<SessionSummary>, Vec<Option<u64>>) {
     let mut got = vec![None; msgs.len()];
     let mut sessions = Vec::new();
     for (i, (ts, m)) in msgs.iter().enumerate() {
@@ -103,6 +116,7 @@ fn run(msgs: &[(i64, M)], end: i64) -> (Vec<SessionSummary>, Vec<Option<u64>>, V
         let rec = SipRecord::from_text(&m.text(), i as u64 + 1, *ts, src, dst);
         t.push(rec, i, |_, _| {});
         t.drain(|i, s| got[i] = s);
+        after(t, *ts);
         sessions.extend(t.take_finished());
     }
     t.finish(end);
@@ -110,7 +124,7 @@ fn run(msgs: &[(i64, M)], end: i64) -> (Vec<SessionSummary>, Vec<Option<u64>>, V
     sessions.extend(t.take_finished());
     assert_eq!(t.live_counts(), (0, 0, 0), "all state dropped at the end");
     sessions.sort_by_key(|s| s.id);
-    (sessions, got, t.take_anomalies())
+    (sessions, got)
 }
 
 fn call(inv: &M, t0: i64, tag: &str) -> Vec<(i64, M)> {
@@ -884,28 +898,13 @@ fn run_cold(
 ) -> (Vec<SessionSummary>, Vec<Option<u64>>, (u64, u64), bool) {
     let mut t: Tracker<usize> = Tracker::default();
     t.cold_storage(dir, ".cold-test");
-    let mut got = vec![None; msgs.len()];
-    let mut sessions = Vec::new();
-    for (i, (ts, m)) in msgs.iter().enumerate() {
-        let (src, dst) = (
-            "10.0.0.1:5060".parse().unwrap(),
-            "10.0.0.2:5060".parse().unwrap(),
-        );
-        let rec = SipRecord::from_text(&m.text(), i as u64 + 1, *ts, src, dst);
-        t.push(rec, i, |_, _| {});
-        t.drain(|i, s| got[i] = s);
-        t.freeze_idle(*ts);
-        sessions.extend(t.take_finished());
-    }
-    t.finish(end);
-    t.drain(|i, s| got[i] = s);
-    sessions.extend(t.take_finished());
-    assert_eq!(t.live_counts(), (0, 0, 0), "all state dropped at the end");
+    let (sessions, got) = feed(&mut t, msgs, end, |t, ts| {
+        t.freeze_idle(ts);
+    });
     assert_eq!(t.cold_counts().0, 0, "nothing left cold");
     assert!(t.take_cold_error().is_none());
     let (_, frozen, thawed) = t.cold_counts();
     let warned = t.take_cold_warning().is_some();
-    sessions.sort_by_key(|s| s.id);
     (sessions, got, (frozen, thawed), warned)
 }
 

@@ -357,17 +357,9 @@ impl<P> Tracker<P> {
 
     /// Cold sessions after `from` in start order, at most `max`.
     pub(super) fn cold_after(&self, from: Option<(i64, Id)>, max: usize) -> Vec<(i64, Id)> {
-        let Some(c) = self.cold.as_ref() else {
-            return Vec::new();
-        };
-        match from {
-            None => c.order.iter().take(max).copied().collect(),
-            Some(k) => c
-                .order
-                .range((std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded))
-                .take(max)
-                .copied()
-                .collect(),
+        match self.cold.as_ref() {
+            Some(c) => after(&c.order, from).take(max).copied().collect(),
+            None => Vec::new(),
         }
     }
 
@@ -384,13 +376,7 @@ impl<P> Tracker<P> {
         // Never within the reach of `recent_initial` (SKEW_NS).
         let before = before.min(self.now.saturating_sub(2 * SKEW_NS));
         let from = cold.cursor;
-        let lower = match from {
-            None => std::ops::Bound::Unbounded,
-            Some(k) => std::ops::Bound::Excluded(k),
-        };
-        let scan: Vec<(i64, Id)> = self
-            .live
-            .range((lower, std::ops::Bound::Unbounded))
+        let scan: Vec<(i64, Id)> = after(&self.live, from)
             .take_while(|&&(t, _)| t < before)
             .copied()
             .collect();

@@ -412,6 +412,18 @@ impl<P> Default for Tracker<P> {
     }
 }
 
+/// The entries of `set` after `from` (from the first when `None`), in order.
+fn after(
+    set: &BTreeSet<(i64, Id)>,
+    from: Option<(i64, Id)>,
+) -> std::collections::btree_set::Range<'_, (i64, Id)> {
+    let lower = match from {
+        None => std::ops::Bound::Unbounded,
+        Some(k) => std::ops::Bound::Excluded(k),
+    };
+    set.range((lower, std::ops::Bound::Unbounded))
+}
+
 fn txn_key(r: &SipRecord) -> u64 {
     match &r.top_branch() {
         Some(b) => h(&(0u8, r.call_id(), r.cseq, r.method.as_str(), &**b)),
@@ -559,15 +571,7 @@ impl<P> Tracker<P> {
     pub fn finish_some(&mut self, end_ns: i64, max: usize) -> bool {
         self.gc_slots();
         let from = self.finish_from;
-        let mut roots: Vec<(i64, Id)> = match from {
-            None => self.live.iter().take(max).copied().collect(),
-            Some(k) => self
-                .live
-                .range((std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded))
-                .take(max)
-                .copied()
-                .collect(),
-        };
+        let mut roots: Vec<(i64, Id)> = after(&self.live, from).take(max).copied().collect();
         // Cold sessions take their place in start order (read back first).
         let cold = self.cold_after(from, max);
         if !cold.is_empty() {
@@ -582,14 +586,8 @@ impl<P> Tracker<P> {
             self.finalize(s, end_ns);
         }
         self.finish_from = roots.last().copied().or(from);
-        let next = match self.finish_from {
-            None => self.live.iter().next(),
-            Some(k) => self
-                .live
-                .range((std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded))
-                .next(),
-        };
-        next.is_some() || !self.cold_after(self.finish_from, 1).is_empty()
+        after(&self.live, self.finish_from).next().is_some()
+            || !self.cold_after(self.finish_from, 1).is_empty()
     }
 
     /// Capture time as far as this tracker has run.
