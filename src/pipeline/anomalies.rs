@@ -32,10 +32,7 @@ const BATCH: usize = 1024;
 /// Bytes of rows each sort holds in memory before spilling: 32 MiB, or
 /// `SIPAUDIT_ANOMALY_SPILL_BYTES` (tests use a tiny value).
 fn budget() -> usize {
-    std::env::var("SIPAUDIT_ANOMALY_SPILL_BYTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(32 << 20)
+    super::env_number("SIPAUDIT_ANOMALY_SPILL_BYTES").unwrap_or(32 << 20)
 }
 
 /// The grouping order: a file's identical anomalies together, by frame.

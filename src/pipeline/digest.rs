@@ -36,9 +36,7 @@ use crate::packet::Origin;
 fn batch_size() -> usize {
     static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *N.get_or_init(|| {
-        std::env::var("SIPAUDIT_DIGEST_BATCH")
-            .ok()
-            .and_then(|v| v.parse().ok())
+        super::env_number("SIPAUDIT_DIGEST_BATCH")
             .filter(|&n| n > 0)
             .unwrap_or(512)
     })

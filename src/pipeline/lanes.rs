@@ -56,9 +56,7 @@ const SHARED: usize = 0;
 fn round_packets() -> usize {
     static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *N.get_or_init(|| {
-        std::env::var("SIPAUDIT_LANE_ROUND")
-            .ok()
-            .and_then(|v| v.parse().ok())
+        super::env_number("SIPAUDIT_LANE_ROUND")
             .filter(|&n| n > 0)
             .unwrap_or(4_096)
     })

@@ -799,6 +799,13 @@ impl<'s> RulesStage<'s> {
     }
 }
 
+/// The number in environment variable `name`, when set and a number: the
+/// knobs tests use to run small inputs through many batches, rounds or
+/// spills (each caller documents its own).
+pub(crate) fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 /// Finished sessions held in memory before they are spilled to run files
 /// (about 1 KB each): 100,000, or under a memory budget (`--memory`) as
 /// many as an eighth of it holds (32,768 for 256 MB).
@@ -806,10 +813,7 @@ impl<'s> RulesStage<'s> {
 /// the external merge).
 fn spill_rows_within(budget: Option<u64>) -> usize {
     let cap = budget.map_or(100_000, |b| (b / 8 / 1024).clamp(1024, 100_000) as usize);
-    std::env::var("SIPAUDIT_SPILL_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cap)
+    env_number("SIPAUDIT_SPILL_ROWS").unwrap_or(cap)
 }
 
 /// [`spill_rows_within`] without a budget.

@@ -58,9 +58,7 @@ const COLD_AGE_NS: i64 = 2_000_000_000;
 /// small captures in many batches with it; the output does not depend on
 /// it).
 fn batch_size() -> usize {
-    std::env::var("SIPAUDIT_TRACK_BATCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    super::env_number("SIPAUDIT_TRACK_BATCH")
         .filter(|&n| n > 0)
         .unwrap_or(BATCH)
 }
@@ -86,10 +84,7 @@ fn resident_bytes() -> Option<u64> {
 }
 
 fn finish_step() -> Option<usize> {
-    let step = std::env::var("SIPAUDIT_FINISH_STEP")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(FINISH_STEP);
+    let step = super::env_number("SIPAUDIT_FINISH_STEP").unwrap_or(FINISH_STEP);
     (step > 0).then_some(step)
 }
 
