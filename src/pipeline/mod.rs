@@ -663,7 +663,7 @@ struct Reports {
     /// The counts of summary.csv, by typed value.
     tally: rules::tally::Tally,
     /// Sessions with a capability refusal, for INCONSISTENT_EXPERIENCE.
-    experience: Vec<rules::Experience>,
+    experience: rules::ExperienceGroups,
     /// The sessions given INCONSISTENT_EXPERIENCE (known when the last rows
     /// are written), sorted.
     inconsistent: Vec<u64>,
@@ -856,7 +856,9 @@ impl Reports {
                 self.keep(Err(err));
             }
         }
-        self.experience.extend(e.experience);
+        if let Some(x) = e.experience {
+            self.experience.add(x);
+        }
         let mut rows = spill::Rows {
             session: Vec::new(),
             flagged: None,
@@ -907,7 +909,7 @@ impl Reports {
             (true, Some(_)) => {
                 let w = self.waiting.take().expect("present");
                 self.spill_runs = w.runs();
-                self.inconsistent = rules::inconsistent_experience(&self.experience);
+                self.inconsistent = self.experience.inconsistent();
                 let ids = &self.inconsistent;
                 w.finish(&|id| ids.binary_search(&id).is_ok(), &mut out)
             }
@@ -1106,7 +1108,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         policy: cfg.policy.clone(),
         error: None,
         tally: rules::tally::Tally::default(),
-        experience: Vec::new(),
+        experience: rules::ExperienceGroups::default(),
         inconsistent: Vec::new(),
         html: html_rows,
         log: match cfg.partition_log {

@@ -40,31 +40,61 @@ pub struct Experience {
 /// outcome or verdict differs between sessions whose visited network, access
 /// type or UE profile differ. Returns their ids, sorted.
 pub fn inconsistent_experience(entries: &[Experience]) -> Vec<u64> {
-    let mut groups: std::collections::BTreeMap<&(String, DestClass, String), Vec<&Experience>> =
-        std::collections::BTreeMap::new();
+    let mut groups = ExperienceGroups::default();
     for e in entries {
-        groups.entry(&e.key).or_default().push(e);
+        groups.add(e.clone());
     }
-    let mut out = Vec::new();
-    for g in groups.values() {
-        // Two entries differing in both result and context exist iff two
-        // distinct (result, context) pairs do: compare the distinct pairs
-        // (a handful), not every pair of entries (quadratic in a group of
-        // thousands of sessions of one subscriber).
-        let distinct: std::collections::BTreeSet<_> =
-            g.iter().map(|e| (&e.result, &e.context)).collect();
-        let distinct: Vec<_> = distinct.into_iter().collect();
-        let inconsistent = distinct
-            .iter()
-            .enumerate()
-            .any(|(i, a)| distinct[i + 1..].iter().any(|b| a.0 != b.0 && a.1 != b.1));
-        if inconsistent {
-            out.extend(g.iter().map(|e| e.session));
+    groups.inconsistent()
+}
+
+/// The §F check gathered as sessions finish: per group key, the distinct
+/// (result, context) pairs seen (a handful) and the session ids (8 bytes a
+/// session instead of a whole [`Experience`] with its strings: a night of
+/// refusals is kept in tens of MB, not GB).
+#[derive(Default)]
+pub struct ExperienceGroups {
+    groups: std::collections::BTreeMap<(String, DestClass, String), ExperienceGroup>,
+}
+
+/// An experience's context: visited network, access type, UE profile.
+type Context = (Option<String>, Option<String>, Option<UeProfile>);
+
+/// What [`ExperienceGroups`] keeps of one group.
+#[derive(Default)]
+struct ExperienceGroup {
+    distinct: std::collections::BTreeSet<((Outcome, Verdict), Context)>,
+    sessions: Vec<u64>,
+}
+
+impl ExperienceGroups {
+    /// Adds one session's experience.
+    pub fn add(&mut self, e: Experience) {
+        let g = self.groups.entry(e.key).or_default();
+        g.distinct.insert((e.result, e.context));
+        g.sessions.push(e.session);
+    }
+
+    /// The sessions flagged, sorted ([`inconsistent_experience`]).
+    pub fn inconsistent(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for g in self.groups.values() {
+            // Two entries differing in both result and context exist iff two
+            // distinct (result, context) pairs do: compare the distinct pairs
+            // (a handful), not every pair of entries (quadratic in a group of
+            // thousands of sessions of one subscriber).
+            let distinct: Vec<_> = g.distinct.iter().collect();
+            let inconsistent = distinct
+                .iter()
+                .enumerate()
+                .any(|(i, a)| distinct[i + 1..].iter().any(|b| a.0 != b.0 && a.1 != b.1));
+            if inconsistent {
+                out.extend(g.sessions.iter().copied());
+            }
         }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
-    out.sort_unstable();
-    out.dedup();
-    out
 }
 
 #[cfg(test)]
