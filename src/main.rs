@@ -129,7 +129,7 @@ struct AnalyzeArgs {
     /// Do not write report.html.
     #[arg(long)]
     no_html: bool,
-    /// Memory budget in MB (default 256; 0: none). Above half of it, lone
+    /// Memory budget in MB (default 256; 0: none). Above a quarter of it, lone
     /// requests that only wait (no answer, no link; a scanner's INVITEs)
     /// are kept in spill files in the output's temporary directory until
     /// something of theirs comes; the reports are the same either way.

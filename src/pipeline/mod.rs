@@ -98,7 +98,7 @@ pub struct Config {
     /// takes them as they are instead of routing again.
     pub routed: bool,
     /// The memory budget in bytes (`--memory`; `None`: none, the library
-    /// default): above half of it, waiting sessions go to spill files in
+    /// default): above a quarter of it, waiting sessions go to spill files in
     /// `out_dir` ([`track::Tracking::memory_budget`]).
     pub memory: Option<u64>,
 }

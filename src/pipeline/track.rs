@@ -63,11 +63,15 @@ fn batch_size() -> usize {
         .unwrap_or(BATCH)
 }
 
-/// The memory budget (`--memory`): above half of it (resident memory of
-/// the process), each batch sends the partitions' waiting sessions idle for
-/// [`COLD_AGE_NS`] to their spill files (`dialog/tracker/cold.rs`); half,
-/// because the rest of the run (reorder windows, messages waiting for their
-/// session, report.html's ladders) needs the other half. With
+/// The memory budget (`--memory`): above a quarter of it (resident memory
+/// of the process), each batch sends the partitions' waiting sessions idle
+/// for [`COLD_AGE_NS`] to their spill files (`dialog/tracker/cold.rs`); a
+/// quarter, because everything else that grows with the rate (reorder
+/// windows, retransmission keys, messages waiting for their session,
+/// report.html's ladders, the spilled sessions' own index and timers) keeps
+/// growing after spilling starts: from half, the scanner burst at -j2
+/// peaked at 260 MB (268 MB gzipped) in the benchmark; from a quarter at
+/// 241-245 MB. With
 /// `SIPAUDIT_COLD=always` every batch freezes whatever may go cold,
 /// whatever the memory (the tests' way to show the output does not change).
 struct Budget {
@@ -275,7 +279,7 @@ impl Tracking {
                 Some(t)
             } else {
                 resident_bytes()
-                    .is_some_and(|r| r > b.bytes / 2)
+                    .is_some_and(|r| r > b.bytes / 4)
                     .then(|| t.saturating_sub(COLD_AGE_NS))
             }
         });
