@@ -160,6 +160,9 @@ command -v cargo >/dev/null || die "cargo not found (a Rust toolchain is needed)
 # ------------------------------------------------------------------ build
 log "building sipaudit (release)"
 cargo build --release --quiet --bin sipaudit
+# What was built, read now: a commit made during a long run must not be named in the table.
+BUILT_FROM="$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src modified')"
+[ "$TABLE_ONLY" = 0 ] || BUILT_FROM="$BUILT_FROM; --table-only: the runs may come from an earlier build"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 SIPAUDIT=${TARGET_DIR:-$ROOT/target}/release/sipaudit
@@ -583,8 +586,7 @@ TABLE=$OUT/results-rates.md
   printf '# sipaudit benchmark of real rates (table written %s)\n\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   printf -- '- machine: %s cores, %s, shared (load average before each capture'"'"'s runs in its header); sipaudit %s (git %s%s)\n' "$(nproc)" \
     "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)" \
-    "$("$SIPAUDIT" --version | cut -d' ' -f2)" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
-    "$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src modified')"
+    "$("$SIPAUDIT" --version | cut -d' ' -f2)" "$BUILT_FROM" ""
   printf -- '- %s; %s; %s\n' "$SIPP_VERSION" "$(tshark --version 2>/dev/null | awk 'NR == 1')" "$(sngrep -V 2>/dev/null | awk 'NR == 1')"
   printf -- '- wall and CPU s (user + sys): median of %s run(s) for sipaudit, 1 run for tshark and sngrep; peak RSS: largest of the runs\n' "$REPEAT"
   printf -- '- pkt/s = packets / wall s; pkt/CPU-s = packets / CPU s (a killed run did not read the whole file: "< " marks an upper bound); verdicts: counts of the verdict and outcome columns of sessions.csv\n'
