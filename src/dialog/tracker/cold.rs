@@ -102,6 +102,8 @@ pub(super) struct Cold {
     warning: Option<(PathBuf, std::io::Error)>,
     /// No more freezing (a write failed).
     stopped: bool,
+    /// Bytes per segment ([`SEGMENT_BYTES`]; tests use less).
+    segment_bytes: u64,
     /// Sessions frozen and read back, in total.
     pub frozen: u64,
     pub thawed: u64,
@@ -132,6 +134,7 @@ impl Cold {
             error: None,
             warning: None,
             stopped: false,
+            segment_bytes: SEGMENT_BYTES,
             frozen: 0,
             thawed: 0,
         }
@@ -155,9 +158,15 @@ impl Cold {
         let full = self
             .segs
             .back()
-            .is_none_or(|s| s.written + self.buf.len() as u64 >= SEGMENT_BYTES);
+            .is_none_or(|s| s.written + self.buf.len() as u64 >= self.segment_bytes);
         if full {
             self.flush();
+            // A last segment already read back whole is not needed any more.
+            if let Some(s) = self.segs.back_mut().filter(|s| s.live == 0) {
+                if s.file.take().is_some() {
+                    let _ = std::fs::remove_file(&s.path);
+                }
+            }
             let n = self.first + self.segs.len() as u64;
             let path = self.dir.join(format!("{}-{n}.tmp", self.stem));
             match File::options()
@@ -674,5 +683,47 @@ fn remove_from(map: &mut FxHashMap<u64, Ids>, k: u64, s: Id) {
         if v.is_empty() {
             map.remove(&k);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    /// Blobs stored over many small segments come back equal in any order;
+    /// a segment is deleted once read back whole (the last one too, when a
+    /// new one starts), and nothing is left after the store is dropped.
+    #[test]
+    fn segments_roll_over_read_back_and_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Cold::new(dir.path(), ".t");
+        c.segment_bytes = 4096;
+        let blob = |i: u64| -> Vec<u8> { (0..(100 + i % 300)).map(|k| (i + k) as u8).collect() };
+        for i in 0..2000 {
+            assert!(c.store(i, i * 7, &blob(i)));
+        }
+        let made = c.first + c.segs.len() as u64;
+        assert!(made > 50, "segments: {made}");
+        // Read back out of order: every third first, then the rest.
+        for i in (0..2000).step_by(3) {
+            assert_eq!(c.load(i).unwrap(), blob(i), "blob {i}");
+        }
+        for i in (0..2000).filter(|i| i % 3 != 0) {
+            assert_eq!(c.load(i).unwrap(), blob(i), "blob {i}");
+        }
+        assert!(c.load(5).is_none(), "read back once");
+        assert!(files(dir.path()) <= 1, "read segments deleted");
+        assert!(c.error.is_none() && c.warning.is_none());
+        // A full last segment already read back goes when the next starts.
+        assert!(c.store(9000, 1, &vec![1; 5000]));
+        assert_eq!(c.load(9000).unwrap(), vec![1; 5000]);
+        assert!(c.store(9001, 1, &[2; 10]));
+        assert_eq!(files(dir.path()), 1);
+        drop(c);
+        assert_eq!(files(dir.path()), 0);
     }
 }
