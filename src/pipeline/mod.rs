@@ -743,7 +743,7 @@ impl Feed {
 type Origins = Vec<Option<(i64, u32)>>;
 
 /// Where finished sessions are evaluated and written: on this thread, or on
-/// a thread of their own that receives them in order (`--jobs` > 2).
+/// a thread of their own that receives them in order (`--jobs` > 1).
 enum RulesStage<'s> {
     Inline(Box<Reports>),
     Thread {
@@ -1059,10 +1059,11 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
     let first_ts = &src.first_ts;
     // --jobs N: one thread reads and decodes each file (or records file),
     // this one routes the timeline to the tracking partitions, which run on
-    // a pool of N threads (track.rs); with N > 2 finished sessions are
-    // evaluated and written on a thread of their own (RulesStage) and a file
-    // of 1 MiB or more is decoded in lanes on N - 1 threads (lanes.rs); a
-    // smaller one gets N - 3 helpers digesting its messages (digest.rs).
+    // a pool of N threads (track.rs; for N > 1 one batch behind the routing,
+    // with finished sessions evaluated and written on a thread of their own,
+    // RulesStage); with N > 2 a file of 1 MiB or more is decoded in lanes on
+    // N - 1 threads (lanes.rs); a smaller one gets N - 3 helpers digesting
+    // its messages (digest.rs).
     let opts = merge::MergeOptions {
         prefetch: jobs,
         ..merge::MergeOptions::default()
@@ -1133,7 +1134,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
     }
     let mut last_ts = i64::MIN;
     let (results, mut reports) = std::thread::scope(|scope| {
-        let mut stage = RulesStage::new(reports, (jobs > 2).then_some(scope));
+        let mut stage = RulesStage::new(reports, (jobs > 1).then_some(scope));
         let results = merge::merge(
             first_ts,
             &opts,
@@ -1148,9 +1149,10 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
                     row: found.row,
                 };
                 if tracking.push(found.rec, payload) {
-                    tracking.run_batch();
-                    let f = tracking.collect(&mut feed, false);
-                    stage.send(f, &tracking);
+                    tracking.run_batch(&mut |t| {
+                        let f = t.collect(&mut feed, false);
+                        stage.send(f, t);
+                    });
                 }
             },
         );

@@ -105,6 +105,10 @@ pub struct Tracking {
     /// Feed order of the next record.
     fed: u64,
     pool: Option<rayon::ThreadPool>,
+    /// The batch running on the pool while the next one is routed
+    /// (`--jobs` > 1): the partitions come back through it, with the
+    /// batch's last capture time.
+    running: Option<(std::sync::mpsc::Receiver<Vec<Part>>, i64)>,
     numbering: Numbering,
     /// Finished sessions waiting for a final id (theirs or a related one).
     pending: Vec<SessionSummary>,
@@ -200,6 +204,7 @@ impl Tracking {
             last_ts: i64::MIN,
             fed: 0,
             pool,
+            running: None,
             numbering: Numbering::default(),
             pending: Vec::new(),
             keep_messages,
@@ -270,11 +275,72 @@ impl Tracking {
         self.batched >= self.batch_size
     }
 
-    /// Runs the partitions over the routed records and numbers what can be
-    /// numbered.
-    pub fn run_batch(&mut self) {
+    /// Runs the partitions over the routed records, numbers what can be
+    /// numbered and hands `then` the stage to collect from.
+    ///
+    /// With a pool (`--jobs` > 1) the batches are pipelined: this waits for
+    /// the batch still running, numbers it, lets `then` collect it, and
+    /// starts this one on the pool, so that the next batch is routed (and
+    /// report.html's ladders are fed) while the partitions track this one.
+    /// What `then` sees is what it would see right after that batch ran:
+    /// the output does not change, only when it is written.
+    pub fn run_batch(&mut self, then: &mut dyn FnMut(&mut Tracking)) {
         let (t, keep) = (self.last_ts, self.keep_messages);
-        let freeze = self.budget.as_ref().and_then(|b| {
+        let freeze = self.freeze_before(t);
+        let work =
+            move |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep, freeze);
+        self.batched = 0;
+        if self.pool.is_none() {
+            self.parts
+                .iter_mut()
+                .zip(self.batch.iter_mut())
+                .for_each(work);
+            self.numbering.number(&mut self.parts, Some(t));
+            return then(self);
+        }
+        let mut batch: Vec<Vec<(SipRecord, Payload)>> = self
+            .batch
+            .iter_mut()
+            .map(|b| std::mem::replace(b, Vec::with_capacity(b.capacity())))
+            .collect();
+        let running = self.wait();
+        if running {
+            then(self);
+        }
+        let mut parts = std::mem::take(&mut self.parts);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let pool = self.pool.as_ref().expect("checked above");
+        pool.spawn(move || {
+            parts
+                .par_iter_mut()
+                .zip(batch.par_iter_mut())
+                .for_each(work);
+            // The receiver lives as long as the stage; a send can fail only
+            // while it unwinds from another panic.
+            let _ = tx.send(parts);
+        });
+        self.running = Some((rx, t));
+    }
+
+    /// Waits for the batch running on the pool, if any, and numbers it;
+    /// returns whether there was one.
+    fn wait(&mut self) -> bool {
+        let Some((rx, t)) = self.running.take() else {
+            return false;
+        };
+        // A partition that panicked drops its sender: the panic is the
+        // bug to report, not this.
+        self.parts = rx
+            .recv()
+            .expect("a tracking partition panicked on the pool");
+        self.numbering.number(&mut self.parts, Some(t));
+        true
+    }
+
+    /// Under the memory budget: sessions idle since before the returned
+    /// time go to the spill files after batch time `t` ([`Budget`]).
+    fn freeze_before(&self, t: i64) -> Option<i64> {
+        self.budget.as_ref().and_then(|b| {
             if b.always {
                 Some(t)
             } else {
@@ -282,23 +348,7 @@ impl Tracking {
                     .is_some_and(|r| r > b.bytes / 4)
                     .then(|| t.saturating_sub(COLD_AGE_NS))
             }
-        });
-        let work = |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep, freeze);
-        match &self.pool {
-            Some(pool) => pool.install(|| {
-                self.parts
-                    .par_iter_mut()
-                    .zip(self.batch.par_iter_mut())
-                    .for_each(work)
-            }),
-            None => self
-                .parts
-                .iter_mut()
-                .zip(self.batch.iter_mut())
-                .for_each(work),
-        }
-        self.batched = 0;
-        self.numbering.number(&mut self.parts, Some(t));
+        })
     }
 
     /// Ends the batch at `end_ns` (see [`Tracker::finish`]) and hands `send`
@@ -318,8 +368,28 @@ impl Tracking {
         feed: &mut Feed,
         send: &mut dyn FnMut(Finished, &Tracking),
     ) {
-        self.run_batch();
-        let keep = self.keep_messages;
+        if self.wait() {
+            let f = self.collect(feed, false);
+            send(f, self);
+        }
+        let (t, keep) = (self.last_ts, self.keep_messages);
+        let freeze = self.freeze_before(t);
+        let run = |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep, freeze);
+        match &self.pool {
+            Some(pool) => pool.install(|| {
+                self.parts
+                    .par_iter_mut()
+                    .zip(self.batch.par_iter_mut())
+                    .for_each(run)
+            }),
+            None => self
+                .parts
+                .iter_mut()
+                .zip(self.batch.iter_mut())
+                .for_each(run),
+        }
+        self.batched = 0;
+        self.numbering.number(&mut self.parts, Some(t));
         let work = |p: &mut Part| {
             p.tracker.finish_prepare(end_ns);
             p.take(keep);
