@@ -258,4 +258,33 @@ To: <sip:b@x>;tag={tag}\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n
         let changed = no_branch.replace("Content-Length: 0", "Content-Length:  0");
         assert!(!r.observe(key(&changed), 2));
     }
+
+    #[test]
+    fn the_window_answers_as_a_map_of_last_sightings_would() {
+        // Few keys, many sightings at pseudo-random gaps around the window:
+        // a repeat is a key last seen at most 32 s before, whatever was
+        // forgotten in between.
+        let mut r = Retransmissions::default();
+        let mut last: std::collections::HashMap<u64, i64> = Default::default();
+        let (mut x, mut t) = (0x9e37_79b9_7f4a_7c15u64, 0i64);
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            t += (x % 4_000_000_000) as i64;
+            let k = x % 37;
+            let want = last
+                .insert(k, t)
+                .is_some_and(|s| t - s <= RETRANSMISSION_WINDOW_NS);
+            assert_eq!(
+                r.observe(TxnKey(k.wrapping_mul(0x2545_f491_4f6c_dd1d)), t),
+                want
+            );
+        }
+        let live = last
+            .values()
+            .filter(|&&s| t - s <= RETRANSMISSION_WINDOW_NS)
+            .count();
+        assert_eq!(r.len(), live, "forgotten exactly when out of the window");
+    }
 }
