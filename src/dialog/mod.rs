@@ -14,6 +14,7 @@
 
 pub(crate) mod codec;
 pub mod ident;
+pub mod keyring;
 pub mod linkkeys;
 pub mod partition;
 pub mod record;
@@ -26,7 +27,6 @@ pub use partition::{partition_key, partition_of};
 pub use record::{Capture, Method, SipRecord, Tags};
 pub use tracker::{Mark, Outcome, Rule, SessionSummary, TrackAnomaly, Tracker};
 
-use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 
 use crate::sip::{HeaderId, Message, StartLine};
@@ -123,72 +123,36 @@ pub(crate) struct KeyParts<'a> {
 }
 
 /// Recognises retransmissions and capture duplicates in a time-ordered
-/// stream of messages.
-///
-/// Every observation of the window is kept once, in time order, in `ring`
-/// (key and time: 16 bytes); `latest` finds a key's latest observation by
-/// its place in the ring, 4 bytes a slot plus hashbrown's control byte,
-/// hashed by the key itself (already a hash). That is a third of a map from
-/// key to time beside an expiry queue, which held the key three times:
-/// 35 MB at a sustained 2,000 calls/s (600,000 keys in 32 s), now about
-/// 22 MB.
+/// stream of messages: every observation of the window once, in a
+/// [`keyring::KeyRing`] (35 MB for the 32 s of keys at a sustained 2,000
+/// calls/s as a map beside an expiry queue, 22 MB so).
 #[derive(Default)]
 pub struct Retransmissions {
-    /// Observations of the last window, oldest first.
-    ring: VecDeque<(TxnKey, i64)>,
-    /// Observations dropped from the front of `ring` so far: the place of
-    /// `ring[i]` is `dropped + i`.
-    dropped: u64,
-    /// The place of each key's latest observation, as its low 32 bits (a
-    /// window never holds 2^32 observations).
-    latest: hashbrown::HashTable<u32>,
+    /// Observations of the last window (key, capture time), oldest first.
+    seen: keyring::KeyRing<i64>,
 }
 
 impl Retransmissions {
     /// Whether the message with this key, captured at `ts_ns`, repeats one
     /// seen within the window. Call in capture-time order.
     pub fn observe(&mut self, key: TxnKey, ts_ns: i64) -> bool {
-        self.expire(ts_ns);
-        let place = (self.dropped + self.ring.len() as u64) as u32;
-        let (ring, dropped) = (&self.ring, self.dropped as u32);
-        let at = |p: &u32| ring[p.wrapping_sub(dropped) as usize].0;
-        let repeat = match self.latest.find_mut(key.0, |p| at(p) == key) {
-            Some(p) => {
-                *p = place;
-                true
+        while let Some(&(_, ts)) = self.seen.front() {
+            if ts_ns.saturating_sub(ts) <= RETRANSMISSION_WINDOW_NS {
+                break;
             }
-            None => {
-                self.latest.insert_unique(key.0, place, |&p| at(&p).0);
-                false
-            }
-        };
-        self.ring.push_back((key, ts_ns));
-        repeat
+            self.seen.pop_front();
+        }
+        self.seen.push(key.0, ts_ns)
     }
 
     /// Keys currently remembered.
     pub fn len(&self) -> usize {
-        self.latest.len()
+        self.seen.len()
     }
 
     /// Whether no key is remembered.
     pub fn is_empty(&self) -> bool {
-        self.latest.is_empty()
-    }
-
-    fn expire(&mut self, now: i64) {
-        while let Some(&(key, ts)) = self.ring.front() {
-            if now.saturating_sub(ts) <= RETRANSMISSION_WINDOW_NS {
-                break;
-            }
-            // Forgotten only when this is the key's latest observation.
-            let place = self.dropped as u32;
-            if let Ok(e) = self.latest.find_entry(key.0, |&p| p == place) {
-                e.remove();
-            }
-            self.ring.pop_front();
-            self.dropped += 1;
-        }
+        self.seen.is_empty()
     }
 }
 

@@ -83,11 +83,10 @@ impl<P> Tracker<P> {
         self.ended_attempts.insert(a, session);
         for k in keys {
             if let IndexKey::Txn(t) | IndexKey::Dialog(t) = *k {
-                self.ended.insert(t, session);
-                self.ended_expiry.push_back((until, t, a));
+                self.ended.push(t, session);
             }
         }
-        self.ended_expiry.push_back((until, 0, a));
+        self.ended_expiry.push_back((until, a, self.ended.end()));
     }
 
     pub(super) fn finalize(&mut self, s: Id, now: i64) {

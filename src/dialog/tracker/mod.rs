@@ -41,6 +41,7 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
 use crate::dialog::ident;
+use crate::dialog::keyring::KeyRing;
 use crate::dialog::record::{Method, SipRecord};
 use crate::dialog::windows::{WinKey, Windows};
 use crate::dialog::{RETRANSMISSION_WINDOW_NS, Retransmissions};
@@ -325,9 +326,10 @@ pub struct Tracker<P> {
     /// attempt ids, for W0 after the end, so that a late retransmission
     /// joins the written session instead of starting one, and a B2BUA leg
     /// written later still names it (16 bytes of key and value each).
-    ended: FxHashMap<u64, u64>,
+    ended: KeyRing<u64>,
     ended_attempts: FxHashMap<Id, u64>,
-    ended_expiry: VecDeque<(i64, u64, Id)>,
+    /// (until, attempt, end of its keys in `ended`), one per attempt.
+    ended_expiry: VecDeque<(i64, Id, u64)>,
     /// `consider` calls: the candidate work done (a test hook for the
     /// O(1)-per-request property).
     link_work: u64,
@@ -386,7 +388,7 @@ impl<P> Default for Tracker<P> {
             windows: Windows::default(),
             late_watch: FxHashMap::default(),
             late_expiry: VecDeque::new(),
-            ended: FxHashMap::default(),
+            ended: KeyRing::default(),
             ended_attempts: FxHashMap::default(),
             ended_expiry: VecDeque::new(),
             link_work: 0,
@@ -678,12 +680,14 @@ impl<P> Tracker<P> {
         {
             self.recent_initial.pop_front();
         }
-        while let Some(&(until, key, a)) = self.ended_expiry.front() {
+        while let Some(&(until, a, end)) = self.ended_expiry.front() {
             if until >= self.now {
                 break;
             }
             self.ended_expiry.pop_front();
-            self.ended.remove(&key);
+            while self.ended.start() < end {
+                self.ended.pop_front();
+            }
             self.ended_attempts.remove(&a);
         }
         while let Some(&(until, key)) = self.late_expiry.front() {

@@ -146,7 +146,7 @@ impl<P> Tracker<P> {
         };
         let dk = dialog_key(rec.call_id(), ft, tt);
         if !self.dialogs.contains_key(&dk) {
-            if let Some(&sid) = self.ended.get(&dk) {
+            if let Some(&sid) = self.ended.get(dk) {
                 self.assign_session(seq, sid);
                 return;
             }

@@ -45,7 +45,7 @@ impl<P> Tracker<P> {
             self.find_txn(&rec)
         };
         let Some((a, kind)) = found else {
-            if let Some(&sid) = self.ended.get(&txn_key(&rec)) {
+            if let Some(&sid) = self.ended.get(txn_key(&rec)) {
                 self.assign_session(seq, sid);
                 return;
             }
