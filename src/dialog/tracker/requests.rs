@@ -103,7 +103,7 @@ impl<P> Tracker<P> {
         }
         let m = at.more_mut();
         m.acked_2xx = Some(tt.into());
-        m.confirmed_tags.push(tt.into());
+        push_tight(&mut m.confirmed_tags, tt.into());
         at.open_dialogs += 1;
         at.keys.push(IndexKey::Dialog(dk));
         self.dialogs.insert(dk, a);
@@ -203,10 +203,13 @@ impl<P> Tracker<P> {
                 .iter()
                 .any(|t| t.request.cseq == rec.cseq && t.request.method == rec.method);
             if !known {
-                at.more_mut().in_dialog.push(InDialogTxn {
-                    request: rec.clone(),
-                    final_response: None,
-                });
+                push_tight(
+                    &mut at.more_mut().in_dialog,
+                    InDialogTxn {
+                        request: rec.clone(),
+                        final_response: None,
+                    },
+                );
             }
         }
         self.txns.insert(

@@ -103,7 +103,7 @@ impl<P> Tracker<P> {
                 .as_ref()
                 .is_none_or(|f| f.status == rec.status && f.to_tag() == rec.to_tag());
             if same_final && !at.more().final_sources.contains(&rec.at.src) {
-                at.more_mut().final_sources.push(rec.at.src);
+                push_tight(&mut at.more_mut().final_sources, rec.at.src);
             }
         }
         if (101..300).contains(&status) {
@@ -114,7 +114,7 @@ impl<P> Tracker<P> {
                 .iter()
                 .any(|x| x.status == rec.status && x.to_tag() == rec.to_tag() && x.rseq == rec.rseq)
             {
-                at.more_mut().answers.push(rec.clone());
+                push_tight(&mut at.more_mut().answers, rec.clone());
             }
         }
         let is_invite = rec.method == Method::Invite;
@@ -129,7 +129,7 @@ impl<P> Tracker<P> {
             at.got_1xx = true;
             if let Some((dk, tt)) = dk {
                 if status > 100 && !at.more().early_tags.iter().any(|x| **x == *tt) {
-                    at.more_mut().early_tags.push(tt.into());
+                    push_tight(&mut at.more_mut().early_tags, tt.into());
                     at.keys.push(IndexKey::Dialog(dk));
                     self.dialogs.insert(dk, a);
                 }
@@ -141,7 +141,7 @@ impl<P> Tracker<P> {
                         .iter()
                         .any(|r| *r.0 == *tt && r.1 == rseq)
                     {
-                        at.more_mut().reliable.push((tt.into(), rseq, false));
+                        push_tight(&mut at.more_mut().reliable, (tt.into(), rseq, false));
                     }
                 }
             }
@@ -151,7 +151,7 @@ impl<P> Tracker<P> {
             if let Some((dk, tt)) = dk {
                 let m = at.more_mut();
                 if !m.confirmed_tags.iter().any(|x| **x == *tt) {
-                    m.confirmed_tags.push(tt.into());
+                    push_tight(&mut m.confirmed_tags, tt.into());
                     if m.confirmed_tags.len() > 1 {
                         flags.push(Mark::ForkedMultiAnswer);
                     }
