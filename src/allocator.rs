@@ -14,9 +14,14 @@
 //! 2 MB transparent huge page where mimalloc asks for them): 17 % of a run
 //! on the 2,000 calls/s capture was `clear_page_erms` (perf). Keeping freed
 //! memory for 10 s cut the page faults of that run from about 1,800 to
-//! about 440 and its system time from 0.25 s to 0.07 s; peak RSS is the
-//! same, since the memory is reused, not added. `MIMALLOC_PURGE_DELAY` in
-//! the environment still decides when it is set.
+//! about 440 and its system time from 0.25 s to 0.07 s. That was with
+//! arenas committed eagerly (below); since they are committed as used, the
+//! 10 s only kept freed pages resident: on the 60 s capture at 2,000
+//! calls/s, 1 s (mimalloc's default, set explicitly so that an upgrade
+//! does not move it) peaks 20 MiB lower at -j2 (279.7 -> 259.3 MiB) with
+//! CPU x0.99, and the scanner burst 5 MiB lower with CPU x0.99 (paired
+//! whole-process medians of 3). `MIMALLOC_PURGE_DELAY` in the environment
+//! still decides when it is set.
 //!
 //! Arena commit: on Linux mimalloc commits each arena it reserves eagerly,
 //! so the kernel backs it with 2 MB transparent huge pages that it zeroes
@@ -32,7 +37,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Milliseconds mimalloc keeps freed memory before it purges it.
-const PURGE_DELAY_MS: std::os::raw::c_long = 10_000;
+const PURGE_DELAY_MS: std::os::raw::c_long = 1_000;
 
 /// `mi_option_purge_delay` of `mimalloc.h` (the 16th option, in v2 and v3
 /// alike), which the Rust bindings do not name; the test below checks that

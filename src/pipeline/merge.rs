@@ -339,6 +339,12 @@ impl<T: Timed> Reorder<T> {
         let key = (ts, frame, seq, self.arrivals);
         self.arrivals += 1;
         let h = Held { key, rec };
+        // Grown by a quarter, not doubled: at 2,000 calls/s the window holds
+        // about 38,000 records of some 390 bytes, and doubling would leave
+        // up to half of a 25 MB buffer unused for the rest of the run.
+        if self.held.len() == self.held.capacity() {
+            self.held.reserve_exact((self.held.len() / 4).max(64));
+        }
         // Keys are unique (arrival), so the position is exact.
         if self.held.back().is_none_or(|b| b.key < key) {
             self.held.push_back(h);
