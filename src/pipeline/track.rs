@@ -108,7 +108,10 @@ pub struct Tracking {
     /// The batch running on the pool while the next one is routed
     /// (`--jobs` > 1): the partitions come back through it, with the
     /// batch's last capture time.
-    running: Option<(std::sync::mpsc::Receiver<Vec<Part>>, i64)>,
+    running: Option<(
+        std::sync::mpsc::Receiver<std::thread::Result<Vec<Part>>>,
+        i64,
+    )>,
     numbering: Numbering,
     /// Finished sessions waiting for a final id (theirs or a related one).
     pending: Vec<SessionSummary>,
@@ -285,19 +288,15 @@ impl Tracking {
     /// What `then` sees is what it would see right after that batch ran:
     /// the output does not change, only when it is written.
     pub fn run_batch(&mut self, then: &mut dyn FnMut(&mut Tracking)) {
+        if self.pool.is_none() {
+            self.run_here();
+            return then(self);
+        }
         let (t, keep) = (self.last_ts, self.keep_messages);
         let freeze = self.freeze_before(t);
         let work =
             move |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep, freeze);
         self.batched = 0;
-        if self.pool.is_none() {
-            self.parts
-                .iter_mut()
-                .zip(self.batch.iter_mut())
-                .for_each(work);
-            self.numbering.number(&mut self.parts, Some(t));
-            return then(self);
-        }
         let mut batch: Vec<Vec<(SipRecord, Payload)>> = self
             .batch
             .iter_mut()
@@ -311,13 +310,19 @@ impl Tracking {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let pool = self.pool.as_ref().expect("checked above");
         pool.spawn(move || {
-            parts
-                .par_iter_mut()
-                .zip(batch.par_iter_mut())
-                .for_each(work);
+            // A panic goes back with the partitions and is resumed on the
+            // calling thread, as `install` would (rayon aborts the process
+            // on a panic in a spawned job).
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                parts
+                    .par_iter_mut()
+                    .zip(batch.par_iter_mut())
+                    .for_each(work);
+                parts
+            }));
             // The receiver lives as long as the stage; a send can fail only
             // while it unwinds from another panic.
-            let _ = tx.send(parts);
+            let _ = tx.send(ran);
         });
         self.running = Some((rx, t));
     }
@@ -328,13 +333,36 @@ impl Tracking {
         let Some((rx, t)) = self.running.take() else {
             return false;
         };
-        // A partition that panicked drops its sender: the panic is the
-        // bug to report, not this.
-        self.parts = rx
-            .recv()
-            .expect("a tracking partition panicked on the pool");
+        self.parts = match rx.recv() {
+            Ok(Ok(parts)) => parts,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => unreachable!("the batch's job sends before it ends"),
+        };
         self.numbering.number(&mut self.parts, Some(t));
         true
+    }
+
+    /// Runs the routed records now (in parallel on the pool, if any) and
+    /// numbers what can be numbered.
+    fn run_here(&mut self) {
+        let (t, keep) = (self.last_ts, self.keep_messages);
+        let freeze = self.freeze_before(t);
+        let run = |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep, freeze);
+        match &self.pool {
+            Some(pool) => pool.install(|| {
+                self.parts
+                    .par_iter_mut()
+                    .zip(self.batch.par_iter_mut())
+                    .for_each(run)
+            }),
+            None => self
+                .parts
+                .iter_mut()
+                .zip(self.batch.iter_mut())
+                .for_each(run),
+        }
+        self.batched = 0;
+        self.numbering.number(&mut self.parts, Some(t));
     }
 
     /// Under the memory budget: sessions idle since before the returned
@@ -372,24 +400,8 @@ impl Tracking {
             let f = self.collect(feed, false);
             send(f, self);
         }
-        let (t, keep) = (self.last_ts, self.keep_messages);
-        let freeze = self.freeze_before(t);
-        let run = |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep, freeze);
-        match &self.pool {
-            Some(pool) => pool.install(|| {
-                self.parts
-                    .par_iter_mut()
-                    .zip(self.batch.par_iter_mut())
-                    .for_each(run)
-            }),
-            None => self
-                .parts
-                .iter_mut()
-                .zip(self.batch.iter_mut())
-                .for_each(run),
-        }
-        self.batched = 0;
-        self.numbering.number(&mut self.parts, Some(t));
+        self.run_here();
+        let keep = self.keep_messages;
         let work = |p: &mut Part| {
             p.tracker.finish_prepare(end_ns);
             p.take(keep);
