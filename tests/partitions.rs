@@ -723,21 +723,18 @@ fn waiting_capture(dir: &Path, n: usize) -> PathBuf {
             1 => {
                 e(t + 3000, false, inv.resp("SIP/2.0 180 Ringing", "x", ""));
                 e(t + 5000, false, inv.resp("SIP/2.0 200 OK", "x", ""));
-                let ack = Msg {
-                    start: "ACK sip:ue@10.0.0.2:5060 SIP/2.0",
-                    cseq: "1 ACK",
+                // The caller's in-dialog requests: ACK, then BYE.
+                let (ack_branch, bye_branch) = (format!("{branch}a"), format!("{branch}b"));
+                let in_dialog = |start, cseq, branch| Msg {
+                    start,
+                    cseq,
                     to: (callee, "x"),
-                    branch: &format!("{branch}a"),
+                    branch,
                     ..inv
                 };
+                let ack = in_dialog("ACK sip:ue@10.0.0.2:5060 SIP/2.0", "1 ACK", &ack_branch);
                 e(t + 5010, true, ack.bytes());
-                let bye = Msg {
-                    start: "BYE sip:ue@10.0.0.2:5060 SIP/2.0",
-                    cseq: "2 BYE",
-                    to: (callee, "x"),
-                    branch: &format!("{branch}b"),
-                    ..inv
-                };
+                let bye = in_dialog("BYE sip:ue@10.0.0.2:5060 SIP/2.0", "2 BYE", &bye_branch);
                 e(t + 6000, true, bye.bytes());
                 e(t + 6010, false, bye.resp("SIP/2.0 200 OK", "x", ""));
             }
