@@ -513,6 +513,54 @@ fn finished_sessions_are_dropped_as_capture_time_passes() {
     assert!(peak.0 < 400 && peak.1 < 400 && peak.2 < 3000, "{peak:?}");
 }
 
+/// The most CSeq high-water marks `Tracker` held while `calls` calls of a
+/// minute arrived at 100 calls/s.
+fn peak_cseq_marks(calls: i64) -> usize {
+    let mut msgs = Vec::new();
+    for c in 0..calls {
+        let inv = invite(&format!("c{c}"), "f", 1, &format!("z9hG4bK{c}"));
+        let mut one = call(&inv, c * S / 100, "t");
+        // The BYE and its 200 a minute later: 6,000 calls in flight.
+        for m in &mut one[5..] {
+            m.0 += 58 * S;
+        }
+        msgs.extend(one);
+    }
+    msgs.sort_by_key(|m| m.0);
+    let mut t: Tracker<()> = Tracker::default();
+    let mut peak = 0;
+    for (ts, m) in msgs {
+        let text = m.text();
+        let msg = parse_message(text.as_bytes(), Framing::Datagram).unwrap();
+        let at = Capture {
+            file: 0,
+            frame: 1,
+            seq: 0,
+            ts_ns: ts,
+            src: "10.0.0.1:5060".parse().unwrap(),
+            dst: "10.0.0.2:5060".parse().unwrap(),
+        };
+        t.push(SipRecord::new(&msg, at), (), |_, _| {});
+        t.drain(|_, _| {});
+        t.take_finished();
+        peak = peak.max(t.cseq_marks());
+    }
+    peak
+}
+
+#[test]
+fn the_cseq_marks_are_bounded_by_the_window_not_the_capture() {
+    // 100 calls/s of a minute each: a call's mark is live from its INVITE
+    // until 64 s (W0 and the retransmission window) after its BYE, so about
+    // 12,400 are live at once. The map is pruned when it has doubled since
+    // the last pruning: within twice that, for 3 minutes or 12. (Pruning at
+    // four times the open attempts, as before, let it reach 25,601.)
+    let (short, long) = (peak_cseq_marks(18_000), peak_cseq_marks(72_000));
+    eprintln!("peak CSeq marks: {short} over 3 minutes, {long} over 12");
+    assert!(short <= 2 * 12_500, "{short}");
+    assert!(long <= 2 * 12_500, "{long}");
+}
+
 #[test]
 fn years_between_rotated_files_cost_no_work() {
     // Failed calls whose retry windows are open when the capture jumps ten

@@ -325,6 +325,8 @@ pub struct Tracker<P> {
     dialogs: FxHashMap<u64, Id>,
     /// Highest CSeq sent by (Call-ID, From tag), with its last use.
     max_cseq: FxHashMap<u64, (u32, i64)>,
+    /// How many entries `max_cseq` kept at its last pruning.
+    max_cseq_kept: usize,
     /// Open retry windows, by what can link to them.
     windows: Windows,
     /// Failures of finalized sessions watched for a late retry of the same
@@ -397,6 +399,7 @@ impl<P> Default for Tracker<P> {
             attempt_keys: FxHashMap::default(),
             dialogs: FxHashMap::default(),
             max_cseq: FxHashMap::default(),
+            max_cseq_kept: 0,
             windows: Windows::default(),
             late_watch: FxHashMap::default(),
             late_expiry: VecDeque::new(),
@@ -656,6 +659,12 @@ impl<P> Tracker<P> {
     /// messages).
     pub fn live_counts(&self) -> (usize, usize, usize) {
         (self.attempts.len(), self.slots.len(), self.queue.len())
+    }
+
+    /// How many (Call-ID, From tag) CSeq high-water marks are remembered
+    /// (a test hook: bounded by the calls heard from in the last window).
+    pub fn cseq_marks(&self) -> usize {
+        self.max_cseq.len()
     }
 
     // ------------------------------------------------------------ time

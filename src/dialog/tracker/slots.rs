@@ -170,13 +170,18 @@ impl<P> Tracker<P> {
                 }
             }
         }
-        // Forget CSeq high-water marks of calls silent for a whole window.
-        // Cold attempts count: when this runs must not depend on them.
-        let attempts = self.attempts.len() + self.cold_counts().0;
-        if self.max_cseq.len() > 4096 && self.max_cseq.len() > 4 * attempts {
+        // Forget CSeq high-water marks of calls silent for a whole window
+        // (a link that reads one is within W0 of the call's last request,
+        // so when this runs never changes a report). It runs when the map
+        // has doubled since the last time: amortised O(1) per request, and
+        // the map stays within twice the calls heard from in the window,
+        // however long the capture (it used to wait for four times the open
+        // attempts, which grew with the calls closed early).
+        if self.max_cseq.len() > 4096 && self.max_cseq.len() > 2 * self.max_cseq_kept {
             let now = self.now;
             self.max_cseq
                 .retain(|_, (_, t)| now - *t <= RETRANSMISSION_WINDOW_NS + self.w0);
+            self.max_cseq_kept = self.max_cseq.len();
         }
     }
 }
