@@ -17,11 +17,15 @@
 //! about 440 and its system time from 0.25 s to 0.07 s. That was with
 //! arenas committed eagerly (below); since they are committed as used, the
 //! 10 s only kept freed pages resident: on the 60 s capture at 2,000
-//! calls/s, 1 s (mimalloc's default, set explicitly so that an upgrade
-//! does not move it) peaks 20 MiB lower at -j2 (279.7 -> 259.3 MiB) with
-//! CPU x0.99, and the scanner burst 5 MiB lower with CPU x0.99 (paired
-//! whole-process medians of 3). `MIMALLOC_PURGE_DELAY` in the environment
-//! still decides when it is set.
+//! calls/s, mimalloc's default of 1 s peaks 20 MiB lower at -j2 (279.7 ->
+//! 259.3 MiB) with CPU x0.99. 100 ms peaks lower again, for no measurable
+//! CPU: against 1 s, 259.4 -> 237.6 MiB at -j2 on that capture, and on
+//! the scanner burst 236.0 -> 213.6 MiB with CPU x0.99 (paired
+//! whole-process medians of 5 and 3). Shorter costs CPU where sessions come
+//! and go fastest: on the scanner burst 30 ms costs CPU x1.07, and 0
+//! (purge at once) x1.18, though 0 peaks at 221.5 MiB on the 2,000
+//! calls/s capture.
+//! `MIMALLOC_PURGE_DELAY` in the environment still decides when it is set.
 //!
 //! Arena commit: on Linux mimalloc commits each arena it reserves eagerly,
 //! so the kernel backs it with 2 MB transparent huge pages that it zeroes
@@ -37,7 +41,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Milliseconds mimalloc keeps freed memory before it purges it.
-const PURGE_DELAY_MS: std::os::raw::c_long = 1_000;
+const PURGE_DELAY_MS: std::os::raw::c_long = 100;
 
 /// `mi_option_purge_delay` of `mimalloc.h` (the 16th option, in v2 and v3
 /// alike), which the Rust bindings do not name; the test below checks that
