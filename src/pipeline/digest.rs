@@ -194,11 +194,13 @@ impl Digest {
             },
             method: Cell::opt(msg.method()),
             status: msg.status(),
-            call_id: Cell::opt(msg.call_id()),
+            // The record holds these already, as the same lossy text
+            // (reading them again scanned the header parameters twice).
+            call_id: Cell::str(rec.call_id()),
             cseq: msg.cseq().map(|(n, _)| n),
-            from_tag: Cell::opt(msg.from_tag()),
-            to_tag: Cell::opt(msg.to_tag()),
-            via_branch: Cell::opt(msg.top_via_branch()),
+            from_tag: Cell::str(rec.from_tag().unwrap_or_default()),
+            to_tag: Cell::str(rec.to_tag().unwrap_or_default()),
+            via_branch: Cell::str(rec.top_branch().unwrap_or_default()),
             require: tag(0),
             proxy_require: tag(1),
             supported: tag(2),
