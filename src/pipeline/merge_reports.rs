@@ -228,7 +228,7 @@ pub fn merge_reports(dirs: &[PathBuf], out: &Path, parquet: bool) -> Result<Merg
             path: p.log.clone(),
         })
         .collect();
-    let files = manifest::describe_files(staging.path(), &staging.files()?)
+    let files = manifest::describe_files(staging.path(), &staging.files()?, &[])
         .map_err(|e| staging.unstage(e))?;
     let m = manifest::Manifest::of_run(
         parts[0].header.policy.clone(),

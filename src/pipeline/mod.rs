@@ -106,6 +106,9 @@ pub struct Config {
 /// The figures of a finished run (for the stderr summary).
 #[derive(Debug, Default)]
 pub struct RunSummary {
+    /// The reports described as they were written (run.json takes them
+    /// from here instead of reading them back).
+    pub described: Vec<report::written::Written>,
     /// Input files.
     pub files: u64,
     /// Files that could not be read to their end.
@@ -985,7 +988,7 @@ fn run_staged(
     if cfg.parquet {
         report::parquet::write_twins(staging.path()).map_err(|e| staging.unstage(e))?;
     }
-    let files = manifest::describe_files(staging.path(), &staging.files()?)
+    let files = manifest::describe_files(staging.path(), &staging.files()?, &summary.described)
         .map_err(|e| staging.unstage(e))?;
     let m = manifest::Manifest::of_run(
         cfg.policy.name().to_string(),
@@ -1208,7 +1211,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         return Err(e);
     }
     if let Some(w) = feed.messages.take() {
-        w.finish()?;
+        summary.described.push(w.finish()?);
     }
     summary.spill_runs = reports.spill_runs;
     let Reports {
@@ -1232,8 +1235,8 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
                 .collect(),
         })?;
     }
-    sessions.finish()?;
-    failures.finish()?;
+    summary.described.push(sessions.finish()?);
+    summary.described.push(failures.finish()?);
     if let Some(h) = html_rows.as_mut() {
         for &id in &inconsistent {
             h.use_flagged(id);

@@ -15,6 +15,7 @@ pub mod parquet_schema;
 pub mod rows;
 pub mod sessions;
 pub mod summary;
+pub mod written;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -213,17 +214,27 @@ impl CsvStream {
 
 /// A CSV file written from rows already encoded by [`encode`] (header
 /// first): sessions.csv and failures.csv, whose rows wait encoded in memory
-/// or in run files before they are written (`pipeline::spill`).
+/// or in run files before they are written (`pipeline::spill`), and
+/// messages.csv, whose rows are encoded where each message is found.
 pub struct RawCsv {
     path: std::path::PathBuf,
-    w: BufWriter<File>,
+    name: String,
+    /// Digested as it is written: run.json describes the file without
+    /// reading it back (messages.csv can be many gigabytes).
+    w: BufWriter<written::Digesting<File>>,
 }
 
 impl RawCsv {
     /// Creates `dir/name` and writes the header.
     pub fn create(dir: &Path, name: &str, header: &[&str]) -> Result<RawCsv, Error> {
-        let (path, w) = create_file(dir, name)?;
-        let mut r = RawCsv { path, w };
+        let path = dir.join(name);
+        let file = File::create(&path).map_err(|e| output_error(&path, e))?;
+        let w = BufWriter::with_capacity(1 << 20, written::Digesting::new(file));
+        let mut r = RawCsv {
+            path,
+            name: name.to_string(),
+            w,
+        };
         let mut h = Vec::new();
         encode(&header, &mut h);
         r.raw(&h)?;
@@ -237,9 +248,17 @@ impl RawCsv {
             .map_err(|e| output_error(&self.path, e))
     }
 
-    /// Flushes and closes the file.
-    pub fn finish(mut self) -> Result<(), Error> {
-        self.w.flush().map_err(|e| output_error(&self.path, e))
+    /// Flushes the file, puts it on disk (a crash then leaves the old
+    /// report or the whole new one), and describes what was written.
+    pub fn finish(self) -> Result<written::Written, Error> {
+        let path = self.path;
+        let (file, digest) = self
+            .w
+            .into_inner()
+            .map_err(|e| output_error(&path, e.into_error()))?
+            .into_parts();
+        file.sync_all().map_err(|e| output_error(&path, e))?;
+        Ok(digest.finish(&self.name))
     }
 }
 
