@@ -188,7 +188,7 @@ struct Found {
 /// appends bytes.
 struct PendingRow {
     /// Every column before `retransmission`, each followed by its comma.
-    head: Vec<u8>,
+    head: Box<[u8]>,
     retransmission: Option<bool>,
 }
 
