@@ -108,10 +108,10 @@ pub struct Tracking {
     /// The batch running on the pool while the next one is routed
     /// (`--jobs` > 1): the partitions come back through it, with the
     /// batch's last capture time.
-    running: Option<(
-        std::sync::mpsc::Receiver<std::thread::Result<Vec<Part>>>,
-        i64,
-    )>,
+    running: Option<(std::sync::mpsc::Receiver<std::thread::Result<Ran>>, i64)>,
+    /// The emptied batch vectors of the last batch that ran on the pool,
+    /// for the next one: two sets in all, allocated once.
+    spare: Option<Batch>,
     numbering: Numbering,
     /// Finished sessions waiting for a final id (theirs or a related one).
     pending: Vec<SessionSummary>,
@@ -121,6 +121,13 @@ pub struct Tracking {
     batch_size: usize,
     budget: Option<Budget>,
 }
+
+/// Records routed to each partition, in partition order.
+type Batch = Vec<Vec<(SipRecord, Payload)>>;
+
+/// What a batch run on the pool hands back: the partitions, and the batch's
+/// vectors, emptied.
+type Ran = (Vec<Part>, Batch);
 
 /// One partition: its tracker and what it handed back in the last batch.
 struct Part {
@@ -208,6 +215,7 @@ impl Tracking {
             fed: 0,
             pool,
             running: None,
+            spare: None,
             numbering: Numbering::default(),
             pending: Vec::new(),
             keep_messages,
@@ -297,15 +305,21 @@ impl Tracking {
         let work =
             move |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep, freeze);
         self.batched = 0;
-        let mut batch: Vec<Vec<(SipRecord, Payload)>> = self
-            .batch
-            .iter_mut()
-            .map(|b| std::mem::replace(b, Vec::with_capacity(b.capacity())))
-            .collect();
         let running = self.wait();
         if running {
             then(self);
         }
+        // The routed records go to the pool; the next ones are routed into
+        // the vectors of the batch that just came back.
+        let fresh = match self.spare.take() {
+            Some(spare) => spare,
+            None => self
+                .batch
+                .iter()
+                .map(|b| Vec::with_capacity(b.capacity()))
+                .collect(),
+        };
+        let mut batch = std::mem::replace(&mut self.batch, fresh);
         let mut parts = std::mem::take(&mut self.parts);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let pool = self.pool.as_ref().expect("checked above");
@@ -318,7 +332,7 @@ impl Tracking {
                     .par_iter_mut()
                     .zip(batch.par_iter_mut())
                     .for_each(work);
-                parts
+                (parts, batch)
             }));
             // The receiver lives as long as the stage; a send can fail only
             // while it unwinds from another panic.
@@ -333,8 +347,8 @@ impl Tracking {
         let Some((rx, t)) = self.running.take() else {
             return false;
         };
-        self.parts = match rx.recv() {
-            Ok(Ok(parts)) => parts,
+        (self.parts, self.spare) = match rx.recv() {
+            Ok(Ok((parts, batch))) => (parts, Some(batch)),
             Ok(Err(panic)) => std::panic::resume_unwind(panic),
             Err(_) => unreachable!("the batch's job sends before it ends"),
         };
