@@ -166,9 +166,10 @@ where
     thread::scope(|s| {
         let mut files = Files {
             rx: (0..n).map(|_| None).collect(),
+            back: (0..n).map(|_| None).collect(),
             handle: (0..n).map(|_| None).collect(),
             result: (0..n).map(|_| None).collect(),
-            cur: (0..n).map(|_| Vec::new().into_iter()).collect(),
+            cur: (0..n).map(|_| VecDeque::new()).collect(),
         };
         let mut started = 0; // prefix of need_order with a thread
         let mut needed = 0; // prefix of need_order in the merge
@@ -188,11 +189,14 @@ where
                 while started < want {
                     let i = need_order[started];
                     let (tx, rx) = sync_channel(opts.channel_batches);
+                    // Emptied batches go back to be filled again.
+                    let (back_tx, back) = sync_channel(opts.channel_batches + 1);
                     let floor = floors[i];
                     let h = s.spawn(move || {
                         let mut out = Batches {
                             tx,
-                            buf: Vec::with_capacity(batch),
+                            back,
+                            buf: VecDeque::with_capacity(batch),
                             batch,
                             closed: false,
                         };
@@ -204,6 +208,7 @@ where
                         r
                     });
                     files.rx[i] = Some(rx);
+                    files.back[i] = Some(back_tx);
                     files.handle[i] = Some(h);
                     started += 1;
                 }
@@ -215,7 +220,7 @@ where
             let Some(Reverse((_, f))) = heads.pop() else {
                 break;
             };
-            let (_, rec) = files.cur[f].next().expect("a head was fetched");
+            let (_, rec) = files.cur[f].pop_front().expect("a head was fetched");
             consume(f, rec);
             if let Some(m) = files.head(f) {
                 heads.push(Reverse((m, f)));
@@ -230,16 +235,20 @@ where
 }
 
 /// One channel message: records with their merge times, in release order.
-type Batch<T> = Vec<(i64, T)>;
+/// Emptied by the merger and sent back, so that a file's batches are
+/// allocated once (`channel_batches` + 2 of them), not one per message.
+type Batch<T> = VecDeque<(i64, T)>;
 
 /// The merger's side of every file (indexed by file).
 struct Files<'scope, T, R> {
     /// Receiving end while the file is started and its stream not ended.
     rx: Vec<Option<Receiver<Batch<T>>>>,
+    /// Where emptied batches go back to the file's producer.
+    back: Vec<Option<SyncSender<Batch<T>>>>,
     handle: Vec<Option<ScopedJoinHandle<'scope, R>>>,
     result: Vec<Option<R>>,
     /// The batch being merged: `(merge time, record)`.
-    cur: Vec<std::vec::IntoIter<(i64, T)>>,
+    cur: Vec<Batch<T>>,
 }
 
 impl<T, R> Files<'_, T, R> {
@@ -248,14 +257,21 @@ impl<T, R> Files<'_, T, R> {
     /// joined (its result stored, or its panic resumed here).
     fn head(&mut self, i: usize) -> Option<i64> {
         loop {
-            if let Some(&(m, _)) = self.cur[i].as_slice().first() {
+            if let Some(&(m, _)) = self.cur[i].front() {
                 return Some(m);
             }
             let batch = self.rx[i].as_ref()?.recv();
             match batch {
-                Ok(b) => self.cur[i] = b.into_iter(),
+                Ok(b) => {
+                    let empty = mem::replace(&mut self.cur[i], b);
+                    if let Some(back) = self.back[i].as_ref().filter(|_| empty.capacity() > 0) {
+                        // Full or gone: the producer allocates instead.
+                        let _ = back.try_send(empty);
+                    }
+                }
                 Err(_) => {
                     self.rx[i] = None;
+                    self.back[i] = None;
                     let h = self.handle[i].take().expect("a started file has a thread");
                     match h.join() {
                         Ok(r) => self.result[i] = Some(r),
@@ -271,6 +287,8 @@ impl<T, R> Files<'_, T, R> {
 /// The producer's side of a file's channel: records in batches.
 struct Batches<T> {
     tx: SyncSender<Batch<T>>,
+    /// Emptied batches from the merger.
+    back: Receiver<Batch<T>>,
     buf: Batch<T>,
     batch: usize,
     /// The merger has gone (it is unwinding): discard everything.
@@ -282,7 +300,7 @@ impl<T> Batches<T> {
         if self.closed {
             return;
         }
-        self.buf.push((m, rec));
+        self.buf.push_back((m, rec));
         if self.buf.len() >= self.batch {
             self.flush();
         }
@@ -292,7 +310,11 @@ impl<T> Batches<T> {
         if self.closed || self.buf.is_empty() {
             return;
         }
-        let full = mem::replace(&mut self.buf, Vec::with_capacity(self.batch));
+        let next = self
+            .back
+            .try_recv()
+            .unwrap_or_else(|_| VecDeque::with_capacity(self.batch));
+        let full = mem::replace(&mut self.buf, next);
         if self.tx.send(full).is_err() {
             self.closed = true;
         }
