@@ -482,6 +482,21 @@ fn response_before_its_request_within_skew_is_repaired() {
     assert_eq!(an[0].kind, "orphan_response");
 }
 
+/// Pushes `m`, captured at `ts` from 10.0.0.1 to 10.0.0.2, into `t`.
+fn push_at(t: &mut Tracker<()>, ts: i64, m: &M) {
+    let text = m.text();
+    let msg = parse_message(text.as_bytes(), Framing::Datagram).unwrap();
+    let at = Capture {
+        file: 0,
+        frame: 1,
+        seq: 0,
+        ts_ns: ts,
+        src: "10.0.0.1:5060".parse().unwrap(),
+        dst: "10.0.0.2:5060".parse().unwrap(),
+    };
+    t.push(SipRecord::new(&msg, at), (), |_, _| {});
+}
+
 #[test]
 fn finished_sessions_are_dropped_as_capture_time_passes() {
     let mut t: Tracker<()> = Tracker::default();
@@ -490,17 +505,7 @@ fn finished_sessions_are_dropped_as_capture_time_passes() {
     for c in 0..3000i64 {
         let inv = invite(&format!("c{c}"), "f", 1, &format!("z9hG4bK{c}"));
         for (ts, m) in call(&inv, c * S / 10, "t") {
-            let text = m.text();
-            let msg = parse_message(text.as_bytes(), Framing::Datagram).unwrap();
-            let at = Capture {
-                file: 0,
-                frame: 1,
-                seq: 0,
-                ts_ns: ts,
-                src: "10.0.0.1:5060".parse().unwrap(),
-                dst: "10.0.0.2:5060".parse().unwrap(),
-            };
-            t.push(SipRecord::new(&msg, at), (), |_, _| {});
+            push_at(&mut t, ts, &m);
         }
         t.drain(|_, _| {});
         finished += t.take_finished().len();
@@ -530,17 +535,7 @@ fn peak_cseq_marks(calls: i64) -> usize {
     let mut t: Tracker<()> = Tracker::default();
     let mut peak = 0;
     for (ts, m) in msgs {
-        let text = m.text();
-        let msg = parse_message(text.as_bytes(), Framing::Datagram).unwrap();
-        let at = Capture {
-            file: 0,
-            frame: 1,
-            seq: 0,
-            ts_ns: ts,
-            src: "10.0.0.1:5060".parse().unwrap(),
-            dst: "10.0.0.2:5060".parse().unwrap(),
-        };
-        t.push(SipRecord::new(&msg, at), (), |_, _| {});
+        push_at(&mut t, ts, &m);
         t.drain(|_, _| {});
         t.take_finished();
         peak = peak.max(t.cseq_marks());
