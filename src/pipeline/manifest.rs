@@ -86,18 +86,9 @@ pub struct InputFile {
     pub mtime: Option<String>,
 }
 
-/// One file the run wrote.
-#[derive(Debug, Serialize)]
-pub struct WrittenFile {
-    /// File name in the output directory.
-    pub name: String,
-    /// Size in bytes.
-    pub bytes: u64,
-    /// CSV records after the header (`null` for a file that is not CSV).
-    pub rows: Option<u64>,
-    /// SHA-256 of the content, lower-case hex.
-    pub sha256: String,
-}
+/// One file the run wrote (`report::written`, which describes the
+/// reports as they are written).
+pub use crate::report::written::Written as WrittenFile;
 
 /// The inputs as they are now (metadata read from the file system).
 pub fn input_files(inputs: &[Input]) -> Vec<InputFile> {
@@ -131,20 +122,27 @@ pub fn describe_files(
     names: &[String],
     known: &[Written],
 ) -> Result<Vec<WrittenFile>, Error> {
+    /// A file's description: known, or being read on a thread.
+    enum Description<'s> {
+        Known(Written),
+        Reading(std::thread::ScopedJoinHandle<'s, Result<Written, Error>>),
+    }
     std::thread::scope(|s| {
-        let handles: Vec<_> = names
+        let descriptions: Vec<_> = names
             .iter()
             .filter(|n| *n != MANIFEST_NAME)
             .map(|n| match known.iter().find(|k| &k.name == n) {
-                Some(k) => Ok(WrittenFile::from(k.clone())),
-                None => Err(s.spawn(move || describe_file(&dir.join(n), n))),
+                Some(k) => Description::Known(k.clone()),
+                None => Description::Reading(s.spawn(move || describe_file(&dir.join(n), n))),
             })
             .collect();
-        handles
+        descriptions
             .into_iter()
-            .map(|h| match h {
-                Ok(w) => Ok(w),
-                Err(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            .map(|d| match d {
+                Description::Known(w) => Ok(w),
+                Description::Reading(h) => {
+                    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+                }
             })
             .collect()
     })
@@ -173,18 +171,7 @@ fn describe_file(path: &Path, name: &str) -> Result<WrittenFile, Error> {
     // On disk before it is renamed into place (a crash then leaves the old
     // file or the whole new one).
     f.sync_all().map_err(err)?;
-    Ok(digest.finish(name).into())
-}
-
-impl From<Written> for WrittenFile {
-    fn from(w: Written) -> WrittenFile {
-        WrittenFile {
-            name: w.name,
-            bytes: w.bytes,
-            rows: w.rows,
-            sha256: w.sha256,
-        }
-    }
+    Ok(digest.finish(name))
 }
 
 /// Writes `m` as `dir/run.json` (pretty JSON, one line end at the end).

@@ -213,7 +213,8 @@ pub fn merge_reports(dirs: &[PathBuf], out: &Path, parquet: bool) -> Result<Merg
     let ids = number(&parts)?;
     out_dir::prepare_out_dir(out)?;
     let staging = out_dir::Staging::create(out)?;
-    let inconsistent = write_rows(&parts, &ids, staging.path()).map_err(|e| staging.unstage(e))?;
+    let (inconsistent, described) =
+        write_rows(&parts, &ids, staging.path()).map_err(|e| staging.unstage(e))?;
     let sessions = ids.iter().map(|v| v.len() as u64).sum();
     write_summary(&parts, inconsistent, sessions, staging.path())
         .and_then(|()| copy_inputs(&parts, staging.path()))
@@ -228,7 +229,7 @@ pub fn merge_reports(dirs: &[PathBuf], out: &Path, parquet: bool) -> Result<Merg
             path: p.log.clone(),
         })
         .collect();
-    let files = manifest::describe_files(staging.path(), &staging.files()?, &[])
+    let files = manifest::describe_files(staging.path(), &staging.files()?, &described)
         .map_err(|e| staging.unstage(e))?;
     let m = manifest::Manifest::of_run(
         parts[0].header.policy.clone(),
@@ -355,8 +356,12 @@ fn column(header: &[&str], name: &str) -> usize {
 
 /// Writes sessions.csv and failures.csv into `dir` with final ids, in
 /// start order, INCONSISTENT_EXPERIENCE decided over every partition;
-/// returns how many sessions got it.
-fn write_rows(parts: &[Part], ids: &[Vec<u64>], dir: &Path) -> Result<u64, Error> {
+/// returns how many sessions got it, and the two files described.
+fn write_rows(
+    parts: &[Part],
+    ids: &[Vec<u64>],
+    dir: &Path,
+) -> Result<(u64, Vec<report::written::Written>), Error> {
     let s_id = column(report::SESSIONS_HEADER, "session");
     let s_rel = column(report::SESSIONS_HEADER, "related_sessions");
     let f_id = column(report::FAILURES_HEADER, "session");
@@ -418,9 +423,8 @@ fn write_rows(parts: &[Part], ids: &[Vec<u64>], dir: &Path) -> Result<u64, Error
     if let Some(e) = err {
         return Err(e);
     }
-    sessions.finish()?;
-    failures.finish()?;
-    Ok(inconsistent.len() as u64)
+    let described = vec![sessions.finish()?, failures.finish()?];
+    Ok((inconsistent.len() as u64, described))
 }
 
 fn encoded(cells: &[String]) -> Vec<u8> {

@@ -154,9 +154,15 @@ fn output_error(path: &Path, source: std::io::Error) -> Error {
 }
 
 fn create_file(dir: &Path, name: &str) -> Result<(std::path::PathBuf, BufWriter<File>), Error> {
+    let (path, file) = open_new(dir, name)?;
+    Ok((path, BufWriter::with_capacity(1 << 20, file)))
+}
+
+/// Creates `dir/name` (truncated when it exists).
+fn open_new(dir: &Path, name: &str) -> Result<(std::path::PathBuf, File), Error> {
     let path = dir.join(name);
     let file = File::create(&path).map_err(|e| output_error(&path, e))?;
-    Ok((path, BufWriter::with_capacity(1 << 20, file)))
+    Ok((path, file))
 }
 
 /// Writes `rows` (header first) to `dir/name`.
@@ -227,8 +233,7 @@ pub struct RawCsv {
 impl RawCsv {
     /// Creates `dir/name` and writes the header.
     pub fn create(dir: &Path, name: &str, header: &[&str]) -> Result<RawCsv, Error> {
-        let path = dir.join(name);
-        let file = File::create(&path).map_err(|e| output_error(&path, e))?;
+        let (path, file) = open_new(dir, name)?;
         let w = BufWriter::with_capacity(1 << 20, written::Digesting::new(file));
         let mut r = RawCsv {
             path,

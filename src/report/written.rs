@@ -10,7 +10,7 @@ use std::io::Write;
 use sha2::{Digest, Sha256};
 
 /// A file described: run.json's `files` entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Written {
     /// File name in the output directory.
     pub name: String,
