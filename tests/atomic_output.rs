@@ -15,7 +15,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{analyze, needs};
-use sha2::{Digest, Sha256};
 
 const SAMPLE: &str = "samples/h02-retry-loop/capture.pcap";
 
@@ -290,23 +289,7 @@ fn run_json_describes_every_file() {
     listed.sort_unstable();
     let on_disk: Vec<String> = snapshot(&out).into_keys().collect();
     assert_eq!(listed, on_disk);
-    for f in files {
-        let name = f["name"].as_str().unwrap();
-        let bytes = fs::read(out.join(name)).unwrap();
-        let sha: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(f["sha256"], sha, "{name}");
-        assert_eq!(f["bytes"], bytes.len(), "{name}");
-        if name.ends_with(".csv") {
-            let rows = csv::Reader::from_reader(&bytes[..]).records().count();
-            assert_eq!(f["rows"], rows, "{name}");
-        } else {
-            // report.html and Parquet twins: no row count.
-            assert!(f["rows"].is_null(), "{name}");
-        }
-    }
+    common::assert_files_described(&out, files);
     let rows_of = |n: &str| files.iter().find(|f| f["name"] == n).unwrap()["rows"].clone();
     assert_eq!(rows_of("messages.csv"), 12);
     assert_eq!(rows_of("sessions.csv"), 1);

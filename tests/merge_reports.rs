@@ -128,7 +128,13 @@ fn merged_partitions_of_a_multi_file_batch_give_its_reports() {
         let out = dir.path().join(format!("merged-{n}"));
         ok(&merge(&out, &dirs), &format!("N={n}"));
         assert_same(&full, &out, &format!("batch N={n}"));
-        assert!(out.join("run.json").exists());
+        // run.json describes the merged reports (sessions.csv and
+        // failures.csv as they were written, the others read back).
+        let m: serde_json::Value =
+            serde_json::from_slice(&fs::read(out.join("run.json")).unwrap()).unwrap();
+        let files = m["files"].as_array().unwrap();
+        assert!(files.iter().any(|f| f["name"] == "sessions.csv"));
+        common::assert_files_described(&out, files);
     }
     // With --format parquet the twins are written too.
     let dirs: Vec<PathBuf> = (0..2).map(|k| dir.path().join(format!("p2-{k}"))).collect();

@@ -104,3 +104,26 @@ pub fn read_csv(path: &Path) -> Csv {
         .collect();
     Csv { header, rows }
 }
+
+/// Asserts that each entry of run.json's `files` (`files`) gives the size,
+/// SHA-256 and CSV record count of that file in `out`.
+pub fn assert_files_described(out: &Path, files: &[serde_json::Value]) {
+    use sha2::{Digest, Sha256};
+    for f in files {
+        let name = f["name"].as_str().unwrap();
+        let bytes = std::fs::read(out.join(name)).unwrap();
+        let sha: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(f["sha256"], sha, "{name}");
+        assert_eq!(f["bytes"], bytes.len(), "{name}");
+        if name.ends_with(".csv") {
+            let rows = csv::Reader::from_reader(&bytes[..]).records().count();
+            assert_eq!(f["rows"], rows, "{name}");
+        } else {
+            // report.html and Parquet twins: no row count.
+            assert!(f["rows"].is_null(), "{name}");
+        }
+    }
+}
