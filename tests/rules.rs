@@ -546,6 +546,36 @@ CSeq: {cseq} {method}\r\n{extra}Content-Length: 0\r\n\r\n"
         summary.contains("flag,INCONSISTENT_EXPERIENCE,2\n"),
         "{summary}"
     );
+    // Tracked one record per batch, session a (ended 32 s before the
+    // capture) is written before the flag is decided, and its flagged twin
+    // is put in its place at the end: the same bytes, and run.json
+    // describes the file as it ended up.
+    let one = dir.path().join("one-record-batches");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sipaudit"))
+        .env("SIPAUDIT_TRACK_BATCH", "1")
+        .args(["analyze", "-o", one.to_str().unwrap(), f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    common::ok(&o, "one-record batches");
+    for name in ["sessions.csv", "failures.csv"] {
+        assert_eq!(
+            fs::read(one.join(name)).unwrap(),
+            fs::read(out.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    let run: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(one.join("run.json")).unwrap()).unwrap();
+    common::assert_files_described(&one, run["files"].as_array().unwrap());
+    let left: Vec<_> = fs::read_dir(&one)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        left.iter().all(|n| !n.to_string_lossy().starts_with('.')),
+        "no temporary file left: {left:?}"
+    );
 }
 
 /// rules.md H17: file 1 alone ends with the 420: TRUNCATED, outcome

@@ -409,7 +409,7 @@ fn write_rows(
     let mut sessions = RawCsv::create(dir, "sessions.csv", report::SESSIONS_HEADER)?;
     let mut failures = RawCsv::create(dir, "failures.csv", report::FAILURES_HEADER)?;
     let mut err = None;
-    sorted
+    let twins = sorted
         .finish(
             &|id| inconsistent.binary_search(&id).is_ok(),
             &mut |s, f| {
@@ -423,7 +423,12 @@ fn write_rows(
     if let Some(e) = err {
         return Err(e);
     }
-    let described = vec![sessions.finish()?, failures.finish()?];
+    // Every row waited for the end (`flush` wrote none): no twins; the
+    // shared ending all the same.
+    let described = vec![
+        super::finish_sessions(sessions, twins, &inconsistent)?,
+        failures.finish()?,
+    ];
     Ok((inconsistent.len() as u64, described))
 }
 

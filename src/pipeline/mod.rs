@@ -670,6 +670,9 @@ struct Reports {
     /// The sessions given INCONSISTENT_EXPERIENCE (known when the last rows
     /// are written), sorted.
     inconsistent: Vec<u64>,
+    /// The flagged twins of the session rows written before the flag was
+    /// decided (`spill::Twins`), put in place when sessions.csv is finished.
+    twins: Option<spill::Twins>,
     /// The rows report.html may show.
     html: Option<html::RowStore>,
     /// `--partition`: the log for `merge-reports`.
@@ -915,6 +918,7 @@ impl Reports {
                 self.inconsistent = self.experience.inconsistent();
                 let ids = &self.inconsistent;
                 w.finish(&|id| ids.binary_search(&id).is_ok(), &mut out)
+                    .map(|twins| self.twins = twins)
             }
         };
         if let Some(e) = err {
@@ -939,6 +943,26 @@ fn tracker_detail(a: &TrackAnomaly, files: &[String]) -> String {
             files.get(f as usize).map_or("?", |s| s.as_str())
         ),
         None => a.detail.clone(),
+    }
+}
+
+/// Finishes sessions.csv: as written, unless a row written before the
+/// batch-wide flags were known has a twin that `inconsistent` (sorted)
+/// names; then the file is copied once with those twins in place.
+fn finish_sessions(
+    sessions: RawCsv,
+    twins: Option<spill::Twins>,
+    inconsistent: &[u64],
+) -> Result<report::written::Written, Error> {
+    match twins {
+        Some(t) if !inconsistent.is_empty() => {
+            let flagged = |id: u64| inconsistent.binary_search(&id).is_ok();
+            sessions.finish_edited(&mut |from, to| {
+                t.apply(&flagged, &mut &mut *from, &mut &mut *to)
+                    .map(|_| ())
+            })
+        }
+        _ => sessions.finish(),
     }
 }
 
@@ -1114,6 +1138,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         tally: rules::tally::Tally::default(),
         experience: rules::ExperienceGroups::default(),
         inconsistent: Vec::new(),
+        twins: None,
         html: html_rows,
         log: match cfg.partition_log {
             Some(kn) => Some(partition_log::PartitionLog::create(cfg, kn, inputs)?),
@@ -1219,6 +1244,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         failures,
         mut tally,
         inconsistent,
+        twins,
         html: mut html_rows,
         files: reports_files,
         log,
@@ -1235,7 +1261,9 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
                 .collect(),
         })?;
     }
-    summary.described.push(sessions.finish()?);
+    summary
+        .described
+        .push(finish_sessions(sessions, twins, &inconsistent)?);
     summary.described.push(failures.finish()?);
     if let Some(h) = html_rows.as_mut() {
         for &id in &inconsistent {

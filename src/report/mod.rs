@@ -18,7 +18,7 @@ pub mod summary;
 pub mod written;
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
 use serde::Serialize;
@@ -228,6 +228,8 @@ pub struct RawCsv {
     /// Digested as it is written: run.json describes the file without
     /// reading it back (messages.csv can be many gigabytes).
     w: BufWriter<written::Digesting<File>>,
+    /// Bytes of the header row.
+    header_len: u64,
 }
 
 impl RawCsv {
@@ -235,13 +237,14 @@ impl RawCsv {
     pub fn create(dir: &Path, name: &str, header: &[&str]) -> Result<RawCsv, Error> {
         let (path, file) = open_new(dir, name)?;
         let w = BufWriter::with_capacity(1 << 20, written::Digesting::new(file));
+        let mut h = Vec::new();
+        encode(&header, &mut h);
         let mut r = RawCsv {
             path,
             name: name.to_string(),
             w,
+            header_len: h.len() as u64,
         };
-        let mut h = Vec::new();
-        encode(&header, &mut h);
         r.raw(&h)?;
         Ok(r)
     }
@@ -263,6 +266,34 @@ impl RawCsv {
             .map_err(|e| output_error(&path, e.into_error()))?
             .into_parts();
         file.sync_all().map_err(|e| output_error(&path, e))?;
+        Ok(digest.finish(&self.name))
+    }
+
+    /// [`RawCsv::finish`] after one pass of `edit` over the rows: it reads
+    /// the rows as written (after the header) and writes the rows the file
+    /// is to hold. The file is replaced by the edited copy, described as
+    /// edited.
+    pub fn finish_edited(
+        self,
+        edit: &mut dyn FnMut(&mut dyn Read, &mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<written::Written, Error> {
+        let path = self.path;
+        let fail = |e| output_error(&path, e);
+        let file = self.w.into_inner().map_err(|e| fail(e.into_error()))?;
+        drop(file);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let (copy, out) = open_new(dir, &format!(".{}.edited.tmp", self.name))?;
+        let mut to = BufWriter::with_capacity(1 << 20, written::Digesting::new(out));
+        let mut from = std::io::BufReader::with_capacity(1 << 20, File::open(&path).map_err(fail)?);
+        std::io::copy(&mut (&mut from).take(self.header_len), &mut to)
+            .and_then(|_| edit(&mut from, &mut to))
+            .map_err(|e| output_error(&copy, e))?;
+        let (out, digest) = to
+            .into_inner()
+            .map_err(|e| output_error(&copy, e.into_error()))?
+            .into_parts();
+        out.sync_all().map_err(|e| output_error(&copy, e))?;
+        std::fs::rename(&copy, &path).map_err(fail)?;
         Ok(digest.finish(&self.name))
     }
 }
