@@ -72,6 +72,10 @@ pub(crate) struct LadderStore {
     host_ids: rustc_hash::FxHashMap<std::net::SocketAddr, u32>,
     /// The run's styles ([`LadderStyle`] keys), by id.
     styles: Vec<Box<str>>,
+    /// The fields of each style, by id: a message's style is found by
+    /// comparing them, without parsing the key again (every message of the
+    /// run is looked up here; parsing was 1.7 % of a run).
+    style_fields: Vec<[Box<str>; 6]>,
     /// Style id by [`LadderStyle::hash`] (the first style of each hash: a
     /// colliding one is kept unindexed).
     style_ids: rustc_hash::FxHashMap<u64, u32>,
@@ -111,6 +115,7 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
             hosts: Vec::new(),
             host_ids: Default::default(),
             styles: Vec::new(),
+            style_fields: Vec::new(),
             style_ids: Default::default(),
             scratch: String::new(),
             gone: Vec::new(),
@@ -236,13 +241,17 @@ impl LadderStore {
         let fields = LadderStyle::of(rec);
         let h = LadderStyle::hash(&fields);
         let known = self.style_ids.get(&h).copied();
-        if let Some(id) =
-            known.filter(|&id| LadderStyle::matches(&self.styles[id as usize], &fields))
-        {
+        let same = |id: u32| {
+            let kept = &self.style_fields[id as usize];
+            kept.iter().zip(&fields).all(|(k, f)| **k == **f)
+        };
+        if let Some(id) = known.filter(|&id| same(id)) {
             return id;
         }
         LadderStyle::key(rec, &mut self.scratch);
+        debug_assert!(LadderStyle::matches(&self.scratch, &fields));
         self.styles.push(self.scratch.as_str().into());
+        self.style_fields.push(fields.map(Box::from));
         let id = (self.styles.len() - 1) as u32;
         self.style_ids.entry(h).or_insert(id);
         id
