@@ -13,26 +13,43 @@ use super::model::{Confidence, DestSignals, Policy};
 /// A case-insensitive glob: `*` matches any run of characters (also empty);
 /// every other character matches itself.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
+    // ASCII (the shipped policies' patterns, almost every host and URI):
+    // compared byte by byte, nothing allocated. Every session is classified
+    // (§E.2), and the lowercased copies were 1.3 % of a run.
+    if pattern.is_ascii() && text.is_ascii() {
+        return glob(
+            pattern.as_bytes(),
+            text.as_bytes(),
+            u8::eq_ignore_ascii_case,
+        );
+    }
     let p: Vec<char> = pattern.chars().flat_map(char::to_lowercase).collect();
     let t: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
+    glob(&p, &t, |a, b| a == b)
+}
+
+/// [`glob_match`] over units that `same` compares: `*` in the pattern
+/// matches any run of them.
+fn glob<C: Copy + PartialEq + From<u8>>(p: &[C], t: &[C], same: impl Fn(&C, &C) -> bool) -> bool {
+    let star = C::from(b'*');
     let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
+    let mut back: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
+        if pi < p.len() && p[pi] == star {
+            back = Some((pi, ti));
             pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
+        } else if pi < p.len() && same(&p[pi], &t[ti]) {
             pi += 1;
             ti += 1;
-        } else if let Some((sp, st)) = star {
+        } else if let Some((sp, st)) = back {
             pi = sp + 1;
             ti = st + 1;
-            star = Some((sp, st + 1));
+            back = Some((sp, st + 1));
         } else {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == star)
 }
 
 /// Strip a display name and angle brackets: `"Bob" <sip:b@x>;tag=1` → `sip:b@x`.

@@ -707,6 +707,40 @@ fn globs() {
     assert!(glob_match("a*b*c", "aXXbYYc"));
     assert!(!glob_match("a*b*c", "aXXbYY"));
     assert!(glob_match("3GPP-E-UTRAN*", "3gpp-e-utran-fdd"));
+    // Non-ASCII goes through full Unicode lowercasing.
+    assert!(glob_match("*.MÜNCHEN.example", "sip.münchen.EXAMPLE"));
+    assert!(!glob_match("*.münchen.example", "sip.munchen.example"));
+}
+
+/// The allocation-free ASCII path answers as the Unicode path does, on
+/// every pattern and text of up to 4 units of a small alphabet with case,
+/// dots and stars.
+#[test]
+fn ascii_globs_match_as_unicode_ones() {
+    // The same pattern and text with one non-ASCII unit appended to both:
+    // it can only match itself, at the end, so the answer is the same, and
+    // it takes the Unicode path.
+    let unicode = |p: &str, t: &str| glob_match(&format!("{p}é"), &format!("{t}é"));
+    let alphabet = ["a", "A", "b", "*", "."];
+    let mut words = vec![String::new()];
+    for _ in 0..4 {
+        let longer: Vec<String> = words
+            .iter()
+            .flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}")))
+            .collect();
+        words.extend(longer);
+        words.sort();
+        words.dedup();
+    }
+    let texts: Vec<&String> = words.iter().filter(|w| !w.contains('*')).collect();
+    let mut checked = 0;
+    for p in &words {
+        for t in &texts {
+            assert_eq!(glob_match(p, t), unicode(p, t), "{p:?} {t:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100_000, "{checked}");
 }
 
 // ---------------------------------------------------------------------------
