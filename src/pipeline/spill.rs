@@ -474,19 +474,25 @@ mod tests {
         assert_eq!(all_in_memory, want(&keys, &flagged));
     }
 
-    #[test]
-    fn rows_in_their_place_are_written_at_once_and_their_twins_put_in_at_the_end() {
-        // Sessions finish in start order and nothing is live: every row
-        // goes out at once, twins or not; the end puts the flagged twins
-        // (sessions 6, 12, 18) in place of their rows.
+    /// Sessions 1..20 finishing in start order with nothing live, each
+    /// flushed as it comes: every row goes out at once, twins or not.
+    fn in_order(dir: &Path) -> (Vec<(i64, u64)>, SortedRows, Written) {
         let keys: Vec<(i64, u64)> = (1..20u64).map(|i| (i as i64, i)).collect();
-        let dir = tempfile::tempdir().unwrap();
-        let mut sorted = SortedRows::new(dir.path(), usize::MAX);
+        let mut sorted = SortedRows::new(dir, usize::MAX);
         let mut out = Written::default();
         for &k in &keys {
             sorted.insert(k, rows(k.1));
             sorted.flush(None, &mut out.sink()).unwrap();
         }
+        (keys, sorted, out)
+    }
+
+    #[test]
+    fn rows_in_their_place_are_written_at_once_and_their_twins_put_in_at_the_end() {
+        // The end puts the flagged twins (sessions 6, 12, 18) in place of
+        // their rows.
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, sorted, mut out) = in_order(dir.path());
         assert_eq!(out, want(&keys, &|_| false), "every row written unflagged");
         assert!(
             sorted.waiting.is_empty() && sorted.bytes == 0,
@@ -506,14 +512,8 @@ mod tests {
 
     #[test]
     fn a_batch_that_flags_nothing_keeps_its_rows_as_written() {
-        let keys: Vec<(i64, u64)> = (1..20u64).map(|i| (i as i64, i)).collect();
         let dir = tempfile::tempdir().unwrap();
-        let mut sorted = SortedRows::new(dir.path(), usize::MAX);
-        let mut out = Written::default();
-        for &k in &keys {
-            sorted.insert(k, rows(k.1));
-            sorted.flush(None, &mut out.sink()).unwrap();
-        }
+        let (keys, sorted, mut out) = in_order(dir.path());
         let twins = sorted.finish(&|_| false, &mut out.sink()).unwrap();
         assert_eq!(
             twins.as_ref().map(Twins::len),
