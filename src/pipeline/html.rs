@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, Sender};
 
 use crate::report::html::HtmlSession;
-use crate::report::ladder::{HostRef, LadderRec, LadderStyle};
+use crate::report::ladder::{HostRef, LadderRec, LadderStyle, StyleFields};
 use crate::report::rows::{FailureRow, SessionRow};
 
 /// The N best (attention, session) pairs: highest attention, then lowest id.
@@ -70,16 +70,13 @@ pub(crate) struct LadderStore {
     /// The run's IPv6 hosts (`ip:port`), by id ([`HostRef`]).
     hosts: Vec<std::net::SocketAddr>,
     host_ids: rustc_hash::FxHashMap<std::net::SocketAddr, u32>,
-    /// The run's styles ([`LadderStyle`] keys), by id.
-    styles: Vec<Box<str>>,
-    /// The fields of each style, by id: a message's style is found by
-    /// comparing them, without parsing the key again (every message of the
-    /// run is looked up here; parsing was 1.7 % of a run).
-    style_fields: Vec<[Box<str>; 6]>,
+    /// The run's styles, by id: their fields, compared as they are (every
+    /// message of the run is looked up here; a netstring key parsed back
+    /// for each lookup was 1.7 % of a run).
+    styles: Vec<StyleFields>,
     /// Style id by [`LadderStyle::hash`] (the first style of each hash: a
     /// colliding one is kept unindexed).
     style_ids: rustc_hash::FxHashMap<u64, u32>,
-    scratch: String,
     /// One bit per session id: its messages are not wanted.
     gone: Vec<u64>,
     /// Last message frame per TCP direction (file, src, dst): each TCP
@@ -115,9 +112,7 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
             hosts: Vec::new(),
             host_ids: Default::default(),
             styles: Vec::new(),
-            style_fields: Vec::new(),
             style_ids: Default::default(),
-            scratch: String::new(),
             gone: Vec::new(),
             last: Default::default(),
             rx,
@@ -241,17 +236,12 @@ impl LadderStore {
         let fields = LadderStyle::of(rec);
         let h = LadderStyle::hash(&fields);
         let known = self.style_ids.get(&h).copied();
-        let same = |id: u32| {
-            let kept = &self.style_fields[id as usize];
-            kept.iter().zip(&fields).all(|(k, f)| **k == **f)
-        };
-        if let Some(id) = known.filter(|&id| same(id)) {
+        if let Some(id) =
+            known.filter(|&id| LadderStyle::matches(&self.styles[id as usize], &fields))
+        {
             return id;
         }
-        LadderStyle::key(rec, &mut self.scratch);
-        debug_assert!(LadderStyle::matches(&self.scratch, &fields));
-        self.styles.push(self.scratch.as_str().into());
-        self.style_fields.push(fields.map(Box::from));
+        self.styles.push(LadderStyle::keep(&fields));
         let id = (self.styles.len() - 1) as u32;
         self.style_ids.entry(h).or_insert(id);
         id

@@ -128,8 +128,11 @@ const DEMANDS: [Demand; 5] = [
 
 /// What many messages of a run share, interned once per run: the method,
 /// the four option-tag lists (as the record keeps them, `,`-joined) and the
-/// agent, as one text of netstrings (`LEN:TEXT` six times).
+/// agent.
 pub struct LadderStyle;
+
+/// A style as the caller interns it: its six fields ([`LadderStyle::of`]).
+pub type StyleFields = [Box<str>; 6];
 
 impl LadderStyle {
     /// The six fields of `r`, as [`LadderStyle::hash`] and
@@ -145,7 +148,8 @@ impl LadderStyle {
         ]
     }
 
-    /// A hash of a style's fields (to find its key without writing it).
+    /// A hash of a style's fields (to find it without comparing every
+    /// interned one).
     pub fn hash(fields: &[&str; 6]) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = rustc_hash::FxHasher::default();
@@ -153,31 +157,14 @@ impl LadderStyle {
         h.finish()
     }
 
-    /// Whether `key` is the style of these fields.
-    pub fn matches(key: &str, fields: &[&str; 6]) -> bool {
-        LadderStyle::fields(key) == *fields
+    /// The fields kept, to intern.
+    pub fn keep(fields: &[&str; 6]) -> StyleFields {
+        fields.map(Box::from)
     }
 
-    /// Writes the style of `r` into `key` (cleared first): the text the
-    /// caller interns.
-    pub fn key(r: &SipRecord, key: &mut String) {
-        use std::fmt::Write;
-        key.clear();
-        for f in LadderStyle::of(r) {
-            let _ = write!(key, "{}:{f}", f.len());
-        }
-    }
-
-    /// The six fields of a key written by [`LadderStyle::key`].
-    fn fields(key: &str) -> [&str; 6] {
-        let mut out = [""; 6];
-        let mut rest = key;
-        for f in &mut out {
-            let (len, tail) = rest.split_once(':').unwrap_or(("0", ""));
-            let n = len.parse::<usize>().unwrap_or(0).min(tail.len());
-            (*f, rest) = tail.split_at(n);
-        }
-        out
+    /// Whether `kept` is the style of these fields.
+    pub fn matches(kept: &StyleFields, fields: &[&str; 6]) -> bool {
+        kept.iter().zip(fields).all(|(k, f)| **k == **f)
     }
 }
 
@@ -207,9 +194,9 @@ impl LadderRec {
         self.style
     }
 
-    /// The full summary, looking IPv6 hosts up in `v6`; `style` is the key
-    /// of its style.
-    pub fn expand(&self, v6: &[std::net::SocketAddr], style: &str) -> LadderMsg {
+    /// The full summary, looking IPv6 hosts up in `v6`; `style` is its
+    /// style as interned.
+    pub fn expand(&self, v6: &[std::net::SocketAddr], style: &StyleFields) -> LadderMsg {
         let [
             method,
             require,
@@ -217,7 +204,7 @@ impl LadderRec {
             supported,
             unsupported,
             agent,
-        ] = LadderStyle::fields(style);
+        ] = style.each_ref().map(|f| &**f);
         let tags = |t: &str| t.replace(',', ";");
         LadderMsg {
             file: self.file,
@@ -574,8 +561,7 @@ mod tests {
         let mut c = LadderRec::of(&rec, ha, hb, 0);
         c.retransmission = true;
         c.prev_frame = 4;
-        let mut key = String::new();
-        LadderStyle::key(&rec, &mut key);
+        let key = LadderStyle::keep(&LadderStyle::of(&rec));
         assert!(LadderStyle::matches(&key, &LadderStyle::of(&rec)));
         let m = c.expand(&[b], &key);
         let want = LadderMsg {
@@ -603,7 +589,7 @@ mod tests {
             Unsupported: precondition\r\nServer: s\r\n\r\n";
         let rec = SipRecord::from_text(resp, 10, 6_000, b, a);
         assert!(!LadderStyle::matches(&key, &LadderStyle::of(&rec)));
-        LadderStyle::key(&rec, &mut key);
+        let key = LadderStyle::keep(&LadderStyle::of(&rec));
         let m = LadderRec::of(&rec, hb, ha, 0).expand(&[b], &key);
         assert_eq!(
             (m.status, m.unsupported.as_str()),
