@@ -46,7 +46,7 @@ pub struct Manifest {
     /// inputs.csv).
     pub files_with_errors: Vec<String>,
     /// The files written, by name, `run.json` itself excepted.
-    pub files: Vec<WrittenFile>,
+    pub files: Vec<Written>,
 }
 
 impl Manifest {
@@ -57,7 +57,7 @@ impl Manifest {
         started: SystemTime,
         inputs: Vec<InputFile>,
         files_with_errors: Vec<String>,
-        files: Vec<WrittenFile>,
+        files: Vec<Written>,
     ) -> Manifest {
         Manifest {
             manifest_version: MANIFEST_VERSION,
@@ -85,10 +85,6 @@ pub struct InputFile {
     /// Last modification (`null` when unknown).
     pub mtime: Option<String>,
 }
-
-/// One file the run wrote (`report::written`, which describes the
-/// reports as they are written).
-pub use crate::report::written::Written as WrittenFile;
 
 /// The inputs as they are now (metadata read from the file system).
 pub fn input_files(inputs: &[Input]) -> Vec<InputFile> {
@@ -121,7 +117,7 @@ pub fn describe_files(
     dir: &Path,
     names: &[String],
     known: &[Written],
-) -> Result<Vec<WrittenFile>, Error> {
+) -> Result<Vec<Written>, Error> {
     /// A file's description: known, or being read on a thread.
     enum Description<'s> {
         Known(Written),
@@ -148,7 +144,7 @@ pub fn describe_files(
     })
 }
 
-fn describe_file(path: &Path, name: &str) -> Result<WrittenFile, Error> {
+fn describe_file(path: &Path, name: &str) -> Result<Written, Error> {
     let err = |source| -> Error {
         ErrorKind::Output {
             path: path.to_path_buf(),

@@ -968,10 +968,7 @@ fn finish_sessions(
     match twins {
         Some(t) if !inconsistent.is_empty() => {
             let flagged = |id: u64| inconsistent.binary_search(&id).is_ok();
-            sessions.finish_edited(&mut |from, to| {
-                t.apply(&flagged, &mut &mut *from, &mut &mut *to)
-                    .map(|_| ())
-            })
+            sessions.finish_edited(&mut |from, to| t.apply(&flagged, from, to).map(|_| ()))
         }
         _ => sessions.finish(),
     }

@@ -276,8 +276,8 @@ impl Twins {
     pub fn apply(
         &self,
         flagged: &dyn Fn(u64) -> bool,
-        from: &mut impl Read,
-        to: &mut impl Write,
+        from: &mut dyn Read,
+        to: &mut dyn Write,
     ) -> io::Result<u64> {
         let mut side = BufReader::with_capacity(1 << 16, File::open(&self.path)?);
         let (mut pos, mut replaced) = (0u64, 0u64);
@@ -311,8 +311,8 @@ impl Drop for Twins {
 }
 
 /// Copies exactly `n` bytes (an error when `from` ends first).
-fn copy_exact(from: &mut impl Read, to: &mut impl Write, n: u64) -> io::Result<()> {
-    let copied = io::copy(&mut from.by_ref().take(n), to)?;
+fn copy_exact(from: &mut dyn Read, to: &mut dyn Write, n: u64) -> io::Result<()> {
+    let copied = io::copy(&mut from.take(n), to)?;
     if copied < n {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,

@@ -279,8 +279,8 @@ impl RawCsv {
     ) -> Result<written::Written, Error> {
         let path = self.path;
         let fail = |e| output_error(&path, e);
-        let file = self.w.into_inner().map_err(|e| fail(e.into_error()))?;
-        drop(file);
+        // Flushed and closed; its digest is of the rows before the edit.
+        self.w.into_inner().map_err(|e| fail(e.into_error()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let (copy, out) = open_new(dir, &format!(".{}.edited.tmp", self.name))?;
         let mut to = BufWriter::with_capacity(1 << 20, written::Digesting::new(out));
