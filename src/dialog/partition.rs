@@ -199,6 +199,23 @@ mod tests {
         assert_ne!(key_of(&invite), key_of(&other));
     }
 
+    /// Records files keep the key: its values must not change with the
+    /// code that computes them (these are the values of 4b245d4).
+    #[test]
+    fn the_key_values_are_stable() {
+        let sip = msg(
+            "INVITE sip:bob@Voip.Example.net SIP/2.0\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\nFrom: <sip:alice@IMS.example;user=phone>;tag=1\nTo: <sip:bob@VOIP.example.net:5060>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n",
+        );
+        let e164 = msg(
+            "INVITE tel:+491701234567 SIP/2.0\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\nFrom: <tel:+491701234567>;tag=1\nTo: <urn:service:sos>\nCall-ID: c2\nCSeq: 1 INVITE\nContent-Length: 0\n\n",
+        );
+        assert_eq!(
+            (key_of(&sip), key_of(&e164)),
+            (5_959_510_437_940_367_637, 5_150_392_748_982_547_981),
+            "partition_key values changed"
+        );
+    }
+
     #[test]
     fn partitions_cover_the_range() {
         assert_eq!(partition_of(0, 4), 0);

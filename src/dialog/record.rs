@@ -871,9 +871,37 @@ pub(super) fn icid_value(v: &[u8]) -> Option<&[u8]> {
     None
 }
 
-fn lines(b: &[u8]) -> impl Iterator<Item = &[u8]> {
-    b.split(|&c| c == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+/// The lines of an SDP body, each without its `\n` and one `\r` before
+/// it: the pieces of `b.split(|&c| c == b'\n')` (an empty last piece
+/// after a final `\n` included), found with memchr. A byte-by-byte split
+/// was a third of [`SipRecord::build`]'s own time: it runs over the body
+/// of every request up to three times (m-lines, `o=`, the H2 fingerprint).
+fn lines(b: &[u8]) -> Lines<'_> {
+    Lines { rest: Some(b) }
+}
+
+/// [`lines`]' iterator.
+struct Lines<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        let line = match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                &rest[..i]
+            }
+            None => {
+                self.rest = None;
+                rest
+            }
+        };
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    }
 }
 
 /// Hash of the `o=` username and session id.
@@ -1441,6 +1469,18 @@ Content-Length: 0
             for cut in [0, 1, b.len() / 2, b.len() - 1] {
                 assert!(SipRecord::decode(&mut super::super::codec::Get(&b[..cut])).is_none());
             }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lines_are_the_split_form(body in "[a=\r\n x]{0,40}") {
+            let b = body.as_bytes();
+            let split: Vec<&[u8]> = b
+                .split(|&c| c == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .collect();
+            proptest::prop_assert_eq!(lines(b).collect::<Vec<_>>(), split);
         }
     }
 }
