@@ -218,7 +218,7 @@ fn an_as_leg_in_another_partition_is_linked_at_every_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("asleg.pcap");
     fs::write(&path, cap.bytes()).unwrap();
-    let outs: Vec<PathBuf> = ["1", "2"]
+    let outs: Vec<PathBuf> = ["1", "2", "3"]
         .iter()
         .map(|j| run(&dir.path().join(format!("j{j}")), j, &[&path]))
         .collect();
@@ -823,14 +823,14 @@ fn assert_reports_equal(a: &Path, b: &Path, what: &str) {
 /// byte: with spilling forced on every batch, each kind of call that waits
 /// and then gets an answer, a CANCEL, a retransmission, a refusal or a
 /// B2BUA leg by Session-ID is read back first and ends as without it, at
-/// -j1 and -j2. (It fails when a Call-ID or Session-ID does not bring a
-/// spilled session back.)
+/// -j1, -j2 and -j3 (the partitions on the tracking pool). (It fails when
+/// a Call-ID or Session-ID does not bring a spilled session back.)
 #[test]
 fn sessions_spilled_under_the_memory_budget_give_the_same_reports() {
     let dir = tempfile::tempdir().unwrap();
     let cap = waiting_capture(dir.path(), 500);
     let (base, _) = run_env(&dir.path().join("base"), "1", &[], &cap);
-    for j in ["1", "2"] {
+    for j in ["1", "2", "3"] {
         let (cold, err) = run_env(&dir.path().join(format!("cold-j{j}")), j, &COLD, &cap);
         assert_reports_equal(&base, &cold, "waiting calls");
         let spilled: u64 = err

@@ -37,7 +37,7 @@ fn records_round_trip_gives_the_golden_reports_of_every_sample() {
         assert_eq!(n, caps.len(), "{case}: one records file per capture");
         let policy = format!("samples/{case}/policy.toml");
         let has_policy = root().join(&policy).exists();
-        for jobs in ["1", "2"] {
+        for jobs in ["1", "2", "3"] {
             let out = dir.path().join(format!("out-{jobs}"));
             let mut args = vec!["--records", "-j", jobs, "-o", out.to_str().unwrap()];
             if has_policy {

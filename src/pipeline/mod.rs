@@ -4,7 +4,7 @@
 //!
 //! Each file is decoded by its own [`Decoder`] on a thread of the merge; the
 //! merged order depends only on the data, the timeline is tracked as a fixed
-//! number of partitions (in parallel with `--jobs` > 1) merged back into one
+//! number of partitions (in parallel from `--jobs` 3 on) merged back into one
 //! deterministic order, and every report is ordered before it is written,
 //! so the output bytes are the same for every `--jobs` value and every
 //! order in which the inputs were named.
@@ -1093,12 +1093,13 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
     let jobs = jobs_of(cfg);
     let first_ts = &src.first_ts;
     // --jobs N: one thread reads and decodes each file (or records file),
-    // this one routes the timeline to the tracking partitions, which run on
-    // a pool of N threads (track.rs; for N > 1 one batch behind the routing,
-    // with finished sessions evaluated and written on a thread of their own,
-    // RulesStage); with N > 2 a file of 1 MiB or more is decoded in lanes on
-    // N - 1 threads (lanes.rs); a smaller one gets N - 3 helpers digesting
-    // its messages (digest.rs).
+    // this one routes the timeline to the tracking partitions and, for
+    // N < 3, runs them too (track.rs: from N = 3 on they run on a pool of N
+    // threads, one batch behind the routing); for N > 1 finished sessions
+    // are evaluated and written on a thread of their own (RulesStage); with
+    // N > 2 a file of 1 MiB or more is decoded in lanes on N - 1 threads
+    // (lanes.rs); a smaller one gets N - 3 helpers digesting its messages
+    // (digest.rs).
     let opts = merge::MergeOptions {
         prefetch: jobs,
         ..merge::MergeOptions::default()

@@ -4,7 +4,7 @@
 //! Owns: sending each record to the partition of its home (the [`Router`]
 //! of router.rs decides the home: its partition key,
 //! [`crate::dialog::partition_key`], or a B2BUA leg's first leg's), running the partitions' [`Tracker`]s batch by batch (on a rayon
-//! pool with `--jobs` > 1, on this thread with `-j1`), numbering sessions
+//! pool from `--jobs` [`POOL_FROM_JOBS`] on, on this thread below it), numbering sessions
 //! ([`Numbering`]) and merging what the partitions hand back into the one
 //! order of a single tracker: messages in feed order, finished sessions with
 //! their final ids. Never evaluates rules or writes a report (mod.rs does).
@@ -40,6 +40,20 @@ use crate::dialog::{SessionSummary, SipRecord, TrackAnomaly, Tracker, partition_
 /// `--jobs` (16: enough to balance 2–8 threads, few enough that the
 /// per-partition state and merge stay small).
 pub const PARTITIONS: usize = 16;
+
+/// The `--jobs` from which the partitions run on a pool of their own.
+///
+/// Below it they run on the calling thread, between the routing of one
+/// batch and the next. At `-j2` the other threads are the decoding thread
+/// and the rules stage's: a pool of two more threads there made three
+/// busy threads share two cores, and the decoding thread, which feeds all
+/// of them, got about three quarters of one (`ps -L`). Paired
+/// whole-process medians at `-j2`, inline against the pool: wall ×0.92
+/// on tcp1000-60s, ×0.87 on udp200-600s (there the pool made `-j2` ×1.14
+/// slower than `-j1`, inline ×1.00), ×1.00 on udp2000-60s and the
+/// scanner burst; peak RSS 5 to 13 MiB lower on each (README, "Real
+/// rates").
+pub const POOL_FROM_JOBS: usize = 3;
 
 /// Records routed before the partitions run (and rows are collected).
 const BATCH: usize = 4096;
@@ -106,7 +120,7 @@ pub struct Tracking {
     fed: u64,
     pool: Option<rayon::ThreadPool>,
     /// The batch running on the pool while the next one is routed
-    /// (`--jobs` > 1): the partitions come back through it, with the
+    /// (with a pool): the partitions come back through it, with the
     /// batch's last capture time.
     running: Option<(std::sync::mpsc::Receiver<std::thread::Result<Ran>>, i64)>,
     /// The emptied batch vectors of the last batch that ran on the pool,
@@ -188,7 +202,7 @@ fn mark(p: &mut Payload, repeat: bool) {
 impl Tracking {
     /// A stage with W0 `w0_ns`, on `jobs` threads.
     pub fn new(w0_ns: i64, jobs: usize, keep_messages: bool) -> Tracking {
-        let pool = (jobs > 1)
+        let pool = (jobs >= POOL_FROM_JOBS)
             .then(|| {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(jobs.min(PARTITIONS))
@@ -289,7 +303,7 @@ impl Tracking {
     /// Runs the partitions over the routed records, numbers what can be
     /// numbered and hands `then` the stage to collect from.
     ///
-    /// With a pool (`--jobs` > 1) the batches are pipelined: this waits for
+    /// With a pool ([`POOL_FROM_JOBS`]) the batches are pipelined: this waits for
     /// the batch still running, numbers it, lets `then` collect it, and
     /// starts this one on the pool, so that the next batch is routed (and
     /// report.html's ladders are fed) while the partitions track this one.
