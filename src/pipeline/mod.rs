@@ -22,6 +22,7 @@ pub mod merge;
 pub mod merge_reports;
 mod out_dir;
 mod partition_log;
+mod priority;
 pub mod records;
 pub mod router;
 pub mod routes;
@@ -760,7 +761,8 @@ impl Feed {
 type Origins = Vec<Option<(i64, u32)>>;
 
 /// Where finished sessions are evaluated and written: on this thread, or on
-/// a thread of their own that receives them in order (`--jobs` > 1).
+/// a thread of their own that receives them in order (`--jobs` > 1), at a
+/// lower priority than the threads that feed it (priority.rs).
 enum RulesStage<'s> {
     Inline(Box<Reports>),
     Thread {
@@ -780,6 +782,7 @@ impl<'s> RulesStage<'s> {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<(Finished, Origins)>(4);
                 let mut reports = reports;
                 let handle = sc.spawn(move || {
+                    priority::sink_thread();
                     for (f, o) in rx {
                         reports.sessions(f, o);
                     }
