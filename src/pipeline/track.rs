@@ -49,7 +49,7 @@ pub const PARTITIONS: usize = 16;
 /// busy threads share two cores, and the decoding thread, which feeds all
 /// of them, got about three quarters of one (`ps -L`). Paired
 /// whole-process medians at `-j2`, inline against the pool: wall ×0.92
-/// on tcp1000-60s, ×0.87 on udp200-600s (there the pool made `-j2` ×1.14
+/// on tcp1000-60s and on udp200-600s (there the pool made `-j2` ×1.14
 /// slower than `-j1`, inline ×1.00), ×1.00 on udp2000-60s and the
 /// scanner burst; peak RSS 5 to 13 MiB lower on each (README, "Real
 /// rates").
