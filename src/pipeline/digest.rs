@@ -6,8 +6,10 @@
 //! message found is scanned right away (whether a packet is SIP is part of
 //! its accounting). What comes next does not depend on any other message:
 //! the counters of summary.csv, the message's anomalies, its
-//! [`SipRecord`] (a third of the decoding CPU) and, with `--messages`, its
-//! messages.csv row. That is [`Digest::message`].
+//! [`SipRecord`] (a third of the decoding CPU), with report.html its
+//! ladder summary's style and Call-ID (`styles.rs`: taken while the text is
+//! at hand) and, with `--messages`, its messages.csv row. That is
+//! [`Digest::message`].
 //!
 //! With helpers ([`Pool`]), the file's thread copies each message's bytes
 //! into a batch and hands full batches round-robin to the helper threads,
@@ -28,6 +30,8 @@ use crate::report::rows::MessageRow;
 use crate::sip::{self, Framing, Message, StartLine};
 
 use super::anomalies::{AnomalyBuf, AnomalyStore};
+use super::html::LadderPre;
+use super::styles::{StyleCache, Styles};
 use super::{Counters, Found, PendingRow};
 use crate::packet::Origin;
 
@@ -45,12 +49,24 @@ fn batch_size() -> usize {
 /// Batches queued per helper before the file's thread waits.
 const QUEUE: usize = 2;
 
+/// What the run wants of each message besides its record.
+#[derive(Clone, Default)]
+pub(super) struct Wants {
+    /// Its messages.csv row (`--messages`).
+    pub rows: bool,
+    /// report.html's ladders: the run's style table, for the message's
+    /// [`LadderPre`].
+    pub styles: Option<std::sync::Arc<Styles>>,
+}
+
 /// What digesting messages accumulates besides the records: merged over the
 /// file's thread and its helpers at the end of the file.
 pub(super) struct Digest {
     file: String,
     file_idx: u32,
     want_rows: bool,
+    /// With report.html: this thread's view of the run's ladder styles.
+    styles: Option<StyleCache>,
     /// Handed to the run's anomaly store as they come (never all held).
     anomalies: AnomalyBuf,
     pub(super) sip_messages: u64,
@@ -64,13 +80,14 @@ impl Digest {
     pub(super) fn new(
         file: &str,
         file_idx: u32,
-        want_rows: bool,
+        wants: &Wants,
         anomalies: &AnomalyStore,
     ) -> Digest {
         Digest {
             file: file.to_string(),
             file_idx,
-            want_rows,
+            want_rows: wants.rows,
+            styles: wants.styles.clone().map(StyleCache::new),
             anomalies: anomalies.buf(file_idx),
             sip_messages: 0,
             counters: Counters::default(),
@@ -129,10 +146,12 @@ impl Digest {
         }
         let rec = SipRecord::new(msg, Capture::of(self.file_idx, seq, at));
         let tcp = matches!(at.proto, "tcp" | "ws");
+        let ladder = self.styles.as_mut().map(|s| LadderPre::of(&rec, s));
         if !self.want_rows {
             return Found {
                 rec,
                 tcp,
+                ladder,
                 row: None,
             };
         }
@@ -231,6 +250,7 @@ impl Digest {
         Found {
             rec,
             tcp,
+            ladder,
             row: Some(PendingRow {
                 head,
                 retransmission: None,
@@ -273,7 +293,7 @@ impl<'s> Pool<'s> {
         n: usize,
         file: &str,
         file_idx: u32,
-        want_rows: bool,
+        wants: &Wants,
         anomalies: &AnomalyStore,
     ) -> Pool<'s> {
         let mut pool = Pool {
@@ -287,7 +307,7 @@ impl<'s> Pool<'s> {
         for _ in 0..n.max(1) {
             let (tx, rx) = sync_channel::<Batch>(QUEUE);
             let (rtx, rrx): (Sender<Vec<Found>>, _) = channel();
-            let mut d = Digest::new(file, file_idx, want_rows, anomalies);
+            let mut d = Digest::new(file, file_idx, wants, anomalies);
             pool.handles.push(scope.spawn(move || {
                 for b in rx {
                     let mut out = Vec::with_capacity(b.jobs.len());

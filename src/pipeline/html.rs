@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, Sender};
 
 use crate::report::html::HtmlSession;
-use crate::report::ladder::{HostRef, LadderRec, LadderStyle, StyleFields};
+use crate::report::ladder::{HostRef, LadderRec};
+
+use super::styles::{StyleCache, Styles};
 use crate::report::rows::{FailureRow, SessionRow};
 
 /// The N best (attention, session) pairs: highest attention, then lowest id.
@@ -55,6 +57,24 @@ pub(crate) struct RowStore {
     tx: Sender<(u64, u32)>,
 }
 
+/// What a message's ladder summary takes from its text, taken by the
+/// thread that found the message ([`LadderPre::of`]) while the text is at
+/// hand: its style's id and its Call-ID.
+pub(crate) struct LadderPre {
+    style: u32,
+    call_id: Box<str>,
+}
+
+impl LadderPre {
+    /// `rec`'s, its style interned through `styles`.
+    pub fn of(rec: &crate::dialog::SipRecord, styles: &mut StyleCache) -> LadderPre {
+        LadderPre {
+            style: styles.id(rec),
+            call_id: rec.call_id().into(),
+        }
+    }
+}
+
 /// The messages of the table's sessions (tracker side). Every message of
 /// the run gets a slot in one slab until its session is known not to make
 /// the table: no allocation per message besides its Call-ID, and the text
@@ -70,13 +90,10 @@ pub(crate) struct LadderStore {
     /// The run's IPv6 hosts (`ip:port`), by id ([`HostRef`]).
     hosts: Vec<std::net::SocketAddr>,
     host_ids: rustc_hash::FxHashMap<std::net::SocketAddr, u32>,
-    /// The run's styles, by id: their fields, compared as they are (every
-    /// message of the run is looked up here; a netstring key parsed back
-    /// for each lookup was 1.7 % of a run).
-    styles: Vec<StyleFields>,
-    /// Style id by [`LadderStyle::hash`] (the first style of each hash: a
-    /// colliding one is kept unindexed).
-    style_ids: rustc_hash::FxHashMap<u64, u32>,
+    /// The run's styles (`styles.rs`), and this thread's cache of them for
+    /// the records that come without a [`LadderPre`].
+    styles: StyleCache,
+    shared: std::sync::Arc<Styles>,
     /// One bit per session id: its messages are not wanted.
     gone: Vec<u64>,
     /// Last message frame per TCP direction (file, src, dst): each TCP
@@ -95,6 +112,7 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
         cap,
         set: BTreeSet::new(),
     };
+    let shared = std::sync::Arc::new(Styles::default());
     (
         RowStore {
             top: top(),
@@ -111,8 +129,8 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
             held: Default::default(),
             hosts: Vec::new(),
             host_ids: Default::default(),
-            styles: Vec::new(),
-            style_ids: Default::default(),
+            styles: StyleCache::new(shared.clone()),
+            shared,
             gone: Vec::new(),
             last: Default::default(),
             rx,
@@ -232,28 +250,24 @@ impl LadderStore {
         })
     }
 
-    fn style(&mut self, rec: &crate::dialog::SipRecord) -> u32 {
-        let fields = LadderStyle::of(rec);
-        let h = LadderStyle::hash(&fields);
-        let known = self.style_ids.get(&h).copied();
-        if let Some(id) =
-            known.filter(|&id| LadderStyle::matches(&self.styles[id as usize], &fields))
-        {
-            return id;
-        }
-        self.styles.push(LadderStyle::keep(&fields));
-        let id = (self.styles.len() - 1) as u32;
-        self.style_ids.entry(h).or_insert(id);
-        id
+    /// The run's style table, for the threads that find the messages.
+    pub fn styles(&self) -> std::sync::Arc<Styles> {
+        self.shared.clone()
     }
 
     /// Files the ladder summary of a record, in capture order (every
-    /// message of the run passes here; `tcp`: it came over a TCP stream):
-    /// the slot to hand to [`LadderStore::message`].
-    pub fn summary(&mut self, rec: &crate::dialog::SipRecord, tcp: bool) -> u32 {
+    /// message of the run passes here; `pre`: what the thread that found
+    /// it took from its text, taken here when absent; `tcp`: it came over a
+    /// TCP stream): the slot to hand to [`LadderStore::message`].
+    pub fn summary(
+        &mut self,
+        rec: &crate::dialog::SipRecord,
+        pre: Option<LadderPre>,
+        tcp: bool,
+    ) -> u32 {
         let (src, dst) = (self.host(rec.at.src), self.host(rec.at.dst));
-        let style = self.style(rec);
-        let mut m = LadderRec::of(rec, src, dst, style);
+        let pre = pre.unwrap_or_else(|| LadderPre::of(rec, &mut self.styles));
+        let mut m = LadderRec::of(rec, src, dst, pre.style, pre.call_id);
         if tcp {
             m.prev_frame = self
                 .last
@@ -304,7 +318,7 @@ impl LadderStore {
         let mut slot = head;
         while slot != NONE {
             let (rec, next) = &self.slots[slot as usize];
-            out.push(rec.expand(&self.hosts, &self.styles[rec.style() as usize]));
+            out.push(rec.expand(&self.hosts, &self.shared.fields(rec.style())));
             slot = *next;
         }
         self.release(head);
@@ -435,16 +449,16 @@ mod tests {
         let text = "OPTIONS sip:x@y SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n";
         let rec = crate::dialog::SipRecord::from_text(text, 1, 0, a, a);
         for sid in [1, 2, 1, 2] {
-            let slot = l.summary(&rec, false);
+            let slot = l.summary(&rec, None, false);
             l.message(Some(sid), slot);
         }
-        let orphan = l.summary(&rec, false);
+        let orphan = l.summary(&rec, None, false);
         l.message(None, orphan);
         assert_eq!(l.free, orphan);
         l.top.offer(5, 2).unwrap();
         // Session 1 is evaluated with attention 0: its messages go.
         l.drop_session(1);
-        let slot = l.summary(&rec, false);
+        let slot = l.summary(&rec, None, false);
         l.message(Some(1), slot);
         assert!(!l.held.contains_key(&1));
         assert_eq!(l.slots.len(), 5, "freed slots are reused");
@@ -454,7 +468,7 @@ mod tests {
             (msgs[0].method.as_str(), msgs[0].call_id.as_str()),
             ("OPTIONS", "c")
         );
-        assert_eq!(l.styles.len(), 1);
+        assert_eq!(l.shared.len(), 1);
         assert!(
             l.hosts.is_empty() && l.last.is_empty(),
             "IPv4 UDP: no tables"

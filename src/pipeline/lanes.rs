@@ -161,14 +161,14 @@ struct Lane {
 }
 
 impl Lane {
-    fn new(input: &Input, file_idx: u32, want_rows: bool, store: &AnomalyStore) -> Lane {
+    fn new(input: &Input, file_idx: u32, wants: &digest::Wants, store: &AnomalyStore) -> Lane {
         Lane {
             dec: Decoder::default(),
             sink: FileSink {
                 framers: sip::stream::Framers::default(),
                 ws: rustc_hash::FxHashMap::default(),
                 out: Out {
-                    digest: digest::Digest::new(&input.display, file_idx, want_rows, store),
+                    digest: digest::Digest::new(&input.display, file_idx, wants, store),
                     last_frame: (0, 0),
                     emit: Emit::Keep {
                         at: 0,
@@ -295,7 +295,7 @@ pub(super) fn read_file(
     input: &Input,
     file_idx: u32,
     progress: Option<&capture::ByteCounter>,
-    want_rows: bool,
+    wants: &digest::Wants,
     store: &AnomalyStore,
     threads: usize,
     emit: &mut (dyn FnMut(Found) + Send),
@@ -303,7 +303,7 @@ pub(super) fn read_file(
     let threads = threads.clamp(1, LANES);
     let mut out = Renumber { last: (0, 0), emit };
     let mut lanes: Vec<Lane> = (0..LANES)
-        .map(|_| Lane::new(input, file_idx, want_rows, store))
+        .map(|_| Lane::new(input, file_idx, wants, store))
         .collect();
     let mut round = Round::default();
     let mut span = Span {
@@ -343,6 +343,6 @@ pub(super) fn read_file(
         }
     }
     let digest =
-        total.unwrap_or_else(|| digest::Digest::new(&input.display, file_idx, want_rows, store));
+        total.unwrap_or_else(|| digest::Digest::new(&input.display, file_idx, wants, store));
     file_result(input, &info, err, span, counts, digest)
 }

@@ -27,6 +27,7 @@ pub mod records;
 pub mod router;
 pub mod routes;
 pub mod spill;
+mod styles;
 mod track;
 pub use track::PARTITIONS;
 
@@ -179,6 +180,9 @@ struct Found {
     /// Came over a TCP stream (plain or WebSocket): report.html's ladder
     /// notes where its segments start.
     tcp: bool,
+    /// Only with report.html: what its ladder takes from the text (absent
+    /// for records read back; the ladder store takes it then).
+    ladder: Option<html::LadderPre>,
     /// Only with `--messages`.
     row: Option<PendingRow>,
 }
@@ -518,28 +522,19 @@ fn process_file(
     input: &Input,
     file_idx: u32,
     progress: Option<&capture::ByteCounter>,
-    want_rows: bool,
+    wants: &digest::Wants,
     threads: Threads,
     store: &AnomalyStore,
     emit: &mut (dyn FnMut(Found) + Send),
 ) -> FileResult {
     if lanes::use_lanes(input, threads.lanes) {
-        return lanes::read_file(
-            input,
-            file_idx,
-            progress,
-            want_rows,
-            store,
-            threads.lanes,
-            emit,
-        );
+        return lanes::read_file(input, file_idx, progress, wants, store, threads.lanes, emit);
     }
     let helpers = threads.helpers;
     std::thread::scope(|scope| {
-        let pool = (helpers > 0).then(|| {
-            digest::Pool::spawn(scope, helpers, &input.display, file_idx, want_rows, store)
-        });
-        read_file(input, file_idx, progress, want_rows, store, pool, emit)
+        let pool = (helpers > 0)
+            .then(|| digest::Pool::spawn(scope, helpers, &input.display, file_idx, wants, store));
+        read_file(input, file_idx, progress, wants, store, pool, emit)
     })
 }
 
@@ -548,7 +543,7 @@ fn read_file<'a>(
     input: &Input,
     file_idx: u32,
     progress: Option<&capture::ByteCounter>,
-    want_rows: bool,
+    wants: &digest::Wants,
     store: &AnomalyStore,
     pool: Option<digest::Pool<'a>>,
     emit: &'a mut (dyn FnMut(Found) + Send),
@@ -558,7 +553,7 @@ fn read_file<'a>(
         framers: sip::stream::Framers::default(),
         ws: rustc_hash::FxHashMap::default(),
         out: Out {
-            digest: digest::Digest::new(&input.display, file_idx, want_rows, store),
+            digest: digest::Digest::new(&input.display, file_idx, wants, store),
             last_frame: (0, 0),
             emit: Emit::To { emit, pool },
             stream_sip_frames: 0,
@@ -1047,8 +1042,9 @@ fn jobs_of(cfg: &Config) -> usize {
 
 /// Emits input `i`'s messages in file order (its anomalies into the store)
 /// and returns its result.
-type Produce<'a> =
-    dyn Fn(usize, &AnomalyStore, &mut (dyn FnMut(Found) + Send)) -> FileResult + Sync + 'a;
+type Produce<'a> = dyn Fn(usize, &AnomalyStore, &digest::Wants, &mut (dyn FnMut(Found) + Send)) -> FileResult
+    + Sync
+    + 'a;
 
 /// Where a batch's messages come from: the captures, decoded (`analyze`),
 /// or records files read back (`analyze --records`, `records.rs`).
@@ -1066,12 +1062,15 @@ struct Source<'a> {
 fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
     // Helpers: see the thread plan in write_reports_from.
     let threads = Threads::of(cfg, 1, 3);
-    let produce = |i: usize, store: &AnomalyStore, emit: &mut (dyn FnMut(Found) + Send)| {
+    let produce = |i: usize,
+                   store: &AnomalyStore,
+                   wants: &digest::Wants,
+                   emit: &mut (dyn FnMut(Found) + Send)| {
         process_file(
             &inputs[i],
             i as u32,
             cfg.progress.as_ref(),
-            cfg.messages,
+            wants,
             threads,
             store,
             emit,
@@ -1130,9 +1129,14 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         0 => 500,
         n => n,
     }));
+    let mut wants = digest::Wants {
+        rows: cfg.messages,
+        styles: None,
+    };
     if let Some(n) = table {
         let (rows, ladders) = html::stores(n);
         html_rows = Some(rows);
+        wants.styles = Some(ladders.styles());
         feed.ladders = Some(ladders);
     }
     let reports = Reports {
@@ -1178,13 +1182,15 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         let results = merge::merge(
             first_ts,
             &opts,
-            |i, emit| (src.produce)(i, &store, emit),
+            |i, emit| (src.produce)(i, &store, &wants, emit),
             |_, found: Found| {
                 last_ts = last_ts.max(found.rec.at.ts_ns);
                 let ladders = &mut feed.ladders;
                 let payload = Payload {
                     seq: tracking.next_seq(),
-                    ladder: ladders.as_mut().map(|l| l.summary(&found.rec, found.tcp)),
+                    ladder: ladders
+                        .as_mut()
+                        .map(|l| l.summary(&found.rec, found.ladder, found.tcp)),
                     repeat: false,
                     row: found.row,
                 };

@@ -134,7 +134,8 @@ fn extract_one(
         let store = &store;
         let h = s.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
-            let r = process_file(input, 0, None, false, threads, store, &mut |f| {
+            let wants = super::digest::Wants::default();
+            let r = process_file(input, 0, None, &wants, threads, store, &mut |f| {
                 batch.push(f);
                 if batch.len() == BATCH {
                     // A send fails only when the writer stopped on an error.
@@ -406,7 +407,12 @@ pub fn run_records(
         };
         keep(home).then_some(home)
     };
-    let produce = |i: usize, store: &AnomalyStore, emit: &mut (dyn FnMut(Found) + Send)| {
+    // Records carry no ladder styles of their own (`Wants`): the ladder store
+    // takes them from the records it is handed.
+    let produce = |i: usize,
+                   store: &AnomalyStore,
+                   _: &super::digest::Wants,
+                   emit: &mut (dyn FnMut(Found) + Send)| {
         let o = &opened[i];
         store.add_rows(
             i as u32,
@@ -429,6 +435,7 @@ pub fn run_records(
                 emit(Found {
                     rec,
                     tcp: false,
+                    ladder: None,
                     row: None,
                 })
             },

@@ -164,15 +164,44 @@ impl LadderStyle {
 
     /// Whether `kept` is the style of these fields.
     pub fn matches(kept: &StyleFields, fields: &[&str; 6]) -> bool {
-        kept.iter().zip(fields).all(|(k, f)| **k == **f)
+        kept.iter()
+            .zip(fields)
+            .all(|(k, f)| same_bytes(k.as_bytes(), f.as_bytes()))
     }
+}
+
+/// `a == b`, eight bytes at a time: these fields are short, and the
+/// library `memcmp` on them (what `==` calls, even for the last few bytes)
+/// stalled on its masked vector loads: 3.3 % of the samples of a `-j1` run
+/// on udp2000-60s, in that one instruction, against 0.1 % for this.
+/// Whole-process CPU ×0.986 (paired medians; within the noise).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    if n < 8 {
+        // Folded into one word (a loop of byte compares would become a
+        // `memcmp` call again).
+        let fold = |s: &[u8]| s.iter().fold(0u64, |w, &x| w << 8 | u64::from(x));
+        return fold(a) == fold(b);
+    }
+    // Whole words, then the last eight bytes (overlapping the last word).
+    (0..n - 8).step_by(8).all(|i| word(a, i) == word(b, i)) && word(a, n - 8) == word(b, n - 8)
 }
 
 impl LadderRec {
     /// The summary of a record whose sender and receiver are `src` and
-    /// `dst` and whose style has id `style` (`retransmission` and
-    /// `prev_frame` are set by the caller).
-    pub fn of(r: &SipRecord, src: HostRef, dst: HostRef, style: u32) -> LadderRec {
+    /// `dst`, whose style has id `style` and whose Call-ID is `call_id`
+    /// (`retransmission` and `prev_frame` are set by the caller).
+    pub fn of(
+        r: &SipRecord,
+        src: HostRef,
+        dst: HostRef,
+        style: u32,
+        call_id: Box<str>,
+    ) -> LadderRec {
         LadderRec {
             frame: r.at.frame,
             ts_ns: r.at.ts_ns,
@@ -185,7 +214,7 @@ impl LadderRec {
             status: r.status.unwrap_or(NO_STATUS),
             demand: DEMANDS.iter().position(|d| *d == r.demand).unwrap_or(4) as u8,
             retransmission: false,
-            call_id: r.call_id().into(),
+            call_id,
         }
     }
 
@@ -534,6 +563,23 @@ fn centre(s: &str, w: usize) -> String {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// `same_bytes` is `==`, for every length around its word size
+        /// and for slices that differ in one byte anywhere.
+        #[test]
+        fn same_bytes_is_equality(
+            a in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            flip in proptest::option::of((0usize..40, 1u8..=255)),
+        ) {
+            let mut b = a.clone();
+            if let Some((i, x)) = flip.filter(|&(i, _)| i < b.len()) {
+                b[i] ^= x;
+            }
+            proptest::prop_assert_eq!(same_bytes(&a, &b), a == b);
+            proptest::prop_assert_eq!(same_bytes(&a, &a[..a.len() / 2]), a.is_empty());
+        }
+    }
+
     fn msg(src: &str, dst: &str, method: &str, status: Option<u16>, frame: u64) -> LadderMsg {
         LadderMsg {
             frame,
@@ -558,7 +604,7 @@ mod tests {
         let rec = SipRecord::from_text(text, 9, 5_000, a, b);
         let (ha, hb) = (HostRef::new(a, || unreachable!()), HostRef::new(b, || 0));
         assert_eq!((ha.addr(&[]), hb.addr(&[b])), (a, b));
-        let mut c = LadderRec::of(&rec, ha, hb, 0);
+        let mut c = LadderRec::of(&rec, ha, hb, 0, rec.call_id().into());
         c.retransmission = true;
         c.prev_frame = 4;
         let key = LadderStyle::keep(&LadderStyle::of(&rec));
@@ -590,7 +636,7 @@ mod tests {
         let rec = SipRecord::from_text(resp, 10, 6_000, b, a);
         assert!(!LadderStyle::matches(&key, &LadderStyle::of(&rec)));
         let key = LadderStyle::keep(&LadderStyle::of(&rec));
-        let m = LadderRec::of(&rec, hb, ha, 0).expand(&[b], &key);
+        let m = LadderRec::of(&rec, hb, ha, 0, rec.call_id().into()).expand(&[b], &key);
         assert_eq!(
             (m.status, m.unsupported.as_str()),
             (Some(420), "precondition")
