@@ -90,10 +90,9 @@ pub(crate) struct LadderStore {
     /// The run's IPv6 hosts (`ip:port`), by id ([`HostRef`]).
     hosts: Vec<std::net::SocketAddr>,
     host_ids: rustc_hash::FxHashMap<std::net::SocketAddr, u32>,
-    /// The run's styles (`styles.rs`), and this thread's cache of them for
-    /// the records that come without a [`LadderPre`].
+    /// This thread's cache of the run's styles (`styles.rs`), for the
+    /// records that come without a [`LadderPre`].
     styles: StyleCache,
-    shared: std::sync::Arc<Styles>,
     /// One bit per session id: its messages are not wanted.
     gone: Vec<u64>,
     /// Last message frame per TCP direction (file, src, dst): each TCP
@@ -112,7 +111,6 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
         cap,
         set: BTreeSet::new(),
     };
-    let shared = std::sync::Arc::new(Styles::default());
     (
         RowStore {
             top: top(),
@@ -129,8 +127,7 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
             held: Default::default(),
             hosts: Vec::new(),
             host_ids: Default::default(),
-            styles: StyleCache::new(shared.clone()),
-            shared,
+            styles: StyleCache::new(std::sync::Arc::new(Styles::default())),
             gone: Vec::new(),
             last: Default::default(),
             rx,
@@ -252,7 +249,7 @@ impl LadderStore {
 
     /// The run's style table, for the threads that find the messages.
     pub fn styles(&self) -> std::sync::Arc<Styles> {
-        self.shared.clone()
+        self.styles.table().clone()
     }
 
     /// Files the ladder summary of a record, in capture order (every
@@ -318,7 +315,7 @@ impl LadderStore {
         let mut slot = head;
         while slot != NONE {
             let (rec, next) = &self.slots[slot as usize];
-            out.push(rec.expand(&self.hosts, &self.shared.fields(rec.style())));
+            out.push(rec.expand(&self.hosts, &self.styles.table().fields(rec.style())));
             slot = *next;
         }
         self.release(head);
@@ -468,7 +465,7 @@ mod tests {
             (msgs[0].method.as_str(), msgs[0].call_id.as_str()),
             ("OPTIONS", "c")
         );
-        assert_eq!(l.shared.len(), 1);
+        assert_eq!(l.styles.table().len(), 1);
         assert!(
             l.hosts.is_empty() && l.last.is_empty(),
             "IPv4 UDP: no tables"

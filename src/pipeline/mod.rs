@@ -1040,7 +1040,8 @@ fn jobs_of(cfg: &Config) -> usize {
         .max(1)
 }
 
-/// Emits input `i`'s messages in file order (its anomalies into the store)
+/// Emits input `i`'s messages in file order (its anomalies into the store),
+/// each with what the run wants of it besides its record ([`digest::Wants`]),
 /// and returns its result.
 type Produce<'a> = dyn Fn(usize, &AnomalyStore, &digest::Wants, &mut (dyn FnMut(Found) + Send)) -> FileResult
     + Sync

@@ -85,6 +85,11 @@ impl StyleCache {
         }
     }
 
+    /// The table behind this cache.
+    pub fn table(&self) -> &Arc<Styles> {
+        &self.shared
+    }
+
     /// The id of `rec`'s style.
     pub fn id(&mut self, rec: &SipRecord) -> u32 {
         let fields = LadderStyle::of(rec);
