@@ -75,7 +75,8 @@ pub fn format_rfc3339_micros(ts_ns: i64) -> String {
     ] {
         b[i] = c;
     }
-    b.iter().map(|&c| c as char).collect()
+    // Every byte written above is an ASCII digit or separator.
+    String::from(std::str::from_utf8(&b).unwrap_or_default())
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian

@@ -7,28 +7,45 @@
 /// `tel:` URI). Two URIs that differ only in those parts are "the same URI"
 /// for linking.
 pub fn uri_key(uri: &str) -> String {
+    let mut out = String::new();
+    uri_key_into(uri, &mut out);
+    out
+}
+
+/// [`uri_key`]`(uri)` written into `out` (cleared first), so that a caller
+/// that only hashes the key reuses one buffer instead of allocating: every
+/// initial request computes three of them (`linkkeys`).
+pub fn uri_key_into(uri: &str, out: &mut String) {
+    out.clear();
     let uri = uri.trim().trim_start_matches('<').trim_end_matches('>');
-    let lower = uri.to_ascii_lowercase();
-    let rest = if lower.starts_with("sips:") {
+    let scheme = |p: &[u8]| {
+        uri.as_bytes()
+            .get(..p.len())
+            .is_some_and(|b| b.eq_ignore_ascii_case(p))
+    };
+    // The prefixes are ASCII, so the index after one is a char boundary.
+    let rest = if scheme(b"sips:") {
         &uri[5..]
-    } else if lower.starts_with("sip:") || lower.starts_with("tel:") {
+    } else if scheme(b"sip:") || scheme(b"tel:") {
         &uri[4..]
     } else {
         uri
     };
     let rest = rest.split(['?']).next().unwrap_or(rest);
-    match rest.rsplit_once('@') {
+    let lower_from = match rest.rsplit_once('@') {
         Some((user, hostpart)) => {
-            let user = user.split(':').next().unwrap_or(user); // user:password
-            let host = hostpart.split([';', ':']).next().unwrap_or(hostpart);
-            format!("{user}@{}", host.to_ascii_lowercase())
+            out.push_str(user.split(':').next().unwrap_or(user)); // user:password
+            out.push('@');
+            let n = out.len();
+            out.push_str(hostpart.split([';', ':']).next().unwrap_or(hostpart));
+            n
         }
-        None => rest
-            .split([';'])
-            .next()
-            .unwrap_or(rest)
-            .to_ascii_lowercase(),
-    }
+        None => {
+            out.push_str(rest.split([';']).next().unwrap_or(rest));
+            0
+        }
+    };
+    out[lower_from..].make_ascii_lowercase();
 }
 
 /// The user part of a URI (`bob` of `sip:bob@x`, the number of
@@ -96,10 +113,48 @@ pub fn same_number(a: &str, b: &str) -> bool {
 /// number's last 6 digits, else the [`uri_key`]. Two URIs that can match
 /// under any rule have the same key.
 pub fn index_key(uri: &str) -> String {
-    match phone_digits(uri) {
-        Some(d) => format!("#{}", &d[d.len() - 6..]),
-        None => uri_key(uri),
+    let mut out = String::new();
+    index_key_into(uri, &mut out);
+    out
+}
+
+/// [`index_key`]`(uri)` written into `out` (cleared first), allocating
+/// nothing once `out` has grown to the longest key.
+pub fn index_key_into(uri: &str, out: &mut String) {
+    match phone_last6(uri) {
+        Some(d) => {
+            out.clear();
+            out.push('#');
+            // Digits are ASCII.
+            out.push_str(std::str::from_utf8(&d).unwrap_or_default());
+        }
+        None => uri_key_into(uri, out),
     }
+}
+
+/// The last 6 digits of [`phone_digits`]`(uri)`, when it has them, without
+/// building the String: every message's partition key and every initial
+/// request's link keys read it.
+pub fn phone_last6(uri: &str) -> Option<[u8; 6]> {
+    let user = user_part(uri);
+    let user = user.strip_prefix('+').unwrap_or(user);
+    let mut ring = [0u8; 6];
+    let (mut n, mut significant) = (0usize, false);
+    for c in user.bytes() {
+        match c {
+            b'0'..=b'9' => {
+                // Leading zeros are not part of the number.
+                significant |= c != b'0';
+                if significant {
+                    ring[n % 6] = c;
+                    n += 1;
+                }
+            }
+            b'-' | b'.' | b'(' | b')' | b' ' => {}
+            _ => return None,
+        }
+    }
+    (n >= 6).then(|| std::array::from_fn(|i| ring[(n + i) % 6]))
 }
 
 /// Whether two URIs are the same identity after E.164 normalisation (H3).
@@ -145,6 +200,51 @@ mod tests {
             uri in "[ <]{0,2}(sip|SIPS|tel|Tel|urn|)[:]?[a-z0-9+;:@.é<> -]{0,24}[>]?"
         ) {
             proptest::prop_assert_eq!(user_part(&uri), user_part_by_splits(&uri));
+        }
+    }
+
+    /// [`uri_key`] as it was written with `format!`: the reference the
+    /// buffer form is checked against.
+    fn uri_key_by_format(uri: &str) -> String {
+        let uri = uri.trim().trim_start_matches('<').trim_end_matches('>');
+        let lower = uri.to_ascii_lowercase();
+        let rest = if lower.starts_with("sips:") {
+            &uri[5..]
+        } else if lower.starts_with("sip:") || lower.starts_with("tel:") {
+            &uri[4..]
+        } else {
+            uri
+        };
+        let rest = rest.split(['?']).next().unwrap_or(rest);
+        match rest.rsplit_once('@') {
+            Some((user, hostpart)) => {
+                let user = user.split(':').next().unwrap_or(user);
+                let host = hostpart.split([';', ':']).next().unwrap_or(hostpart);
+                format!("{user}@{}", host.to_ascii_lowercase())
+            }
+            None => rest
+                .split([';'])
+                .next()
+                .unwrap_or(rest)
+                .to_ascii_lowercase(),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn uri_key_is_the_format_form(
+            uri in "[ <]{0,2}(sip|SIPS|sIp|tel|Tel|urn|)[:]?[a-zA-Z0-9+;:@.?é<> -]{0,24}[>]?"
+        ) {
+            proptest::prop_assert_eq!(uri_key(&uri), uri_key_by_format(&uri));
+        }
+
+        #[test]
+        fn phone_last6_is_the_tail_of_phone_digits(
+            uri in "(sip:|tel:|SIP:)[+]?[0-9() .a-]{0,16}(@x|;p=1|)"
+        ) {
+            let want = phone_digits(&uri).map(|d| d[d.len() - 6..].to_string());
+            let got = phone_last6(&uri).map(|d| String::from_utf8(d.to_vec()).unwrap());
+            proptest::prop_assert_eq!(got, want);
         }
     }
 

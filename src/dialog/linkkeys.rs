@@ -81,27 +81,78 @@ fn text(b: Option<&[u8]>) -> &str {
     b.and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
 }
 
-fn sorted_tags<'a>(it: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
-    let mut v: Vec<Vec<u8>> = it.map(|t| t.to_ascii_lowercase()).collect();
-    v.sort_unstable();
-    v.dedup();
-    v
+/// Buffers [`LinkKeys::of_request`] reuses on each thread: every key is
+/// hashed, so its text never needs an allocation of its own.
+#[derive(Default)]
+struct Scratch {
+    /// A URI key or index key being built.
+    key: String,
+    /// Lowercased option tags (or a Session-ID), back to back.
+    bytes: Vec<u8>,
+    /// Where each tag is in `bytes`.
+    spans: Vec<(u32, u32)>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+impl Scratch {
+    /// `hash_of(salt, f(uri))`, with the key built in the reused buffer.
+    fn key(&mut self, salt: u8, uri: &str, f: fn(&str, &mut String)) -> u64 {
+        f(uri, &mut self.key);
+        hash_of(salt, self.key.as_str())
+    }
+
+    /// Feeds `h` what hashing the tags as a `Vec<Vec<u8>>`, lowercased,
+    /// sorted and deduplicated, feeds it (its length, then each tag's
+    /// length and bytes), so the value is the one records files hold.
+    fn tag_set<'a>(&mut self, it: impl Iterator<Item = &'a [u8]>, h: &mut impl Hasher) {
+        let (bytes, spans) = (&mut self.bytes, &mut self.spans);
+        bytes.clear();
+        spans.clear();
+        for t in it {
+            let a = bytes.len() as u32;
+            bytes.extend(t.iter().map(u8::to_ascii_lowercase));
+            spans.push((a, bytes.len() as u32));
+        }
+        let bytes = &*bytes;
+        let tag = |&(a, b): &(u32, u32)| &bytes[a as usize..b as usize];
+        spans.sort_unstable_by(|x, y| tag(x).cmp(tag(y)));
+        spans.dedup_by(|x, y| tag(x) == tag(y));
+        h.write_usize(spans.len());
+        for s in spans.iter() {
+            let t = tag(s);
+            h.write_usize(t.len());
+            h.write(t);
+        }
+    }
+
+    /// `v` lowercased, in the reused buffer.
+    fn lower(&mut self, v: &[u8]) -> &[u8] {
+        self.bytes.clear();
+        self.bytes.extend(v.iter().map(u8::to_ascii_lowercase));
+        &self.bytes
+    }
 }
 
 impl LinkKeys {
     /// The keys of an initial request `msg` whose SDP demand is `demand`.
     pub fn of_request(msg: &Message<'_>, demand: u8) -> LinkKeys {
+        SCRATCH.with(|sc| Self::of_request_with(msg, demand, &mut sc.borrow_mut()))
+    }
+
+    fn of_request_with(msg: &Message<'_>, demand: u8, sc: &mut Scratch) -> LinkKeys {
         let (from, to) = (text(msg.from_uri()), text(msg.to_uri()));
         let ruri = match msg.start() {
             StartLine::Request { uri, .. } => text(Some(uri)),
             StartLine::Response { .. } => "",
         };
-        let user = ident::user_part(ruri);
         let caps = {
             let mut h = super::stable_hasher(0x6361_7073);
-            sorted_tags(msg.list(HeaderId::Require)).hash(&mut h);
-            sorted_tags(msg.list(HeaderId::ProxyRequire)).hash(&mut h);
-            sorted_tags(msg.list(HeaderId::Supported)).hash(&mut h);
+            sc.tag_set(msg.list(HeaderId::Require), &mut h);
+            sc.tag_set(msg.list(HeaderId::ProxyRequire), &mut h);
+            sc.tag_set(msg.list(HeaderId::Supported), &mut h);
             demand.hash(&mut h);
             h.finish()
         };
@@ -114,22 +165,19 @@ impl LinkKeys {
                 .unwrap_or(0)
         };
         LinkKeys {
-            from: hash_of(0, &ident::uri_key(from)),
-            to: hash_of(0, &ident::uri_key(to)),
-            from_id: hash_of(1, &ident::index_key(from)),
-            to_id: hash_of(1, &ident::index_key(to)),
-            ruri_user: hash_of(2, user),
-            ruri_num: ident::phone_digits(ruri)
-                .map(|d| hash_of(3, &d[d.len() - 6..]))
+            from: sc.key(0, from, ident::uri_key_into),
+            to: sc.key(0, to, ident::uri_key_into),
+            from_id: sc.key(1, from, ident::index_key_into),
+            to_id: sc.key(1, to, ident::index_key_into),
+            ruri_user: hash_of(2, ident::user_part(ruri)),
+            ruri_num: ident::phone_last6(ruri)
+                .map(|d| hash_of(3, std::str::from_utf8(&d).unwrap_or_default()))
                 .unwrap_or(0),
-            target: hash_of(0, &ident::uri_key(ruri)),
+            target: sc.key(0, ruri, ident::uri_key_into),
             caps,
             realm: cred.map_or(0, |v| auth_realm(v).map_or(NO_REALM, |r| hash_of(4, r))),
             corr: [
-                corr(
-                    session_id(msg).map(<[u8]>::to_ascii_lowercase).as_deref(),
-                    5,
-                ),
+                corr(session_id(msg).map(|v| sc.lower(v)), 5),
                 corr(
                     msg.header(HeaderId::PChargingVector)
                         .and_then(super::record::icid_value),
@@ -203,6 +251,67 @@ fn session_id<'a>(msg: &Message<'a>) -> Option<&'a [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`LinkKeys::of_request`] as it was written with a String per key:
+    /// the values records files hold, which the buffer form must keep.
+    fn of_request_by_strings(msg: &Message<'_>, demand: u8) -> LinkKeys {
+        fn sorted_tags<'a>(it: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
+            let mut v: Vec<Vec<u8>> = it.map(|t| t.to_ascii_lowercase()).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        let (from, to) = (text(msg.from_uri()), text(msg.to_uri()));
+        let ruri = match msg.start() {
+            StartLine::Request { uri, .. } => text(Some(uri)),
+            StartLine::Response { .. } => "",
+        };
+        let mut h = crate::dialog::stable_hasher(0x6361_7073);
+        sorted_tags(msg.list(HeaderId::Require)).hash(&mut h);
+        sorted_tags(msg.list(HeaderId::ProxyRequire)).hash(&mut h);
+        sorted_tags(msg.list(HeaderId::Supported)).hash(&mut h);
+        demand.hash(&mut h);
+        let sid = session_id(msg).map(<[u8]>::to_ascii_lowercase);
+        LinkKeys {
+            from: hash_of(0, &ident::uri_key(from)),
+            to: hash_of(0, &ident::uri_key(to)),
+            from_id: hash_of(1, &ident::index_key(from)),
+            to_id: hash_of(1, &ident::index_key(to)),
+            ruri_user: hash_of(2, ident::user_part(ruri)),
+            ruri_num: ident::phone_digits(ruri)
+                .map(|d| hash_of(3, &d[d.len() - 6..]))
+                .unwrap_or(0),
+            target: hash_of(0, &ident::uri_key(ruri)),
+            caps: h.finish(),
+            realm: 0,
+            corr: [
+                sid.filter(|v| !v.is_empty())
+                    .map_or(0, |v| hash_of(5, &v[..])),
+                0,
+                0,
+            ],
+        }
+    }
+
+    #[test]
+    fn the_buffer_form_keeps_the_string_form_values() {
+        let invites = [
+            "INVITE sip:+49-170-1234567@Ims.Example;user=phone SIP/2.0\r\nFrom: <sip:Alice@IMS.example:5060;transport=udp>;tag=1\r\nTo: <tel:01701234567>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nRequire: Precondition, 100rel\r\nSupported: timer, 100REL, timer, path\r\nProxy-Require: sec-agree\r\nSession-ID: AbCdEf0123;remote=x\r\nContent-Length: 0\r\n\r\n",
+            "INVITE sips:bob@voip.example.net?x=1 SIP/2.0\r\nFrom: \"A\" <sips:+441234567890@h>;tag=2\r\nTo: sip:bob@VOIP.example.net\r\nCall-ID: d\r\nCSeq: 1 INVITE\r\nSupported:\r\nContent-Length: 0\r\n\r\n",
+            "INVITE urn:service:sos SIP/2.0\r\nFrom: <tel:+1-(650)-555.0100;npdi>;tag=3\r\nTo: <urn:service:sos>\r\nCall-ID: e\r\nCSeq: 1 INVITE\r\nRequire: b, a, B\r\nContent-Length: 0\r\n\r\n",
+        ];
+        for text in invites {
+            let m = crate::sip::parse_message(text.as_bytes(), crate::sip::Framing::Datagram)
+                .expect("parses");
+            for demand in [0, 3] {
+                assert_eq!(
+                    LinkKeys::of_request(&m, demand),
+                    of_request_by_strings(&m, demand),
+                    "{text}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn realms_quoted_or_not() {

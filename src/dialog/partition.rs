@@ -61,7 +61,7 @@ pub fn partition_of(key: u64, n: usize) -> usize {
 /// equal (up to hash collisions).
 fn identity_hash(uri: &str) -> u64 {
     let mut h = super::stable_hasher(0x6964_656e);
-    match last6_digits(uri) {
+    match ident::phone_last6(uri) {
         Some(d) => {
             h.write_u8(b'#');
             h.write(&d);
@@ -69,29 +69,6 @@ fn identity_hash(uri: &str) -> u64 {
         None => uri_key_into(uri, &mut h),
     }
     h.finish()
-}
-
-/// The last 6 digits of [`ident::phone_digits`]`(uri)`, when it has them.
-fn last6_digits(uri: &str) -> Option<[u8; 6]> {
-    let user = ident::user_part(uri);
-    let user = user.strip_prefix('+').unwrap_or(user);
-    let mut ring = [0u8; 6];
-    let (mut n, mut significant) = (0usize, false);
-    for c in user.bytes() {
-        match c {
-            b'0'..=b'9' => {
-                // Leading zeros are not part of the number.
-                significant |= c != b'0';
-                if significant {
-                    ring[n % 6] = c;
-                    n += 1;
-                }
-            }
-            b'-' | b'.' | b'(' | b')' | b' ' => {}
-            _ => return None,
-        }
-    }
-    (n >= 6).then(|| std::array::from_fn(|i| ring[(n + i) % 6]))
 }
 
 /// Feeds [`ident::uri_key`]`(uri)` into `h`, in pieces: the user part as

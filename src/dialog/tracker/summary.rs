@@ -210,19 +210,42 @@ pub struct TrackAnomaly {
 
 /// A Wireshark display filter showing every message of the given Call-IDs.
 pub fn wireshark_filter(call_ids: &[Box<str>]) -> String {
-    call_ids
-        .iter()
-        .map(|c| {
-            let esc = c.replace('\\', "\\\\").replace('"', "\\\"");
-            format!("sip.Call-ID == \"{esc}\"")
-        })
-        .collect::<Vec<_>>()
-        .join(" || ")
+    // One String per row (this runs for every sessions.csv row): each
+    // Call-ID quoted, its `\\` and `"` escaped with a backslash.
+    let mut out = String::with_capacity(call_ids.iter().map(|c| c.len() + 22).sum());
+    for (i, c) in call_ids.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" || ");
+        }
+        out.push_str("sip.Call-ID == \"");
+        for ch in c.chars() {
+            if ch == '\\' || ch == '"' {
+                out.push('\\');
+            }
+            out.push(ch);
+        }
+        out.push('"');
+    }
+    out
 }
 
 impl SessionSummary {
     /// The link whose P is attempt `i`.
     pub fn link_from(&self, i: usize) -> Option<&Link> {
         self.links.iter().find(|l| l.from == i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wireshark_filter;
+
+    #[test]
+    fn the_filter_quotes_and_escapes_each_call_id() {
+        assert_eq!(wireshark_filter(&[]), "");
+        assert_eq!(
+            wireshark_filter(&["a@h".into(), r#"b"\c"#.into()]),
+            r#"sip.Call-ID == "a@h" || sip.Call-ID == "b\"\\c""#
+        );
     }
 }
