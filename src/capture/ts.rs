@@ -41,6 +41,14 @@ pub fn pcapng_ts_ns(units: u64, tsresol: u8, tsoffset: i64) -> i64 {
 /// Formats nanoseconds since the epoch as RFC 3339 UTC with microseconds,
 /// e.g. `2026-11-24T06:58:36.123456Z` (truncated toward the past).
 pub fn format_rfc3339_micros(ts_ns: i64) -> String {
+    let mut s = String::with_capacity(27);
+    format_rfc3339_micros_into(ts_ns, &mut s);
+    s
+}
+
+/// [`format_rfc3339_micros`]`(ts_ns)` written into `out` (cleared first),
+/// so that a caller building a row per message reuses one String.
+pub fn format_rfc3339_micros_into(ts_ns: i64, out: &mut String) {
     let micros = ts_ns.div_euclid(1_000);
     let secs = micros.div_euclid(1_000_000);
     let frac = micros.rem_euclid(1_000_000);
@@ -76,7 +84,8 @@ pub fn format_rfc3339_micros(ts_ns: i64) -> String {
         b[i] = c;
     }
     // Every byte written above is an ASCII digit or separator.
-    String::from(std::str::from_utf8(&b).unwrap_or_default())
+    out.clear();
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian

@@ -23,7 +23,7 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
 use crate::anomaly::PacketAnomaly;
-use crate::capture::format_rfc3339_micros;
+use crate::capture::ts::format_rfc3339_micros_into;
 use crate::dialog::{Capture, SipRecord};
 use crate::report::Cell;
 use crate::report::rows::MessageRow;
@@ -74,6 +74,8 @@ pub(super) struct Digest {
     scratch: String,
     /// The row being encoded (reused; each row keeps an exact copy).
     row_buf: Vec<u8>,
+    /// The row's time, source and destination cells, reused row to row.
+    cells: [String; 3],
 }
 
 impl Digest {
@@ -93,6 +95,7 @@ impl Digest {
             counters: Counters::default(),
             scratch: String::new(),
             row_buf: Vec::new(),
+            cells: Default::default(),
         }
     }
 
@@ -202,12 +205,16 @@ impl Digest {
         } else {
             Cell(format!("{}{}", at.tunnels, at.proto).into())
         };
+        let [mut time, mut src, mut dst] = std::mem::take(&mut self.cells);
+        format_rfc3339_micros_into(at.at.ts_ns, &mut time);
+        crate::report::addr_text_into(&at.src, &mut src);
+        crate::report::addr_text_into(&at.dst, &mut dst);
         let row = MessageRow {
             file: Cell::str(&self.file),
             frame: at.at.frame,
-            time: format_rfc3339_micros(at.at.ts_ns),
-            src: crate::report::addr_text(&at.src),
-            dst: crate::report::addr_text(&at.dst),
+            time,
+            src,
+            dst,
             transport,
             kind: if msg.is_request() {
                 "request"
@@ -235,8 +242,8 @@ impl Digest {
         };
         let mut buf = std::mem::take(&mut self.row_buf);
         buf.clear();
-        crate::report::encode(&row, &mut buf);
-        drop(row);
+        crate::report::message_csv::encode(&row, &mut buf);
+        self.cells = [row.time, row.src, row.dst];
         self.scratch = tags;
         // The two trailing columns are empty here; the tracker's thread
         // appends them (PendingRow).

@@ -732,7 +732,7 @@ impl Feed {
                 None => b",",
             });
             if let Some(id) = sid {
-                let _ = std::io::Write::write_fmt(&mut self.tail, format_args!("{id}"));
+                crate::report::message_csv::number(&mut self.tail, id);
             }
             self.tail.push(b'\n');
             if self.error.is_none() {

@@ -10,6 +10,7 @@ pub mod anomalies;
 pub mod flow;
 pub mod html;
 pub mod ladder;
+pub mod message_csv;
 pub mod parquet;
 pub mod parquet_schema;
 pub mod rows;
@@ -55,20 +56,30 @@ impl From<&str> for Text {
 /// `ip:port` (`[v6]:port`) as `SocketAddr`'s `Display` writes it, without
 /// the formatting machinery for IPv4 (every messages.csv row has two).
 pub fn addr_text(a: &std::net::SocketAddr) -> String {
+    let mut s = String::with_capacity(21);
+    addr_text_into(a, &mut s);
+    s
+}
+
+/// [`addr_text`]`(a)` written into `s` (cleared first), so that a caller
+/// building a row per message reuses one String.
+pub fn addr_text_into(a: &std::net::SocketAddr, s: &mut String) {
+    s.clear();
     match a {
         std::net::SocketAddr::V4(v4) => {
-            let mut s = String::with_capacity(21);
             for (i, o) in v4.ip().octets().iter().enumerate() {
                 if i > 0 {
                     s.push('.');
                 }
-                push_decimal(&mut s, u32::from(*o));
+                push_decimal(s, u32::from(*o));
             }
             s.push(':');
-            push_decimal(&mut s, u32::from(v4.port()));
-            s
+            push_decimal(s, u32::from(v4.port()));
         }
-        v6 => v6.to_string(),
+        v6 => {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{v6}");
+        }
     }
 }
 
