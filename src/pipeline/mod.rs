@@ -732,7 +732,7 @@ impl Feed {
                 None => b",",
             });
             if let Some(id) = sid {
-                crate::report::message_csv::number(&mut self.tail, id);
+                crate::report::message_csv::number_into(&mut self.tail, id);
             }
             self.tail.push(b'\n');
             if self.error.is_none() {
