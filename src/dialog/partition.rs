@@ -66,15 +66,17 @@ fn identity_hash(uri: &str) -> u64 {
             h.write_u8(b'#');
             h.write(&d);
         }
-        None => uri_key_into(uri, &mut h),
+        None => feed_uri_key(uri, &mut h),
     }
     h.finish()
 }
 
 /// Feeds [`ident::uri_key`]`(uri)` into `h`, in pieces: the user part as
 /// written, then the host lowercased (or the lowercased rest of a URI
-/// without `@`).
-fn uri_key_into(uri: &str, h: &mut impl Hasher) {
+/// without `@`). Not [`ident::uri_key_into`] into a buffer: that would feed
+/// the hasher other calls, and records files keep this key's values (pinned
+/// by `the_key_values_are_stable`).
+fn feed_uri_key(uri: &str, h: &mut impl Hasher) {
     let uri = uri.trim().trim_start_matches('<').trim_end_matches('>');
     let rest = match uri.get(..5) {
         Some(p) if p.eq_ignore_ascii_case("sips:") => &uri[5..],
