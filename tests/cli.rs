@@ -232,7 +232,9 @@ fn spilled_session_rows_give_the_same_reports() {
     for r in ["sessions.csv", "failures.csv", "summary.csv"] {
         let a = fs::read(outs[0].join(r)).unwrap();
         assert!(a.len() > 200, "{r}");
-        assert_eq!(a, fs::read(outs[1].join(r)).unwrap(), "{r}");
+        for o in &outs[1..] {
+            assert_eq!(a, fs::read(o.join(r)).unwrap(), "{r} of {}", o.display());
+        }
     }
     let leftovers: Vec<_> = fs::read_dir(&outs[1])
         .unwrap()
@@ -243,17 +245,23 @@ fn spilled_session_rows_give_the_same_reports() {
 }
 
 /// At the end of a capture every open session is finalised in steps of
-/// `SIPAUDIT_FINISH_STEP` sessions, partition after partition, each step
-/// handed to the rules stage before the next (src/pipeline/track.rs
-/// `Tracking::finish`). With a step of one session, on the whole corpus
-/// (whose calls without BYE are open at its end), the reports are byte for
-/// byte those of finishing all at once (step 0), at another `--jobs`.
+/// `SIPAUDIT_FINISH_STEP` sessions, round by round over the partitions or
+/// (`SIPAUDIT_FINISH_ORDER=partitions`) partition after partition, each
+/// step handed to the rules stage before the next (src/pipeline/track.rs
+/// `Tracking::finish`, track/end.rs). With a step of one session, on the
+/// whole corpus (whose calls without BYE are open at its end), the reports
+/// are byte for byte those of finishing all at once (step 0), at another
+/// `--jobs`, in either order.
 #[test]
 fn finishing_open_sessions_in_steps_gives_the_same_reports() {
     let dir = tempfile::tempdir().unwrap();
     let Some(c) = corpus() else { return };
     let mut outs = Vec::new();
-    for (name, step, jobs) in [("one", "0", "1"), ("steps", "1", "2")] {
+    for (name, step, jobs, order) in [
+        ("one", "0", "1", "rounds"),
+        ("steps", "1", "2", "rounds"),
+        ("partitions", "1", "2", "partitions"),
+    ] {
         let out = dir.path().join(name);
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sipaudit"));
         cmd.current_dir(root())
@@ -261,6 +269,7 @@ fn finishing_open_sessions_in_steps_gives_the_same_reports() {
             .arg(&out)
             .arg(&c);
         cmd.env("SIPAUDIT_FINISH_STEP", step);
+        cmd.env("SIPAUDIT_FINISH_ORDER", order);
         let o = cmd.output().unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{stderr}");
@@ -280,7 +289,9 @@ fn finishing_open_sessions_in_steps_gives_the_same_reports() {
     ] {
         let a = fs::read(outs[0].join(r)).unwrap();
         assert!(a.len() > 200, "{r}");
-        assert_eq!(a, fs::read(outs[1].join(r)).unwrap(), "{r}");
+        for o in &outs[1..] {
+            assert_eq!(a, fs::read(o.join(r)).unwrap(), "{r} of {}", o.display());
+        }
     }
 }
 

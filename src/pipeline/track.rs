@@ -36,6 +36,8 @@ use super::router::{RouteFacts, Router};
 use super::{Feed, Finished, Payload};
 use crate::dialog::{SessionSummary, SipRecord, TrackAnomaly, Tracker, partition_of};
 
+mod end;
+
 /// Logical partitions: fixed, so that the output is the same for every
 /// `--jobs` (16: enough to balance 2–8 threads, few enough that the
 /// per-partition state and merge stay small).
@@ -412,12 +414,15 @@ impl Tracking {
     ///
     /// Every session still open at the end of a capture finishes now (all
     /// 200,000 of a scanner burst's unanswered INVITEs). They are finalised
-    /// and handed over [`FINISH_STEP`] at a time, partition after partition,
-    /// so that the rules stage frees each step's state before the next is
-    /// built. The ids come out as in one pass: every id handed out before
-    /// `end_ns` is numbered first; the rest are all handed out at `end_ns`,
-    /// where the order (time, partition, order in partition) is partition
-    /// after partition.
+    /// and handed over in steps of [`FINISH_STEP`] sessions, so that the
+    /// rules stage frees each step's state before the next is built. The ids
+    /// come out as in one pass: every id handed out before `end_ns` is
+    /// numbered first; the rest are all handed out at `end_ns`, where the
+    /// order (time, partition, order in partition) is partition after
+    /// partition. When finishing hands out none (every open session has its
+    /// id, as after [`Tracker::finish_prepare`] nearly always), they are
+    /// numbered at once and the steps go round the partitions (end.rs);
+    /// otherwise partition after partition.
     pub fn finish(
         &mut self,
         end_ns: i64,
@@ -454,20 +459,20 @@ impl Tracking {
             return send(f, self);
         }
         let step = step.unwrap_or(usize::MAX);
-        for i in 0..self.parts.len() {
-            loop {
-                let more = self.parts[i].tracker.finish_some(end_ns, step);
-                self.parts[i].take(keep);
-                self.numbering.number_one(&mut self.parts[i], i);
-                if !more {
-                    break;
-                }
-                let f = self.collect(feed, false);
-                send(f, self);
-            }
+        // `SIPAUDIT_FINISH_ORDER=partitions`: partition after partition
+        // even so (tests compare the two orders).
+        let ids_final = std::env::var("SIPAUDIT_FINISH_ORDER").map_or(true, |v| v != "partitions")
+            && self
+                .parts
+                .iter()
+                .all(|p| p.tracker.open_sessions_have_ids());
+        if ids_final {
+            // Finishing hands out no id: the ids of the end are numbered
+            // now, in the order (partition, order in partition) of one
+            // pass, and the partitions may go round by round (end.rs).
+            self.numbering.number(&mut self.parts, None);
         }
-        let f = self.collect(feed, true);
-        send(f, self);
+        self.finish_steps(end_ns, end::Order::of(step, ids_final), feed, send);
     }
 
     /// Logs the (time, partition) every session id is numbered with, for

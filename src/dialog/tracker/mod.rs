@@ -607,6 +607,19 @@ impl<P> Tracker<P> {
             || !self.cold_after(self.finish_from, 1).is_empty()
     }
 
+    /// Whether every session still open has its id (true after
+    /// [`Tracker::finish_prepare`] unless a root was left undecided), so
+    /// that finishing them hands out none: then the order in which the
+    /// partitions are finished cannot change any id. Cold sessions always
+    /// have theirs.
+    pub fn open_sessions_have_ids(&self) -> bool {
+        self.live.iter().all(|(_, s)| {
+            self.slots
+                .get(s)
+                .is_none_or(|x| x.parent.is_some() || x.finalized || x.session.is_some())
+        })
+    }
+
     /// Capture time as far as this tracker has run.
     pub fn now(&self) -> i64 {
         self.now
