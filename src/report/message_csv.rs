@@ -125,18 +125,8 @@ fn quoted(out: &mut Vec<u8>, v: &[u8]) {
 }
 
 /// `v` in decimal, as the csv crate writes an integer.
-pub fn number_into(out: &mut Vec<u8>, mut v: u64) {
-    let mut d = [0u8; 20];
-    let mut i = d.len();
-    loop {
-        i -= 1;
-        d[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&d[i..]);
+pub fn number_into(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(super::decimal(v, &mut [0; 20]).as_bytes());
 }
 
 #[cfg(test)]

@@ -83,20 +83,25 @@ pub fn addr_text_into(a: &std::net::SocketAddr, s: &mut String) {
     }
 }
 
-fn push_decimal(s: &mut String, mut v: u32) {
-    let mut d = [0u8; 10];
-    let mut n = 0;
+fn push_decimal(s: &mut String, v: u32) {
+    s.push_str(decimal(u64::from(v), &mut [0; 20]));
+}
+
+/// `v` in decimal, written at the end of `buf`: the one integer writer of
+/// the hand-encoded cells (addresses here, messages.csv's numbers in
+/// `message_csv`), without the formatting machinery.
+pub(crate) fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
     loop {
-        d[n] = b'0' + (v % 10) as u8;
-        n += 1;
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    for &c in d[..n].iter().rev() {
-        s.push(c as char);
-    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[i..]).unwrap_or_default()
 }
 
 /// Whether a cell needs the leading `'`.
@@ -471,6 +476,13 @@ pub const SUMMARY_HEADER: &[&str] = &["dimension", "value", "count"];
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_writes_what_display_writes() {
+        for v in [0, 7, 9, 10, 99, 100, 65_535, 4_294_967_295, u64::MAX] {
+            assert_eq!(decimal(v, &mut [0; 20]), v.to_string());
+        }
+    }
 
     #[test]
     fn addr_text_is_display() {
