@@ -5,6 +5,7 @@
 //! 1xx/2xx answers.
 
 use crate::dialog::record::Method;
+use crate::dialog::tracker::Answer;
 use crate::dialog::{SipRecord, Tags};
 use crate::sip::Demand;
 
@@ -47,11 +48,98 @@ pub struct Facts<'a> {
     /// The request P.
     pub p: &'a SipRecord,
     /// The failure response F (for an observation row: one answer).
-    pub f: &'a SipRecord,
+    pub f: Reply<'a>,
     /// What classification needs besides P and F.
     pub cx: Context,
     /// Every 1xx/2xx answer to P (observation rows only).
-    pub answers: &'a [SipRecord],
+    pub answers: &'a [Answer],
+}
+
+/// F as a row reads it: a failure response whole, or for the observation
+/// rows (C13, C15, C17) what the tracker keeps of a 1xx/2xx answer
+/// ([`Answer`]). An answer keeps no Unsupported, Warning or Require list
+/// (only whether Require names 100rel): they read as empty there, and only
+/// failure rows read them.
+#[derive(Clone, Copy, Debug)]
+pub enum Reply<'a> {
+    /// A failure response (3xx-6xx).
+    Failure(&'a SipRecord),
+    /// An answer's digest.
+    Answer(&'a Answer),
+}
+
+impl<'a> Reply<'a> {
+    /// The status code.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Reply::Failure(f) => f.status,
+            Reply::Answer(a) => Some(a.status),
+        }
+    }
+
+    /// Unsupported's option tags (failures only).
+    pub fn unsupported(&self) -> Tags<'a> {
+        match self {
+            Reply::Failure(f) => f.unsupported(),
+            Reply::Answer(_) => Tags::default(),
+        }
+    }
+
+    /// Require's option tags (failures only: C08's 421).
+    pub fn require(&self) -> Tags<'a> {
+        match self {
+            Reply::Failure(f) => f.require(),
+            Reply::Answer(_) => Tags::default(),
+        }
+    }
+
+    /// The Warning value (failures only).
+    pub fn warning(&self) -> Option<&'a str> {
+        match self {
+            Reply::Failure(f) => f.warning(),
+            Reply::Answer(_) => None,
+        }
+    }
+
+    /// RSeq.
+    pub fn rseq(&self) -> Option<u32> {
+        match self {
+            Reply::Failure(f) => f.rseq,
+            Reply::Answer(a) => a.rseq,
+        }
+    }
+
+    /// Whether it carries an SDP body.
+    pub fn has_sdp(&self) -> bool {
+        match self {
+            Reply::Failure(f) => f.has_sdp,
+            Reply::Answer(a) => a.has_sdp,
+        }
+    }
+
+    /// Whether its SDP has any a=des/curr/conf line.
+    pub fn has_precondition_lines(&self) -> bool {
+        match self {
+            Reply::Failure(f) => f.has_precondition_lines,
+            Reply::Answer(a) => a.has_precondition_lines,
+        }
+    }
+
+    /// Whether an Allow header is present.
+    pub fn has_allow(&self) -> bool {
+        match self {
+            Reply::Failure(f) => f.has_allow,
+            Reply::Answer(a) => a.has_allow,
+        }
+    }
+
+    /// Whether Allow lists UPDATE.
+    pub fn allow_update(&self) -> bool {
+        match self {
+            Reply::Failure(f) => f.allow_update,
+            Reply::Answer(a) => a.allow_update,
+        }
+    }
 }
 
 impl Facts<'_> {
@@ -146,18 +234,21 @@ pub fn c13_ignored(x: &Facts<'_>) -> Option<Vec<String>> {
     let p = x.p;
     let in_req = has(&p.require(), "precondition") || has(&p.proxy_require(), "precondition");
     let only_in_sup = has(&p.supported(), "precondition") && !in_req;
-    hit(x.offer_has_preconditions() && only_in_sup && x.f.has_sdp && !x.f.has_precondition_lines)
+    hit(x.offer_has_preconditions()
+        && only_in_sup
+        && x.f.has_sdp()
+        && !x.f.has_precondition_lines())
 }
 
 /// C14: 405 or 501 to an UPDATE.
 pub fn c14_update(x: &Facts<'_>) -> Option<Vec<String>> {
-    hit(x.p.method == Method::Update && matches!(x.f.status, Some(405 | 501)))
+    hit(x.p.method == Method::Update && matches!(x.f.status(), Some(405 | 501)))
 }
 
 /// C15: an Allow without UPDATE while preconditions are in use.
 pub fn c15_allow_no_update(x: &Facts<'_>) -> Option<Vec<String>> {
     let in_use = x.offer_has_preconditions() || x.answers.iter().any(|a| a.has_precondition_lines);
-    hit(in_use && x.f.has_allow && !x.f.allow_update)
+    hit(in_use && x.f.has_allow() && !x.f.allow_update())
 }
 
 /// C16: 405/501/481 to a PRACK.
@@ -167,8 +258,8 @@ pub fn c16_prack(x: &Facts<'_>) -> Option<Vec<String>> {
 
 /// C17: Require: 100rel answered by an unreliable 18x.
 pub fn c17_unreliable(x: &Facts<'_>) -> Option<Vec<String>> {
-    let s = x.f.status.unwrap_or(0);
-    hit(has(&x.p.require(), "100rel") && (180..200).contains(&s) && x.f.rseq.is_none())
+    let s = x.f.status().unwrap_or(0);
+    hit(has(&x.p.require(), "100rel") && (180..200).contains(&s) && x.f.rseq().is_none())
 }
 
 /// C18: a 5xx to an INVITE after a reliable 1xx never PRACKed.
@@ -196,7 +287,7 @@ pub fn c20_not_stalled(x: &Facts<'_>) -> Option<Vec<String>> {
 /// C21: a 408, or a 487 after the UAC's CANCEL, ending a stalled early
 /// dialog (in place of C20 or C22).
 pub fn c21_stalled(x: &Facts<'_>) -> Option<Vec<String>> {
-    hit(x.cx.stalled && (x.f.status == Some(408) || x.cx.cancelled))
+    hit(x.cx.stalled && (x.f.status() == Some(408) || x.cx.cancelled))
 }
 
 /// C22: a 487 after the UAC's CANCEL, unless the attempt stalled (C21).
@@ -234,7 +325,7 @@ pub fn classify(p: &SipRecord, f: &SipRecord, cx: Context) -> Vec<Match> {
     let status = f.status.unwrap_or(0);
     let x = Facts {
         p,
-        f,
+        f: Reply::Failure(f),
         cx,
         answers: &[],
     };
@@ -271,18 +362,15 @@ pub fn warn_agent(w: Option<&str>) -> Option<&str> {
 /// The observation classes C13, C15, C17 on the 1xx/2xx answers (from 180
 /// on) to an INVITE (rules.md §C: written to the session's flags), in C-id
 /// order.
-pub fn observations(p: &SipRecord, answers: &[SipRecord]) -> Vec<Category> {
+pub fn observations(p: &SipRecord, answers: &[Answer]) -> Vec<Category> {
     let mut out = Vec::new();
     if p.method != Method::Invite {
         return out;
     }
-    for a in answers
-        .iter()
-        .filter(|a| a.status.is_some_and(|s| s >= 180))
-    {
+    for a in answers.iter().filter(|a| a.status >= 180) {
         let x = Facts {
             p,
-            f: a,
+            f: Reply::Answer(a),
             cx: Context::default(),
             answers,
         };
@@ -444,7 +532,7 @@ To: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nSupported: precondition\r\nRequ
 To: <sip:b@x>;tag=t\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nAllow: INVITE, ACK\r\nContent-Length: 0\r\n\r\n";
         let a = with_body(ans.into(), sdp(""));
         assert_eq!(
-            observations(&p, &[a]),
+            observations(&p, &[Answer::of(&a)]),
             [
                 Category::PreconditionIgnored,
                 Category::RemoteLacksUpdatePredicted,
@@ -478,7 +566,8 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
             "Supported: 100rel\r\n",
             body(des),
         );
-        assert!(observations(&p, std::slice::from_ref(&answer)).is_empty());
+        let answer = Answer::of(&answer);
+        assert!(observations(&p, &[answer]).is_empty());
         let p = msg(
             "INVITE sip:b@x SIP/2.0",
             "",

@@ -51,6 +51,5 @@ fn mid_dialog_final(a: &AttemptSummary) -> Option<u16> {
     a.in_dialog
         .iter()
         .find(|t| t.request.cseq == a.request.cseq && t.request.method == a.request.method)
-        .and_then(|t| t.final_response.as_ref())
-        .and_then(|f| f.status)
+        .and_then(|t| t.final_status)
 }

@@ -102,7 +102,7 @@ fn destination(s: &SessionSummary, ev: &SessionEval, p: &Policy) -> DestClass {
         ims_signature: s.attempts.iter().any(|a| {
             a.answers
                 .iter()
-                .any(|r| r.require().contains("100rel") && r.has_precondition_lines)
+                .any(|r| r.require_100rel && r.has_precondition_lines)
         }),
         refused_core: ev.failures.iter().any(|f| {
             f.classes

@@ -5,7 +5,7 @@
 //! §F UE profile.
 
 use crate::dialog::record::Method;
-use crate::dialog::tracker::{AttemptSummary, Rule, SKEW_NS, W0_NS};
+use crate::dialog::tracker::{Answer, AttemptSummary, Rule, SKEW_NS, W0_NS};
 use crate::dialog::{SessionSummary, SipRecord, Tags};
 use crate::sip::Demand;
 
@@ -237,7 +237,7 @@ fn in_dialog_units<'a>(s: &'a SessionSummary, i: usize, st: &Settings) -> Vec<Un
     let a = &s.attempts[i];
     let mut out = Vec::new();
     for (k, t) in a.in_dialog.iter().enumerate() {
-        let Some(f) = failed(&t.final_response) else {
+        let Some(f) = failed(&t.failure) else {
             continue;
         };
         if matches!(t.request.method, Method::Bye | Method::Cancel) {
@@ -292,18 +292,14 @@ fn stalled(a: &AttemptSummary, u: &Unit<'_>) -> bool {
     if u.mid || matches!(u.p.demand, Demand::Absent | Demand::Unknown) {
         return false;
     }
-    let Some(first) = a
-        .answers
-        .iter()
-        .find(|r| r.status.is_some_and(|c| (180..200).contains(&c)))
-    else {
+    let Some(first) = a.answers.iter().find(|r| (180..200).contains(&r.status)) else {
         return false;
     };
     let progress = a
         .in_dialog
         .iter()
-        .any(|t| t.request.method == Method::Update && t.request.at.ts_ns > first.at.ts_ns);
-    !progress && u.f.at.ts_ns - first.at.ts_ns >= T_STALL_NS
+        .any(|t| t.request.method == Method::Update && t.request.at.ts_ns > first.ts_ns);
+    !progress && u.f.at.ts_ns - first.ts_ns >= T_STALL_NS
 }
 
 /// What classification needs of a unit besides P and F (rules.md §C).
@@ -503,7 +499,7 @@ pub fn evaluate(
 /// ACK and CANCEL).
 fn lints(
     p: &SipRecord,
-    answers: &[SipRecord],
+    answers: &[Answer],
     in_dialog: &[crate::dialog::tracker::InDialogTxn],
     flags: &mut Vec<String>,
 ) {
@@ -521,8 +517,7 @@ fn lints(
         }
     }
     for a in answers {
-        let reliable = has(&a.require(), "100rel");
-        if a.status.is_some_and(|s| (101..200).contains(&s)) && (reliable != a.rseq.is_some()) {
+        if (101..200).contains(&a.status) && (a.require_100rel != a.rseq.is_some()) {
             flags.push(Flag::RseqInconsistent.to_string());
         }
     }

@@ -62,11 +62,7 @@ impl<P> Tracker<P> {
                 || at.open_dialogs > 0
                 || at.start_missing
                 || at.final_response.is_none()
-                || at
-                    .more()
-                    .in_dialog
-                    .iter()
-                    .any(|t| t.final_response.is_none())
+                || at.more().in_dialog.iter().any(|t| t.final_status.is_none())
             {
                 return false;
             }

@@ -145,7 +145,7 @@ struct AttemptMore {
     /// stronger one still open (rules.md §A.3, issue 12 item 3).
     offers: Vec<(Id, f32)>,
     reliable: Vec<(Box<str>, u32, bool)>,
-    answers: Vec<SipRecord>,
+    answers: Vec<Answer>,
     in_dialog: Vec<InDialogTxn>,
     /// The To tag of an ACK for a 2xx whose 2xx was not captured: the
     /// dialog was confirmed all the same (issue 12 items 5 and 6).

@@ -207,7 +207,8 @@ impl<P> Tracker<P> {
                     &mut at.more_mut().in_dialog,
                     InDialogTxn {
                         request: rec.clone(),
-                        final_response: None,
+                        final_status: None,
+                        failure: None,
                     },
                 );
             }

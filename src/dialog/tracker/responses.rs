@@ -84,9 +84,12 @@ impl<P> Tracker<P> {
                     if let Some(t) = txns.find(|t| {
                         t.request.cseq == rec.cseq
                             && t.request.method == rec.method
-                            && t.final_response.is_none()
+                            && t.final_status.is_none()
                     }) {
-                        t.final_response = Some(rec);
+                        t.final_status = Some(status);
+                        if status >= 300 {
+                            t.failure = Some(rec);
+                        }
                     }
                 }
             }
@@ -108,13 +111,8 @@ impl<P> Tracker<P> {
         }
         if (101..300).contains(&status) {
             let at = self.attempts.get_mut(&a).expect("attempt");
-            if !at
-                .more()
-                .answers
-                .iter()
-                .any(|x| x.status == rec.status && x.to_tag() == rec.to_tag() && x.rseq == rec.rseq)
-            {
-                push_tight(&mut at.more_mut().answers, rec.clone());
+            if !at.more().answers.iter().any(|x| x.same(&rec)) {
+                push_tight(&mut at.more_mut().answers, Answer::of(&rec));
             }
         }
         let is_invite = rec.method == Method::Invite;

@@ -130,8 +130,9 @@ pub struct AttemptSummary {
     /// request with no known dialog, rules.md §A.1).
     pub start_missing: bool,
     /// Provisional (101–199) and 2xx responses, first copy of each
-    /// (status, To tag, RSeq), in order.
-    pub answers: Vec<SipRecord>,
+    /// (status, To tag, RSeq), in order: what the rules read of them
+    /// ([`Answer`]), not the messages.
+    pub answers: Vec<Answer>,
     /// Requests inside the attempt's dialogs (PRACK, UPDATE, re-INVITE,
     /// BYE, INFO, ...; not ACK), each with its final response.
     pub in_dialog: Vec<InDialogTxn>,
@@ -155,10 +156,83 @@ pub struct AttemptSummary {
 /// One request inside a dialog, with its final response.
 #[derive(Clone, Debug)]
 pub struct InDialogTxn {
-    /// The request (first copy).
+    /// The request (first copy). Kept whole: a failed one is P of an
+    /// in-dialog failure and the next one of its method is N (rules.md
+    /// §D), and failures.csv shows both.
     pub request: SipRecord,
-    /// Its final response (first one).
-    pub final_response: Option<SipRecord>,
+    /// The status of its final response (the first one); `None` while none
+    /// was seen.
+    pub final_status: Option<u16>,
+    /// That final response when it failed (3xx-6xx): F of the in-dialog
+    /// failure. A success (most: 200 to PRACK, UPDATE, BYE) keeps only its
+    /// status: nothing else of it is read.
+    pub failure: Option<SipRecord>,
+}
+
+/// What is kept of a 1xx/2xx answer to an initial request while its
+/// session is open, and handed to the rules: a digest of 32 bytes instead of
+/// the message (a record of 320 bytes and its text, about 700 bytes for a
+/// 200 OK with SDP; a call keeps two or three answers).
+///
+/// Its readers are, in full: lints L3 (`RSEQ_INCONSISTENT`: status, RSeq,
+/// Require: 100rel) and C21's stall (status, time) and C18's unPRACKed
+/// reliable 1xx (RSeq) in `rules::verdict`; the observation rows C13, C15
+/// and C17 of rules.md §C (SDP, precondition lines, Allow, status, RSeq) in
+/// `rules::classify`; the IMS signature of §E.2 (Require: 100rel with
+/// precondition lines) in `rules::session`; and the tracker, which keeps
+/// one copy per (status, To tag, RSeq). A rule that needs more of an
+/// answer adds it here. Failure responses are kept whole: their text goes
+/// into failures.csv.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// Capture time, ns.
+    pub ts_ns: i64,
+    /// Hash of the To tag (`None` hashes too): one copy is kept per
+    /// (status, To tag, RSeq).
+    pub to_tag: u64,
+    /// RSeq of a reliable provisional response.
+    pub rseq: Option<u32>,
+    /// The status code.
+    pub status: u16,
+    /// Whether Require lists 100rel.
+    pub require_100rel: bool,
+    /// Whether it carries an SDP body (decodable or not).
+    pub has_sdp: bool,
+    /// Whether its SDP has any a=des/curr/conf line.
+    pub has_precondition_lines: bool,
+    /// Whether an Allow header is present.
+    pub has_allow: bool,
+    /// Whether Allow lists UPDATE.
+    pub allow_update: bool,
+}
+
+impl Answer {
+    /// The digest of response `r`.
+    pub fn of(r: &SipRecord) -> Answer {
+        Answer {
+            ts_ns: r.at.ts_ns,
+            to_tag: Answer::tag_key(r.to_tag()),
+            rseq: r.rseq,
+            status: r.status.unwrap_or(0),
+            require_100rel: r.require().contains("100rel"),
+            has_sdp: r.has_sdp,
+            has_precondition_lines: r.has_precondition_lines,
+            has_allow: r.has_allow,
+            allow_update: r.allow_update,
+        }
+    }
+
+    /// The key [`Answer::to_tag`] holds for To tag `tag`.
+    pub fn tag_key(tag: Option<&str>) -> u64 {
+        h(&(b'a', tag))
+    }
+
+    /// Whether `r` is a copy of this answer: same status, To tag and RSeq.
+    pub fn same(&self, r: &SipRecord) -> bool {
+        r.status == Some(self.status)
+            && r.rseq == self.rseq
+            && self.to_tag == Answer::tag_key(r.to_tag())
+    }
 }
 
 /// A finished session, as the report and the rules need it.
