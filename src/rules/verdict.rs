@@ -237,7 +237,7 @@ fn in_dialog_units<'a>(s: &'a SessionSummary, i: usize, st: &Settings) -> Vec<Un
     let a = &s.attempts[i];
     let mut out = Vec::new();
     for (k, t) in a.in_dialog.iter().enumerate() {
-        let Some(f) = failed(&t.failure) else {
+        let Some(f) = t.failure.as_deref() else {
             continue;
         };
         if matches!(t.request.method, Method::Bye | Method::Cancel) {

@@ -88,7 +88,7 @@ impl<P> Tracker<P> {
                     }) {
                         t.final_status = Some(status);
                         if status >= 300 {
-                            t.failure = Some(rec);
+                            t.failure = Some(Box::new(rec));
                         }
                     }
                 }

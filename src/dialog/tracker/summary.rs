@@ -165,8 +165,9 @@ pub struct InDialogTxn {
     pub final_status: Option<u16>,
     /// That final response when it failed (3xx-6xx): F of the in-dialog
     /// failure. A success (most: 200 to PRACK, UPDATE, BYE) keeps only its
-    /// status: nothing else of it is read.
-    pub failure: Option<SipRecord>,
+    /// status: nothing else of it is read. Boxed: a transaction without
+    /// one (nearly all) spends 8 bytes on it instead of a record's 320.
+    pub failure: Option<Box<SipRecord>>,
 }
 
 /// What is kept of a 1xx/2xx answer to an initial request while its
