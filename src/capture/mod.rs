@@ -616,7 +616,11 @@ impl Ctx<'_, '_, '_> {
                         }
                         PcapBlockOwned::NG(_) => {}
                     }
-                    reader.consume(consumed);
+                    // Without shifting: the buffer moves its unread tail (part of one
+                    // record) to the front at the next refill, instead of moving up
+                    // to half its size each time the read position passes the
+                    // middle (about half of every file was copied once so).
+                    reader.consume_noshift(consumed);
                     continue;
                 }
                 Err(e) => ReaderErr::from(&e),
@@ -776,7 +780,7 @@ impl Ctx<'_, '_, '_> {
                         }
                         _ => {}
                     }
-                    reader.consume(consumed);
+                    reader.consume_noshift(consumed);
                     continue;
                 }
                 Err(e) => ReaderErr::from(&e),
