@@ -463,8 +463,9 @@ impl SipRecord {
         };
         let sdp = msg.sdp();
         // The body is located once; Message::precondition would do it again.
-        let (has_sdp, sdp_bytes, demand) = match sdp {
-            crate::sip::SdpBody::Sdp(s) => (true, Some(s), crate::sip::precondition_demand(s)),
+        let (has_sdp, sdp_bytes, mut demand) = match sdp {
+            // Set from the precondition lines below.
+            crate::sip::SdpBody::Sdp(s) => (true, Some(s), Demand::Absent),
             crate::sip::SdpBody::Undecodable => (true, None, Demand::Unknown),
             crate::sip::SdpBody::None => (false, None, Demand::Absent),
         };
@@ -485,7 +486,12 @@ impl SipRecord {
         let initial = request && to_tag.is_none();
         let (mut session_level, mut any_lines, mut failure) = (false, false, false);
         if let Some(s) = sdp_bytes {
+            // One walk of the SDP for the demand and the lines.
+            let mut des = crate::sip::sdp::DemandOf::default();
             for l in crate::sip::sdp::precondition_lines(s) {
+                if let (crate::sip::sdp::PreconditionKind::Des, Some(st)) = (l.kind, l.strength) {
+                    des.add(st);
+                }
                 any_lines = true;
                 session_level |= l.media.is_none();
                 failure |= matches!(
@@ -493,6 +499,7 @@ impl SipRecord {
                     Some(crate::sip::sdp::Strength::Failure | crate::sip::sdp::Strength::Unknown)
                 );
             }
+            demand = des.demand();
         }
         let ua = if status.is_some() {
             msg.header(HeaderId::Server)

@@ -203,22 +203,48 @@ impl<'a> Iterator for PreconditionLines<'a> {
 /// `none`, else `Absent`. `failure` and `unknown` strengths are evidence,
 /// not demand (rules.md §B.3), and count as no line at all.
 pub fn precondition_demand(sdp: &[u8]) -> Demand {
-    let mut optional = false;
-    let mut none = false;
+    let mut d = DemandOf::default();
     for strength in des_strengths(sdp) {
-        match strength {
-            Strength::Mandatory => return Demand::Mandatory,
-            Strength::Optional => optional = true,
-            Strength::None => none = true,
+        if strength == Strength::Mandatory {
+            return Demand::Mandatory;
+        }
+        d.add(strength);
+    }
+    d.demand()
+}
+
+/// [`precondition_demand`] folded over the strengths of `a=des` lines one
+/// at a time, for a caller that walks [`precondition_lines`] anyway (a
+/// record does: the same lines, `tests::fast_demand_agrees_with_line_walk`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DemandOf {
+    mandatory: bool,
+    optional: bool,
+    none: bool,
+}
+
+impl DemandOf {
+    /// Counts the strength of one `a=des` line.
+    pub fn add(&mut self, s: Strength) {
+        match s {
+            Strength::Mandatory => self.mandatory = true,
+            Strength::Optional => self.optional = true,
+            Strength::None => self.none = true,
             Strength::Failure | Strength::Unknown => {}
         }
     }
-    if optional {
-        Demand::Optional
-    } else if none {
-        Demand::NoneOnly
-    } else {
-        Demand::Absent
+
+    /// The demand of the strengths counted.
+    pub fn demand(&self) -> Demand {
+        if self.mandatory {
+            Demand::Mandatory
+        } else if self.optional {
+            Demand::Optional
+        } else if self.none {
+            Demand::NoneOnly
+        } else {
+            Demand::Absent
+        }
     }
 }
 
