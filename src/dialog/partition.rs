@@ -73,6 +73,7 @@ fn identity(uri: &str) -> u64 {
 
 /// Slots of the memo (direct-mapped; 128 bytes each, 256 KiB a thread).
 const MEMO_SLOTS: usize = 2048;
+const _: () = assert!(MEMO_SLOTS.is_power_of_two() && std::mem::size_of::<Slot>() == 128);
 
 /// Longest URI the memo keeps.
 const MEMO_KEY: usize = 118;
@@ -113,7 +114,9 @@ impl Memo {
         let b = uri.as_bytes();
         let mut h = rustc_hash::FxHasher::default();
         h.write(b);
-        let i = (h.finish().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 53) as usize % MEMO_SLOTS;
+        // The top bits of a multiplicative mix: one of MEMO_SLOTS.
+        let bits = MEMO_SLOTS.trailing_zeros();
+        let i = (h.finish().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize;
         let slot = &mut self.slots[i];
         if usize::from(slot.len) == b.len() && slot.key[..b.len()] == *b {
             return slot.value;

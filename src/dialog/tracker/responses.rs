@@ -111,8 +111,10 @@ impl<P> Tracker<P> {
         }
         if (101..300).contains(&status) {
             let at = self.attempts.get_mut(&a).expect("attempt");
-            if !at.more().answers.iter().any(|x| x.same(&rec)) {
-                push_tight(&mut at.more_mut().answers, Answer::of(&rec));
+            // The digest once: its To-tag key is what copies are compared by.
+            let answer = Answer::of(&rec);
+            if !at.more().answers.iter().any(|x| x.same(&answer)) {
+                push_tight(&mut at.more_mut().answers, answer);
             }
         }
         let is_invite = rec.method == Method::Invite;

@@ -224,17 +224,21 @@ impl Answer {
     }
 
     /// The key [`Answer::to_tag`] holds for To tag `tag`.
-    pub fn tag_key(tag: Option<&str>) -> u64 {
+    fn tag_key(tag: Option<&str>) -> u64 {
         h(&(b'a', tag))
     }
 
-    /// Whether `r` is a copy of this answer: same status, To tag and RSeq.
-    pub fn same(&self, r: &SipRecord) -> bool {
-        r.status == Some(self.status)
-            && r.rseq == self.rseq
-            && self.to_tag == Answer::tag_key(r.to_tag())
+    /// Whether `other` is a copy of the same answer: same status, To tag
+    /// and RSeq.
+    pub fn same(&self, other: &Answer) -> bool {
+        (self.status, self.to_tag, self.rseq) == (other.status, other.to_tag, other.rseq)
     }
 }
+
+const _: () = assert!(
+    std::mem::size_of::<Answer>() == 32,
+    "Answer's doc says 32 bytes"
+);
 
 /// A finished session, as the report and the rules need it.
 #[derive(Clone, Debug)]
