@@ -58,11 +58,9 @@ pub(crate) struct RowStore {
 }
 
 /// What a message's ladder summary takes from its text, taken by the
-/// thread that found the message ([`LadderPre::of`]) while the text is at
-/// hand: its style's id and its Call-ID.
+/// thread that found the message ([`LadderPre::of`]): its style's id.
 pub(crate) struct LadderPre {
     style: u32,
-    call_id: Box<str>,
 }
 
 impl LadderPre {
@@ -70,15 +68,15 @@ impl LadderPre {
     pub fn of(rec: &crate::dialog::SipRecord, styles: &mut StyleCache) -> LadderPre {
         LadderPre {
             style: styles.id(rec),
-            call_id: rec.call_id().into(),
         }
     }
 }
 
 /// The messages of the table's sessions (tracker side). Every message of
 /// the run gets a slot in one slab until its session is known not to make
-/// the table: no allocation per message besides its Call-ID, and the text
-/// that many messages share (hosts, method, tags, agent) kept once.
+/// the table: no allocation per message (a slot reused keeps its Call-ID
+/// buffer), and the text that many messages share (hosts, method, tags,
+/// agent) kept once.
 pub(crate) struct LadderStore {
     top: TopN,
     /// Slots: a record and the next slot of its session (or of the free
@@ -205,11 +203,12 @@ impl LadderStore {
             .is_some_and(|w| w & (1 << (sid % 64)) != 0)
     }
 
-    /// Returns the chain from `slot` to the free list.
+    /// Returns the chain from `slot` to the free list. The records stay
+    /// as they are: the next [`LadderStore::summary`] overwrites all of a
+    /// slot and reuses its Call-ID buffer.
     fn release(&mut self, mut slot: u32) {
         while slot != NONE {
-            let (rec, next) = &mut self.slots[slot as usize];
-            *rec = LadderRec::default();
+            let next = &mut self.slots[slot as usize].1;
             let n = std::mem::replace(next, self.free);
             self.free = slot;
             slot = n;
@@ -263,24 +262,28 @@ impl LadderStore {
         tcp: bool,
     ) -> u32 {
         let (src, dst) = (self.host(rec.at.src), self.host(rec.at.dst));
-        let pre = pre.unwrap_or_else(|| LadderPre::of(rec, &mut self.styles));
-        let mut m = LadderRec::of(rec, src, dst, pre.style, pre.call_id);
+        let style = match pre {
+            Some(p) => p.style,
+            None => self.styles.id(rec),
+        };
+        let slot = if self.free != NONE {
+            let slot = self.free;
+            let s = &mut self.slots[slot as usize];
+            self.free = s.1;
+            s.0.fill(rec, src, dst, style);
+            s.1 = NONE;
+            slot
+        } else {
+            self.slots.push((LadderRec::of(rec, src, dst, style), NONE));
+            (self.slots.len() - 1) as u32
+        };
         if tcp {
-            m.prev_frame = self
+            self.slots[slot as usize].0.prev_frame = self
                 .last
                 .insert((rec.at.file, src, dst), rec.at.frame)
                 .unwrap_or(0);
         }
-        if self.free != NONE {
-            let slot = self.free;
-            let s = &mut self.slots[slot as usize];
-            self.free = s.1;
-            *s = (m, NONE);
-            slot
-        } else {
-            self.slots.push((m, NONE));
-            (self.slots.len() - 1) as u32
-        }
+        slot
     }
 
     /// Marks the message in `slot` a retransmission (or not).

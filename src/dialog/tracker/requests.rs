@@ -195,24 +195,15 @@ impl<P> Tracker<P> {
         }
         self.note_cseq(&rec);
         let tk = txn_key(&rec);
-        if rec.method != Method::Ack && !self.txns.contains_key(&tk) {
-            let at = self.attempts.get_mut(&a).expect("attempt");
-            let known = at
+        // A new in-dialog transaction keeps its request: moved in below,
+        // after its last read here (nothing before that reads `in_dialog`).
+        let keep = rec.method != Method::Ack
+            && !self.txns.contains_key(&tk)
+            && !self.attempts[&a]
                 .more()
                 .in_dialog
                 .iter()
                 .any(|t| t.request.cseq == rec.cseq && t.request.method == rec.method);
-            if !known {
-                push_tight(
-                    &mut at.more_mut().in_dialog,
-                    InDialogTxn {
-                        request: rec.clone(),
-                        final_status: None,
-                        failure: None,
-                    },
-                );
-            }
-        }
         self.txns.insert(
             tk,
             (
@@ -241,7 +232,28 @@ impl<P> Tracker<P> {
         }
         let slot = self.attempts[&a].slot;
         self.assign(seq, slot, &rec);
-        self.release_held(&rec);
+        if !keep {
+            self.release_held(&rec);
+            return;
+        }
+        // A held response may answer it: the transaction is kept first.
+        let (request, then) = if self.held.is_empty() {
+            (rec, None)
+        } else {
+            (rec.clone(), Some(rec))
+        };
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        push_tight(
+            &mut at.more_mut().in_dialog,
+            InDialogTxn {
+                request,
+                final_status: None,
+                failure: None,
+            },
+        );
+        if let Some(rec) = then {
+            self.release_held(&rec);
+        }
     }
 
     pub(super) fn new_attempt(&mut self, slot: Id, rec: SipRecord) -> Id {
