@@ -93,7 +93,18 @@ impl TxnKey {
             StartLine::Response { code, .. } => {
                 1u8.hash(&mut h);
                 code.hash(&mut h);
-                p.to_tag.map(|t| t.to_ascii_lowercase()).hash(&mut h);
+                // Lowercased on the stack: hashes as the `Option<Vec<u8>>`
+                // it was (one allocation per response before).
+                let mut low = [0u8; 64];
+                match p.to_tag {
+                    Some(t) if t.len() <= low.len() => {
+                        let low = &mut low[..t.len()];
+                        low.copy_from_slice(t);
+                        low.make_ascii_lowercase();
+                        Some(&*low).hash(&mut h);
+                    }
+                    t => t.map(|t| t.to_ascii_lowercase()).hash(&mut h),
+                }
                 msg.header(HeaderId::RSeq).hash(&mut h);
             }
         }

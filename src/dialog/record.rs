@@ -962,7 +962,7 @@ fn h2_fingerprint(msg: &Message<'_>, sdp: Option<&[u8]>) -> u64 {
         method.hash(&mut h);
         uri.hash(&mut h);
     }
-    for hd in msg.headers() {
+    for hd in msg.header_rows() {
         if h2_ignored(hd.id, hd.name) {
             continue;
         }

@@ -125,6 +125,27 @@ const _: () = assert!(HEADER_COUNT <= 64, "presence bits are a u64");
 /// more than keeping every span: callgrind, 2026-12-05.)
 const HOT: usize = HeaderId::Other as usize;
 
+/// Header rows the scan keeps for [`Message::header_rows`]: more than an
+/// IMS INVITE has (about 30). A message with more rows is scanned again.
+const KEPT_ROWS: usize = 40;
+
+/// A well-formed header row as the scan found it: offsets in the header
+/// block of its start, its colon and the end of its content, and its id.
+#[derive(Clone, Copy, Debug)]
+struct RowAt {
+    start: u32,
+    colon: u32,
+    end: u32,
+    id: HeaderId,
+}
+
+const NO_ROW: RowAt = RowAt {
+    start: 0,
+    colon: 0,
+    end: 0,
+    id: HeaderId::Other,
+};
+
 /// A value span in the header block.
 #[derive(Clone, Copy, Debug, Default)]
 struct Span {
@@ -157,6 +178,11 @@ pub struct Message<'a> {
     /// row, split once here (every record reads them two to four times).
     from: Option<Addr<'a>>,
     to: Option<Addr<'a>>,
+    /// The first [`KEPT_ROWS`] well-formed rows; `all_kept`: there were
+    /// no more.
+    kept: [RowAt; KEPT_ROWS],
+    n_kept: u8,
+    all_kept: bool,
 }
 
 /// A From or To value split: its URI and its `tag` parameter.
@@ -209,6 +235,8 @@ pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Message<'_>, SipErr
     let mut hot = [Span::default(); HOT];
     let mut content_length = None;
     let mut cseq = None;
+    let mut kept = [NO_ROW; KEPT_ROWS];
+    let mut n_kept = 0usize;
 
     let head_start = st.next;
     let mut pos = head_start;
@@ -223,7 +251,19 @@ pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Message<'_>, SipErr
                 break (buf.len(), buf.len());
             }
             Scan::Row(row) => {
-                match header::classify(buf, &row) {
+                let class = header::classify(buf, &row);
+                if let (Some((id, _)), Some(colon)) = (class, row.colon) {
+                    if let Some(k) = kept.get_mut(n_kept) {
+                        *k = RowAt {
+                            start: (row.start - head_start) as u32,
+                            colon: (colon - head_start) as u32,
+                            end: (row.end - head_start) as u32,
+                            id,
+                        };
+                    }
+                    n_kept += 1;
+                }
+                match class {
                     None => anomalies.insert(SipAnomaly::BadHeaderLine),
                     Some((HeaderId::Other, _)) => {}
                     Some((id, _)) => {
@@ -303,6 +343,9 @@ pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Message<'_>, SipErr
         hot,
         from: None,
         to: None,
+        kept,
+        n_kept: n_kept.min(KEPT_ROWS) as u8,
+        all_kept: n_kept <= KEPT_ROWS,
     };
     msg.from = msg.addr(HeaderId::From);
     msg.to = msg.addr(HeaderId::To);
@@ -426,6 +469,32 @@ impl<'a> Message<'a> {
     /// Every well-formed header row, in wire order.
     pub fn headers(&self) -> Headers<'a> {
         Headers::new(self.head, 0, self.head.len())
+    }
+
+    /// What [`Message::headers`] yields, from the rows the scan kept
+    /// (without scanning the header block again) when it kept them all.
+    pub fn header_rows(&self) -> impl Iterator<Item = Header<'a>> + '_ {
+        let (kept, again) = if self.all_kept {
+            (&self.kept[..usize::from(self.n_kept)], None)
+        } else {
+            (&self.kept[..0], Some(self.headers()))
+        };
+        let head = self.head;
+        kept.iter()
+            .map(move |r| {
+                let row = scan::Row {
+                    start: r.start as usize,
+                    colon: Some(r.colon as usize),
+                    end: r.end as usize,
+                    next: r.end as usize,
+                };
+                Header {
+                    id: r.id,
+                    name: scan::row_name(head, &row).unwrap_or_default(),
+                    value: scan::row_value(head, &row),
+                }
+            })
+            .chain(again.into_iter().flatten())
     }
 
     fn has(&self, id: HeaderId) -> bool {

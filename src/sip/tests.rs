@@ -676,6 +676,11 @@ mod prop {
                 );
                 let _ = (m.via_count(), m.top_via_branch(), m.bottom_via_branch());
                 let _ = (m.headers().count(), m.list(HeaderId::Require).count());
+                // The kept rows are the rows a second scan finds.
+                assert_eq!(
+                    m.header_rows().collect::<Vec<_>>(),
+                    m.headers().collect::<Vec<_>>()
+                );
                 let _ = (m.precondition(), m.anomalies().count(), m.body().len());
                 let mut s = String::new();
                 write_tag_list(&mut s, m.list(HeaderId::Supported), Case::Lower);
