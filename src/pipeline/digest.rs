@@ -76,7 +76,15 @@ pub(super) struct Digest {
     row_buf: Vec<u8>,
     /// The row's time, source and destination cells, reused row to row.
     cells: [String; 3],
+    /// The Allow column of the last distinct single-row Allow values, most
+    /// recent first ([`ALLOW_MEMO`] of them): a network's user agents send
+    /// a handful of Allow lists, and normalising one (uppercase, dedup,
+    /// `;`) cost 1,400 instructions a row.
+    allow_memo: Vec<(Vec<u8>, String)>,
 }
+
+/// Distinct Allow values remembered per digesting thread.
+const ALLOW_MEMO: usize = 8;
 
 impl Digest {
     pub(super) fn new(
@@ -96,6 +104,7 @@ impl Digest {
             scratch: String::new(),
             row_buf: Vec::new(),
             cells: Default::default(),
+            allow_memo: Vec::new(),
         }
     }
 
@@ -116,6 +125,24 @@ impl Digest {
         for (k, v) in other.counters.status {
             *self.counters.status.entry(k).or_default() += v;
         }
+    }
+
+    /// The Allow column of a message whose one Allow row is `raw`: what
+    /// `write_tag_list` makes of it, remembered (see `allow_memo`).
+    fn allow_of(&mut self, raw: &[u8]) -> &str {
+        let memo = &mut self.allow_memo;
+        match memo.iter().position(|(k, _)| k == raw) {
+            Some(i) => memo[..=i].rotate_right(1),
+            None => {
+                let mut text = String::new();
+                sip::write_tag_list(&mut text, sip::CommaItems::new(raw), sip::Case::Upper);
+                if memo.len() == ALLOW_MEMO {
+                    memo.pop();
+                }
+                memo.insert(0, (raw.to_vec(), text));
+            }
+        }
+        &memo[0].1
     }
 
     /// Counts and digests one message seen as `at`, `seq`-th of its frame.
@@ -189,13 +216,13 @@ impl Digest {
                         tags.push_str(tag);
                     }
                 }
-                None => {
-                    let case = match id {
-                        sip::HeaderId::Allow => sip::Case::Upper,
-                        _ => sip::Case::Lower,
-                    };
-                    sip::write_tag_list(&mut tags, msg.list(id), case);
-                }
+                None => match (id, msg.header_single(id)) {
+                    (sip::HeaderId::Allow, Some(raw)) => tags.push_str(self.allow_of(raw)),
+                    (sip::HeaderId::Allow, None) => {
+                        sip::write_tag_list(&mut tags, msg.list(id), sip::Case::Upper)
+                    }
+                    _ => sip::write_tag_list(&mut tags, msg.list(id), sip::Case::Lower),
+                },
             }
             spans[k] = (start, tags.len());
         }
@@ -422,5 +449,41 @@ impl<'s> Pool<'s> {
             .into_iter()
             .filter_map(|h| h.join().ok())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The remembered Allow column is what normalising the value gives,
+    /// for values seen again, in any order, and after others pushed them
+    /// out of the memo.
+    #[test]
+    fn a_remembered_allow_column_is_the_normalised_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AnomalyStore::new(dir.path());
+        let mut d = Digest::new("f", 0, &Wants::default(), &store);
+        let values: Vec<String> = (0..12)
+            .map(|i| format!("INVITE, ack, Bye,invite , M{i}, UPDATE,,prack"))
+            .chain(["".to_string(), " , ".to_string(), "x".to_string()])
+            .collect();
+        for round in 0..3 {
+            for v in values.iter().chain(values.iter().rev().step_by(round + 1)) {
+                let mut want = String::new();
+                sip::write_tag_list(
+                    &mut want,
+                    sip::CommaItems::new(v.as_bytes()),
+                    sip::Case::Upper,
+                );
+                assert_eq!(d.allow_of(v.as_bytes()), want, "{v:?}");
+            }
+        }
+        assert_eq!(d.allow_memo.len(), ALLOW_MEMO);
+        assert_eq!(
+            d.allow_of(b"invite, ack, invite"),
+            "INVITE;ACK",
+            "deduplicated, uppercased"
+        );
     }
 }

@@ -126,7 +126,7 @@ fn quoted(out: &mut Vec<u8>, v: &[u8]) {
 
 /// `v` in decimal, as the csv crate writes an integer.
 pub fn number_into(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(super::decimal(v, &mut [0; 20]).as_bytes());
+    out.extend_from_slice(super::decimal_bytes(v, &mut [0; 20]));
 }
 
 #[cfg(test)]

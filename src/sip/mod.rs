@@ -466,6 +466,17 @@ impl<'a> Message<'a> {
         self.list(HeaderId::Via).last().and_then(via_branch)
     }
 
+    /// The value of a known header that has exactly one row; `None` when
+    /// it has none or several (then read it with [`Message::list`]).
+    pub fn header_single(&self, id: HeaderId) -> Option<&'a [u8]> {
+        let s = self.slots.get(id as usize)?;
+        if self.has(id) && s.first == s.last {
+            self.header(id)
+        } else {
+            None
+        }
+    }
+
     /// Every well-formed header row, in wire order.
     pub fn headers(&self) -> Headers<'a> {
         Headers::new(self.head, 0, self.head.len())
