@@ -50,7 +50,10 @@ use std::collections::VecDeque;
 
 use memchr::memchr;
 
-use super::{Framing, Message, SipAnomaly, SipError, is_sip_start, keepalive_len, parse_message};
+use super::{
+    Framing, Message, SipAnomaly, SipError, head_content_length, is_sip_start, keepalive_len,
+    parse_message,
+};
 use crate::packet::tcp::{FlowKey, StreamEvent};
 
 /// Every anomaly id this module emits.
@@ -534,7 +537,7 @@ impl StreamFramer {
                     ..
                 } => match find_blank(b, self.scan) {
                     Ok(bs) => {
-                        let Ok(head) = parse_message(&b[..bs], Framing::Datagram) else {
+                        let Some((content_length, bad)) = head_content_length(&b[..bs]) else {
                             // Cannot happen: the start line was accepted.
                             self.scan = 0;
                             self.mode = Mode::Resync {
@@ -542,7 +545,7 @@ impl StreamFramer {
                             };
                             continue;
                         };
-                        match head.content_length() {
+                        match content_length {
                             Some(n) if bs.saturating_add(n) > cap => {
                                 self.anomaly(
                                     self.carrier_at_base(),
@@ -572,7 +575,7 @@ impl StreamFramer {
                                 self.scan = bs;
                                 self.mode = Mode::NoCl {
                                     body_start: bs,
-                                    missing: !head.has_anomaly(SipAnomaly::BadContentLength),
+                                    missing: !bad,
                                 };
                             }
                         }

@@ -681,6 +681,16 @@ mod prop {
                     m.header_rows().collect::<Vec<_>>(),
                     m.headers().collect::<Vec<_>>()
                 );
+                // The framer's Content-Length is the parse's.
+                if framing == Framing::Datagram {
+                    assert_eq!(
+                        head_content_length(buf),
+                        Some((
+                            m.content_length(),
+                            m.has_anomaly(SipAnomaly::BadContentLength)
+                        ))
+                    );
+                }
                 let _ = (m.precondition(), m.anomalies().count(), m.body().len());
                 let mut s = String::new();
                 write_tag_list(&mut s, m.list(HeaderId::Supported), Case::Lower);
