@@ -74,9 +74,9 @@ impl LadderPre {
 
 /// The messages of the table's sessions (tracker side). Every message of
 /// the run gets a slot in one slab until its session is known not to make
-/// the table: no allocation per message (a slot reused keeps its Call-ID
-/// buffer), and the text that many messages share (hosts, method, tags,
-/// agent) kept once.
+/// the table (then the next sweep frees it): no allocation per message (a
+/// slot reused keeps its Call-ID buffer), and the text that many messages
+/// share (hosts, method, tags, agent) kept once.
 pub(crate) struct LadderStore {
     top: TopN,
     /// Slots: a record and the next slot of its session (or of the free
