@@ -20,7 +20,7 @@
 //! a session of its own once no open window can still claim it.
 //!
 //! Files, one concern each: this one holds the state types, the public API
-//! and the timers; `requests` (transactions, attempts, in-dialog requests),
+//! and what the timers do; `timers` (the order they fire in), `requests` (transactions, attempts, in-dialog requests),
 //! `responses` (matching responses, dialogs, final responses), `linking`
 //! (retry windows and candidates, B2BUA keys, late retries), `slots`
 //! (sessions as slots, their ids and index keys) and `finish` (finalising
@@ -33,8 +33,7 @@
 //! session is known (at most about W0), so the caller gets them back in the
 //! order they were fed, each with its session id.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use rustc_hash::FxHashMap;
 use std::hash::{Hash, Hasher};
@@ -53,6 +52,7 @@ mod requests;
 mod responses;
 mod slots;
 mod summary;
+mod timers;
 
 pub use summary::*;
 
@@ -351,7 +351,7 @@ pub struct Tracker<P> {
     /// Attempts by (Call-ID, From tag).
     call_tag: FxHashMap<u64, Ids>,
     recent_initial: VecDeque<(i64, Id)>,
-    timers: BinaryHeap<Reverse<(i64, Timer, Id)>>,
+    timers: timers::TimerQueue<(i64, Timer, Id)>,
     held: VecDeque<Held>,
     queue: VecDeque<Queued<P>>,
     queue_base: u64,
@@ -410,7 +410,7 @@ impl<P> Default for Tracker<P> {
             corr: FxHashMap::default(),
             call_tag: FxHashMap::default(),
             recent_initial: VecDeque::new(),
-            timers: BinaryHeap::new(),
+            timers: timers::TimerQueue::default(),
             held: VecDeque::new(),
             queue: VecDeque::new(),
             queue_base: 0,
@@ -683,11 +683,7 @@ impl<P> Tracker<P> {
     // ------------------------------------------------------------ time
 
     fn advance(&mut self, to: i64) {
-        while let Some(&Reverse((t, kind, id))) = self.timers.peek() {
-            if t > to {
-                break;
-            }
-            self.timers.pop();
+        while let Some((t, kind, id)) = self.timers.pop_until(&(to, Timer::Idle, Id::MAX)) {
             self.now = self.now.max(t);
             self.thaw_id(id);
             match kind {
@@ -738,7 +734,7 @@ impl<P> Tracker<P> {
     }
 
     fn timer(&mut self, at: i64, kind: Timer, id: Id) {
-        self.timers.push(Reverse((at, kind, id)));
+        self.timers.push((at, kind, id));
     }
 }
 
