@@ -33,7 +33,7 @@
 //! eager commit off, memory is committed as it is used, in small pages:
 //! peak RSS on the 2,000 calls/s capture 266 -> 229 MB at -j2 and 247 ->
 //! 227 MB at -j1, on the scanner burst 423 -> 364 MB, system time about
-//! halved, user time unchanged within noise (README, "Real rates").
+//! halved, user time unchanged within noise (docs/perf-history.md).
 //! `MIMALLOC_ARENA_EAGER_COMMIT` in the environment still decides when set.
 
 /// The process allocator.

@@ -508,7 +508,7 @@ impl Threads {
     /// `extract-records`: 0, it is light) and the rest run lanes; helpers
     /// come after `beside` threads. On 2 cores `analyze -j2` so decodes on
     /// one thread: its tracking already has the other core, and lanes there
-    /// measured 9 % slower (README "Real rates").
+    /// measured 9 % slower (docs/perf-history.md).
     fn of(cfg: &Config, kept: usize, beside: usize) -> Threads {
         let jobs = jobs_of(cfg);
         Threads {

@@ -17,7 +17,7 @@
 //! each): wall ×0.955 on udp2000-60s, ×0.981 on udp200-600s, ×0.985 on
 //! tcp1000-60s, ×1.007 on the scanner burst (CPU ×0.99–1.01); peak RSS +8,
 //! +14, +3 and 0 MiB (the queue is fuller). Nice +10 was slower than +5 on
-//! udp2000-60s (×1.03). README, "Real rates".
+//! udp2000-60s (×1.03). docs/perf-history.md.
 //!
 //! Linux only: there a thread's nice value is its own (NPTL). Elsewhere
 //! `nice` may lower the whole process, so nothing is done.

@@ -53,8 +53,8 @@ pub const PARTITIONS: usize = 16;
 /// whole-process medians at `-j2`, inline against the pool: wall ×0.92
 /// on tcp1000-60s and on udp200-600s (there the pool made `-j2` ×1.14
 /// slower than `-j1`, inline ×1.00), ×1.00 on udp2000-60s and the
-/// scanner burst; peak RSS 5 to 13 MiB lower on each (README, "Real
-/// rates").
+/// scanner burst; peak RSS 5 to 13 MiB lower on each
+/// (docs/perf-history.md).
 pub const POOL_FROM_JOBS: usize = 3;
 
 /// Records routed before the partitions run (and rows are collected).

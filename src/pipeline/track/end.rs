@@ -15,7 +15,7 @@
 //! change an id, and the partitions go round by round: a step of each in
 //! turn, so they advance together through the start times and the rows
 //! reach sessions.csv nearly in its order. Paired whole-process medians on
-//! the scanner burst (README, "Real rates"): peak RSS −27 MiB at
+//! the scanner burst (docs/perf-history.md): peak RSS −27 MiB at
 //! `-j1` and `-j2`, `-j2` wall ×0.92.
 //!
 //! Tried and not kept: the partitions finished on helper threads while
