@@ -136,7 +136,7 @@ impl<P> Tracker<P> {
             }
         }
         for (id, at) in &atts {
-            for k in at.keys.clone() {
+            for &k in &at.keys {
                 self.unindex(k, *id);
             }
         }

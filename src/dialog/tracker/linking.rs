@@ -233,11 +233,12 @@ impl<P> Tracker<P> {
         self.timer(at, Timer::Idle, root);
     }
 
-    /// The attempts of a Call-ID and From tag.
-    pub(super) fn call_tag_attempts(&self, call_id: &str, from_tag: Option<&str>) -> Vec<Id> {
+    /// The attempts of a Call-ID and From tag (a copy: nearly always one,
+    /// kept inline).
+    pub(super) fn call_tag_attempts(&self, call_id: &str, from_tag: Option<&str>) -> Ids {
         self.call_tag
             .get(&h(&(call_id, from_tag)))
-            .map(|v| v.to_vec())
+            .cloned()
             .unwrap_or_default()
     }
 }

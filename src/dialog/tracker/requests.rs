@@ -121,7 +121,8 @@ impl<P> Tracker<P> {
         for (mine, remote) in [(ft, tt), (tt, ft)] {
             let found = self
                 .call_tag_attempts(rec.call_id(), Some(mine))
-                .into_iter()
+                .iter()
+                .copied()
                 .rev()
                 .find(|x| {
                     self.attempts.get(x).is_some_and(|at| {
@@ -406,10 +407,13 @@ impl<P> Tracker<P> {
         }
         // G.19 for H0: a failed attempt of the same Call-ID and From tag
         // whose window has closed.
-        for p in self.call_tag_attempts(
-            self.attempts[&n].request.call_id(),
-            self.attempts[&n].request.from_tag(),
-        ) {
+        for &p in self
+            .call_tag_attempts(
+                self.attempts[&n].request.call_id(),
+                self.attempts[&n].request.from_tag(),
+            )
+            .iter()
+        {
             let nm = self.attempts[&n].request.method.clone();
             if let Some(pa) = self.attempts.get_mut(&p) {
                 if p != n
