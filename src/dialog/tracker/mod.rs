@@ -20,11 +20,12 @@
 //! a session of its own once no open window can still claim it.
 //!
 //! Files, one concern each: this one holds the state types, the public API
-//! and what the timers do; `timers` (the order they fire in), `requests` (transactions, attempts, in-dialog requests),
-//! `responses` (matching responses, dialogs, final responses), `linking`
-//! (retry windows and candidates, B2BUA keys, late retries), `slots`
-//! (sessions as slots, their ids and index keys) and `finish` (finalising
-//! sessions and their summaries).
+//! and what the timers do; `timers` (the order they fire in), `requests`
+//! (transactions, attempts, in-dialog requests), `responses` (matching
+//! responses, dialogs, final responses), `linking` (retry windows and
+//! candidates, B2BUA keys, late retries), `slots` (sessions as slots, their
+//! ids and index keys) and `finish` (finalising sessions and their
+//! summaries).
 //!
 //! Memory: a session is finalised once it has been idle for W0 of capture
 //! time with every attempt answered (or timed out) and no confirmed INVITE
@@ -292,6 +293,8 @@ struct Queued<P> {
     slot: Ref,
 }
 
+/// Ordered as declared (ties at one time fire in this order); `Idle` stays
+/// the last ([`Tracker::advance`] relies on it).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Timer {
     /// Close the retry window of failed attempt P.
@@ -683,6 +686,8 @@ impl<P> Tracker<P> {
     // ------------------------------------------------------------ time
 
     fn advance(&mut self, to: i64) {
+        // Every timer due by `to`: `Idle` is the greatest kind, `Id::MAX`
+        // the greatest id.
         while let Some((t, kind, id)) = self.timers.pop_until(&(to, Timer::Idle, Id::MAX)) {
             self.now = self.now.max(t);
             self.thaw_id(id);
