@@ -91,6 +91,8 @@ use std::mem;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{self, ScopedJoinHandle};
 
+use crate::blocks::Blocks;
+
 /// A record with a place on the capture timeline.
 pub trait Timed {
     /// `(capture time in ns since the epoch, frame number in its file,
@@ -328,86 +330,13 @@ struct Held<T> {
     rec: T,
 }
 
-/// Records per block of a [`Blocks`].
+/// Records per block of the reorder buffer: at 2,000 calls/s a file's 2 s
+/// window holds about 38,000 records of some 390 bytes, and one ring buffer
+/// grown by a quarter at a time copied about five times that while the
+/// window first filled (7 % of a 10 s capture's run, on the file's thread
+/// while every other thread waited for it), then kept its largest size to
+/// the end.
 const BLOCK: usize = 1024;
-
-/// A sorted sequence in fixed blocks of [`BLOCK`] (each a ring buffer), so
-/// that it grows and shrinks without moving what it holds: at 2,000
-/// calls/s a file's 2 s window holds about 38,000 records of some 390
-/// bytes, and one ring buffer grown by a quarter at a time copied about
-/// five times that while the window first filled (7 % of a 10 s capture's
-/// run, on the file's thread while every other thread waited for it), then
-/// kept its largest size to the end. Empty blocks are kept for reuse, two
-/// at most. Never holds an empty block.
-struct Blocks<H> {
-    blocks: VecDeque<VecDeque<H>>,
-    spare: Vec<VecDeque<H>>,
-}
-
-impl<H> Default for Blocks<H> {
-    fn default() -> Self {
-        Blocks {
-            blocks: VecDeque::new(),
-            spare: Vec::new(),
-        }
-    }
-}
-
-impl<H> Blocks<H> {
-    fn block(&mut self) -> VecDeque<H> {
-        self.spare
-            .pop()
-            .unwrap_or_else(|| VecDeque::with_capacity(BLOCK))
-    }
-
-    /// Inserts `h` after every element `before` it (`before(a, b)`: a
-    /// sorts before b); at the back, where almost every insert goes, in
-    /// O(1).
-    fn insert(&mut self, h: H, before: impl Fn(&H, &H) -> bool) {
-        let last = self.blocks.back().and_then(VecDeque::back);
-        if last.is_none_or(|l| before(l, &h)) {
-            if self.blocks.back().is_none_or(|b| b.len() == BLOCK) {
-                let b = self.block();
-                self.blocks.push_back(b);
-            }
-            self.blocks.back_mut().expect("just ensured").push_back(h);
-            return;
-        }
-        // The first block whose last element does not sort before `h`
-        // (there is one: the last block's).
-        let mut i = self
-            .blocks
-            .partition_point(|b| b.back().is_some_and(|l| before(l, &h)));
-        if self.blocks[i].len() == BLOCK {
-            // Full: split in two halves rather than grow it.
-            let mut upper = self.block();
-            upper.extend(self.blocks[i].drain(BLOCK / 2..));
-            self.blocks.insert(i + 1, upper);
-            if self.blocks[i].back().is_some_and(|l| before(l, &h)) {
-                i += 1;
-            }
-        }
-        let b = &mut self.blocks[i];
-        let at = b.partition_point(|x| before(x, &h));
-        b.insert(at, h);
-    }
-
-    fn front(&self) -> Option<&H> {
-        self.blocks.front().and_then(VecDeque::front)
-    }
-
-    fn pop_front(&mut self) -> Option<H> {
-        let b = self.blocks.front_mut()?;
-        let h = b.pop_front();
-        if b.is_empty() {
-            let b = self.blocks.pop_front().expect("front exists");
-            if self.spare.len() < 2 {
-                self.spare.push(b);
-            }
-        }
-        h
-    }
-}
 
 /// One file's reorder buffer and merge-time clock (module doc, steps 1–2).
 ///
@@ -416,7 +345,7 @@ impl<H> Blocks<H> {
 /// appended at the back and released from the front, each moved once in and
 /// once out (a heap moves a record log n times, and records are large).
 struct Reorder<T> {
-    held: Blocks<Held<T>>,
+    held: Blocks<Held<T>, BLOCK>,
     window: i64,
     newest: i64,
     arrivals: u64,
@@ -474,43 +403,6 @@ mod tests {
     use std::time::Duration;
 
     const S: i64 = 1_000_000_000;
-
-    /// Blocks stay sorted through back inserts, inserts into full blocks
-    /// (splits) and pops, against a sorted vector; emptied blocks are
-    /// reused, two at most kept.
-    #[test]
-    fn blocks_keep_order_through_splits_and_pops() {
-        let mut b: Blocks<u64> = Blocks::default();
-        let mut want: Vec<u64> = Vec::new();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for i in 0..20_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            // Mostly in order, one in four anywhere in the last ~3 blocks.
-            let v = if x % 4 == 0 {
-                (i * 16).saturating_sub(x % (3 * BLOCK as u64 * 16))
-            } else {
-                i * 16
-            } * 8
-                + i % 8;
-            b.insert(v, |a, c| a < c);
-            let at = want.partition_point(|&w| w < v);
-            want.insert(at, v);
-            if x % 3 == 0 {
-                assert_eq!(b.pop_front(), (!want.is_empty()).then(|| want.remove(0)));
-            }
-            assert_eq!(b.front(), want.first());
-        }
-        assert!(b.blocks.iter().all(|k| !k.is_empty() && k.len() <= BLOCK));
-        assert!(b.blocks.len() > 3, "more than a few blocks were in use");
-        while let Some(v) = b.pop_front() {
-            assert_eq!(v, want.remove(0));
-        }
-        assert!(want.is_empty());
-        assert!(b.spare.len() <= 2);
-        assert!(b.spare.iter().all(|k| k.capacity() >= BLOCK));
-    }
 
     /// Merged output: (file index, record).
     type Merged = Vec<(usize, Rec)>;

@@ -18,87 +18,27 @@
 //! back, and on that capture no key went to the heap.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
+
+use crate::blocks::Blocks;
 
 /// FIFOs of sorted keys: one per offset in use, with room to spare.
 const RUNS: usize = 8;
 
-/// Keys per chunk of a run (6 KiB of 24-byte keys). A run is a list of
-/// chunks rather than one growing buffer: a deque that doubles left each
-/// of its outgrown buffers behind, and the runs of 16 partitions peaked
+/// Keys per block of a run (6 KiB of 24-byte keys). A run is a
+/// [`Blocks`] rather than one growing buffer: deques that doubled left
+/// their outgrown buffers behind, and the runs of 16 partitions peaked
 /// about 9 MiB above the single heap they replace.
-const CHUNK: usize = 256;
+const BLOCK: usize = 256;
 
-/// Emptied chunks kept for reuse, per queue.
-const SPARE: usize = 4;
+/// Sorted keys, front first.
+type Run<K> = Blocks<K, BLOCK>;
 
 /// Pending keys, least first; see the module documentation.
 pub(super) struct TimerQueue<K> {
     runs: [Run<K>; RUNS],
     /// Keys that fit no run.
     heap: BinaryHeap<Reverse<K>>,
-    /// Emptied chunks, capacity [`CHUNK`] each.
-    spare: Vec<Vec<K>>,
-}
-
-/// Sorted keys, front first, in chunks of [`CHUNK`].
-struct Run<K> {
-    chunks: VecDeque<Vec<K>>,
-    /// Keys of the first chunk already taken.
-    head: usize,
-}
-
-impl<K> Default for Run<K> {
-    fn default() -> Self {
-        Run {
-            chunks: VecDeque::new(),
-            head: 0,
-        }
-    }
-}
-
-impl<K: Copy> Run<K> {
-    fn front(&self) -> Option<&K> {
-        self.chunks.front().and_then(|c| c.get(self.head))
-    }
-
-    fn back(&self) -> Option<&K> {
-        self.chunks.back().and_then(|c| c.last())
-    }
-
-    fn push_back(&mut self, k: K, spare: &mut Vec<Vec<K>>) {
-        match self.chunks.back_mut() {
-            Some(c) if c.len() < CHUNK => c.push(k),
-            _ => {
-                let mut c = spare.pop().unwrap_or_else(|| Vec::with_capacity(CHUNK));
-                c.push(k);
-                self.chunks.push_back(c);
-            }
-        }
-    }
-
-    /// Takes the front key; an emptied chunk goes to `spare`.
-    fn pop_front(&mut self, spare: &mut Vec<Vec<K>>) -> Option<K> {
-        let first = self.chunks.front()?;
-        let k = *first.get(self.head)?;
-        self.head += 1;
-        if self.head == first.len() {
-            // Taken whole: a chunk is only ever appended to at the back,
-            // so a chunk that is not the last is full.
-            let mut c = self.chunks.pop_front().expect("front exists");
-            self.head = 0;
-            if spare.len() < SPARE {
-                c.clear();
-                spare.push(c);
-            }
-        }
-        Some(k)
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum::<usize>() - self.head
-    }
 }
 
 /// Where the least pending key is.
@@ -113,7 +53,6 @@ impl<K: Ord + Copy> Default for TimerQueue<K> {
         TimerQueue {
             runs: std::array::from_fn(|_| Run::default()),
             heap: BinaryHeap::new(),
-            spare: Vec::new(),
         }
     }
 }
@@ -131,7 +70,8 @@ impl<K: Ord + Copy> TimerQueue<K> {
             }
         }
         match best.map(|(i, _)| i).or(empty) {
-            Some(i) => self.runs[i].push_back(k, &mut self.spare),
+            // At the back of run `i`: its last key is not above `k`.
+            Some(i) => self.runs[i].insert(k, |a, b| a <= b),
             None => self.heap.push(Reverse(k)),
         }
     }
@@ -143,7 +83,7 @@ impl<K: Ord + Copy> TimerQueue<K> {
             return None;
         }
         match src {
-            Source::Run(i) => self.runs[i].pop_front(&mut self.spare),
+            Source::Run(i) => self.runs[i].pop_front(),
             Source::Heap => self.heap.pop().map(|Reverse(k)| k),
         }
     }
@@ -223,12 +163,12 @@ mod tests {
     fn sorted_runs_stay_out_of_the_heap() {
         // Two offsets interleaved: two runs, nothing in the heap.
         let mut q = TimerQueue::default();
-        for t in 0..(3 * CHUNK as i64 + 7) {
+        for t in 0..(3 * BLOCK as i64 + 7) {
             q.push((t + 32, 0u8, t as u64));
             q.push((t + 4, 3u8, t as u64));
         }
         assert_eq!(q.heap.len(), 0);
-        assert_eq!(q.len(), 2 * (3 * CHUNK + 7));
+        assert_eq!(q.len(), 2 * (3 * BLOCK + 7));
         let mut last = None;
         while let Some(k) = q.pop_until(&(i64::MAX, u8::MAX, u64::MAX)) {
             assert!(last.is_none_or(|l| l <= k));
