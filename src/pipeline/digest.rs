@@ -19,11 +19,12 @@
 //! found the messages, and the output is the same with any number of
 //! helpers, or none (`--jobs 1`: digested inline).
 
+use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
 use crate::anomaly::PacketAnomaly;
-use crate::capture::ts::format_rfc3339_micros_into;
+use crate::capture::ts::update_rfc3339_micros;
 use crate::dialog::{Capture, SipRecord};
 use crate::report::Cell;
 use crate::report::rows::MessageRow;
@@ -74,17 +75,66 @@ pub(super) struct Digest {
     scratch: String,
     /// The row being encoded (reused; each row keeps an exact copy).
     row_buf: Vec<u8>,
-    /// The row's time, source and destination cells, reused row to row.
-    cells: [String; 3],
-    /// The Allow column of the last distinct single-row Allow values, most
-    /// recent first ([`ALLOW_MEMO`] of them): a network's user agents send
-    /// a handful of Allow lists, and normalising one (uppercase, dedup,
-    /// `;`) cost 1,400 instructions a row.
-    allow_memo: Vec<(Vec<u8>, String)>,
+    /// The row's time, source and destination cells, kept row to row.
+    cells: RowCells,
+    /// The column of the last distinct single-row values of the lists the
+    /// record does not keep (Allow; Supported and Proxy-Require of a
+    /// response), most recent first ([`LIST_MEMO`] of them): a network's
+    /// user agents send a handful of such lists, and normalising one (case,
+    /// dedup, `;`) cost 1,400 instructions a row.
+    list_memo: Vec<(sip::Case, Vec<u8>, String)>,
 }
 
-/// Distinct Allow values remembered per digesting thread.
-const ALLOW_MEMO: usize = 8;
+/// The time, source and destination cells of messages.csv rows, kept from
+/// row to row: consecutive messages mostly share their capture second, and
+/// a link carries a few addresses, so most rows rewrite only the
+/// microseconds (formatting the three cut the row's cost by a quarter).
+#[derive(Default)]
+struct RowCells {
+    /// Time, source, destination.
+    text: [String; 3],
+    /// The capture second the time cell holds.
+    second: Option<i64>,
+    /// The addresses the source and destination cells hold.
+    addrs: [Option<SocketAddr>; 2],
+}
+
+impl RowCells {
+    /// The three cells of a message seen as `at`, taken out (the row gives
+    /// them back).
+    fn take(&mut self, at: &Origin) -> [String; 3] {
+        let [mut time, mut src, mut dst] = std::mem::take(&mut self.text);
+        update_rfc3339_micros(at.at.ts_ns, &mut time, &mut self.second);
+        let [held_src, held_dst] = self.addrs;
+        addr_cell(&mut src, held_src, at.src, (&dst, held_dst));
+        addr_cell(&mut dst, held_dst, at.dst, (&src, Some(at.src)));
+        self.addrs = [Some(at.src), Some(at.dst)];
+        [time, src, dst]
+    }
+}
+
+/// Makes `cell`, which holds the text of `held`, the text of `a`: as it is,
+/// copied from `other` when that holds `a`, or written.
+fn addr_cell(
+    cell: &mut String,
+    held: Option<SocketAddr>,
+    a: SocketAddr,
+    other: (&str, Option<SocketAddr>),
+) {
+    // An empty cell holds nothing (a row that was not given back).
+    if held == Some(a) && !cell.is_empty() {
+        return;
+    }
+    if other.1 == Some(a) && !other.0.is_empty() {
+        cell.clear();
+        cell.push_str(other.0);
+    } else {
+        crate::report::addr_text_into(&a, cell);
+    }
+}
+
+/// Distinct list values remembered per digesting thread.
+const LIST_MEMO: usize = 16;
 
 impl Digest {
     pub(super) fn new(
@@ -104,7 +154,7 @@ impl Digest {
             scratch: String::new(),
             row_buf: Vec::new(),
             cells: Default::default(),
-            allow_memo: Vec::new(),
+            list_memo: Vec::new(),
         }
     }
 
@@ -127,22 +177,22 @@ impl Digest {
         }
     }
 
-    /// The Allow column of a message whose one Allow row is `raw`: what
-    /// `write_tag_list` makes of it, remembered (see `allow_memo`).
-    fn allow_of(&mut self, raw: &[u8]) -> &str {
-        let memo = &mut self.allow_memo;
-        match memo.iter().position(|(k, _)| k == raw) {
+    /// The column of a list whose one row is `raw`: what `write_tag_list`
+    /// makes of it with `case`, remembered (see `list_memo`).
+    fn list_of(&mut self, raw: &[u8], case: sip::Case) -> &str {
+        let memo = &mut self.list_memo;
+        match memo.iter().position(|(c, k, _)| *c == case && k == raw) {
             Some(i) => memo[..=i].rotate_right(1),
             None => {
                 let mut text = String::new();
-                sip::write_tag_list(&mut text, sip::CommaItems::new(raw), sip::Case::Upper);
-                if memo.len() == ALLOW_MEMO {
+                sip::write_tag_list(&mut text, sip::CommaItems::new(raw), case);
+                if memo.len() == LIST_MEMO {
                     memo.pop();
                 }
-                memo.insert(0, (raw.to_vec(), text));
+                memo.insert(0, (case, raw.to_vec(), text));
             }
         }
-        &memo[0].1
+        &memo[0].2
     }
 
     /// Counts and digests one message seen as `at`, `seq`-th of its frame.
@@ -216,13 +266,16 @@ impl Digest {
                         tags.push_str(tag);
                     }
                 }
-                None => match (id, msg.header_single(id)) {
-                    (sip::HeaderId::Allow, Some(raw)) => tags.push_str(self.allow_of(raw)),
-                    (sip::HeaderId::Allow, None) => {
-                        sip::write_tag_list(&mut tags, msg.list(id), sip::Case::Upper)
+                None => {
+                    let case = match id {
+                        sip::HeaderId::Allow => sip::Case::Upper,
+                        _ => sip::Case::Lower,
+                    };
+                    match msg.header_single(id) {
+                        Some(raw) => tags.push_str(self.list_of(raw, case)),
+                        None => sip::write_tag_list(&mut tags, msg.list(id), case),
                     }
-                    _ => sip::write_tag_list(&mut tags, msg.list(id), sip::Case::Lower),
-                },
+                }
             }
             spans[k] = (start, tags.len());
         }
@@ -232,10 +285,7 @@ impl Digest {
         } else {
             Cell(format!("{}{}", at.tunnels, at.proto).into())
         };
-        let [mut time, mut src, mut dst] = std::mem::take(&mut self.cells);
-        format_rfc3339_micros_into(at.at.ts_ns, &mut time);
-        crate::report::addr_text_into(&at.src, &mut src);
-        crate::report::addr_text_into(&at.dst, &mut dst);
+        let [time, src, dst] = self.cells.take(at);
         let row = MessageRow {
             file: Cell::str(&self.file),
             frame: at.at.frame,
@@ -270,7 +320,7 @@ impl Digest {
         let mut buf = std::mem::take(&mut self.row_buf);
         buf.clear();
         crate::report::message_csv::encode(&row, &mut buf);
-        self.cells = [row.time, row.src, row.dst];
+        self.cells.text = [row.time, row.src, row.dst];
         self.scratch = tags;
         // The two trailing columns are empty here; the tracker's thread
         // appends them (PendingRow).
@@ -456,11 +506,11 @@ impl<'s> Pool<'s> {
 mod tests {
     use super::*;
 
-    /// The remembered Allow column is what normalising the value gives,
-    /// for values seen again, in any order, and after others pushed them
-    /// out of the memo.
+    /// A remembered list column is what normalising the value gives, in
+    /// its case, for values seen again, in any order, the same value in
+    /// both cases, and after others pushed them out of the memo.
     #[test]
-    fn a_remembered_allow_column_is_the_normalised_value() {
+    fn a_remembered_list_column_is_the_normalised_value() {
         let dir = tempfile::tempdir().unwrap();
         let store = AnomalyStore::new(dir.path());
         let mut d = Digest::new("f", 0, &Wants::default(), &store);
@@ -470,20 +520,23 @@ mod tests {
             .collect();
         for round in 0..3 {
             for v in values.iter().chain(values.iter().rev().step_by(round + 1)) {
-                let mut want = String::new();
-                sip::write_tag_list(
-                    &mut want,
-                    sip::CommaItems::new(v.as_bytes()),
-                    sip::Case::Upper,
-                );
-                assert_eq!(d.allow_of(v.as_bytes()), want, "{v:?}");
+                for case in [sip::Case::Upper, sip::Case::Lower] {
+                    let mut want = String::new();
+                    sip::write_tag_list(&mut want, sip::CommaItems::new(v.as_bytes()), case);
+                    assert_eq!(d.list_of(v.as_bytes(), case), want, "{v:?} {case:?}");
+                }
             }
         }
-        assert_eq!(d.allow_memo.len(), ALLOW_MEMO);
+        assert_eq!(d.list_memo.len(), LIST_MEMO);
         assert_eq!(
-            d.allow_of(b"invite, ack, invite"),
+            d.list_of(b"invite, ack, invite", sip::Case::Upper),
             "INVITE;ACK",
             "deduplicated, uppercased"
+        );
+        assert_eq!(
+            d.list_of(b"invite, ack, invite", sip::Case::Lower),
+            "invite;ack",
+            "the same value, lowercased"
         );
     }
 }

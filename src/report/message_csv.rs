@@ -110,8 +110,28 @@ fn plain(out: &mut Vec<u8>, s: &str) {
 
 /// The csv crate's "necessary" quoting for a `\n`-terminated dialect: a
 /// delimiter, a quote, CR or LF anywhere in the field.
+///
+/// Eight bytes at a time: a word has a byte equal to `b` when `w ^ b…b`
+/// has a zero byte, which `(x - 0x01…01) & !x & 0x80…80` tells exactly.
+/// The byte loop was half of a text cell's cost.
 fn needs_quotes(v: &[u8]) -> bool {
-    v.iter().any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let has = |w: u64, b: u8| {
+        let x = w ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGHS != 0
+    };
+    let mut words = v.chunks_exact(8);
+    for c in &mut words {
+        let w = u64::from_ne_bytes(c.try_into().expect("eight bytes"));
+        if has(w, b',') | has(w, b'"') | has(w, b'\r') | has(w, b'\n') {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
 }
 
 /// `v` with each `"` doubled.
@@ -186,6 +206,16 @@ mod tests {
             crate::report::encode(&row, &mut want);
             encode(&row, &mut got);
             prop_assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
+        }
+    }
+
+    proptest! {
+        /// The word-at-a-time test says what a byte loop says, for any
+        /// bytes at any position.
+        #[test]
+        fn needs_quotes_is_the_byte_test(v in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let want = v.iter().any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
+            prop_assert_eq!(needs_quotes(&v), want);
         }
     }
 
