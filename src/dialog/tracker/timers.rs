@@ -37,6 +37,13 @@ type Run<K> = Blocks<K, BLOCK>;
 /// Pending keys, least first; see the module documentation.
 pub(super) struct TimerQueue<K> {
     runs: [Run<K>; RUNS],
+    /// Each run's first and last key, side by side: a push compares every
+    /// run's last key and a pop every run's first, and reading them from
+    /// the runs' blocks goes through two headers to a third cache line a
+    /// run (`pop_until` 45 M -> 31 M instructions on the first 60 s of
+    /// udp200-600s, callgrind).
+    fronts: [Option<K>; RUNS],
+    backs: [Option<K>; RUNS],
     /// Keys that fit no run.
     heap: BinaryHeap<Reverse<K>>,
 }
@@ -52,6 +59,8 @@ impl<K: Ord + Copy> Default for TimerQueue<K> {
     fn default() -> Self {
         TimerQueue {
             runs: std::array::from_fn(|_| Run::default()),
+            fronts: [None; RUNS],
+            backs: [None; RUNS],
             heap: BinaryHeap::new(),
         }
     }
@@ -62,16 +71,20 @@ impl<K: Ord + Copy> TimerQueue<K> {
     pub fn push(&mut self, k: K) {
         let mut best: Option<(usize, K)> = None;
         let mut empty = None;
-        for (i, run) in self.runs.iter().enumerate() {
-            match run.back() {
-                Some(&b) if b <= k && best.is_none_or(|(_, bb)| b > bb) => best = Some((i, b)),
+        for (i, back) in self.backs.iter().enumerate() {
+            match *back {
+                Some(b) if b <= k && best.is_none_or(|(_, bb)| b > bb) => best = Some((i, b)),
                 None if empty.is_none() => empty = Some(i),
                 _ => {}
             }
         }
         match best.map(|(i, _)| i).or(empty) {
             // At the back of run `i`: its last key is not above `k`.
-            Some(i) => self.runs[i].insert(k, |a, b| a <= b),
+            Some(i) => {
+                self.runs[i].insert(k, |a, b| a <= b);
+                self.backs[i] = Some(k);
+                self.fronts[i] = self.fronts[i].or(Some(k));
+            }
             None => self.heap.push(Reverse(k)),
         }
     }
@@ -83,7 +96,14 @@ impl<K: Ord + Copy> TimerQueue<K> {
             return None;
         }
         match src {
-            Source::Run(i) => self.runs[i].pop_front(),
+            Source::Run(i) => {
+                let k = self.runs[i].pop_front();
+                self.fronts[i] = self.runs[i].front().copied();
+                if self.fronts[i].is_none() {
+                    self.backs[i] = None;
+                }
+                k
+            }
             Source::Heap => self.heap.pop().map(|Reverse(k)| k),
         }
     }
@@ -96,9 +116,9 @@ impl<K: Ord + Copy> TimerQueue<K> {
 
     fn least(&self) -> Option<(Source, K)> {
         let mut least = self.heap.peek().map(|&Reverse(k)| (Source::Heap, k));
-        for (i, run) in self.runs.iter().enumerate() {
-            match run.front() {
-                Some(&f) if least.is_none_or(|(_, l)| f < l) => least = Some((Source::Run(i), f)),
+        for (i, front) in self.fronts.iter().enumerate() {
+            match *front {
+                Some(f) if least.is_none_or(|(_, l)| f < l) => least = Some((Source::Run(i), f)),
                 _ => {}
             }
         }
