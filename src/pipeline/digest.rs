@@ -88,7 +88,8 @@ pub(super) struct Digest {
 /// The time, source and destination cells of messages.csv rows, kept from
 /// row to row: consecutive messages mostly share their capture second, and
 /// a link carries a few addresses, so most rows rewrite only the
-/// microseconds (formatting the three cut the row's cost by a quarter).
+/// microseconds (formatting all three was about 1,400 instructions a row,
+/// callgrind).
 #[derive(Default)]
 struct RowCells {
     /// Time, source, destination.
