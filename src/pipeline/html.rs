@@ -15,6 +15,7 @@ use crate::report::html::HtmlSession;
 use crate::report::ladder::{HostRef, LadderRec};
 
 use super::styles::{StyleCache, Styles};
+use crate::report::Text;
 use crate::report::rows::{FailureRow, SessionRow};
 
 /// The N best (attention, session) pairs: highest attention, then lowest id.
@@ -49,7 +50,7 @@ pub(crate) struct RowStore {
     rows: BTreeMap<u64, (SessionRow, Vec<FailureRow>)>,
     /// The rows of kept sessions that may get INCONSISTENT_EXPERIENCE, with
     /// it.
-    flagged: BTreeMap<u64, SessionRow>,
+    flagged: BTreeMap<u64, Text>,
     /// Sessions with attention > 0.
     pub needing: u64,
     /// Capability failures (failures.csv rows) per minute since the epoch.
@@ -152,13 +153,13 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
 }
 
 impl RowStore {
-    /// A finished session: its row (and the row flagged
+    /// A finished session: its row (and its flags cell with
     /// INCONSISTENT_EXPERIENCE, when it may get that flag), failures.csv
     /// rows and their failure times.
     pub fn session(
         &mut self,
         row: &SessionRow,
-        flagged: Option<&SessionRow>,
+        flagged: Option<&Text>,
         failures: &[FailureRow],
         times: &[i64],
     ) {
@@ -191,7 +192,7 @@ impl RowStore {
     /// the batch): a kept row becomes its flagged twin.
     pub fn use_flagged(&mut self, sid: u64) {
         if let (Some((r, _)), Some(f)) = (self.rows.get_mut(&sid), self.flagged.remove(&sid)) {
-            *r = f;
+            r.flags = f;
         }
     }
 

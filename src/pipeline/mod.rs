@@ -49,7 +49,7 @@ use crate::packet::{
     Datagram, Decoder, FlowKey, Origin, PacketCounts, Sink, StreamEvent, TunnelPath,
 };
 use crate::report::rows::InputRow;
-use crate::report::sessions::{failure_rows, session_row, with_flags};
+use crate::report::sessions::{failure_rows, flags_cell, session_row, with_flags};
 use crate::report::{self, RawCsv, Text};
 use crate::rules;
 use crate::sip::stream::FramerEvent;
@@ -848,13 +848,14 @@ impl Reports {
     fn session(&mut self, s: &SessionSummary, origin: Option<(i64, u32)>) {
         let e = rules::session::evaluate_session(s, &self.policy);
         self.tally.add(&e);
-        let row = session_row(s, &e, &self.files);
+        let mut row = session_row(s, &e, &self.files);
         let frows = failure_rows(s, &e.ev, &self.files);
         let flag = rules::catalogue::Flag::InconsistentExperience;
-        let twin = e
+        // The twin differs from the row in its flags cell only.
+        let twin_flags = e
             .experience
             .is_some()
-            .then(|| with_flags(&row, &e.flags_with(flag)));
+            .then(|| flags_cell(&e.flags_with(flag)));
         if let Some(h) = self.html.as_mut() {
             let times: Vec<i64> =
                 e.ev.failures
@@ -862,9 +863,10 @@ impl Reports {
                     .filter(|f| f.row)
                     .map(|f| f.failure.at.ts_ns)
                     .collect();
-            h.session(&row, twin.as_ref(), &frows, &times);
+            h.session(&row, twin_flags.as_ref(), &frows, &times);
         }
         if let (Some(log), Some(o)) = (self.log.as_mut(), origin) {
+            let twin = twin_flags.as_ref().map(|f| with_flags(&row, f));
             let entry =
                 partition_log::entry(s, o, &row, twin.as_ref(), &frows, e.experience.as_ref());
             if let Err(err) = log.session(&entry) {
@@ -880,9 +882,11 @@ impl Reports {
             failures: Vec::new(),
         };
         report::encode(&row, &mut rows.session);
-        rows.flagged = twin.map(|t| {
+        // The row is not read after this: it becomes its twin.
+        rows.flagged = twin_flags.map(|f| {
+            row.flags = f;
             let mut b = Vec::new();
-            report::encode(&t, &mut b);
+            report::encode(&row, &mut b);
             b
         });
         for f in &frows {

@@ -97,11 +97,17 @@ pub fn session_row(s: &SessionSummary, e: &Evaluated, files: &[String]) -> Sessi
     }
 }
 
-/// `row` with its `flags` cell written from `flags` (a session given a
-/// batch-wide flag, [`Evaluated::flags_with`]).
-pub fn with_flags(row: &SessionRow, flags: &[String]) -> SessionRow {
+/// The `flags` cell of a session given a batch-wide flag
+/// ([`Evaluated::flags_with`]): its twin row is its row with this cell
+/// instead (one cell, not a copy of the row's dozen strings).
+pub fn flags_cell(flags: &[String]) -> Text {
+    strings(flags)
+}
+
+/// `row` with its `flags` cell replaced by `flags`.
+pub fn with_flags(row: &SessionRow, flags: &Text) -> SessionRow {
     SessionRow {
-        flags: strings(flags),
+        flags: flags.clone(),
         ..row.clone()
     }
 }
