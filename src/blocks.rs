@@ -40,12 +40,7 @@ impl<H, const N: usize> Blocks<H, N> {
     pub fn insert(&mut self, h: H, before: impl Fn(&H, &H) -> bool) {
         let last = self.blocks.back().and_then(VecDeque::back);
         if last.is_none_or(|l| before(l, &h)) {
-            if self.blocks.back().is_none_or(|b| b.len() == N) {
-                let b = self.block();
-                self.blocks.push_back(b);
-            }
-            self.blocks.back_mut().expect("just ensured").push_back(h);
-            return;
+            return self.push_back(h);
         }
         // The first block whose last element does not sort before `h`
         // (there is one: the last block's).
@@ -64,6 +59,16 @@ impl<H, const N: usize> Blocks<H, N> {
         let b = &mut self.blocks[i];
         let at = b.partition_point(|x| before(x, &h));
         b.insert(at, h);
+    }
+
+    /// Appends `h`, which the caller knows sorts after every element (a
+    /// timer run: the queue picked the run by its last key).
+    pub fn push_back(&mut self, h: H) {
+        if self.blocks.back().is_none_or(|b| b.len() == N) {
+            let b = self.block();
+            self.blocks.push_back(b);
+        }
+        self.blocks.back_mut().expect("just ensured").push_back(h);
     }
 
     /// The first element.

@@ -81,7 +81,7 @@ impl<K: Ord + Copy> TimerQueue<K> {
         match best.map(|(i, _)| i).or(empty) {
             // At the back of run `i`: its last key is not above `k`.
             Some(i) => {
-                self.runs[i].insert(k, |a, b| a <= b);
+                self.runs[i].push_back(k);
                 self.backs[i] = Some(k);
                 self.fronts[i] = self.fronts[i].or(Some(k));
             }
