@@ -198,6 +198,22 @@ impl Digest {
 
     /// Counts and digests one message seen as `at`, `seq`-th of its frame.
     pub(super) fn message(&mut self, at: &Origin, seq: u32, msg: &Message<'_>) -> Found {
+        self.count(at, msg);
+        let rec = SipRecord::new(msg, Capture::of(self.file_idx, seq, at));
+        let tcp = matches!(at.proto, "tcp" | "ws");
+        let ladder = self.styles.as_mut().map(|s| LadderPre::of(&rec, s));
+        let row = self.want_rows.then(|| self.row(at, msg, &rec));
+        Found {
+            rec,
+            tcp,
+            ladder,
+            row,
+        }
+    }
+
+    /// summary.csv's counts of a message (transport, method or status) and
+    /// its anomalies.
+    fn count(&mut self, at: &Origin, msg: &Message<'_>) {
         self.sip_messages += 1;
         *self
             .counters
@@ -225,22 +241,19 @@ impl Digest {
                 "SIP message cut short by the capture".into(),
             );
         }
-        let rec = SipRecord::new(msg, Capture::of(self.file_idx, seq, at));
-        let tcp = matches!(at.proto, "tcp" | "ws");
-        let ladder = self.styles.as_mut().map(|s| LadderPre::of(&rec, s));
-        if !self.want_rows {
-            return Found {
-                rec,
-                tcp,
-                ladder,
-                row: None,
-            };
-        }
-        // The five tag lists, back to back in one reused buffer. The record
-        // extracted the option tags once (the same normaliser, `,`-joined):
-        // Require and Unsupported always, Proxy-Require and Supported of a
-        // request; the others are read here.
-        let mut tags = std::mem::take(&mut self.scratch);
+    }
+
+    /// The five tag lists of messages.csv (Require, Proxy-Require,
+    /// Supported, Unsupported, Allow), back to back in the reused buffer
+    /// `tags`, and where each is. The record extracted the option tags once
+    /// (the same normaliser, `,`-joined): Require and Unsupported always,
+    /// Proxy-Require and Supported of a request; the others are read here.
+    fn tag_lists(
+        &mut self,
+        msg: &Message<'_>,
+        rec: &SipRecord,
+        tags: &mut String,
+    ) -> [(usize, usize); 5] {
         tags.clear();
         let mut spans = [(0usize, 0usize); 5];
         let request = msg.is_request();
@@ -274,12 +287,20 @@ impl Digest {
                     };
                     match msg.header_single(id) {
                         Some(raw) => tags.push_str(self.list_of(raw, case)),
-                        None => sip::write_tag_list(&mut tags, msg.list(id), case),
+                        None => sip::write_tag_list(tags, msg.list(id), case),
                     }
                 }
             }
             spans[k] = (start, tags.len());
         }
+        spans
+    }
+
+    /// The message's messages.csv row up to its last two columns, which the
+    /// tracker's thread appends ([`PendingRow`]).
+    fn row(&mut self, at: &Origin, msg: &Message<'_>, rec: &SipRecord) -> PendingRow {
+        let mut tags = std::mem::take(&mut self.scratch);
+        let spans = self.tag_lists(msg, rec, &mut tags);
         let tag = |k: usize| Cell::str(&tags[spans[k].0..spans[k].1]);
         let transport = if at.tunnels == Default::default() {
             Cell::str(at.proto)
@@ -332,14 +353,9 @@ impl Digest {
         // 2,000 calls/s capture (258.3 -> 244.0 MiB, CPU x1.00).
         let head = buf[..buf.len().saturating_sub(2)].into();
         self.row_buf = buf;
-        Found {
-            rec,
-            tcp,
-            ladder,
-            row: Some(PendingRow {
-                head,
-                retransmission: None,
-            }),
+        PendingRow {
+            head,
+            retransmission: None,
         }
     }
 }

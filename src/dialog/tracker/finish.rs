@@ -85,6 +85,10 @@ impl<P> Tracker<P> {
         self.ended_expiry.push_back((until, a, self.ended.end()));
     }
 
+    /// Finishes root slot `s` at `now`: its session id (new if it has
+    /// none), its attempts taken out of every index in capture order with
+    /// their links, its outcome, flags and related sessions, handed out as a
+    /// [`SessionSummary`].
     pub(super) fn finalize(&mut self, s: Id, now: i64) {
         let early = self.ended_early(s);
         let Some(slot) = self.slots.get_mut(&s) else {
@@ -104,7 +108,7 @@ impl<P> Tracker<P> {
         slot.session = Some(session);
         let ids = std::mem::take(&mut slot.attempts);
         // Children stay: gc_slots drops them with the slot.
-        let (flags, related_attempts, late_of) = match slot.more.as_mut() {
+        let (mut flags, related_attempts, late_of) = match slot.more.as_mut() {
             Some(m) => (
                 std::mem::take(&mut m.flags),
                 std::mem::take(&mut m.related),
@@ -114,6 +118,42 @@ impl<P> Tracker<P> {
         };
         let call_ids = std::mem::take(&mut slot.call_ids).into_vec();
         let (end, max_seq) = (slot.last_ns, slot.max_seq);
+        let related = self.related_sessions(&related_attempts, late_of, session);
+        let atts = self.take_attempts(ids, session, early);
+        let links = links_of(&atts);
+        let (outcome, final_status) = match atts.last() {
+            None => (Outcome::Truncated, None),
+            Some((_, a)) => outcome_of(a, now),
+        };
+        if prack_missing(&atts) {
+            // Not a verdict: a reliable 1xx that no PRACK acknowledged.
+            flags.insert(Mark::PrackMissing);
+        }
+        self.finished.push(SessionSummary {
+            id: session,
+            attempts: atts.into_iter().map(|(_, a)| attempt_summary(a)).collect(),
+            links,
+            start_ns: start,
+            end_ns: end,
+            call_ids,
+            flags,
+            outcome,
+            final_status,
+            related,
+            observed_until: now,
+        });
+        self.gc.push_back((max_seq, s));
+    }
+
+    /// The sessions related to `session`: those of its related attempts
+    /// (live, or ended and remembered) and those it may late-retry, sorted,
+    /// without itself.
+    fn related_sessions<I: IntoIterator<Item = u64>>(
+        &self,
+        related_attempts: &std::collections::BTreeSet<Id>,
+        late_of: I,
+        session: u64,
+    ) -> Vec<u64> {
         let mut related: Vec<u64> = related_attempts
             .iter()
             .filter_map(|a| match self.attempts.get(a) {
@@ -125,6 +165,18 @@ impl<P> Tracker<P> {
             .collect();
         related.sort_unstable();
         related.dedup();
+        related
+    }
+
+    /// Takes attempts `ids` of `session` out of the tracker and every index
+    /// (their failures watched for late retries, and when the session ended
+    /// early, their keys remembered), in capture order.
+    fn take_attempts(
+        &mut self,
+        ids: Vec<Id>,
+        session: u64,
+        early: bool,
+    ) -> Vec<(Id, Box<Attempt>)> {
         let mut atts: Vec<(Id, Box<Attempt>)> = ids
             .into_iter()
             .filter_map(|a| self.attempts.remove(&a).map(|x| (a, x)))
@@ -141,78 +193,63 @@ impl<P> Tracker<P> {
             }
         }
         atts.sort_by_key(|(id, a)| (a.request.at.ts_ns, *id));
-        let pos: HashMap<Id, usize> = atts
-            .iter()
-            .enumerate()
-            .map(|(i, (id, _))| (*id, i))
-            .collect();
-        let mut links = Vec::new();
-        for (i, (_, at)) in atts.iter().enumerate() {
-            if let Some((p, rule, conf, ambiguous)) = at.linked {
-                if let Some(&from) = pos.get(&p) {
-                    links.push(Link {
-                        from,
-                        to: i,
-                        rule,
-                        confidence: conf,
-                        ambiguous,
-                        max_uac_cseq: match rule {
-                            Rule::H0 | Rule::H0Prime => at.max_uac_cseq,
-                            _ => None,
-                        },
-                    });
-                }
+        atts
+    }
+}
+
+/// The retry links between a session's attempts (in capture order), by
+/// their positions.
+fn links_of(atts: &[(Id, Box<Attempt>)]) -> Vec<Link> {
+    let pos: HashMap<Id, usize> = atts
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
+        .collect();
+    let mut links = Vec::new();
+    for (i, (_, at)) in atts.iter().enumerate() {
+        if let Some((p, rule, conf, ambiguous)) = at.linked {
+            if let Some(&from) = pos.get(&p) {
+                links.push(Link {
+                    from,
+                    to: i,
+                    rule,
+                    confidence: conf,
+                    ambiguous,
+                    max_uac_cseq: match rule {
+                        Rule::H0 | Rule::H0Prime => at.max_uac_cseq,
+                        _ => None,
+                    },
+                });
             }
         }
-        let last = atts.last().map(|(_, a)| a);
-        let (outcome, final_status) = match last {
-            None => (Outcome::Truncated, None),
-            Some(a) => outcome_of(a, now),
-        };
-        let mut flags = flags;
-        if atts
-            .iter()
-            .any(|(_, a)| a.more().reliable.iter().any(|r| !r.2))
-            && atts.iter().any(|(_, a)| a.request.method == Method::Invite)
-        {
-            // Not a verdict: a reliable 1xx that no PRACK acknowledged.
-            flags.insert(Mark::PrackMissing);
-        }
-        let attempts = atts
-            .into_iter()
-            .map(|(_, a)| {
-                let m = a.more.map(|m| *m).unwrap_or_default();
-                AttemptSummary {
-                    request: a.request,
-                    final_response: a.final_response.map(|b| *b),
-                    cancel_ns: a.cancel_ns,
-                    early_tags: m.early_tags,
-                    confirmed_tags: m.confirmed_tags,
-                    start_missing: a.start_missing,
-                    answers: m.answers,
-                    in_dialog: m.in_dialog,
-                    acked_failure: a.acked_failure,
-                    final_sources: m.final_sources,
-                    premature_retry: a.premature_retry,
-                    late_candidate: a.late_candidate,
-                    leg_relaxed: a.leg_relaxed,
-                }
-            })
-            .collect();
-        self.finished.push(SessionSummary {
-            id: session,
-            attempts,
-            links,
-            start_ns: start,
-            end_ns: end,
-            call_ids,
-            flags,
-            outcome,
-            final_status,
-            related,
-            observed_until: now,
-        });
-        self.gc.push_back((max_seq, s));
+    }
+    links
+}
+
+/// An INVITE session with a reliable 1xx that no PRACK acknowledged.
+fn prack_missing(atts: &[(Id, Box<Attempt>)]) -> bool {
+    atts.iter()
+        .any(|(_, a)| a.more().reliable.iter().any(|r| !r.2))
+        && atts.iter().any(|(_, a)| a.request.method == Method::Invite)
+}
+
+/// What the rules read of a finished attempt.
+fn attempt_summary(a: Box<Attempt>) -> AttemptSummary {
+    let m = a.more.map(|m| *m).unwrap_or_default();
+    AttemptSummary {
+        request: a.request,
+        final_response: a.final_response.map(|b| *b),
+        cancel_ns: a.cancel_ns,
+        early_tags: m.early_tags,
+        confirmed_tags: m.confirmed_tags,
+        start_missing: a.start_missing,
+        answers: m.answers,
+        in_dialog: m.in_dialog,
+        acked_failure: a.acked_failure,
+        final_sources: m.final_sources,
+        premature_retry: a.premature_retry,
+        late_candidate: a.late_candidate,
+        leg_relaxed: a.leg_relaxed,
     }
 }
 

@@ -60,62 +60,7 @@ impl<P> Tracker<P> {
         if gap < -SKEW_NS {
             return;
         }
-        let status = f.status.unwrap_or(0);
-        let redirect = (300..400).contains(&status);
-        let (lp, ln) = (pr.link(), nr.link());
-        let same_ruri_user = lp.ruri_user == ln.ruri_user
-            || (lp.ruri_num != 0
-                && lp.ruri_num == ln.ruri_num
-                && match (
-                    ident::phone_digits(pr.request_uri().unwrap_or("")),
-                    ident::phone_digits(nr.request_uri().unwrap_or("")),
-                ) {
-                    (Some(x), Some(y)) => ident::same_number(&x, &y),
-                    _ => false,
-                });
-        let same_uris = lp.from == ln.from && lp.to == ln.to;
-        let same_call = pr.call_id() == nr.call_id();
-        let same_tag = pr.from_tag() == nr.from_tag();
-        // A cross-Call-ID link needs evidence that N retries P.
-        let evidence = retry_evidence(status, f.reply.as_deref(), lp, ln);
-        let w0 = self.w0;
-        let mut best: Option<(Rule, f32)> = None;
-        let mut late = false;
-        let mut offer = |r: Rule, c: f32| {
-            if gap > r.window(&nr.method, w0) {
-                late = true;
-            } else if best.is_none_or(|(_, bc)| c > bc) {
-                best = Some((r, c));
-            }
-        };
-        if same_ruri_user || redirect {
-            if same_call && same_uris {
-                if same_tag {
-                    offer(Rule::H0, 1.0);
-                } else {
-                    offer(Rule::H0Prime, 0.9);
-                }
-            }
-            if !same_call && evidence {
-                if same_tag && same_uris {
-                    offer(Rule::H1, 0.85);
-                }
-                if !same_tag && same_uris && pr.h2_fingerprint == nr.h2_fingerprint {
-                    let bonus = pr.sdp_origin.is_some() && pr.sdp_origin == nr.sdp_origin;
-                    offer(Rule::H2, if bonus { 0.8 } else { 0.7 });
-                }
-                if same_identities(pr, nr) {
-                    offer(Rule::H3, 0.5);
-                }
-            }
-        }
-        if !same_call {
-            for (k, c) in corr_keys(nr) {
-                if lp.corr.contains(&k) {
-                    offer(Rule::AsLeg, c);
-                }
-            }
-        }
+        let (best, late) = score_retry(pr, nr, f, gap, self.w0);
         let Some((rule, conf)) = best else {
             if late {
                 // rules.md G.19: the same identities beyond the rule's
@@ -241,6 +186,75 @@ impl<P> Tracker<P> {
             .cloned()
             .unwrap_or_default()
     }
+}
+
+/// The best rule by which request `nr`, sent `gap` ns after failure `f` of
+/// request `pr`, retries it (rules.md §A.3: H0–H3, and AS-leg by
+/// correlation value), with its confidence; and whether some rule matched
+/// only beyond its window (rules.md G.19).
+fn score_retry(
+    pr: &SipRecord,
+    nr: &SipRecord,
+    f: &SipRecord,
+    gap: i64,
+    w0: i64,
+) -> (Option<(Rule, f32)>, bool) {
+    let status = f.status.unwrap_or(0);
+    let redirect = (300..400).contains(&status);
+    let (lp, ln) = (pr.link(), nr.link());
+    let same_ruri_user = lp.ruri_user == ln.ruri_user
+        || (lp.ruri_num != 0
+            && lp.ruri_num == ln.ruri_num
+            && match (
+                ident::phone_digits(pr.request_uri().unwrap_or("")),
+                ident::phone_digits(nr.request_uri().unwrap_or("")),
+            ) {
+                (Some(x), Some(y)) => ident::same_number(&x, &y),
+                _ => false,
+            });
+    let same_uris = lp.from == ln.from && lp.to == ln.to;
+    let same_call = pr.call_id() == nr.call_id();
+    let same_tag = pr.from_tag() == nr.from_tag();
+    // A cross-Call-ID link needs evidence that N retries P.
+    let evidence = retry_evidence(status, f.reply.as_deref(), lp, ln);
+    let mut best: Option<(Rule, f32)> = None;
+    let mut late = false;
+    let mut offer = |r: Rule, c: f32| {
+        if gap > r.window(&nr.method, w0) {
+            late = true;
+        } else if best.is_none_or(|(_, bc)| c > bc) {
+            best = Some((r, c));
+        }
+    };
+    if same_ruri_user || redirect {
+        if same_call && same_uris {
+            if same_tag {
+                offer(Rule::H0, 1.0);
+            } else {
+                offer(Rule::H0Prime, 0.9);
+            }
+        }
+        if !same_call && evidence {
+            if same_tag && same_uris {
+                offer(Rule::H1, 0.85);
+            }
+            if !same_tag && same_uris && pr.h2_fingerprint == nr.h2_fingerprint {
+                let bonus = pr.sdp_origin.is_some() && pr.sdp_origin == nr.sdp_origin;
+                offer(Rule::H2, if bonus { 0.8 } else { 0.7 });
+            }
+            if same_identities(pr, nr) {
+                offer(Rule::H3, 0.5);
+            }
+        }
+    }
+    if !same_call {
+        for (k, c) in corr_keys(nr) {
+            if lp.corr.contains(&k) {
+                offer(Rule::AsLeg, c);
+            }
+        }
+    }
+    (best, late)
 }
 
 /// The correlation keys of an initial request with their AS-leg confidence

@@ -140,6 +140,9 @@ impl<P> Tracker<P> {
         None
     }
 
+    /// An in-dialog request: found by its dialog (or a remembered ended
+    /// one, or a dialog whose 2xx was lost), or the start of a dialog whose
+    /// beginning is not in the capture; a new transaction keeps its request.
     pub(super) fn in_dialog(&mut self, seq: u64, rec: SipRecord, _repeat: bool) {
         let (Some(ft), Some(tt)) = (&rec.from_tag(), &rec.to_tag()) else {
             self.assign_none(seq);
@@ -159,40 +162,10 @@ impl<P> Tracker<P> {
             .or_else(|| self.lost_2xx_dialog(&rec))
         {
             Some(a) => a,
-            None => {
-                // The dialog's start is not in the capture (rules.md §A.1).
-                let slot = self.new_slot(rec.at.ts_ns);
-                let a = self.new_attempt(slot, rec.clone());
-                let at = self.attempts.get_mut(&a).expect("attempt");
-                at.start_missing = true;
-                at.decided = true;
-                at.keys.push(IndexKey::Dialog(dk));
-                // Its request is also its first in-dialog transaction (below),
-                // which keeps the final response (issue 12 item 8).
-                self.txns.remove(&txn_key(&rec));
-                if rec.method != Method::Bye {
-                    at.open_dialogs = 1;
-                }
-                self.dialogs.insert(dk, a);
-                let sid = self.new_session_id();
-                let s = self.slots.get_mut(&slot).expect("slot");
-                s.session = Some(sid);
-                s.more_mut().flags.insert(Mark::MidDialog);
-                a
-            }
+            None => self.start_missing(&rec, dk),
         };
-        if rec.method == Method::Bye
-            && self.attempts.get(&a).is_some_and(|at| {
-                at.final_response.is_none() && at.more().acked_2xx.is_none() && !at.start_missing
-            })
-        {
-            // A BYE in a dialog whose INVITE has no final response captured:
-            // the 2xx was lost (a 487 captured later still wins).
-            let mine = self.attempts[&a].request.from_tag().map(str::to_string);
-            let remote = if mine.as_deref() == Some(*ft) { tt } else { ft };
-            if let Some(mine) = mine {
-                self.confirm_lost_2xx(a, rec.call_id(), &mine, remote);
-            }
+        if rec.method == Method::Bye {
+            self.bye_after_lost_2xx(a, &rec, ft, tt);
         }
         self.note_cseq(&rec);
         let tk = txn_key(&rec);
@@ -214,22 +187,13 @@ impl<P> Tracker<P> {
                 },
             ),
         );
-        let at = self.attempts.get_mut(&a).expect("attempt");
-        at.keys.push(IndexKey::Txn(tk));
+        self.attempts
+            .get_mut(&a)
+            .expect("attempt")
+            .keys
+            .push(IndexKey::Txn(tk));
         if rec.method == Method::Prack {
-            if let Some((rseq, _, _)) = &rec.rack {
-                let mut matched = false;
-                for r in at.more.iter_mut().flat_map(|m| m.reliable.iter_mut()) {
-                    if *r.0 == **tt && r.1 == *rseq {
-                        r.2 = true;
-                        matched = true;
-                    }
-                }
-                if !matched {
-                    let slot = at.slot;
-                    self.flag(slot, Mark::PrackUnmatched);
-                }
-            }
+            self.match_prack(a, &rec, tt);
         }
         let slot = self.attempts[&a].slot;
         self.assign(seq, slot, &rec);
@@ -254,6 +218,68 @@ impl<P> Tracker<P> {
         );
         if let Some(rec) = then {
             self.release_held(&rec);
+        }
+    }
+
+    /// A dialog (key `dk`) whose start is not in the capture (rules.md
+    /// §A.1): a new attempt and session for in-dialog request `rec`, flagged
+    /// MID_DIALOG.
+    fn start_missing(&mut self, rec: &SipRecord, dk: u64) -> Id {
+        let slot = self.new_slot(rec.at.ts_ns);
+        let a = self.new_attempt(slot, rec.clone());
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        at.start_missing = true;
+        at.decided = true;
+        at.keys.push(IndexKey::Dialog(dk));
+        // Its request is also its first in-dialog transaction (in_dialog),
+        // which keeps the final response (issue 12 item 8).
+        self.txns.remove(&txn_key(rec));
+        if rec.method != Method::Bye {
+            at.open_dialogs = 1;
+        }
+        self.dialogs.insert(dk, a);
+        let sid = self.new_session_id();
+        let s = self.slots.get_mut(&slot).expect("slot");
+        s.session = Some(sid);
+        s.more_mut().flags.insert(Mark::MidDialog);
+        a
+    }
+
+    /// A BYE (tags `ft`, `tt`) in a dialog of attempt `a` whose INVITE has
+    /// no final response captured: the 2xx was lost (a 487 captured later
+    /// still wins).
+    fn bye_after_lost_2xx(&mut self, a: Id, rec: &SipRecord, ft: &str, tt: &str) {
+        let lost = self.attempts.get(&a).is_some_and(|at| {
+            at.final_response.is_none() && at.more().acked_2xx.is_none() && !at.start_missing
+        });
+        if !lost {
+            return;
+        }
+        let mine = self.attempts[&a].request.from_tag().map(str::to_string);
+        let remote = if mine.as_deref() == Some(ft) { tt } else { ft };
+        if let Some(mine) = mine {
+            self.confirm_lost_2xx(a, rec.call_id(), &mine, remote);
+        }
+    }
+
+    /// A PRACK acknowledges the reliable provisional response of attempt
+    /// `a` from To tag `tt` with the RSeq of its RAck; one that matches none
+    /// is flagged.
+    fn match_prack(&mut self, a: Id, rec: &SipRecord, tt: &str) {
+        let Some((rseq, _, _)) = &rec.rack else {
+            return;
+        };
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        let mut matched = false;
+        for r in at.more.iter_mut().flat_map(|m| m.reliable.iter_mut()) {
+            if *r.0 == *tt && r.1 == *rseq {
+                r.2 = true;
+                matched = true;
+            }
+        }
+        if !matched {
+            let slot = at.slot;
+            self.flag(slot, Mark::PrackUnmatched);
         }
     }
 
@@ -298,6 +324,9 @@ impl<P> Tracker<P> {
         id
     }
 
+    /// An initial request: a copy of a known attempt, or a new attempt in
+    /// a new slot, related to its B2BUA legs, watched for late retries and
+    /// linked to the failed attempts it may retry.
     pub(super) fn initial(&mut self, seq: u64, rec: SipRecord) {
         let ak = attempt_key(rec.call_id(), rec.from_tag(), rec.cseq, &rec.method);
         // A copy of a known attempt: a retransmission, or the same request
@@ -308,34 +337,7 @@ impl<P> Tracker<P> {
                 .find(|a| self.attempts[a].request.bottom_branch() == rec.bottom_branch())
         });
         if let Some(a) = same {
-            let tk = txn_key(&rec);
-            let at = self.attempts.get_mut(&a).expect("attempt");
-            if !at.keys.contains(&IndexKey::Txn(tk)) {
-                at.keys.push(IndexKey::Txn(tk));
-            }
-            let fewer_vias = rec.via_count < at.request.via_count;
-            // The same request at another hop with other Require or
-            // Proxy-Require: a proxy rewrote it (rules.md §A.6).
-            let rewritten = rec.via_count != at.request.via_count
-                && (rec.require() != at.request.require()
-                    || rec.proxy_require() != at.request.proxy_require());
-            let slot = at.slot;
-            if rewritten {
-                self.flag(slot, Mark::ProxyRewrite);
-            }
-            self.txns.insert(tk, (a, TxnKind::Initial));
-            self.assign(seq, slot, &rec);
-            if fewer_vias {
-                // Evaluate the UA's own copy (rules.md §A.6).
-                let at = self.attempts.get_mut(&a).expect("attempt");
-                let (ts, frame, file) =
-                    (at.request.at.ts_ns, at.request.at.frame, at.request.at.file);
-                at.request = rec;
-                (at.request.at.ts_ns, at.request.at.frame, at.request.at.file) = (ts, frame, file);
-            } else {
-                self.release_held(&rec);
-            }
-            return;
+            return self.copy_of_attempt(seq, a, rec);
         }
         let max_before = self
             .max_cseq
@@ -343,70 +345,104 @@ impl<P> Tracker<P> {
             .map(|e| e.0);
         self.note_cseq(&rec);
         let ts_ns = rec.at.ts_ns;
-        let w0 = self.w0;
         let corr = corr_keys(&rec);
         let slot = self.new_slot(ts_ns);
         self.assign(seq, slot, &rec);
         let n = self.new_attempt(slot, rec);
         self.attempts.get_mut(&n).expect("attempt").max_uac_cseq = max_before;
-        // B2BUA legs: correlation keys, for AS-leg links and related sessions.
         for &(k, _) in &corr {
-            let list = self.corr.entry(k).or_default();
-            list.retain(|(_, t)| ts_ns - *t <= w0);
-            if list.len() >= CORR_MAX {
-                // Shared by too many calls to tell legs apart (a constant
-                // value from a broken element): not evidence.
+            self.relate_legs(n, slot, k, ts_ns);
+        }
+        self.watch_late_retry(n, slot, ts_ns);
+        self.link_candidates(n, &corr);
+        self.recent_initial.push_back((ts_ns, n));
+        self.timer(ts_ns + SKEW_NS + 1, Timer::Root, n);
+        if !self.held.is_empty() {
+            let r = self.attempts[&n].request.clone();
+            self.release_held(&r);
+        }
+    }
+
+    /// `rec` is a copy of attempt `a`'s request: its transaction key joins
+    /// the attempt's; a copy at another hop with other Require or
+    /// Proxy-Require is a proxy's rewrite, and the copy with the fewest Vias
+    /// (the UA's own, rules.md §A.6) is the one evaluated.
+    fn copy_of_attempt(&mut self, seq: u64, a: Id, rec: SipRecord) {
+        let tk = txn_key(&rec);
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        if !at.keys.contains(&IndexKey::Txn(tk)) {
+            at.keys.push(IndexKey::Txn(tk));
+        }
+        let fewer_vias = rec.via_count < at.request.via_count;
+        // The same request at another hop with other Require or
+        // Proxy-Require: a proxy rewrote it (rules.md §A.6).
+        let rewritten = rec.via_count != at.request.via_count
+            && (rec.require() != at.request.require()
+                || rec.proxy_require() != at.request.proxy_require());
+        let slot = at.slot;
+        if rewritten {
+            self.flag(slot, Mark::ProxyRewrite);
+        }
+        self.txns.insert(tk, (a, TxnKind::Initial));
+        self.assign(seq, slot, &rec);
+        if fewer_vias {
+            // Evaluate the UA's own copy (rules.md §A.6).
+            let at = self.attempts.get_mut(&a).expect("attempt");
+            let (ts, frame, file) = (at.request.at.ts_ns, at.request.at.frame, at.request.at.file);
+            at.request = rec;
+            (at.request.at.ts_ns, at.request.at.frame, at.request.at.file) = (ts, frame, file);
+        } else {
+            self.release_held(&rec);
+        }
+    }
+
+    /// B2BUA legs: the new attempt `n` (in `slot`) shares correlation value
+    /// `k` with the attempts that carried it within W0. Each such pair of
+    /// sessions is related, and an earlier leg is marked when the later one
+    /// no longer requires what it did (rules.md §A.6).
+    fn relate_legs(&mut self, n: Id, slot: Id, k: u64, ts_ns: i64) {
+        let w0 = self.w0;
+        let list = self.corr.entry(k).or_default();
+        list.retain(|(_, t)| ts_ns - *t <= w0);
+        if list.len() >= CORR_MAX {
+            // Shared by too many calls to tell legs apart (a constant
+            // value from a broken element): not evidence.
+            return;
+        }
+        let others: Vec<Id> = list.iter().map(|&(o, _)| o).collect();
+        list.push((n, ts_ns));
+        for other in others {
+            let Some(o) = self.attempts.get(&other) else {
                 continue;
-            }
-            let others: Vec<Id> = list.iter().map(|&(o, _)| o).collect();
-            list.push((n, ts_ns));
-            for other in others {
-                if let Some(o) = self.attempts.get(&other) {
-                    let (so, sn) = (self.root_of(o.slot), self.root_of(slot));
-                    // rules.md §A.6: the later leg of a B2BUA no longer
-                    // requires an IMS_CORE capability the earlier one did.
-                    let relaxed = {
-                        let (a, b) = (&o.request, &self.attempts[&n].request);
-                        let core = |r: &SipRecord, t: &str| {
-                            r.require()
-                                .iter()
-                                .chain(r.proxy_require().iter())
-                                .any(|x| x == t)
-                        };
-                        ["precondition", "100rel"]
-                            .iter()
-                            .any(|t| core(a, t) && !core(b, t))
-                            || (a.demand == crate::sip::Demand::Mandatory
-                                && matches!(
-                                    b.demand,
-                                    crate::sip::Demand::Optional
-                                        | crate::sip::Demand::NoneOnly
-                                        | crate::sip::Demand::Absent
-                                ))
-                    };
-                    if relaxed && o.request.method == self.attempts[&n].request.method {
-                        if let Some(o) = self.attempts.get_mut(&other) {
-                            o.leg_relaxed = true;
-                        }
-                    }
-                    if so != sn {
-                        if let Some(x) = self.slots.get_mut(&so) {
-                            x.more_mut().related.insert(n);
-                        }
-                        if let Some(x) = self.slots.get_mut(&sn) {
-                            x.more_mut().related.insert(other);
-                        }
-                    }
+            };
+            let (so, sn) = (self.root_of(o.slot), self.root_of(slot));
+            let new = &self.attempts[&n].request;
+            if leg_relaxed(&o.request, new) && o.request.method == new.method {
+                if let Some(o) = self.attempts.get_mut(&other) {
+                    o.leg_relaxed = true;
                 }
             }
-            self.attempts
-                .get_mut(&n)
-                .expect("attempt")
-                .keys
-                .push(IndexKey::Corr(k));
+            if so != sn {
+                if let Some(x) = self.slots.get_mut(&so) {
+                    x.more_mut().related.insert(n);
+                }
+                if let Some(x) = self.slots.get_mut(&sn) {
+                    x.more_mut().related.insert(other);
+                }
+            }
         }
-        // G.19 for H0: a failed attempt of the same Call-ID and From tag
-        // whose window has closed.
+        self.attempts
+            .get_mut(&n)
+            .expect("attempt")
+            .keys
+            .push(IndexKey::Corr(k));
+    }
+
+    /// G.19: the new attempt `n` (in `slot`) may retry a failure whose
+    /// window has closed: one of the same Call-ID and From tag, or one
+    /// watched by its late key for LATE_WATCH × W0.
+    fn watch_late_retry(&mut self, n: Id, slot: Id, ts_ns: i64) {
+        let w0 = self.w0;
         for &p in self
             .call_tag_attempts(
                 self.attempts[&n].request.call_id(),
@@ -437,13 +473,18 @@ impl<P> Tracker<P> {
                 self.late_retry(slot, Some(sid));
             }
         }
-        // Retry candidates: failed attempts with an open window.
+    }
+
+    /// Retry candidates of the new attempt `n`: failed attempts with an
+    /// open window, found by its link keys and by its correlation values
+    /// `corr`, each considered once in id order.
+    fn link_candidates(&mut self, n: Id, corr: &[(u64, f32)]) {
         let mut ps: Vec<Id> = {
             let r = &self.attempts[&n].request;
             self.windows
                 .candidates(r.call_id(), r.method.as_str(), r.link())
         };
-        for &(k, _) in &corr {
+        for &(k, _) in corr {
             if let Some(list) = self.corr.get(&k).filter(|l| l.len() < CORR_MAX) {
                 for &(other, _) in list {
                     if self.attempts.get(&other).is_some_and(|a| a.p_open) && !ps.contains(&other) {
@@ -456,11 +497,27 @@ impl<P> Tracker<P> {
         for p in ps {
             self.consider(p, n);
         }
-        self.recent_initial.push_back((ts_ns, n));
-        self.timer(ts_ns + SKEW_NS + 1, Timer::Root, n);
-        if !self.held.is_empty() {
-            let r = self.attempts[&n].request.clone();
-            self.release_held(&r);
-        }
     }
+}
+
+/// rules.md §A.6: the later leg `b` of a B2BUA no longer requires an
+/// IMS_CORE capability the earlier leg `a` did (an option tag in Require or
+/// Proxy-Require, or mandatory SDP preconditions).
+fn leg_relaxed(a: &SipRecord, b: &SipRecord) -> bool {
+    let core = |r: &SipRecord, t: &str| {
+        r.require()
+            .iter()
+            .chain(r.proxy_require().iter())
+            .any(|x| x == t)
+    };
+    ["precondition", "100rel"]
+        .iter()
+        .any(|t| core(a, t) && !core(b, t))
+        || (a.demand == crate::sip::Demand::Mandatory
+            && matches!(
+                b.demand,
+                crate::sip::Demand::Optional
+                    | crate::sip::Demand::NoneOnly
+                    | crate::sip::Demand::Absent
+            ))
 }

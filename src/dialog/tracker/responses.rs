@@ -97,10 +97,36 @@ impl<P> Tracker<P> {
         }
     }
 
+    /// A response to attempt `a`'s initial request: its sources and
+    /// answers, then by class: an early dialog, a confirmed one, a refusal
+    /// from another branch (rules.md §A.4), or the attempt's failure.
     pub(super) fn initial_response(&mut self, a: Id, rec: SipRecord) {
         let status = rec.status.unwrap_or(0);
+        self.note_sources_and_answers(a, &rec, status);
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        if (100..200).contains(&status) {
+            at.got_1xx = true;
+            self.provisional(a, &rec, status);
+        } else if (200..300).contains(&status) {
+            self.success(a, rec);
+        } else if status == 420
+            && at.final_response.as_ref().is_some_and(|f| {
+                f.status.is_some_and(|c| (200..300).contains(&c)) && f.to_tag() != rec.to_tag()
+            })
+        {
+            // A branch refused after another branch answered (§A.4).
+            let slot = at.slot;
+            self.flag(slot, Mark::ForkMixedCapability);
+        } else if status >= 300 && at.final_response.is_none() {
+            self.first_failure(a, rec, status);
+        }
+    }
+
+    /// The sources of the attempt's final response (each copy of the same
+    /// one), and the digest of each distinct 1xx/2xx answer.
+    fn note_sources_and_answers(&mut self, a: Id, rec: &SipRecord, status: u16) {
+        let at = self.attempts.get_mut(&a).expect("attempt");
         if status >= 200 {
-            let at = self.attempts.get_mut(&a).expect("attempt");
             let same_final = at
                 .final_response
                 .as_ref()
@@ -110,161 +136,159 @@ impl<P> Tracker<P> {
             }
         }
         if (101..300).contains(&status) {
-            let at = self.attempts.get_mut(&a).expect("attempt");
             // The digest once: its To-tag key is what copies are compared by.
-            let answer = Answer::of(&rec);
+            let answer = Answer::of(rec);
             if !at.more().answers.iter().any(|x| x.same(&answer)) {
                 push_tight(&mut at.more_mut().answers, answer);
             }
         }
-        let is_invite = rec.method == Method::Invite;
-        let dk = match (&rec.from_tag(), &rec.to_tag()) {
-            (Some(ft), Some(tt)) => Some((dialog_key(rec.call_id(), ft, tt), *tt)),
-            _ => None,
+    }
+
+    /// A 1xx with a To tag: an early dialog (beyond 100), and its reliable
+    /// provisional responses by RSeq.
+    fn provisional(&mut self, a: Id, rec: &SipRecord, status: u16) {
+        let (Some(ft), Some(tt)) = (rec.from_tag(), rec.to_tag()) else {
+            return;
         };
+        let dk = dialog_key(rec.call_id(), ft, tt);
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        if status > 100 && !at.more().early_tags.iter().any(|x| **x == *tt) {
+            push_tight(&mut at.more_mut().early_tags, tt.into());
+            at.keys.push(IndexKey::Dialog(dk));
+            self.dialogs.insert(dk, a);
+        }
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        if let Some(rseq) = rec.rseq {
+            if !at
+                .more()
+                .reliable
+                .iter()
+                .any(|r| *r.0 == *tt && r.1 == rseq)
+            {
+                push_tight(&mut at.more_mut().reliable, (tt.into(), rseq, false));
+            }
+        }
+    }
+
+    /// A 2xx: a confirmed dialog (a second one is a forked answer), the
+    /// attempt's final response unless it has a 2xx already; after a
+    /// failure from another branch (§A.4) the retry window closes.
+    fn success(&mut self, a: Id, rec: SipRecord) {
+        let mut flags: Vec<Mark> = Vec::new();
+        let is_invite = rec.method == Method::Invite;
         let at = self.attempts.get_mut(&a).expect("attempt");
         let slot = at.slot;
-        let mut flags: Vec<Mark> = Vec::new();
-        if (100..200).contains(&status) {
-            at.got_1xx = true;
-            if let Some((dk, tt)) = dk {
-                if status > 100 && !at.more().early_tags.iter().any(|x| **x == *tt) {
-                    push_tight(&mut at.more_mut().early_tags, tt.into());
+        if let (Some(ft), Some(tt)) = (rec.from_tag(), rec.to_tag()) {
+            let dk = dialog_key(rec.call_id(), ft, tt);
+            let m = at.more_mut();
+            if !m.confirmed_tags.iter().any(|x| **x == *tt) {
+                push_tight(&mut m.confirmed_tags, tt.into());
+                if m.confirmed_tags.len() > 1 {
+                    flags.push(Mark::ForkedMultiAnswer);
+                }
+                if is_invite {
+                    at.open_dialogs += 1;
+                }
+                if !at.keys.contains(&IndexKey::Dialog(dk)) {
                     at.keys.push(IndexKey::Dialog(dk));
-                    self.dialogs.insert(dk, a);
                 }
-                let at = self.attempts.get_mut(&a).expect("attempt");
-                if let Some(rseq) = rec.rseq {
-                    if !at
-                        .more()
-                        .reliable
-                        .iter()
-                        .any(|r| *r.0 == *tt && r.1 == rseq)
-                    {
-                        push_tight(&mut at.more_mut().reliable, (tt.into(), rseq, false));
-                    }
-                }
+                self.dialogs.insert(dk, a);
             }
-            return;
         }
-        if (200..300).contains(&status) {
-            if let Some((dk, tt)) = dk {
-                let m = at.more_mut();
-                if !m.confirmed_tags.iter().any(|x| **x == *tt) {
-                    push_tight(&mut m.confirmed_tags, tt.into());
-                    if m.confirmed_tags.len() > 1 {
-                        flags.push(Mark::ForkedMultiAnswer);
-                    }
-                    if is_invite {
-                        at.open_dialogs += 1;
-                    }
-                    if !at.keys.contains(&IndexKey::Dialog(dk)) {
-                        at.keys.push(IndexKey::Dialog(dk));
-                    }
-                    self.dialogs.insert(dk, a);
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        if at.cancel_ns.is_some() && at.final_response.is_none() {
+            flags.push(Mark::CancelRaceAnswered);
+        }
+        let mut branch_failure = false;
+        if let Some(f) = &at.final_response {
+            if f.status.unwrap_or(0) >= 300 && f.to_tag() != rec.to_tag() {
+                // A failure from one branch of a forking proxy, then a
+                // 2xx from another (rules.md §A.4): not a failure of
+                // the attempt.
+                branch_failure = true;
+                if f.status == Some(420) {
+                    flags.push(Mark::ForkMixedCapability);
                 }
             }
-            let at = self.attempts.get_mut(&a).expect("attempt");
-            if at.cancel_ns.is_some() && at.final_response.is_none() {
-                flags.push(Mark::CancelRaceAnswered);
-            }
-            let mut branch_failure = false;
-            if let Some(f) = &at.final_response {
-                if f.status.unwrap_or(0) >= 300 && f.to_tag() != rec.to_tag() {
-                    // A failure from one branch of a forking proxy, then a
-                    // 2xx from another (rules.md §A.4): not a failure of
-                    // the attempt.
-                    branch_failure = true;
-                    if f.status == Some(420) {
-                        flags.push(Mark::ForkMixedCapability);
-                    }
-                }
-            }
-            if at
-                .final_response
-                .as_ref()
-                .is_none_or(|f| f.status.unwrap_or(0) >= 300)
-            {
-                at.final_response = Some(Box::new(rec));
-            }
-            if branch_failure {
-                for f in &flags {
-                    self.flag(slot, *f);
-                }
-                self.close_window(a);
-                return;
-            }
-        } else if status == 420
-            && at.final_response.as_ref().is_some_and(|f| {
-                f.status.is_some_and(|c| (200..300).contains(&c)) && f.to_tag() != rec.to_tag()
-            })
+        }
+        if at
+            .final_response
+            .as_ref()
+            .is_none_or(|f| f.status.unwrap_or(0) >= 300)
         {
-            // A branch refused after another branch answered (§A.4).
-            flags.push(Mark::ForkMixedCapability);
-        } else if status >= 300 && at.final_response.is_none() {
-            let fts = rec.at.ts_ns;
             at.final_response = Some(Box::new(rec));
-            if status == 487 && at.cancel_ns.is_some() {
-                // The caller hung up: no retry is expected (rules.md G.6).
-                return;
-            }
-            at.p_open = true;
-            let (p_ts, p_cseq) = (at.request.at.ts_ns, at.request.cseq);
-            let (call, tag, method) = (
-                at.request.call_id().to_string(),
-                at.request.from_tag().map(str::to_string),
-                at.request.method.clone(),
-            );
-            // rules.md D4: an H0-like request sent after P but more than
-            // skew_tol before F is not a retry of it; P's failure is flagged.
-            let premature = self
-                .call_tag_attempts(&call, tag.as_deref())
-                .iter()
-                .any(|&n| {
-                    n != a
-                        && self.attempts.get(&n).is_some_and(|x| {
-                            let r = &x.request;
-                            r.method == method
-                                && r.at.ts_ns > p_ts
-                                && r.at.ts_ns < fts - SKEW_NS
-                                && r.cseq > p_cseq
-                        })
-                });
-            let at = self.attempts.get_mut(&a).expect("attempt");
-            at.premature_retry = premature;
-            let f = at.final_response.as_ref().expect("just set");
-            let wk = self.windows.open(
-                a,
-                (
-                    at.request.call_id(),
-                    at.request.method.as_str(),
-                    at.request.link(),
-                ),
-                status,
-                f.reply.as_deref(),
-            );
-            at.keys.extend(wk.into_iter().map(IndexKey::Window));
-            self.timer(fts + self.w0, Timer::PClose, a);
-            // A retry captured up to skew_tol before F (rules.md §A.3 D4).
-            let pr = &self.attempts[&a].request;
-            let early: Vec<Id> = self
-                .recent_initial
-                .iter()
-                .filter(|&&(t, n)| t >= fts - SKEW_NS && n > a)
-                .filter(|&&(_, n)| {
-                    self.attempts
-                        .get(&n)
-                        .is_some_and(|x| may_link(pr, &x.request))
-                })
-                .map(|&(_, n)| n)
-                .collect();
-            for n in early {
-                self.consider(a, n);
-            }
         }
         for f in flags {
             self.flag(slot, f);
         }
+        if branch_failure {
+            self.close_window(a);
+        }
+    }
+
+    /// The attempt's first final response, a failure: unless the caller
+    /// cancelled (487, rules.md G.6), P is open for W0 and its retry window
+    /// is indexed; a retry captured up to skew_tol before it is considered
+    /// now (rules.md §A.3 D4).
+    fn first_failure(&mut self, a: Id, rec: SipRecord, status: u16) {
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        let fts = rec.at.ts_ns;
+        at.final_response = Some(Box::new(rec));
+        if status == 487 && at.cancel_ns.is_some() {
+            // The caller hung up: no retry is expected (rules.md G.6).
+            return;
+        }
+        at.p_open = true;
+        let premature = self.premature_retry(a, fts);
+        let at = self.attempts.get_mut(&a).expect("attempt");
+        at.premature_retry = premature;
+        let f = at.final_response.as_ref().expect("just set");
+        let wk = self.windows.open(
+            a,
+            (
+                at.request.call_id(),
+                at.request.method.as_str(),
+                at.request.link(),
+            ),
+            status,
+            f.reply.as_deref(),
+        );
+        at.keys.extend(wk.into_iter().map(IndexKey::Window));
+        self.timer(fts + self.w0, Timer::PClose, a);
+        let pr = &self.attempts[&a].request;
+        let early: Vec<Id> = self
+            .recent_initial
+            .iter()
+            .filter(|&&(t, n)| t >= fts - SKEW_NS && n > a)
+            .filter(|&&(_, n)| {
+                self.attempts
+                    .get(&n)
+                    .is_some_and(|x| may_link(pr, &x.request))
+            })
+            .map(|&(_, n)| n)
+            .collect();
+        for n in early {
+            self.consider(a, n);
+        }
+    }
+
+    /// rules.md D4: an H0-like request sent after attempt `a`'s request but
+    /// more than skew_tol before its failure (at `fts`) is not a retry of
+    /// it; the failure is flagged.
+    fn premature_retry(&self, a: Id, fts: i64) -> bool {
+        let p = &self.attempts[&a].request;
+        self.call_tag_attempts(p.call_id(), p.from_tag())
+            .iter()
+            .any(|&n| {
+                n != a
+                    && self.attempts.get(&n).is_some_and(|x| {
+                        let r = &x.request;
+                        r.method == p.method
+                            && r.at.ts_ns > p.at.ts_ns
+                            && r.at.ts_ns < fts - SKEW_NS
+                            && r.cseq > p.cseq
+                    })
+            })
     }
 
     pub(super) fn orphan(&mut self, seq: u64, rec: SipRecord) {
