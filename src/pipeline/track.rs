@@ -302,7 +302,16 @@ impl Tracking {
             None => rec.partition,
         };
         let p = partition_of(home, PARTITIONS);
-        self.batch[p].push((rec, payload));
+        match self.pool {
+            // Without a pool the batch would run on this thread anyway: the
+            // record goes to its partition now, while it is in the cache.
+            // Each partition sees the same pushes in the same order, and
+            // time runs on when the batch does ([`Part::run`]).
+            None => {
+                self.parts[p].tracker.push(rec, payload, mark);
+            }
+            Some(_) => self.batch[p].push((rec, payload)),
+        }
         self.batched += 1;
         self.batched >= self.batch_size
     }
