@@ -163,9 +163,9 @@ struct Part {
 }
 
 impl Part {
-    /// Feeds a batch, lets time run to `t`, takes what is ready.
-    /// Feeds a batch, lets time run to `t`, sends sessions idle since
-    /// before `freeze` to the spill files, takes what is ready.
+    /// Feeds a batch (empty without a pool: [`Tracking::push`] fed each
+    /// record at once), lets time run to `t`, takes what is ready, and sends
+    /// sessions idle since before `freeze` to the spill files.
     fn run(
         &mut self,
         batch: &mut Vec<(SipRecord, Payload)>,
