@@ -345,6 +345,13 @@ const SYNC: Mode = Mode::Sync {
     need: None,
 };
 
+/// What a framing step did: consumed some bytes and goes on, or consumed
+/// some and waits for more bytes.
+enum Step {
+    On(usize),
+    Wait(usize),
+}
+
 /// One stream direction.
 struct StreamFramer {
     key: FlowKey,
@@ -441,215 +448,260 @@ impl StreamFramer {
     /// Frames what it can from `view` (the unconsumed bytes, starting at
     /// stream offset `base`); returns the bytes consumed. What is left is
     /// below the cap.
+    ///
+    /// One step per [`Mode`]: each looks at the unconsumed bytes `b`, may
+    /// change the mode, and says how many bytes it consumed and whether
+    /// framing goes on ([`Step`]).
     fn process(&mut self, view: &[u8], cap: usize, sc: &mut Scratch, out: &mut Out<'_>) -> usize {
         let mut pos = 0;
         loop {
             let b = &view[pos..];
-            match self.mode {
-                Mode::Resync { at_line_start } => match memchr(b'\n', &b[self.scan..]) {
-                    Some(i) => {
-                        let lf = self.scan + i;
-                        self.scan = 0;
-                        if at_line_start && is_sip_start(&b[..=lf]) {
-                            self.report_skip(true, out);
-                            self.synced = true;
-                            self.mode = SYNC;
-                            continue;
-                        }
-                        self.skip(&b[..=lf]);
-                        pos += lf + 1;
-                        self.mode = Mode::Resync {
-                            at_line_start: true,
-                        };
-                    }
-                    None => {
-                        let hopeless = !at_line_start
-                            || self.over(b.len(), cap)
-                            || matches!(
-                                parse_message(b, Framing::Stream),
-                                Err(SipError::Invalid { .. })
-                            );
-                        if hopeless && !b.is_empty() {
-                            // No start line can begin in these bytes.
-                            self.skip(b);
-                            pos += b.len();
-                            self.scan = 0;
-                            self.mode = Mode::Resync {
-                                at_line_start: false,
-                            };
-                        } else {
-                            self.scan = b.len();
-                        }
-                        return pos;
-                    }
-                },
-                Mode::Sync { line_end: None, .. } => {
-                    let k = keepalive_len(b);
-                    if k > 0 {
-                        self.consume(k);
-                        pos += k;
-                        continue;
-                    }
-                    if b.is_empty() {
-                        return pos;
-                    }
-                    match memchr(b'\n', &b[self.scan..]) {
-                        Some(i) => {
-                            let lf = self.scan + i;
-                            if is_sip_start(&b[..=lf]) {
-                                self.synced = true;
-                                self.scan = lf;
-                                self.mode = Mode::Sync {
-                                    line_end: Some(lf),
-                                    body_start: None,
-                                    need: None,
-                                };
-                            } else {
-                                self.scan = 0;
-                                self.mode = Mode::Resync {
-                                    at_line_start: true,
-                                };
-                            }
-                        }
-                        None => {
-                            if matches!(
-                                parse_message(b, Framing::Stream),
-                                Err(SipError::Invalid { .. })
-                            ) {
-                                self.scan = 0;
-                                self.mode = Mode::Resync {
-                                    at_line_start: true,
-                                };
-                                continue;
-                            }
-                            if self.over(b.len(), cap) {
-                                pos += self.drop_overflow(b, "a start line longer than", cap, out);
-                                continue;
-                            }
-                            self.scan = b.len();
-                            return pos;
-                        }
-                    }
-                }
+            let step = match self.mode {
+                Mode::Resync { at_line_start } => self.resync(b, at_line_start, cap, out),
+                Mode::Sync { line_end: None, .. } => self.start_line(b, cap, out),
                 Mode::Sync {
                     line_end: Some(le),
                     body_start: None,
                     ..
-                } => match find_blank(b, self.scan) {
-                    Ok(bs) => {
-                        let Some((content_length, bad)) = head_content_length(&b[..bs]) else {
-                            // Cannot happen: the start line was accepted.
-                            self.scan = 0;
-                            self.mode = Mode::Resync {
-                                at_line_start: false,
-                            };
-                            continue;
-                        };
-                        match content_length {
-                            Some(n) if bs.saturating_add(n) > cap => {
-                                self.anomaly(
-                                    self.carrier_at_base(),
-                                    "sip_buffer_overflow",
-                                    format!(
-                                        "Content-Length {n} makes a message of {} bytes, over the {cap}-byte framing cap: skipped",
-                                        bs.saturating_add(n)
-                                    ),
-                                    out,
-                                );
-                                // Skip it by resynchronising after its start line.
-                                self.skip(&b[..=le]);
-                                pos += le + 1;
-                                self.scan = 0;
-                                self.mode = Mode::Resync {
-                                    at_line_start: true,
-                                };
-                            }
-                            Some(n) => {
-                                self.mode = Mode::Sync {
-                                    line_end: Some(le),
-                                    body_start: Some(bs),
-                                    need: Some(bs + n),
-                                };
-                            }
-                            None => {
-                                self.scan = bs;
-                                self.mode = Mode::NoCl {
-                                    body_start: bs,
-                                    missing: !bad,
-                                };
-                            }
-                        }
-                    }
-                    Err(resume) => {
-                        self.scan = resume;
-                        if self.over(b.len(), cap) {
-                            pos += self.drop_overflow(b, "a header section longer than", cap, out);
-                            continue;
-                        }
-                        return pos;
-                    }
-                },
-                Mode::Sync { need: Some(n), .. } => {
-                    if b.len() >= n {
-                        self.emit(&b[..n], false, false, sc, out);
-                        pos += n;
-                        continue;
-                    }
-                    if self.over(b.len(), cap) {
-                        pos += self.drop_overflow(
-                            b,
-                            "a message split into too many segments for",
-                            cap,
-                            out,
-                        );
-                        continue;
-                    }
-                    return pos;
-                }
+                } => self.header_section(b, le, cap, out),
+                Mode::Sync { need: Some(n), .. } => self.body(b, n, cap, sc, out),
                 Mode::Sync { need: None, .. } => unreachable!("need is set with body_start"),
                 Mode::NoCl {
                     body_start,
                     missing,
-                } => {
-                    // `scan` is a line start at or after the body.
-                    let mut ls = self.scan;
-                    let found = loop {
-                        match memchr(b'\n', &b[ls..]) {
-                            Some(i) if is_sip_start(&b[ls..=ls + i]) => break Some(ls),
-                            Some(i) => ls += i + 1,
-                            None => break None,
-                        }
+                } => self.body_to_next_start(b, body_start, missing, cap, sc, out),
+            };
+            match step {
+                Step::On(n) => pos += n,
+                Step::Wait(n) => return pos + n,
+            }
+        }
+    }
+
+    /// Looking for a start line: skips every line that is not one.
+    fn resync(&mut self, b: &[u8], at_line_start: bool, cap: usize, out: &mut Out<'_>) -> Step {
+        match memchr(b'\n', &b[self.scan..]) {
+            Some(i) => {
+                let lf = self.scan + i;
+                self.scan = 0;
+                if at_line_start && is_sip_start(&b[..=lf]) {
+                    self.report_skip(true, out);
+                    self.synced = true;
+                    self.mode = SYNC;
+                    return Step::On(0);
+                }
+                self.skip(&b[..=lf]);
+                self.mode = Mode::Resync {
+                    at_line_start: true,
+                };
+                Step::On(lf + 1)
+            }
+            None => {
+                let hopeless = !at_line_start
+                    || self.over(b.len(), cap)
+                    || matches!(
+                        parse_message(b, Framing::Stream),
+                        Err(SipError::Invalid { .. })
+                    );
+                if hopeless && !b.is_empty() {
+                    // No start line can begin in these bytes.
+                    self.skip(b);
+                    self.scan = 0;
+                    self.mode = Mode::Resync {
+                        at_line_start: false,
                     };
-                    self.scan = ls;
-                    if let Some(end) = found {
-                        self.emit(&b[..end], true, missing, sc, out);
-                        pos += end;
-                        continue;
-                    }
-                    if self.over(b.len(), cap) {
-                        // Keep the header section, drop the endless body.
-                        let at_line_start = ls == b.len();
-                        self.emit(&b[..body_start], true, missing, sc, out);
-                        pos += body_start;
-                        let rest = &view[pos..];
-                        self.anomaly(
-                            self.carrier_at_base(),
-                            "sip_buffer_overflow",
-                            format!(
-                                "{} bytes after a message without Content-Length dropped (over the {cap}-byte framing cap)",
-                                rest.len()
-                            ),
-                            out,
-                        );
-                        self.consume(rest.len());
-                        pos += rest.len();
-                        self.scan = 0;
-                        self.mode = Mode::Resync { at_line_start };
-                    }
-                    return pos;
+                    Step::Wait(b.len())
+                } else {
+                    self.scan = b.len();
+                    Step::Wait(0)
                 }
             }
         }
+    }
+
+    /// At a message boundary: skips keep-alives and checks the start line.
+    fn start_line(&mut self, b: &[u8], cap: usize, out: &mut Out<'_>) -> Step {
+        let k = keepalive_len(b);
+        if k > 0 {
+            self.consume(k);
+            return Step::On(k);
+        }
+        if b.is_empty() {
+            return Step::Wait(0);
+        }
+        match memchr(b'\n', &b[self.scan..]) {
+            Some(i) => {
+                let lf = self.scan + i;
+                if is_sip_start(&b[..=lf]) {
+                    self.synced = true;
+                    self.scan = lf;
+                    self.mode = Mode::Sync {
+                        line_end: Some(lf),
+                        body_start: None,
+                        need: None,
+                    };
+                } else {
+                    self.scan = 0;
+                    self.mode = Mode::Resync {
+                        at_line_start: true,
+                    };
+                }
+                Step::On(0)
+            }
+            None => {
+                if matches!(
+                    parse_message(b, Framing::Stream),
+                    Err(SipError::Invalid { .. })
+                ) {
+                    self.scan = 0;
+                    self.mode = Mode::Resync {
+                        at_line_start: true,
+                    };
+                    return Step::On(0);
+                }
+                if self.over(b.len(), cap) {
+                    return Step::On(self.drop_overflow(b, "a start line longer than", cap, out));
+                }
+                self.scan = b.len();
+                Step::Wait(0)
+            }
+        }
+    }
+
+    /// After the start line (ending at `le`): finds the end of the header
+    /// section and the message length from Content-Length.
+    fn header_section(&mut self, b: &[u8], le: usize, cap: usize, out: &mut Out<'_>) -> Step {
+        let bs = match find_blank(b, self.scan) {
+            Ok(bs) => bs,
+            Err(resume) => {
+                self.scan = resume;
+                if self.over(b.len(), cap) {
+                    return Step::On(self.drop_overflow(
+                        b,
+                        "a header section longer than",
+                        cap,
+                        out,
+                    ));
+                }
+                return Step::Wait(0);
+            }
+        };
+        let Some((content_length, bad)) = head_content_length(&b[..bs]) else {
+            // Cannot happen: the start line was accepted.
+            self.scan = 0;
+            self.mode = Mode::Resync {
+                at_line_start: false,
+            };
+            return Step::On(0);
+        };
+        match content_length {
+            Some(n) if bs.saturating_add(n) > cap => {
+                self.anomaly(
+                    self.carrier_at_base(),
+                    "sip_buffer_overflow",
+                    format!(
+                        "Content-Length {n} makes a message of {} bytes, over the {cap}-byte framing cap: skipped",
+                        bs.saturating_add(n)
+                    ),
+                    out,
+                );
+                // Skip it by resynchronising after its start line.
+                self.skip(&b[..=le]);
+                self.scan = 0;
+                self.mode = Mode::Resync {
+                    at_line_start: true,
+                };
+                Step::On(le + 1)
+            }
+            Some(n) => {
+                self.mode = Mode::Sync {
+                    line_end: Some(le),
+                    body_start: Some(bs),
+                    need: Some(bs + n),
+                };
+                Step::On(0)
+            }
+            None => {
+                self.scan = bs;
+                self.mode = Mode::NoCl {
+                    body_start: bs,
+                    missing: !bad,
+                };
+                Step::On(0)
+            }
+        }
+    }
+
+    /// The message is `n` bytes long: emits it once they are all here.
+    fn body(
+        &mut self,
+        b: &[u8],
+        n: usize,
+        cap: usize,
+        sc: &mut Scratch,
+        out: &mut Out<'_>,
+    ) -> Step {
+        if b.len() >= n {
+            self.emit(&b[..n], false, false, sc, out);
+            return Step::On(n);
+        }
+        if self.over(b.len(), cap) {
+            return Step::On(self.drop_overflow(
+                b,
+                "a message split into too many segments for",
+                cap,
+                out,
+            ));
+        }
+        Step::Wait(0)
+    }
+
+    /// A message without a usable Content-Length: it runs to the next line
+    /// that is a start line; at the cap its header section is emitted and
+    /// the endless body dropped.
+    fn body_to_next_start(
+        &mut self,
+        b: &[u8],
+        body_start: usize,
+        missing: bool,
+        cap: usize,
+        sc: &mut Scratch,
+        out: &mut Out<'_>,
+    ) -> Step {
+        // `scan` is a line start at or after the body.
+        let mut ls = self.scan;
+        let found = loop {
+            match memchr(b'\n', &b[ls..]) {
+                Some(i) if is_sip_start(&b[ls..=ls + i]) => break Some(ls),
+                Some(i) => ls += i + 1,
+                None => break None,
+            }
+        };
+        self.scan = ls;
+        if let Some(end) = found {
+            self.emit(&b[..end], true, missing, sc, out);
+            return Step::On(end);
+        }
+        if !self.over(b.len(), cap) {
+            return Step::Wait(0);
+        }
+        // Keep the header section, drop the endless body.
+        let at_line_start = ls == b.len();
+        self.emit(&b[..body_start], true, missing, sc, out);
+        let rest = &b[body_start..];
+        self.anomaly(
+            self.carrier_at_base(),
+            "sip_buffer_overflow",
+            format!(
+                "{} bytes after a message without Content-Length dropped (over the {cap}-byte framing cap)",
+                rest.len()
+            ),
+            out,
+        );
+        self.consume(rest.len());
+        self.scan = 0;
+        self.mode = Mode::Resync { at_line_start };
+        Step::Wait(b.len())
     }
 
     /// Drops the unconsumed bytes `b` of an incomplete message that reached
