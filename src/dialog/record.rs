@@ -245,6 +245,152 @@ impl Spans {
     }
 }
 
+/// The status code of a response (`None` for a request), and the request
+/// method or, for a response, the CSeq method.
+fn status_and_method(msg: &Message<'_>) -> (Option<u16>, Method) {
+    match msg.start() {
+        StartLine::Request { method, .. } => (None, Method::from_bytes(method)),
+        StartLine::Response { code, .. } => (
+            Some(code),
+            Method::from_bytes(msg.cseq().map(|(_, m)| m).unwrap_or(b"")),
+        ),
+    }
+}
+
+/// The Via entries: how many, the top one and the bottom one.
+struct Vias<'m> {
+    count: usize,
+    top: Option<&'m [u8]>,
+    bottom: Option<&'m [u8]>,
+}
+
+impl<'m> Vias<'m> {
+    fn of(msg: &Message<'m>) -> Vias<'m> {
+        let mut v = Vias {
+            count: 0,
+            top: None,
+            bottom: None,
+        };
+        for via in msg.list(HeaderId::Via) {
+            if v.count == 0 {
+                v.top = Some(via);
+            }
+            v.bottom = Some(via);
+            v.count += 1;
+        }
+        v
+    }
+}
+
+/// What the record keeps of the SDP body, from one walk of its
+/// precondition lines (the body is located once; `Message::precondition`
+/// would do it again).
+struct SdpFacts<'m> {
+    /// The message carries an SDP body (decodable or not).
+    present: bool,
+    /// The decodable SDP.
+    bytes: Option<&'m [u8]>,
+    demand: Demand,
+    /// An a=des/curr/conf line at session level.
+    session_level: bool,
+    /// Any a=des/curr/conf line.
+    any_lines: bool,
+    /// An `a=des` with strength `failure` or `unknown`.
+    failure: bool,
+}
+
+impl<'m> SdpFacts<'m> {
+    fn of(msg: &Message<'m>) -> SdpFacts<'m> {
+        let mut f = match msg.sdp() {
+            // The demand is set from the precondition lines below.
+            crate::sip::SdpBody::Sdp(s) => SdpFacts::none(true, Some(s), Demand::Absent),
+            crate::sip::SdpBody::Undecodable => SdpFacts::none(true, None, Demand::Unknown),
+            crate::sip::SdpBody::None => SdpFacts::none(false, None, Demand::Absent),
+        };
+        let Some(s) = f.bytes else {
+            return f;
+        };
+        let mut des = crate::sip::sdp::DemandOf::default();
+        for l in crate::sip::sdp::precondition_lines(s) {
+            if let (crate::sip::sdp::PreconditionKind::Des, Some(st)) = (l.kind, l.strength) {
+                des.add(st);
+            }
+            f.any_lines = true;
+            f.session_level |= l.media.is_none();
+            f.failure |= matches!(
+                l.strength,
+                Some(crate::sip::sdp::Strength::Failure | crate::sip::sdp::Strength::Unknown)
+            );
+        }
+        f.demand = des.demand();
+        f
+    }
+
+    fn none(present: bool, bytes: Option<&'m [u8]>, demand: Demand) -> SdpFacts<'m> {
+        SdpFacts {
+            present,
+            bytes,
+            demand,
+            session_level: false,
+            any_lines: false,
+            failure: false,
+        }
+    }
+}
+
+/// The agent's name: User-Agent of a request, Server of a response, each
+/// falling back on the other.
+fn user_agent<'m>(msg: &Message<'m>, request: bool) -> Option<&'m [u8]> {
+    if request {
+        msg.header(HeaderId::UserAgent)
+            .or_else(|| msg.header(HeaderId::Server))
+    } else {
+        msg.header(HeaderId::Server)
+            .or_else(|| msg.header(HeaderId::UserAgent))
+    }
+}
+
+/// The text fields only requests are read for (identities, the bottom
+/// Via's branch, correlation values, access facts), in field order.
+fn put_request_text(b: &mut TextBuilder<'_>, msg: &Message<'_>, bottom_via: Option<&[u8]>) {
+    b.put(F::FromUri, msg.from_uri());
+    b.put(F::ToUri, msg.to_uri());
+    b.put(F::BottomBranch, bottom_via.and_then(crate::sip::via_branch));
+    b.put_tags(F::ProxyRequire, msg.list(HeaderId::ProxyRequire));
+    b.put_tags(F::Supported, msg.list(HeaderId::Supported));
+    b.put_lower(
+        F::SessionId,
+        msg.header(HeaderId::SessionId).and_then(|v| {
+            let v = v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii();
+            (!v.is_empty()).then_some(v)
+        }),
+    );
+    b.put(
+        F::Icid,
+        msg.header(HeaderId::PChargingVector).and_then(icid_value),
+    );
+    b.put(
+        F::XCid,
+        msg.header(HeaderId::XCid)
+            .or_else(|| msg.header(HeaderId::XCallId))
+            .filter(|v| !v.is_empty()),
+    );
+    b.put(
+        F::Subscriber,
+        msg.header(HeaderId::PServedUser)
+            .or_else(|| msg.header(HeaderId::PAssertedIdentity))
+            .map(|v| crate::sip::name_addr(v).0)
+            .or_else(|| msg.from_uri()),
+    );
+    b.put(F::VisitedNetwork, msg.header(HeaderId::PVisitedNetworkId));
+    b.put(
+        F::AccessType,
+        msg.header(HeaderId::PAccessNetworkInfo)
+            .map(|v| v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii()),
+    );
+    b.put_list(F::ViaHosts, msg.list(HeaderId::Via), via_host);
+}
+
 /// Builds a record's text: every field appended to one buffer, reused from
 /// one message to the next, then checked as UTF-8 once and copied into the
 /// record in one allocation. SIP text is ASCII nearly always; when the check
@@ -454,61 +600,16 @@ impl SipRecord {
             spans: [Span::NONE; FIELDS],
             lossy,
         };
-        let (status, method) = match msg.start() {
-            StartLine::Request { method, .. } => (None, Method::from_bytes(method)),
-            StartLine::Response { code, .. } => (
-                Some(code),
-                Method::from_bytes(msg.cseq().map(|(_, m)| m).unwrap_or(b"")),
-            ),
-        };
-        let sdp = msg.sdp();
-        // The body is located once; Message::precondition would do it again.
-        let (has_sdp, sdp_bytes, mut demand) = match sdp {
-            // Set from the precondition lines below.
-            crate::sip::SdpBody::Sdp(s) => (true, Some(s), Demand::Absent),
-            crate::sip::SdpBody::Undecodable => (true, None, Demand::Unknown),
-            crate::sip::SdpBody::None => (false, None, Demand::Absent),
-        };
+        let (status, method) = status_and_method(msg);
+        let sdp = SdpFacts::of(msg);
         // What only requests (or only initial requests) are read for: left
         // out of responses, which are most messages (hot path).
         let request = status.is_none();
         // Read once: the record and the retransmission key both need them.
         let (from_tag, to_tag) = (msg.from_tag(), msg.to_tag());
-        let (mut via_count, mut top_via, mut bottom_via) = (0usize, None, None);
-        for v in msg.list(HeaderId::Via) {
-            if via_count == 0 {
-                top_via = Some(v);
-            }
-            bottom_via = Some(v);
-            via_count += 1;
-        }
-        let top_branch = top_via.and_then(crate::sip::via_branch);
+        let vias = Vias::of(msg);
+        let top_branch = vias.top.and_then(crate::sip::via_branch);
         let initial = request && to_tag.is_none();
-        let (mut session_level, mut any_lines, mut failure) = (false, false, false);
-        if let Some(s) = sdp_bytes {
-            // One walk of the SDP for the demand and the lines.
-            let mut des = crate::sip::sdp::DemandOf::default();
-            for l in crate::sip::sdp::precondition_lines(s) {
-                if let (crate::sip::sdp::PreconditionKind::Des, Some(st)) = (l.kind, l.strength) {
-                    des.add(st);
-                }
-                any_lines = true;
-                session_level |= l.media.is_none();
-                failure |= matches!(
-                    l.strength,
-                    Some(crate::sip::sdp::Strength::Failure | crate::sip::sdp::Strength::Unknown)
-                );
-            }
-            demand = des.demand();
-        }
-        let ua = if status.is_some() {
-            msg.header(HeaderId::Server)
-                .or_else(|| msg.header(HeaderId::UserAgent))
-        } else {
-            msg.header(HeaderId::UserAgent)
-                .or_else(|| msg.header(HeaderId::Server))
-        };
-
         b.put(F::CallId, msg.call_id());
         b.put(F::FromTag, from_tag);
         b.put(F::ToTag, to_tag);
@@ -516,46 +617,11 @@ impl SipRecord {
         b.put(F::TopBranch, top_branch);
         b.put_tags(F::Require, msg.list(HeaderId::Require));
         b.put_tags(F::Unsupported, msg.list(HeaderId::Unsupported));
-        b.put(F::UserAgent, ua);
+        b.put(F::UserAgent, user_agent(msg, request));
         b.put(F::Warning, msg.header(HeaderId::Warning));
         b.put(F::Reason, msg.header(HeaderId::Reason));
         if request {
-            b.put(F::FromUri, msg.from_uri());
-            b.put(F::ToUri, msg.to_uri());
-            b.put(F::BottomBranch, bottom_via.and_then(crate::sip::via_branch));
-            b.put_tags(F::ProxyRequire, msg.list(HeaderId::ProxyRequire));
-            b.put_tags(F::Supported, msg.list(HeaderId::Supported));
-            b.put_lower(
-                F::SessionId,
-                msg.header(HeaderId::SessionId).and_then(|v| {
-                    let v = v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii();
-                    (!v.is_empty()).then_some(v)
-                }),
-            );
-            b.put(
-                F::Icid,
-                msg.header(HeaderId::PChargingVector).and_then(icid_value),
-            );
-            b.put(
-                F::XCid,
-                msg.header(HeaderId::XCid)
-                    .or_else(|| msg.header(HeaderId::XCallId))
-                    .filter(|v| !v.is_empty()),
-            );
-            b.put(
-                F::Subscriber,
-                msg.header(HeaderId::PServedUser)
-                    .or_else(|| msg.header(HeaderId::PAssertedIdentity))
-                    .map(|v| crate::sip::name_addr(v).0)
-                    .or_else(|| msg.from_uri()),
-            );
-            b.put(F::VisitedNetwork, msg.header(HeaderId::PVisitedNetworkId));
-            b.put(
-                F::AccessType,
-                msg.header(HeaderId::PAccessNetworkInfo)
-                    .map(|v| v.split(|&b| b == b';').next().unwrap_or(v).trim_ascii()),
-            );
-            b.put_list(F::ViaHosts, msg.list(HeaderId::Via), via_host);
+            put_request_text(&mut b, msg, vias.bottom);
         }
         let spans = b.spans;
         let text: Box<str> = match std::str::from_utf8(text) {
@@ -579,18 +645,18 @@ impl SipRecord {
             status,
             method,
             cseq: msg.cseq().map(|(n, _)| n).unwrap_or(0),
-            via_count: via_count.min(u16::MAX as usize) as u16,
+            via_count: vias.count.min(u16::MAX as usize) as u16,
             allow_update: msg.list(HeaderId::Allow).any(|m| m == b"UPDATE"),
             has_allow: msg.header(HeaderId::Allow).is_some(),
-            demand,
-            has_sdp,
+            demand: sdp.demand,
+            has_sdp: sdp.present,
             sdp_origin: if initial {
-                sdp_bytes.and_then(sdp_origin)
+                sdp.bytes.and_then(sdp_origin)
             } else {
                 None
             },
             h2_fingerprint: if initial {
-                h2_fingerprint(msg, sdp_bytes)
+                h2_fingerprint(msg, sdp.bytes)
             } else {
                 0
             },
@@ -600,15 +666,15 @@ impl SipRecord {
                 .filter(|_| request)
                 .and_then(parse_rack),
             sdp_media: if request {
-                sdp_bytes.map(sdp_media)
+                sdp.bytes.map(sdp_media)
             } else {
                 None
             },
-            session_level_precondition: session_level,
-            has_precondition_lines: any_lines,
-            precondition_failure: failure,
+            session_level_precondition: sdp.session_level,
+            has_precondition_lines: sdp.any_lines,
+            precondition_failure: sdp.failure,
             link: initial
-                .then(|| Box::new(super::linkkeys::LinkKeys::of_request(msg, demand as u8))),
+                .then(|| Box::new(super::linkkeys::LinkKeys::of_request(msg, sdp.demand as u8))),
             reply: status
                 .filter(|c| (300..400).contains(c) || *c == 401 || *c == 407)
                 .map(|c| Box::new(super::linkkeys::ReplyKeys::of_response(msg, c))),
