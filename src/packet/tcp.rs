@@ -737,52 +737,13 @@ fn segment_bytes(
 ) {
     let off = dir.off as i64;
     if end <= off {
-        let late = start < 0
-            || dir
-                .last_gap
-                .is_some_and(|(a, b)| start < b as i64 && end > a as i64);
-        if late {
-            out(StreamEvent::Dropped {
-                key,
-                frame: seg.frame,
-                id: "tcp_late_segment",
-                detail: format!(
-                    "{} bytes arrived after their range was given up (stream start or a declared gap)",
-                    end - start
-                ),
-            });
-        } else {
-            out(StreamEvent::Duplicate {
-                key,
-                frame: seg.frame,
-            });
-        }
-        return;
+        return already_passed(dir, key, seg, start, end, out);
     }
     let mut s = start.max(off) as u64;
-    let mut e = end as u64;
-    if let Some(f) = dir.fin {
-        if s >= f {
-            out(StreamEvent::Dropped {
-                key,
-                frame: seg.frame,
-                id: "tcp_data_after_fin",
-                detail: format!("{} bytes after the FIN", e - s),
-            });
-            return;
-        }
-        if e > f {
-            out(StreamEvent::Anomaly {
-                key,
-                frame: seg.frame,
-                id: "tcp_data_after_fin",
-                detail: format!("{} bytes after the FIN ignored", e - f),
-            });
-            e = f;
-        }
-    }
-    let bytes =
-        |a: u64, z: u64| &seg.payload[(a as i64 - start) as usize..(z as i64 - start) as usize];
+    let Some(e) = clip_at_fin(dir, key, seg, s, end as u64, out) else {
+        return;
+    };
+    let bytes = |a: u64, z: u64| slice_at(seg, start, a, z);
     let was_empty = dir.held.is_empty();
     let mut direct = false;
     if s == dir.off {
@@ -811,34 +772,7 @@ fn segment_bytes(
     }
     // Out of order, or overlapping held pieces: hold the new parts, the
     // first copy of every byte wins.
-    let mut new_parts: Vec<(u64, u64)> = Vec::new();
-    let mut conflict: Option<(u64, u64, u64)> = None;
-    let mut cur = s;
-    let lo = dir
-        .held
-        .range(..=s)
-        .next_back()
-        .map_or(s, |(&k, h)| if k + h.data.len() as u64 > s { k } else { s });
-    for (&k, h) in dir.held.range(lo..e) {
-        let pe = k + h.data.len() as u64;
-        if k > cur {
-            new_parts.push((cur, k.min(e)));
-        }
-        let (oa, oz) = (k.max(s), pe.min(e));
-        if oa < oz && conflict.is_none() {
-            let held = &h.data[(oa - k) as usize..(oz - k) as usize];
-            if held != bytes(oa, oz) {
-                conflict = Some((oa, oz - oa, h.frame));
-            }
-        }
-        cur = cur.max(pe);
-        if cur >= e {
-            break;
-        }
-    }
-    if cur < e {
-        new_parts.push((cur, e));
-    }
+    let (new_parts, conflict) = new_parts(dir, s, e, &bytes);
     if let Some((at, n, first)) = conflict {
         out(StreamEvent::Anomaly {
             key,
@@ -858,25 +792,146 @@ fn segment_bytes(
         return;
     }
     for (a, z) in new_parts {
-        let data = pool.buffer(bytes(a, z));
-        let cost = data.len() + PIECE_COST;
-        dir.held_bytes += cost;
-        pool.held_total += cost;
-        dir.held.insert(
-            a,
-            Held {
-                data,
-                frame: seg.frame,
-                ts_ns: seg.ts_ns,
-            },
-        );
+        hold(dir, pool, seg, bytes(a, z), a);
     }
     let before = dir.off;
     deliver_ready(dir, key, pool, Some((seg.frame, seg.ts_ns)), out);
     if was_empty || dir.off != before {
         dir.hole_since = seg.ts_ns;
     }
-    // Per-direction cap: give up the oldest gaps until within it.
+    within_cap(dir, key, pool, seg, out);
+}
+
+/// Bytes `[a, z)` of the segment whose payload starts at stream offset
+/// `start`.
+fn slice_at<'p>(seg: &Segment<'p>, start: i64, a: u64, z: u64) -> &'p [u8] {
+    &seg.payload[(a as i64 - start) as usize..(z as i64 - start) as usize]
+}
+
+/// Bytes `[start, end)` wholly before the expected position: late (their
+/// range was given up) or a duplicate.
+fn already_passed(
+    dir: &Dir,
+    key: FlowKey,
+    seg: &Segment<'_>,
+    start: i64,
+    end: i64,
+    out: &mut Out<'_>,
+) {
+    let late = start < 0
+        || dir
+            .last_gap
+            .is_some_and(|(a, b)| start < b as i64 && end > a as i64);
+    if late {
+        out(StreamEvent::Dropped {
+            key,
+            frame: seg.frame,
+            id: "tcp_late_segment",
+            detail: format!(
+                "{} bytes arrived after their range was given up (stream start or a declared gap)",
+                end - start
+            ),
+        });
+    } else {
+        out(StreamEvent::Duplicate {
+            key,
+            frame: seg.frame,
+        });
+    }
+}
+
+/// The end of bytes `[s, e)` once those after the FIN are cut off (with an
+/// anomaly); `None` when all of them are (dropped).
+fn clip_at_fin(
+    dir: &Dir,
+    key: FlowKey,
+    seg: &Segment<'_>,
+    s: u64,
+    e: u64,
+    out: &mut Out<'_>,
+) -> Option<u64> {
+    let Some(f) = dir.fin else {
+        return Some(e);
+    };
+    if s >= f {
+        out(StreamEvent::Dropped {
+            key,
+            frame: seg.frame,
+            id: "tcp_data_after_fin",
+            detail: format!("{} bytes after the FIN", e - s),
+        });
+        return None;
+    }
+    if e > f {
+        out(StreamEvent::Anomaly {
+            key,
+            frame: seg.frame,
+            id: "tcp_data_after_fin",
+            detail: format!("{} bytes after the FIN ignored", e - f),
+        });
+        return Some(f);
+    }
+    Some(e)
+}
+
+/// The parts of `[s, e)` not held yet, and the first held byte range that
+/// the new copy contradicts: (offset, length, frame of the held copy).
+fn new_parts<'p>(
+    dir: &Dir,
+    s: u64,
+    e: u64,
+    bytes: &dyn Fn(u64, u64) -> &'p [u8],
+) -> (Vec<(u64, u64)>, Option<(u64, u64, u64)>) {
+    let mut parts: Vec<(u64, u64)> = Vec::new();
+    let mut conflict: Option<(u64, u64, u64)> = None;
+    let mut cur = s;
+    let lo = dir
+        .held
+        .range(..=s)
+        .next_back()
+        .map_or(s, |(&k, h)| if k + h.data.len() as u64 > s { k } else { s });
+    for (&k, h) in dir.held.range(lo..e) {
+        let pe = k + h.data.len() as u64;
+        if k > cur {
+            parts.push((cur, k.min(e)));
+        }
+        let (oa, oz) = (k.max(s), pe.min(e));
+        if oa < oz && conflict.is_none() {
+            let held = &h.data[(oa - k) as usize..(oz - k) as usize];
+            if held != bytes(oa, oz) {
+                conflict = Some((oa, oz - oa, h.frame));
+            }
+        }
+        cur = cur.max(pe);
+        if cur >= e {
+            break;
+        }
+    }
+    if cur < e {
+        parts.push((cur, e));
+    }
+    (parts, conflict)
+}
+
+/// Holds `data`, the bytes at stream offset `at`, until the bytes before
+/// them come.
+fn hold(dir: &mut Dir, pool: &mut Pool, seg: &Segment<'_>, data: &[u8], at: u64) {
+    let data = pool.buffer(data);
+    let cost = data.len() + PIECE_COST;
+    dir.held_bytes += cost;
+    pool.held_total += cost;
+    dir.held.insert(
+        at,
+        Held {
+            data,
+            frame: seg.frame,
+            ts_ns: seg.ts_ns,
+        },
+    );
+}
+
+/// Per-direction cap: gives up the oldest gaps until within it.
+fn within_cap(dir: &mut Dir, key: FlowKey, pool: &mut Pool, seg: &Segment<'_>, out: &mut Out<'_>) {
     while dir.held_bytes > pool.per_direction_cap {
         let first = *dir.held.keys().next().expect("held bytes imply pieces");
         skip_to(
