@@ -874,16 +874,20 @@ fn clip_at_fin(
     Some(e)
 }
 
-/// The parts of `[s, e)` not held yet, and the first held byte range that
-/// the new copy contradicts: (offset, length, frame of the held copy).
+/// A held byte range that a new copy contradicts: (stream offset, length,
+/// frame of the held copy).
+type Conflict = (u64, u64, u64);
+
+/// The parts `[a, z)` of `[s, e)` not held yet, and the first held byte
+/// range that the new copy contradicts.
 fn new_parts<'p>(
     dir: &Dir,
     s: u64,
     e: u64,
     bytes: &dyn Fn(u64, u64) -> &'p [u8],
-) -> (Vec<(u64, u64)>, Option<(u64, u64, u64)>) {
+) -> (Vec<(u64, u64)>, Option<Conflict>) {
     let mut parts: Vec<(u64, u64)> = Vec::new();
-    let mut conflict: Option<(u64, u64, u64)> = None;
+    let mut conflict: Option<Conflict> = None;
     let mut cur = s;
     let lo = dir
         .held
