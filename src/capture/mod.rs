@@ -660,150 +660,167 @@ impl Ctx<'_, '_, '_> {
                 return Err(self.corrupt(0, format!("bad pcapng section header: {e}")));
             }
         };
-        let mut ifaces: Vec<Interface> = Vec::new();
-        let mut big_endian = false;
+        let mut section = Section::default();
         loop {
             let off = reader.consumed();
             // pcap-parser 0.17 subtracts 12 from a block length it has only
             // checked against its own (smaller) header size: a length of
             // 4..11 overflows there (fuzz/capture found it). Such a block
             // is refused here, before the parser sees it.
-            if let Some(len) = ng_block_len(reader.data(), big_endian)
+            if let Some(len) = ng_block_len(reader.data(), section.big_endian)
                 && (len < 12 || len % 4 != 0)
             {
                 return Err(self.corrupt(off, format!("invalid block length {len}")));
             }
-            let res = reader.next();
-            let kind = match res {
+            let kind = match reader.next() {
                 Ok((consumed, block)) => {
-                    match block {
-                        PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
-                            big_endian = shb.big_endian();
-                            ifaces.clear();
-                        }
-                        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                            let iface = Interface {
-                                linktype: idb.linktype.0 as u32,
-                                snaplen: idb.snaplen,
-                                tsresol: idb.if_tsresol,
-                                tsoffset: idb.if_tsoffset,
-                            };
-                            self.info.link_types.insert(iface.linktype);
-                            ifaces.push(iface);
-                        }
-                        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                            let Some(iface) = ifaces.get(epb.if_id as usize).copied() else {
-                                return Err(self.corrupt(
-                                    off,
-                                    format!(
-                                        "enhanced packet block for interface {} but only {} declared",
-                                        epb.if_id,
-                                        ifaces.len()
-                                    ),
-                                ));
-                            };
-                            let limit = record_limit(iface.snaplen);
-                            if epb.caplen > limit {
-                                return Err(self.too_large(off, epb.caplen as u64, limit as u64));
-                            }
-                            let units = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                            let ts = ts::pcapng_ts_ns(units, iface.tsresol, iface.tsoffset);
-                            let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
-                            if self
-                                .deliver(off, ts, iface.linktype, epb.origlen, data)?
-                                .is_break()
-                            {
-                                return Ok(());
-                            }
-                        }
-                        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                            // An SPB implies interface 0; its captured length is
-                            // min(origlen, snaplen) (pcap-parser's `truncated()`
-                            // answers the opposite, crates.md), and it has no
-                            // timestamp: Wireshark shows 0.
-                            let Some(iface) = ifaces.first().copied() else {
-                                return Err(self.corrupt(
-                                    off,
-                                    "simple packet block before any interface".into(),
-                                ));
-                            };
-                            let mut caplen = spb.origlen as usize;
-                            if iface.snaplen != 0 {
-                                caplen = caplen.min(iface.snaplen as usize);
-                            }
-                            let data = &spb.data[..caplen.min(spb.data.len())];
-                            if self
-                                .deliver(off, 0, iface.linktype, spb.origlen, data)?
-                                .is_break()
-                            {
-                                return Ok(());
-                            }
-                        }
-                        PcapBlockOwned::NG(Block::Unknown(ub)) if ub.block_type == 2 => {
-                            // Obsolete Packet Block (pcapng draft §4.5 / appendix):
-                            // interface id u16, drops u16, ts high, ts low, caplen,
-                            // origlen, data.
-                            let d = ub.data;
-                            if d.len() < 20 {
-                                return Err(self.corrupt(off, "short obsolete packet block".into()));
-                            }
-                            let rd32 = |o: usize| {
-                                let b = [d[o], d[o + 1], d[o + 2], d[o + 3]];
-                                if big_endian {
-                                    u32::from_be_bytes(b)
-                                } else {
-                                    u32::from_le_bytes(b)
-                                }
-                            };
-                            let ifid = if big_endian {
-                                u16::from_be_bytes([d[0], d[1]])
-                            } else {
-                                u16::from_le_bytes([d[0], d[1]])
-                            };
-                            let Some(iface) = ifaces.get(ifid as usize).copied() else {
-                                return Err(self.corrupt(
-                                    off,
-                                    "packet block for an undeclared interface".into(),
-                                ));
-                            };
-                            let units = ((rd32(4) as u64) << 32) | rd32(8) as u64;
-                            let caplen = rd32(12) as usize;
-                            let origlen = rd32(16);
-                            let data = &d[20..(20 + caplen).min(d.len())];
-                            let ts = ts::pcapng_ts_ns(units, iface.tsresol, iface.tsoffset);
-                            if self
-                                .deliver(off, ts, iface.linktype, origlen, data)?
-                                .is_break()
-                            {
-                                return Ok(());
-                            }
-                        }
-                        _ => {}
+                    if self.ng_block(off, block, &mut section)?.is_break() {
+                        return Ok(());
                     }
                     reader.consume_noshift(consumed);
                     continue;
                 }
                 Err(e) => ReaderErr::from(&e),
             };
-            let needed = {
-                let d = reader.data();
-                (d.len() >= 12).then(|| {
-                    let len = ng_block_len(d, big_endian).unwrap_or(0);
-                    if len > MAX_BLOCK_LEN {
-                        Err(self.too_large(reader.consumed(), len as u64, MAX_BLOCK_LEN as u64))
-                    } else if len < 12 || len % 4 != 0 {
-                        Err(self.corrupt(reader.consumed(), format!("invalid block length {len}")))
-                    } else {
-                        Ok(len as usize)
-                    }
-                })
-            };
+            let needed = self.ng_needed(reader.data(), reader.consumed(), section.big_endian);
             match self.on_reader_error(&mut reader, kind, needed)? {
                 Next::Again => continue,
                 Next::Done => return Ok(()),
             }
         }
     }
+
+    /// One pcapng block at byte `off`: a section or interface declared, or
+    /// a packet delivered.
+    fn ng_block(
+        &mut self,
+        off: usize,
+        block: PcapBlockOwned<'_>,
+        section: &mut Section,
+    ) -> Result<ControlFlow<()>, Error> {
+        match block {
+            PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                section.big_endian = shb.big_endian();
+                section.ifaces.clear();
+            }
+            PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                let iface = Interface {
+                    linktype: idb.linktype.0 as u32,
+                    snaplen: idb.snaplen,
+                    tsresol: idb.if_tsresol,
+                    tsoffset: idb.if_tsoffset,
+                };
+                self.info.link_types.insert(iface.linktype);
+                section.ifaces.push(iface);
+            }
+            PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                let Some(iface) = section.ifaces.get(epb.if_id as usize).copied() else {
+                    return Err(self.corrupt(
+                        off,
+                        format!(
+                            "enhanced packet block for interface {} but only {} declared",
+                            epb.if_id,
+                            section.ifaces.len()
+                        ),
+                    ));
+                };
+                let limit = record_limit(iface.snaplen);
+                if epb.caplen > limit {
+                    return Err(self.too_large(off, epb.caplen as u64, limit as u64));
+                }
+                let units = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                let ts = ts::pcapng_ts_ns(units, iface.tsresol, iface.tsoffset);
+                let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
+                return self.deliver(off, ts, iface.linktype, epb.origlen, data);
+            }
+            PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                // An SPB implies interface 0; its captured length is
+                // min(origlen, snaplen) (pcap-parser's `truncated()`
+                // answers the opposite, crates.md), and it has no
+                // timestamp: Wireshark shows 0.
+                let Some(iface) = section.ifaces.first().copied() else {
+                    return Err(
+                        self.corrupt(off, "simple packet block before any interface".into())
+                    );
+                };
+                let mut caplen = spb.origlen as usize;
+                if iface.snaplen != 0 {
+                    caplen = caplen.min(iface.snaplen as usize);
+                }
+                let data = &spb.data[..caplen.min(spb.data.len())];
+                return self.deliver(off, 0, iface.linktype, spb.origlen, data);
+            }
+            PcapBlockOwned::NG(Block::Unknown(ub)) if ub.block_type == 2 => {
+                return self.obsolete_packet(off, ub.data, section);
+            }
+            _ => {}
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// An Obsolete Packet Block (pcapng draft §4.5 / appendix): interface
+    /// id u16, drops u16, ts high, ts low, caplen, origlen, data.
+    fn obsolete_packet(
+        &mut self,
+        off: usize,
+        d: &[u8],
+        section: &Section,
+    ) -> Result<ControlFlow<()>, Error> {
+        if d.len() < 20 {
+            return Err(self.corrupt(off, "short obsolete packet block".into()));
+        }
+        let big_endian = section.big_endian;
+        let rd32 = |o: usize| {
+            let b = [d[o], d[o + 1], d[o + 2], d[o + 3]];
+            if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let ifid = if big_endian {
+            u16::from_be_bytes([d[0], d[1]])
+        } else {
+            u16::from_le_bytes([d[0], d[1]])
+        };
+        let Some(iface) = section.ifaces.get(ifid as usize).copied() else {
+            return Err(self.corrupt(off, "packet block for an undeclared interface".into()));
+        };
+        let units = ((rd32(4) as u64) << 32) | rd32(8) as u64;
+        let caplen = rd32(12) as usize;
+        let origlen = rd32(16);
+        let data = &d[20..(20 + caplen).min(d.len())];
+        let ts = ts::pcapng_ts_ns(units, iface.tsresol, iface.tsoffset);
+        self.deliver(off, ts, iface.linktype, origlen, data)
+    }
+
+    /// After a reader error at byte `consumed`: the length of the block
+    /// buffered at `d`, once its header is, or why it cannot be read.
+    fn ng_needed(
+        &self,
+        d: &[u8],
+        consumed: usize,
+        big_endian: bool,
+    ) -> Option<Result<usize, Error>> {
+        (d.len() >= 12).then(|| {
+            let len = ng_block_len(d, big_endian).unwrap_or(0);
+            if len > MAX_BLOCK_LEN {
+                Err(self.too_large(consumed, len as u64, MAX_BLOCK_LEN as u64))
+            } else if len < 12 || len % 4 != 0 {
+                Err(self.corrupt(consumed, format!("invalid block length {len}")))
+            } else {
+                Ok(len as usize)
+            }
+        })
+    }
+}
+
+/// What a pcapng section has declared so far: its byte order and its
+/// interfaces.
+#[derive(Default)]
+struct Section {
+    big_endian: bool,
+    ifaces: Vec<Interface>,
 }
 
 /// The total length a pcapng block declares, once the bytes that give it
