@@ -212,6 +212,74 @@ pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Message<'_>, SipErr
     // Offsets are kept as u32; nothing SIP comes near 4 GiB.
     let buf = &buf[..buf.len().min(u32::MAX as usize)];
     let stream = framing == Framing::Stream;
+    let st = start_line(buf, stream)?;
+    let head_start = st.next;
+    let mut head = Head::new(head_start);
+    let mut pos = head_start;
+    let (head_end, body_start) = loop {
+        match scan::scan_row(buf, pos) {
+            Scan::Blank { at, next } => break (at, next),
+            Scan::End => {
+                if stream {
+                    return Err(SipError::Incomplete);
+                }
+                head.anomalies.insert(SipAnomaly::MissingHeaderEnd);
+                break (buf.len(), buf.len());
+            }
+            Scan::Row(row) => {
+                head.row(buf, &row);
+                pos = row.next;
+            }
+        }
+    };
+    let avail = buf.len() - body_start;
+    let (body_len, msg_len) = match (framing, head.content_length) {
+        (Framing::Datagram, Some(cl)) => {
+            if cl != avail {
+                head.anomalies.insert(SipAnomaly::ContentLengthMismatch);
+            }
+            (cl.min(avail), buf.len())
+        }
+        (Framing::Datagram, None) => (avail, buf.len()),
+        (Framing::Stream, Some(cl)) => {
+            if cl > avail {
+                return Err(SipError::Incomplete);
+            }
+            (cl, body_start + cl)
+        }
+        (Framing::Stream, None) => {
+            if !head.anomalies.contains(SipAnomaly::BadContentLength) {
+                head.anomalies.insert(SipAnomaly::MissingContentLength);
+            }
+            (0, body_start)
+        }
+    };
+    let mut msg = Message {
+        buf: &buf[..msg_len],
+        start: st.line,
+        head: &buf[head_start..head_end],
+        body: &buf[body_start..body_start + body_len],
+        content_length: head.content_length,
+        cseq: head.cseq,
+        anomalies: head.anomalies,
+        present: head.present,
+        slots: head.slots,
+        hot: head.hot,
+        from: None,
+        to: None,
+        kept: head.kept,
+        n_kept: head.n_kept.min(KEPT_ROWS) as u8,
+        all_kept: head.n_kept <= KEPT_ROWS,
+    };
+    msg.from = msg.addr(HeaderId::From);
+    msg.to = msg.addr(HeaderId::To);
+    msg.check_mandatory();
+    Ok(msg)
+}
+
+/// The start line at the front of `buf`: in stream framing `Incomplete`
+/// until it is terminated.
+fn start_line(buf: &[u8], stream: bool) -> Result<start::Start<'_>, SipError> {
     let st = match start::parse(buf) {
         Ok(st) => st,
         Err(StartError::Truncated) if stream => return Err(SipError::Incomplete),
@@ -228,129 +296,101 @@ pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Message<'_>, SipErr
     if stream && !st.terminated {
         return Err(SipError::Incomplete);
     }
+    Ok(st)
+}
 
-    let mut anomalies = AnomalySet::default();
-    let mut present = 0u64;
-    let mut slots = [Slot::default(); HEADER_COUNT];
-    let mut hot = [Span::default(); HOT];
-    let mut content_length = None;
-    let mut cseq = None;
-    let mut kept = [NO_ROW; KEPT_ROWS];
-    let mut n_kept = 0usize;
+/// What [`parse_message`] learns from the header rows, one row at a time
+/// (offsets relative to the first header row).
+struct Head<'a> {
+    head_start: usize,
+    anomalies: AnomalySet,
+    /// Bit `id` set: header `id` is present.
+    present: u64,
+    slots: [Slot; HEADER_COUNT],
+    hot: [Span; HOT],
+    content_length: Option<usize>,
+    cseq: Option<(u32, &'a [u8])>,
+    kept: [RowAt; KEPT_ROWS],
+    n_kept: usize,
+}
 
-    let head_start = st.next;
-    let mut pos = head_start;
-    let (head_end, body_start) = loop {
-        match scan::scan_row(buf, pos) {
-            Scan::Blank { at, next } => break (at, next),
-            Scan::End => {
-                if stream {
-                    return Err(SipError::Incomplete);
+impl<'a> Head<'a> {
+    fn new(head_start: usize) -> Head<'a> {
+        Head {
+            head_start,
+            anomalies: AnomalySet::default(),
+            present: 0,
+            slots: [Slot::default(); HEADER_COUNT],
+            hot: [Span::default(); HOT],
+            content_length: None,
+            cseq: None,
+            kept: [NO_ROW; KEPT_ROWS],
+            n_kept: 0,
+        }
+    }
+
+    /// One header row: kept, classified, and its first value read for the
+    /// headers the message decodes at once.
+    #[inline]
+    fn row(&mut self, buf: &'a [u8], row: &scan::Row) {
+        let head_start = self.head_start;
+        let class = header::classify(buf, row);
+        if let (Some((id, _)), Some(colon)) = (class, row.colon) {
+            if let Some(k) = self.kept.get_mut(self.n_kept) {
+                *k = RowAt {
+                    start: (row.start - head_start) as u32,
+                    colon: (colon - head_start) as u32,
+                    end: (row.end - head_start) as u32,
+                    id,
+                };
+            }
+            self.n_kept += 1;
+        }
+        match class {
+            None => self.anomalies.insert(SipAnomaly::BadHeaderLine),
+            Some((HeaderId::Other, _)) => {}
+            Some((id, _)) => {
+                let bit = 1u64 << (id as u8);
+                let rel = (row.start - head_start) as u32;
+                if self.present & bit == 0 {
+                    self.present |= bit;
+                    self.slots[id as usize].first = rel;
+                    self.first_value(buf, row, id);
                 }
-                anomalies.insert(SipAnomaly::MissingHeaderEnd);
-                break (buf.len(), buf.len());
-            }
-            Scan::Row(row) => {
-                let class = header::classify(buf, &row);
-                if let (Some((id, _)), Some(colon)) = (class, row.colon) {
-                    if let Some(k) = kept.get_mut(n_kept) {
-                        *k = RowAt {
-                            start: (row.start - head_start) as u32,
-                            colon: (colon - head_start) as u32,
-                            end: (row.end - head_start) as u32,
-                            id,
-                        };
-                    }
-                    n_kept += 1;
-                }
-                match class {
-                    None => anomalies.insert(SipAnomaly::BadHeaderLine),
-                    Some((HeaderId::Other, _)) => {}
-                    Some((id, _)) => {
-                        let bit = 1u64 << (id as u8);
-                        let rel = (row.start - head_start) as u32;
-                        let slot = &mut slots[id as usize];
-                        if present & bit == 0 {
-                            present |= bit;
-                            slot.first = rel;
-                            if let Some(h) = hot.get_mut(id as usize) {
-                                let (a, z) = scan::row_value_span(buf, &row);
-                                *h = Span {
-                                    start: (a - head_start) as u32,
-                                    end: (z - head_start) as u32,
-                                };
-                            }
-                            match id {
-                                HeaderId::CSeq => {
-                                    let parsed = scan::parse_cseq(scan::row_value(buf, &row));
-                                    cseq = parsed.map(|(n, m, _)| (n, m));
-                                    if !parsed.is_some_and(|(_, _, ok)| ok) {
-                                        anomalies.insert(SipAnomaly::BadCseq);
-                                    }
-                                }
-                                HeaderId::ContentLength => {
-                                    let bad;
-                                    (content_length, bad) =
-                                        content_length_value(scan::row_value(buf, &row));
-                                    if bad {
-                                        anomalies.insert(SipAnomaly::BadContentLength);
-                                    }
-                                }
-                                _ => {}
-                            }
-                        }
-                        slot.last = rel;
-                    }
-                }
-                pos = row.next;
+                self.slots[id as usize].last = rel;
             }
         }
-    };
+    }
 
-    let avail = buf.len() - body_start;
-    let (body_len, msg_len) = match (framing, content_length) {
-        (Framing::Datagram, Some(cl)) => {
-            if cl != avail {
-                anomalies.insert(SipAnomaly::ContentLengthMismatch);
-            }
-            (cl.min(avail), buf.len())
+    /// The first row of header `id`: its value span, and CSeq or
+    /// Content-Length read.
+    #[inline]
+    fn first_value(&mut self, buf: &'a [u8], row: &scan::Row, id: HeaderId) {
+        if let Some(h) = self.hot.get_mut(id as usize) {
+            let (a, z) = scan::row_value_span(buf, row);
+            *h = Span {
+                start: (a - self.head_start) as u32,
+                end: (z - self.head_start) as u32,
+            };
         }
-        (Framing::Datagram, None) => (avail, buf.len()),
-        (Framing::Stream, Some(cl)) => {
-            if cl > avail {
-                return Err(SipError::Incomplete);
+        match id {
+            HeaderId::CSeq => {
+                let parsed = scan::parse_cseq(scan::row_value(buf, row));
+                self.cseq = parsed.map(|(n, m, _)| (n, m));
+                if !parsed.is_some_and(|(_, _, ok)| ok) {
+                    self.anomalies.insert(SipAnomaly::BadCseq);
+                }
             }
-            (cl, body_start + cl)
-        }
-        (Framing::Stream, None) => {
-            if !anomalies.contains(SipAnomaly::BadContentLength) {
-                anomalies.insert(SipAnomaly::MissingContentLength);
+            HeaderId::ContentLength => {
+                let bad;
+                (self.content_length, bad) = content_length_value(scan::row_value(buf, row));
+                if bad {
+                    self.anomalies.insert(SipAnomaly::BadContentLength);
+                }
             }
-            (0, body_start)
+            _ => {}
         }
-    };
-
-    let mut msg = Message {
-        buf: &buf[..msg_len],
-        start: st.line,
-        head: &buf[head_start..head_end],
-        body: &buf[body_start..body_start + body_len],
-        content_length,
-        cseq,
-        anomalies,
-        present,
-        slots,
-        hot,
-        from: None,
-        to: None,
-        kept,
-        n_kept: n_kept.min(KEPT_ROWS) as u8,
-        all_kept: n_kept <= KEPT_ROWS,
-    };
-    msg.from = msg.addr(HeaderId::From);
-    msg.to = msg.addr(HeaderId::To);
-    msg.check_mandatory();
-    Ok(msg)
+    }
 }
 
 /// A Content-Length value as [`parse_message`] reads it: the length, and
