@@ -713,125 +713,13 @@ impl Deframer {
     /// Returns the payload bytes consumed (all of them when the frame was
     /// delivered at once, else 0: [`Deframer::payload`] reads them).
     fn start_frame(&mut self, h: Header, rest: &[u8], at: At, out: &mut Out<'_>) -> usize {
-        let max = self.limits.max_message_bytes as u64;
         let kind = match h.opcode {
-            OP_TEXT | OP_BINARY => {
-                if let Some(m) = self.msg.take() {
-                    if !m.dropping {
-                        self.anomaly(
-                            m.carrier,
-                            "ws_message_interrupted",
-                            format!(
-                                "{} bytes of a fragmented message dropped: a new data frame \
-                                 started before its final fragment",
-                                self.buf.len()
-                            ),
-                            out,
-                        );
-                    }
-                    // Keep the carriers of this frame's header only (the
-                    // segment that ended the old fragment and started this
-                    // header is listed once, before `mark`).
-                    let mut from = self.mark;
-                    if from > 0 && self.carriers[from - 1] == self.hdr_carrier {
-                        from -= 1;
-                    }
-                    self.buf.clear();
-                    self.carriers.drain(..from);
-                    self.mark = 0;
-                }
-                let text = h.opcode == OP_TEXT;
-                let held = (self.carriers.len() * CARRIER_COST) as u64;
-                if h.len.saturating_add(held) > max {
-                    self.anomaly(
-                        self.hdr_carrier,
-                        "ws_message_too_large",
-                        format!(
-                            "a {}-byte frame exceeds the {max}-byte message cap: its bytes \
-                             are skipped{}",
-                            h.len,
-                            if h.fin {
-                                ""
-                            } else {
-                                ", and the fragments that follow it"
-                            }
-                        ),
-                        out,
-                    );
-                    self.drop_message();
-                    self.msg = (!h.fin).then_some(Msg {
-                        text,
-                        dropping: true,
-                        carrier: self.hdr_carrier,
-                    });
-                    Kind::Skip
-                } else if h.fin && h.len <= rest.len() as u64 {
-                    // The whole message is here: deliver it at once.
-                    let p = &rest[..h.len as usize];
-                    self.collect_new();
-                    let payload = match h.mask {
-                        None => p,
-                        Some(key) => {
-                            unmask_into(&mut self.buf, p, key, 0);
-                            &self.buf[..]
-                        }
-                    };
-                    out(WsEvent::Message {
-                        text,
-                        payload,
-                        frame: at.frame,
-                        ts_ns: at.ts_ns,
-                        new_frames: &self.new,
-                    });
-                    self.drop_message();
-                    return p.len();
-                } else {
-                    self.msg = Some(Msg {
-                        text,
-                        dropping: false,
-                        carrier: self.hdr_carrier,
-                    });
-                    Kind::Keep
-                }
-            }
-            OP_CONTINUATION => match self.msg {
-                None => {
-                    self.anomaly(
-                        self.hdr_carrier,
-                        "ws_orphan_continuation",
-                        format!(
-                            "a continuation frame ({} bytes) with no message started: skipped{}",
-                            h.len,
-                            if h.fin {
-                                ""
-                            } else {
-                                ", and the fragments that follow it"
-                            }
-                        ),
-                        out,
-                    );
-                    self.drop_message();
-                    self.msg = (!h.fin).then_some(Msg {
-                        text: false,
-                        dropping: true,
-                        carrier: self.hdr_carrier,
-                    });
-                    Kind::Skip
-                }
-                Some(m) if m.dropping => {
-                    self.carriers.truncate(self.mark);
-                    Kind::Skip
-                }
-                Some(m) => {
-                    let held = (self.buf.len() + self.carriers.len() * CARRIER_COST) as u64;
-                    if h.len.saturating_add(held) > max {
-                        self.too_large(m, h.len, out);
-                        Kind::Skip
-                    } else {
-                        Kind::Keep
-                    }
-                }
+            OP_TEXT | OP_BINARY => match self.data_frame(&h, rest, at, out) {
+                Some(kind) => kind,
+                // Delivered at once.
+                None => return h.len as usize,
             },
+            OP_CONTINUATION => self.continuation_frame(&h, out),
             _ => {
                 self.carriers.truncate(self.mark);
                 Kind::Control
@@ -849,6 +737,140 @@ impl Deframer {
             self.end_frame(at, out);
         }
         0
+    }
+
+    /// A text or binary frame starts a message: what to do with its
+    /// payload, or `None` when the whole message was in `rest` and has been
+    /// delivered.
+    fn data_frame(&mut self, h: &Header, rest: &[u8], at: At, out: &mut Out<'_>) -> Option<Kind> {
+        let max = self.limits.max_message_bytes as u64;
+        self.interrupt_message(out);
+        let text = h.opcode == OP_TEXT;
+        let held = (self.carriers.len() * CARRIER_COST) as u64;
+        if h.len.saturating_add(held) > max {
+            self.anomaly(
+                self.hdr_carrier,
+                "ws_message_too_large",
+                format!(
+                    "a {}-byte frame exceeds the {max}-byte message cap: its bytes \
+                     are skipped{}",
+                    h.len,
+                    if h.fin {
+                        ""
+                    } else {
+                        ", and the fragments that follow it"
+                    }
+                ),
+                out,
+            );
+            self.drop_message();
+            self.msg = (!h.fin).then_some(Msg {
+                text,
+                dropping: true,
+                carrier: self.hdr_carrier,
+            });
+            return Some(Kind::Skip);
+        }
+        if h.fin && h.len <= rest.len() as u64 {
+            // The whole message is here: deliver it at once.
+            let p = &rest[..h.len as usize];
+            self.collect_new();
+            let payload = match h.mask {
+                None => p,
+                Some(key) => {
+                    unmask_into(&mut self.buf, p, key, 0);
+                    &self.buf[..]
+                }
+            };
+            out(WsEvent::Message {
+                text,
+                payload,
+                frame: at.frame,
+                ts_ns: at.ts_ns,
+                new_frames: &self.new,
+            });
+            self.drop_message();
+            return None;
+        }
+        self.msg = Some(Msg {
+            text,
+            dropping: false,
+            carrier: self.hdr_carrier,
+        });
+        Some(Kind::Keep)
+    }
+
+    /// A data frame while a fragmented message is open: that message is
+    /// dropped (reported unless it was being skipped already).
+    fn interrupt_message(&mut self, out: &mut Out<'_>) {
+        let Some(m) = self.msg.take() else {
+            return;
+        };
+        if !m.dropping {
+            self.anomaly(
+                m.carrier,
+                "ws_message_interrupted",
+                format!(
+                    "{} bytes of a fragmented message dropped: a new data frame \
+                     started before its final fragment",
+                    self.buf.len()
+                ),
+                out,
+            );
+        }
+        // Keep the carriers of this frame's header only (the segment that
+        // ended the old fragment and started this header is listed once,
+        // before `mark`).
+        let mut from = self.mark;
+        if from > 0 && self.carriers[from - 1] == self.hdr_carrier {
+            from -= 1;
+        }
+        self.buf.clear();
+        self.carriers.drain(..from);
+        self.mark = 0;
+    }
+
+    /// A continuation frame: what to do with its payload.
+    fn continuation_frame(&mut self, h: &Header, out: &mut Out<'_>) -> Kind {
+        let max = self.limits.max_message_bytes as u64;
+        match self.msg {
+            None => {
+                self.anomaly(
+                    self.hdr_carrier,
+                    "ws_orphan_continuation",
+                    format!(
+                        "a continuation frame ({} bytes) with no message started: skipped{}",
+                        h.len,
+                        if h.fin {
+                            ""
+                        } else {
+                            ", and the fragments that follow it"
+                        }
+                    ),
+                    out,
+                );
+                self.drop_message();
+                self.msg = (!h.fin).then_some(Msg {
+                    text: false,
+                    dropping: true,
+                    carrier: self.hdr_carrier,
+                });
+                Kind::Skip
+            }
+            Some(m) if m.dropping => {
+                self.carriers.truncate(self.mark);
+                Kind::Skip
+            }
+            Some(m) => {
+                let held = (self.buf.len() + self.carriers.len() * CARRIER_COST) as u64;
+                if h.len.saturating_add(held) > max {
+                    self.too_large(m, h.len, out);
+                    Kind::Skip
+                } else {
+                    Kind::Keep
+                }
+            }
+        }
     }
 
     /// A fragmented message grows beyond the cap: dropped, the rest of it
