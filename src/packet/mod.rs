@@ -465,35 +465,8 @@ impl Decoder {
         let Some(net) = &sliced.net else {
             return self.short(meta, "IP header", sink);
         };
-        let (src, dst, frag) = match net {
-            LaxNetSlice::Ipv4(v4) => {
-                let h = v4.header();
-                let frag = v4.is_payload_fragmented().then(|| {
-                    (
-                        h.identification() as u32,
-                        h.fragments_offset(),
-                        h.more_fragments(),
-                    )
-                });
-                (
-                    IpAddr::V4(h.source_addr()),
-                    IpAddr::V4(h.destination_addr()),
-                    frag,
-                )
-            }
-            LaxNetSlice::Ipv6(v6) => {
-                let h = v6.header();
-                let exts = v6.extensions();
-                let frag = exts
-                    .first_header()
-                    .and_then(|first| ipv6_fragment(first.0, exts.slice()));
-                (
-                    IpAddr::V6(h.source_addr()),
-                    IpAddr::V6(h.destination_addr()),
-                    frag,
-                )
-            }
-            LaxNetSlice::Arp(_) => return Fate::Other,
+        let Some((src, dst, frag)) = addresses_and_fragment(net) else {
+            return Fate::Other;
         };
         let Some(payload) = sliced.ip_payload() else {
             return self.short(meta, "IP header", sink);
@@ -511,53 +484,7 @@ impl Decoder {
                 id,
                 proto,
             };
-            let carried = std::mem::take(&mut self.carry);
-            return match self
-                .defrag
-                .add(key, offset, more, payload.payload, &carried, meta.at)
-            {
-                defrag::Added::Pending => Fate::Pending,
-                defrag::Added::Complete { data, frames } => {
-                    // The completing frame is counted by the caller; the
-                    // earlier fragments ride along with the datagram (held
-                    // with an inner fragment, or counted here with its fate).
-                    self.carry.extend_from_slice(&frames[..frames.len() - 1]);
-                    let ip = IpPayload {
-                        proto,
-                        src,
-                        dst,
-                        bytes: &data,
-                    };
-                    let fate = self.ip_payload(ip, meta, tun, sink);
-                    let earlier = std::mem::take(&mut self.carry);
-                    if fate == Fate::Undecodable {
-                        for &f in &earlier {
-                            sink.anomaly(
-                                f,
-                                PacketAnomaly::MalformedHeader,
-                                "fragment of an undecodable datagram".into(),
-                            );
-                        }
-                    }
-                    self.count(fate, earlier.len() as u64);
-                    self.defrag.recycle(data, frames);
-                    fate
-                }
-                defrag::Added::Error { detail, frames } => {
-                    for &f in &frames {
-                        sink.anomaly(f, PacketAnomaly::DefragError, detail.clone());
-                    }
-                    // The current frame is counted by the caller.
-                    self.counts.undecodable += frames.len() as u64 - 1;
-                    Fate::Undecodable
-                }
-                defrag::Added::Evicted(given_up) => {
-                    for g in given_up {
-                        self.give_up(g, "pending-fragment cap reached", sink);
-                    }
-                    Fate::Pending
-                }
-            };
+            return self.fragment(key, (offset, more), payload.payload, meta, sink);
         }
         let ip = IpPayload {
             proto,
@@ -566,6 +493,62 @@ impl Decoder {
             bytes: payload.payload,
         };
         self.ip_payload(ip, meta, tun, sink)
+    }
+
+    /// A fragment at `(offset, more fragments)` of the datagram `key`: held
+    /// in the pool until its datagram is whole, then decoded.
+    fn fragment(
+        &mut self,
+        key: FragKey,
+        (offset, more): (etherparse::IpFragOffset, bool),
+        bytes: &[u8],
+        meta: Meta,
+        sink: &mut dyn Sink,
+    ) -> Fate {
+        let carried = std::mem::take(&mut self.carry);
+        match self.defrag.add(key, offset, more, bytes, &carried, meta.at) {
+            defrag::Added::Pending => Fate::Pending,
+            defrag::Added::Complete { data, frames } => {
+                // The completing frame is counted by the caller; the
+                // earlier fragments ride along with the datagram (held
+                // with an inner fragment, or counted here with its fate).
+                self.carry.extend_from_slice(&frames[..frames.len() - 1]);
+                let ip = IpPayload {
+                    proto: key.proto,
+                    src: key.src,
+                    dst: key.dst,
+                    bytes: &data,
+                };
+                let fate = self.ip_payload(ip, meta, key.tunnels, sink);
+                let earlier = std::mem::take(&mut self.carry);
+                if fate == Fate::Undecodable {
+                    for &f in &earlier {
+                        sink.anomaly(
+                            f,
+                            PacketAnomaly::MalformedHeader,
+                            "fragment of an undecodable datagram".into(),
+                        );
+                    }
+                }
+                self.count(fate, earlier.len() as u64);
+                self.defrag.recycle(data, frames);
+                fate
+            }
+            defrag::Added::Error { detail, frames } => {
+                for &f in &frames {
+                    sink.anomaly(f, PacketAnomaly::DefragError, detail.clone());
+                }
+                // The current frame is counted by the caller.
+                self.counts.undecodable += frames.len() as u64 - 1;
+                Fate::Undecodable
+            }
+            defrag::Added::Evicted(given_up) => {
+                for g in given_up {
+                    self.give_up(g, "pending-fragment cap reached", sink);
+                }
+                Fate::Pending
+            }
+        }
     }
 
     fn ip_payload(
@@ -779,6 +762,45 @@ fn udp_parts(b: &[u8]) -> Option<UdpParts<'_>> {
         payload,
         cut,
     })
+}
+
+/// Where a fragment goes in its datagram: (identification, offset, more
+/// fragments).
+type FragAt = (u32, etherparse::IpFragOffset, bool);
+
+/// The source and destination of an IP header, and for a fragment where
+/// it goes; `None` for ARP.
+fn addresses_and_fragment(net: &LaxNetSlice<'_>) -> Option<(IpAddr, IpAddr, Option<FragAt>)> {
+    match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let frag = v4.is_payload_fragmented().then(|| {
+                (
+                    h.identification() as u32,
+                    h.fragments_offset(),
+                    h.more_fragments(),
+                )
+            });
+            Some((
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                frag,
+            ))
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            let exts = v6.extensions();
+            let frag = exts
+                .first_header()
+                .and_then(|first| ipv6_fragment(first.0, exts.slice()));
+            Some((
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                frag,
+            ))
+        }
+        LaxNetSlice::Arp(_) => None,
+    }
 }
 
 /// The fragment header among the IPv6 extension headers `exts` (the
