@@ -434,6 +434,54 @@ enum Kind {
     IData { mid: u32 },
 }
 
+/// The fields of a DATA (RFC 9260 §3.3.1) or I-DATA (RFC 8260 §2.1) chunk.
+struct DataChunk<'c> {
+    /// Beginning and end of a user message, unordered delivery.
+    b: bool,
+    e: bool,
+    unordered: bool,
+    tsn: u32,
+    stream: u16,
+    kind: Kind,
+    /// Payload protocol identifier (0 for an I-DATA chunk that is not the
+    /// first fragment).
+    ppid: u32,
+    /// Fragment sequence number of an I-DATA chunk (0 for the first).
+    fsn: u32,
+    data: &'c [u8],
+}
+
+impl<'c> DataChunk<'c> {
+    fn of(c: &Chunk<'c>) -> DataChunk<'c> {
+        let v = c.value;
+        let (b, e, unordered) = (
+            c.flags & FLAG_B != 0,
+            c.flags & FLAG_E != 0,
+            c.flags & FLAG_U != 0,
+        );
+        let (tsn, stream) = (be32(v, 0), be16(v, 4));
+        let (kind, ppid, fsn, data) = if c.ty == CHUNK_DATA {
+            let ssn = (!unordered).then(|| be16(v, 6));
+            (Kind::Data { ssn }, be32(v, 8), 0, &v[12..])
+        } else {
+            let field = be32(v, 12);
+            let (ppid, fsn) = if b { (field, 0) } else { (0, field) };
+            (Kind::IData { mid: be32(v, 8) }, ppid, fsn, &v[16..])
+        };
+        DataChunk {
+            b,
+            e,
+            unordered,
+            tsn,
+            stream,
+            kind,
+            ppid,
+            fsn,
+            data,
+        }
+    }
+}
+
 /// A partial message: fragments by extended TSN (DATA; always a run of
 /// consecutive TSNs) or by FSN (I-DATA).
 struct Partial {
@@ -921,65 +969,30 @@ impl Reassembler {
 
     /// One DATA or I-DATA chunk of direction `key` (which exists).
     fn data(&mut self, key: AssocKey, c: &Chunk<'_>, frame: u64, ts_ns: i64, out: &mut Out<'_>) {
-        let v = c.value;
-        let (b, e, unordered) = (
-            c.flags & FLAG_B != 0,
-            c.flags & FLAG_E != 0,
-            c.flags & FLAG_U != 0,
-        );
-        let tsn = be32(v, 0);
-        let stream = be16(v, 4);
-        let (kind, ppid, fsn, data) = if c.ty == CHUNK_DATA {
-            let ssn = (!unordered).then(|| be16(v, 6));
-            (Kind::Data { ssn }, be32(v, 8), 0, &v[12..])
-        } else {
-            let field = be32(v, 12);
-            let (ppid, fsn) = if b { (field, 0) } else { (0, field) };
-            (Kind::IData { mid: be32(v, 8) }, ppid, fsn, &v[16..])
-        };
-        if data.is_empty() {
+        let d = DataChunk::of(c);
+        if d.data.is_empty() {
             out(SctpEvent::Anomaly {
                 frame,
                 id: "sctp_empty_data",
                 detail: format!(
-                    "{key} stream {stream} TSN {tsn}: chunk without user data, ignored"
+                    "{key} stream {} TSN {}: chunk without user data, ignored",
+                    d.stream, d.tsn
                 ),
             });
             return;
         }
-        let dir = self.dirs.get_mut(&key).expect("entered");
-        let ext = match &mut dir.tsns {
-            None => {
-                let mut w = TsnWindow::new(tsn);
-                let s = w.see(tsn);
-                dir.tsns = Some(w);
-                s
-            }
-            Some(w) => w.see(tsn),
+        let Some(ext) = self.new_tsn(key, &d, frame, out) else {
+            return;
         };
-        let ext = match ext {
-            Seen::New(ext) => ext,
-            Seen::Duplicate => return,
-            Seen::Stale => {
-                out(SctpEvent::Anomaly {
-                    frame,
-                    id: "sctp_stale_tsn",
-                    detail: format!(
-                        "{key} stream {stream} TSN {tsn}: more than {TSN_WINDOW} TSNs behind the highest seen, ignored"
-                    ),
-                });
-                return;
-            }
-        };
-        if b && e {
+        if d.b && d.e {
             let frames = [frame];
             let is_new = !self.sh.is_reported(frame);
             self.sh.cur_reported = true;
             out(SctpEvent::Message {
                 key,
-                stream_id: stream,
-                ppid,
-                bytes: data,
+                stream_id: d.stream,
+                ppid: d.ppid,
+                bytes: d.data,
                 frame,
                 ts_ns,
                 frames: &frames,
@@ -989,29 +1002,30 @@ impl Reassembler {
         }
         let seq = self.sh.next_seq;
         self.sh.next_seq += 1;
-        let at = match kind {
+        let at = match d.kind {
             Kind::Data { .. } => ext,
-            Kind::IData { .. } => fsn as i64,
+            Kind::IData { .. } => d.fsn as i64,
         };
         let p = Partial {
             seq,
-            stream,
-            unordered,
-            kind,
+            stream: d.stream,
+            unordered: d.unordered,
+            kind: d.kind,
             frags: BTreeMap::from([(
                 at,
                 Frag {
-                    data: data.to_vec(),
+                    data: d.data.to_vec(),
                     frame,
-                    tsn,
-                    ppid,
-                    b,
-                    e,
+                    tsn: d.tsn,
+                    ppid: d.ppid,
+                    b: d.b,
+                    e: d.e,
                 },
             )]),
-            charged: data.len() + FRAG_COST + PARTIAL_COST,
+            charged: d.data.len() + FRAG_COST + PARTIAL_COST,
             first_ts: ts_ns,
         };
+        let dir = self.dirs.get_mut(&key).expect("entered");
         let Some(seq) = dir.insert(key, p, &mut self.sh) else {
             return;
         };
@@ -1019,6 +1033,48 @@ impl Reassembler {
             self.deliver(key, seq, frame, ts_ns, out);
             return;
         }
+        self.within_caps(key, frame, out);
+    }
+
+    /// The extended TSN of chunk `d` when it is new in its direction's
+    /// window; `None` for a duplicate or one too far behind (reported).
+    fn new_tsn(
+        &mut self,
+        key: AssocKey,
+        d: &DataChunk<'_>,
+        frame: u64,
+        out: &mut Out<'_>,
+    ) -> Option<i64> {
+        let dir = self.dirs.get_mut(&key).expect("entered");
+        let seen = match &mut dir.tsns {
+            None => {
+                let mut w = TsnWindow::new(d.tsn);
+                let s = w.see(d.tsn);
+                dir.tsns = Some(w);
+                s
+            }
+            Some(w) => w.see(d.tsn),
+        };
+        match seen {
+            Seen::New(ext) => Some(ext),
+            Seen::Duplicate => None,
+            Seen::Stale => {
+                out(SctpEvent::Anomaly {
+                    frame,
+                    id: "sctp_stale_tsn",
+                    detail: format!(
+                        "{key} stream {} TSN {}: more than {TSN_WINDOW} TSNs behind the highest seen, ignored",
+                        d.stream, d.tsn
+                    ),
+                });
+                None
+            }
+        }
+    }
+
+    /// The per-association and global caps on held fragments: the oldest
+    /// partial messages are dropped until within them.
+    fn within_caps(&mut self, key: AssocKey, frame: u64, out: &mut Out<'_>) {
         let cap = self.limits.max_pending_bytes_per_assoc;
         while self.dirs[&key].held > cap {
             let seq = *self.dirs[&key].partials.keys().next().expect("holds bytes");
