@@ -1113,38 +1113,8 @@ impl SipRecord {
             }
         }
         p.opt_u64(self.sdp_media);
-        match self.link.as_deref() {
-            None => p.u8(0),
-            Some(l) => {
-                p.u8(1);
-                for v in [
-                    l.from,
-                    l.to,
-                    l.from_id,
-                    l.to_id,
-                    l.ruri_user,
-                    l.ruri_num,
-                    l.target,
-                    l.caps,
-                    l.realm,
-                ]
-                .iter()
-                .chain(&l.corr)
-                {
-                    p.u64(*v);
-                }
-            }
-        }
-        match self.reply.as_deref() {
-            None => p.u8(0),
-            Some(r) => {
-                p.u8(1);
-                for list in [&r.contacts, &r.realms] {
-                    p.u32(list.len() as u32);
-                    list.iter().for_each(|&v| p.u64(v));
-                }
-            }
-        }
+        put_link(&mut p, self.link.as_deref());
+        put_reply(&mut p, self.reply.as_deref());
         p.str(&self.text);
         for i in 0..FIELDS {
             let (a, b) = self
@@ -1159,14 +1129,7 @@ impl SipRecord {
     /// A record written by [`SipRecord::encode`], from the front of `g`;
     /// `None` when the bytes do not hold one.
     pub(crate) fn decode(g: &mut super::codec::Get<'_>) -> Option<SipRecord> {
-        let at = Capture {
-            file: g.u32()?,
-            frame: g.u64()?,
-            seq: g.u32()?,
-            ts_ns: g.i64()?,
-            src: g.addr()?,
-            dst: g.addr()?,
-        };
+        let at = get_capture(g)?;
         let key = TxnKey::from_raw(g.u64()?);
         let partition = g.u64()?;
         let status = match g.opt_u32()? {
@@ -1188,58 +1151,9 @@ impl SipRecord {
             _ => return None,
         };
         let sdp_media = g.opt_u64()?;
-        let link = match g.u8()? {
-            0 => None,
-            1 => {
-                let mut v = [0u64; 12];
-                for x in &mut v {
-                    *x = g.u64()?;
-                }
-                Some(Box::new(super::linkkeys::LinkKeys {
-                    from: v[0],
-                    to: v[1],
-                    from_id: v[2],
-                    to_id: v[3],
-                    ruri_user: v[4],
-                    ruri_num: v[5],
-                    target: v[6],
-                    caps: v[7],
-                    realm: v[8],
-                    corr: [v[9], v[10], v[11]],
-                }))
-            }
-            _ => return None,
-        };
-        let reply = match g.u8()? {
-            0 => None,
-            1 => {
-                let mut lists: [Vec<u64>; 2] = Default::default();
-                for list in &mut lists {
-                    let n = g.u32()? as usize;
-                    for _ in 0..n {
-                        list.push(g.u64()?);
-                    }
-                }
-                let [contacts, realms] = lists;
-                Some(Box::new(super::linkkeys::ReplyKeys {
-                    contacts: contacts.into(),
-                    realms: realms.into(),
-                }))
-            }
-            _ => return None,
-        };
-        let text: Box<str> = g.str()?.into();
-        let mut spans = [Span::NONE; FIELDS];
-        for s in &mut spans {
-            *s = Span {
-                start: g.u32()?,
-                end: g.u32()?,
-            };
-            let present = s.start != u32::MAX;
-            if present && (s.start > s.end || s.end as usize > text.len()) {
-                return None;
-            }
-        }
+        let link = get_link(g)?;
+        let reply = get_reply(g)?;
+        let (text, spans) = get_text(g)?;
         Some(SipRecord {
             at,
             key,
@@ -1262,10 +1176,124 @@ impl SipRecord {
             precondition_failure: bit(5),
             link,
             reply,
-            spans: Spans::pack(&spans, text.len()),
+            spans,
             text,
         })
     }
+}
+
+/// The link keys of an initial request, or their absence.
+fn put_link(p: &mut super::codec::Put<'_>, link: Option<&super::linkkeys::LinkKeys>) {
+    let Some(l) = link else {
+        return p.u8(0);
+    };
+    p.u8(1);
+    for v in [
+        l.from,
+        l.to,
+        l.from_id,
+        l.to_id,
+        l.ruri_user,
+        l.ruri_num,
+        l.target,
+        l.caps,
+        l.realm,
+    ]
+    .iter()
+    .chain(&l.corr)
+    {
+        p.u64(*v);
+    }
+}
+
+/// The retry evidence of a 3xx, 401 or 407, or its absence.
+fn put_reply(p: &mut super::codec::Put<'_>, reply: Option<&super::linkkeys::ReplyKeys>) {
+    let Some(r) = reply else {
+        return p.u8(0);
+    };
+    p.u8(1);
+    for list in [&r.contacts, &r.realms] {
+        p.u32(list.len() as u32);
+        list.iter().for_each(|&v| p.u64(v));
+    }
+}
+
+/// [`Capture`] as [`SipRecord::encode`] writes it.
+fn get_capture(g: &mut super::codec::Get<'_>) -> Option<Capture> {
+    Some(Capture {
+        file: g.u32()?,
+        frame: g.u64()?,
+        seq: g.u32()?,
+        ts_ns: g.i64()?,
+        src: g.addr()?,
+        dst: g.addr()?,
+    })
+}
+
+/// [`put_link`]'s bytes read back: `None` when they hold no link keys.
+fn get_link(g: &mut super::codec::Get<'_>) -> Option<Option<Box<super::linkkeys::LinkKeys>>> {
+    match g.u8()? {
+        0 => Some(None),
+        1 => {
+            let mut v = [0u64; 12];
+            for x in &mut v {
+                *x = g.u64()?;
+            }
+            Some(Some(Box::new(super::linkkeys::LinkKeys {
+                from: v[0],
+                to: v[1],
+                from_id: v[2],
+                to_id: v[3],
+                ruri_user: v[4],
+                ruri_num: v[5],
+                target: v[6],
+                caps: v[7],
+                realm: v[8],
+                corr: [v[9], v[10], v[11]],
+            })))
+        }
+        _ => None,
+    }
+}
+
+/// [`put_reply`]'s bytes read back.
+fn get_reply(g: &mut super::codec::Get<'_>) -> Option<Option<Box<super::linkkeys::ReplyKeys>>> {
+    match g.u8()? {
+        0 => Some(None),
+        1 => {
+            let mut lists: [Vec<u64>; 2] = Default::default();
+            for list in &mut lists {
+                let n = g.u32()? as usize;
+                for _ in 0..n {
+                    list.push(g.u64()?);
+                }
+            }
+            let [contacts, realms] = lists;
+            Some(Some(Box::new(super::linkkeys::ReplyKeys {
+                contacts: contacts.into(),
+                realms: realms.into(),
+            })))
+        }
+        _ => None,
+    }
+}
+
+/// The text and its field spans, checked to lie within it.
+fn get_text(g: &mut super::codec::Get<'_>) -> Option<(Box<str>, Spans)> {
+    let text: Box<str> = g.str()?.into();
+    let mut spans = [Span::NONE; FIELDS];
+    for s in &mut spans {
+        *s = Span {
+            start: g.u32()?,
+            end: g.u32()?,
+        };
+        let present = s.start != u32::MAX;
+        if present && (s.start > s.end || s.end as usize > text.len()) {
+            return None;
+        }
+    }
+    let spans = Spans::pack(&spans, text.len());
+    Some((text, spans))
 }
 
 #[cfg(test)]
