@@ -748,27 +748,11 @@ impl Deframer {
         let text = h.opcode == OP_TEXT;
         let held = (self.carriers.len() * CARRIER_COST) as u64;
         if h.len.saturating_add(held) > max {
-            self.anomaly(
-                self.hdr_carrier,
-                "ws_message_too_large",
-                format!(
-                    "a {}-byte frame exceeds the {max}-byte message cap: its bytes \
-                     are skipped{}",
-                    h.len,
-                    if h.fin {
-                        ""
-                    } else {
-                        ", and the fragments that follow it"
-                    }
-                ),
-                out,
+            let why = format!(
+                "a {}-byte frame exceeds the {max}-byte message cap: its bytes are skipped",
+                h.len
             );
-            self.drop_message();
-            self.msg = (!h.fin).then_some(Msg {
-                text,
-                dropping: true,
-                carrier: self.hdr_carrier,
-            });
+            self.skip_message(h, text, "ws_message_too_large", why, out);
             return Some(Kind::Skip);
         }
         if h.fin && h.len <= rest.len() as u64 {
@@ -798,6 +782,31 @@ impl Deframer {
             carrier: self.hdr_carrier,
         });
         Some(Kind::Keep)
+    }
+
+    /// A frame whose bytes are skipped (anomaly `id`, `why`): the message
+    /// it belongs to is dropped, and the fragments that follow it are
+    /// skipped too.
+    fn skip_message(
+        &mut self,
+        h: &Header,
+        text: bool,
+        id: &'static str,
+        why: String,
+        out: &mut Out<'_>,
+    ) {
+        let rest = if h.fin {
+            ""
+        } else {
+            ", and the fragments that follow it"
+        };
+        self.anomaly(self.hdr_carrier, id, format!("{why}{rest}"), out);
+        self.drop_message();
+        self.msg = (!h.fin).then_some(Msg {
+            text,
+            dropping: true,
+            carrier: self.hdr_carrier,
+        });
     }
 
     /// A data frame while a fragmented message is open: that message is
@@ -835,26 +844,11 @@ impl Deframer {
         let max = self.limits.max_message_bytes as u64;
         match self.msg {
             None => {
-                self.anomaly(
-                    self.hdr_carrier,
-                    "ws_orphan_continuation",
-                    format!(
-                        "a continuation frame ({} bytes) with no message started: skipped{}",
-                        h.len,
-                        if h.fin {
-                            ""
-                        } else {
-                            ", and the fragments that follow it"
-                        }
-                    ),
-                    out,
+                let why = format!(
+                    "a continuation frame ({} bytes) with no message started: skipped",
+                    h.len
                 );
-                self.drop_message();
-                self.msg = (!h.fin).then_some(Msg {
-                    text: false,
-                    dropping: true,
-                    carrier: self.hdr_carrier,
-                });
+                self.skip_message(h, false, "ws_orphan_continuation", why, out);
                 Kind::Skip
             }
             Some(m) if m.dropping => {
@@ -1402,6 +1396,52 @@ Sec-WebSocket-Protocol: sip\r\n\r\n";
         let (a, b) = wire.split_at(30_000);
         let evs = feed(&mut d, &[(a, 1), (b, 2)]);
         assert_eq!(evs, [msg(false, &payload, 2, &[1, 2])]);
+    }
+
+    /// The details of a skipped frame: why, and whether the fragments
+    /// after it are skipped too.
+    #[test]
+    fn a_skipped_frame_says_why_and_whether_fragments_follow() {
+        let details = |wire: &[u8]| {
+            let mut d = plain();
+            let mut got = Vec::new();
+            d.data(wire, 1, 1000, 1, &mut |e| {
+                if let WsEvent::Anomaly { id, detail, .. } = e {
+                    got.push((id, detail));
+                }
+            });
+            got
+        };
+        // A continuation (opcode 0) with nothing started, final and not.
+        assert_eq!(
+            details(&[0x80, 0x01, b'x']),
+            [(
+                "ws_orphan_continuation",
+                "a continuation frame (1 bytes) with no message started: skipped".to_string()
+            )]
+        );
+        assert_eq!(
+            details(&[0x00, 0x01, b'x']),
+            [(
+                "ws_orphan_continuation",
+                "a continuation frame (1 bytes) with no message started: skipped, and the \
+                 fragments that follow it"
+                    .to_string()
+            )]
+        );
+        // A first fragment (binary, not final) over the cap.
+        let cap = WsLimits::default().max_message_bytes;
+        let header = [0x02, 0x7f, 0, 0, 0, 0, 0x05, 0xf5, 0xe1, 0x00];
+        assert_eq!(
+            details(&header),
+            [(
+                "ws_message_too_large",
+                format!(
+                    "a 100000000-byte frame exceeds the {cap}-byte message cap: its bytes are \
+                     skipped, and the fragments that follow it"
+                )
+            )]
+        );
     }
 
     #[test]
