@@ -376,27 +376,10 @@ pub fn run_records(
     };
     let opened = open_all(&cfg.inputs)?;
     let routes = match routes {
-        Some(p) => {
-            let w0 = i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX);
-            let names: Vec<String> = opened.iter().map(|o| o.facts.file.clone()).collect();
-            Some(Routes::load_for(p, w0, &names)?)
-        }
+        Some(p) => Some(load_routes(cfg, p, &opened)?),
         None => None,
     };
-    let inputs: Vec<Input> = opened
-        .iter()
-        .map(|o| Input {
-            display: o.facts.file.clone(),
-            path: o.path.clone(),
-        })
-        .collect();
-    let files: Vec<Input> = opened
-        .iter()
-        .map(|o| Input {
-            display: o.path.to_string_lossy().into_owned(),
-            path: o.path.clone(),
-        })
-        .collect();
+    let (inputs, files) = inputs_of(&opened);
     let failed: Mutex<Option<Error>> = Mutex::new(None);
     let keep = |k: u64| partition.is_none_or(|(p, n)| partition_of(k, n) == p);
     // The home of row (frame, seq, key) of input i, when it is kept.
@@ -407,46 +390,18 @@ pub fn run_records(
         };
         keep(home).then_some(home)
     };
-    // Records carry no ladder styles of their own (`Wants`): the ladder store
-    // takes them from the records it is handed.
     let produce = |i: usize,
                    store: &AnomalyStore,
                    _: &super::digest::Wants,
                    emit: &mut (dyn FnMut(Found) + Send)| {
-        let o = &opened[i];
-        store.add_rows(
-            i as u32,
-            o.facts.anomalies.iter().map(|a| Row {
-                file: i as u32,
-                first: a.first,
-                last: a.last,
-                count: a.count,
-                kind: intern(&a.kind),
-                detail: a.detail.clone(),
-            }),
-        );
-        let r = read::read(
-            &o.path,
-            i as u32,
-            &|f, s, k| select(i, f, s, k),
-            &mut |rec| {
-                // `tcp` only orders the TCP segments of per-session pcaps,
-                // which records cannot give (no --pcap-dir with --records).
-                emit(Found {
-                    rec,
-                    tcp: false,
-                    ladder: None,
-                    row: None,
-                })
-            },
-        );
-        if let Err(e) = r {
+        let select = |f, s, k| select(i, f, s, k);
+        if let Err(e) = produce_file(&opened[i], i as u32, store, &select, emit) {
             failed
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get_or_insert(e);
         }
-        file_result(&o.facts)
+        file_result(&opened[i].facts)
     };
     let src = Source {
         inputs: &inputs,
@@ -459,6 +414,72 @@ pub fn run_records(
             Some(e) => Err(e),
             None => Ok(s),
         }
+    })
+}
+
+/// The routes of `route-records` at `path`, checked against the policy's
+/// W0 and the inputs `opened`, with each input's index in them.
+fn load_routes(
+    cfg: &Config,
+    path: &Path,
+    opened: &[read::Opened],
+) -> Result<(Routes, Vec<u32>), Error> {
+    let w0 = i64::try_from(cfg.policy.window_ns()).unwrap_or(i64::MAX);
+    let names: Vec<String> = opened.iter().map(|o| o.facts.file.clone()).collect();
+    Routes::load_for(path, w0, &names)
+}
+
+/// The inputs as the reports name them (the captures the records came
+/// from) and as the run reads them (the records files).
+fn inputs_of(opened: &[read::Opened]) -> (Vec<Input>, Vec<Input>) {
+    let inputs = opened
+        .iter()
+        .map(|o| Input {
+            display: o.facts.file.clone(),
+            path: o.path.clone(),
+        })
+        .collect();
+    let files = opened
+        .iter()
+        .map(|o| Input {
+            display: o.path.to_string_lossy().into_owned(),
+            path: o.path.clone(),
+        })
+        .collect();
+    (inputs, files)
+}
+
+/// Input `i`, opened as `o`: its stored anomalies into `store`, then every
+/// record that `select` keeps to `emit`. Records carry no ladder styles of
+/// their own (`Wants`): the ladder store takes them from the records it is
+/// handed.
+fn produce_file(
+    o: &read::Opened,
+    i: u32,
+    store: &AnomalyStore,
+    select: &dyn Fn(u64, u32, u64) -> Option<u64>,
+    emit: &mut (dyn FnMut(Found) + Send),
+) -> Result<(), Error> {
+    store.add_rows(
+        i,
+        o.facts.anomalies.iter().map(|a| Row {
+            file: i,
+            first: a.first,
+            last: a.last,
+            count: a.count,
+            kind: intern(&a.kind),
+            detail: a.detail.clone(),
+        }),
+    );
+    read::read(&o.path, i, select, &mut |rec| {
+        // `tcp` only orders the TCP segments of per-session pcaps, which
+        // records cannot give (no --pcap-dir with --records).
+        emit(Found {
+            rec,
+            tcp: false,
+            ladder: None,
+            row: None,
+        })
     })
 }
 
