@@ -153,68 +153,18 @@ where
     P: Fn(usize, &mut (dyn FnMut(T) + Send)) -> R + Sync,
     C: FnMut(usize, T),
 {
-    let n = first_ts.len();
     let window = opts.reorder_window_ns.max(0);
-    let batch = opts.batch.max(1);
-    let floors: Vec<i64> = first_ts
-        .iter()
-        .map(|h| h.map_or(i64::MIN, |t| t.saturating_sub(window)))
-        .collect();
-    // The order in which files become needed (and are started).
-    let mut need_order: Vec<usize> = (0..n).collect();
-    need_order.sort_by_key(|&i| (floors[i], i));
+    let mut plan = Plan::new(first_ts, window);
     let produce = &produce;
-
     thread::scope(|s| {
-        let mut files = Files {
-            rx: (0..n).map(|_| None).collect(),
-            back: (0..n).map(|_| None).collect(),
-            handle: (0..n).map(|_| None).collect(),
-            result: (0..n).map(|_| None).collect(),
-            cur: (0..n).map(|_| VecDeque::new()).collect(),
-        };
-        let mut started = 0; // prefix of need_order with a thread
-        let mut needed = 0; // prefix of need_order in the merge
+        let mut files = Files::new(first_ts.len());
         // Heads of the needed files whose stream has not ended: (m, file).
         let mut heads: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
         loop {
-            while needed < n {
-                let j = need_order[needed];
-                let must = match heads.peek() {
-                    None => true,
-                    Some(&Reverse(head)) => (floors[j], j) < head,
-                };
-                if !must {
-                    break;
+            while let Some(j) = plan.next_needed(heads.peek().map(|r| r.0)) {
+                while let Some(i) = plan.next_to_start(opts.prefetch) {
+                    files.start(s, i, plan.floors[i], window, opts, produce);
                 }
-                let want = (needed + 1).saturating_add(opts.prefetch).min(n);
-                while started < want {
-                    let i = need_order[started];
-                    let (tx, rx) = sync_channel(opts.channel_batches);
-                    // Emptied batches go back to be filled again.
-                    let (back_tx, back) = sync_channel(opts.channel_batches + 1);
-                    let floor = floors[i];
-                    let h = s.spawn(move || {
-                        let mut out = Batches {
-                            tx,
-                            back,
-                            buf: VecDeque::with_capacity(batch),
-                            batch,
-                            closed: false,
-                        };
-                        let mut reorder = Reorder::new(window, floor);
-                        let r = produce(i, &mut |rec| reorder.push(rec, &mut out));
-                        reorder.finish(&mut out);
-                        out.flush();
-                        drop(out); // end of stream, before the result is returned
-                        r
-                    });
-                    files.rx[i] = Some(rx);
-                    files.back[i] = Some(back_tx);
-                    files.handle[i] = Some(h);
-                    started += 1;
-                }
-                needed += 1;
                 if let Some(m) = files.head(j) {
                     heads.push(Reverse((m, j)));
                 }
@@ -236,6 +186,61 @@ where
     })
 }
 
+/// Which file the merge needs next, and which files are started: files
+/// become needed in the order of their floors, and each needed file starts
+/// with up to `prefetch` files after it.
+struct Plan {
+    /// Each file's floor: its first timestamp less the window.
+    floors: Vec<i64>,
+    /// The order in which files become needed (and are started).
+    need_order: Vec<usize>,
+    /// Prefix of `need_order` with a thread.
+    started: usize,
+    /// Prefix of `need_order` in the merge.
+    needed: usize,
+}
+
+impl Plan {
+    fn new(first_ts: &[Option<i64>], window: i64) -> Plan {
+        let floors: Vec<i64> = first_ts
+            .iter()
+            .map(|h| h.map_or(i64::MIN, |t| t.saturating_sub(window)))
+            .collect();
+        let mut need_order: Vec<usize> = (0..floors.len()).collect();
+        need_order.sort_by_key(|&i| (floors[i], i));
+        Plan {
+            floors,
+            need_order,
+            started: 0,
+            needed: 0,
+        }
+    }
+
+    /// The next file the merge needs, given the smallest head `(m, file)`
+    /// of the files in it: one whose floor comes before that head (every
+    /// remaining file when there is no head).
+    fn next_needed(&mut self, head: Option<(i64, usize)>) -> Option<usize> {
+        let j = *self.need_order.get(self.needed)?;
+        if head.is_some_and(|h| (self.floors[j], j) >= h) {
+            return None;
+        }
+        self.needed += 1;
+        Some(j)
+    }
+
+    /// The next file to start: the needed ones, and `prefetch` beyond them.
+    fn next_to_start(&mut self, prefetch: usize) -> Option<usize> {
+        let want = self
+            .needed
+            .saturating_add(prefetch)
+            .min(self.need_order.len());
+        (self.started < want).then(|| {
+            self.started += 1;
+            self.need_order[self.started - 1]
+        })
+    }
+}
+
 /// One channel message: records with their merge times, in release order.
 /// Emptied by the merger and sent back, so that a file's batches are
 /// allocated once (`channel_batches` + 2 of them), not one per message.
@@ -251,6 +256,56 @@ struct Files<'scope, T, R> {
     result: Vec<Option<R>>,
     /// The batch being merged: `(merge time, record)`.
     cur: Vec<Batch<T>>,
+}
+
+impl<'scope, T: Send + 'scope, R: Send + 'scope> Files<'scope, T, R> {
+    fn new(n: usize) -> Self {
+        Files {
+            rx: (0..n).map(|_| None).collect(),
+            back: (0..n).map(|_| None).collect(),
+            handle: (0..n).map(|_| None).collect(),
+            result: (0..n).map(|_| None).collect(),
+            cur: (0..n).map(|_| VecDeque::new()).collect(),
+        }
+    }
+
+    /// Starts file `i`'s producer on a thread of its own: its records go
+    /// through a reorder buffer of `window` above `floor`, in batches.
+    fn start<'env, P>(
+        &mut self,
+        s: &'scope thread::Scope<'scope, 'env>,
+        i: usize,
+        floor: i64,
+        window: i64,
+        opts: &MergeOptions,
+        produce: &'scope P,
+    ) where
+        P: Fn(usize, &mut (dyn FnMut(T) + Send)) -> R + Sync,
+        T: Timed,
+    {
+        let (tx, rx) = sync_channel(opts.channel_batches);
+        // Emptied batches go back to be filled again.
+        let (back_tx, back) = sync_channel(opts.channel_batches + 1);
+        let batch = opts.batch.max(1);
+        let h = s.spawn(move || {
+            let mut out = Batches {
+                tx,
+                back,
+                buf: VecDeque::with_capacity(batch),
+                batch,
+                closed: false,
+            };
+            let mut reorder = Reorder::new(window, floor);
+            let r = produce(i, &mut |rec| reorder.push(rec, &mut out));
+            reorder.finish(&mut out);
+            out.flush();
+            drop(out); // end of stream, before the result is returned
+            r
+        });
+        self.rx[i] = Some(rx);
+        self.back[i] = Some(back_tx);
+        self.handle[i] = Some(h);
+    }
 }
 
 impl<T, R> Files<'_, T, R> {
