@@ -1783,38 +1783,87 @@ mod tests {
         assert_eq!(ids(&finish(r)).len(), 8);
     }
 
+    /// A xorshift32 generator: the random tests' fixed, repeatable choices.
+    struct XorShift(u32);
+
+    impl XorShift {
+        /// The next value below `n`.
+        fn below(&mut self, n: u32) -> u32 {
+            let x = &mut self.0;
+            *x ^= *x << 13;
+            *x ^= *x >> 17;
+            *x ^= *x << 5;
+            *x % n
+        }
+    }
+
     /// Random traffic: messages of 1 to 4 fragments on 3 streams (DATA
     /// ordered and unordered, or interleaved I-DATA), TSNs in sequence;
     /// chunks sent 1 to 3 per packet, shuffled a little, some twice, some
     /// never. Every message delivered is one that was sent, once; every
     /// frame a message lists is new in exactly one message.
     fn random_traffic(interleaved: bool) {
+        let mut rnd = XorShift(0x2545f491);
+        let (sent, mut chunks) = random_chunks(interleaved, &mut rnd);
+        for i in 0..chunks.len() - 1 {
+            if rnd.below(4) == 0 {
+                chunks.swap(i, i + 1);
+            }
+        }
         let mut r = Reassembler::new(SctpLimits {
             max_pending_bytes_per_assoc: 16 << 10,
             ..SctpLimits::default()
         });
-        let mut x = 0x2545f491u32;
-        let mut rnd = move |n: u32| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x % n
+        let (mut listed, mut new) = (HashSet::new(), Vec::new());
+        let mut delivered = HashSet::new();
+        let mut out = |e: SctpEvent<'_>| {
+            if let SctpEvent::Message {
+                ppid,
+                bytes,
+                frames,
+                new_frames,
+                ..
+            } = e
+            {
+                assert_eq!(bytes, sent[ppid as usize], "message {ppid}");
+                assert!(delivered.insert(ppid), "message {ppid} delivered twice");
+                listed.extend(frames.iter().copied());
+                new.extend_from_slice(new_frames);
+            }
         };
-        // (id, stream, unordered, fragments): a message being sent.
+        send_lossy(&mut r, &chunks, &mut rnd, &mut out);
+        r.finish(&mut |_| {});
+        let unique: HashSet<u64> = new.iter().copied().collect();
+        assert_eq!(unique.len(), new.len(), "no frame is new twice");
+        assert_eq!(unique, listed, "every listed frame is new once");
+        assert!(delivered.len() > sent.len() / 2, "{}", delivered.len());
+    }
+
+    /// 3,000 messages of 1 to 4 fragments on 3 streams, in TSN order:
+    /// the bytes of each message, and the chunks that carry them. With
+    /// `interleaved`, up to 3 messages are sent at once, as I-DATA.
+    fn random_chunks(interleaved: bool, rnd: &mut XorShift) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let mut sent: Vec<Vec<u8>> = Vec::new();
+        // (id, stream, unordered, fragment, fragments): a message being sent.
         let mut active: Vec<(u32, u16, bool, u32, u32)> = Vec::new();
         let mut chunks = Vec::new();
         let mut tsn = 7u32;
         while sent.len() < 3000 || !active.is_empty() {
             if sent.len() < 3000
-                && (active.is_empty() || (interleaved && active.len() < 3 && rnd(2) == 0))
+                && (active.is_empty() || (interleaved && active.len() < 3 && rnd.below(2) == 0))
             {
                 let id = sent.len() as u32;
                 sent.push(Vec::new());
-                active.push((id, rnd(3) as u16, rnd(3) == 0, 0, 1 + rnd(4)));
+                active.push((
+                    id,
+                    rnd.below(3) as u16,
+                    rnd.below(3) == 0,
+                    0,
+                    1 + rnd.below(4),
+                ));
             }
             let a = if interleaved {
-                rnd(active.len() as u32) as usize
+                rnd.below(active.len() as u32) as usize
             } else {
                 0
             };
@@ -1841,59 +1890,43 @@ mod tests {
                 active[a].3 += 1;
             }
         }
-        for i in 0..chunks.len() - 1 {
-            if rnd(4) == 0 {
-                chunks.swap(i, i + 1);
-            }
-        }
-        let (mut listed, mut new) = (HashSet::new(), Vec::new());
-        let mut delivered = HashSet::new();
-        let mut frame = 0;
-        let mut i = 0;
+        (sent, chunks)
+    }
+
+    /// Sends `chunks` 1 to 3 per packet, one packet a frame; a tenth of
+    /// the packets lose their last chunk, and a tenth carry again the chunk
+    /// sent five before. Checks the reassembler after every packet.
+    fn send_lossy(
+        r: &mut Reassembler,
+        chunks: &[Vec<u8>],
+        rnd: &mut XorShift,
+        out: &mut dyn FnMut(SctpEvent<'_>),
+    ) {
+        let (src, dst) = (A.parse().unwrap(), Z.parse().unwrap());
+        let (mut frame, mut i) = (0, 0);
         while i < chunks.len() {
-            let k = (1 + rnd(3) as usize).min(chunks.len() - i);
+            let k = (1 + rnd.below(3) as usize).min(chunks.len() - i);
             let mut group: Vec<Vec<u8>> = chunks[i..i + k].to_vec();
-            if rnd(10) == 0 {
+            if rnd.below(10) == 0 {
                 group.pop(); // lost
             }
-            if rnd(10) == 0 {
+            if rnd.below(10) == 0 {
                 group.push(chunks[i.saturating_sub(5)].clone()); // retransmitted
             }
             i += k;
             frame += 1;
             let p = pkt(1, &group);
-            let mut out = |e: SctpEvent<'_>| {
-                if let SctpEvent::Message {
-                    ppid,
-                    bytes,
-                    frames,
-                    new_frames,
-                    ..
-                } = e
-                {
-                    assert_eq!(bytes, sent[ppid as usize], "message {ppid}");
-                    assert!(delivered.insert(ppid), "message {ppid} delivered twice");
-                    listed.extend(frames.iter().copied());
-                    new.extend_from_slice(new_frames);
-                }
-            };
-            let (src, dst) = (A.parse().unwrap(), Z.parse().unwrap());
             r.packet(
                 TunnelPath::default(),
                 src,
                 dst,
                 &p,
                 At { frame, ts_ns: 0 },
-                &mut out,
+                out,
             )
             .unwrap();
             r.check();
         }
-        r.finish(&mut |_| {});
-        let unique: HashSet<u64> = new.iter().copied().collect();
-        assert_eq!(unique.len(), new.len(), "no frame is new twice");
-        assert_eq!(unique, listed, "every listed frame is new once");
-        assert!(delivered.len() > sent.len() / 2, "{}", delivered.len());
     }
 
     #[test]
