@@ -428,23 +428,10 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
             }
         }
     };
-    let show = inputs.is_some()
-        && match a.progress {
-            Progress::Always => true,
-            Progress::Never => false,
-            Progress::Auto => std::io::stderr().is_terminal(),
-        };
-    // The bar counts the bytes of the files as they are on disk.
-    let counter = show.then(sipaudit::capture::ByteCounter::default);
-    let display = counter.as_ref().map(|c| {
-        let total = inputs
-            .iter()
-            .flatten()
-            .filter_map(|i| std::fs::metadata(&i.path).ok())
-            .map(|m| m.len())
-            .sum();
-        progress::start(total, c.clone(), std::io::stderr().is_terminal())
-    });
+    let (counter, display) = match &inputs {
+        Some(inputs) => progress_bar(a.progress, inputs),
+        None => (None, None),
+    };
     let cfg = Config {
         inputs: a.inputs,
         out_dir: a.out,
@@ -479,6 +466,35 @@ fn analyze(a: AnalyzeArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The progress bar of `analyze` over `inputs` when `--progress` asks for
+/// it (by default, when stderr is a terminal): the byte counter the readers
+/// advance, and the bar that shows it. The bar counts the bytes of the
+/// files as they are on disk.
+fn progress_bar(
+    when: Progress,
+    inputs: &[pipeline::Input],
+) -> (
+    Option<sipaudit::capture::ByteCounter>,
+    Option<progress::Display>,
+) {
+    let show = match when {
+        Progress::Always => true,
+        Progress::Never => false,
+        Progress::Auto => std::io::stderr().is_terminal(),
+    };
+    if !show {
+        return (None, None);
+    }
+    let counter = sipaudit::capture::ByteCounter::default();
+    let total = inputs
+        .iter()
+        .filter_map(|i| std::fs::metadata(&i.path).ok())
+        .map(|m| m.len())
+        .sum();
+    let display = progress::start(total, counter.clone(), std::io::stderr().is_terminal());
+    (Some(counter), Some(display))
 }
 
 fn extract_records(a: ExtractRecordsArgs) -> ExitCode {
@@ -560,6 +576,8 @@ fn seconds_text(ns: u64) -> String {
     }
 }
 
+/// The run's summary on stderr: what was read, the sessions and verdicts,
+/// what the run had to spill, and how fast it went.
 fn print_summary(s: &RunSummary, cfg: &Config) {
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     eprintln!(
@@ -573,29 +591,61 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
         s.sip_messages,
         s.retransmissions
     );
-    let outcomes: Vec<String> = s.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    print_counts(s);
+    eprintln!("  policy: {}", cfg.policy.name());
+    print_spills(s);
+    if s.window_cut_failures > 0 {
+        // RETRY_WINDOW_CUT (rules.md §D.3 item 4): NO_RETRY is not certain.
+        eprintln!(
+            "  {} failures had less than {} s of capture after them: their retry may be missing",
+            s.window_cut_failures,
+            seconds_text(cfg.policy.window_ns())
+        );
+    }
+    for f in &s.failed_files {
+        eprintln!("  not read to its end: {f}");
+    }
+    if !s.anomalies.is_empty() {
+        eprintln!("  anomalies: {}", counts(&s.anomalies));
+    }
     eprintln!(
-        "  {} sessions{}{}",
-        s.sessions,
-        if outcomes.is_empty() { "" } else { ": " },
-        outcomes.join(", ")
+        "  {:.3} s, {:.0} packets/s, {:.1} MB/s; reports in {}",
+        secs,
+        s.packets as f64 / secs,
+        s.bytes as f64 / secs / 1e6,
+        cfg.out_dir.display()
     );
-    let verdicts: Vec<String> = s.verdicts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    if !verdicts.is_empty() {
-        eprintln!("  session verdicts: {}", verdicts.join(", "));
+}
+
+/// `name count` pairs, comma-separated.
+fn counts<K: std::fmt::Display, V: std::fmt::Display>(
+    c: impl IntoIterator<Item = (K, V)>,
+) -> String {
+    let list: Vec<String> = c.into_iter().map(|(k, v)| format!("{k} {v}")).collect();
+    list.join(", ")
+}
+
+/// [`counts`] of a list of pairs.
+fn pairs(c: &[(String, u64)]) -> String {
+    counts(c.iter().map(|(k, v)| (k, v)))
+}
+
+/// The sessions by outcome and verdict, and the capability failures by
+/// verdict.
+fn print_counts(s: &RunSummary) {
+    let sep = |c: &str| if c.is_empty() { "" } else { ": " };
+    let outcomes = pairs(&s.outcomes);
+    eprintln!("  {} sessions{}{outcomes}", s.sessions, sep(&outcomes));
+    if !s.verdicts.is_empty() {
+        eprintln!("  session verdicts: {}", pairs(&s.verdicts));
     }
     let failures: u64 = s.failure_verdicts.iter().map(|(_, v)| v).sum();
-    let fv: Vec<String> = s
-        .failure_verdicts
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    eprintln!(
-        "  {failures} capability failures{}{}",
-        if fv.is_empty() { "" } else { ": " },
-        fv.join(", ")
-    );
-    eprintln!("  policy: {}", cfg.policy.name());
+    let fv = pairs(&s.failure_verdicts);
+    eprintln!("  {failures} capability failures{}{fv}", sep(&fv));
+}
+
+/// What the run kept on disk for a while: cold sessions, sorted runs.
+fn print_spills(s: &RunSummary) {
     if s.cold_sessions > 0 {
         eprintln!(
             "  memory budget: {} waiting sessions were kept on disk for a while (--memory)",
@@ -614,32 +664,6 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
             s.anomaly_spill_runs
         );
     }
-    if s.window_cut_failures > 0 {
-        // RETRY_WINDOW_CUT (rules.md §D.3 item 4): NO_RETRY is not certain.
-        eprintln!(
-            "  {} failures had less than {} s of capture after them: their retry may be missing",
-            s.window_cut_failures,
-            seconds_text(cfg.policy.window_ns())
-        );
-    }
-    for f in &s.failed_files {
-        eprintln!("  not read to its end: {f}");
-    }
-    if !s.anomalies.is_empty() {
-        let list: Vec<String> = s
-            .anomalies
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
-        eprintln!("  anomalies: {}", list.join(", "));
-    }
-    eprintln!(
-        "  {:.3} s, {:.0} packets/s, {:.1} MB/s; reports in {}",
-        secs,
-        s.packets as f64 / secs,
-        s.bytes as f64 / secs / 1e6,
-        cfg.out_dir.display()
-    );
 }
 
 /// The exit status of a finished batch: 0 when every input was read to its
