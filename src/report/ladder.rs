@@ -468,11 +468,13 @@ pub fn svg(msgs: &[LadderMsg], marks: &[Mark]) -> Markup {
     }
 }
 
+/// Width of a host's lane in [`text`].
+const LANE: usize = 26;
+
 /// The ladder as fixed-width text, one message per line: the host legend,
 /// then `time  lanes  label  signals  mark`. With `colour`, failures are
 /// red, retries green and retransmissions dim (ANSI).
 pub fn text(msgs: &[LadderMsg], marks: &[Mark], colour: bool) -> String {
-    const W: usize = 26;
     let hosts = hosts(msgs);
     let mut out = String::new();
     for (i, (addr, agent)) in hosts.iter().enumerate() {
@@ -483,42 +485,14 @@ pub fn text(msgs: &[LadderMsg], marks: &[Mark], colour: bool) -> String {
     let t0 = msgs.first().map_or(0, |m| m.ts_ns);
     let mut head = format!("{:>10} ", "");
     for i in 0..hosts.len() {
-        head.push_str(&centre(&lane_name(i), W));
+        head.push_str(&centre(&lane_name(i), LANE));
     }
     out.push_str(head.trim_end());
     out.push('\n');
     for m in msgs {
         let col = |a: &str| hosts.iter().position(|h| h.0 == a).unwrap_or(0);
-        let (a, b) = (col(&m.src), col(&m.dst));
-        let mut lanes: Vec<char> = (0..hosts.len() * W)
-            .map(|p| if p % W == W / 2 { '|' } else { ' ' })
-            .collect();
-        let (ca, cb) = (a * W + W / 2, b * W + W / 2);
-        let (lo, hi) = (ca.min(cb), ca.max(cb));
-        for c in &mut lanes[lo + 1..hi] {
-            *c = '-';
-        }
-        if cb > ca {
-            lanes[cb - 1] = '>';
-        } else if cb < ca {
-            lanes[cb + 1] = '<';
-        }
-        let mut label = m.label();
-        if let Some(c) = m.cseq {
-            label.push_str(&format!(" ({c})"));
-        }
-        if hi > lo + 4 {
-            let room = hi - lo - 3;
-            let l: Vec<char> = clip(&label, room).chars().collect();
-            let start = lo + 2 + (room - l.len()) / 2;
-            lanes[start..start + l.len()].copy_from_slice(&l);
-            label.clear();
-        }
-        let mut line = format!(
-            "{:>10} {}",
-            rel(m.ts_ns, t0),
-            lanes.iter().collect::<String>()
-        );
+        let (lanes, label) = arrow(m, hosts.len(), col(&m.src), col(&m.dst));
+        let mut line = format!("{:>10} {lanes}", rel(m.ts_ns, t0));
         let line_end = line.trim_end().len();
         line.truncate(line_end);
         for extra in [label, m.signals()] {
@@ -527,27 +501,71 @@ pub fn text(msgs: &[LadderMsg], marks: &[Mark], colour: bool) -> String {
                 line.push_str(&extra);
             }
         }
-        let mark = mark_of(m, marks);
-        if let Some(k) = mark {
-            line.push_str("  <= ");
-            line.push_str(&k.text);
-        }
-        if m.retransmission {
-            line.push_str("  [retransmission]");
-        }
-        let code = match (mark.map(|k| &k.kind), m.is_failure(), m.retransmission) {
-            (_, _, true) => "2",
-            (Some(MarkKind::Retry), _, _) => "32",
-            (Some(MarkKind::Failure), _, _) | (None, true, _) => "31",
-            _ => "",
-        };
-        if colour && !code.is_empty() {
-            line = format!("\x1b[{code}m{line}\x1b[0m");
-        }
-        out.push_str(&line);
+        out.push_str(&finish_line(line, m, mark_of(m, marks), colour));
         out.push('\n');
     }
     out
+}
+
+/// The lanes of `n` hosts with message `m`'s arrow from lane `a` to lane
+/// `b`, its label written on the arrow when there is room; and the label
+/// when there is not (it then follows the lanes).
+fn arrow(m: &LadderMsg, n: usize, a: usize, b: usize) -> (String, String) {
+    const W: usize = LANE;
+    let mut lanes: Vec<char> = (0..n * W)
+        .map(|p| if p % W == W / 2 { '|' } else { ' ' })
+        .collect();
+    let (ca, cb) = (a * W + W / 2, b * W + W / 2);
+    let (lo, hi) = (ca.min(cb), ca.max(cb));
+    if ca == cb {
+        // Sent to its own address (a proxy looping a request back to
+        // itself): a loop beside the lane, as the SVG draws it; the label
+        // follows the lanes.
+        lanes[ca + 1..ca + 4].copy_from_slice(&['<', '-', '+']);
+    } else {
+        for c in &mut lanes[lo + 1..hi] {
+            *c = '-';
+        }
+        if cb > ca {
+            lanes[cb - 1] = '>';
+        } else {
+            lanes[cb + 1] = '<';
+        }
+    }
+    let mut label = m.label();
+    if let Some(c) = m.cseq {
+        label.push_str(&format!(" ({c})"));
+    }
+    if hi > lo + 4 {
+        let room = hi - lo - 3;
+        let l: Vec<char> = clip(&label, room).chars().collect();
+        let start = lo + 2 + (room - l.len()) / 2;
+        lanes[start..start + l.len()].copy_from_slice(&l);
+        label.clear();
+    }
+    (lanes.iter().collect(), label)
+}
+
+/// `line` with message `m`'s mark and retransmission note after it, in
+/// its ANSI colour when `colour` asks for one.
+fn finish_line(mut line: String, m: &LadderMsg, mark: Option<&Mark>, colour: bool) -> String {
+    if let Some(k) = mark {
+        line.push_str("  <= ");
+        line.push_str(&k.text);
+    }
+    if m.retransmission {
+        line.push_str("  [retransmission]");
+    }
+    let code = match (mark.map(|k| &k.kind), m.is_failure(), m.retransmission) {
+        (_, _, true) => "2",
+        (Some(MarkKind::Retry), _, _) => "32",
+        (Some(MarkKind::Failure), _, _) | (None, true, _) => "31",
+        _ => "",
+    };
+    if colour && !code.is_empty() {
+        line = format!("\x1b[{code}m{line}\x1b[0m");
+    }
+    line
 }
 
 /// `A`, `B`, ... `Z`, then `H27`, `H28`, ...
@@ -709,5 +727,25 @@ mod tests {
         assert!(lines[6].contains("<= retry H0 (1)"), "{t}");
         assert!(!t.contains('\x1b'));
         assert!(text(&msgs, &marks, true).contains("\x1b[31m"));
+    }
+
+    /// A message sent to its own address (six sessions of the public
+    /// corpus have one) is a loop beside its lane, with the label after the
+    /// lanes; `flow` used to panic on it (a lane range from 66 to 65).
+    #[test]
+    fn a_message_to_its_own_address_is_a_loop_beside_its_lane() {
+        let msgs = vec![
+            msg("a:1", "b:2", "REGISTER", None, 1),
+            msg("b:2", "b:2", "REGISTER", None, 2),
+            msg("b:2", "a:1", "REGISTER", Some(200), 3),
+        ];
+        let t = text(&msgs, &[], false);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 7, "{t}");
+        assert!(lines[5].ends_with("|<-+  REGISTER (1)"), "{t}");
+        assert!(!lines[5].contains("-->"), "{t}");
+        assert!(lines[6].contains("|<---200 REGISTER (1)-----|"), "{t}");
+        let s = svg(&msgs, &[]).into_string();
+        assert!(s.contains("h30 v10 h-30"), "the SVG's loop");
     }
 }
