@@ -362,9 +362,6 @@ fn write_rows(
     ids: &[Vec<u64>],
     dir: &Path,
 ) -> Result<(u64, Vec<report::written::Written>), Error> {
-    let s_id = column(report::SESSIONS_HEADER, "session");
-    let s_rel = column(report::SESSIONS_HEADER, "related_sessions");
-    let f_id = column(report::FAILURES_HEADER, "session");
     let mut sorted = spill::SortedRows::new(dir, super::spill_rows());
     let mut exp: Vec<Experience> = Vec::new();
     let mut sink = |_: &[u8], _: &[u8]| Ok(());
@@ -373,32 +370,11 @@ fn write_rows(
         entries(p, &mut |e| {
             let g = gid(e.id)
                 .ok_or_else(|| bad(&p.log, format!("session id {} out of range", e.id)))?;
-            let mut related: Vec<u64> = e.related.iter().filter_map(|&r| gid(r)).collect();
-            related.sort_unstable();
-            let related = related
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(";");
-            let fix = |mut c: Vec<String>| {
-                c[s_id] = g.to_string();
-                c[s_rel].clone_from(&related);
-                encoded(&c)
-            };
-            let mut failures = Vec::new();
-            for mut f in e.failures {
-                f[f_id] = g.to_string();
-                report::encode(&f, &mut failures);
-            }
             if let Some(x) = &e.experience {
                 exp.push(experience(&p.log, g, x)?);
             }
-            let rows = spill::Rows {
-                session: fix(e.row),
-                flagged: e.twin.map(fix),
-                failures,
-            };
-            sorted.insert((e.start, g), rows);
+            let start = e.start;
+            sorted.insert((start, g), renumbered(e, g, &gid));
             // Writes nothing (every start is later); spills when over limit.
             sorted
                 .flush(Some(i64::MIN), &mut sink)
@@ -406,6 +382,49 @@ fn write_rows(
         })?;
     }
     let inconsistent = crate::rules::inconsistent_experience(&exp);
+    let described = write_sorted(dir, sorted, &inconsistent)?;
+    Ok((inconsistent.len() as u64, described))
+}
+
+/// The rows of logged session `e` under its final id `g`, its related
+/// sessions' ids mapped by `gid` (those of another partition dropped),
+/// encoded.
+fn renumbered(e: Entry, g: u64, gid: &dyn Fn(u64) -> Option<u64>) -> spill::Rows {
+    let s_id = column(report::SESSIONS_HEADER, "session");
+    let s_rel = column(report::SESSIONS_HEADER, "related_sessions");
+    let f_id = column(report::FAILURES_HEADER, "session");
+    let mut related: Vec<u64> = e.related.iter().filter_map(|&r| gid(r)).collect();
+    related.sort_unstable();
+    let related = related
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(";");
+    let fix = |mut c: Vec<String>| {
+        c[s_id] = g.to_string();
+        c[s_rel].clone_from(&related);
+        encoded(&c)
+    };
+    let mut failures = Vec::new();
+    for mut f in e.failures {
+        f[f_id] = g.to_string();
+        report::encode(&f, &mut failures);
+    }
+    spill::Rows {
+        session: fix(e.row),
+        flagged: e.twin.map(fix),
+        failures,
+    }
+}
+
+/// sessions.csv and failures.csv from the rows of `sorted` (every row
+/// waited for the end: `flush` wrote none), the sessions of `inconsistent`
+/// flagged; the two files described.
+fn write_sorted(
+    dir: &Path,
+    sorted: spill::SortedRows,
+    inconsistent: &[u64],
+) -> Result<Vec<report::written::Written>, Error> {
     let mut sessions = RawCsv::create(dir, "sessions.csv", report::SESSIONS_HEADER)?;
     let mut failures = RawCsv::create(dir, "failures.csv", report::FAILURES_HEADER)?;
     let mut err = None;
@@ -423,13 +442,12 @@ fn write_rows(
     if let Some(e) = err {
         return Err(e);
     }
-    // Every row waited for the end (`flush` wrote none): no twins; the
-    // shared ending all the same.
-    let described = vec![
-        super::finish_sessions(sessions, twins, &inconsistent)?,
+    // No twins, since no row was written before the end; the shared
+    // ending all the same.
+    Ok(vec![
+        super::finish_sessions(sessions, twins, inconsistent)?,
         failures.finish()?,
-    ];
-    Ok((inconsistent.len() as u64, described))
+    ])
 }
 
 fn encoded(cells: &[String]) -> Vec<u8> {
