@@ -106,35 +106,9 @@ impl<P> Tracker<P> {
         for k in keys {
             self.unindex(k, p);
         }
-        // An N still free, and not the better candidate of another P whose
-        // window is still open: the strongest link wins, whichever window
-        // closes first.
-        let eligible: Vec<&(Id, Rule, f32)> = cands
-            .iter()
-            .filter(|&&(n, _, c)| {
-                self.attempts.get(&n).is_some_and(|a| {
-                    a.linked.is_none()
-                        && !a.more().offers.iter().any(|&(q, qc)| {
-                            q != p && qc > c && self.attempts.get(&q).is_some_and(|x| x.p_open)
-                        })
-                })
-            })
-            .collect();
-        // Highest confidence, then the earliest (candidates are in time order).
-        let mut chosen: Option<(Id, Rule, f32)> = None;
-        for &&(n, r, c) in &eligible {
-            if chosen.is_none_or(|(_, _, bc)| c > bc) {
-                chosen = Some((n, r, c));
-            }
-        }
-        // rules.md §J: ambiguous only when another eligible candidate's
-        // confidence is within 0.1 of the chosen one's (f32 slack included).
-        let ambiguous = chosen.is_some_and(|(cn, _, cc)| {
-            eligible
-                .iter()
-                .any(|&&(n, _, c)| n != cn && cc - c <= 0.1 + 1e-4)
-        });
-        if let Some((n, r, c)) = chosen {
+        let eligible = self.eligible(p, &cands);
+        let chosen = choose(&eligible);
+        if let Some((n, r, c, ambiguous)) = chosen {
             let pslot = self.attempts[&p].slot;
             let na = self.attempts.get_mut(&n).expect("attempt");
             na.linked = Some((p, r, c, ambiguous));
@@ -154,6 +128,25 @@ impl<P> Tracker<P> {
         let slot = self.attempts[&p].slot;
         let root = self.root_of(slot);
         self.timer(self.now.max(0), Timer::Idle, root);
+    }
+
+    /// The candidates of `p`'s window that may still be linked to it: an N
+    /// still free, and not the better candidate of another P whose window
+    /// is still open (the strongest link wins, whichever window closes
+    /// first).
+    fn eligible(&self, p: Id, cands: &[(Id, Rule, f32)]) -> Vec<(Id, Rule, f32)> {
+        cands
+            .iter()
+            .filter(|&&(n, _, c)| {
+                self.attempts.get(&n).is_some_and(|a| {
+                    a.linked.is_none()
+                        && !a.more().offers.iter().any(|&(q, qc)| {
+                            q != p && qc > c && self.attempts.get(&q).is_some_and(|x| x.p_open)
+                        })
+                })
+            })
+            .copied()
+            .collect()
     }
 
     /// N becomes the root of its own session once nothing can claim it.
@@ -306,5 +299,42 @@ pub(super) fn retry_evidence(
         }
         300..=399 => reply.is_some_and(|r| r.contacts.contains(&n.target)),
         _ => p.caps != n.caps,
+    }
+}
+
+/// The candidate a closing window links: the highest confidence, then the
+/// earliest (candidates are in time order); and whether the link is
+/// ambiguous (rules.md §J: another eligible candidate's confidence is
+/// within 0.1 of the chosen one's, f32 slack included).
+fn choose(eligible: &[(Id, Rule, f32)]) -> Option<(Id, Rule, f32, bool)> {
+    let mut chosen: Option<(Id, Rule, f32)> = None;
+    for &(n, r, c) in eligible {
+        if chosen.is_none_or(|(_, _, bc)| c > bc) {
+            chosen = Some((n, r, c));
+        }
+    }
+    let (cn, cr, cc) = chosen?;
+    let ambiguous = eligible
+        .iter()
+        .any(|&(n, _, c)| n != cn && cc - c <= 0.1 + 1e-4);
+    Some((cn, cr, cc, ambiguous))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_strongest_candidate_wins_then_the_earliest_and_near_ties_are_ambiguous() {
+        assert_eq!(choose(&[]), None);
+        let one = [(7, Rule::H1, 0.8)];
+        assert_eq!(choose(&one), Some((7, Rule::H1, 0.8, false)));
+        // Equal confidence: the earliest; within 0.1 of it: ambiguous.
+        let tie = [(3, Rule::H2, 0.6), (4, Rule::H1, 0.6)];
+        assert_eq!(choose(&tie), Some((3, Rule::H2, 0.6, true)));
+        let near = [(3, Rule::H2, 0.55), (4, Rule::H1, 0.65)];
+        assert_eq!(choose(&near), Some((4, Rule::H1, 0.65, true)));
+        let apart = [(3, Rule::H2, 0.5), (4, Rule::H1, 0.9)];
+        assert_eq!(choose(&apart), Some((4, Rule::H1, 0.9, false)));
     }
 }
