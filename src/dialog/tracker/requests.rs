@@ -168,9 +168,26 @@ impl<P> Tracker<P> {
             self.bye_after_lost_2xx(a, &rec, ft, tt);
         }
         self.note_cseq(&rec);
-        let tk = txn_key(&rec);
         // A new in-dialog transaction keeps its request: moved in below,
         // after its last read here (nothing before that reads `in_dialog`).
+        let keep = self.index_in_dialog(a, &rec);
+        if rec.method == Method::Prack {
+            self.match_prack(a, &rec, tt);
+        }
+        let slot = self.attempts[&a].slot;
+        self.assign(seq, slot, &rec);
+        if keep {
+            self.keep_in_dialog(a, rec);
+        } else {
+            self.release_held(&rec);
+        }
+    }
+
+    /// Indexes in-dialog request `rec`'s transaction under attempt `a`;
+    /// whether it is a new transaction whose request is to be kept (not an
+    /// ACK, not one already known).
+    fn index_in_dialog(&mut self, a: Id, rec: &SipRecord) -> bool {
+        let tk = txn_key(rec);
         let keep = rec.method != Method::Ack
             && !self.txns.contains_key(&tk)
             && !self.attempts[&a]
@@ -192,16 +209,13 @@ impl<P> Tracker<P> {
             .expect("attempt")
             .keys
             .push(IndexKey::Txn(tk));
-        if rec.method == Method::Prack {
-            self.match_prack(a, &rec, tt);
-        }
-        let slot = self.attempts[&a].slot;
-        self.assign(seq, slot, &rec);
-        if !keep {
-            self.release_held(&rec);
-            return;
-        }
-        // A held response may answer it: the transaction is kept first.
+        keep
+    }
+
+    /// Keeps new in-dialog transaction `rec` in attempt `a`, then releases
+    /// the responses held for it (a held response may answer it, so the
+    /// transaction is kept first).
+    fn keep_in_dialog(&mut self, a: Id, rec: SipRecord) {
         let (request, then) = if self.held.is_empty() {
             (rec, None)
         } else {
