@@ -406,67 +406,20 @@ impl Reassembler {
     pub fn segment(&mut self, seg: &Segment<'_>, out: &mut dyn FnMut(StreamEvent<'_>)) {
         let (ck, d) = ConnKey::of(&seg.key);
         if !self.conns.contains_key(&ck) {
-            if self.conns.len() >= self.limits.max_connections.max(1) {
-                self.evict(seg, out);
-            }
-            let id = self.next_id;
-            self.next_id += 1;
-            self.conns.insert(
-                ck,
-                Conn {
-                    id,
-                    last_ts: seg.ts_ns,
-                    dirs: [Dir::new(), Dir::new()],
-                },
-            );
+            self.open_conn(ck, seg, out);
         }
         let conn = self.conns.get_mut(&ck).expect("inserted above");
         let idle = seg.ts_ns.saturating_sub(conn.last_ts) > self.limits.idle_timeout_ns;
         conn.last_ts = conn.last_ts.max(seg.ts_ns);
         let keys = [ck.flow(0), ck.flow(1)];
-        let key = keys[d];
         let pool = &mut self.pool;
-
         if seg.rst {
-            if !seg.payload.is_empty() {
-                out(StreamEvent::Dropped {
-                    key,
-                    frame: seg.frame,
-                    id: "tcp_rst_payload",
-                    detail: format!("{} payload bytes on a RST ignored", seg.payload.len()),
-                });
-            }
-            for (i, dir) in conn.dirs.iter_mut().enumerate() {
-                end_dir(dir, keys[i], pool, seg.frame, "connection reset", out);
-            }
+            reset(conn, keys[d], keys, pool, seg, out);
             return;
         }
-
         if seg.syn && conn.dirs[d].isn != Some(seg.seq) {
-            let [a, b] = &conn.dirs;
-            let (this, other) = if d == 0 { (a, b) } else { (b, a) };
-            if this.phase != Phase::Fresh || other.phase == Phase::Closed {
-                // A new connection on the same addresses.
-                let ended = this.phase == Phase::Closed || other.phase == Phase::Closed;
-                if !ended && !idle {
-                    out(StreamEvent::Anomaly {
-                        key,
-                        frame: seg.frame,
-                        id: "tcp_unexpected_syn",
-                        detail: format!(
-                            "SYN with a new ISN {} on an open connection: taken as a new connection",
-                            seg.seq
-                        ),
-                    });
-                }
-                for (i, dir) in conn.dirs.iter_mut().enumerate() {
-                    end_dir(dir, keys[i], pool, seg.frame, "new connection", out);
-                    *dir = Dir::new();
-                }
-            }
-            conn.dirs[d].open(seg.seq.wrapping_add(1), Some(seg.seq));
+            syn(conn, d, keys, pool, seg, idle, out);
         }
-
         let [a, b] = &mut conn.dirs;
         let (dir, other) = if d == 0 { (a, b) } else { (b, a) };
         dir.last_frame = seg.frame;
@@ -476,12 +429,30 @@ impl Reassembler {
             seg.seq
         };
         if !seg.payload.is_empty() || seg.fin {
-            data(dir, key, pool, seg, data_seq, idle, out);
+            data(dir, keys[d], pool, seg, data_seq, idle, out);
         }
         if let Some(ack) = seg.ack {
             acked(other, keys[1 - d], pool, seg.frame, ack, out);
         }
         self.enforce_global(seg.frame, out);
+    }
+
+    /// A connection for `ck`, first seen in `seg`: the least recently used
+    /// one is evicted first when the table is full.
+    fn open_conn(&mut self, ck: ConnKey, seg: &Segment<'_>, out: &mut Out<'_>) {
+        if self.conns.len() >= self.limits.max_connections.max(1) {
+            self.evict(seg, out);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.conns.insert(
+            ck,
+            Conn {
+                id,
+                last_ts: seg.ts_ns,
+                dirs: [Dir::new(), Dir::new()],
+            },
+        );
     }
 
     /// Capture-time housekeeping, to call after each packet: gives up gaps
@@ -1051,6 +1022,66 @@ fn flush(
 }
 
 /// Ends the direction's stream: flushes it and reports the end.
+/// A RST (`seg`, in the direction of `key`): its payload is dropped, and
+/// both directions of `conn` end.
+fn reset(
+    conn: &mut Conn,
+    key: FlowKey,
+    keys: [FlowKey; 2],
+    pool: &mut Pool,
+    seg: &Segment<'_>,
+    out: &mut Out<'_>,
+) {
+    if !seg.payload.is_empty() {
+        out(StreamEvent::Dropped {
+            key,
+            frame: seg.frame,
+            id: "tcp_rst_payload",
+            detail: format!("{} payload bytes on a RST ignored", seg.payload.len()),
+        });
+    }
+    for (i, dir) in conn.dirs.iter_mut().enumerate() {
+        end_dir(dir, keys[i], pool, seg.frame, "connection reset", out);
+    }
+}
+
+/// A SYN with an ISN that direction `d` of `conn` does not have: on a
+/// connection already under way (or closed on the other side) it starts a
+/// new connection on the same addresses, ending both directions (an
+/// anomaly unless the old one had ended or was idle); then direction `d`
+/// opens at the ISN.
+fn syn(
+    conn: &mut Conn,
+    d: usize,
+    keys: [FlowKey; 2],
+    pool: &mut Pool,
+    seg: &Segment<'_>,
+    idle: bool,
+    out: &mut Out<'_>,
+) {
+    let [a, b] = &conn.dirs;
+    let (this, other) = if d == 0 { (a, b) } else { (b, a) };
+    if this.phase != Phase::Fresh || other.phase == Phase::Closed {
+        let ended = this.phase == Phase::Closed || other.phase == Phase::Closed;
+        if !ended && !idle {
+            out(StreamEvent::Anomaly {
+                key: keys[d],
+                frame: seg.frame,
+                id: "tcp_unexpected_syn",
+                detail: format!(
+                    "SYN with a new ISN {} on an open connection: taken as a new connection",
+                    seg.seq
+                ),
+            });
+        }
+        for (i, dir) in conn.dirs.iter_mut().enumerate() {
+            end_dir(dir, keys[i], pool, seg.frame, "new connection", out);
+            *dir = Dir::new();
+        }
+    }
+    conn.dirs[d].open(seg.seq.wrapping_add(1), Some(seg.seq));
+}
+
 fn end_dir(
     dir: &mut Dir,
     key: FlowKey,
