@@ -579,38 +579,23 @@ impl Ctx<'_, '_, '_> {
             }
             Err(e) => return Err(self.corrupt(0, format!("bad pcap file header: {e}"))),
         };
-        let mut big_endian = false;
-        let mut snaplen = 0u32;
-        let mut linktype = 0u32;
-        let mut nanos = false;
+        let mut head = PcapHead::default();
         loop {
             let pos = reader.consumed();
-            let res = reader.next();
-            let kind = match res {
+            let kind = match reader.next() {
                 Ok((consumed, block)) => {
                     match block {
                         PcapBlockOwned::LegacyHeader(h) => {
-                            big_endian = h.is_bigendian();
-                            snaplen = h.snaplen;
-                            linktype = h.network.0 as u32;
-                            nanos = h.is_nanosecond_precision();
-                            self.info.link_types.insert(linktype);
+                            head = PcapHead {
+                                big_endian: h.is_bigendian(),
+                                snaplen: h.snaplen,
+                                linktype: h.network.0 as u32,
+                                nanos: h.is_nanosecond_precision(),
+                            };
+                            self.info.link_types.insert(head.linktype);
                         }
                         PcapBlockOwned::Legacy(b) => {
-                            let limit = record_limit(snaplen);
-                            if b.caplen > limit {
-                                return Err(self.too_large(pos, b.caplen as u64, limit as u64));
-                            }
-                            let frac = if nanos {
-                                b.ts_usec as i64
-                            } else {
-                                b.ts_usec as i64 * 1_000
-                            };
-                            let ts = b.ts_sec as i64 * 1_000_000_000 + frac;
-                            if self
-                                .deliver(pos, ts, linktype, b.origlen, b.data)?
-                                .is_break()
-                            {
+                            if self.pcap_record(pos, &head, &b)?.is_break() {
                                 return Ok(());
                             }
                         }
@@ -625,29 +610,53 @@ impl Ctx<'_, '_, '_> {
                 }
                 Err(e) => ReaderErr::from(&e),
             };
-            // Peek at the record header at the head of the buffer.
-            let needed = {
-                let d = reader.data();
-                (d.len() >= 16).then(|| {
-                    let b = [d[8], d[9], d[10], d[11]];
-                    let caplen = if big_endian {
-                        u32::from_be_bytes(b)
-                    } else {
-                        u32::from_le_bytes(b)
-                    };
-                    let limit = record_limit(snaplen);
-                    if caplen > limit {
-                        Err(self.too_large(reader.consumed(), caplen as u64, limit as u64))
-                    } else {
-                        Ok(16 + caplen as usize)
-                    }
-                })
-            };
+            let needed = self.pcap_needed(reader.data(), reader.consumed(), &head);
             match self.on_reader_error(&mut reader, kind, needed)? {
                 Next::Again => continue,
                 Next::Done => return Ok(()),
             }
         }
+    }
+
+    /// Delivers pcap record `b` at offset `pos`, refused when it captured
+    /// more than the file's snaplen allows.
+    fn pcap_record(
+        &mut self,
+        pos: usize,
+        head: &PcapHead,
+        b: &pcap_parser::LegacyPcapBlock<'_>,
+    ) -> Result<ControlFlow<()>, Error> {
+        let limit = record_limit(head.snaplen);
+        if b.caplen > limit {
+            return Err(self.too_large(pos, b.caplen as u64, limit as u64));
+        }
+        let frac = if head.nanos {
+            b.ts_usec as i64
+        } else {
+            b.ts_usec as i64 * 1_000
+        };
+        let ts = b.ts_sec as i64 * 1_000_000_000 + frac;
+        self.deliver(pos, ts, head.linktype, b.origlen, b.data)
+    }
+
+    /// The bytes the record at the head of buffer `d` (at offset `at`)
+    /// needs, from its header's captured length; `None` before its header
+    /// is buffered, an error when the length is over the limit.
+    fn pcap_needed(&self, d: &[u8], at: usize, head: &PcapHead) -> Option<Result<usize, Error>> {
+        (d.len() >= 16).then(|| {
+            let b = [d[8], d[9], d[10], d[11]];
+            let caplen = if head.big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            };
+            let limit = record_limit(head.snaplen);
+            if caplen > limit {
+                Err(self.too_large(at, caplen as u64, limit as u64))
+            } else {
+                Ok(16 + caplen as usize)
+            }
+        })
     }
 
     fn read_pcapng(&mut self, stream: Box<dyn Read>) -> Result<(), Error> {
@@ -813,6 +822,16 @@ impl Ctx<'_, '_, '_> {
             }
         })
     }
+}
+
+/// What a pcap file header declares: byte order, snaplen, link type and
+/// timestamp precision.
+#[derive(Default)]
+struct PcapHead {
+    big_endian: bool,
+    snaplen: u32,
+    linktype: u32,
+    nanos: bool,
 }
 
 /// What a pcapng section has declared so far: its byte order and its
