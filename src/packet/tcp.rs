@@ -437,8 +437,8 @@ impl Reassembler {
         self.enforce_global(seg.frame, out);
     }
 
-    /// A connection for `ck`, first seen in `seg`: the least recently used
-    /// one is evicted first when the table is full.
+    /// A connection for `ck`, first seen in `seg`; when the table is full,
+    /// the least recently active eighth of the connections goes first.
     fn open_conn(&mut self, ck: ConnKey, seg: &Segment<'_>, out: &mut Out<'_>) {
         if self.conns.len() >= self.limits.max_connections.max(1) {
             self.evict(seg, out);
