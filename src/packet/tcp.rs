@@ -414,7 +414,7 @@ impl Reassembler {
         let keys = [ck.flow(0), ck.flow(1)];
         let pool = &mut self.pool;
         if seg.rst {
-            reset(conn, keys[d], keys, pool, seg, out);
+            reset(conn, d, keys, pool, seg, out);
             return;
         }
         if seg.syn && conn.dirs[d].isn != Some(seg.seq) {
@@ -1022,11 +1022,11 @@ fn flush(
 }
 
 /// Ends the direction's stream: flushes it and reports the end.
-/// A RST (`seg`, in the direction of `key`): its payload is dropped, and
-/// both directions of `conn` end.
+/// A RST (`seg`, in direction `d`): its payload is dropped, and both
+/// directions of `conn` end.
 fn reset(
     conn: &mut Conn,
-    key: FlowKey,
+    d: usize,
     keys: [FlowKey; 2],
     pool: &mut Pool,
     seg: &Segment<'_>,
@@ -1034,7 +1034,7 @@ fn reset(
 ) {
     if !seg.payload.is_empty() {
         out(StreamEvent::Dropped {
-            key,
+            key: keys[d],
             frame: seg.frame,
             id: "tcp_rst_payload",
             detail: format!("{} payload bytes on a RST ignored", seg.payload.len()),
