@@ -594,24 +594,10 @@ impl<P> Tracker<P> {
 
     /// Brings slot `s` back when it is cold.
     pub(super) fn thaw_slot(&mut self, s: Id) {
-        let Some(cold) = self.cold.as_mut() else {
+        let Some(t) = self.read_cold(s) else {
             return;
         };
-        let Some(blob) = cold.load(s) else {
-            return;
-        };
-        cold.thawed += 1;
-        let Some(t) = Self::decode_cold(s, &blob) else {
-            let path = cold.dir.join(&cold.stem);
-            cold.fail(
-                path,
-                std::io::Error::new(std::io::ErrorKind::InvalidData, "cold session unreadable"),
-                true,
-            );
-            return;
-        };
-        cold.attempt_slot.remove(&t.a);
-        cold.order.remove(&(t.slot.start_ns, s));
+        let cold = self.cold.as_mut().expect("read from it");
         for c in t.slot.call_ids.iter() {
             remove_from(&mut cold.by_call, call_key(c), s);
         }
@@ -635,6 +621,42 @@ impl<P> Tracker<P> {
         self.live.insert((t.slot.start_ns, s));
         self.slots.insert(s, t.slot);
         self.attempts.insert(a, t.attempt);
+    }
+
+    /// Brings back slot `s`, when it is cold, only to be finalised at once
+    /// at the end of the capture ([`Tracker::finish_some`]): its slot and
+    /// attempt, without its index keys. Those keys were its own (a session
+    /// goes cold only when alone under each) and finalising takes them out
+    /// again, and nothing looks for them after the end: the scanner burst's
+    /// 200,000 INVITEs were each put in five maps and taken out at once.
+    /// Its Call-ID and correlation keys stay in the cold index, pointing at
+    /// a session no longer there (a lookup of one finds nothing to load).
+    pub(super) fn thaw_to_finish(&mut self, s: Id) {
+        if let Some(t) = self.read_cold(s) {
+            self.slots.insert(s, t.slot);
+            self.attempts.insert(t.a, t.attempt);
+        }
+    }
+
+    /// Reads cold slot `s` back and takes it out of the order of cold
+    /// sessions and the attempts' map (a read that fails is the run's
+    /// error, and the session is lost).
+    fn read_cold(&mut self, s: Id) -> Option<Thawed> {
+        let cold = self.cold.as_mut()?;
+        let blob = cold.load(s)?;
+        cold.thawed += 1;
+        let Some(t) = Self::decode_cold(s, &blob) else {
+            let path = cold.dir.join(&cold.stem);
+            cold.fail(
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "cold session unreadable"),
+                true,
+            );
+            return None;
+        };
+        cold.attempt_slot.remove(&t.a);
+        cold.order.remove(&(t.slot.start_ns, s));
+        Some(t)
     }
 
     /// Brings back the session of slot or attempt `id` when it is cold.

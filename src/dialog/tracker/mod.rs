@@ -599,7 +599,7 @@ impl<P> Tracker<P> {
             roots.sort_unstable();
             roots.truncate(max);
             for &(_, s) in &roots {
-                self.thaw_slot(s);
+                self.thaw_to_finish(s);
             }
         }
         for &(_, s) in &roots {
