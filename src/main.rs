@@ -112,7 +112,7 @@ struct AnalyzeArgs {
     /// Output directory (created if missing). Its reports are replaced all at once when the run ends; a failed or killed run leaves them as they were; reports of sipaudit's names the run did not write are removed.
     #[arg(short, long, default_value = "sipaudit-out", value_name = "DIR")]
     out: PathBuf,
-    /// Threads (default: all available cores): each file being read has its own thread (at most N files ahead of need); session tracking runs as 16 partitions on the main thread, and from 3 on a pool of N threads one batch behind the routing of the next; from 2, finished sessions are evaluated on a thread of their own, at a lower priority; from 3, a file of 1 MiB or more is decoded in 4 lanes on N-1 threads (plain UDP spread over them), and from 4 a smaller one with N-3 helpers digesting its messages. Output is identical for every value.
+    /// Threads (default: all available cores): each file being read has its own thread (at most N files ahead of need); session tracking runs as 16 partitions on the main thread, and from 3 on a pool of N threads one batch behind the routing of the next (at 2 too while no session finishes: a capture's first seconds, a scanner burst); from 2, finished sessions are evaluated on a thread of their own, at a lower priority; from 3, a file of 1 MiB or more is decoded in 4 lanes on N-1 threads (plain UDP spread over them), and from 4 a smaller one with N-3 helpers digesting its messages. Output is identical for every value.
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
     /// Also write messages.csv (one row per SIP message; large).

@@ -421,7 +421,8 @@ fn tracking_for(cfg: &Config, jobs: usize, keep_messages: bool) -> track::Tracki
 /// --jobs N: one thread reads and decodes each file (or records file),
 /// this one routes the timeline to the tracking partitions and, for
 /// N < 3, runs them too (track.rs: from N = 3 on they run on a pool of N
-/// threads, one batch behind the routing); for N > 1 finished sessions
+/// threads, one batch behind the routing; at N = 2 on a pool of 2 while no
+/// session finishes); for N > 1 finished sessions
 /// are evaluated and written on a thread of their own (`RulesStage`); with
 /// N > 2 a file of 1 MiB or more is decoded in lanes on N - 1 threads
 /// (lanes.rs); a smaller one gets N - 3 helpers digesting its messages

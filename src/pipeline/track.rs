@@ -4,7 +4,8 @@
 //! Owns: sending each record to the partition of its home (the [`Router`]
 //! of router.rs decides the home: its partition key,
 //! [`crate::dialog::partition_key`], or a B2BUA leg's first leg's), running the partitions' [`Tracker`]s batch by batch (on a rayon
-//! pool from `--jobs` [`POOL_FROM_JOBS`] on, on this thread below it), numbering sessions
+//! pool from `--jobs` [`POOL_FROM_JOBS`] on; at `-j2` on a pool while no
+//! session finishes, [`QUIET_COLLECTIONS`], else on this thread), numbering sessions
 //! ([`Numbering`]) and merging what the partitions hand back into the one
 //! order of a single tracker: messages in feed order, finished sessions with
 //! their final ids. Never evaluates rules or writes a report (mod.rs does).
@@ -57,6 +58,22 @@ pub const PARTITIONS: usize = 16;
 /// scanner burst; peak RSS 5 to 13 MiB lower on each
 /// (docs/perf-history.md).
 pub const POOL_FROM_JOBS: usize = 3;
+
+/// At `-j2`, the partitions run on a pool of two while the rules stage has
+/// nothing to do: from the first batch, and again after this many
+/// collections in a row that finished no session. They come back to the
+/// calling thread at the first collection that finishes one.
+///
+/// A session finishes no sooner than 4 s of capture time after its first
+/// message, so every capture starts with the rules stage idle, and a
+/// scanner burst (lone INVITEs nobody answers, every one waiting for
+/// Timer B) keeps it idle until the end. There the rules stage's core is
+/// free and the calling thread, routing and tracking alone, was the
+/// longest path (scan10k-20s `-j2` at ac42bad: calling thread busy 100 %,
+/// decoding thread about 50 %, rules stage 0 % until the capture's end).
+/// Where sessions finish the rules stage takes that core, and a pool made
+/// three busy threads share two (docs/DESIGN.md, tenth stop).
+pub const QUIET_COLLECTIONS: u32 = 2;
 
 /// Records routed before the partitions run (and rows are collected).
 const BATCH: usize = 4096;
@@ -122,6 +139,22 @@ pub struct Tracking {
     /// Feed order of the next record.
     fed: u64,
     pool: Option<rayon::ThreadPool>,
+    /// Threads of the pool (0: none). Below [`POOL_FROM_JOBS`] it is
+    /// started when the partitions go to it and ended when they come back:
+    /// a pool that sat idle kept the memory its threads had allocated from
+    /// (mimalloc's heaps are per thread; 9 to 24 MiB more peak RSS on the
+    /// call captures, whose first seconds ran on it).
+    pool_threads: usize,
+    /// The pool runs every batch (`--jobs` [`POOL_FROM_JOBS`] on); below,
+    /// only while the rules stage is idle ([`QUIET_COLLECTIONS`]).
+    always_pool: bool,
+    /// The batch being routed goes to the pool (records wait in `batch`)
+    /// rather than straight to the partitions on this thread.
+    pooled: bool,
+    /// Collections in a row that finished no session.
+    quiet: u32,
+    /// Batches run on this thread and on the pool.
+    runs: [u64; 2],
     /// The batch running on the pool while the next one is routed
     /// (with a pool): the partitions come back through it, with the
     /// batch's last capture time.
@@ -197,6 +230,16 @@ impl Part {
     }
 }
 
+/// The tracking pool: `n` threads, or `None` when none can be started (the
+/// partitions then run on the calling thread).
+fn build_pool(n: usize) -> Option<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("sipaudit-track-{i}"))
+        .build()
+        .ok()
+}
+
 /// Marks a message's payload with what the tracker found (rules.md §A.2).
 fn mark(p: &mut Payload, repeat: bool) {
     if let Some(r) = p.row.as_mut() {
@@ -208,15 +251,9 @@ fn mark(p: &mut Payload, repeat: bool) {
 impl Tracking {
     /// A stage with W0 `w0_ns`, on `jobs` threads.
     pub fn new(w0_ns: i64, jobs: usize, keep_messages: bool) -> Tracking {
-        let pool = (jobs >= POOL_FROM_JOBS)
-            .then(|| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(jobs.min(PARTITIONS))
-                    .thread_name(|i| format!("sipaudit-track-{i}"))
-                    .build()
-                    .ok()
-            })
-            .flatten();
+        let always_pool = jobs >= POOL_FROM_JOBS;
+        let pool_threads = if jobs >= 2 { jobs.min(PARTITIONS) } else { 0 };
+        let pool = (jobs >= 2).then(|| build_pool(pool_threads)).flatten();
         Tracking {
             parts: (0..PARTITIONS)
                 .map(|i| Part {
@@ -233,7 +270,12 @@ impl Tracking {
             batched: 0,
             last_ts: i64::MIN,
             fed: 0,
+            pooled: pool.is_some(),
             pool,
+            pool_threads,
+            always_pool,
+            quiet: QUIET_COLLECTIONS,
+            runs: [0; 2],
             running: None,
             spare: None,
             numbering: Numbering::default(),
@@ -302,15 +344,14 @@ impl Tracking {
             None => rec.partition,
         };
         let p = partition_of(home, PARTITIONS);
-        match self.pool {
-            // Without a pool the batch would run on this thread anyway: the
-            // record goes to its partition now, while it is in the cache.
-            // Each partition sees the same pushes in the same order, and
-            // time runs on when the batch does ([`Part::run`]).
-            None => {
-                self.parts[p].tracker.push(rec, payload, mark);
-            }
-            Some(_) => self.batch[p].push((rec, payload)),
+        if self.pooled {
+            self.batch[p].push((rec, payload));
+        } else {
+            // The batch would run on this thread anyway: the record goes to
+            // its partition now, while it is in the cache. Each partition
+            // sees the same pushes in the same order, and time runs on when
+            // the batch does ([`Part::run`]).
+            self.parts[p].tracker.push(rec, payload, mark);
         }
         self.batched += 1;
         self.batched >= self.batch_size
@@ -325,11 +366,33 @@ impl Tracking {
     /// report.html's ladders are fed) while the partitions track this one.
     /// What `then` sees is what it would see right after that batch ran:
     /// the output does not change, only when it is written.
+    ///
+    /// Below [`POOL_FROM_JOBS`], whether the next batch goes to the pool is
+    /// decided here ([`QUIET_COLLECTIONS`]); before one is routed on this
+    /// thread, the one on the pool is waited for and collected.
     pub fn run_batch(&mut self, then: &mut dyn FnMut(&mut Tracking)) {
-        if self.pool.is_none() {
+        self.runs[usize::from(self.pooled)] += 1;
+        if self.pooled {
+            self.spawn_batch(then);
+        } else {
             self.run_here();
-            return then(self);
+            then(self);
         }
+        let next = self.pool_threads > 0 && (self.always_pool || self.quiet >= QUIET_COLLECTIONS);
+        if !next && self.wait() {
+            then(self);
+        }
+        if !next && !self.always_pool {
+            self.pool = None;
+        } else if next && self.pool.is_none() {
+            self.pool = build_pool(self.pool_threads);
+        }
+        self.pooled = next && self.pool.is_some();
+    }
+
+    /// [`Tracking::run_batch`] on the pool: waits for the batch still
+    /// running, lets `then` collect it, and starts this one.
+    fn spawn_batch(&mut self, then: &mut dyn FnMut(&mut Tracking)) {
         let (t, keep) = (self.last_ts, self.keep_messages);
         let freeze = self.freeze_before(t);
         let work =
@@ -386,13 +449,14 @@ impl Tracking {
         true
     }
 
-    /// Runs the routed records now (in parallel on the pool, if any) and
-    /// numbers what can be numbered.
+    /// Runs the routed records now (in parallel on the pool from
+    /// [`POOL_FROM_JOBS`] on, else on this thread) and numbers what can be
+    /// numbered.
     fn run_here(&mut self) {
         let (t, keep) = (self.last_ts, self.keep_messages);
         let freeze = self.freeze_before(t);
         let run = |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep, freeze);
-        match &self.pool {
+        match self.pool.as_ref().filter(|_| self.always_pool) {
             Some(pool) => pool.install(|| {
                 self.parts
                     .par_iter_mut()
@@ -453,7 +517,7 @@ impl Tracking {
             p.tracker.finish_prepare(end_ns);
             p.take(keep);
         };
-        match &self.pool {
+        match self.pool.as_ref().filter(|_| self.always_pool) {
             Some(pool) => pool.install(|| self.parts.par_iter_mut().for_each(work)),
             None => self.parts.iter_mut().for_each(work),
         }
@@ -513,12 +577,16 @@ impl Tracking {
     pub fn collect(&mut self, feed: &mut Feed, all: bool) -> Finished {
         feed.poll();
         self.messages(feed);
+        let mut finished = 0;
         for p in &mut self.parts {
             for a in p.anomalies.drain(..) {
                 feed.anomaly(&a);
             }
+            finished += p.finished.len();
             self.pending.append(&mut p.finished);
         }
+        self.quiet = if finished == 0 { self.quiet + 1 } else { 0 };
+
         let mut ready = Vec::new();
         let mut waiting = Vec::new();
         for mut s in std::mem::take(&mut self.pending) {
@@ -696,4 +764,141 @@ fn prefetch_row(row: &[u8]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = row;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::anomalies::AnomalyStore;
+
+    const MS: i64 = 1_000_000;
+
+    /// A message of call `c`: `first` is its start line, `branch` its Via
+    /// branch, `cseq` its CSeq, `to_tag` whether the To header is tagged.
+    fn text(first: &str, c: usize, branch: char, cseq: &str, to_tag: bool) -> String {
+        let tag = if to_tag { ";tag=t" } else { "" };
+        format!(
+            "{first}\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{c}{branch}\r\n\
+             From: <sip:a{c}@example.org>;tag=f{c}\r\nTo: <sip:b{c}@example.net>{tag}\r\n\
+             Call-ID: call-{c}\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n"
+        )
+    }
+
+    /// Answered calls of 1 s, one every 50 ms from `from` ms for `ms` ms
+    /// (calls numbered from `c0`).
+    fn calls(c0: usize, from: i64, ms: i64) -> Vec<(i64, String)> {
+        let mut out = Vec::new();
+        for (i, t) in (from..from + ms).step_by(50).enumerate() {
+            let c = c0 + i;
+            let uri = format!("sip:b{c}@example.net SIP/2.0");
+            out.push((t, text(&format!("INVITE {uri}"), c, 'i', "1 INVITE", false)));
+            out.push((t + 10, text("SIP/2.0 200 OK", c, 'i', "1 INVITE", true)));
+            out.push((t + 20, text(&format!("ACK {uri}"), c, 'a', "1 ACK", true)));
+            out.push((t + 1000, text(&format!("BYE {uri}"), c, 'b', "2 BYE", true)));
+            out.push((t + 1010, text("SIP/2.0 200 OK", c, 'b', "2 BYE", true)));
+        }
+        out
+    }
+
+    /// Lone INVITEs nobody answers, one every 5 ms (a scanner).
+    fn scan(c0: usize, from: i64, ms: i64) -> Vec<(i64, String)> {
+        (from..from + ms)
+            .step_by(5)
+            .enumerate()
+            .map(|(i, t)| {
+                let first = format!("INVITE sip:b{}@example.net SIP/2.0", c0 + i);
+                (t, text(&first, c0 + i, 'i', "1 INVITE", false))
+            })
+            .collect()
+    }
+
+    /// Feeds `phases` (each sorted by time) in batches of 16 records at
+    /// `jobs`; the finished sessions as (id, start, Call-IDs), and the
+    /// batches run here and on the pool after each phase.
+    fn track(jobs: usize, phases: &[Vec<(i64, String)>]) -> (Vec<String>, Vec<[u64; 2]>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut feed = Feed {
+            messages: None,
+            tail: Vec::new(),
+            error: None,
+            anomalies: AnomalyStore::new(dir.path()),
+            files: vec!["f".into()],
+            ladders: None,
+            tracker_kinds: Default::default(),
+        };
+        let mut t = Tracking::new(32_000 * MS, jobs, false);
+        t.batch_size = 64;
+        let mut got = Vec::new();
+        let mut keep = |f: Finished| {
+            got.extend(
+                f.sessions
+                    .iter()
+                    .map(|s| format!("{} {} {:?}", s.id, s.start_ns, s.call_ids)),
+            )
+        };
+        let (src, dst) = (
+            "10.0.0.1:5060".parse().unwrap(),
+            "10.0.0.2:5060".parse().unwrap(),
+        );
+        let mut runs = Vec::new();
+        let mut frame = 0;
+        for phase in phases {
+            let mut phase = phase.clone();
+            phase.sort_by_key(|(ms, _)| *ms);
+            for (ms, m) in phase {
+                frame += 1;
+                let rec = SipRecord::from_text(&m, frame, ms * MS, src, dst);
+                let seq = t.next_seq();
+                let payload = Payload {
+                    seq,
+                    row: None,
+                    ladder: None,
+                    repeat: false,
+                };
+                if t.push(rec, payload) {
+                    t.run_batch(&mut |t: &mut Tracking| keep(t.collect(&mut feed, false)));
+                }
+            }
+            runs.push(t.runs);
+        }
+        t.finish(200_000 * MS, &mut feed, &mut |f, _| keep(f));
+        (got, runs)
+    }
+
+    /// At `-j2` the partitions go to the pool while no session finishes
+    /// (the start, and a scanner's lone INVITEs) and come back when one
+    /// does, and the sessions are those of `-j1`.
+    #[test]
+    fn the_pool_takes_the_partitions_only_while_no_session_finishes() {
+        let phases = [
+            calls(0, 0, 20_000),
+            scan(10_000, 20_000, 20_000),
+            calls(2_000, 40_000, 20_000),
+        ];
+        let (one, runs1) = track(1, &phases);
+        assert_eq!(one.len(), 400 + 4_000 + 400);
+        assert!(
+            runs1.iter().all(|r| r[1] == 0),
+            "-j1 has no pool: {runs1:?}"
+        );
+        let (two, runs) = track(2, &phases);
+        assert_eq!(two, one, "the same sessions, ids and order");
+        // Batches (here, on the pool) in each phase.
+        let [a, b, c] = [
+            runs[0],
+            [runs[1][0] - runs[0][0], runs[1][1] - runs[0][1]],
+            [runs[2][0] - runs[1][0], runs[2][1] - runs[1][1]],
+        ];
+        // The first 5 s of each phase still see the last one's sessions
+        // finish, or none yet; the other 15 s decide.
+        assert!(
+            a[1] > 0 && a[0] > 2 * a[1],
+            "calls: the pool at the start: {runs:?}"
+        );
+        assert!(
+            b[1] > 2 * b[0],
+            "the scanner's INVITEs: on the pool: {runs:?}"
+        );
+        assert!(c[0] > 2 * c[1], "calls again: on this thread: {runs:?}");
+    }
 }
