@@ -57,9 +57,11 @@
 # own loopback), so no packet leaves them and nothing else on the machine is captured. Every sipp and tcpdump runs
 # under `timeout`; sipp calls are bounded by -m. Namespaces and background processes are removed on exit.
 #
-# Runs (each under /usr/bin/time -v, the page cache warmed before each run: a kernel that pages out idle page cache,
-# as DAMON does on some VMs, would otherwise charge a re-read from disk to the run, 2.6 s of system time for the
-# 935 MB udp2000-60s against 0.2 s from memory): release `sipaudit analyze` -j1 and -j2 on the
+# Runs (each under /usr/bin/time -v, into an emptied output directory after a `sync`, and with the page cache warmed
+# before each run: a kernel that pages out idle page cache, as DAMON does on some VMs, would otherwise charge a
+# re-read from disk to the run, 2.6 s of system time for the 935 MB udp2000-60s against 0.2 s from memory; and
+# without the `sync` the writeback of the runs before, up to 400 MB each with --messages, was charged to the next,
+# 0.4-1.7 s of system time): release `sipaudit analyze` -j1 and -j2 on the
 # plain and the gzip file, -j2 --messages, `taskset -c 0` -j1 (one core: the scaling figure), then
 # `tshark -n -r F -Y sip -T fields -e frame.number -e sip.Call-ID ...` to /dev/null and `sngrep -N -q -I F`
 # (headless; -l set above the number of calls so it keeps every dialog), both under `timeout 600` (the table says
@@ -487,6 +489,9 @@ run_case() {
     if [ "$repeat" -gt 1 ]; then log "run: $name [$i/$repeat]"; else log "run: $name"; fi
     rc=0
     [ "$dir" = - ] || rm -rf "$dir"
+    # No run pays for the writeback of the ones before: each wrote up to 400 MB (with --messages) that the
+    # kernel writes to disk over the next seconds.
+    sync
     cat "$CAP" "$GZ" >/dev/null # from memory, whatever the kernel paged out since the last run
     t0=$(date +%s.%N)
     if [ "${STDOUT_NULL:-0}" = 1 ]; then
