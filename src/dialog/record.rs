@@ -350,6 +350,21 @@ fn user_agent<'m>(msg: &Message<'m>, request: bool) -> Option<&'m [u8]> {
     }
 }
 
+/// The text fields every message is read for, in field order; `keys` are
+/// the tags and top branch, read once for the record and its key.
+fn put_text(b: &mut TextBuilder<'_>, msg: &Message<'_>, keys: &super::KeyParts<'_>, request: bool) {
+    b.put(F::CallId, msg.call_id());
+    b.put(F::FromTag, keys.from_tag);
+    b.put(F::ToTag, keys.to_tag);
+    b.put(F::RequestUri, msg.request_uri());
+    b.put(F::TopBranch, keys.top_branch);
+    b.put_tags(F::Require, msg.list(HeaderId::Require));
+    b.put_tags(F::Unsupported, msg.list(HeaderId::Unsupported));
+    b.put(F::UserAgent, user_agent(msg, request));
+    b.put(F::Warning, msg.header(HeaderId::Warning));
+    b.put(F::Reason, msg.header(HeaderId::Reason));
+}
+
 /// The text fields only requests are read for (identities, the bottom
 /// Via's branch, correlation values, access facts), in field order.
 fn put_request_text(b: &mut TextBuilder<'_>, msg: &Message<'_>, bottom_via: Option<&[u8]>) {
@@ -610,16 +625,12 @@ impl SipRecord {
         let vias = Vias::of(msg);
         let top_branch = vias.top.and_then(crate::sip::via_branch);
         let initial = request && to_tag.is_none();
-        b.put(F::CallId, msg.call_id());
-        b.put(F::FromTag, from_tag);
-        b.put(F::ToTag, to_tag);
-        b.put(F::RequestUri, msg.request_uri());
-        b.put(F::TopBranch, top_branch);
-        b.put_tags(F::Require, msg.list(HeaderId::Require));
-        b.put_tags(F::Unsupported, msg.list(HeaderId::Unsupported));
-        b.put(F::UserAgent, user_agent(msg, request));
-        b.put(F::Warning, msg.header(HeaderId::Warning));
-        b.put(F::Reason, msg.header(HeaderId::Reason));
+        let keys = super::KeyParts {
+            from_tag,
+            to_tag,
+            top_branch,
+        };
+        put_text(&mut b, msg, &keys, request);
         if request {
             put_request_text(&mut b, msg, vias.bottom);
         }
@@ -633,14 +644,7 @@ impl SipRecord {
         };
         SipRecord {
             at,
-            key: TxnKey::of_parts(
-                msg,
-                &super::KeyParts {
-                    from_tag,
-                    to_tag,
-                    top_branch,
-                },
-            ),
+            key: TxnKey::of_parts(msg, &keys),
             partition: super::partition::partition_key(msg),
             status,
             method,
