@@ -16,6 +16,7 @@ pub mod parquet_schema;
 pub mod rows;
 pub mod sessions;
 pub mod summary;
+pub mod writeback;
 pub mod written;
 
 use std::fs::File;
@@ -248,8 +249,9 @@ pub struct RawCsv {
     path: std::path::PathBuf,
     name: String,
     /// Digested as it is written: run.json describes the file without
-    /// reading it back (messages.csv can be many gigabytes).
-    w: BufWriter<written::Digesting<File>>,
+    /// reading it back (messages.csv can be many gigabytes). Written back
+    /// to the device as it grows ([`writeback`]).
+    w: BufWriter<written::Digesting<writeback::Writeback>>,
     /// Bytes of the header row.
     header_len: u64,
 }
@@ -258,6 +260,7 @@ impl RawCsv {
     /// Creates `dir/name` and writes the header.
     pub fn create(dir: &Path, name: &str, header: &[&str]) -> Result<RawCsv, Error> {
         let (path, file) = open_new(dir, name)?;
+        let file = writeback::Writeback::new(file);
         let w = BufWriter::with_capacity(1 << 20, written::Digesting::new(file));
         let mut h = Vec::new();
         encode(&header, &mut h);
@@ -287,7 +290,9 @@ impl RawCsv {
             .into_inner()
             .map_err(|e| output_error(&path, e.into_error()))?
             .into_parts();
-        file.sync_all().map_err(|e| output_error(&path, e))?;
+        file.into_inner()
+            .sync_all()
+            .map_err(|e| output_error(&path, e))?;
         Ok(digest.finish(&self.name))
     }
 
@@ -305,6 +310,7 @@ impl RawCsv {
         self.w.into_inner().map_err(|e| fail(e.into_error()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let (copy, out) = open_new(dir, &format!(".{}.edited.tmp", self.name))?;
+        let out = writeback::Writeback::new(out);
         let mut to = BufWriter::with_capacity(1 << 20, written::Digesting::new(out));
         let mut from = std::io::BufReader::with_capacity(1 << 20, File::open(&path).map_err(fail)?);
         std::io::copy(&mut (&mut from).take(self.header_len), &mut to)
@@ -314,7 +320,9 @@ impl RawCsv {
             .into_inner()
             .map_err(|e| output_error(&copy, e.into_error()))?
             .into_parts();
-        out.sync_all().map_err(|e| output_error(&copy, e))?;
+        out.into_inner()
+            .sync_all()
+            .map_err(|e| output_error(&copy, e))?;
         std::fs::rename(&copy, &path).map_err(fail)?;
         Ok(digest.finish(&self.name))
     }
