@@ -12,13 +12,14 @@
 //! [`records`] stores the dialog stage's input (one row per SIP message) in
 //! Parquet and reads it back: it uses `dialog` and `sip` only.
 //! [`pipeline`] connects the stages (and is the only place that starts threads);
-//! [`anomaly`], [`error`] and [`blocks`] are shared leaves. The binary (`src/main.rs`) only
+//! [`anomaly`], [`error`], [`blocks`] and [`prefetch`] are shared leaves. The binary (`src/main.rs`) only
 //! parses the command line, calls [`pipeline::run`] and owns the exit status.
 #![deny(missing_docs, unsafe_code)]
 
 pub mod anomaly;
 pub mod blocks;
 pub mod error;
+pub mod prefetch;
 
 pub mod capture;
 pub mod packet;

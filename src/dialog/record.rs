@@ -691,6 +691,18 @@ impl SipRecord {
         self.text_field(f as usize)
     }
 
+    /// Prefetches what the record holds on the heap: its text and its link
+    /// and reply keys ([`crate::prefetch`]), for a record read soon.
+    pub fn prefetch_heap(&self) {
+        crate::prefetch::bytes(self.text.as_bytes(), 8);
+        if let Some(l) = &self.link {
+            crate::prefetch::value(&**l);
+        }
+        if let Some(r) = &self.reply {
+            crate::prefetch::value(&**r);
+        }
+    }
+
     /// The `i`-th text field of [`TEXT_FIELDS`] as the record holds it
     /// (`None`: absent; tag sets and Via hosts comma-joined).
     pub fn text_field(&self, i: usize) -> Option<&str> {

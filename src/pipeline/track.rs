@@ -759,18 +759,7 @@ impl Numbering {
 /// for its lines to arrive. Measured on udp2000-60s `--messages` (DESIGN): wall
 /// ×0.973 pinned to one core (9 pairs), ×0.981 at `-j2` (7 pairs).
 fn prefetch_row(row: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in row.chunks(64) {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: a prefetch is a hint: it reads nothing into the program
-        // and never faults; SSE is part of the x86_64 baseline.
-        #[allow(unsafe_code)]
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast())
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
+    crate::prefetch::bytes(row, usize::MAX);
 }
 
 #[cfg(test)]
