@@ -224,6 +224,12 @@ impl LadderRec {
         self.call_id.push_str(r.call_id());
     }
 
+    /// Prefetches its Call-ID buffer, which [`LadderRec::fill`] writes next
+    /// ([`crate::prefetch`]).
+    pub fn prefetch_text(&self) {
+        crate::prefetch::bytes(self.call_id.as_bytes(), 2);
+    }
+
     /// Its style id.
     pub fn style(&self) -> u32 {
         self.style
