@@ -337,8 +337,9 @@ impl LadderStore {
     /// from the free list: the next slot's Call-ID buffer and owner entry,
     /// and the slot after it (whose link is read at the next call). Freed
     /// slots lie anywhere in the slab, long out of the cache: taking one
-    /// and filling it waited on memory, about a tenth of the tracking
-    /// thread at `-j2` on udp2000-60s.
+    /// and filling it waited on memory (`LadderStore::summary` and
+    /// `LadderRec::fill` were 14 % of the tracking thread's samples at
+    /// `-j2` on udp2000-60s, mostly on their first loads).
     fn prefetch_free(&self) {
         let Some((next, after)) = self.slots.get(self.free as usize) else {
             return;
