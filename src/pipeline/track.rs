@@ -592,8 +592,11 @@ impl Tracking {
             finished += p.finished.len();
             self.pending.append(&mut p.finished);
         }
-        self.quiet = if finished == 0 { self.quiet + 1 } else { 0 };
-
+        self.quiet = if finished == 0 {
+            self.quiet.saturating_add(1)
+        } else {
+            0
+        };
         let mut ready = Vec::new();
         let mut waiting = Vec::new();
         for mut s in std::mem::take(&mut self.pending) {
@@ -648,8 +651,16 @@ impl Tracking {
             let (payload, _) = out.pop_front().expect("front exists");
             match out.front() {
                 Some((next, _)) => {
+                    // Its messages.csv row was encoded on the decoding
+                    // thread seconds of capture earlier, and copying it into
+                    // the writer waited on memory (with `--messages` the
+                    // tracking thread's largest added cost). This
+                    // partition's next row is written after about one
+                    // message of every other partition, time enough for its
+                    // lines to arrive. udp2000-60s `--messages` (DESIGN):
+                    // wall ×0.973 pinned to one core, ×0.981 at `-j2`.
                     if let Some(r) = &next.row {
-                        prefetch_row(&r.head);
+                        crate::prefetch::bytes(&r.head, usize::MAX);
                     }
                     *top = Reverse((next.seq, i))
                 }
@@ -748,18 +759,6 @@ impl Numbering {
         s.related = related;
         true
     }
-}
-
-/// Asks the CPU to bring a waiting messages.csv row into the cache.
-///
-/// A row was encoded on the decoding thread seconds of capture earlier, and
-/// copying it into the writer waited on memory: with `--messages` that copy
-/// was the tracking thread's largest added cost. A partition's next row is
-/// written after about one message of every other partition, time enough
-/// for its lines to arrive. Measured on udp2000-60s `--messages` (DESIGN): wall
-/// ×0.973 pinned to one core (9 pairs), ×0.981 at `-j2` (7 pairs).
-fn prefetch_row(row: &[u8]) {
-    crate::prefetch::bytes(row, usize::MAX);
 }
 
 #[cfg(test)]

@@ -93,9 +93,8 @@ mod tests {
 
     #[test]
     fn the_file_holds_exactly_what_was_written_across_many_steps() {
-        let dir = std::env::temp_dir().join(format!("sipaudit-writeback-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("f.bin");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bin");
         let mut w = Writeback::new(File::create(&path).unwrap());
         let chunk: Vec<u8> = (0..=255u8).cycle().take(1_000_003).collect();
         for _ in 0..20 {
@@ -111,6 +110,5 @@ mod tests {
         File::open(&path).unwrap().read_to_end(&mut back).unwrap();
         assert_eq!(back.len(), 20 * chunk.len());
         assert!(back.chunks(chunk.len()).all(|c| c == chunk.as_slice()));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
