@@ -295,6 +295,53 @@ fn finishing_open_sessions_in_steps_gives_the_same_reports() {
     }
 }
 
+/// With a rules thread (`-j2`), the tracking thread evaluates and encodes
+/// sessions itself while the rules stage's channel is full
+/// (src/pipeline/stage.rs `RulesStage::send`); `SIPAUDIT_SEND_PREPARED=always`
+/// makes it do so for every session, whatever the timing. On the corpus and
+/// every sample, finished in steps of one session, the reports are byte for
+/// byte those of `-j1`, which has no rules thread.
+#[test]
+fn sessions_prepared_by_the_tracking_thread_give_the_same_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(c) = corpus() else { return };
+    let samples: Vec<_> = fs::read_dir(root().join("samples"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .flat_map(|e| fs::read_dir(e.path()).into_iter().flatten())
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("capture.pcap"))
+        })
+        .collect();
+    assert!(samples.len() >= 10, "samples: {}", samples.len());
+    let mut outs = Vec::new();
+    for (name, jobs, prepared) in [("j1", "1", None), ("j2", "2", Some("always"))] {
+        let out = dir.path().join(name);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sipaudit"));
+        cmd.current_dir(root())
+            .args(["analyze", "-j", jobs, "-o"])
+            .arg(&out)
+            .arg(&c)
+            .args(&samples)
+            .env("SIPAUDIT_FINISH_STEP", "1");
+        if let Some(p) = prepared {
+            cmd.env("SIPAUDIT_SEND_PREPARED", p);
+        }
+        let o = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        outs.push(out);
+    }
+    for r in ["sessions.csv", "failures.csv", "summary.csv", "report.html"] {
+        let a = fs::read(outs[0].join(r)).unwrap();
+        assert!(a.len() > 200, "{r}");
+        assert_eq!(a, fs::read(outs[1].join(r)).unwrap(), "{r}");
+    }
+}
+
 /// `--progress always` with stderr not a terminal (a pipe here) prints
 /// plain lines of bytes read: at least the final one, which names the
 /// inputs' total size (compressed bytes for a compressed file); `never`

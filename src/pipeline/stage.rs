@@ -2,17 +2,23 @@
 //! for summary.csv and written to sessions.csv and failures.csv in start
 //! order (through `spill`), with INCONSISTENT_EXPERIENCE decided at the end
 //! of the batch; on the tracking thread or on a thread of its own
-//! ([`RulesStage`]). Never tracks a message.
+//! ([`RulesStage`]). A session's evaluation and encoded rows ([`prepare`])
+//! depend on nothing but the session, so the tracking thread does them
+//! itself while the stage's thread is behind; counting and writing stay on
+//! the stage's thread, in order. Never tracks a message.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::feed::Finished;
 use super::{env_number, html, partition_log, priority, spill, track};
 use crate::dialog::SessionSummary;
 use crate::error::{Error, ErrorKind};
+use crate::report::rows::{FailureRow, SessionRow};
 use crate::report::sessions::{failure_rows, flags_cell, session_row, with_flags};
-use crate::report::{self, RawCsv};
+use crate::report::{self, RawCsv, Text};
 use crate::rules;
+use crate::rules::policy::Policy;
 
 /// Where the merged timeline's consumer writes: messages.csv (optional),
 /// sessions.csv through a reorder buffer (rows sorted by start, then id),
@@ -24,7 +30,7 @@ pub(super) struct Reports {
     /// Finished sessions (with their failures.csv rows), encoded, waiting
     /// for every earlier-starting one (spilled to run files when many).
     pub(super) waiting: Option<spill::SortedRows>,
-    pub(super) policy: std::sync::Arc<rules::policy::Policy>,
+    pub(super) policy: Arc<Policy>,
     pub(super) out_dir: PathBuf,
     /// Run files the session rows went through (0: all in memory).
     pub(super) spill_runs: usize,
@@ -55,9 +61,35 @@ pub(super) type Origins = Vec<Option<(i64, u32)>>;
 pub(super) enum RulesStage<'s> {
     Inline(Box<Reports>),
     Thread {
-        tx: std::sync::mpsc::SyncSender<(Finished, Origins)>,
+        tx: std::sync::mpsc::SyncSender<Message>,
         handle: std::thread::ScopedJoinHandle<'s, Reports>,
+        /// What [`prepare`] reads, when the sending thread may prepare
+        /// sessions (not with a partition log, which reads the sessions
+        /// themselves).
+        prep: Option<(Arc<Policy>, Vec<String>)>,
+        /// Prepare every session on the sending thread, not only while the
+        /// channel is full (`SIPAUDIT_SEND_PREPARED=always`: tests cover
+        /// the path whatever the timing).
+        always: bool,
     },
+}
+
+/// What the rules stage's thread receives: a batch, the numbering origins
+/// of its sessions, and its last sessions as the sending thread prepared
+/// them, last first (taken out of the batch's `sessions`).
+type Message = (Finished, Origins, Vec<Prepared>);
+
+/// Sessions the sending thread prepares at a time while the rules stage's
+/// channel is full.
+const PREPARE_CHUNK: usize = 16;
+
+/// Prepares up to `n` of the sessions of `msg` not prepared yet, from the
+/// last.
+fn prepare_tail(msg: &mut Message, n: usize, (policy, files): &(Arc<Policy>, Vec<String>)) {
+    for _ in 0..n {
+        let Some(s) = msg.0.sessions.pop() else { break };
+        msg.2.push(prepare(&s, policy, files));
+    }
 }
 
 impl<'s> RulesStage<'s> {
@@ -68,29 +100,60 @@ impl<'s> RulesStage<'s> {
         match scope {
             None => RulesStage::Inline(Box::new(reports)),
             Some(sc) => {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<(Finished, Origins)>(4);
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Message>(4);
+                let prep = reports
+                    .log
+                    .is_none()
+                    .then(|| (reports.policy.clone(), reports.files.clone()));
                 let mut reports = reports;
                 let handle = sc.spawn(move || {
                     priority::sink_thread();
-                    for (f, o) in rx {
-                        reports.sessions(f, o);
+                    for (f, o, p) in rx {
+                        reports.sessions(f, o, p);
                     }
                     reports
                 });
-                RulesStage::Thread { tx, handle }
+                let always = std::env::var("SIPAUDIT_SEND_PREPARED").is_ok_and(|v| v == "always");
+                RulesStage::Thread {
+                    tx,
+                    handle,
+                    prep,
+                    always,
+                }
             }
         }
     }
 
     /// Hands `f` to the rules stage, with the numbering origin of each of
     /// its sessions when `tracking` keeps them (partition log).
+    ///
+    /// While the stage's thread is behind (its channel is full), this
+    /// thread prepares the batch's sessions itself, from the last, a few at
+    /// a time, instead of waiting: the stage then only counts and writes
+    /// them, in the same order. At the end of a capture every open session
+    /// finishes at once, and the stage's thread is the slower of the two.
     pub(super) fn send(&mut self, f: Finished, tracking: &track::Tracking) {
         let o: Origins = f.sessions.iter().map(|s| tracking.origin(s.id)).collect();
         match self {
-            RulesStage::Inline(r) => r.sessions(f, o),
-            RulesStage::Thread { tx, .. } => {
+            RulesStage::Inline(r) => r.sessions(f, o, Vec::new()),
+            RulesStage::Thread {
+                tx, prep, always, ..
+            } => {
+                let mut msg = (f, o, Vec::new());
+                if let (true, Some(p)) = (*always, prep.as_ref()) {
+                    prepare_tail(&mut msg, usize::MAX, p);
+                }
                 // A send fails only when the stage panicked; join reports it.
-                let _ = tx.send((f, o));
+                while let Err(std::sync::mpsc::TrySendError::Full(m)) = tx.try_send(msg) {
+                    msg = m;
+                    match prep.as_ref().filter(|_| !msg.0.sessions.is_empty()) {
+                        Some(p) => prepare_tail(&mut msg, PREPARE_CHUNK, p),
+                        None => {
+                            let _ = tx.send(msg);
+                            break;
+                        }
+                    }
+                }
             }
         }
     }
@@ -98,7 +161,7 @@ impl<'s> RulesStage<'s> {
     pub(super) fn finish(self) -> Reports {
         match self {
             RulesStage::Inline(r) => *r,
-            RulesStage::Thread { tx, handle } => {
+            RulesStage::Thread { tx, handle, .. } => {
                 drop(tx);
                 handle
                     .join()
@@ -133,42 +196,43 @@ impl Reports {
     /// Evaluates a finished session, counts it and queues its rows: with a
     /// twin flagged INCONSISTENT_EXPERIENCE when it may get that flag.
     pub(super) fn session(&mut self, s: &SessionSummary, origin: Option<(i64, u32)>) {
-        let e = rules::session::evaluate_session(s, &self.policy);
-        self.tally.add(&e);
-        let mut row = session_row(s, &e, &self.files);
-        let frows = failure_rows(s, &e.ev, &self.files);
-        let flag = rules::catalogue::Flag::InconsistentExperience;
-        // The twin differs from the row in its flags cell only.
-        let twin_flags = e
-            .experience
-            .is_some()
-            .then(|| flags_cell(&e.flags_with(flag)));
-        if let Some(h) = self.html.as_mut() {
-            let times: Vec<i64> =
-                e.ev.failures
-                    .iter()
-                    .filter(|f| f.row)
-                    .map(|f| f.failure.at.ts_ns)
-                    .collect();
-            h.session(&row, twin_flags.as_ref(), &frows, &times);
-        }
+        let p = prepare(s, &self.policy, &self.files);
         if let (Some(log), Some(o)) = (self.log.as_mut(), origin) {
-            let twin = twin_flags.as_ref().map(|f| with_flags(&row, f));
-            let entry =
-                partition_log::entry(s, o, &row, twin.as_ref(), &frows, e.experience.as_ref());
+            let twin = p.twin_flags.as_ref().map(|f| with_flags(&p.row, f));
+            let entry = partition_log::entry(
+                s,
+                o,
+                &p.row,
+                twin.as_ref(),
+                &p.frows,
+                p.e.experience.as_ref(),
+            );
             if let Err(err) = log.session(&entry) {
                 self.keep(Err(err));
             }
         }
+        self.take(p);
+    }
+
+    /// Counts a prepared session and queues its rows, in the order the
+    /// sessions come: what [`Reports::session`] does after [`prepare`].
+    fn take(&mut self, p: Prepared) {
+        let Prepared {
+            key,
+            e,
+            mut row,
+            twin_flags,
+            frows,
+            times,
+            mut rows,
+        } = p;
+        self.tally.add(&e);
+        if let Some(h) = self.html.as_mut() {
+            h.session(&row, twin_flags.as_ref(), &frows, &times);
+        }
         if let Some(x) = e.experience {
             self.experience.add(x);
         }
-        let mut rows = spill::Rows {
-            session: Vec::new(),
-            flagged: None,
-            failures: Vec::new(),
-        };
-        report::encode(&row, &mut rows.session);
         // The row is not read after this: it becomes its twin.
         rows.flagged = twin_flags.map(|f| {
             row.flags = f;
@@ -176,18 +240,17 @@ impl Reports {
             report::encode(&row, &mut b);
             b
         });
-        for f in &frows {
-            report::encode(f, &mut rows.failures);
-        }
         if let Some(w) = self.waiting.as_mut() {
-            w.insert((s.start_ns, s.id), rows);
+            w.insert(key, rows);
         }
     }
 
     /// Evaluates finished sessions and writes the rows no live session can
     /// precede any more; at the end of the batch, all of them, with
     /// INCONSISTENT_EXPERIENCE (rules.md §F) on the sessions that get it.
-    pub(super) fn sessions(&mut self, fin: Finished, origins: Origins) {
+    /// `prepared`: the batch's last sessions, already prepared by the
+    /// sending thread, last first ([`RulesStage::send`]).
+    pub(super) fn sessions(&mut self, fin: Finished, origins: Origins, prepared: Vec<Prepared>) {
         let Finished {
             sessions: finished,
             limit,
@@ -198,6 +261,9 @@ impl Reports {
         // once: 200,000 on the scanner burst).
         for (i, s) in finished.into_iter().enumerate() {
             self.session(&s, origins.get(i).copied().flatten());
+        }
+        for p in prepared.into_iter().rev() {
+            self.take(p);
         }
         let (sessions, failures) = (&mut self.sessions, &mut self.failures);
         let mut err = None;
@@ -231,6 +297,60 @@ impl Reports {
             }
             .into()));
         }
+    }
+}
+
+/// A finished session evaluated, its rows built and encoded: the part of
+/// the rules stage that reads nothing but the session, the policy and the
+/// file names, so that either thread can do it.
+pub(super) struct Prepared {
+    key: spill::Key,
+    e: rules::session::Evaluated,
+    row: SessionRow,
+    /// The flags cell of the row's INCONSISTENT_EXPERIENCE twin, when the
+    /// session may get that flag.
+    twin_flags: Option<Text>,
+    frows: Vec<FailureRow>,
+    /// The times of the failures that have a failures.csv row.
+    times: Vec<i64>,
+    /// The encoded rows, without the twin.
+    rows: spill::Rows,
+}
+
+/// Evaluates session `s` and builds and encodes its rows ([`Prepared`]).
+pub(super) fn prepare(s: &SessionSummary, policy: &Policy, files: &[String]) -> Prepared {
+    let e = rules::session::evaluate_session(s, policy);
+    let row = session_row(s, &e, files);
+    let frows = failure_rows(s, &e.ev, files);
+    let flag = rules::catalogue::Flag::InconsistentExperience;
+    // The twin differs from the row in its flags cell only.
+    let twin_flags = e
+        .experience
+        .is_some()
+        .then(|| flags_cell(&e.flags_with(flag)));
+    let times =
+        e.ev.failures
+            .iter()
+            .filter(|f| f.row)
+            .map(|f| f.failure.at.ts_ns)
+            .collect();
+    let mut rows = spill::Rows {
+        session: Vec::new(),
+        flagged: None,
+        failures: Vec::new(),
+    };
+    report::encode(&row, &mut rows.session);
+    for f in &frows {
+        report::encode(f, &mut rows.failures);
+    }
+    Prepared {
+        key: (s.start_ns, s.id),
+        e,
+        row,
+        twin_flags,
+        frows,
+        times,
+        rows,
     }
 }
 
