@@ -472,6 +472,7 @@ fn track_timeline(
             .iter()
             .filter_map(|r: &FileResult| r.last_packet_ns)
             .fold(last_ts, i64::max);
+        stage.capture_ended();
         tracking.finish(end, feed, &mut |f, t| stage.send(f, t));
         (results, stage.finish())
     })

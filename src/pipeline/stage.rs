@@ -68,9 +68,12 @@ pub(super) enum RulesStage<'s> {
         /// themselves).
         prep: Option<(Arc<Policy>, Vec<String>)>,
         /// Prepare every session on the sending thread, not only while the
-        /// channel is full (`SIPAUDIT_SEND_PREPARED=always`: tests cover
-        /// the path whatever the timing).
+        /// channel is full at the capture's end
+        /// (`SIPAUDIT_SEND_PREPARED=always`: tests cover the path whatever
+        /// the timing).
         always: bool,
+        /// The capture has ended ([`RulesStage::capture_ended`]).
+        ended: bool,
     },
 }
 
@@ -119,34 +122,52 @@ impl<'s> RulesStage<'s> {
                     handle,
                     prep,
                     always,
+                    ended: false,
                 }
             }
+        }
+    }
+
+    /// The capture has been read to its end: from now on, [`Self::send`]
+    /// prepares sessions while the stage's thread is behind.
+    pub(super) fn capture_ended(&mut self) {
+        if let RulesStage::Thread { ended, .. } = self {
+            *ended = true;
         }
     }
 
     /// Hands `f` to the rules stage, with the numbering origin of each of
     /// its sessions when `tracking` keeps them (partition log).
     ///
-    /// While the stage's thread is behind (its channel is full), this
-    /// thread prepares the batch's sessions itself, from the last, a few at
-    /// a time, instead of waiting: the stage then only counts and writes
-    /// them, in the same order. At the end of a capture every open session
-    /// finishes at once, and the stage's thread is the slower of the two.
+    /// Once the capture has ended, while the stage's thread is behind (its
+    /// channel is full), this thread prepares the batch's sessions itself,
+    /// from the last, a few at a time, instead of waiting: the stage then
+    /// only counts and writes them, in the same order. Every open session
+    /// finishes then, and the two threads have the cores to themselves.
+    /// Not before: while the capture is read, a full channel means the
+    /// stage's thread (at a lower priority) yields to the decoding thread,
+    /// and preparing here only adds work beside it (udp200-600s `-j2`
+    /// ×1.042 wall when it did).
     pub(super) fn send(&mut self, f: Finished, tracking: &track::Tracking) {
         let o: Origins = f.sessions.iter().map(|s| tracking.origin(s.id)).collect();
         match self {
             RulesStage::Inline(r) => r.sessions(f, o, Vec::new()),
             RulesStage::Thread {
-                tx, prep, always, ..
+                tx,
+                prep,
+                always,
+                ended,
+                ..
             } => {
                 let mut msg = (f, o, Vec::new());
                 if let (true, Some(p)) = (*always, prep.as_ref()) {
                     prepare_tail(&mut msg, usize::MAX, p);
                 }
+                let prep = prep.as_ref().filter(|_| *ended);
                 // A send fails only when the stage panicked; join reports it.
                 while let Err(std::sync::mpsc::TrySendError::Full(m)) = tx.try_send(msg) {
                     msg = m;
-                    match prep.as_ref().filter(|_| !msg.0.sessions.is_empty()) {
+                    match prep.filter(|_| !msg.0.sessions.is_empty()) {
                         Some(p) => prepare_tail(&mut msg, PREPARE_CHUNK, p),
                         None => {
                             let _ = tx.send(msg);
