@@ -4,8 +4,9 @@
 //! them at 2,000 calls/s) and has left the caches when the tracking thread
 //! takes it, on whichever core: the two hottest instructions of that thread
 //! at `-j2` on udp2000-60s were first loads of a record (`pipeline::merge`
-//! now prefetches them a few records ahead; report.html's ladder slots and
-//! the messages.csv rows are prefetched the same way).
+//! now prefetches them a few records ahead; report.html's ladder slots, the
+//! messages.csv rows and the retransmission window's slots are prefetched
+//! the same way).
 //!
 //! Owns nothing but the hint; it never reads the memory into the program and
 //! never faults, whatever the address.

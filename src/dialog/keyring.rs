@@ -1,6 +1,7 @@
 //! A first-in, first-out ring of `(key, value)` entries that a key finds:
-//! what the 32 s windows of the tracker keep (retransmission keys, the
-//! tombstones of ended calls).
+//! what the tracker keeps of ended calls for W0 (their tombstones). The
+//! retransmission window, which looks a key up for every message, has a
+//! table of its own whose slots can be prefetched (`dialog::seen`).
 //!
 //! Owns the ring and its index. Never decides when an entry is old: its
 //! users pop the front when their window says so.
@@ -53,9 +54,10 @@ impl<V> KeyRing<V> {
                 false
             }
         };
-        // Grown by a quarter, not doubled: a window's ring is one of the
-        // largest buffers of a run (600,000 entries at 2,000 calls/s), and
-        // doubling would leave up to half of it unused.
+        // Grown by a quarter, not doubled: a window's ring can be one of
+        // the largest buffers of a run (the retransmission window's held
+        // 600,000 entries at 2,000 calls/s when it was one), and doubling
+        // would leave up to half of it unused.
         if self.ring.len() == self.ring.capacity() {
             self.ring.reserve_exact((self.ring.len() / 4).max(64));
         }

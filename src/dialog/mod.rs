@@ -18,6 +18,7 @@ pub mod keyring;
 pub mod linkkeys;
 pub mod partition;
 pub mod record;
+pub mod seen;
 pub mod tracker;
 #[cfg(test)]
 mod tracker_tests;
@@ -134,36 +135,45 @@ pub(crate) struct KeyParts<'a> {
 }
 
 /// Recognises retransmissions and capture duplicates in a time-ordered
-/// stream of messages: every observation of the window once, in a
-/// [`keyring::KeyRing`] (35 MB for the 32 s of keys at a sustained 2,000
-/// calls/s as a map beside an expiry queue, 22 MB so).
-#[derive(Default)]
+/// stream of messages: each key seen within the window once, with its last
+/// sighting, in a [`seen::Seen`] table whose slot for a key the caller can
+/// prefetch a few messages ahead.
 pub struct Retransmissions {
-    /// Observations of the last window (key, capture time), oldest first.
-    seen: keyring::KeyRing<i64>,
+    seen: seen::Seen,
+    /// The capture time of the last observation.
+    last_ns: i64,
+}
+
+impl Default for Retransmissions {
+    fn default() -> Self {
+        Retransmissions {
+            seen: seen::Seen::new(RETRANSMISSION_WINDOW_NS),
+            last_ns: i64::MIN,
+        }
+    }
 }
 
 impl Retransmissions {
     /// Whether the message with this key, captured at `ts_ns`, repeats one
     /// seen within the window. Call in capture-time order.
     pub fn observe(&mut self, key: TxnKey, ts_ns: i64) -> bool {
-        while let Some(&(_, ts)) = self.seen.front() {
-            if ts_ns.saturating_sub(ts) <= RETRANSMISSION_WINDOW_NS {
-                break;
-            }
-            self.seen.pop_front();
-        }
-        self.seen.push(key.0, ts_ns)
+        self.last_ns = ts_ns;
+        self.seen.observe(key.0, ts_ns)
     }
 
-    /// Keys currently remembered.
+    /// Prefetches where [`Retransmissions::observe`] looks `key` up.
+    pub fn prefetch(&self, key: TxnKey) {
+        self.seen.prefetch(key.0);
+    }
+
+    /// Keys currently remembered (a pass over the table).
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.seen.live(self.last_ns)
     }
 
     /// Whether no key is remembered.
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.len() == 0
     }
 }
 

@@ -146,8 +146,10 @@ impl Default for MergeOptions {
 ///   is unreadable (the file is then run first).
 /// - `produce(i, emit)`: decodes file `i` on a thread of its own, calling
 ///   `emit(record)` in file order, and returns the file's result.
-/// - `consume(i, record)`: called on the calling thread for every record of
-///   every file, in merged order.
+/// - `consume(i, record, soon)`: called on the calling thread for every
+///   record of every file, in merged order; `soon` is a record of the same
+///   file consumed a few records later (when the file has one decoded), for
+///   prefetching what its consumption reads.
 ///
 /// Returns the producers' results in file-index order. A panic in a producer
 /// or in `consume` propagates to the caller.
@@ -161,7 +163,7 @@ where
     T: Timed + Send,
     R: Send,
     P: Fn(usize, &mut (dyn FnMut(T) + Send)) -> R + Sync,
-    C: FnMut(usize, T),
+    C: FnMut(usize, T, Option<&T>),
 {
     let window = opts.reorder_window_ns.max(0);
     let mut plan = Plan::new(first_ts, window);
@@ -187,10 +189,11 @@ where
             if let Some((_, r)) = next.get(2 * AHEAD) {
                 crate::prefetch::value(r);
             }
-            if let Some((_, r)) = next.get(AHEAD) {
+            let soon = next.get(AHEAD).map(|(_, r)| r);
+            if let Some(r) = soon {
                 r.soon();
             }
-            consume(f, rec);
+            consume(f, rec, soon);
             if let Some(m) = files.head(f) {
                 heads.push(Reverse((m, f)));
             }
@@ -567,7 +570,7 @@ mod tests {
                 }
                 (i, files[i].len())
             },
-            |i, r| out.push((i, r)),
+            |i, r, _| out.push((i, r)),
         );
         (out, res)
     }
@@ -835,7 +838,7 @@ mod tests {
                         emit(r.clone());
                     }
                 },
-                |f, r: Rec| {
+                |f, r: Rec, _| {
                     for (j, h) in hints.iter().enumerate() {
                         if (h.unwrap() - w, j) < (r.ts, f) {
                             assert!(
@@ -905,7 +908,7 @@ mod tests {
                             emit(r.clone());
                         }
                     },
-                    |_, _| {},
+                    |_, _, _| {},
                 );
             });
             let p = r.expect_err("the panic must reach the caller");
@@ -934,7 +937,7 @@ mod tests {
                         emit(r.clone());
                     }
                 },
-                |_, _: Rec| {
+                |_, _: Rec, _| {
                     seen += 1;
                     if seen == 777 {
                         panic!("consumer gave up");
@@ -959,7 +962,7 @@ mod tests {
                 emit(files[i][0].clone());
                 format!("file {i}")
             },
-            |_, _| {},
+            |_, _, _| {},
         );
         assert_eq!(res, (0..5).map(|i| format!("file {i}")).collect::<Vec<_>>());
     }

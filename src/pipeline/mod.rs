@@ -447,7 +447,10 @@ fn track_timeline(
             &src.first_ts,
             &opts,
             |i, emit| (src.produce)(i, &store, wants, emit),
-            |_, found: Found| {
+            |_, found: Found, soon: Option<&Found>| {
+                if let Some(s) = soon {
+                    tracking.soon(&s.rec);
+                }
                 last_ts = last_ts.max(found.rec.at.ts_ns);
                 let payload = Payload {
                     seq: tracking.next_seq(),

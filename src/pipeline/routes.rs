@@ -109,7 +109,7 @@ pub fn route_records(named: &[PathBuf], w0_ns: i64, out: &Path) -> Result<RouteS
         &first_ts,
         &merge::MergeOptions::default(),
         |i, emit| read::read_routing(&opened[i].path, &mut |r| emit(r)),
-        |i, r: RoutingRow| {
+        |i, r: RoutingRow, _| {
             sum.records += 1;
             let home = router.route(&RouteFacts::of_row(&r));
             if home != r.partition_key && werr.is_none() {

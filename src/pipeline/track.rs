@@ -340,6 +340,16 @@ impl Tracking {
         self.fed
     }
 
+    /// A hint that `rec` is pushed a few records from now: prefetches where
+    /// its partition (its own, as the router sends nearly every record)
+    /// looks its retransmission key up.
+    pub fn soon(&self, rec: &SipRecord) {
+        if !self.pooled {
+            let p = partition_of(rec.partition, PARTITIONS);
+            self.parts[p].tracker.soon(rec);
+        }
+    }
+
     /// Routes the next record in merged order; returns whether a batch is
     /// ready to [`Tracking::run_batch`].
     pub fn push(&mut self, rec: SipRecord, payload: Payload) -> bool {

@@ -516,6 +516,12 @@ impl<P> Tracker<P> {
         id
     }
 
+    /// A hint that `rec` is pushed a few messages from now: prefetches
+    /// where its retransmission key is looked up.
+    pub fn soon(&self, rec: &SipRecord) {
+        self.retrans.prefetch(rec.key);
+    }
+
     /// Feeds the next message in merged order with its payload. Returns
     /// whether it is a retransmission or duplicate (rules.md §A.2).
     pub fn push(
