@@ -295,10 +295,11 @@ fn finishing_open_sessions_in_steps_gives_the_same_reports() {
     }
 }
 
-/// With a rules thread (`-j2`), the tracking thread evaluates and encodes
-/// sessions itself while the rules stage's channel is full
-/// (src/pipeline/stage.rs `RulesStage::send`); `SIPAUDIT_SEND_PREPARED=always`
-/// makes it do so for every session, whatever the timing. On the corpus and
+/// With a rules thread (`-j2`), once the capture has ended, the tracking
+/// thread evaluates and encodes sessions itself while the rules stage's
+/// channel is full (src/pipeline/stage.rs `RulesStage::send`);
+/// `SIPAUDIT_SEND_PREPARED=always` makes it do so for every session,
+/// whatever the timing. On the corpus and
 /// every sample, finished in steps of one session, the reports are byte for
 /// byte those of `-j1`, which has no rules thread.
 #[test]

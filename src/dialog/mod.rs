@@ -140,24 +140,22 @@ pub(crate) struct KeyParts<'a> {
 /// prefetch a few messages ahead.
 pub struct Retransmissions {
     seen: seen::Seen,
-    /// The capture time of the last observation.
-    last_ns: i64,
 }
 
 impl Default for Retransmissions {
     fn default() -> Self {
         Retransmissions {
             seen: seen::Seen::new(RETRANSMISSION_WINDOW_NS),
-            last_ns: i64::MIN,
         }
     }
 }
 
 impl Retransmissions {
     /// Whether the message with this key, captured at `ts_ns`, repeats one
-    /// seen within the window. Call in capture-time order.
+    /// seen within the window, on the clock of the latest capture time
+    /// observed (a message later than the merge's reorder window allows
+    /// counts at that time; [`seen::Seen`]).
     pub fn observe(&mut self, key: TxnKey, ts_ns: i64) -> bool {
-        self.last_ns = ts_ns;
         self.seen.observe(key.0, ts_ns)
     }
 
@@ -168,7 +166,7 @@ impl Retransmissions {
 
     /// Keys currently remembered (a pass over the table).
     pub fn len(&self) -> usize {
-        self.seen.live(self.last_ns)
+        self.seen.live()
     }
 
     /// Whether no key is remembered.

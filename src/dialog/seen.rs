@@ -10,16 +10,23 @@
 //! at 2,000 calls/s the window holds 600,000 keys, and the lookup of each
 //! new message's key missed the caches on a place that the map computes
 //! inside the lookup. Here the place is `key & mask` (the keys are hashes
-//! already), open addressing with linear probing over 16-byte slots. A key
-//! last seen more than the window ago is expired: a lookup passes over it
-//! and an insertion of another key takes its slot. When the slots ever used
-//! reach three quarters of the table, it is rebuilt with only the live keys
-//! at about 60 % load (larger as the traffic grows; like the map it
-//! replaced, it does not shrink while the new keys take the slots of
-//! expired ones). A rebuild follows at least a seventh of the table's
-//! insertions into empty slots, so its cost per message is O(1) amortised.
+//! already), open addressing with linear probing over 16-byte slots.
+//!
+//! Time is the table's clock: the latest capture time observed. A message
+//! that arrives with an earlier time (later than the merge's reorder
+//! window allows) is seen at the clock's time, as the expiry queue this
+//! replaced saw it: it expired keys when a later message's own time was
+//! more than the window past theirs. So a key is a repeat when the clock
+//! has moved at most the window since its last sighting, and an expired key
+//! stays expired: a lookup passes over it and an insertion of another key
+//! takes its slot. When the slots ever used reach three quarters of the
+//! table, it is rebuilt with only the live keys at 30–60 % load (larger as
+//! the traffic grows; like the map it replaced, it does not shrink while
+//! new keys take the slots of expired ones). A rebuild follows at least a
+//! seventh of the table's insertions into empty slots, so its cost per
+//! message is O(1) amortised.
 
-/// One slot: a key and the capture time it was last seen ([`EMPTY`]: never
+/// One slot: a key and the clock when it was last seen ([`EMPTY`]: never
 /// used since the last rebuild).
 #[derive(Clone, Copy, Debug)]
 struct Slot {
@@ -41,8 +48,10 @@ pub struct Seen {
     slots: Vec<Slot>,
     /// Slots not [`EMPTY`]: live or expired keys.
     used: usize,
-    /// The window (ns): a key is live while `now - last <= window`.
+    /// The window (ns): a key is live while `clock - last <= window`.
     window: i64,
+    /// The latest capture time observed.
+    clock: i64,
 }
 
 impl Seen {
@@ -58,6 +67,7 @@ impl Seen {
             ],
             used: 0,
             window,
+            clock: EMPTY + 1,
         }
     }
 
@@ -65,8 +75,8 @@ impl Seen {
         key as usize & (self.slots.len() - 1)
     }
 
-    /// Prefetches the slots where a lookup of `key` starts (two cache
-    /// lines: eight slots).
+    /// Prefetches the slots where a lookup of `key` starts: the line of its
+    /// first slot and the line four slots on (at least its first five).
     pub fn prefetch(&self, key: u64) {
         let i = self.home(key);
         crate::prefetch::value(&self.slots[i]);
@@ -75,18 +85,20 @@ impl Seen {
         }
     }
 
-    /// Whether `key` was seen at most the window before `ts`; `ts` becomes
-    /// its last sighting. Call in capture-time order.
+    /// Whether `key` was last seen at most the window before the clock,
+    /// once the clock has moved on to `ts` (if later); the clock becomes
+    /// its last sighting.
     pub fn observe(&mut self, key: u64, ts: i64) -> bool {
-        let ts = ts.max(EMPTY + 1);
+        self.clock = self.clock.max(ts);
+        let now = self.clock;
         let mask = self.slots.len() - 1;
         let mut i = self.home(key);
         let mut expired = None;
         while self.slots[i].last != EMPTY {
             let s = &mut self.slots[i];
-            let live = ts.saturating_sub(s.last) <= self.window;
+            let live = now.saturating_sub(s.last) <= self.window;
             if s.key == key {
-                s.last = ts;
+                s.last = now;
                 return live;
             }
             if !live && expired.is_none() {
@@ -97,27 +109,29 @@ impl Seen {
         // Not in the table: the first expired slot on the way, or the empty
         // one that ended the search.
         let at = expired.unwrap_or(i);
-        self.slots[at] = Slot { key, last: ts };
+        self.slots[at] = Slot { key, last: now };
         if expired.is_none() {
             self.used += 1;
             if self.used * 4 > self.slots.len() * 3 {
-                self.rebuild(ts);
+                self.rebuild();
             }
         }
         false
     }
 
-    /// Keys live at `now` (a pass over the table: for tests and counts).
-    pub fn live(&self, now: i64) -> usize {
+    /// Keys live at the clock (a pass over the table: for tests and
+    /// counts).
+    pub fn live(&self) -> usize {
+        let (clock, window) = (self.clock, self.window);
         self.slots
             .iter()
-            .filter(|s| s.last != EMPTY && now.saturating_sub(s.last) <= self.window)
+            .filter(|s| s.live_at(clock, window))
             .count()
     }
 
-    /// Puts the keys live at `now` in a new table at about 60 % load.
-    fn rebuild(&mut self, now: i64) {
-        let live = self.live(now);
+    /// Puts the live keys in a new table at 30–60 % load.
+    fn rebuild(&mut self) {
+        let live = self.live();
         let len = (live * 5 / 3 + 1).next_power_of_two().max(MIN_SLOTS);
         let old = std::mem::replace(
             &mut self.slots,
@@ -130,16 +144,24 @@ impl Seen {
             ],
         );
         let mask = len - 1;
-        for s in old {
-            if s.last != EMPTY && now.saturating_sub(s.last) <= self.window {
-                let mut i = s.key as usize & mask;
-                while self.slots[i].last != EMPTY {
-                    i = (i + 1) & mask;
-                }
-                self.slots[i] = s;
+        for s in old
+            .into_iter()
+            .filter(|s| s.live_at(self.clock, self.window))
+        {
+            let mut i = s.key as usize & mask;
+            while self.slots[i].last != EMPTY {
+                i = (i + 1) & mask;
             }
+            self.slots[i] = s;
         }
         self.used = live;
+    }
+}
+
+impl Slot {
+    /// Whether the slot holds a key seen at most `window` before `clock`.
+    fn live_at(&self, clock: i64, window: i64) -> bool {
+        self.last != EMPTY && clock.saturating_sub(self.last) <= window
     }
 }
 
@@ -185,8 +207,44 @@ mod tests {
             }
         }
         let live = last.values().filter(|&&s| t - s <= window).count();
-        assert_eq!(seen.live(t), live);
+        assert_eq!(seen.live(), live);
         assert!(busy >= 8_192, "it grew: {busy}");
         assert_eq!(after_new, busy, "100,000 new keys, few at a time");
+    }
+
+    /// Times that go back (records later than the merge's reorder window
+    /// keep their own time): the answers are those of the expiry queue this
+    /// table replaced (a `KeyRing` of sightings, expired from its front
+    /// while the current time is more than the window past them), also
+    /// through rebuilds and expired slots taken over.
+    #[test]
+    fn answers_as_the_expiry_queue_did_when_times_go_back() {
+        use crate::dialog::keyring::KeyRing;
+        let window = 5_000;
+        let mut seen = Seen::new(window);
+        let mut ring: KeyRing<i64> = KeyRing::default();
+        let (mut x, mut t) = (0x2545_f491_4f6c_dd1du64, 100_000i64);
+        for round in 0..200_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly forward; one time in 16 back by up to twice the window.
+            let ts = if x % 16 == 0 {
+                t - ((x >> 8) % (2 * window as u64)) as i64
+            } else {
+                t += ((x >> 8) % 8) as i64;
+                t
+            };
+            let k = (x >> 24) % 3_000;
+            let key = k.wrapping_mul(0x9e37_79b9_7f4a_7c15) & !0xff | (k & 3);
+            while let Some(&(_, s)) = ring.front() {
+                if ts.saturating_sub(s) <= window {
+                    break;
+                }
+                ring.pop_front();
+            }
+            let want = ring.push(key, ts);
+            assert_eq!(seen.observe(key, ts), want, "round {round}");
+        }
     }
 }

@@ -147,9 +147,9 @@ impl Default for MergeOptions {
 /// - `produce(i, emit)`: decodes file `i` on a thread of its own, calling
 ///   `emit(record)` in file order, and returns the file's result.
 /// - `consume(i, record, soon)`: called on the calling thread for every
-///   record of every file, in merged order; `soon` is a record of the same
-///   file consumed a few records later (when the file has one decoded), for
-///   prefetching what its consumption reads.
+///   record of every file, in merged order; `soon` is the record a few
+///   places behind it in the same file's buffer (when the file has one
+///   decoded), consumed later, for prefetching what its consumption reads.
 ///
 /// Returns the producers' results in file-index order. A panic in a producer
 /// or in `consume` propagates to the caller.

@@ -3,9 +3,10 @@
 //! order (through `spill`), with INCONSISTENT_EXPERIENCE decided at the end
 //! of the batch; on the tracking thread or on a thread of its own
 //! ([`RulesStage`]). A session's evaluation and encoded rows ([`prepare`])
-//! depend on nothing but the session, so the tracking thread does them
-//! itself while the stage's thread is behind; counting and writing stay on
-//! the stage's thread, in order. Never tracks a message.
+//! depend on nothing but the session, the policy and the file names, so
+//! once the capture has ended the tracking thread does them itself while
+//! the stage's thread is behind; counting and writing stay on the stage's
+//! thread, in order. Never tracks a message.
 
 use std::path::PathBuf;
 use std::sync::Arc;
