@@ -70,10 +70,6 @@ impl merge::Timed for Found {
     fn order(&self) -> (i64, u64, u32) {
         (self.rec.at.ts_ns, self.rec.at.frame, self.rec.at.seq)
     }
-
-    fn soon(&self) {
-        self.rec.prefetch_heap();
-    }
 }
 
 /// The per-file sink: SIP framing of TCP streams (`framers`) and everything

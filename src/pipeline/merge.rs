@@ -98,16 +98,13 @@ pub trait Timed {
     /// `(capture time in ns since the epoch, frame number in its file,
     /// sequence number within the frame)`: the order within one file.
     fn order(&self) -> (i64, u64, u32);
-
-    /// A hint that the record is consumed soon (a few records after the one
-    /// being consumed): prefetch what it holds on the heap
-    /// ([`crate::prefetch`]). The record itself is prefetched by the merge.
-    fn soon(&self) {}
 }
 
-/// How many records ahead of the one consumed the merge prefetches a
-/// record's heap parts ([`Timed::soon`]); its own lines are prefetched
-/// twice as far ahead, so that `soon` finds them in the cache.
+/// How many records behind the one consumed the merge hands its consumer a
+/// record as `soon`, for the consumer to prefetch what consuming it reads
+/// (its heap parts, its retransmission slot); the merge prefetches the
+/// record's own lines twice as far ahead, so that the consumer finds them
+/// in the cache.
 const AHEAD: usize = 4;
 
 /// Tuning of [`merge`]. None of these changes the output.
@@ -189,11 +186,7 @@ where
             if let Some((_, r)) = next.get(2 * AHEAD) {
                 crate::prefetch::value(r);
             }
-            let soon = next.get(AHEAD).map(|(_, r)| r);
-            if let Some(r) = soon {
-                r.soon();
-            }
-            consume(f, rec, soon);
+            consume(f, rec, next.get(AHEAD).map(|(_, r)| r));
             if let Some(m) = files.head(f) {
                 heads.push(Reverse((m, f)));
             }

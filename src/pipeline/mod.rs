@@ -449,6 +449,7 @@ fn track_timeline(
             |i, emit| (src.produce)(i, &store, wants, emit),
             |_, found: Found, soon: Option<&Found>| {
                 if let Some(s) = soon {
+                    s.rec.prefetch_heap();
                     tracking.soon(&s.rec);
                 }
                 last_ts = last_ts.max(found.rec.at.ts_ns);
