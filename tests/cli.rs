@@ -131,8 +131,10 @@ fn output_is_identical_for_any_jobs_and_input_order() {
     r.extend([b.as_str(), a.as_str()]);
     // -j5: the rules thread and two helpers digesting each file's messages
     // (src/pipeline/digest.rs); batches of two messages send every file
-    // round them. -j4 has the rules thread and one helper; -j1 and -j2
-    // neither.
+    // round them. -j4 has the rules thread and one helper; -j1 neither;
+    // -j2 the rules thread, and a helper that each file's thread borrows
+    // until the merge begins (src/pipeline/decode.rs has the test of a
+    // helper given back part way through a file).
     let mut j5 = vec!["-j", "5", &a, &b];
     j5.extend(&fwd);
     // The tracking partitions (src/pipeline/track.rs) run on one thread

@@ -6,6 +6,7 @@
 //! never writes a report.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::anomalies::AnomalyStore;
 use super::html;
@@ -102,7 +103,8 @@ pub(super) struct Out<'a> {
 pub(super) enum Emit<'a> {
     To {
         emit: &'a mut (dyn FnMut(Found) + Send),
-        /// Helpers digesting messages in parallel (`--jobs` > 3).
+        /// Helpers digesting messages in parallel (`--jobs` > 3), or one
+        /// borrowed until the merge begins ([`process_file`]).
         pool: Option<digest::Pool<'a>>,
     },
     Keep {
@@ -129,10 +131,27 @@ impl Out<'_> {
             Emit::To {
                 emit,
                 pool: Some(p),
-            } => p.push(at, seq, framing, msg.as_bytes(), *emit),
+            } => {
+                p.push(at, seq, framing, msg.as_bytes(), *emit);
+                if p.given_back() {
+                    self.give_back();
+                }
+            }
             Emit::To { emit, pool: None } => emit(self.digest.message(at, seq, msg)),
             Emit::Keep { at: place, found } => {
                 found.push((*place, self.digest.message(at, seq, msg)));
+            }
+        }
+    }
+
+    /// Ends a borrowed helper's part: every message it took leaves first,
+    /// in order, and its counters join this thread's.
+    fn give_back(&mut self) {
+        if let Emit::To { emit, pool } = &mut self.emit {
+            if let Some(p) = pool.take() {
+                for d in p.finish(*emit) {
+                    self.digest.absorb(d);
+                }
             }
         }
     }
@@ -356,6 +375,9 @@ pub(super) struct Threads {
     pub(super) lanes: usize,
     /// Digest helpers beside the file's thread otherwise.
     pub(super) helpers: usize,
+    /// Without helpers: whether a file's thread may borrow one while the
+    /// merge has not begun handing records on ([`process_file`]).
+    pub(super) start_helper: bool,
 }
 
 impl Threads {
@@ -364,16 +386,29 @@ impl Threads {
     /// `extract-records`: 0, it is light) and the rest run lanes; helpers
     /// come after `beside` threads. On 2 cores `analyze -j2` so decodes on
     /// one thread: its tracking already has the other core, and lanes there
-    /// measured 9 % slower (docs/perf-history.md).
+    /// measured 9 % slower (docs/perf-history.md). Only while the merge
+    /// has not begun is that core free: a file's thread borrows a helper
+    /// then (`start_helper`).
     pub(super) fn of(cfg: &Config, kept: usize, beside: usize) -> Threads {
         let jobs = jobs_of(cfg);
+        let helpers = jobs.saturating_sub(beside).min(MAX_HELPERS);
         Threads {
             lanes: jobs.saturating_sub(kept).max(1),
-            helpers: jobs.saturating_sub(beside).min(MAX_HELPERS),
+            helpers,
+            start_helper: jobs >= 2 && helpers == 0,
         }
     }
 }
 
+/// Decodes `input`, emitting its messages in file order.
+///
+/// `begun`: set by the consumer once the merge hands records on. Until
+/// then the threads that track sessions wait for the merge's reorder window
+/// to fill (2 s of capture: a tenth of a 20 s scanner burst), so a file's
+/// thread without helpers borrows one ([`Threads::start_helper`]) and gives
+/// it back at the first message after `begun` is set. Which messages the
+/// helper digests changes nothing in the output (`digest.rs`).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn process_file(
     input: &Input,
     file_idx: u32,
@@ -381,15 +416,21 @@ pub(super) fn process_file(
     wants: &digest::Wants,
     threads: Threads,
     store: &AnomalyStore,
+    begun: Option<&AtomicBool>,
     emit: &mut (dyn FnMut(Found) + Send),
 ) -> FileResult {
     if lanes::use_lanes(input, threads.lanes) {
         return lanes::read_file(input, file_idx, progress, wants, store, threads.lanes, emit);
     }
     let helpers = threads.helpers;
+    let borrow = begun.filter(|b| threads.start_helper && !b.load(Ordering::Relaxed));
     std::thread::scope(|scope| {
-        let pool = (helpers > 0)
-            .then(|| digest::Pool::spawn(scope, helpers, &input.display, file_idx, wants, store));
+        let spawn = |n| digest::Pool::spawn(scope, n, &input.display, file_idx, wants, store);
+        let pool = match borrow {
+            _ if helpers > 0 => Some(spawn(helpers)),
+            Some(b) => Some(spawn(1).until(b)),
+            None => None,
+        };
         read_file(input, file_idx, progress, wants, store, pool, emit)
     })
 }
@@ -502,3 +543,133 @@ pub(super) fn file_result(
 
 /// Most helper threads per file being read.
 pub(super) const MAX_HELPERS: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{FlowKey, Origin};
+
+    /// 2,000 UDP messages of three kinds, with repeated frames (two
+    /// messages in one datagram number 0 and 1 within their frame).
+    fn messages() -> Vec<(Origin, Vec<u8>)> {
+        let key = FlowKey {
+            tunnels: Default::default(),
+            src: "192.0.2.1:5060".parse().unwrap(),
+            dst: "198.51.100.2:5060".parse().unwrap(),
+        };
+        (0..2000u64)
+            .map(|i| {
+                let frame = 1 + i - i / 3;
+                let at = Origin::of_stream(key, "udp", frame, 1_000_000 * i as i64);
+                let text = match i % 3 {
+                    0 => format!(
+                        "INVITE sip:b@example.net SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK{i}\r\n\
+                         From: <sip:a@example.com>;tag=f{i}\r\nTo: <sip:b@example.net>\r\n\
+                         Call-ID: c{i}\r\nCSeq: 1 INVITE\r\nRequire: precondition\r\n\
+                         Content-Length: 0\r\n\r\n"
+                    ),
+                    1 => format!(
+                        "SIP/2.0 420 Bad Extension\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK{i}\r\n\
+                         From: <sip:a@example.com>;tag=f{i}\r\nTo: <sip:b@example.net>;tag=t{i}\r\n\
+                         Call-ID: c{i}\r\nCSeq: 1 INVITE\r\nUnsupported: precondition\r\n\
+                         Content-Length: 0\r\n\r\n"
+                    ),
+                    _ => format!(
+                        "OPTIONS sip:b@example.net SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK{i}\r\n\
+                         From: <sip:a@example.com>;tag=f{i}\r\nTo: <sip:b@example.net>\r\n\
+                         Call-ID: c{i}\r\nCSeq: 2 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+                    ),
+                };
+                (at, text.into_bytes())
+            })
+            .collect()
+    }
+
+    /// What a file's messages gave: each record's place, Call-ID and
+    /// messages.csv row, in emitting order; the messages counted and the
+    /// counts by method and status.
+    type Digested = (
+        Vec<(u64, u32, String, Vec<u8>)>,
+        u64,
+        Vec<(String, u64)>,
+        Vec<(u16, u64)>,
+    );
+
+    /// Digests `msgs` as `Out::message` does, with a borrowed helper given
+    /// back once the `give_back_at`-th message has been pushed (`None`:
+    /// no helper), and the pool finished at the end as `read_file` does.
+    fn digest_all(msgs: &[(Origin, Vec<u8>)], give_back_at: Option<usize>) -> Digested {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AnomalyStore::new(dir.path());
+        let wants = digest::Wants {
+            rows: true,
+            styles: None,
+        };
+        let flag = AtomicBool::new(false);
+        let mut got = Vec::new();
+        let mut emit = |f: Found| {
+            let row = f.row.map(|r| r.head.to_vec()).unwrap_or_default();
+            got.push((
+                f.rec.at.frame,
+                f.rec.at.seq,
+                f.rec.call_id().to_string(),
+                row,
+            ));
+        };
+        let digest = std::thread::scope(|scope| {
+            let pool = give_back_at
+                .map(|_| digest::Pool::spawn(scope, 1, "f", 0, &wants, &store).until(&flag));
+            let mut out = Out {
+                digest: digest::Digest::new("f", 0, &wants, &store),
+                last_frame: (0, 0),
+                emit: Emit::To {
+                    emit: &mut emit,
+                    pool,
+                },
+                stream_sip_frames: 0,
+            };
+            for (i, (at, bytes)) in msgs.iter().enumerate() {
+                if give_back_at == Some(i) {
+                    flag.store(true, Ordering::Relaxed);
+                }
+                let m = sip::parse_message(bytes, Framing::Datagram).unwrap();
+                out.message(at, &m, Framing::Datagram);
+            }
+            if let Emit::To {
+                emit,
+                pool: Some(p),
+            } = std::mem::replace(
+                &mut out.emit,
+                Emit::Keep {
+                    at: 0,
+                    found: Vec::new(),
+                },
+            ) {
+                for d in p.finish(emit) {
+                    out.digest.absorb(d);
+                }
+            }
+            out.digest
+        });
+        let method = digest.counters.method.into_iter().collect();
+        let status = digest.counters.status.into_iter().collect();
+        (got, digest.sip_messages, method, status)
+    }
+
+    /// A helper borrowed at the start of a file and given back part way
+    /// (after its first batches, in the middle of one, or never) leaves
+    /// the same records, in the same order, with the same rows and counts,
+    /// as digesting every message on the file's thread.
+    #[test]
+    fn a_borrowed_helper_given_back_mid_file_changes_nothing() {
+        let msgs = messages();
+        let inline = digest_all(&msgs, None);
+        assert_eq!(inline.0.len(), 2000);
+        assert_eq!(inline.1, 2000);
+        assert!(inline.0.iter().all(|r| !r.3.is_empty()), "rows wanted");
+        for at in [0, 1, 700, 1025, 1999, 5000] {
+            let borrowed = digest_all(&msgs, Some(at));
+            assert!(borrowed == inline, "given back at message {at}");
+        }
+    }
+}

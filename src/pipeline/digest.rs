@@ -20,6 +20,7 @@
 //! helpers, or none (`--jobs 1`: digested inline).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -385,6 +386,8 @@ pub(super) struct Pool<'s> {
     /// Batches sent, and collected (always in sending order).
     sent: u64,
     collected: u64,
+    /// A borrowed helper: given back once this is set ([`Pool::until`]).
+    until: Option<&'s AtomicBool>,
 }
 
 impl<'s> Pool<'s> {
@@ -404,6 +407,7 @@ impl<'s> Pool<'s> {
             cur: Batch::default(),
             sent: 0,
             collected: 0,
+            until: None,
         };
         for _ in 0..n.max(1) {
             let (tx, rx) = sync_channel::<Batch>(QUEUE);
@@ -429,6 +433,18 @@ impl<'s> Pool<'s> {
             pool.from.push(rrx);
         }
         pool
+    }
+
+    /// Makes the pool a borrowed one, to be given back (finished) once
+    /// `flag` is set.
+    pub(super) fn until(mut self, flag: &'s AtomicBool) -> Pool<'s> {
+        self.until = Some(flag);
+        self
+    }
+
+    /// Whether a borrowed pool is to be given back now.
+    pub(super) fn given_back(&self) -> bool {
+        self.until.is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
     /// Queues one message; full batches go to the next helper, and results

@@ -46,6 +46,7 @@ pub use out_dir::{REPORT_NAMES, STAGING_PREFIX, prepare_out_dir};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::capture;
@@ -235,7 +236,15 @@ fn jobs_of(cfg: &Config) -> usize {
 /// Emits input `i`'s messages in file order (its anomalies into the store),
 /// each with what the run wants of it besides its record ([`digest::Wants`]),
 /// and returns its result.
-type Produce<'a> = dyn Fn(usize, &AnomalyStore, &digest::Wants, &mut (dyn FnMut(Found) + Send)) -> FileResult
+/// `begun` is set once the merge hands records on (`decode::process_file`
+/// borrows a helper until then).
+type Produce<'a> = dyn Fn(
+        usize,
+        &AnomalyStore,
+        &digest::Wants,
+        &AtomicBool,
+        &mut (dyn FnMut(Found) + Send),
+    ) -> FileResult
     + Sync
     + 'a;
 
@@ -258,6 +267,7 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
     let produce = |i: usize,
                    store: &AnomalyStore,
                    wants: &digest::Wants,
+                   begun: &AtomicBool,
                    emit: &mut (dyn FnMut(Found) + Send)| {
         process_file(
             &inputs[i],
@@ -266,6 +276,7 @@ fn write_reports(cfg: &Config, inputs: &[Input]) -> Result<RunSummary, Error> {
             wants,
             threads,
             store,
+            Some(begun),
             emit,
         )
     };
@@ -441,13 +452,17 @@ fn track_timeline(
     };
     let store = feed.anomalies.clone();
     let mut last_ts = i64::MIN;
+    let begun = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let mut stage = RulesStage::new(reports, (jobs > 1).then_some(scope));
         let results = merge::merge(
             &src.first_ts,
             &opts,
-            |i, emit| (src.produce)(i, &store, wants, emit),
+            |i, emit| (src.produce)(i, &store, wants, &begun, emit),
             |_, found: Found, soon: Option<&Found>| {
+                if last_ts == i64::MIN {
+                    begun.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 if let Some(s) = soon {
                     s.rec.prefetch_heap();
                     tracking.soon(&s.rec);

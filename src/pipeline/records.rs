@@ -18,6 +18,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use sha2::{Digest as _, Sha256};
@@ -135,7 +136,7 @@ fn extract_one(
         let h = s.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
             let wants = super::digest::Wants::default();
-            let r = process_file(input, 0, None, &wants, threads, store, &mut |f| {
+            let r = process_file(input, 0, None, &wants, threads, store, None, &mut |f| {
                 batch.push(f);
                 if batch.len() == BATCH {
                     // A send fails only when the writer stopped on an error.
@@ -393,6 +394,7 @@ pub fn run_records(
     let produce = |i: usize,
                    store: &AnomalyStore,
                    _: &super::digest::Wants,
+                   _: &AtomicBool,
                    emit: &mut (dyn FnMut(Found) + Send)| {
         let select = |f, s, k| select(i, f, s, k);
         if let Err(e) = produce_file(&opened[i], i as u32, store, &select, emit) {
