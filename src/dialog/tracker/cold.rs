@@ -85,10 +85,11 @@ pub(super) struct Cold {
     ra: Vec<u8>,
     ra_seg: u64,
     ra_off: u64,
-    /// Cold sessions by slot id.
-    at: FxHashMap<Id, Loc>,
+    /// Cold sessions by slot id (ids hashed in order, `idmap.rs`: at the
+    /// end every one comes back in start order).
+    at: IdMap<Loc>,
     /// Slot of each cold attempt (timers name attempts too).
-    attempt_slot: FxHashMap<Id, Id>,
+    attempt_slot: IdMap<Id>,
     /// Cold slots by Call-ID hash, and by correlation value.
     by_call: FxHashMap<u64, Ids>,
     by_corr: FxHashMap<u64, Ids>,
@@ -125,8 +126,8 @@ impl Cold {
             ra: Vec::new(),
             ra_seg: u64::MAX,
             ra_off: 0,
-            at: FxHashMap::default(),
-            attempt_slot: FxHashMap::default(),
+            at: IdMap::default(),
+            attempt_slot: IdMap::default(),
             by_call: FxHashMap::default(),
             by_corr: FxHashMap::default(),
             order: BTreeSet::new(),

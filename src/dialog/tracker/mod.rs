@@ -48,6 +48,7 @@ use crate::dialog::{RETRANSMISSION_WINDOW_NS, Retransmissions};
 
 mod cold;
 mod finish;
+mod idmap;
 mod linking;
 mod requests;
 mod responses;
@@ -57,6 +58,7 @@ mod timers;
 
 pub use summary::*;
 
+use idmap::IdMap;
 use linking::*;
 
 /// W0 of rules.md §A.3: the H0/H0' retry window (policy `window_s`, 32 s).
