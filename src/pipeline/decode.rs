@@ -144,8 +144,9 @@ impl Out<'_> {
         }
     }
 
-    /// Ends a borrowed helper's part: every message it took leaves first,
-    /// in order, and its counters join this thread's.
+    /// Ends a helper pool's part (a borrowed helper's, or the pool's at the
+    /// end of a file): every message it took leaves first, in order, and
+    /// its counters join this thread's.
     fn give_back(&mut self) {
         if let Emit::To { emit, pool } = &mut self.emit {
             if let Some(p) = pool.take() {
@@ -466,20 +467,7 @@ pub(super) fn read_file<'a>(
         dec.decode(p, &mut sink);
     });
     let (counts, mut out) = sink.end_file(dec, info.packets);
-    if let Emit::To {
-        emit,
-        pool: Some(p),
-    } = std::mem::replace(
-        &mut out.emit,
-        Emit::Keep {
-            at: 0,
-            found: Vec::new(),
-        },
-    ) {
-        for d in p.finish(emit) {
-            out.digest.absorb(d);
-        }
-    }
+    out.give_back();
     let span = Span { bytes, first, last };
     file_result(input, &info, err, span, counts, out.digest)
 }
@@ -635,20 +623,7 @@ mod tests {
                 let m = sip::parse_message(bytes, Framing::Datagram).unwrap();
                 out.message(at, &m, Framing::Datagram);
             }
-            if let Emit::To {
-                emit,
-                pool: Some(p),
-            } = std::mem::replace(
-                &mut out.emit,
-                Emit::Keep {
-                    at: 0,
-                    found: Vec::new(),
-                },
-            ) {
-                for d in p.finish(emit) {
-                    out.digest.absorb(d);
-                }
-            }
+            out.give_back();
             out.digest
         });
         let method = digest.counters.method.into_iter().collect();
