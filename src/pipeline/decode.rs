@@ -427,10 +427,10 @@ pub(super) fn process_file(
     let borrow = begun.filter(|b| threads.start_helper && !b.load(Ordering::Relaxed));
     std::thread::scope(|scope| {
         let spawn = |n| digest::Pool::spawn(scope, n, &input.display, file_idx, wants, store);
-        let pool = match borrow {
-            _ if helpers > 0 => Some(spawn(helpers)),
-            Some(b) => Some(spawn(1).until(b)),
-            None => None,
+        let pool = if helpers > 0 {
+            Some(spawn(helpers))
+        } else {
+            borrow.map(|b| spawn(1).until(b))
         };
         read_file(input, file_idx, progress, wants, store, pool, emit)
     })

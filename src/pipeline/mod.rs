@@ -46,7 +46,7 @@ pub use out_dir::{REPORT_NAMES, STAGING_PREFIX, prepare_out_dir};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::capture;
@@ -471,7 +471,7 @@ fn track_timeline(
             |i, emit| (src.produce)(i, &store, wants, &begun, emit),
             |_, found: Found, soon: Option<&Found>| {
                 if last_ts == i64::MIN {
-                    begun.store(true, std::sync::atomic::Ordering::Relaxed);
+                    begun.store(true, Ordering::Relaxed);
                 }
                 if let Some(s) = soon {
                     s.rec.prefetch_heap();
