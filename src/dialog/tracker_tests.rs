@@ -1017,3 +1017,68 @@ fn sessions_spilled_and_read_back_end_as_if_kept() {
     assert_eq!(cold_got, kept_got);
     assert!(frozen == 0 && warned);
 }
+
+/// An in-dialog request stays whole only while it may be P or N of an
+/// in-dialog failure (rules.md §D): a success whose method never failed
+/// before it in the attempt keeps a digest; a failure, and every later
+/// request of its method, keep the record; so does one that arrived while
+/// an earlier request of its method was still waiting for its answer.
+#[test]
+fn in_dialog_requests_stay_whole_only_while_they_may_be_p_or_n() {
+    let inv = invite("c1", "f1", 1, "z9hG4bK1");
+    let mut msgs = call(&inv, 0, "t1");
+    let bye = msgs.split_off(5);
+    let req = |method: &str, cseq: u32| {
+        inv.req(method, cseq, &format!("z9hG4bK{method}{cseq}"))
+            .with(|m| m.ttag = Some("t1".into()))
+    };
+    let at = |ms: i64| S + 100 * MS + ms * MS;
+    msgs.extend([
+        // A success with nothing before it: released at its answer.
+        (at(0), req("UPDATE", 2)),
+        (at(1), req("UPDATE", 2).resp(200, Some("t1"))),
+        // UPDATE 4 goes out while UPDATE 3 waits; 3 then fails, 4 succeeds:
+        // 3 is P and 4 its N, both whole.
+        (at(10), req("UPDATE", 3)),
+        (at(11), req("UPDATE", 4)),
+        (at(12), req("UPDATE", 3).resp(491, Some("t1"))),
+        (at(13), req("UPDATE", 4).resp(200, Some("t1"))),
+        // INFO 5 fails first; INFO 6 after it succeeds and stays whole.
+        (at(20), req("INFO", 5)),
+        (at(21), req("INFO", 5).resp(501, Some("t1"))),
+        (at(30), req("INFO", 6)),
+        (at(31), req("INFO", 6).resp(200, Some("t1"))),
+    ]);
+    msgs.extend(bye.into_iter().map(|(t, m)| {
+        let m = m.with(|m| m.cseq = 7);
+        (t, m)
+    }));
+    let (s, _, _) = run(&msgs, 3 * S);
+    assert_eq!(s.len(), 1);
+    let txns = &s[0].attempts[0].in_dialog;
+    let seen: Vec<(String, u32, Option<u16>, bool)> = txns
+        .iter()
+        .map(|t| {
+            let whole = t.request.as_ref().map(|r| TxnDigest::of(r) == t.req);
+            assert_ne!(whole, Some(false), "the digest is the record's");
+            (
+                t.req.method.as_str().to_string(),
+                t.req.cseq,
+                t.final_status,
+                whole.is_some(),
+            )
+        })
+        .collect();
+    let want = |m: &str, c: u32, st: u16, whole: bool| (m.to_string(), c, Some(st), whole);
+    assert_eq!(
+        seen,
+        [
+            want("UPDATE", 2, 200, false),
+            want("UPDATE", 3, 491, true),
+            want("UPDATE", 4, 200, true),
+            want("INFO", 5, 501, true),
+            want("INFO", 6, 200, true),
+            want("BYE", 7, 200, false),
+        ]
+    );
+}

@@ -50,6 +50,6 @@ fn mid_dialog_final(a: &AttemptSummary) -> Option<u16> {
     }
     a.in_dialog
         .iter()
-        .find(|t| t.request.cseq == a.request.cseq && t.request.method == a.request.method)
+        .find(|t| t.req.cseq == a.request.cseq && t.req.method == a.request.method)
         .and_then(|t| t.final_status)
 }

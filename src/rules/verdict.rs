@@ -5,7 +5,9 @@
 //! §F UE profile.
 
 use crate::dialog::record::Method;
-use crate::dialog::tracker::{Answer, AttemptSummary, Rule, SKEW_NS, W0_NS};
+use crate::dialog::tracker::{
+    Answer, AttemptSummary, InDialogTxn, Rule, SKEW_NS, TxnDigest, W0_NS,
+};
 use crate::dialog::{SessionSummary, SipRecord, Tags};
 use crate::sip::Demand;
 
@@ -199,6 +201,7 @@ fn failed(f: &Option<SipRecord>) -> Option<&SipRecord> {
 /// attempts and of their dialogs).
 fn max_uac_out_of_dialog(s: &SessionSummary, a: &AttemptSummary, n: &SipRecord) -> u32 {
     let mut m = 0;
+    let tag = TxnDigest::tag_key(a.request.from_tag());
     let same = |r: &SipRecord| r.from_tag() == a.request.from_tag() && r.at.ts_ns < n.at.ts_ns;
     for b in s
         .attempts
@@ -206,8 +209,12 @@ fn max_uac_out_of_dialog(s: &SessionSummary, a: &AttemptSummary, n: &SipRecord) 
         .filter(|b| b.request.call_id() == a.request.call_id() && same(&b.request))
     {
         m = m.max(b.request.cseq);
-        for t in b.in_dialog.iter().filter(|t| same(&t.request)) {
-            m = m.max(t.request.cseq);
+        for t in b
+            .in_dialog
+            .iter()
+            .filter(|t| t.req.from_tag == tag && t.req.ts_ns < n.at.ts_ns)
+        {
+            m = m.max(t.req.cseq);
         }
     }
     m
@@ -240,31 +247,34 @@ fn in_dialog_units<'a>(s: &'a SessionSummary, i: usize, st: &Settings) -> Vec<Un
         let Some(f) = t.failure.as_deref() else {
             continue;
         };
-        if matches!(t.request.method, Method::Bye | Method::Cancel) {
+        if matches!(t.req.method, Method::Bye | Method::Cancel) {
             continue;
         }
-        let tag = t.request.from_tag();
-        let n = a.in_dialog[k + 1..].iter().map(|x| &x.request).find(|x| {
-            x.method == t.request.method
-                && x.from_tag() == tag
-                && x.at.ts_ns - f.at.ts_ns >= -SKEW_NS
-                && x.at.ts_ns - f.at.ts_ns <= st.window_ns
-        });
+        let tag = t.req.from_tag;
+        let n = a.in_dialog[k + 1..]
+            .iter()
+            .find(|x| {
+                x.req.method == t.req.method
+                    && x.req.from_tag == tag
+                    && x.req.ts_ns - f.at.ts_ns >= -SKEW_NS
+                    && x.req.ts_ns - f.at.ts_ns <= st.window_ns
+            })
+            .map(InDialogTxn::whole);
         let max_uac = n.map(|n| {
-            let first = if a.request.from_tag() == tag {
+            let first = if TxnDigest::tag_key(a.request.from_tag()) == tag {
                 a.request.cseq
             } else {
                 0
             };
             a.in_dialog
                 .iter()
-                .filter(|x| x.request.from_tag() == tag && x.request.at.ts_ns < n.at.ts_ns)
-                .fold(first, |m, x| m.max(x.request.cseq))
+                .filter(|x| x.req.from_tag == tag && x.req.ts_ns < n.at.ts_ns)
+                .fold(first, |m, x| m.max(x.req.cseq))
         });
         out.push(Unit {
             attempt: i,
             mid: true,
-            p: &t.request,
+            p: t.whole(),
             f,
             n,
             link: n.map(|_| (Rule::H0, 1.0)),
@@ -298,7 +308,7 @@ fn stalled(a: &AttemptSummary, u: &Unit<'_>) -> bool {
     let progress = a
         .in_dialog
         .iter()
-        .any(|t| t.request.method == Method::Update && t.request.at.ts_ns > first.ts_ns);
+        .any(|t| t.req.method == Method::Update && t.req.ts_ns > first.ts_ns);
     !progress && u.f.at.ts_ns - first.ts_ns >= T_STALL_NS
 }
 
@@ -308,8 +318,9 @@ fn context(s: &SessionSummary, u: &Unit<'_>, home_reject: &dyn Fn(&SipRecord) ->
     let unpracked = a.answers.iter().any(|r| {
         r.rseq.is_some()
             && !a.in_dialog.iter().any(|t| {
-                t.request.method == Method::Prack
-                    && t.request.rack.as_ref().is_some_and(|x| Some(x.0) == r.rseq)
+                t.req.method == Method::Prack
+                    && t.req.rack_rseq.is_some()
+                    && t.req.rack_rseq == r.rseq
             })
     });
     let repeats_cseq = s.attempts[..u.attempt].iter().any(|b| {
@@ -344,7 +355,9 @@ fn later_uac_message(s: &SessionSummary, u: &Unit<'_>) -> bool {
     let later = |r: &SipRecord| r.at.src == u.p.at.src && r.at.ts_ns > u.f.at.ts_ns;
     a.acked_failure
         || s.attempts.iter().any(|b| later(&b.request))
-        || a.in_dialog.iter().any(|t| later(&t.request))
+        || a.in_dialog
+            .iter()
+            .any(|t| t.req.src == u.p.at.src && t.req.ts_ns > u.f.at.ts_ns)
 }
 
 fn new_failure(u: &Unit<'_>, a: &AttemptSummary, classes: Vec<Match>) -> Failure {
@@ -522,18 +535,14 @@ fn lints(
         }
     }
     for t in in_dialog {
-        let r = &t.request;
+        let r = &t.req;
         if matches!(r.method, Method::Invite | Method::Update | Method::Prack)
-            && has(&r.require(), "precondition")
+            && r.require_precondition
         {
             flags.push(Flag::RequirePreconditionInModification.to_string());
         }
     }
-    if p.session_level_precondition
-        || in_dialog
-            .iter()
-            .any(|t| t.request.session_level_precondition)
-    {
+    if p.session_level_precondition || in_dialog.iter().any(|t| t.req.session_level_precondition) {
         flags.push(Flag::SessionLevelPrecondition.to_string());
     }
 }

@@ -67,7 +67,7 @@ impl<P> Tracker<P> {
                 return false;
             }
             let m = at.more();
-            let bye = m.in_dialog.iter().any(|t| t.request.method == Method::Bye);
+            let bye = m.in_dialog.iter().any(|t| t.req.method == Method::Bye);
             confirmed |= at.request.method == Method::Invite && !m.confirmed_tags.is_empty() && bye;
         }
         confirmed

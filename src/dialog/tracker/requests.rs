@@ -194,7 +194,7 @@ impl<P> Tracker<P> {
                 .more()
                 .in_dialog
                 .iter()
-                .any(|t| t.request.cseq == rec.cseq && t.request.method == rec.method);
+                .any(|t| t.req.cseq == rec.cseq && t.req.method == rec.method);
         self.txns.insert(
             tk,
             (
@@ -222,14 +222,7 @@ impl<P> Tracker<P> {
             (rec.clone(), Some(rec))
         };
         let at = self.attempts.get_mut(&a).expect("attempt");
-        push_tight(
-            &mut at.more_mut().in_dialog,
-            InDialogTxn {
-                request,
-                final_status: None,
-                failure: None,
-            },
-        );
+        push_tight(&mut at.more_mut().in_dialog, InDialogTxn::new(request));
         if let Some(rec) = then {
             self.release_held(&rec);
         }

@@ -79,17 +79,19 @@ impl<P> Tracker<P> {
                     }
                 }
                 let at = self.attempts.get_mut(&a).expect("attempt");
-                if status >= 200 {
-                    let mut txns = at.more.iter_mut().flat_map(|m| m.in_dialog.iter_mut());
-                    if let Some(t) = txns.find(|t| {
-                        t.request.cseq == rec.cseq
-                            && t.request.method == rec.method
+                if let Some(m) = at.more.as_deref_mut().filter(|_| status >= 200) {
+                    let txns = &mut m.in_dialog;
+                    let found = txns.iter().position(|t| {
+                        t.req.cseq == rec.cseq
+                            && t.req.method == rec.method
                             && t.final_status.is_none()
-                    }) {
-                        t.final_status = Some(status);
+                    });
+                    if let Some(i) = found {
+                        txns[i].final_status = Some(status);
                         if status >= 300 {
-                            t.failure = Some(Box::new(rec));
+                            txns[i].failure = Some(Box::new(rec));
                         }
+                        InDialogTxn::release_settled(txns);
                     }
                 }
             }

@@ -154,12 +154,23 @@ pub struct AttemptSummary {
 }
 
 /// One request inside a dialog, with its final response.
+///
+/// Of the request, the rules and the tracker read what [`TxnDigest`] holds,
+/// except where it is P or N of an in-dialog failure (rules.md §D: a failed
+/// request, and the next request of its method after it): failures.csv
+/// shows both whole. So the record is kept whole only while the transaction
+/// may still be one of them, and dropped once it cannot
+/// ([`InDialogTxn::release_settled`]): a call in flight keeps a digest of
+/// about 100 bytes per PRACK, UPDATE or BYE instead of a record of 320 and
+/// its text.
 #[derive(Clone, Debug)]
 pub struct InDialogTxn {
-    /// The request (first copy). Kept whole: a failed one is P of an
-    /// in-dialog failure and the next one of its method is N (rules.md
-    /// §D), and failures.csv shows both.
-    pub request: SipRecord,
+    /// What every reader reads of the request.
+    pub req: TxnDigest,
+    /// The request (first copy), whole while it may be P or N; `None` once
+    /// it succeeded and no earlier request of its method in the attempt
+    /// failed or is still waiting for its final response.
+    pub request: Option<Box<SipRecord>>,
     /// The status of its final response (the first one); `None` while none
     /// was seen.
     pub final_status: Option<u16>,
@@ -168,6 +179,101 @@ pub struct InDialogTxn {
     /// status: nothing else of it is read. Boxed: a transaction without
     /// one (nearly all) spends 8 bytes on it instead of a record's 320.
     pub failure: Option<Box<SipRecord>>,
+}
+
+impl InDialogTxn {
+    /// A new transaction of request `rec`, kept whole.
+    pub fn new(rec: SipRecord) -> InDialogTxn {
+        InDialogTxn {
+            req: TxnDigest::of(&rec),
+            request: Some(Box::new(rec)),
+            final_status: None,
+            failure: None,
+        }
+    }
+
+    /// Drops the whole request of every transaction of `txns` (one
+    /// attempt's, in order) that can be neither P nor N of an in-dialog
+    /// failure any more: it succeeded (so it is not P), and every earlier
+    /// request of its method succeeded too (so it is no failure's N: N is
+    /// the next request of P's method after P). Called after each final
+    /// response; a transaction still waiting, or failed, keeps its record.
+    pub fn release_settled(txns: &mut [InDialogTxn]) {
+        for j in 0..txns.len() {
+            let (before, rest) = txns.split_at_mut(j);
+            let t = &mut rest[0];
+            if t.request.is_none() || !t.succeeded() {
+                continue;
+            }
+            let open = before
+                .iter()
+                .any(|k| k.req.method == t.req.method && !k.succeeded());
+            if !open {
+                t.request = None;
+            }
+        }
+    }
+
+    /// Whether its final response was seen and is not a failure.
+    fn succeeded(&self) -> bool {
+        self.final_status.is_some_and(|s| s < 300)
+    }
+
+    /// The request whole: present for P and N of every in-dialog failure
+    /// (see [`InDialogTxn::release_settled`]).
+    pub fn whole(&self) -> &SipRecord {
+        self.request
+            .as_deref()
+            .expect("an in-dialog failure's P and N keep their requests whole")
+    }
+}
+
+/// What the rules and the tracker read of an in-dialog request, in full:
+/// its time, source, method, CSeq and From tag (max_uac_cseq of rules.md
+/// §A.3, D.3 item 4's later UAC message, C21's stall, the tracker's
+/// matching of responses and BYE), the RSeq its RAck names (C18's
+/// unPRACKed reliable 1xx) and its precondition use (lints L5, L6). A rule
+/// that needs more of an in-dialog request adds it here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnDigest {
+    /// Capture time, ns.
+    pub ts_ns: i64,
+    /// Source address.
+    pub src: SocketAddr,
+    /// The method.
+    pub method: Method,
+    /// The CSeq number.
+    pub cseq: u32,
+    /// Hash of the From tag ([`TxnDigest::tag_key`]).
+    pub from_tag: u64,
+    /// The RSeq named by a PRACK's RAck.
+    pub rack_rseq: Option<u32>,
+    /// Whether Require lists precondition.
+    pub require_precondition: bool,
+    /// Whether its SDP has a=des/curr/conf at session level.
+    pub session_level_precondition: bool,
+}
+
+impl TxnDigest {
+    /// The digest of request `r`.
+    pub fn of(r: &SipRecord) -> TxnDigest {
+        TxnDigest {
+            ts_ns: r.at.ts_ns,
+            src: r.at.src,
+            method: r.method.clone(),
+            cseq: r.cseq,
+            from_tag: TxnDigest::tag_key(r.from_tag()),
+            rack_rseq: r.rack.as_ref().map(|x| x.0),
+            require_precondition: r.require().contains("precondition"),
+            session_level_precondition: r.session_level_precondition,
+        }
+    }
+
+    /// The key [`TxnDigest::from_tag`] holds for From tag `tag`: compare a
+    /// record's tag with it through this.
+    pub fn tag_key(tag: Option<&str>) -> u64 {
+        h(&(b'f', tag))
+    }
 }
 
 /// What is kept of a 1xx/2xx answer to an initial request while its
