@@ -652,10 +652,7 @@ fn a_branch_refusal_then_another_branch_answering_is_no_failure() {
         s[0].flags
     );
     assert_eq!(s[0].outcome, Outcome::Established);
-    assert_eq!(
-        s[0].attempts[0].final_response.as_ref().unwrap().status,
-        Some(200)
-    );
+    assert_eq!(s[0].attempts[0].final_status(), Some(200));
 }
 
 #[test]
@@ -1081,4 +1078,36 @@ fn in_dialog_requests_stay_whole_only_while_they_may_be_p_or_n() {
             want("BYE", 7, 200, false),
         ]
     );
+}
+
+/// A 2xx final response is kept as its digest (time, status, source, To
+/// tag) unless it carries a Warning, whose agent the policy may read; a
+/// failure stays whole (failures.csv shows it).
+#[test]
+fn a_success_is_kept_as_its_digest_and_a_failure_whole() {
+    let plain = call(&invite("c1", "f1", 1, "z9hG4bK1"), 0, "t1");
+    let (s, _, _) = run(&plain, 4 * S);
+    let a = &s[0].attempts[0];
+    assert!(a.final_response.is_none());
+    let d = a.final_success.expect("a digest");
+    assert_eq!((d.status, d.ts_ns), (200, S));
+    assert_eq!(d.to_tag, SuccessFinal::tag_key(Some("t1")));
+    assert_eq!(a.final_status(), Some(200));
+    assert_eq!(s[0].outcome, Outcome::Established);
+
+    let mut warned = call(&invite("c2", "f2", 1, "z9hG4bK2"), 0, "t2");
+    warned[3].1.extra = "Warning: 399 scscf.home.example \"x\"\r\n".into();
+    let (s, _, _) = run(&warned, 4 * S);
+    let a = &s[0].attempts[0];
+    assert!(a.final_success.is_none());
+    let f = a.final_response.as_ref().expect("kept whole");
+    assert_eq!((f.status, f.warning().is_some()), (Some(200), true));
+
+    let inv = invite("c3", "f3", 1, "z9hG4bK3");
+    let failed = [(0, inv.clone()), (MS, inv.resp(486, Some("t3")))];
+    let (s, _, _) = run(&failed, 40 * S);
+    let a = &s[0].attempts[0];
+    assert!(a.final_success.is_none());
+    assert_eq!(a.final_response.as_ref().and_then(|f| f.status), Some(486));
+    assert_eq!(a.final_status(), Some(486));
 }

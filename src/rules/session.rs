@@ -163,17 +163,23 @@ fn link_context(
     p: &Policy,
 ) -> LinkContext {
     let first = s.attempts.first().map(|a| &a.request);
-    let n_final = f.retry.as_ref().and_then(|n| {
+    let n_attempt = f.retry.as_ref().and_then(|n| {
         s.attempts
             .iter()
             .find(|a| a.request.at.ts_ns == n.at.ts_ns && a.request.at.frame == n.at.frame)
-            .and_then(|a| a.final_response.as_ref())
     });
+    let n_final = n_attempt.and_then(|a| a.final_response.as_ref());
+    // A success kept as its digest has no Warning (whose agent could name
+    // a home node) and, not being a 421, no Require to read.
+    let n_success = n_attempt.and_then(|a| a.final_success);
     let home_rejected = n_final.is_some_and(|nf| {
         let req: Vec<&str> = nf.require().iter().collect();
         p.is_home_rejection(home_node(p, nf), nf.status.unwrap_or(0), &req, &f.x)
+    }) || n_success.is_some_and(|ns| {
+        p.is_home_rejection(p.is_home_node(ns.src.ip(), None), ns.status, &[], &f.x)
     });
     let passed = n_final.is_some_and(|nf| nf.status.is_some_and(|c| (200..300).contains(&c)))
+        || n_success.is_some()
         || f.retry.as_ref().is_some_and(|n| {
             let hosts: Vec<&str> = n.via_hosts().collect();
             p.is_border(n.at.src.ip(), &hosts)

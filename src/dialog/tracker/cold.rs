@@ -427,7 +427,7 @@ impl<P> Tracker<P> {
         let a = slot.attempts[0];
         let at = self.attempts.get(&a)?;
         if at.more.is_some()
-            || at.final_response.is_some()
+            || at.has_final()
             || at.p_open
             || at.open_ps != 0
             || at.linked.is_some()

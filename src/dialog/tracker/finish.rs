@@ -61,7 +61,7 @@ impl<P> Tracker<P> {
                 || !at.decided
                 || at.open_dialogs > 0
                 || at.start_missing
-                || at.final_response.is_none()
+                || !at.has_final()
                 || at.more().in_dialog.iter().any(|t| t.final_status.is_none())
             {
                 return false;
@@ -239,6 +239,7 @@ fn attempt_summary(a: Box<Attempt>) -> AttemptSummary {
     AttemptSummary {
         request: a.request,
         final_response: a.final_response.map(|b| *b),
+        final_success: m.success,
         cancel_ns: a.cancel_ns,
         early_tags: m.early_tags,
         confirmed_tags: m.confirmed_tags,
@@ -256,6 +257,9 @@ fn attempt_summary(a: Box<Attempt>) -> AttemptSummary {
 pub(super) fn outcome_of(a: &Attempt, now: i64) -> (Outcome, Option<u16>) {
     if a.start_missing {
         return (Outcome::Truncated, None);
+    }
+    if let Some(s) = a.more().success {
+        return (Outcome::Established, Some(s.status));
     }
     match &a.final_response {
         Some(f) => {

@@ -154,6 +154,9 @@ struct AttemptMore {
     /// dialog was confirmed all the same (issue 12 items 5 and 6).
     acked_2xx: Option<Box<str>>,
     final_sources: Vec<SocketAddr>,
+    /// The final response when it is a success kept as its digest
+    /// ([`SuccessFinal::of`]); `final_response` is then `None`.
+    success: Option<SuccessFinal>,
 }
 
 /// What [`Attempt::more`] reads as while nothing was written.
@@ -167,9 +170,59 @@ static NO_MORE: AttemptMore = AttemptMore {
     in_dialog: Vec::new(),
     acked_2xx: None,
     final_sources: Vec::new(),
+    success: None,
 };
 
 impl Attempt {
+    /// Whether a final response was seen (kept whole or as a digest).
+    fn has_final(&self) -> bool {
+        self.final_response.is_some() || self.more().success.is_some()
+    }
+
+    /// Whether the final response so far is a success (or there is none):
+    /// a 2xx then replaces it.
+    fn final_is_failure_or_none(&self) -> bool {
+        self.more().success.is_none()
+            && self
+                .final_response
+                .as_ref()
+                .is_none_or(|f| f.status.unwrap_or(0) >= 300)
+    }
+
+    /// Whether `r` is a copy of the final response (same status and To
+    /// tag), or there is none yet.
+    fn same_final(&self, r: &SipRecord) -> bool {
+        match (&self.final_response, self.more().success) {
+            (Some(f), _) => f.status == r.status && f.to_tag() == r.to_tag(),
+            (None, Some(s)) => {
+                Some(s.status) == r.status && s.to_tag == SuccessFinal::tag_key(r.to_tag())
+            }
+            (None, None) => true,
+        }
+    }
+
+    /// Whether the final response is a success with another To tag than
+    /// `tag`.
+    fn answered_by_another_branch(&self, tag: Option<&str>) -> bool {
+        match (&self.final_response, self.more().success) {
+            (Some(f), _) => f.status.is_some_and(|c| (200..300).contains(&c)) && f.to_tag() != tag,
+            (None, Some(s)) => s.to_tag != SuccessFinal::tag_key(tag),
+            (None, None) => false,
+        }
+    }
+
+    /// Makes `rec`, a 2xx, the final response: as its digest when that is
+    /// all that is read of it.
+    fn set_success(&mut self, rec: SipRecord) {
+        match SuccessFinal::of(&rec) {
+            Some(s) => {
+                self.final_response = None;
+                self.more_mut().success = Some(s);
+            }
+            None => self.final_response = Some(Box::new(rec)),
+        }
+    }
+
     /// The rarely filled parts (empty until written).
     fn more(&self) -> &AttemptMore {
         self.more.as_deref().unwrap_or(&NO_MORE)

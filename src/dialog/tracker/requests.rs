@@ -45,7 +45,7 @@ impl<P> Tracker<P> {
                     {
                         at.acked_failure = true;
                     }
-                    if rec.method == Method::Ack && !non2xx_ack && at.final_response.is_none() {
+                    if rec.method == Method::Ack && !non2xx_ack && !at.has_final() {
                         self.ack_without_2xx(a, &rec);
                     }
                     if (non2xx_ack || rec.method == Method::Cancel)
@@ -127,7 +127,7 @@ impl<P> Tracker<P> {
                 .find(|x| {
                     self.attempts.get(x).is_some_and(|at| {
                         at.request.method == Method::Invite
-                            && at.final_response.is_none()
+                            && !at.has_final()
                             && !at.start_missing
                             && at.request.at.ts_ns <= rec.at.ts_ns
                     })
@@ -257,7 +257,7 @@ impl<P> Tracker<P> {
     /// still wins).
     fn bye_after_lost_2xx(&mut self, a: Id, rec: &SipRecord, ft: &str, tt: &str) {
         let lost = self.attempts.get(&a).is_some_and(|at| {
-            at.final_response.is_none() && at.more().acked_2xx.is_none() && !at.start_missing
+            !at.has_final() && at.more().acked_2xx.is_none() && !at.start_missing
         });
         if !lost {
             return;

@@ -111,15 +111,11 @@ impl<P> Tracker<P> {
             self.provisional(a, &rec, status);
         } else if (200..300).contains(&status) {
             self.success(a, rec);
-        } else if status == 420
-            && at.final_response.as_ref().is_some_and(|f| {
-                f.status.is_some_and(|c| (200..300).contains(&c)) && f.to_tag() != rec.to_tag()
-            })
-        {
+        } else if status == 420 && at.answered_by_another_branch(rec.to_tag()) {
             // A branch refused after another branch answered (§A.4).
             let slot = at.slot;
             self.flag(slot, Mark::ForkMixedCapability);
-        } else if status >= 300 && at.final_response.is_none() {
+        } else if status >= 300 && !at.has_final() {
             self.first_failure(a, rec, status);
         }
     }
@@ -129,11 +125,7 @@ impl<P> Tracker<P> {
     fn note_sources_and_answers(&mut self, a: Id, rec: &SipRecord, status: u16) {
         let at = self.attempts.get_mut(&a).expect("attempt");
         if status >= 200 {
-            let same_final = at
-                .final_response
-                .as_ref()
-                .is_none_or(|f| f.status == rec.status && f.to_tag() == rec.to_tag());
-            if same_final && !at.more().final_sources.contains(&rec.at.src) {
+            if at.same_final(rec) && !at.more().final_sources.contains(&rec.at.src) {
                 push_tight(&mut at.more_mut().final_sources, rec.at.src);
             }
         }
@@ -198,7 +190,7 @@ impl<P> Tracker<P> {
             }
         }
         let at = self.attempts.get_mut(&a).expect("attempt");
-        if at.cancel_ns.is_some() && at.final_response.is_none() {
+        if at.cancel_ns.is_some() && !at.has_final() {
             flags.push(Mark::CancelRaceAnswered);
         }
         let mut branch_failure = false;
@@ -213,12 +205,8 @@ impl<P> Tracker<P> {
                 }
             }
         }
-        if at
-            .final_response
-            .as_ref()
-            .is_none_or(|f| f.status.unwrap_or(0) >= 300)
-        {
-            at.final_response = Some(Box::new(rec));
+        if at.final_is_failure_or_none() {
+            at.set_success(rec);
         }
         for f in flags {
             self.flag(slot, f);

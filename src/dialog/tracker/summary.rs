@@ -118,8 +118,13 @@ pub struct AttemptSummary {
     /// The initial request, as the UA sent it (the copy with the fewest
     /// Vias, rules.md §A.6).
     pub request: SipRecord,
-    /// The final response (the first one seen; 2xx preferred over nothing).
+    /// The final response (the first one seen; 2xx preferred over nothing)
+    /// when it is kept whole: a failure (F of rules.md §C-§D, shown in
+    /// failures.csv) or a success with a Warning header. Any other success
+    /// is [`AttemptSummary::final_success`].
     pub final_response: Option<SipRecord>,
+    /// The final response when it is a success kept as its digest.
+    pub final_success: Option<SuccessFinal>,
     /// When the UAC sent CANCEL.
     pub cancel_ns: Option<i64>,
     /// To tags of the early dialogs (1xx with a To tag), in order.
@@ -225,6 +230,53 @@ impl InDialogTxn {
         self.request
             .as_deref()
             .expect("an in-dialog failure's P and N keep their requests whole")
+    }
+}
+
+impl AttemptSummary {
+    /// The status of the final response, whole or digested.
+    pub fn final_status(&self) -> Option<u16> {
+        self.final_response
+            .as_ref()
+            .map(|f| f.status.unwrap_or(0))
+            .or(self.final_success.map(|s| s.status))
+    }
+}
+
+/// What is read of a 2xx final response without a Warning header, in full:
+/// its time and status (the outcome, rules.md §A.1; timers), its To tag
+/// (a later branch's refusal, §A.4) and its source (§E.4 step 3: N's final
+/// response from a home node; the Warning agent that could name one is
+/// absent, and Require is read only for a 421). Kept instead of the
+/// message, whose record and text are about 500 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SuccessFinal {
+    /// Capture time, ns.
+    pub ts_ns: i64,
+    /// Source address.
+    pub src: SocketAddr,
+    /// The status code (2xx).
+    pub status: u16,
+    /// Hash of the To tag ([`SuccessFinal::tag_key`]).
+    pub to_tag: u64,
+}
+
+impl SuccessFinal {
+    /// The digest of `r` when it is a 2xx without a Warning header: what
+    /// may replace it as an attempt's final response.
+    pub fn of(r: &SipRecord) -> Option<SuccessFinal> {
+        let status = r.status.filter(|s| (200..300).contains(s))?;
+        r.warning().is_none().then(|| SuccessFinal {
+            ts_ns: r.at.ts_ns,
+            src: r.at.src,
+            status,
+            to_tag: SuccessFinal::tag_key(r.to_tag()),
+        })
+    }
+
+    /// The key [`SuccessFinal::to_tag`] holds for To tag `tag`.
+    pub fn tag_key(tag: Option<&str>) -> u64 {
+        h(&(b's', tag))
     }
 }
 
