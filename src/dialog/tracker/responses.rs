@@ -124,10 +124,8 @@ impl<P> Tracker<P> {
     /// one), and the digest of each distinct 1xx/2xx answer.
     fn note_sources_and_answers(&mut self, a: Id, rec: &SipRecord, status: u16) {
         let at = self.attempts.get_mut(&a).expect("attempt");
-        if status >= 200 {
-            if at.same_final(rec) && !at.more().final_sources.contains(&rec.at.src) {
-                push_tight(&mut at.more_mut().final_sources, rec.at.src);
-            }
+        if status >= 200 && at.same_final(rec) && !at.more().final_sources.contains(&rec.at.src) {
+            push_tight(&mut at.more_mut().final_sources, rec.at.src);
         }
         if (101..300).contains(&status) {
             // The digest once: its To-tag key is what copies are compared by.
