@@ -13,6 +13,7 @@
 //! seen, so memory follows the traffic of the last 32 s, not the input size.
 
 pub(crate) mod codec;
+pub(crate) mod few;
 pub mod ident;
 pub mod keyring;
 pub mod linkkeys;

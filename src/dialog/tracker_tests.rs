@@ -1091,7 +1091,7 @@ fn a_success_is_kept_as_its_digest_and_a_failure_whole() {
     assert!(a.final_response.is_none());
     let d = a.final_success.expect("a digest");
     assert_eq!((d.status, d.ts_ns), (200, S));
-    assert_eq!(d.to_tag, SuccessFinal::tag_key(Some("t1")));
+    assert_eq!(d.to_tag, tag_key(Some("t1")));
     assert_eq!(a.final_status(), Some(200));
     assert_eq!(s[0].outcome, Outcome::Established);
 

@@ -5,9 +5,7 @@
 //! §F UE profile.
 
 use crate::dialog::record::Method;
-use crate::dialog::tracker::{
-    Answer, AttemptSummary, InDialogTxn, Rule, SKEW_NS, TxnDigest, W0_NS,
-};
+use crate::dialog::tracker::{Answer, AttemptSummary, InDialogTxn, Rule, SKEW_NS, W0_NS, tag_key};
 use crate::dialog::{SessionSummary, SipRecord, Tags};
 use crate::sip::Demand;
 
@@ -201,7 +199,7 @@ fn failed(f: &Option<SipRecord>) -> Option<&SipRecord> {
 /// attempts and of their dialogs).
 fn max_uac_out_of_dialog(s: &SessionSummary, a: &AttemptSummary, n: &SipRecord) -> u32 {
     let mut m = 0;
-    let tag = TxnDigest::tag_key(a.request.from_tag());
+    let tag = tag_key(a.request.from_tag());
     let same = |r: &SipRecord| r.from_tag() == a.request.from_tag() && r.at.ts_ns < n.at.ts_ns;
     for b in s
         .attempts
@@ -261,7 +259,7 @@ fn in_dialog_units<'a>(s: &'a SessionSummary, i: usize, st: &Settings) -> Vec<Un
             })
             .map(InDialogTxn::whole);
         let max_uac = n.map(|n| {
-            let first = if TxnDigest::tag_key(a.request.from_tag()) == tag {
+            let first = if tag_key(a.request.from_tag()) == tag {
                 a.request.cseq
             } else {
                 0

@@ -40,6 +40,7 @@ use rustc_hash::FxHashMap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
+use crate::dialog::few::Few;
 use crate::dialog::ident;
 use crate::dialog::keyring::KeyRing;
 use crate::dialog::record::{Method, SipRecord};
@@ -194,9 +195,7 @@ impl Attempt {
     fn same_final(&self, r: &SipRecord) -> bool {
         match (&self.final_response, self.more().success) {
             (Some(f), _) => f.status == r.status && f.to_tag() == r.to_tag(),
-            (None, Some(s)) => {
-                Some(s.status) == r.status && s.to_tag == SuccessFinal::tag_key(r.to_tag())
-            }
+            (None, Some(s)) => Some(s.status) == r.status && s.to_tag == tag_key(r.to_tag()),
             (None, None) => true,
         }
     }
@@ -206,7 +205,7 @@ impl Attempt {
     fn answered_by_another_branch(&self, tag: Option<&str>) -> bool {
         match (&self.final_response, self.more().success) {
             (Some(f), _) => f.status.is_some_and(|c| (200..300).contains(&c)) && f.to_tag() != tag,
-            (None, Some(s)) => s.to_tag != SuccessFinal::tag_key(tag),
+            (None, Some(s)) => s.to_tag != tag_key(tag),
             (None, None) => false,
         }
     }
@@ -231,60 +230,6 @@ impl Attempt {
     /// The rarely filled parts, allocated on first use.
     fn more_mut(&mut self) -> &mut AttemptMore {
         self.more.get_or_insert_with(Box::default)
-    }
-}
-
-/// A short list that is nearly always one item (the attempts under one
-/// index key, the Call-IDs of a session): that item is kept inline (24
-/// bytes, as a `Vec`, but no allocation of its own).
-#[derive(Clone, Debug)]
-enum Few<T> {
-    One(T),
-    Many(Vec<T>),
-}
-
-impl<T> Default for Few<T> {
-    fn default() -> Self {
-        Few::Many(Vec::new())
-    }
-}
-
-impl<T> std::ops::Deref for Few<T> {
-    type Target = [T];
-
-    fn deref(&self) -> &[T] {
-        match self {
-            Few::One(x) => std::slice::from_ref(x),
-            Few::Many(v) => v,
-        }
-    }
-}
-
-impl<T> Few<T> {
-    fn push(&mut self, item: T) {
-        match std::mem::take(self) {
-            Few::Many(v) if v.is_empty() => *self = Few::One(item),
-            Few::Many(mut v) => {
-                v.push(item);
-                *self = Few::Many(v);
-            }
-            Few::One(x) => *self = Few::Many(vec![x, item]),
-        }
-    }
-
-    fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
-        match self {
-            Few::One(x) if !keep(x) => *self = Few::default(),
-            Few::One(_) => {}
-            Few::Many(v) => v.retain(keep),
-        }
-    }
-
-    fn into_vec(self) -> Vec<T> {
-        match self {
-            Few::One(x) => vec![x],
-            Few::Many(v) => v,
-        }
     }
 }
 

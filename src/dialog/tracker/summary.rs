@@ -158,6 +158,12 @@ pub struct AttemptSummary {
     pub leg_relaxed: bool,
 }
 
+/// The key a digest holds for a From or To tag (`None` hashes too): the
+/// digests compare tags through it.
+pub fn tag_key(tag: Option<&str>) -> u64 {
+    h(&tag)
+}
+
 /// One request inside a dialog, with its final response.
 ///
 /// Of the request, the rules and the tracker read what [`TxnDigest`] holds,
@@ -257,7 +263,7 @@ pub struct SuccessFinal {
     pub src: SocketAddr,
     /// The status code (2xx).
     pub status: u16,
-    /// Hash of the To tag ([`SuccessFinal::tag_key`]).
+    /// Hash of the To tag ([`tag_key`]).
     pub to_tag: u64,
 }
 
@@ -270,13 +276,8 @@ impl SuccessFinal {
             ts_ns: r.at.ts_ns,
             src: r.at.src,
             status,
-            to_tag: SuccessFinal::tag_key(r.to_tag()),
+            to_tag: tag_key(r.to_tag()),
         })
-    }
-
-    /// The key [`SuccessFinal::to_tag`] holds for To tag `tag`.
-    pub fn tag_key(tag: Option<&str>) -> u64 {
-        h(&(b's', tag))
     }
 }
 
@@ -296,7 +297,7 @@ pub struct TxnDigest {
     pub method: Method,
     /// The CSeq number.
     pub cseq: u32,
-    /// Hash of the From tag ([`TxnDigest::tag_key`]).
+    /// Hash of the From tag ([`tag_key`]).
     pub from_tag: u64,
     /// The RSeq named by a PRACK's RAck.
     pub rack_rseq: Option<u32>,
@@ -314,17 +315,11 @@ impl TxnDigest {
             src: r.at.src,
             method: r.method.clone(),
             cseq: r.cseq,
-            from_tag: TxnDigest::tag_key(r.from_tag()),
+            from_tag: tag_key(r.from_tag()),
             rack_rseq: r.rack.as_ref().map(|x| x.0),
             require_precondition: r.require().contains("precondition"),
             session_level_precondition: r.session_level_precondition,
         }
-    }
-
-    /// The key [`TxnDigest::from_tag`] holds for From tag `tag`: compare a
-    /// record's tag with it through this.
-    pub fn tag_key(tag: Option<&str>) -> u64 {
-        h(&(b'f', tag))
     }
 }
 
@@ -370,7 +365,7 @@ impl Answer {
     pub fn of(r: &SipRecord) -> Answer {
         Answer {
             ts_ns: r.at.ts_ns,
-            to_tag: Answer::tag_key(r.to_tag()),
+            to_tag: tag_key(r.to_tag()),
             rseq: r.rseq,
             status: r.status.unwrap_or(0),
             require_100rel: r.require().contains("100rel"),
@@ -379,11 +374,6 @@ impl Answer {
             has_allow: r.has_allow,
             allow_update: r.allow_update,
         }
-    }
-
-    /// The key [`Answer::to_tag`] holds for To tag `tag`.
-    fn tag_key(tag: Option<&str>) -> u64 {
-        h(&(b'a', tag))
     }
 
     /// Whether `other` is a copy of the same answer: same status, To tag
