@@ -4,5 +4,5 @@
 # binary. Review the diff (git diff samples/) before committing it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BLESS=1 cargo test --release --test golden -- --test-threads 1 --skip expected_messages
+BLESS=1 cargo test --profile test-release --test golden -- --test-threads 1 --skip expected_messages
 git status --short samples/

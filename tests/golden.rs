@@ -1,7 +1,7 @@
 //! Golden sample tests: each `samples/<case>/` holds a real capture and the
 //! expected reports; the output of `sipaudit analyze --messages` on that
 //! capture must match byte for byte. Only the explicit bless step
-//! (`BLESS=1 cargo test --release --test golden`, or `scripts/bless.sh`)
+//! (`BLESS=1 cargo test --profile test-release --test golden`, or `scripts/bless.sh`)
 //! rewrites the expected files.
 
 mod common;
