@@ -11,8 +11,9 @@
 #   --repeat R   runs of each sipaudit configuration; the table shows the median wall / CPU time and the
 #                largest peak RSS (default 1; tshark and sngrep run once)
 #   --out DIR    captures, run outputs and the table (default target/bench-rates)
-#   --perf       also `perf record -g` the -j1 run on udp2000 and print its top 10 symbols
-#                (DIR/runs/udp2000-<secs>s/perf-top.txt; Debian linux-perf)
+#   --perf       also `perf record -g` the -j1 run on udp2000 and print its top 10 symbols and its
+#                samples by thread (DIR/runs/udp2000-<secs>s/perf-top.txt, perf-threads.txt; Debian
+#                linux-perf)
 #   --regen      generate the captures again even when the cached ones match
 #   --no-tshark, --no-sngrep   skip those reference runs
 #   --runs LIST  the sipaudit configurations to time, a quoted list of j1 j2 j1gz j2gz j2m j1c0 (default: all;
@@ -571,6 +572,9 @@ for CAPNAME in "${CAPS[@]+"${CAPS[@]}"}"; do
       >"$RUNS/perf-record.log" 2>&1; then
       perf report -i "$RUNS/perf.data" --no-children --stdio --sort symbol -g none 2>/dev/null |
         awk '!/^#/ && !/^ *$/ { sub(/[ \t-]*$/, ""); if (++n <= 10) print }' >"$RUNS/perf-top.txt"
+      # The same samples by thread: each stage's thread is named (src/threads.rs).
+      perf report -i "$RUNS/perf.data" --no-children --stdio --sort comm -g none 2>/dev/null |
+        awk '!/^#/ && !/^ *$/ { sub(/[ \t-]*$/, ""); print }' >"$RUNS/perf-threads.txt"
     else
       log "perf record failed: see $RUNS/perf-record.log"
     fi
@@ -651,6 +655,11 @@ TABLE=$OUT/results-rates.md
     if [ -s "$rd/perf-top.txt" ]; then
       printf '\nperf: top 10 symbols of `sipaudit analyze -j1` on %s (perf record -g; perf report --no-children --sort symbol):\n\n```\n' "$CAPNAME"
       cat "$rd/perf-top.txt"
+      printf '```\n'
+    fi
+    if [ -s "$rd/perf-threads.txt" ]; then
+      printf '\nperf: the same samples by thread (perf report --sort comm; sipaudit = the calling thread):\n\n```\n'
+      cat "$rd/perf-threads.txt"
       printf '```\n'
     fi
   done

@@ -12,7 +12,7 @@
 //! [`records`] stores the dialog stage's input (one row per SIP message) in
 //! Parquet and reads it back: it uses `dialog` and `sip` only.
 //! [`pipeline`] connects the stages (and is the only place that starts threads);
-//! [`anomaly`], [`error`], [`blocks`] and [`prefetch`] are shared leaves. The binary (`src/main.rs`) only
+//! [`anomaly`], [`error`], [`blocks`], [`prefetch`] and [`threads`] (their names) are shared leaves. The binary (`src/main.rs`) only
 //! parses the command line, calls [`pipeline::run`] and owns the exit status.
 #![deny(missing_docs, unsafe_code)]
 
@@ -20,6 +20,7 @@ pub mod anomaly;
 pub mod blocks;
 pub mod error;
 pub mod prefetch;
+pub mod threads;
 
 pub mod capture;
 pub mod packet;

@@ -27,7 +27,7 @@ pub struct Display {
 /// `terminal`, else plain lines.
 pub fn start(total: u64, counter: ByteCounter, terminal: bool) -> Display {
     let (stop, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
+    let thread = sipaudit::threads::detached(sipaudit::threads::PROGRESS, move || {
         if terminal {
             bar(total, &counter, &rx);
         } else {

@@ -205,7 +205,7 @@ const READ_AHEAD_BLOCKS: usize = 4;
 impl ReadAhead {
     fn spawn(mut src: impl Read + Send + 'static) -> ReadAhead {
         let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD_BLOCKS);
-        std::thread::spawn(move || {
+        crate::threads::detached(crate::threads::UNPACK, move || {
             loop {
                 let mut buf = vec![0u8; READ_AHEAD_BLOCK];
                 let mut n = 0;

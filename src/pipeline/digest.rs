@@ -413,22 +413,26 @@ impl<'s> Pool<'s> {
             let (tx, rx) = sync_channel::<Batch>(QUEUE);
             let (rtx, rrx): (Sender<Vec<Found>>, _) = channel();
             let mut d = Digest::new(file, file_idx, wants, anomalies);
-            pool.handles.push(scope.spawn(move || {
-                for b in rx {
-                    let mut out = Vec::with_capacity(b.jobs.len());
-                    for j in &b.jobs {
-                        // The file's thread scanned these bytes already:
-                        // the same bytes and framing scan the same way.
-                        if let Ok(m) = sip::parse_message(&b.bytes[j.start..j.end], j.framing) {
-                            out.push(d.message(&j.at, j.seq, &m));
+            pool.handles.push(crate::threads::scoped(
+                scope,
+                crate::threads::DIGEST,
+                move || {
+                    for b in rx {
+                        let mut out = Vec::with_capacity(b.jobs.len());
+                        for j in &b.jobs {
+                            // The file's thread scanned these bytes already:
+                            // the same bytes and framing scan the same way.
+                            if let Ok(m) = sip::parse_message(&b.bytes[j.start..j.end], j.framing) {
+                                out.push(d.message(&j.at, j.seq, &m));
+                            }
+                        }
+                        if rtx.send(out).is_err() {
+                            break;
                         }
                     }
-                    if rtx.send(out).is_err() {
-                        break;
-                    }
-                }
-                d
-            }));
+                    d
+                },
+            ));
             pool.to.push(tx);
             pool.from.push(rrx);
         }

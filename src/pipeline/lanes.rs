@@ -255,7 +255,7 @@ fn run_round(lanes: &mut [Lane], round: &Round, threads: usize, out: &mut Renumb
             let mut groups = groups.into_iter();
             let mine = groups.next().unwrap_or_default();
             for g in groups {
-                s.spawn(move || {
+                crate::threads::scoped(s, crate::threads::LANE, move || {
                     for (i, l) in g {
                         l.run(i, round);
                     }

@@ -129,7 +129,11 @@ pub fn describe_files(
             .filter(|n| *n != MANIFEST_NAME)
             .map(|n| match known.iter().find(|k| &k.name == n) {
                 Some(k) => Description::Known(k.clone()),
-                None => Description::Reading(s.spawn(move || describe_file(&dir.join(n), n))),
+                None => Description::Reading(crate::threads::scoped(
+                    s,
+                    crate::threads::HASH,
+                    move || describe_file(&dir.join(n), n),
+                )),
             })
             .collect();
         descriptions

@@ -300,7 +300,7 @@ impl<'scope, T: Send + 'scope, R: Send + 'scope> Files<'scope, T, R> {
         // Emptied batches go back to be filled again.
         let (back_tx, back) = sync_channel(opts.channel_batches + 1);
         let batch = opts.batch.max(1);
-        let h = s.spawn(move || {
+        let h = crate::threads::scoped(s, crate::threads::FILE, move || {
             let mut out = Batches {
                 tx,
                 back,

@@ -323,7 +323,7 @@ fn write_reports_from(cfg: &Config, src: &Source<'_>) -> Result<RunSummary, Erro
         // their cached pages (about 10 ms for the scanner burst's): with a
         // second thread, beside the writing of the last reports.
         if jobs > 1 {
-            s.spawn(move || drop(tracking));
+            crate::threads::scoped(s, crate::threads::FREE, move || drop(tracking));
         } else {
             drop(tracking);
         }

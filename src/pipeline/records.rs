@@ -133,7 +133,7 @@ fn extract_one(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Found>>(4);
     let (result, written) = std::thread::scope(|s| {
         let store = &store;
-        let h = s.spawn(move || {
+        let h = crate::threads::scoped(s, crate::threads::FILE, move || {
             let mut batch = Vec::with_capacity(BATCH);
             let wants = super::digest::Wants::default();
             let r = process_file(input, 0, None, &wants, threads, store, None, &mut |f| {

@@ -110,7 +110,7 @@ impl<'s> RulesStage<'s> {
                     .is_none()
                     .then(|| (reports.policy.clone(), reports.files.clone()));
                 let mut reports = reports;
-                let handle = sc.spawn(move || {
+                let handle = crate::threads::scoped(sc, crate::threads::RULES, move || {
                     priority::sink_thread();
                     for (f, o, p) in rx {
                         reports.sessions(f, o, p);

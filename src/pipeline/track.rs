@@ -242,7 +242,7 @@ impl Part {
 fn build_pool(n: usize) -> Option<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
-        .thread_name(|i| format!("sipaudit-track-{i}"))
+        .thread_name(crate::threads::track)
         .build()
         .ok()
 }
