@@ -11,9 +11,12 @@
 //!
 //! [`records`] stores the dialog stage's input (one row per SIP message) in
 //! Parquet and reads it back: it uses `dialog` and `sip` only.
-//! [`pipeline`] connects the stages (and is the only place that starts threads);
-//! [`anomaly`], [`error`], [`blocks`], [`prefetch`] and [`threads`] (their names) are shared leaves. The binary (`src/main.rs`) only
-//! parses the command line, calls [`pipeline::run`] and owns the exit status.
+//! [`pipeline`] connects the stages and starts their threads (besides it,
+//! only `capture`'s decompression read-ahead and the binary's progress
+//! display start one, each through [`threads`], which names them);
+//! [`anomaly`], [`error`], [`blocks`], [`prefetch`] and [`threads`] are shared
+//! leaves. The binary (`src/main.rs`) only parses the command line, calls
+//! [`pipeline::run`] and owns the exit status.
 #![deny(missing_docs, unsafe_code)]
 
 pub mod anomaly;
