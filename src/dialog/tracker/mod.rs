@@ -42,6 +42,7 @@ use std::net::SocketAddr;
 
 use crate::dialog::few::Few;
 use crate::dialog::ident;
+use crate::dialog::idslab::IdSlab;
 use crate::dialog::keyring::KeyRing;
 use crate::dialog::record::{Method, SipRecord};
 use crate::dialog::windows::{WinKey, Windows};
@@ -89,6 +90,9 @@ pub const LATE_WATCH: i64 = 10;
 pub const DIALOG_IDLE_NS: i64 = 7_200_000_000_000;
 
 type Id = u64;
+
+/// Slot and attempt ids are numbered this far apart (see `next_slot`).
+const ID_STEP: u64 = 2;
 
 fn h<T: Hash + ?Sized>(parts: &T) -> u64 {
     let mut s = crate::dialog::stable_hasher(0x7472_6163_6b65_7221);
@@ -319,10 +323,15 @@ struct Held {
 pub struct Tracker<P> {
     now: i64,
     retrans: Retransmissions,
-    next_id: Id,
+    /// The next slot's id: slots are numbered 2, 4, 6…
+    next_slot: Id,
+    /// The next attempt's id: attempts are numbered 1, 3, 5…, so that an
+    /// id names one slot or one attempt, and each kind's slab
+    /// ([`IdSlab`]) has no holes for the other kind's ids.
+    next_attempt: Id,
     next_session: u64,
-    attempts: FxHashMap<Id, Box<Attempt>>,
-    slots: FxHashMap<Id, Slot>,
+    attempts: IdSlab<Box<Attempt>>,
+    slots: IdSlab<Slot>,
     txns: FxHashMap<u64, (Id, TxnKind)>,
     attempt_keys: FxHashMap<u64, Ids>,
     dialogs: FxHashMap<u64, Id>,
@@ -394,10 +403,11 @@ impl<P> Default for Tracker<P> {
         Tracker {
             now: i64::MIN,
             retrans: Retransmissions::default(),
-            next_id: 1,
+            next_slot: 2,
+            next_attempt: 1,
             next_session: 1,
-            attempts: FxHashMap::default(),
-            slots: FxHashMap::default(),
+            attempts: IdSlab::with_step(ID_STEP),
+            slots: IdSlab::with_step(ID_STEP),
             txns: FxHashMap::default(),
             attempt_keys: FxHashMap::default(),
             dialogs: FxHashMap::default(),
@@ -567,7 +577,7 @@ impl<P> Tracker<P> {
             .attempts
             .iter()
             .filter(|(_, a)| a.p_open)
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
         ps.sort_unstable();
         for p in ps {
@@ -577,7 +587,7 @@ impl<P> Tracker<P> {
             .attempts
             .iter()
             .filter(|(_, a)| !a.decided)
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
         ns.sort_unstable();
         for n in ns {
@@ -696,6 +706,7 @@ impl<P> Tracker<P> {
         // the greatest id.
         while let Some((t, kind, id)) = self.timers.pop_until(&(to, Timer::Idle, Id::MAX)) {
             self.now = self.now.max(t);
+            self.prefetch_timer();
             self.thaw_id(id);
             match kind {
                 Timer::PClose => {
@@ -741,6 +752,18 @@ impl<P> Tracker<P> {
             }) {
                 self.late_watch.remove(&key);
             }
+        }
+    }
+
+    /// Hints that the next timer's slot or attempt is read soon: timers
+    /// come in time order, not in the order their sessions were touched,
+    /// so that state has left the caches (the slabs give its address from
+    /// the id alone).
+    fn prefetch_timer(&self) {
+        match self.timers.peek() {
+            Some((_, Timer::Idle, s)) => self.slots.prefetch(s),
+            Some((_, Timer::PClose | Timer::Root, a)) => self.attempts.prefetch(a),
+            Some((_, Timer::Held, _)) | None => {}
         }
     }
 

@@ -291,8 +291,8 @@ impl<P> Tracker<P> {
     }
 
     pub(super) fn new_attempt(&mut self, slot: Id, rec: SipRecord) -> Id {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.next_attempt;
+        self.next_attempt += ID_STEP;
         let ak = attempt_key(rec.call_id(), rec.from_tag(), rec.cseq, &rec.method);
         self.attempt_keys.entry(ak).or_default().push(id);
         let tk = txn_key(&rec);

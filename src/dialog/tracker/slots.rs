@@ -21,8 +21,8 @@ impl<P> Tracker<P> {
     }
 
     pub(super) fn new_slot(&mut self, start: i64) -> Id {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.next_slot;
+        self.next_slot += ID_STEP;
         self.slots.insert(
             id,
             Slot {

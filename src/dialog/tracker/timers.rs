@@ -108,6 +108,11 @@ impl<K: Ord + Copy> TimerQueue<K> {
         }
     }
 
+    /// The least pending key, left in place.
+    pub fn peek(&self) -> Option<K> {
+        self.least().map(|(_, k)| k)
+    }
+
     /// Pending keys.
     #[cfg(test)]
     pub fn len(&self) -> usize {
