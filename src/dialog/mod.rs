@@ -16,6 +16,7 @@ pub(crate) mod codec;
 pub(crate) mod few;
 pub mod ident;
 pub mod idslab;
+pub mod keyindex;
 pub mod keyring;
 pub mod linkkeys;
 pub mod partition;

@@ -561,6 +561,12 @@ pub struct SipRecord {
     /// Contacts of a 3xx, realms of a 401/407 (retry evidence); `None` for
     /// every other message.
     pub reply: Option<Box<super::linkkeys::ReplyKeys>>,
+    /// The hop transaction key (Call-ID, CSeq number and method, top Via
+    /// branch; without a branch the From tag): what the tracker indexes
+    /// transactions by, hashed once with the record so that the tracker
+    /// can prefetch its place a few messages ahead. Read through
+    /// [`SipRecord::hop_key`].
+    hop: u64,
     /// Every text field, back to back.
     text: Box<str>,
     /// Where each [`F`] field is in `text`.
@@ -644,6 +650,7 @@ impl SipRecord {
         };
         SipRecord {
             at,
+            hop: 0,
             key: TxnKey::of_parts(msg, &keys),
             partition: super::partition::partition_key(msg),
             status,
@@ -685,6 +692,7 @@ impl SipRecord {
             spans: Spans::pack(&spans, text.len()),
             text,
         }
+        .with_hop_key()
     }
 
     fn get(&self, f: F) -> Option<&str> {
@@ -751,6 +759,7 @@ impl SipRecord {
                 dst: unspecified,
             },
             key: TxnKey::from_raw(0),
+            hop: 0,
             status: None,
             method: Method::Other("".into()),
             cseq: 0,
@@ -773,6 +782,36 @@ impl SipRecord {
             spans: Spans::pack(&spans, text.len()),
             text: text.into_boxed_str(),
         }
+        .with_hop_key()
+    }
+
+    /// The hop transaction key (see the field `hop`).
+    pub fn hop_key(&self) -> u64 {
+        self.hop
+    }
+
+    /// Computes the hop transaction key again from the Call-ID, CSeq,
+    /// method, top Via branch and From tag: for a caller that set them
+    /// after [`SipRecord::from_stored_text`].
+    pub fn refresh_hop_key(&mut self) {
+        self.hop = self.hop_of();
+    }
+
+    fn with_hop_key(mut self) -> SipRecord {
+        self.refresh_hop_key();
+        self
+    }
+
+    fn hop_of(&self) -> u64 {
+        let mut s = super::stable_hasher(0x7472_6163_6b65_7221);
+        match self.top_branch() {
+            Some(b) => (0u8, self.call_id(), self.cseq, self.method.as_str(), b).hash(&mut s),
+            None => {
+                let tag = self.from_tag();
+                (1u8, self.call_id(), self.cseq, self.method.as_str(), &tag).hash(&mut s)
+            }
+        }
+        s.finish()
     }
 
     /// What retry linking compares (all zero but for an initial request).
@@ -1170,31 +1209,35 @@ impl SipRecord {
         let link = get_link(g)?;
         let reply = get_reply(g)?;
         let (text, spans) = get_text(g)?;
-        Some(SipRecord {
-            at,
-            key,
-            partition,
-            status,
-            method,
-            cseq,
-            via_count,
-            allow_update: bit(0),
-            has_allow: bit(1),
-            demand,
-            has_sdp: bit(2),
-            sdp_origin,
-            h2_fingerprint,
-            rseq,
-            rack,
-            sdp_media,
-            session_level_precondition: bit(3),
-            has_precondition_lines: bit(4),
-            precondition_failure: bit(5),
-            link,
-            reply,
-            spans,
-            text,
-        })
+        Some(
+            SipRecord {
+                at,
+                hop: 0,
+                key,
+                partition,
+                status,
+                method,
+                cseq,
+                via_count,
+                allow_update: bit(0),
+                has_allow: bit(1),
+                demand,
+                has_sdp: bit(2),
+                sdp_origin,
+                h2_fingerprint,
+                rseq,
+                rack,
+                sdp_media,
+                session_level_precondition: bit(3),
+                has_precondition_lines: bit(4),
+                precondition_failure: bit(5),
+                link,
+                reply,
+                spans,
+                text,
+            }
+            .with_hop_key(),
+        )
     }
 }
 
@@ -1528,7 +1571,7 @@ Content-Length: 0
     fn record_size_is_pinned() {
         // A regression here costs memory on every held message.
         assert_eq!(std::mem::size_of::<Spans>(), 56);
-        assert_eq!(std::mem::size_of::<SipRecord>(), 320);
+        assert_eq!(std::mem::size_of::<SipRecord>(), 328);
     }
 
     #[test]

@@ -391,6 +391,7 @@ impl<'b> Columns<'b> {
         r.has_precondition_lines = self.has_precondition_lines.value(i);
         r.precondition_failure = self.precondition_failure.value(i);
         r.reply = self.reply(i, p)?;
+        r.refresh_hop_key();
         Ok(r)
     }
 }

@@ -43,6 +43,7 @@ use std::net::SocketAddr;
 use crate::dialog::few::Few;
 use crate::dialog::ident;
 use crate::dialog::idslab::IdSlab;
+use crate::dialog::keyindex::KeyIndex;
 use crate::dialog::keyring::KeyRing;
 use crate::dialog::record::{Method, SipRecord};
 use crate::dialog::windows::{WinKey, Windows};
@@ -332,7 +333,7 @@ pub struct Tracker<P> {
     next_session: u64,
     attempts: IdSlab<Box<Attempt>>,
     slots: IdSlab<Slot>,
-    txns: FxHashMap<u64, (Id, TxnKind)>,
+    txns: KeyIndex<(Id, TxnKind)>,
     attempt_keys: FxHashMap<u64, Ids>,
     dialogs: FxHashMap<u64, Id>,
     /// Highest CSeq sent by (Call-ID, From tag), with its last use.
@@ -391,11 +392,14 @@ pub struct Tracker<P> {
     cold: Option<Box<cold::Cold>>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 enum TxnKind {
+    #[default]
     Initial,
     Cancel,
-    InDialog { bye: bool },
+    InDialog {
+        bye: bool,
+    },
 }
 
 impl<P> Default for Tracker<P> {
@@ -408,7 +412,7 @@ impl<P> Default for Tracker<P> {
             next_session: 1,
             attempts: IdSlab::with_step(ID_STEP),
             slots: IdSlab::with_step(ID_STEP),
-            txns: FxHashMap::default(),
+            txns: KeyIndex::default(),
             attempt_keys: FxHashMap::default(),
             dialogs: FxHashMap::default(),
             max_cseq: FxHashMap::default(),
@@ -455,10 +459,7 @@ fn after(
 }
 
 fn txn_key(r: &SipRecord) -> u64 {
-    match &r.top_branch() {
-        Some(b) => h(&(0u8, r.call_id(), r.cseq, r.method.as_str(), &**b)),
-        None => h(&(1u8, r.call_id(), r.cseq, r.method.as_str(), &r.from_tag())),
-    }
+    r.hop_key()
 }
 
 fn attempt_key(call_id: &str, from_tag: Option<&str>, cseq: u32, m: &Method) -> u64 {
@@ -530,6 +531,7 @@ impl<P> Tracker<P> {
     /// where its retransmission key is looked up.
     pub fn soon(&self, rec: &SipRecord) {
         self.retrans.prefetch(rec.key);
+        self.txns.prefetch(rec.hop_key());
     }
 
     /// Feeds the next message in merged order with its payload. Returns
@@ -788,7 +790,7 @@ mod size_tests {
         use std::mem::size_of;
         assert_eq!(
             (size_of::<Attempt>(), size_of::<Slot>(), size_of::<Ids>()),
-            (424, 120, 24)
+            (432, 120, 24)
         );
     }
 
