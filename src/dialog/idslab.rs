@@ -16,9 +16,14 @@
 //! never decides when an entry goes: its user inserts and removes.
 //!
 //! Ids below the window (a call that lasts while thousands start after
-//! it, or a cold session put back) live in a hash map beside it, so memory
-//! stays proportional to the live entries: once the window is mostly holes
-//! its oldest entries move to that map ([`IdSlab::trim`]).
+//! it, or a cold session put back) live in a hash map beside it: once the
+//! window is longer than [`SPARSE`] times its live entries plus [`SLACK`],
+//! its oldest entries move to that map ([`IdSlab::trim`]). So the window
+//! holds at most four holes per live entry (plus 4,096): bounded by the
+//! live entries, though a hole costs as much as an entry (120 bytes for a
+//! slot, 8 for a boxed attempt), and like a map the window keeps its
+//! largest capacity. An id of another kind (not `step` apart from the
+//! others) is never found, as in a map.
 
 use std::collections::VecDeque;
 use std::ops::Index;
@@ -34,8 +39,8 @@ const SLACK: usize = 4096;
 /// See the module documentation.
 #[derive(Debug)]
 pub struct IdSlab<T> {
-    /// The ids held differ by multiples of this.
-    step: u64,
+    /// The ids held differ by multiples of `1 << shift` (the step).
+    shift: u32,
     /// The id of `window[0]`.
     base: u64,
     /// Entries of ids `base`, `base + step`, … (`window.len()` of them);
@@ -54,11 +59,13 @@ impl<T> Default for IdSlab<T> {
 }
 
 impl<T> IdSlab<T> {
-    /// An empty slab for ids that differ by multiples of `step` (a kind of
-    /// id numbered `step` apart: no hole for the ids of other kinds).
+    /// An empty slab for ids that differ by multiples of `step`, a power
+    /// of two (a kind of id numbered `step` apart: no hole for the ids of
+    /// other kinds).
     pub fn with_step(step: u64) -> Self {
+        assert!(step.is_power_of_two(), "a slab's step is a power of two");
         IdSlab {
-            step: step.max(1),
+            shift: step.trailing_zeros(),
             base: 0,
             window: VecDeque::new(),
             in_window: 0,
@@ -66,11 +73,14 @@ impl<T> IdSlab<T> {
         }
     }
 
-    /// Where `id` is in the window (`None`: below it).
+    /// Where `id` is in the window (`None`: below it, or not of this
+    /// slab's kind, which then goes to `below` and is found there only).
     fn place(&self, id: u64) -> Option<usize> {
         let d = id.checked_sub(self.base)?;
-        debug_assert_eq!(d % self.step, 0, "id {id} is not of this slab's kind");
-        Some(usize::try_from(d / self.step).unwrap_or(usize::MAX))
+        if d & ((1 << self.shift) - 1) != 0 {
+            return None;
+        }
+        Some(usize::try_from(d >> self.shift).unwrap_or(usize::MAX))
     }
 
     /// The entry of `id`.
@@ -102,7 +112,7 @@ impl<T> IdSlab<T> {
             // Far past the window (ids handed out but never inserted here):
             // what it holds goes below, and the window starts at this id,
             // instead of growing by the gap.
-            let (base, step) = (self.base, self.step);
+            let (base, step) = (self.base, 1u64 << self.shift);
             for (k, e) in (0u64..).zip(self.window.drain(..)) {
                 if let Some(v) = e {
                     self.below.insert(base + k * step, v);
@@ -149,14 +159,14 @@ impl<T> IdSlab<T> {
     /// Every entry with its id, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &T)> {
         let window = (self.base..)
-            .step_by(usize::try_from(self.step).unwrap_or(usize::MAX))
+            .step_by(1 << self.shift)
             .zip(&self.window)
             .filter_map(|(id, e)| Some((id, e.as_ref()?)));
         window.chain(self.below.iter().map(|(&id, v)| (id, v)))
     }
 
-    /// Hints that the entry of `id` is read soon (its place in the window;
-    /// nothing for an id below it).
+    /// Hints that the entry of `id` is read soon: its place in the window
+    /// (for a boxed value, the pointer only); nothing for an id below it.
     pub fn prefetch(&self, id: u64) {
         if let Some(e) = self.place(id).and_then(|i| self.window.get(i)) {
             crate::prefetch::value(e);
@@ -177,7 +187,7 @@ impl<T> IdSlab<T> {
                 self.in_window -= 1;
                 self.below.insert(self.base, v);
             }
-            self.base += self.step;
+            self.base += 1 << self.shift;
         }
     }
 }
@@ -254,6 +264,15 @@ mod tests {
         }
         assert_eq!(slab.window.len(), 500);
         assert_eq!(slab.get(&1_001), Some(&1_001));
+        // An id of the other kind is not its neighbour's.
+        assert_eq!(slab.get(&1_002), None);
+        assert_eq!(slab.remove(&1_002), None);
+        slab.insert(1_004, 4);
+        assert_eq!(
+            (slab.get(&1_003), slab.get(&1_004)),
+            (Some(&1_003), Some(&4))
+        );
+        assert_eq!(slab.remove(&1_004), Some(4));
         slab.insert(3, 3); // below the window
         let mut all: Vec<u64> = slab.iter().map(|(id, _)| id).collect();
         all.sort_unstable();

@@ -563,9 +563,10 @@ pub struct SipRecord {
     pub reply: Option<Box<super::linkkeys::ReplyKeys>>,
     /// The hop transaction key (Call-ID, CSeq number and method, top Via
     /// branch; without a branch the From tag): what the tracker indexes
-    /// transactions by, hashed once with the record so that the tracker
-    /// can prefetch its place a few messages ahead. Read through
-    /// [`SipRecord::hop_key`].
+    /// transactions by, hashed with the record (on the decoding thread) so
+    /// that the tracker can prefetch its place a few messages ahead. Read
+    /// through [`SipRecord::hop_key`]; whoever changes those fields after
+    /// the record is built calls [`SipRecord::refresh_hop_key`].
     hop: u64,
     /// Every text field, back to back.
     text: Box<str>,
@@ -729,7 +730,8 @@ impl SipRecord {
     /// [`SipRecord::text_field`] gives them) and `link` (as
     /// [`SipRecord::link_keys`] gives it), every public field zero, empty
     /// or `false` for the caller to set: a record rebuilt from a records
-    /// file, without the message.
+    /// file, without the message. Having set the CSeq and method, the
+    /// caller calls [`SipRecord::refresh_hop_key`].
     pub fn from_stored_text(
         texts: &[Option<&str>; FIELDS],
         link: Option<super::linkkeys::LinkKeys>,
@@ -795,6 +797,12 @@ impl SipRecord {
     /// after [`SipRecord::from_stored_text`].
     pub fn refresh_hop_key(&mut self) {
         self.hop = self.hop_of();
+    }
+
+    /// Whether the hop key is that of the record's fields as they are
+    /// (for debug assertions).
+    pub fn hop_key_is_current(&self) -> bool {
+        self.hop == self.hop_of()
     }
 
     fn with_hop_key(mut self) -> SipRecord {

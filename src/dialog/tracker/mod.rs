@@ -459,6 +459,10 @@ fn after(
 }
 
 fn txn_key(r: &SipRecord) -> u64 {
+    debug_assert!(
+        r.hop_key_is_current(),
+        "a record's fields changed after its hop key"
+    );
     r.hop_key()
 }
 
@@ -528,7 +532,7 @@ impl<P> Tracker<P> {
     }
 
     /// A hint that `rec` is pushed a few messages from now: prefetches
-    /// where its retransmission key is looked up.
+    /// where its retransmission key and its hop transaction are looked up.
     pub fn soon(&self, rec: &SipRecord) {
         self.retrans.prefetch(rec.key);
         self.txns.prefetch(rec.hop_key());
@@ -759,8 +763,10 @@ impl<P> Tracker<P> {
 
     /// Hints that the next timer's slot or attempt is read soon: timers
     /// come in time order, not in the order their sessions were touched,
-    /// so that state has left the caches (the slabs give its address from
-    /// the id alone).
+    /// so that state has left the caches (the slabs give its place from
+    /// the id alone: a slot itself; for an attempt, the pointer to it).
+    /// The next timer may be due after this `advance`; then the hint is
+    /// early, never wrong.
     fn prefetch_timer(&self) {
         match self.timers.peek() {
             Some((_, Timer::Idle, s)) => self.slots.prefetch(s),

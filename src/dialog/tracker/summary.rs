@@ -172,7 +172,7 @@ pub fn tag_key(tag: Option<&str>) -> u64 {
 /// shows both whole. So the record is kept whole only while the transaction
 /// may still be one of them, and dropped once it cannot
 /// ([`InDialogTxn::release_settled`]): a call in flight keeps a digest of
-/// about 100 bytes per PRACK, UPDATE or BYE instead of a record of 320 and
+/// about 100 bytes per PRACK, UPDATE or BYE instead of a record of 328 and
 /// its text.
 #[derive(Clone, Debug)]
 pub struct InDialogTxn {
@@ -188,7 +188,7 @@ pub struct InDialogTxn {
     /// That final response when it failed (3xx-6xx): F of the in-dialog
     /// failure. A success (most: 200 to PRACK, UPDATE, BYE) keeps only its
     /// status: nothing else of it is read. Boxed: a transaction without
-    /// one (nearly all) spends 8 bytes on it instead of a record's 320.
+    /// one (nearly all) spends 8 bytes on it instead of a record's 328.
     pub failure: Option<Box<SipRecord>>,
 }
 
@@ -325,7 +325,7 @@ impl TxnDigest {
 
 /// What is kept of a 1xx/2xx answer to an initial request while its
 /// session is open, and handed to the rules: a digest of 32 bytes instead of
-/// the message (a record of 320 bytes and its text, about 700 bytes for a
+/// the message (a record of 328 bytes and its text, about 700 bytes for a
 /// 200 OK with SDP; a call keeps two or three answers).
 ///
 /// Its readers are, in full: lints L3 (`RSEQ_INCONSISTENT`: status, RSeq,
