@@ -17,8 +17,8 @@
 //!
 //! Ids below the window (a call that lasts while thousands start after
 //! it, or a cold session put back) live in a hash map beside it: once the
-//! window is longer than [`SPARSE`] times its live entries plus [`SLACK`],
-//! its oldest entries move to that map ([`IdSlab::trim`]). So the window
+//! window is longer than `SPARSE` times its live entries plus `SLACK`,
+//! its oldest entries move to that map (`IdSlab::trim`). So the window
 //! holds at most four holes per live entry (plus 4,096): bounded by the
 //! live entries, though a hole costs as much as an entry (120 bytes for a
 //! slot, 8 for a boxed attempt), and like a map the window keeps its

@@ -15,7 +15,7 @@
 //! addressing with linear probing over slots of the key and its value,
 //! at most half full; a removal shifts the entries after it back
 //! (no tombstones), so a lookup's probe stays short. Key 0 marks an empty
-//! slot, so a key 0 is stored as [`ZERO`] (one more way for two hashes to
+//! slot, so a key 0 is stored as `ZERO` (one more way for two hashes to
 //! collide, at 2^-64; a collision makes two keys one, never a crash).
 
 /// The smallest table (slots).

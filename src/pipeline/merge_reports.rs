@@ -3,7 +3,7 @@
 //! into the reports `analyze` gives on the whole batch (docs/records.md,
 //! "Merging partitions"; docs/DESIGN.md, "Scale-out").
 //!
-//! The merge reads only the partitions' logs ([`super::partition_log`]), the partitions' summary.csv and
+//! The merge reads only the partitions' logs (`pipeline::partition_log`), the partitions' summary.csv and
 //! inputs.csv. It numbers every session as one run would (by the time and
 //! tracking partition it was numbered at, then its order in its
 //! partition), orders the rows by start then id (through

@@ -100,14 +100,14 @@ pub struct Config {
     pub report_dir: Option<PathBuf>,
     /// `analyze --records --partition K/N`: also write the log
     /// `merge-reports` merges the partitions' reports from
-    /// ([`partition_log`], [`merge_reports`]).
+    /// (`partition_log`, [`merge_reports`]).
     pub partition_log: Option<(usize, usize)>,
     /// The records carry their homes (`--routes`, routes.rs): tracking
     /// takes them as they are instead of routing again.
     pub routed: bool,
     /// The memory budget in bytes (`--memory`; `None`: none, the library
     /// default): above a quarter of it, waiting sessions go to spill files in
-    /// `out_dir` ([`track::Tracking::memory_budget`]).
+    /// `out_dir` (`track::Tracking::memory_budget`).
     pub memory: Option<u64>,
 }
 

@@ -39,7 +39,7 @@ const STEP: u64 = 8 << 20;
 const LAG: u64 = 2 * STEP;
 
 /// A file whose written bytes are handed to the kernel's writeback every
-/// [`STEP`] bytes (`sync_file_range(SYNC_FILE_RANGE_WRITE)`: it starts the
+/// `STEP` bytes (`sync_file_range(SYNC_FILE_RANGE_WRITE)`: it starts the
 /// writes and returns). Elsewhere than on Linux it is the file alone.
 pub struct Writeback {
     file: File,

@@ -1,8 +1,8 @@
 //! The batch's counts for summary.csv and the run summary: one accumulator
 //! that counts the typed values of each evaluated session as it finishes
 //! (never by splitting a written cell). It owns the counting, never a
-//! spelling or an order of the report: [`Tally::rows`] gives each count
-//! with its catalogue value, and the report spells and sorts them.
+//! spelling or an order of the report: its maps give each count with its
+//! catalogue value, and the report spells and sorts them.
 
 use std::collections::BTreeMap;
 

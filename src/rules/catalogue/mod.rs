@@ -7,7 +7,7 @@
 //!   categories (§C), policy verdict kinds and reasons (§E.4), outcomes, UE
 //!   profiles (§F) and destination classes (§E.2).
 //! - [`classes`]: the §C table, one row per line.
-//! - [`reference`]: the reference text generated from both.
+//! - [`mod@reference`]: the reference text generated from both.
 //!
 //! It never evaluates a session: the rules modules do, with these types.
 

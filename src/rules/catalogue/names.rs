@@ -51,6 +51,10 @@ macro_rules! names {
         pub enum $name {
             $(
                 $(#[doc = $vdoc])*
+                // The meaning is plain text, shared with the reports and
+                // `sipaudit explain` ("[emergency] relaxation",
+                // "POLICY_VIOLATION:<REASON>"), not Markdown.
+                #[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
                 #[doc = concat!("`", $spelling, "` (rules.md ", $clause, "): ", $meaning)]
                 $variant,
             )*
