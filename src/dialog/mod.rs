@@ -39,6 +39,11 @@ use crate::sip::{HeaderId, Message, StartLine};
 /// 64*T1 = 32 s, the lifetime of a transaction (Timer B/F, RFC 3261 §17).
 pub const RETRANSMISSION_WINDOW_NS: i64 = 32_000_000_000;
 
+/// The seed of the tracker's index keys (transactions, attempts, dialogs):
+/// the record hashes its hop transaction key with it too, so that key is
+/// the one the tracker computed itself before.
+pub(crate) const TRACKER_KEY_SEED: u64 = 0x7472_6163_6b65_7221;
+
 /// The hasher of every 64-bit identity the dialog stage derives from message
 /// text (retransmission keys, index keys, fingerprints): foldhash's
 /// quality variant with a fixed seed, so equal input gives equal keys in

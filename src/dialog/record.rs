@@ -811,7 +811,7 @@ impl SipRecord {
     }
 
     fn hop_of(&self) -> u64 {
-        let mut s = super::stable_hasher(0x7472_6163_6b65_7221);
+        let mut s = super::stable_hasher(super::TRACKER_KEY_SEED);
         match self.top_branch() {
             Some(b) => (0u8, self.call_id(), self.cseq, self.method.as_str(), b).hash(&mut s),
             None => {

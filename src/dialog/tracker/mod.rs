@@ -96,7 +96,7 @@ type Id = u64;
 const ID_STEP: u64 = 2;
 
 fn h<T: Hash + ?Sized>(parts: &T) -> u64 {
-    let mut s = crate::dialog::stable_hasher(0x7472_6163_6b65_7221);
+    let mut s = crate::dialog::stable_hasher(crate::dialog::TRACKER_KEY_SEED);
     parts.hash(&mut s);
     s.finish()
 }
