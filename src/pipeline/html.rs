@@ -15,7 +15,7 @@ use crate::report::html::HtmlSession;
 use crate::report::ladder::{HostRef, LadderRec};
 
 use super::styles::{StyleCache, Styles};
-use crate::report::Text;
+use crate::report::Cell;
 use crate::report::rows::{FailureRow, SessionRow};
 
 /// The N best (attention, session) pairs: highest attention, then lowest id.
@@ -44,13 +44,23 @@ impl TopN {
     }
 }
 
+/// A session's rows as report.html may keep them: owned, because they
+/// outlive the session they were built from.
+pub(crate) struct KeptRows {
+    pub row: SessionRow<'static>,
+    /// The row's flags cell with INCONSISTENT_EXPERIENCE, when the session
+    /// may get that flag.
+    pub flagged: Option<Cell<'static>>,
+    pub failures: Vec<FailureRow<'static>>,
+}
+
 /// The rows of the table's sessions (rules stage side).
 pub(crate) struct RowStore {
     top: TopN,
-    rows: BTreeMap<u64, (SessionRow, Vec<FailureRow>)>,
+    rows: BTreeMap<u64, (SessionRow<'static>, Vec<FailureRow<'static>>)>,
     /// The rows of kept sessions that may get INCONSISTENT_EXPERIENCE, with
     /// it.
-    flagged: BTreeMap<u64, Text>,
+    flagged: BTreeMap<u64, Cell<'static>>,
     /// Sessions with attention > 0.
     pub needing: u64,
     /// Capability failures (failures.csv rows) per minute since the epoch.
@@ -153,23 +163,16 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
 }
 
 impl RowStore {
-    /// A finished session: its row (and its flags cell with
-    /// INCONSISTENT_EXPERIENCE, when it may get that flag), failures.csv
-    /// rows and their failure times.
-    pub fn session(
-        &mut self,
-        row: &SessionRow,
-        flagged: Option<&Text>,
-        failures: &[FailureRow],
-        times: &[i64],
-    ) {
+    /// A finished session `sid` with attention `att` and the times of
+    /// its failures.csv rows; `kept`: its rows, owned (given whenever
+    /// `att` > 0, the only sessions the table may show).
+    pub fn session(&mut self, sid: u64, att: u32, times: &[i64], kept: Option<KeptRows>) {
         for t in times {
             *self
                 .failure_minutes
                 .entry(t.div_euclid(60_000_000_000))
                 .or_default() += 1;
         }
-        let (sid, att) = (row.session, row.attention);
         // The tracker side learns it whatever the outcome (it may have
         // ended already: then nothing listens).
         let _ = self.tx.send((sid, att));
@@ -181,9 +184,10 @@ impl RowStore {
                 self.rows.remove(&e);
                 self.flagged.remove(&e);
             }
-            self.rows.insert(sid, (row.clone(), failures.to_vec()));
-            if let Some(f) = flagged {
-                self.flagged.insert(sid, f.clone());
+            let k = kept.expect("a session with attention comes with its rows");
+            self.rows.insert(sid, (k.row, k.failures));
+            if let Some(f) = k.flagged {
+                self.flagged.insert(sid, f);
             }
         }
     }

@@ -16,8 +16,8 @@ use super::{env_number, html, partition_log, priority, spill, track};
 use crate::dialog::SessionSummary;
 use crate::error::{Error, ErrorKind};
 use crate::report::rows::{FailureRow, SessionRow};
-use crate::report::sessions::{failure_rows, flags_cell, session_row, with_flags};
-use crate::report::{self, RawCsv, Text};
+use crate::report::sessions::{failure_rows, flags_cell_with, session_row, with_flags};
+use crate::report::{self, Cell, RawCsv};
 use crate::rules;
 use crate::rules::policy::Policy;
 
@@ -218,20 +218,24 @@ impl Reports {
     /// Evaluates a finished session, counts it and queues its rows: with a
     /// twin flagged INCONSISTENT_EXPERIENCE when it may get that flag.
     pub(super) fn session(&mut self, s: &SessionSummary, origin: Option<(i64, u32)>) {
-        let p = prepare(s, &self.policy, &self.files);
-        if let (Some(log), Some(o)) = (self.log.as_mut(), origin) {
-            let twin = p.twin_flags.as_ref().map(|f| with_flags(&p.row, f));
-            let entry = partition_log::entry(
-                s,
-                o,
-                &p.row,
-                twin.as_ref(),
-                &p.frows,
-                p.e.experience.as_ref(),
-            );
-            if let Err(err) = log.session(&entry) {
-                self.keep(Err(err));
+        let mut logged = Ok(());
+        let log = self.log.as_mut().zip(origin);
+        let p = prepare_with(s, &self.policy, &self.files, |b, e| {
+            if let Some((log, o)) = log {
+                let twin = b.twin_flags.as_ref().map(|f| with_flags(&b.row, f));
+                let entry = partition_log::entry(
+                    s,
+                    o,
+                    &b.row,
+                    twin.as_ref(),
+                    &b.frows,
+                    e.experience.as_ref(),
+                );
+                logged = log.session(&entry);
             }
+        });
+        if let Err(err) = logged {
+            self.keep(Err(err));
         }
         self.take(p);
     }
@@ -242,26 +246,18 @@ impl Reports {
         let Prepared {
             key,
             e,
-            mut row,
-            twin_flags,
-            frows,
+            attention,
             times,
-            mut rows,
+            rows,
+            kept,
         } = p;
         self.tally.add(&e);
         if let Some(h) = self.html.as_mut() {
-            h.session(&row, twin_flags.as_ref(), &frows, &times);
+            h.session(key.1, attention, &times, kept);
         }
         if let Some(x) = e.experience {
             self.experience.add(x);
         }
-        // The row is not read after this: it becomes its twin.
-        rows.flagged = twin_flags.map(|f| {
-            row.flags = f;
-            let mut b = Vec::new();
-            report::encode(&row, &mut b);
-            b
-        });
         if let Some(w) = self.waiting.as_mut() {
             w.insert(key, rows);
         }
@@ -324,38 +320,90 @@ impl Reports {
 
 /// A finished session evaluated, its rows built and encoded: the part of
 /// the rules stage that reads nothing but the session, the policy and the
-/// file names, so that either thread can do it.
+/// file names, so that either thread can do it. The rows themselves are
+/// not kept (their cells borrow from the session), only their encoding,
+/// and an owned copy for report.html when the session needs attention.
 pub(super) struct Prepared {
     key: spill::Key,
     e: rules::session::Evaluated,
-    row: SessionRow,
-    /// The flags cell of the row's INCONSISTENT_EXPERIENCE twin, when the
-    /// session may get that flag.
-    twin_flags: Option<Text>,
-    frows: Vec<FailureRow>,
+    /// sessions.csv `attention`.
+    attention: u32,
     /// The times of the failures that have a failures.csv row.
     times: Vec<i64>,
-    /// The encoded rows, without the twin.
+    /// The encoded rows, the twin included.
     rows: spill::Rows,
+    /// The rows, owned, when `attention` > 0.
+    kept: Option<html::KeptRows>,
+}
+
+/// A session's rows, borrowing from the session and its evaluation.
+pub(super) struct Built<'a> {
+    row: SessionRow<'a>,
+    /// The flags cell of the row's INCONSISTENT_EXPERIENCE twin, when the
+    /// session may get that flag.
+    twin_flags: Option<Cell<'a>>,
+    frows: Vec<FailureRow<'a>>,
+}
+
+/// The rows of session `s`, evaluated as `e`.
+fn build<'a>(
+    s: &'a SessionSummary,
+    e: &'a rules::session::Evaluated,
+    files: &'a [String],
+) -> Built<'a> {
+    let flag = rules::catalogue::Flag::InconsistentExperience;
+    Built {
+        row: session_row(s, e, files),
+        // The twin differs from the row in its flags cell only.
+        twin_flags: e
+            .experience
+            .is_some()
+            .then(|| flags_cell_with(&e.flags, &flag.to_string())),
+        frows: failure_rows(s, &e.ev, files),
+    }
 }
 
 /// Evaluates session `s` and builds and encodes its rows ([`Prepared`]).
 pub(super) fn prepare(s: &SessionSummary, policy: &Policy, files: &[String]) -> Prepared {
+    prepare_with(s, policy, files, |_, _| {})
+}
+
+/// [`prepare`], showing the rows to `look` before they are encoded (the
+/// partition log reads them).
+fn prepare_with(
+    s: &SessionSummary,
+    policy: &Policy,
+    files: &[String],
+    look: impl FnOnce(&Built<'_>, &rules::session::Evaluated),
+) -> Prepared {
     let e = rules::session::evaluate_session(s, policy);
-    let row = session_row(s, &e, files);
-    let frows = failure_rows(s, &e.ev, files);
-    let flag = rules::catalogue::Flag::InconsistentExperience;
-    // The twin differs from the row in its flags cell only.
-    let twin_flags = e
-        .experience
-        .is_some()
-        .then(|| flags_cell(&e.flags_with(flag)));
+    let b = build(s, &e, files);
+    look(&b, &e);
+    let (rows, attention, kept) = encode(b);
     let times =
         e.ev.failures
             .iter()
             .filter(|f| f.row)
             .map(|f| f.failure.at.ts_ns)
             .collect();
+    Prepared {
+        key: (s.start_ns, s.id),
+        e,
+        attention,
+        times,
+        rows,
+        kept,
+    }
+}
+
+/// The encoding of rows `b`, its attention, and the rows owned when the
+/// attention is above 0.
+fn encode(b: Built<'_>) -> (spill::Rows, u32, Option<html::KeptRows>) {
+    let Built {
+        mut row,
+        twin_flags,
+        frows,
+    } = b;
     let mut rows = spill::Rows {
         session: Vec::new(),
         flagged: None,
@@ -365,15 +413,20 @@ pub(super) fn prepare(s: &SessionSummary, policy: &Policy, files: &[String]) -> 
     for f in &frows {
         report::encode(f, &mut rows.failures);
     }
-    Prepared {
-        key: (s.start_ns, s.id),
-        e,
-        row,
-        twin_flags,
-        frows,
-        times,
-        rows,
-    }
+    let attention = row.attention;
+    let kept = (attention > 0).then(|| html::KeptRows {
+        row: row.clone().into_owned(),
+        flagged: twin_flags.clone().map(Cell::into_owned),
+        failures: frows.into_iter().map(FailureRow::into_owned).collect(),
+    });
+    // The row is not read after this: it becomes its twin.
+    rows.flagged = twin_flags.map(|f| {
+        row.flags = f;
+        let mut t = Vec::new();
+        report::encode(&row, &mut t);
+        t
+    });
+    (rows, attention, kept)
 }
 
 /// Finishes sessions.csv: as written, unless a row written before the

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::ladder::{self, LadderMsg};
 use super::rows::FailureRow;
-use super::{Text, needs_guard};
+use super::{Cell, needs_guard};
 use crate::error::{Error, ErrorKind};
 
 type Rows = Vec<HashMap<String, String>>;
@@ -167,8 +167,8 @@ fn parse_time(t: &str) -> Option<i64> {
     Some(((days * 86_400 + h * 3600 + mi * 60 + s) * 1_000_000 + us) * 1_000)
 }
 
-fn failure_row(r: &HashMap<String, String>) -> FailureRow {
-    let t = |k: &str| Text(get(r, k).to_string());
+fn failure_row(r: &HashMap<String, String>) -> FailureRow<'static> {
+    let t = |k: &str| Cell::owned(get(r, k).to_string());
     FailureRow {
         session: get(r, "session").parse().unwrap_or(0),
         call_id: t("call_id"),

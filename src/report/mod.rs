@@ -142,6 +142,27 @@ impl<'a> Cell<'a> {
     pub fn str(s: &'a str) -> Cell<'a> {
         Cell(std::borrow::Cow::Borrowed(s))
     }
+
+    /// A cell owning `s` (a value built for the row: a join, a number).
+    pub fn owned(s: String) -> Cell<'a> {
+        Cell(std::borrow::Cow::Owned(s))
+    }
+
+    /// The cell's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The same cell, owning its text (what outlives the row's sources).
+    pub fn into_owned(self) -> Cell<'static> {
+        Cell(std::borrow::Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl PartialEq<&str> for Cell<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
 }
 
 impl Serialize for Cell<'_> {

@@ -138,7 +138,7 @@ pub struct SummaryRow {
 /// then session id. Columns named `failure_*`/`retry_*` describe the
 /// session's first failed attempt and the retry linked to it.
 #[derive(Debug, Clone, Serialize)]
-pub struct SessionRow {
+pub struct SessionRow<'a> {
     /// Stable id, unique in the run: sessions are numbered from 1 in the
     /// order they are recognised in the merged timeline (a session is
     /// recognised once its first request can no longer be a retry of an
@@ -147,9 +147,9 @@ pub struct SessionRow {
     /// The method of the initial request (INVITE, REGISTER, MESSAGE, ...);
     /// for a dialog whose start is not in the capture, the method of its
     /// first in-dialog request.
-    pub method: Text,
+    pub method: Cell<'a>,
     /// Call-ID of the first attempt.
-    pub call_id: Text,
+    pub call_id: Cell<'a>,
     /// Time of the session's first message.
     pub start: String,
     /// Time of its last message (retransmissions included).
@@ -159,40 +159,40 @@ pub struct SessionRow {
     /// `dst` of the first attempt's request.
     pub callee: String,
     /// From URI of the first attempt.
-    pub from_uri: Text,
+    pub from_uri: Cell<'a>,
     /// To URI of the first attempt.
-    pub to_uri: Text,
+    pub to_uri: Cell<'a>,
     /// Request-URI of the first attempt (empty for a dialog whose start is
     /// not in the capture... its first request's Request-URI otherwise).
-    pub request_uri: Text,
+    pub request_uri: Cell<'a>,
     /// User-Agent of the first attempt's request (Server when it has none).
-    pub user_agent: Text,
+    pub user_agent: Cell<'a>,
     /// Attempts: the initial request and every retry linked to it.
     pub attempts: u32,
     /// Require tags of the first attempt (the UA's own copy, rules.md §A.6).
-    pub first_require: Text,
+    pub first_require: Cell<'a>,
     /// Supported tags of the first attempt.
-    pub first_supported: Text,
+    pub first_supported: Cell<'a>,
     /// SDP precondition demand of the first attempt's offer.
     pub first_precondition: &'static str,
     /// Status of the session's first failure: the first attempt whose final
     /// response is 3xx–6xx. Empty when no attempt failed.
     pub failure_status: Option<u16>,
     /// §C category of that failure (the rules issue; empty until then).
-    pub failure_class: Text,
+    pub failure_class: Cell<'a>,
     /// Unsupported tags of that failure when it is a 420.
-    pub refused: Text,
+    pub refused: Cell<'a>,
     /// Call-ID of the retry linked to that failure; empty without one.
-    pub retry_call_id: Text,
+    pub retry_call_id: Cell<'a>,
     /// How the retry was linked: `H0`, `H0'`, `H1`, `H2`, `H3`, `AS-leg`.
     pub retry_link: &'static str,
     /// Retry request time minus failure time, in milliseconds (may be
     /// slightly negative within the 50 ms skew tolerance).
     pub retry_delay_ms: Option<i64>,
     /// Require tags of the retry.
-    pub retry_require: Text,
+    pub retry_require: Cell<'a>,
     /// Supported tags of the retry.
-    pub retry_supported: Text,
+    pub retry_supported: Cell<'a>,
     /// SDP precondition demand of the retry's offer; empty without retry.
     pub retry_precondition: &'static str,
     /// Session verdict (rules.md §D.3): `NOT_APPLICABLE` until the rules
@@ -202,14 +202,14 @@ pub struct SessionRow {
     /// `FORKED_MULTI_ANSWER`, `CANCEL_BEFORE_1XX`, `CANCEL_RACE_ANSWERED`,
     /// `PRACK_MISSING`, `PRACK_UNMATCHED`, the D-check, §C observation,
     /// lint and policy flags. The UE profile is not a flag (`ue_profile`).
-    pub flags: Text,
+    pub flags: Cell<'a>,
     /// `IMS`, `NON_IMS` or `UNKNOWN` (rules.md §E.2) for the first
     /// attempt's Request-URI.
     pub destination_class: &'static str,
     /// Policy verdict (rules.md §E.4): empty until the rules issue.
-    pub policy_verdict: Text,
+    pub policy_verdict: Cell<'a>,
     /// What decided the policy verdict: empty until the rules issue.
-    pub policy_rule: Text,
+    pub policy_rule: Cell<'a>,
     /// Final status of the last attempt; empty when it has none. For a
     /// `MID_DIALOG` session (dialog start not captured), the final status
     /// of its first in-dialog request.
@@ -220,12 +220,12 @@ pub struct SessionRow {
     /// `TRUNCATED` (always for `MID_DIALOG`).
     pub outcome: &'static str,
     /// The input file holding the first request.
-    pub file: Text,
+    pub file: Cell<'a>,
     /// Its frame.
     pub frame: u64,
     /// Display filter showing the whole session in Wireshark (every
     /// Call-ID of the session).
-    pub wireshark_filter: Text,
+    pub wireshark_filter: Cell<'a>,
     /// Added column: ids of other sessions tied to this one by Session-ID
     /// (RFC 7989), P-Charging-Vector icid-value or X-CID/X-Call-ID (B2BUA
     /// legs, rules.md §A.3 AS-leg), `;`-joined.
@@ -246,7 +246,7 @@ pub struct SessionRow {
     /// two `:` fields as rule and confidence. Links whose failure has no
     /// failures.csv row (401/407, 3xx) are listed too. Empty without a
     /// link.
-    pub links: Text,
+    pub links: Cell<'a>,
     /// Added column: how much the session needs a look, 0 = nothing to
     /// look at, higher = worse (`rules::attention`): 4 × the rank of
     /// `verdict` in the severity order of rules.md §D.3 (RETRY_NEW_CALL_ID
@@ -261,33 +261,33 @@ pub struct SessionRow {
 /// mid-dialog ones included) and per other failure whose linked retry
 /// relaxed. Rows in sessions.csv order, then by failure time.
 #[derive(Debug, Clone, Serialize)]
-pub struct FailureRow {
+pub struct FailureRow<'a> {
     /// The session (sessions.csv `session`).
     pub session: u64,
     /// Call-ID of the failed request P.
-    pub call_id: Text,
+    pub call_id: Cell<'a>,
     /// Frame of P (in `failure_file`'s numbering when both are in one file;
     /// P's own file is the session's or the retry chain's).
     pub request_frame: u64,
     /// The file holding the failure response F.
-    pub failure_file: Text,
+    pub failure_file: Cell<'a>,
     /// F's frame.
     pub failure_frame: u64,
     /// F's status.
     pub failure_status: Option<u16>,
     /// Every matching §C category, `;`-joined in C-id order.
-    pub failure_class: Text,
+    pub failure_class: Cell<'a>,
     /// Every matching capability, `;`-joined in C-id order.
-    pub capability: Text,
+    pub capability: Cell<'a>,
     /// Unsupported tags of a 420.
-    pub refused: Text,
+    pub refused: Cell<'a>,
     /// Who refused: Warning warn-agent, else Server/User-Agent, else F's
     /// source address.
-    pub responder: Text,
+    pub responder: Cell<'a>,
     /// Call-ID of the linked retry N; empty without one.
-    pub retry_call_id: Text,
+    pub retry_call_id: Cell<'a>,
     /// File of N.
-    pub retry_file: Text,
+    pub retry_file: Cell<'a>,
     /// Frame of N.
     pub retry_frame: Option<u64>,
     /// How N was linked (`H0`, `H0'`, `H1`, `H2`, `H3`, `AS-leg`; `H0` for
@@ -296,9 +296,9 @@ pub struct FailureRow {
     /// Confidence of that link (rules.md §A.3).
     pub link_confidence: String,
     /// D of rules.md §D.1: tags of Require/Proxy-Require in P and not in N.
-    pub dropped: Text,
+    pub dropped: Cell<'a>,
     /// K of §D.1: refused tags N still requires.
-    pub kept_refused: Text,
+    pub kept_refused: Cell<'a>,
     /// D9: every refused tag is in N's Supported (`true`/`false`).
     pub desired_listed: Option<bool>,
     /// N's SDP precondition demand is lower than P's.
@@ -306,9 +306,86 @@ pub struct FailureRow {
     /// The verdict of rules.md §D.3.
     pub verdict: &'static str,
     /// D-check flags (§D.2), MID_DIALOG, STEPWISE, policy flags; `;`-joined.
-    pub flags: Text,
+    pub flags: Cell<'a>,
     /// Policy verdict (rules.md §E.4); empty for NOT_APPLICABLE.
-    pub policy_verdict: Text,
+    pub policy_verdict: Cell<'a>,
     /// What decided it.
-    pub policy_rule: Text,
+    pub policy_rule: Cell<'a>,
+}
+
+impl SessionRow<'_> {
+    /// The same row, owning every cell (what report.html keeps).
+    pub fn into_owned(self) -> SessionRow<'static> {
+        SessionRow {
+            session: self.session,
+            method: self.method.into_owned(),
+            call_id: self.call_id.into_owned(),
+            start: self.start,
+            end: self.end,
+            caller: self.caller,
+            callee: self.callee,
+            from_uri: self.from_uri.into_owned(),
+            to_uri: self.to_uri.into_owned(),
+            request_uri: self.request_uri.into_owned(),
+            user_agent: self.user_agent.into_owned(),
+            attempts: self.attempts,
+            first_require: self.first_require.into_owned(),
+            first_supported: self.first_supported.into_owned(),
+            first_precondition: self.first_precondition,
+            failure_status: self.failure_status,
+            failure_class: self.failure_class.into_owned(),
+            refused: self.refused.into_owned(),
+            retry_call_id: self.retry_call_id.into_owned(),
+            retry_link: self.retry_link,
+            retry_delay_ms: self.retry_delay_ms,
+            retry_require: self.retry_require.into_owned(),
+            retry_supported: self.retry_supported.into_owned(),
+            retry_precondition: self.retry_precondition,
+            verdict: self.verdict,
+            flags: self.flags.into_owned(),
+            destination_class: self.destination_class,
+            policy_verdict: self.policy_verdict.into_owned(),
+            policy_rule: self.policy_rule.into_owned(),
+            final_status: self.final_status,
+            outcome: self.outcome,
+            file: self.file.into_owned(),
+            frame: self.frame,
+            wireshark_filter: self.wireshark_filter.into_owned(),
+            related_sessions: self.related_sessions,
+            ue_profile: self.ue_profile,
+            links: self.links.into_owned(),
+            attention: self.attention,
+        }
+    }
+}
+
+impl FailureRow<'_> {
+    /// The same row, owning every cell (what report.html keeps).
+    pub fn into_owned(self) -> FailureRow<'static> {
+        FailureRow {
+            session: self.session,
+            call_id: self.call_id.into_owned(),
+            request_frame: self.request_frame,
+            failure_file: self.failure_file.into_owned(),
+            failure_frame: self.failure_frame,
+            failure_status: self.failure_status,
+            failure_class: self.failure_class.into_owned(),
+            capability: self.capability.into_owned(),
+            refused: self.refused.into_owned(),
+            responder: self.responder.into_owned(),
+            retry_call_id: self.retry_call_id.into_owned(),
+            retry_file: self.retry_file.into_owned(),
+            retry_frame: self.retry_frame,
+            retry_link: self.retry_link,
+            link_confidence: self.link_confidence,
+            dropped: self.dropped.into_owned(),
+            kept_refused: self.kept_refused.into_owned(),
+            desired_listed: self.desired_listed,
+            sdp_relaxed: self.sdp_relaxed,
+            verdict: self.verdict,
+            flags: self.flags.into_owned(),
+            policy_verdict: self.policy_verdict.into_owned(),
+            policy_rule: self.policy_rule.into_owned(),
+        }
+    }
 }

@@ -6,31 +6,56 @@ use crate::capture::format_rfc3339_micros;
 use crate::dialog::record::SipRecord;
 use crate::dialog::tracker::wireshark_filter;
 use crate::dialog::{Rule, SessionSummary, Tags};
-use crate::rules::catalogue::UeProfile;
+use crate::rules::catalogue::{PolicyVerdict, UeProfile};
 use crate::rules::session::Evaluated;
 use crate::rules::verdict::{Failure, SessionEval, fmt_conf};
 
-use super::Text;
+use super::Cell;
 use super::rows::{FailureRow, SessionRow};
 
-fn tags(t: &Tags<'_>) -> Text {
-    Text(t.join(";"))
+/// A tag set as a cell, `;`-joined: borrowed when it has at most one tag.
+fn tags<'a>(t: &Tags<'a>) -> Cell<'a> {
+    if t.as_str().contains(',') {
+        Cell::owned(t.join(";"))
+    } else {
+        Cell::str(t.as_str())
+    }
 }
 
-fn strings(t: &[String]) -> Text {
-    Text(t.join(";"))
+/// Strings as a cell, `;`-joined: borrowed when there is at most one.
+fn strings(t: &[String]) -> Cell<'_> {
+    match t {
+        [] => Cell::str(""),
+        [one] => Cell::str(one),
+        _ => Cell::owned(t.join(";")),
+    }
+}
+
+/// A policy verdict as a cell: its static name, unless a violation's reason
+/// is written after it.
+fn policy_cell(v: Option<PolicyVerdict>) -> Cell<'static> {
+    match v {
+        None => Cell::str(""),
+        Some(v @ PolicyVerdict::Violation(_)) => Cell::owned(v.to_string()),
+        Some(v) => Cell::str(v.kind().as_str()),
+    }
 }
 
 /// The sessions.csv row of `e`, the evaluation of `s`; `files` are the
-/// input display names by index.
-pub fn session_row(s: &SessionSummary, e: &Evaluated, files: &[String]) -> SessionRow {
+/// input display names by index. Its text cells borrow from all three
+/// (none is copied unless joined or formatted).
+pub fn session_row<'a>(
+    s: &'a SessionSummary,
+    e: &'a Evaluated,
+    files: &'a [String],
+) -> SessionRow<'a> {
     let ev = &e.ev;
     let first: Option<&SipRecord> = s.attempts.first().map(|a| &a.request);
     // The session's first failure: its earliest failures.csv row.
     let failure: Option<&Failure> = ev.failures.iter().find(|f| f.row);
     let f = failure.map(|x| &x.failure);
     let retry = failure.and_then(|x| x.retry.as_ref());
-    let text = |v: Option<&str>| Text(v.unwrap_or("").to_string());
+    let text = |v: Option<&'a str>| Cell::str(v.unwrap_or(""));
     SessionRow {
         session: s.id,
         method: text(first.map(|r| r.method.as_str())),
@@ -52,7 +77,7 @@ pub fn session_row(s: &SessionSummary, e: &Evaluated, files: &[String]) -> Sessi
         first_supported: first.map(|r| tags(&r.supported())).unwrap_or_default(),
         first_precondition: first.map(|r| r.demand.as_str()).unwrap_or(""),
         failure_status: f.and_then(|f| f.status),
-        failure_class: Text(failure.map(|x| x.failure_class()).unwrap_or_default()),
+        failure_class: Cell::owned(failure.map(|x| x.failure_class()).unwrap_or_default()),
         refused: failure.map(|x| strings(&x.refused)).unwrap_or_default(),
         retry_call_id: text(retry.map(|r| r.call_id())),
         retry_link: failure
@@ -69,13 +94,8 @@ pub fn session_row(s: &SessionSummary, e: &Evaluated, files: &[String]) -> Sessi
         verdict: ev.verdict.as_str(),
         flags: strings(&e.flags),
         destination_class: e.destination.as_str(),
-        policy_verdict: Text(
-            e.policy
-                .as_ref()
-                .map(|v| v.0.to_string())
-                .unwrap_or_default(),
-        ),
-        policy_rule: Text(e.policy.as_ref().map(|v| v.1.clone()).unwrap_or_default()),
+        policy_verdict: policy_cell(e.policy.as_ref().map(|v| v.0)),
+        policy_rule: Cell::str(e.policy.as_ref().map_or("", |v| v.1.as_str())),
         final_status: ev.final_status,
         outcome: ev.outcome.as_str(),
         file: text(
@@ -84,7 +104,7 @@ pub fn session_row(s: &SessionSummary, e: &Evaluated, files: &[String]) -> Sessi
                 .map(|s| s.as_str()),
         ),
         frame: first.map(|r| r.at.frame).unwrap_or(0),
-        wireshark_filter: Text(wireshark_filter(&s.call_ids)),
+        wireshark_filter: Cell::owned(wireshark_filter(&s.call_ids)),
         related_sessions: s
             .related
             .iter()
@@ -100,12 +120,37 @@ pub fn session_row(s: &SessionSummary, e: &Evaluated, files: &[String]) -> Sessi
 /// The `flags` cell of a session given a batch-wide flag
 /// ([`Evaluated::flags_with`]): its twin row is its row with this cell
 /// instead (one cell, not a copy of the row's dozen strings).
-pub fn flags_cell(flags: &[String]) -> Text {
+pub fn flags_cell(flags: &[String]) -> Cell<'_> {
     strings(flags)
 }
 
+/// [`flags_cell`] of `flags` (sorted) with `extra` added in its sorted
+/// place, as [`Evaluated::flags_with`] adds a batch-wide flag, without a
+/// copy of the flags.
+pub fn flags_cell_with(flags: &[String], extra: &str) -> Cell<'static> {
+    let at = flags.binary_search_by(|f| f.as_str().cmp(extra));
+    let mut out =
+        String::with_capacity(flags.iter().map(|f| f.len() + 1).sum::<usize>() + extra.len());
+    let mut first = true;
+    let mut put = |f: &str| {
+        if !std::mem::take(&mut first) {
+            out.push(';');
+        }
+        out.push_str(f);
+    };
+    match at {
+        Ok(_) => flags.iter().for_each(|f| put(f)),
+        Err(i) => {
+            flags[..i].iter().for_each(|f| put(f));
+            put(extra);
+            flags[i..].iter().for_each(|f| put(f));
+        }
+    }
+    Cell::owned(out)
+}
+
 /// `row` with its `flags` cell replaced by `flags`.
-pub fn with_flags(row: &SessionRow, flags: &Text) -> SessionRow {
+pub fn with_flags<'a>(row: &SessionRow<'a>, flags: &Cell<'a>) -> SessionRow<'a> {
     SessionRow {
         flags: flags.clone(),
         ..row.clone()
@@ -115,7 +160,7 @@ pub fn with_flags(row: &SessionRow, flags: &Text) -> SessionRow {
 /// sessions.csv `links`: every retry link as `call_id:rule:confidence` (the
 /// retry's Call-ID), in time order of the retries: the links between the
 /// session's attempts and the in-dialog retries (a re-INVITE after a 420).
-fn links(s: &SessionSummary, ev: &SessionEval) -> Text {
+fn links<'a>(s: &SessionSummary, ev: &SessionEval) -> Cell<'a> {
     let item = |n: &SipRecord, rule: Rule, conf: f32| {
         let key = (n.at.ts_ns, n.at.file, n.at.frame);
         (
@@ -133,31 +178,35 @@ fn links(s: &SessionSummary, ev: &SessionEval) -> Text {
         Some(item(f.retry.as_ref()?, rule, conf))
     }));
     v.sort();
-    Text(v.into_iter().map(|x| x.1).collect::<Vec<_>>().join(";"))
+    Cell::owned(v.into_iter().map(|x| x.1).collect::<Vec<_>>().join(";"))
 }
 
 /// The failures.csv rows of a session.
-pub fn failure_rows(s: &SessionSummary, ev: &SessionEval, files: &[String]) -> Vec<FailureRow> {
-    let file = |r: &SipRecord| Text(files.get(r.at.file as usize).cloned().unwrap_or_default());
+pub fn failure_rows<'a>(
+    s: &SessionSummary,
+    ev: &'a SessionEval,
+    files: &'a [String],
+) -> Vec<FailureRow<'a>> {
+    let file = |r: &SipRecord| Cell::str(files.get(r.at.file as usize).map_or("", |f| f.as_str()));
     ev.failures
         .iter()
         .filter(|x| x.row)
         .map(|x| {
             let n = x.retry.as_ref();
-            let with_n = |v: Text| if n.is_some() { v } else { Text::default() };
+            let with_n = |v: Cell<'a>| if n.is_some() { v } else { Cell::str("") };
             FailureRow {
                 session: s.id,
-                call_id: Text(x.request.call_id().to_string()),
+                call_id: Cell::str(x.request.call_id()),
                 request_frame: x.request.at.frame,
                 failure_file: file(&x.failure),
                 failure_frame: x.failure.at.frame,
                 failure_status: x.failure.status,
-                failure_class: Text(x.failure_class()),
-                capability: Text(x.capability()),
+                failure_class: Cell::owned(x.failure_class()),
+                capability: Cell::owned(x.capability()),
                 refused: strings(&x.refused),
-                responder: Text(x.responder.clone()),
-                retry_call_id: Text(n.map(|n| n.call_id().to_string()).unwrap_or_default()),
-                retry_file: n.map(file).unwrap_or_default(),
+                responder: Cell::str(&x.responder),
+                retry_call_id: Cell::str(n.map_or("", |n| n.call_id())),
+                retry_file: n.map_or(Cell::str(""), file),
                 retry_frame: n.map(|n| n.at.frame),
                 retry_link: n.and(x.link).map(|l| l.0.as_str()).unwrap_or(""),
                 link_confidence: n.and(x.link).map(|l| fmt_conf(l.1)).unwrap_or_default(),
@@ -166,10 +215,36 @@ pub fn failure_rows(s: &SessionSummary, ev: &SessionEval, files: &[String]) -> V
                 desired_listed: n.and(x.desired_listed),
                 sdp_relaxed: n.and(x.sdp_relaxed),
                 verdict: x.verdict.as_str(),
-                flags: Text(x.flags.join(";")),
-                policy_verdict: Text(x.policy_verdict.map(|v| v.to_string()).unwrap_or_default()),
-                policy_rule: Text(x.policy_rule.clone()),
+                flags: strings(&x.flags),
+                policy_verdict: policy_cell(x.policy_verdict),
+                policy_rule: Cell::str(&x.policy_rule),
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The twin's flags cell is the flags with the batch-wide flag inserted
+    /// where `Evaluated::flags_with` inserts it, then joined.
+    #[test]
+    fn a_flag_added_to_the_cell_takes_its_sorted_place() {
+        let names = ["AMBIGUOUS_LINK", "MID_DIALOG", "PRACK_MISSING", "ZZ"];
+        for n in 0..=names.len() {
+            let flags: Vec<String> = names[..n].iter().map(|s| s.to_string()).collect();
+            for extra in ["INCONSISTENT_EXPERIENCE", "AMBIGUOUS_LINK", "A", "ZZZ", ""] {
+                let mut want = flags.clone();
+                if let Err(i) = want.binary_search(&extra.to_string()) {
+                    want.insert(i, extra.to_string());
+                }
+                assert_eq!(
+                    flags_cell_with(&flags, extra).0,
+                    flags_cell(&want).0,
+                    "{flags:?} + {extra}"
+                );
+            }
+        }
+    }
 }

@@ -16,9 +16,9 @@ use super::rows::{FailureRow, InputRow, SessionRow};
 #[derive(Debug, Clone)]
 pub struct HtmlSession {
     /// Its sessions.csv row.
-    pub row: SessionRow,
+    pub row: SessionRow<'static>,
     /// Its failures.csv rows.
-    pub failures: Vec<FailureRow>,
+    pub failures: Vec<FailureRow<'static>>,
     /// Its messages in capture order (retransmissions included).
     pub msgs: Vec<LadderMsg>,
 }
