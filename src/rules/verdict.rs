@@ -132,11 +132,27 @@ impl Failure {
 /// T_stall of rules.md C21 (20 s).
 pub const T_STALL_NS: i64 = 20_000_000_000;
 
-/// A confidence as written in flags and CSV (`0.8`, `1`).
+/// A confidence as written in flags and CSV (`0.8`, `1`): rounded to two
+/// decimals as `format!("{:.2}")` rounds (half to even on the exact value),
+/// trailing zeros dropped.
 pub fn fmt_conf(c: f32) -> String {
-    let s = format!("{:.2}", c);
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
+    // The exact value times 100: an f32 has 24 significant bits, times 100
+    // needs at most 31, so the f64 product is exact and rounding it is
+    // rounding the decimal expansion (without the float formatter, 0.5 % of
+    // a run).
+    let hundredths = (f64::from(c) * 100.0).round_ties_even();
+    if c.is_sign_negative() || !(0.0..1000.0).contains(&hundredths) {
+        // Not a confidence: as the formatter writes it.
+        let s = format!("{:.2}", c);
+        return s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    let n = hundredths as u64;
+    let (int, frac) = (n / 100, n % 100);
+    match frac {
+        0 => int.to_string(),
+        f if f % 10 == 0 => format!("{int}.{}", f / 10),
+        f => format!("{int}.{f:02}"),
+    }
 }
 
 /// A session's evaluation: its failures and the flags it adds.

@@ -617,3 +617,35 @@ fn a_b2bua_leg_that_dropped_precondition_is_network_interworked() {
     assert!(rows(&ea).is_empty(), "no failure row");
     assert_eq!(eb.verdict, "NOT_APPLICABLE");
 }
+
+/// `fmt_conf` writes what trimming `format!("{:.2}")` writes, ties and the
+/// values around them included.
+#[test]
+fn confidences_are_written_as_the_formatter_rounds_them() {
+    let old = |c: f32| {
+        let s = format!("{:.2}", c);
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    let mut values: Vec<f32> = (0..=20_000).map(|i| i as f32 / 2000.0).collect();
+    values.extend((0..=1000).map(|i| i as f32 * 0.005));
+    values.extend([
+        0.125, 0.375, 0.625, 0.875, 0.85, 0.9, 0.8, 1.0, 0.0, -0.0, 9.995, 12.5,
+    ]);
+    values.extend([
+        -0.5,
+        f32::NAN,
+        f32::INFINITY,
+        f32::MIN_POSITIVE,
+        0.004_999_999,
+    ]);
+    let mut x = 0x1234_5678u32;
+    for _ in 0..100_000 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        values.push(f32::from_bits(x % 0x4120_0000));
+    }
+    for c in values {
+        assert_eq!(fmt_conf(c), old(c), "{c:?}");
+    }
+}
