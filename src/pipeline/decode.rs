@@ -132,7 +132,7 @@ impl Out<'_> {
                 emit,
                 pool: Some(p),
             } => {
-                p.push(at, seq, framing, msg.as_bytes(), *emit);
+                p.push(at, seq, msg, framing, &mut self.digest, *emit);
                 if p.given_back() {
                     self.give_back();
                 }

@@ -13,11 +13,13 @@
 //!
 //! With helpers ([`Pool`]), the file's thread copies each message's bytes
 //! into a batch and hands full batches round-robin to the helper threads,
-//! which scan the bytes again and digest them; results come back batch by
-//! batch in the order the batches were sent (batch `i` from helper
-//! `i % n`), so the records leave in exactly the order the file's thread
-//! found the messages, and the output is the same with any number of
-//! helpers, or none (`--jobs 1`: digested inline).
+//! which scan the bytes again and digest them; a batch begun while every
+//! helper's queue is full the file's thread digests itself instead of
+//! waiting. Batches are passed on in the order they were begun (a helper's
+//! in the order it got them), so the records leave in exactly the order
+//! the file's thread found the messages, and the output is the same
+//! whoever digested which batch, with any number of helpers, or none
+//! (`--jobs 1`: digested inline).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -383,12 +385,30 @@ pub(super) struct Pool<'s> {
     from: Vec<Receiver<Vec<Found>>>,
     handles: Vec<ScopedJoinHandle<'s, Digest>>,
     cur: Batch,
-    /// Batches sent, and collected (always in sending order).
+    /// A batch the file's thread digests itself, because every helper had
+    /// a full queue when it began ([`Pool::push`]).
+    local: Option<Vec<Found>>,
+    /// Batches in the order they were begun, each sent to a helper or
+    /// digested here; their records leave in this order.
+    order: std::collections::VecDeque<Pending>,
+    /// Batches sent to helpers, and collected from them.
     sent: u64,
     collected: u64,
     /// A borrowed helper: given back once this is set ([`Pool::until`]).
     until: Option<&'s AtomicBool>,
 }
+
+/// A batch begun and not yet passed on.
+enum Pending {
+    /// Sent to this helper.
+    Helper(usize),
+    /// Digested on the file's thread.
+    Done(Vec<Found>),
+}
+
+/// Batches digested on the file's thread that may wait behind a helper's
+/// before the file's thread waits too.
+const LOCAL_AHEAD: usize = 4;
 
 impl<'s> Pool<'s> {
     /// Starts `n` (≥ 1) helpers for the file `file` (index `file_idx`).
@@ -405,6 +425,8 @@ impl<'s> Pool<'s> {
             from: Vec::with_capacity(n),
             handles: Vec::with_capacity(n),
             cur: Batch::default(),
+            local: None,
+            order: std::collections::VecDeque::new(),
             sent: 0,
             collected: 0,
             until: None,
@@ -452,15 +474,33 @@ impl<'s> Pool<'s> {
     }
 
     /// Queues one message; full batches go to the next helper, and results
-    /// are passed to `emit` in order as they come back.
+    /// are passed to `emit` in order as they come back. A batch begun while
+    /// every helper has a full queue is digested here, with `own` (the
+    /// file's thread's digest), instead of waiting for a helper: the file's
+    /// thread and the helpers share the work in whatever proportion keeps
+    /// both busy, and the records still leave in file order.
     pub(super) fn push(
         &mut self,
         at: &Origin,
         seq: u32,
+        msg: &Message<'_>,
         framing: Framing,
-        bytes: &[u8],
+        own: &mut Digest,
         emit: &mut dyn FnMut(Found),
     ) {
+        if self.cur.jobs.is_empty() && self.local.is_none() && self.helpers_full() {
+            self.local = Some(Vec::with_capacity(batch_size()));
+        }
+        if let Some(local) = self.local.as_mut() {
+            local.push(own.message(at, seq, msg));
+            if local.len() >= batch_size() {
+                let done = self.local.take().expect("present");
+                self.order.push_back(Pending::Done(done));
+                self.pass_on(emit);
+            }
+            return;
+        }
+        let bytes = msg.as_bytes();
         let start = self.cur.bytes.len();
         self.cur.bytes.extend_from_slice(bytes);
         self.cur.jobs.push(Job {
@@ -475,60 +515,84 @@ impl<'s> Pool<'s> {
         }
     }
 
+    /// Every helper has a full queue's worth of batches.
+    fn helpers_full(&self) -> bool {
+        self.sent - self.collected >= self.to.len() as u64 * (QUEUE as u64 + 1)
+    }
+
+    /// Sends the current batch to the next helper.
     fn dispatch(&mut self, emit: &mut dyn FnMut(Found)) {
         if self.cur.jobs.is_empty() {
             return;
         }
-        let n = self.to.len() as u64;
         // Bound the batches in flight: collect the oldest first when every
         // helper has a full queue's worth.
-        while self.sent - self.collected >= n * (QUEUE as u64 + 1) {
+        while self.helpers_full() {
             if !self.collect_next(true, emit) {
                 break;
             }
         }
         let b = std::mem::take(&mut self.cur);
-        let k = (self.sent % n) as usize;
+        let k = (self.sent % self.to.len() as u64) as usize;
         if self.to[k].send(b).is_ok() {
             self.sent += 1;
+            self.order.push_back(Pending::Helper(k));
         }
-        while self.collect_next(false, emit) {}
+        self.pass_on(emit);
     }
 
-    /// Passes the next batch's results in order to `emit`; `wait`: block
-    /// until they are there. Returns whether a batch was collected.
+    /// Passes on every batch that is ready, in order; waits for the oldest
+    /// when too many digested here wait behind it.
+    fn pass_on(&mut self, emit: &mut dyn FnMut(Found)) {
+        while self.collect_next(false, emit) {}
+        while self.order.len() > self.to.len() * (QUEUE + 1) + LOCAL_AHEAD {
+            if !self.collect_next(true, emit) {
+                break;
+            }
+        }
+    }
+
+    /// Passes the oldest batch's results to `emit`; `wait`: block until a
+    /// helper's are there. Returns whether a batch was passed on.
     fn collect_next(&mut self, wait: bool, emit: &mut dyn FnMut(Found)) -> bool {
-        if self.collected == self.sent {
-            return false;
-        }
-        let k = (self.collected % self.from.len() as u64) as usize;
-        let got = if wait {
-            self.from[k].recv().ok()
-        } else {
-            self.from[k].try_recv().ok()
+        let found = match self.order.front_mut() {
+            None => return false,
+            Some(Pending::Done(v)) => std::mem::take(v),
+            Some(&mut Pending::Helper(k)) => {
+                let got = if wait {
+                    self.from[k].recv().ok()
+                } else {
+                    self.from[k].try_recv().ok()
+                };
+                match got {
+                    Some(v) => {
+                        self.collected += 1;
+                        v
+                    }
+                    None if wait => {
+                        // A helper is gone (it panicked): its batches are
+                        // lost; stop waiting for them.
+                        self.order.retain(|p| matches!(p, Pending::Done(_)));
+                        self.collected = self.sent;
+                        return !self.order.is_empty();
+                    }
+                    None => return false,
+                }
+            }
         };
-        match got {
-            Some(found) => {
-                self.collected += 1;
-                for f in found {
-                    emit(f);
-                }
-                true
-            }
-            None => {
-                if wait {
-                    // A helper is gone (it panicked): its batches are lost;
-                    // stop waiting for them.
-                    self.collected = self.sent;
-                }
-                false
-            }
+        self.order.pop_front();
+        for f in found {
+            emit(f);
         }
+        true
     }
 
     /// Ends the file: flushes, collects everything in order, and returns
     /// the helpers' digests.
     pub(super) fn finish(mut self, emit: &mut dyn FnMut(Found)) -> Vec<Digest> {
+        if let Some(done) = self.local.take() {
+            self.order.push_back(Pending::Done(done));
+        }
         self.dispatch(emit);
         while self.collect_next(true, emit) {}
         drop(self.to);
