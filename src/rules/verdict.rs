@@ -273,7 +273,7 @@ fn in_dialog_units<'a>(s: &'a SessionSummary, i: usize, st: &Settings) -> Vec<Un
                     && x.req.ts_ns - f.at.ts_ns >= -SKEW_NS
                     && x.req.ts_ns - f.at.ts_ns <= st.window_ns
             })
-            .map(InDialogTxn::whole);
+            .and_then(InDialogTxn::whole);
         let max_uac = n.map(|n| {
             let first = if tag_key(a.request.from_tag()) == tag {
                 a.request.cseq
@@ -285,10 +285,13 @@ fn in_dialog_units<'a>(s: &'a SessionSummary, i: usize, st: &Settings) -> Vec<Un
                 .filter(|x| x.req.from_tag == tag && x.req.ts_ns < n.at.ts_ns)
                 .fold(first, |m, x| m.max(x.req.cseq))
         });
+        let Some(p) = t.whole() else {
+            continue;
+        };
         out.push(Unit {
             attempt: i,
             mid: true,
-            p: t.whole(),
+            p,
             f,
             n,
             link: n.map(|_| (Rule::H0, 1.0)),
