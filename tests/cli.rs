@@ -137,10 +137,20 @@ fn output_is_identical_for_any_jobs_and_input_order() {
     // helper given back part way through a file).
     let mut j5 = vec!["-j", "5", &a, &b];
     j5.extend(&fwd);
+    // The same with every other batch digested on the file's thread
+    // (SIPAUDIT_DIGEST_LOCAL=alternate), as when the helpers are full.
+    let j5local = j5.clone();
     // The tracking partitions (src/pipeline/track.rs) run on one thread
     // with -j1 and on a pool of N with -jN; tests/partitions.rs has the
     // same check on a capture of 2,000 calls.
-    let runs: [(&str, Vec<&str>); 5] = [("j1", j1), ("j2", j2), ("j4", j4), ("rev", r), ("j5", j5)];
+    let runs: [(&str, Vec<&str>); 6] = [
+        ("j1", j1),
+        ("j2", j2),
+        ("j4", j4),
+        ("rev", r),
+        ("j5", j5),
+        ("j5local", j5local),
+    ];
     let mut outputs = Vec::new();
     for (name, args) in &runs {
         let out = dir.path().join(name);
@@ -152,7 +162,11 @@ fn output_is_identical_for_any_jobs_and_input_order() {
             .args(&all)
             .env(
                 "SIPAUDIT_DIGEST_BATCH",
-                if *name == "j5" { "2" } else { "512" },
+                if name.starts_with("j5") { "2" } else { "512" },
+            )
+            .env(
+                "SIPAUDIT_DIGEST_LOCAL",
+                if *name == "j5local" { "alternate" } else { "" },
             )
             .output()
             .unwrap();

@@ -105,7 +105,8 @@ pub(super) enum Emit<'a> {
         emit: &'a mut (dyn FnMut(Found) + Send),
         /// Helpers digesting messages in parallel (`--jobs` > 3), or one
         /// borrowed until the merge begins ([`process_file`]).
-        pool: Option<digest::Pool<'a>>,
+        /// Boxed: the enum's other variant is small.
+        pool: Option<Box<digest::Pool<'a>>>,
     },
     Keep {
         /// The place in the file being decoded (`lanes::Place`).
@@ -150,7 +151,7 @@ impl Out<'_> {
     fn give_back(&mut self) {
         if let Emit::To { emit, pool } = &mut self.emit {
             if let Some(p) = pool.take() {
-                for d in p.finish(*emit) {
+                for d in p.finish(&mut self.digest, *emit) {
                     self.digest.absorb(d);
                 }
             }
@@ -453,7 +454,10 @@ pub(super) fn read_file<'a>(
         out: Out {
             digest: digest::Digest::new(&input.display, file_idx, wants, store),
             last_frame: (0, 0),
-            emit: Emit::To { emit, pool },
+            emit: Emit::To {
+                emit,
+                pool: pool.map(Box::new),
+            },
             stream_sip_frames: 0,
         },
     };
@@ -612,7 +616,7 @@ mod tests {
                 last_frame: (0, 0),
                 emit: Emit::To {
                     emit: &mut emit,
-                    pool,
+                    pool: pool.map(Box::new),
                 },
                 stream_sip_frames: 0,
             };

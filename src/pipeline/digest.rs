@@ -379,6 +379,19 @@ struct Batch {
     bytes: Vec<u8>,
 }
 
+/// The records of a batch's messages, scanned again from its bytes (the
+/// file's thread scanned them already: the same bytes and framing scan the
+/// same way).
+fn digest_batch(d: &mut Digest, b: &Batch) -> Vec<Found> {
+    let mut out = Vec::with_capacity(b.jobs.len());
+    for j in &b.jobs {
+        if let Ok(m) = sip::parse_message(&b.bytes[j.start..j.end], j.framing) {
+            out.push(d.message(&j.at, j.seq, &m));
+        }
+    }
+    out
+}
+
 /// Helper threads digesting one file's messages (module doc).
 pub(super) struct Pool<'s> {
     to: Vec<SyncSender<Batch>>,
@@ -391,9 +404,19 @@ pub(super) struct Pool<'s> {
     /// Batches in the order they were begun, each sent to a helper or
     /// digested here; their records leave in this order.
     order: std::collections::VecDeque<Pending>,
-    /// Batches sent to helpers, and collected from them.
+    /// Batches sent to helpers, and collected from them (or given up with
+    /// a helper that is gone).
     sent: u64,
     collected: u64,
+    /// Helpers that are gone (a panic): sent nothing more.
+    gone: Vec<bool>,
+    /// The helper the next batch goes to.
+    next: usize,
+    /// Tests: every other batch is digested here, whether the helpers are
+    /// full or not (`SIPAUDIT_DIGEST_LOCAL=alternate`), so that small
+    /// captures take both ways; `flip`: this batch is one of those.
+    alternate: bool,
+    flip: bool,
     /// A borrowed helper: given back once this is set ([`Pool::until`]).
     until: Option<&'s AtomicBool>,
 }
@@ -429,6 +452,10 @@ impl<'s> Pool<'s> {
             order: std::collections::VecDeque::new(),
             sent: 0,
             collected: 0,
+            gone: vec![false; n.max(1)],
+            next: 0,
+            alternate: std::env::var("SIPAUDIT_DIGEST_LOCAL").is_ok_and(|v| v == "alternate"),
+            flip: false,
             until: None,
         };
         for _ in 0..n.max(1) {
@@ -440,15 +467,7 @@ impl<'s> Pool<'s> {
                 crate::threads::DIGEST,
                 move || {
                     for b in rx {
-                        let mut out = Vec::with_capacity(b.jobs.len());
-                        for j in &b.jobs {
-                            // The file's thread scanned these bytes already:
-                            // the same bytes and framing scan the same way.
-                            if let Ok(m) = sip::parse_message(&b.bytes[j.start..j.end], j.framing) {
-                                out.push(d.message(&j.at, j.seq, &m));
-                            }
-                        }
-                        if rtx.send(out).is_err() {
+                        if rtx.send(digest_batch(&mut d, &b)).is_err() {
                             break;
                         }
                     }
@@ -488,7 +507,7 @@ impl<'s> Pool<'s> {
         own: &mut Digest,
         emit: &mut dyn FnMut(Found),
     ) {
-        if self.cur.jobs.is_empty() && self.local.is_none() && self.helpers_full() {
+        if self.cur.jobs.is_empty() && self.local.is_none() && self.begin_local() {
             self.local = Some(Vec::with_capacity(batch_size()));
         }
         if let Some(local) = self.local.as_mut() {
@@ -511,33 +530,49 @@ impl<'s> Pool<'s> {
             end: start + bytes.len(),
         });
         if self.cur.jobs.len() >= batch_size() {
-            self.dispatch(emit);
+            self.dispatch(own, emit);
         }
     }
 
-    /// Every helper has a full queue's worth of batches.
-    fn helpers_full(&self) -> bool {
-        self.sent - self.collected >= self.to.len() as u64 * (QUEUE as u64 + 1)
+    /// Whether the batch about to begin is digested here: every helper has
+    /// a full queue's worth of batches (or is gone), or it is this thread's
+    /// turn under `SIPAUDIT_DIGEST_LOCAL=alternate`.
+    fn begin_local(&mut self) -> bool {
+        let live = self.gone.iter().filter(|g| !**g).count() as u64;
+        let full = self.sent - self.collected >= live * (QUEUE as u64 + 1);
+        self.flip = self.alternate && !self.flip;
+        full || self.flip
     }
 
-    /// Sends the current batch to the next helper.
-    fn dispatch(&mut self, emit: &mut dyn FnMut(Found)) {
+    /// Sends the current batch to the next helper that is not gone; with
+    /// none, digests it here (its messages scanned again from its bytes).
+    fn dispatch(&mut self, own: &mut Digest, emit: &mut dyn FnMut(Found)) {
         if self.cur.jobs.is_empty() {
             return;
         }
-        // Bound the batches in flight: collect the oldest first when every
-        // helper has a full queue's worth.
-        while self.helpers_full() {
-            if !self.collect_next(true, emit) {
-                break;
+        // Begun only while a helper had room (`begin_local`), so nothing
+        // is waited for here.
+        let mut b = std::mem::take(&mut self.cur);
+        for _ in 0..self.to.len() {
+            let k = self.next;
+            self.next = (k + 1) % self.to.len();
+            if self.gone[k] {
+                continue;
+            }
+            match self.to[k].send(b) {
+                Ok(()) => {
+                    self.sent += 1;
+                    self.order.push_back(Pending::Helper(k));
+                    self.pass_on(emit);
+                    return;
+                }
+                Err(back) => {
+                    self.gone[k] = true;
+                    b = back.0;
+                }
             }
         }
-        let b = std::mem::take(&mut self.cur);
-        let k = (self.sent % self.to.len() as u64) as usize;
-        if self.to[k].send(b).is_ok() {
-            self.sent += 1;
-            self.order.push_back(Pending::Helper(k));
-        }
+        self.order.push_back(Pending::Done(digest_batch(own, &b)));
         self.pass_on(emit);
     }
 
@@ -553,7 +588,8 @@ impl<'s> Pool<'s> {
     }
 
     /// Passes the oldest batch's results to `emit`; `wait`: block until a
-    /// helper's are there. Returns whether a batch was passed on.
+    /// helper's are there. Returns whether a batch was passed on (or given
+    /// up with a helper that is gone).
     fn collect_next(&mut self, wait: bool, emit: &mut dyn FnMut(Found)) -> bool {
         let found = match self.order.front_mut() {
             None => return false,
@@ -570,11 +606,14 @@ impl<'s> Pool<'s> {
                         v
                     }
                     None if wait => {
-                        // A helper is gone (it panicked): its batches are
-                        // lost; stop waiting for them.
-                        self.order.retain(|p| matches!(p, Pending::Done(_)));
-                        self.collected = self.sent;
-                        return !self.order.is_empty();
+                        // Helper `k` is gone (it panicked): the batches it
+                        // had are lost with it; the others keep their order.
+                        self.gone[k] = true;
+                        let before = self.order.len();
+                        self.order
+                            .retain(|p| !matches!(p, Pending::Helper(x) if *x == k));
+                        self.collected += (before - self.order.len()) as u64;
+                        return true;
                     }
                     None => return false,
                 }
@@ -589,11 +628,11 @@ impl<'s> Pool<'s> {
 
     /// Ends the file: flushes, collects everything in order, and returns
     /// the helpers' digests.
-    pub(super) fn finish(mut self, emit: &mut dyn FnMut(Found)) -> Vec<Digest> {
+    pub(super) fn finish(mut self, own: &mut Digest, emit: &mut dyn FnMut(Found)) -> Vec<Digest> {
         if let Some(done) = self.local.take() {
             self.order.push_back(Pending::Done(done));
         }
-        self.dispatch(emit);
+        self.dispatch(own, emit);
         while self.collect_next(true, emit) {}
         drop(self.to);
         self.handles
