@@ -179,12 +179,15 @@ impl RowStore {
         if att > 0 {
             self.needing += 1;
         }
+        // `kept` comes with every session of attention > 0, the only ones
+        // the table takes.
+        debug_assert_eq!(kept.is_some(), att > 0);
+        let Some(k) = kept else { return };
         if let Ok(evicted) = self.top.offer(att, sid) {
             if let Some(e) = evicted {
                 self.rows.remove(&e);
                 self.flagged.remove(&e);
             }
-            let k = kept.expect("a session with attention comes with its rows");
             self.rows.insert(sid, (k.row, k.failures));
             if let Some(f) = k.flagged {
                 self.flagged.insert(sid, f);

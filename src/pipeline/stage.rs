@@ -67,7 +67,7 @@ pub(super) enum RulesStage<'s> {
         /// What [`prepare`] reads, when the sending thread may prepare
         /// sessions (not with a partition log, which reads the sessions
         /// themselves).
-        prep: Option<(Arc<Policy>, Vec<String>)>,
+        prep: Option<Prep>,
         /// Prepare every session on the sending thread, not only while the
         /// channel is full at the capture's end
         /// (`SIPAUDIT_SEND_PREPARED=always`: tests cover the path whatever
@@ -83,16 +83,20 @@ pub(super) enum RulesStage<'s> {
 /// them, last first (taken out of the batch's `sessions`).
 type Message = (Finished, Origins, Vec<Prepared>);
 
+/// What [`prepare`] reads besides the session: the policy, the file names,
+/// and whether report.html is written.
+type Prep = (Arc<Policy>, Vec<String>, bool);
+
 /// Sessions the sending thread prepares at a time while the rules stage's
 /// channel is full.
 const PREPARE_CHUNK: usize = 16;
 
 /// Prepares up to `n` of the sessions of `msg` not prepared yet, from the
 /// last.
-fn prepare_tail(msg: &mut Message, n: usize, (policy, files): &(Arc<Policy>, Vec<String>)) {
+fn prepare_tail(msg: &mut Message, n: usize, (policy, files, keep): &Prep) {
     for _ in 0..n {
         let Some(s) = msg.0.sessions.pop() else { break };
-        msg.2.push(prepare(&s, policy, files));
+        msg.2.push(prepare(&s, policy, files, *keep));
     }
 }
 
@@ -105,10 +109,13 @@ impl<'s> RulesStage<'s> {
             None => RulesStage::Inline(Box::new(reports)),
             Some(sc) => {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Message>(4);
-                let prep = reports
-                    .log
-                    .is_none()
-                    .then(|| (reports.policy.clone(), reports.files.clone()));
+                let prep = reports.log.is_none().then(|| {
+                    (
+                        reports.policy.clone(),
+                        reports.files.clone(),
+                        reports.html.is_some(),
+                    )
+                });
                 let mut reports = reports;
                 let handle = crate::threads::scoped(sc, crate::threads::RULES, move || {
                     priority::sink_thread();
@@ -220,7 +227,8 @@ impl Reports {
     pub(super) fn session(&mut self, s: &SessionSummary, origin: Option<(i64, u32)>) {
         let mut logged = Ok(());
         let log = self.log.as_mut().zip(origin);
-        let p = prepare_with(s, &self.policy, &self.files, |b, e| {
+        let keep = self.html.is_some();
+        let p = prepare_with(s, &self.policy, &self.files, keep, |b, e| {
             if let Some((log, o)) = log {
                 let twin = b.twin_flags.as_ref().map(|f| with_flags(&b.row, f));
                 let entry = partition_log::entry(
@@ -322,7 +330,8 @@ impl Reports {
 /// the rules stage that reads nothing but the session, the policy and the
 /// file names, so that either thread can do it. The rows themselves are
 /// not kept (their cells borrow from the session), only their encoding,
-/// and an owned copy for report.html when the session needs attention.
+/// and an owned copy when report.html is written and the session needs
+/// attention (the only rows it may show).
 pub(super) struct Prepared {
     key: spill::Key,
     e: rules::session::Evaluated,
@@ -332,12 +341,12 @@ pub(super) struct Prepared {
     times: Vec<i64>,
     /// The encoded rows, the twin included.
     rows: spill::Rows,
-    /// The rows, owned, when `attention` > 0.
+    /// The rows, owned, when `attention` > 0 and report.html is written.
     kept: Option<html::KeptRows>,
 }
 
 /// A session's rows, borrowing from the session and its evaluation.
-pub(super) struct Built<'a> {
+struct Built<'a> {
     row: SessionRow<'a>,
     /// The flags cell of the row's INCONSISTENT_EXPERIENCE twin, when the
     /// session may get that flag.
@@ -364,8 +373,14 @@ fn build<'a>(
 }
 
 /// Evaluates session `s` and builds and encodes its rows ([`Prepared`]).
-pub(super) fn prepare(s: &SessionSummary, policy: &Policy, files: &[String]) -> Prepared {
-    prepare_with(s, policy, files, |_, _| {})
+/// `keep`: report.html is written (it may keep rows with attention).
+pub(super) fn prepare(
+    s: &SessionSummary,
+    policy: &Policy,
+    files: &[String],
+    keep: bool,
+) -> Prepared {
+    prepare_with(s, policy, files, keep, |_, _| {})
 }
 
 /// [`prepare`], showing the rows to `look` before they are encoded (the
@@ -374,12 +389,13 @@ fn prepare_with(
     s: &SessionSummary,
     policy: &Policy,
     files: &[String],
+    keep: bool,
     look: impl FnOnce(&Built<'_>, &rules::session::Evaluated),
 ) -> Prepared {
     let e = rules::session::evaluate_session(s, policy);
     let b = build(s, &e, files);
     look(&b, &e);
-    let (rows, attention, kept) = encode(b);
+    let (rows, attention, kept) = encode(b, keep);
     let times =
         e.ev.failures
             .iter()
@@ -396,9 +412,9 @@ fn prepare_with(
     }
 }
 
-/// The encoding of rows `b`, its attention, and the rows owned when the
-/// attention is above 0.
-fn encode(b: Built<'_>) -> (spill::Rows, u32, Option<html::KeptRows>) {
+/// The encoding of rows `b`, its attention, and the rows owned when `keep`
+/// (report.html is written) and the attention is above 0.
+fn encode(b: Built<'_>, keep: bool) -> (spill::Rows, u32, Option<html::KeptRows>) {
     let Built {
         mut row,
         twin_flags,
@@ -413,18 +429,19 @@ fn encode(b: Built<'_>) -> (spill::Rows, u32, Option<html::KeptRows>) {
     for f in &frows {
         report::encode(f, &mut rows.failures);
     }
-    let attention = row.attention;
-    let kept = (attention > 0).then(|| html::KeptRows {
-        row: row.clone().into_owned(),
-        flagged: twin_flags.clone().map(Cell::into_owned),
-        failures: frows.into_iter().map(FailureRow::into_owned).collect(),
-    });
-    // The row is not read after this: it becomes its twin.
-    rows.flagged = twin_flags.map(|f| {
-        row.flags = f;
+    // The twin: the row with its flags cell swapped, then swapped back.
+    let twin_flags = twin_flags.map(|f| {
+        let own = std::mem::replace(&mut row.flags, f);
         let mut t = Vec::new();
         report::encode(&row, &mut t);
-        t
+        rows.flagged = Some(t);
+        std::mem::replace(&mut row.flags, own)
+    });
+    let attention = row.attention;
+    let kept = (keep && attention > 0).then(|| html::KeptRows {
+        row: row.into_owned(),
+        flagged: twin_flags.map(Cell::into_owned),
+        failures: frows.into_iter().map(FailureRow::into_owned).collect(),
     });
     (rows, attention, kept)
 }
