@@ -264,16 +264,23 @@ fn in_dialog_units<'a>(s: &'a SessionSummary, i: usize, st: &Settings) -> Vec<Un
         if matches!(t.req.method, Method::Bye | Method::Cancel) {
             continue;
         }
+        // P and N keep their records (a unit whose P or N had lost it is
+        // skipped, not given another retry).
+        let Some(p) = t.whole() else {
+            continue;
+        };
         let tag = t.req.from_tag;
-        let n = a.in_dialog[k + 1..]
-            .iter()
-            .find(|x| {
-                x.req.method == t.req.method
-                    && x.req.from_tag == tag
-                    && x.req.ts_ns - f.at.ts_ns >= -SKEW_NS
-                    && x.req.ts_ns - f.at.ts_ns <= st.window_ns
-            })
-            .and_then(InDialogTxn::whole);
+        let next = a.in_dialog[k + 1..].iter().find(|x| {
+            x.req.method == t.req.method
+                && x.req.from_tag == tag
+                && x.req.ts_ns - f.at.ts_ns >= -SKEW_NS
+                && x.req.ts_ns - f.at.ts_ns <= st.window_ns
+        });
+        let n = match next.map(InDialogTxn::whole) {
+            None => None,
+            Some(Some(n)) => Some(n),
+            Some(None) => continue,
+        };
         let max_uac = n.map(|n| {
             let first = if tag_key(a.request.from_tag()) == tag {
                 a.request.cseq
@@ -285,9 +292,6 @@ fn in_dialog_units<'a>(s: &'a SessionSummary, i: usize, st: &Settings) -> Vec<Un
                 .filter(|x| x.req.from_tag == tag && x.req.ts_ns < n.at.ts_ns)
                 .fold(first, |m, x| m.max(x.req.cseq))
         });
-        let Some(p) = t.whole() else {
-            continue;
-        };
         out.push(Unit {
             attempt: i,
             mid: true,

@@ -233,7 +233,7 @@ impl InDialogTxn {
     /// The request whole: present for P and N of every in-dialog failure
     /// (see [`InDialogTxn::release_settled`]; a debug build asserts it).
     /// `None` only if that invariant were broken: the rules then skip the
-    /// unit rather than stop the run.
+    /// in-dialog unit of that P or N rather than stop the run.
     pub fn whole(&self) -> Option<&SipRecord> {
         debug_assert!(
             self.request.is_some(),
