@@ -126,8 +126,9 @@ impl Serialize for Text {
 }
 
 /// A text cell borrowed from what it describes, written exactly like
-/// [`Text`]: messages.csv rows are built for every message, without a
-/// `String` per field.
+/// [`Text`]: the rows of messages.csv, sessions.csv and failures.csv are
+/// built without a `String` per field (a cell owns its text only when it
+/// was joined or formatted for the row).
 #[derive(Debug, Clone, Default)]
 pub struct Cell<'a>(pub std::borrow::Cow<'a, str>);
 
@@ -148,20 +149,9 @@ impl<'a> Cell<'a> {
         Cell(std::borrow::Cow::Owned(s))
     }
 
-    /// The cell's text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The same cell, owning its text (what outlives the row's sources).
     pub fn into_owned(self) -> Cell<'static> {
         Cell(std::borrow::Cow::Owned(self.0.into_owned()))
-    }
-}
-
-impl PartialEq<&str> for Cell<'_> {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
     }
 }
 

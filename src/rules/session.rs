@@ -29,25 +29,14 @@ pub struct Evaluated {
     pub policy_flags: Vec<Flag>,
     /// The `flags` items: the tracker's marks, the flags of the failures.csv
     /// rows, the session's observations and lints, the policy flags; sorted,
-    /// without repeats. Batch-wide flags are added by [`Self::flags_with`].
+    /// without repeats. A batch-wide flag (INCONSISTENT_EXPERIENCE) is added
+    /// in its sorted place where the rows are written.
     pub flags: Vec<String>,
     /// The attention rank ([`super::catalogue::attention`]).
     pub attention: u32,
     /// What §F's INCONSISTENT_EXPERIENCE check needs, for a session with a
     /// capability refusal; `None` otherwise (it can never get the flag).
     pub experience: Option<Experience>,
-}
-
-impl Evaluated {
-    /// [`Self::flags`] with a batch-wide flag added in its sorted place.
-    pub fn flags_with(&self, f: Flag) -> Vec<String> {
-        let mut v = self.flags.clone();
-        let name = f.to_string();
-        if let Err(i) = v.binary_search(&name) {
-            v.insert(i, name);
-        }
-        v
-    }
 }
 
 /// §D settings from the policy's `[relaxation]` table.
