@@ -253,17 +253,18 @@ impl Reports {
     fn take(&mut self, p: Prepared) {
         let Prepared {
             key,
-            e,
+            counted,
+            experience,
             attention,
             times,
             rows,
             kept,
         } = p;
-        self.tally.add(&e);
+        self.tally.add(counted);
         if let Some(h) = self.html.as_mut() {
             h.session(key.1, attention, &times, kept);
         }
-        if let Some(x) = e.experience {
+        if let Some(x) = experience {
             self.experience.add(x);
         }
         if let Some(w) = self.waiting.as_mut() {
@@ -334,7 +335,10 @@ impl Reports {
 /// attention (the only rows it may show).
 pub(super) struct Prepared {
     key: spill::Key,
-    e: rules::session::Evaluated,
+    /// What summary.csv counts of the session.
+    counted: rules::tally::Counted,
+    /// Its part in INCONSISTENT_EXPERIENCE.
+    experience: Option<rules::Experience>,
     /// sessions.csv `attention`.
     attention: u32,
     /// The times of the failures that have a failures.csv row.
@@ -357,7 +361,7 @@ struct Built<'a> {
 /// The rows of session `s`, evaluated as `e`.
 fn build<'a>(
     s: &'a SessionSummary,
-    e: &'a rules::session::Evaluated,
+    e: &'a rules::session::Evaluated<'_>,
     files: &'a [String],
 ) -> Built<'a> {
     let flag = rules::catalogue::Flag::InconsistentExperience;
@@ -390,9 +394,9 @@ fn prepare_with(
     policy: &Policy,
     files: &[String],
     keep: bool,
-    look: impl FnOnce(&Built<'_>, &rules::session::Evaluated),
+    look: impl FnOnce(&Built<'_>, &rules::session::Evaluated<'_>),
 ) -> Prepared {
-    let e = rules::session::evaluate_session(s, policy);
+    let mut e = rules::session::evaluate_session(s, policy);
     let b = build(s, &e, files);
     look(&b, &e);
     let (rows, attention, kept) = encode(b, keep);
@@ -404,7 +408,8 @@ fn prepare_with(
             .collect();
     Prepared {
         key: (s.start_ns, s.id),
-        e,
+        experience: e.experience.take(),
+        counted: rules::tally::Counted::of(&mut e),
         attention,
         times,
         rows,

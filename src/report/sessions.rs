@@ -186,13 +186,13 @@ pub fn failure_rows<'a>(
         .iter()
         .filter(|x| x.row)
         .map(|x| {
-            let n = x.retry.as_ref();
+            let n = x.retry;
             let with_n = |v: Cell<'a>| if n.is_some() { v } else { Cell::str("") };
             FailureRow {
                 session: s.id,
                 call_id: Cell::str(x.request.call_id()),
                 request_frame: x.request.at.frame,
-                failure_file: file(&x.failure),
+                failure_file: file(x.failure),
                 failure_frame: x.failure.at.frame,
                 failure_status: x.failure.status,
                 failure_class: Cell::owned(x.failure_class()),

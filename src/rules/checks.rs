@@ -167,7 +167,7 @@ pub struct Chain {
 /// One capability link (P, F, N) as the checks of §D.2 see it.
 pub struct Link<'a> {
     /// The failure (P, F, the classes).
-    pub f: &'a Failure,
+    pub f: &'a Failure<'a>,
     /// The retry N.
     pub n: &'a SipRecord,
     /// The §D.1 sets.
@@ -184,7 +184,7 @@ pub struct Link<'a> {
 
 impl Link<'_> {
     fn p(&self) -> &SipRecord {
-        &self.f.request
+        self.f.request
     }
 }
 

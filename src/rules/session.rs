@@ -16,9 +16,9 @@ use super::verdict::{self, SessionEval, Settings};
 
 /// Everything the reports need of one evaluated session.
 #[derive(Debug)]
-pub struct Evaluated {
+pub struct Evaluated<'s> {
     /// §C/§D results, with the policy verdict of each failure filled.
-    pub ev: SessionEval,
+    pub ev: SessionEval<'s>,
     /// §E.2 class of the first attempt's Request-URI.
     pub destination: DestClass,
     /// The session's policy verdict and rule (most severe link) as
@@ -63,7 +63,7 @@ fn host_of(uri: &str) -> Option<String> {
 }
 
 /// Evaluates `s` under `policy`.
-pub fn evaluate_session(s: &SessionSummary, p: &Policy) -> Evaluated {
+pub fn evaluate_session<'s>(s: &'s SessionSummary, p: &Policy) -> Evaluated<'s> {
     let st = settings(p);
     let mut ev = verdict::evaluate(s, &st, &|f: &SipRecord| {
         home_node(p, f) && f.status.is_some_and(|c| p.reject_code(c))

@@ -36,45 +36,100 @@ pub struct Tally {
     pub window_cut: u64,
 }
 
+/// What [`Tally::add`] counts of one evaluated session, owned: taken where
+/// the session is evaluated (which may be another thread, and the
+/// evaluation borrows the session), counted where its rows are written.
+#[derive(Debug)]
+pub struct Counted {
+    outcome: Outcome,
+    destination: DestClass,
+    verdict: Verdict,
+    ue_profile: Option<UeProfile>,
+    policy_verdict: Option<PolicyVerdict>,
+    flags: Vec<String>,
+    /// One per failures.csv row.
+    rows: Vec<RowCounted>,
+}
+
+/// What [`Tally::add`] counts of one failures.csv row.
+#[derive(Debug)]
+struct RowCounted {
+    verdict: Verdict,
+    window_cut: bool,
+    /// Each category once, sorted.
+    categories: Vec<Category>,
+    /// Each capability once, sorted.
+    capabilities: Vec<String>,
+}
+
+impl Counted {
+    /// What is counted of `e` (its flags taken, the rest copied).
+    pub fn of(e: &mut Evaluated<'_>) -> Counted {
+        let rows = e
+            .ev
+            .failures
+            .iter()
+            .filter(|f| f.row)
+            .map(|f| {
+                let mut categories: Vec<Category> = f.classes.iter().map(|c| c.category).collect();
+                categories.sort_unstable();
+                categories.dedup();
+                let mut caps: Vec<&str> = f
+                    .classes
+                    .iter()
+                    .flat_map(|c| c.capabilities.iter().map(String::as_str))
+                    .collect();
+                caps.sort_unstable();
+                caps.dedup();
+                RowCounted {
+                    verdict: f.verdict,
+                    window_cut: f
+                        .flags
+                        .iter()
+                        .any(|x| Flag::of_item(x) == Some(Flag::RetryWindowCut)),
+                    categories,
+                    capabilities: caps.into_iter().map(str::to_string).collect(),
+                }
+            })
+            .collect();
+        Counted {
+            outcome: e.ev.outcome,
+            destination: e.destination,
+            verdict: e.ev.verdict,
+            ue_profile: e.ev.ue_profile,
+            policy_verdict: e.policy.as_ref().map(|p| p.0),
+            flags: std::mem::take(&mut e.flags),
+            rows,
+        }
+    }
+}
+
 impl Tally {
     /// Counts one finished session and its failures.csv rows.
-    pub fn add(&mut self, e: &Evaluated) {
+    pub fn add(&mut self, c: Counted) {
         self.sessions += 1;
-        *self.outcome.entry(e.ev.outcome).or_default() += 1;
-        *self.destination.entry(e.destination).or_default() += 1;
-        *self.verdict.entry(e.ev.verdict).or_default() += 1;
-        if let Some(p) = e.ev.ue_profile {
+        *self.outcome.entry(c.outcome).or_default() += 1;
+        *self.destination.entry(c.destination).or_default() += 1;
+        *self.verdict.entry(c.verdict).or_default() += 1;
+        if let Some(p) = c.ue_profile {
             *self.ue_profile.entry(p).or_default() += 1;
         }
-        if let Some((p, _)) = &e.policy {
-            *self.policy_verdict.entry(*p).or_default() += 1;
+        if let Some(p) = c.policy_verdict {
+            *self.policy_verdict.entry(p).or_default() += 1;
         }
-        for f in &e.flags {
-            *self.flag.entry(f.clone()).or_default() += 1;
+        for f in c.flags {
+            *self.flag.entry(f).or_default() += 1;
         }
-        for f in e.ev.failures.iter().filter(|f| f.row) {
-            *self.failure_verdict.entry(f.verdict).or_default() += 1;
-            if f.flags
-                .iter()
-                .any(|x| Flag::of_item(x) == Some(Flag::RetryWindowCut))
-            {
+        for r in c.rows {
+            *self.failure_verdict.entry(r.verdict).or_default() += 1;
+            if r.window_cut {
                 self.window_cut += 1;
             }
-            let mut cats: Vec<Category> = f.classes.iter().map(|c| c.category).collect();
-            cats.sort_unstable();
-            cats.dedup();
-            for c in cats {
-                *self.failure_class.entry(c).or_default() += 1;
+            for x in r.categories {
+                *self.failure_class.entry(x).or_default() += 1;
             }
-            let mut caps: Vec<&str> = f
-                .classes
-                .iter()
-                .flat_map(|c| c.capabilities.iter().map(String::as_str))
-                .collect();
-            caps.sort_unstable();
-            caps.dedup();
-            for c in caps {
-                *self.capability.entry(c.to_string()).or_default() += 1;
+            for x in r.capabilities {
+                *self.capability.entry(x).or_default() += 1;
             }
         }
     }

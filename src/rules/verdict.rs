@@ -39,17 +39,17 @@ impl Default for Settings {
 
 /// One failure of a session, evaluated (a failures.csv row when `row`).
 #[derive(Clone, Debug)]
-pub struct Failure {
+pub struct Failure<'s> {
     /// Index of P's attempt in the session.
     pub attempt: usize,
     /// P is an in-dialog request (re-INVITE, UPDATE, PRACK, ...).
     pub mid_dialog: bool,
     /// The failed request P (the UA's own copy).
-    pub request: SipRecord,
+    pub request: &'s SipRecord,
     /// The failure response F.
-    pub failure: SipRecord,
+    pub failure: &'s SipRecord,
     /// The linked retry N.
-    pub retry: Option<SipRecord>,
+    pub retry: Option<&'s SipRecord>,
     /// How N was linked, with its confidence.
     pub link: Option<(Rule, f32)>,
     /// Matching §C rows, in C-id order.
@@ -84,7 +84,7 @@ pub struct Failure {
     pub policy_rule: String,
 }
 
-impl Failure {
+impl Failure<'_> {
     /// The §C categories, `;`-joined in C-id order.
     pub fn failure_class(&self) -> String {
         let mut v: Vec<&str> = Vec::new();
@@ -157,10 +157,10 @@ pub fn fmt_conf(c: f32) -> String {
 
 /// A session's evaluation: its failures and the flags it adds.
 #[derive(Clone, Debug)]
-pub struct SessionEval {
+pub struct SessionEval<'s> {
     /// Every evaluated failure, in time order of F; `row` marks the
     /// failures.csv rows.
-    pub failures: Vec<Failure>,
+    pub failures: Vec<Failure<'s>>,
     /// The session verdict.
     pub verdict: Verdict,
     /// Observation and lint flags (rules.md §B.5, §C).
@@ -381,13 +381,13 @@ fn later_uac_message(s: &SessionSummary, u: &Unit<'_>) -> bool {
             .any(|t| t.req.src == u.p.at.src && t.req.ts_ns > u.f.at.ts_ns)
 }
 
-fn new_failure(u: &Unit<'_>, a: &AttemptSummary, classes: Vec<Match>) -> Failure {
+fn new_failure<'s>(u: &Unit<'s>, a: &AttemptSummary, classes: Vec<Match>) -> Failure<'s> {
     Failure {
         attempt: u.attempt,
         mid_dialog: u.mid,
-        request: u.p.clone(),
-        failure: u.f.clone(),
-        retry: u.n.cloned(),
+        request: u.p,
+        failure: u.f,
+        retry: u.n,
         link: u.link,
         responder: responder(u.f, if u.mid { &[] } else { &a.final_sources }),
         classes,
@@ -464,11 +464,11 @@ fn session_verdict(s: &SessionSummary, failures: &[Failure]) -> Verdict {
 /// Evaluates every failure of a finished session (rules.md §C, §D) and the
 /// session-level flags (§B.5, §F). `home_reject` tells whether a response
 /// comes from a home node with a status in `reject_codes` (C19).
-pub fn evaluate(
-    s: &SessionSummary,
+pub fn evaluate<'s>(
+    s: &'s SessionSummary,
     st: &Settings,
     home_reject: &dyn Fn(&SipRecord) -> bool,
-) -> SessionEval {
+) -> SessionEval<'s> {
     let has_421 = s.attempts.iter().any(|a| {
         a.final_response
             .as_ref()

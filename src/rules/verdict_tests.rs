@@ -124,17 +124,20 @@ fn sessions(msgs: &[(i64, M)], end: i64) -> Vec<SessionSummary> {
     s
 }
 
-fn eval_one(msgs: &[(i64, M)], end: i64) -> SessionEval {
+/// The evaluation of the one session of `msgs`; the session is leaked so
+/// that the evaluation, which borrows it, can be returned (a test's few KB).
+fn eval_one(msgs: &[(i64, M)], end: i64) -> SessionEval<'static> {
     let s = sessions(msgs, end);
     assert_eq!(s.len(), 1, "{s:#?}");
+    let s: &'static [SessionSummary] = Box::leak(s.into_boxed_slice());
     evaluate(&s[0], &Settings::default(), &|_| false)
 }
 
-fn rows(e: &SessionEval) -> Vec<&Failure> {
+fn rows<'a>(e: &'a SessionEval<'_>) -> Vec<&'a Failure<'a>> {
     e.failures.iter().filter(|f| f.row).collect()
 }
 
-fn has(f: &Failure, flag: &str) -> bool {
+fn has(f: &Failure<'_>, flag: &str) -> bool {
     f.flags.iter().any(|x| x == flag)
 }
 
