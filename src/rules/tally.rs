@@ -41,11 +41,17 @@ pub struct Tally {
 /// evaluation borrows the session), counted where its rows are written.
 #[derive(Debug)]
 pub struct Counted {
+    /// The session's outcome.
     outcome: Outcome,
+    /// Its destination class.
     destination: DestClass,
+    /// Its verdict.
     verdict: Verdict,
+    /// Its UE profile, if it has one.
     ue_profile: Option<UeProfile>,
+    /// Its policy verdict as sessions.csv shows it.
     policy_verdict: Option<PolicyVerdict>,
+    /// Its `flags` items.
     flags: Vec<String>,
     /// One per failures.csv row.
     rows: Vec<RowCounted>,
@@ -54,7 +60,9 @@ pub struct Counted {
 /// What [`Tally::add`] counts of one failures.csv row.
 #[derive(Debug)]
 struct RowCounted {
+    /// The row's verdict.
     verdict: Verdict,
+    /// Flagged RETRY_WINDOW_CUT.
     window_cut: bool,
     /// Each category once, sorted.
     categories: Vec<Category>,
