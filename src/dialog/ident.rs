@@ -16,6 +16,15 @@ pub fn uri_key(uri: &str) -> String {
 /// that only hashes the key reuses one buffer instead of allocating: every
 /// initial request computes three of them (`linkkeys`).
 pub fn uri_key_into(uri: &str, out: &mut String) {
+    uri_key_split_into(uri, out);
+}
+
+/// [`uri_key_into`], telling where the key's user part ends: `Some(n)` for
+/// a `user@host` key whose user part is `out[..n]` (the `@` is at `n`; the
+/// user part may hold an `@` of its own), `None` for a key without one. A
+/// caller that hashes the user part and the host apart (the partition key's
+/// identity) reads them off the one key instead of cutting the URI again.
+pub fn uri_key_split_into(uri: &str, out: &mut String) -> Option<usize> {
     out.clear();
     let uri = uri.trim().trim_start_matches('<').trim_end_matches('>');
     let scheme = |p: &[u8]| {
@@ -36,21 +45,23 @@ pub fn uri_key_into(uri: &str, out: &mut String) {
         uri
     };
     let rest = before_any(rest, b'?', b'?');
-    let lower_from = match memchr::memrchr(b'@', rest.as_bytes()) {
+    let at = match memchr::memrchr(b'@', rest.as_bytes()) {
         Some(at) => {
             let (user, hostpart) = (&rest[..at], &rest[at + 1..]);
             out.push_str(before_any(user, b':', b':')); // user:password
-            out.push('@');
             let n = out.len();
+            out.push('@');
             out.push_str(before_any(hostpart, b';', b':'));
-            n
+            Some(n)
         }
         None => {
             out.push_str(before_any(rest, b';', b';'));
-            0
+            None
         }
     };
+    let lower_from = at.map_or(0, |n| n + 1);
     out[lower_from..].make_ascii_lowercase();
+    at
 }
 
 /// The user part of a URI (`bob` of `sip:bob@x`, the number of

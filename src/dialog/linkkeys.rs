@@ -5,7 +5,10 @@
 //! Owns: [`LinkKeys`] (initial requests: URI keys, E.164 buckets, the
 //! Request-URI user, the capability demand, the credentials' realm, the
 //! correlation values) and [`ReplyKeys`] (3xx Contact targets, 401/407
-//! challenge realms). Never decides a link: the tracker does, with these.
+//! challenge realms). An initial request's partition key is read off the
+//! same cuts of its From and To URIs ([`LinkKeys::of_initial`]; the key
+//! itself is `partition.rs`'s). Never decides a link: the tracker does,
+//! with these.
 
 use std::hash::{Hash, Hasher};
 
@@ -77,6 +80,10 @@ fn hash_of<T: Hash + ?Sized>(salt: u8, v: &T) -> u64 {
     h.finish().max(2)
 }
 
+fn readable(b: Option<&[u8]>) -> Option<&str> {
+    b.and_then(|b| std::str::from_utf8(b).ok())
+}
+
 fn text(b: Option<&[u8]>) -> &str {
     b.and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
 }
@@ -128,6 +135,30 @@ impl Scratch {
         }
     }
 
+    /// The keys of one From or To URI, from one cut of it: its
+    /// [`ident::uri_key`] hashed as `from`/`to`, its [`ident::index_key`]
+    /// (the same key, or a phone number's last 6 digits) hashed as
+    /// `from_id`/`to_id`, and the partition key's identity of it.
+    fn identity(&mut self, uri: &str) -> UriKeys {
+        let at = ident::uri_key_split_into(uri, &mut self.key);
+        let phone = ident::phone_last6(uri);
+        let key = hash_of(0, self.key.as_str());
+        let id = match phone {
+            // What `ident::index_key` is for a number: `#` and its digits.
+            Some(d) => {
+                let mut k = [b'#'; 7];
+                k[1..].copy_from_slice(&d);
+                hash_of(1, std::str::from_utf8(&k).unwrap_or_default())
+            }
+            None => hash_of(1, self.key.as_str()),
+        };
+        UriKeys {
+            key,
+            id,
+            partition: super::partition::identity_of_key(&self.key, at, phone),
+        }
+    }
+
     /// `v` lowercased, in the reused buffer.
     fn lower(&mut self, v: &[u8]) -> &[u8] {
         self.bytes.clear();
@@ -136,14 +167,57 @@ impl Scratch {
     }
 }
 
+/// What [`Scratch::identity`] derives from one URI.
+struct UriKeys {
+    /// `hash_of(0, uri_key)`.
+    key: u64,
+    /// `hash_of(1, index_key)`.
+    id: u64,
+    /// The partition key's identity of the URI.
+    partition: u64,
+}
+
 impl LinkKeys {
     /// The keys of an initial request `msg` whose SDP demand is `demand`.
     pub fn of_request(msg: &Message<'_>, demand: u8) -> LinkKeys {
-        SCRATCH.with(|sc| Self::of_request_with(msg, demand, &mut sc.borrow_mut()))
+        Self::of_initial(msg, demand).0
     }
 
-    fn of_request_with(msg: &Message<'_>, demand: u8, sc: &mut Scratch) -> LinkKeys {
-        let (from, to) = (text(msg.from_uri()), text(msg.to_uri()));
+    /// [`LinkKeys::of_request`], and the request's partition key
+    /// ([`super::partition_key`]) read off the same cuts of its From and To
+    /// URIs: an initial request needs both, and each URI was cut three
+    /// times for them (its URI key, its index key, its identity).
+    pub fn of_initial(msg: &Message<'_>, demand: u8) -> (LinkKeys, u64) {
+        SCRATCH.with(|sc| match sc.try_borrow_mut() {
+            Ok(mut sc) => Self::of_request_with(msg, demand, &mut sc),
+            Err(_) => Self::of_request_with(msg, demand, &mut Scratch::default()),
+        })
+    }
+
+    fn of_request_with(msg: &Message<'_>, demand: u8, sc: &mut Scratch) -> (LinkKeys, u64) {
+        let (from_uri, to_uri) = (readable(msg.from_uri()), readable(msg.to_uri()));
+        let (from, to) = (
+            sc.identity(from_uri.unwrap_or("")),
+            sc.identity(to_uri.unwrap_or("")),
+        );
+        let partition = match (from_uri, to_uri) {
+            (Some(f), Some(t)) => {
+                super::partition::key_of_initial((f, from.partition), (t, to.partition))
+            }
+            // Keyed by its Call-ID: the partition key's own rule.
+            _ => super::partition_key(msg),
+        };
+        (Self::rest_of(msg, demand, sc, &from, &to), partition)
+    }
+
+    /// The keys besides the From and To URIs' (`from`, `to`).
+    fn rest_of(
+        msg: &Message<'_>,
+        demand: u8,
+        sc: &mut Scratch,
+        from: &UriKeys,
+        to: &UriKeys,
+    ) -> LinkKeys {
         let ruri = match msg.start() {
             StartLine::Request { uri, .. } => text(Some(uri)),
             StartLine::Response { .. } => "",
@@ -165,10 +239,10 @@ impl LinkKeys {
                 .unwrap_or(0)
         };
         LinkKeys {
-            from: sc.key(0, from, ident::uri_key_into),
-            to: sc.key(0, to, ident::uri_key_into),
-            from_id: sc.key(1, from, ident::index_key_into),
-            to_id: sc.key(1, to, ident::index_key_into),
+            from: from.key,
+            to: to.key,
+            from_id: from.id,
+            to_id: to.id,
             ruri_user: hash_of(2, ident::user_part(ruri)),
             ruri_num: ident::phone_last6(ruri)
                 .map(|d| hash_of(3, std::str::from_utf8(&d).unwrap_or_default()))
@@ -291,6 +365,44 @@ mod tests {
                 0,
             ],
         }
+    }
+
+    proptest::proptest! {
+        /// An initial request's partition key, read off its link keys'
+        /// cuts, is the partition key computed afresh, and what the memo
+        /// then holds gives it too.
+        #[test]
+        fn an_initial_requests_partition_key_is_the_partition_key(
+            from in "(sip:|sips:|tel:|SIP:|urn:|)[+]?[a-zA-Z0-9+;:@.()é -]{0,24}",
+            to in "(sip:|sips:|tel:|Tel:|)[+0]?[a-zA-Z0-9+;:@.()-]{0,24}",
+        ) {
+            let text = format!(
+                "INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <{from}>;tag=1\r\nTo: <{to}>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+            );
+            if let Ok(m) = crate::sip::parse_message(text.as_bytes(), crate::sip::Framing::Datagram) {
+                let (keys, p) = LinkKeys::of_initial(&m, 0);
+                proptest::prop_assert_eq!(p, crate::dialog::partition::partition_key_afresh(&m));
+                proptest::prop_assert_eq!(p, crate::dialog::partition_key(&m));
+                proptest::prop_assert_eq!(keys, of_request_by_strings(&m, 0));
+            }
+        }
+    }
+
+    #[test]
+    fn an_unreadable_to_keys_the_initial_request_by_its_call_id() {
+        let invite = |call_id: &str| {
+            let mut t = b"INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:\xff\xfe@b>\r\nCall-ID: ".to_vec();
+            t.extend_from_slice(call_id.as_bytes());
+            t.extend_from_slice(b"\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+            t
+        };
+        let (c, d) = (invite("c"), invite("d"));
+        let parse =
+            |t| crate::sip::parse_message(t, crate::sip::Framing::Datagram).expect("parses");
+        let (m, m2) = (parse(&c), parse(&d));
+        let (_, p) = LinkKeys::of_initial(&m, 0);
+        assert_eq!(p, crate::dialog::partition::partition_key_afresh(&m));
+        assert_ne!(p, LinkKeys::of_initial(&m2, 0).1, "keyed by the Call-ID");
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! partitions (on the cores of one machine, or on the executors of a
 //! cluster, issue "beyond one machine") and give the same sessions.
 //!
-//! Owns: [`partition_key`] and [`partition_of`]. Never tracks, links or
-//! decides anything; it only names the partition of a message.
+//! Owns: [`partition_key`] and [`partition_of`], and the identity of a URI
+//! that the key is built from (`identity_of_key`, which an initial
+//! request's link keys compute from the same cut of its From and To URIs,
+//! `linkkeys.rs`, and hand back through `key_of_initial`). Never tracks,
+//! links or decides anything; it only names the partition of a message.
 //!
 //! Why every retry link stays inside one partition (rules.md §A.3): H0 and
 //! H0' need the same From and To URI, H1 and H2 the same From and To URI,
@@ -30,18 +33,49 @@ use crate::sip::Message;
 /// the same message gives the same key in every run, thread and machine.
 pub fn partition_key(msg: &Message<'_>) -> u64 {
     match (text(msg.from_uri()), text(msg.to_uri())) {
-        (Some(from), Some(to)) => {
-            let (a, b) = (identity(from), identity(to));
-            let mut h = super::stable_hasher(0x7061_7274);
-            h.write_u64(a.min(b));
-            h.write_u64(a.max(b));
-            h.finish()
-        }
+        (Some(from), Some(to)) => of_identities(identity(from), identity(to)),
         _ => {
             let mut h = super::stable_hasher(0x7061_7263);
             h.write(msg.call_id().unwrap_or(b""));
             h.finish()
         }
+    }
+}
+
+/// The key of a message whose From and To identities ([`identity_hash`])
+/// are `a` and `b`, taken as an unordered pair.
+fn of_identities(a: u64, b: u64) -> u64 {
+    let mut h = super::stable_hasher(0x7061_7274);
+    h.write_u64(a.min(b));
+    h.write_u64(a.max(b));
+    h.finish()
+}
+
+/// [`partition_key`] of an initial request whose From and To URIs are both
+/// readable, from their identities as the caller computed them with the
+/// rest of the request's link keys ([`identity_of_key`]): the same value,
+/// without cutting the two URIs once more. Each identity is remembered, so
+/// that the call's later messages find it in this thread's memo.
+pub(super) fn key_of_initial(from: (&str, u64), to: (&str, u64)) -> u64 {
+    for (uri, value) in [from, to] {
+        if uri.len() <= MEMO_KEY {
+            MEMO.with(|m| {
+                if let Ok(mut m) = m.try_borrow_mut() {
+                    m.put(uri, value);
+                }
+            });
+        }
+    }
+    of_identities(from.1, to.1)
+}
+
+/// [`partition_key`] without this thread's memo: every identity computed
+/// afresh (what the initial-request path is checked against).
+#[cfg(test)]
+pub(super) fn partition_key_afresh(msg: &Message<'_>) -> u64 {
+    match (text(msg.from_uri()), text(msg.to_uri())) {
+        (Some(from), Some(to)) => of_identities(identity_hash(from), identity_hash(to)),
+        _ => partition_key(msg),
     }
 }
 
@@ -93,6 +127,14 @@ struct Slot {
 
 impl Slot {
     const EMPTY: u8 = u8::MAX;
+
+    /// Keeps `value` as the identity of the URI `b` (at most [`MEMO_KEY`]
+    /// bytes).
+    fn fill(&mut self, b: &[u8], value: u64) {
+        self.value = value;
+        self.len = b.len() as u8;
+        self.key[..b.len()].copy_from_slice(b);
+    }
 }
 
 struct Memo {
@@ -101,6 +143,24 @@ struct Memo {
 
 impl Memo {
     fn get(&mut self, uri: &str) -> u64 {
+        let slot = self.slot(uri);
+        let b = uri.as_bytes();
+        if usize::from(slot.len) == b.len() && slot.key[..b.len()] == *b {
+            return slot.value;
+        }
+        let value = identity_hash(uri);
+        slot.fill(b, value);
+        value
+    }
+
+    /// Remembers that `uri` (at most [`MEMO_KEY`] bytes) has the identity
+    /// `value`.
+    fn put(&mut self, uri: &str, value: u64) {
+        self.slot(uri).fill(uri.as_bytes(), value);
+    }
+
+    /// The one slot `uri` can be kept in.
+    fn slot(&mut self, uri: &str) -> &mut Slot {
         if self.slots.is_empty() {
             self.slots = vec![
                 Slot {
@@ -117,68 +177,58 @@ impl Memo {
         // The top bits of a multiplicative mix: one of MEMO_SLOTS.
         let bits = MEMO_SLOTS.trailing_zeros();
         let i = (h.finish().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize;
-        let slot = &mut self.slots[i];
-        if usize::from(slot.len) == b.len() && slot.key[..b.len()] == *b {
-            return slot.value;
-        }
-        let value = identity_hash(uri);
-        slot.value = value;
-        slot.len = b.len() as u8;
-        slot.key[..b.len()].copy_from_slice(b);
-        value
+        &mut self.slots[i]
     }
 }
 
-/// A hash of [`ident::index_key`]`(uri)` computed without building the
-/// String: two URIs have equal hashes exactly when their index keys are
-/// equal (up to hash collisions).
+/// A hash of [`ident::index_key`]`(uri)`: two URIs have equal hashes
+/// exactly when their index keys are equal (up to hash collisions).
 fn identity_hash(uri: &str) -> u64 {
+    thread_local! {
+        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    KEY.with(|k| {
+        let mut fresh = String::new();
+        let mut k = k.try_borrow_mut();
+        let key = k.as_deref_mut().unwrap_or(&mut fresh);
+        let at = ident::uri_key_split_into(uri, key);
+        identity_of_key(key, at, ident::phone_last6(uri))
+    })
+}
+
+/// [`identity_hash`] of a URI from what the caller read of it: `key` its
+/// [`ident::uri_key`], `at` where that key's user part ends
+/// ([`ident::uri_key_split_into`]), `phone` its [`ident::phone_last6`].
+///
+/// Records files keep the key, so the hasher is fed exactly what the first
+/// form fed it (pinned by `the_key_values_are_stable`, and tested against
+/// that form): a phone number as `#` and its last 6 digits; a `user@host`
+/// key as 1, the user part's length and bytes, then the host's bytes one by
+/// one; any other key as 2 and its bytes one by one.
+pub(super) fn identity_of_key(key: &str, at: Option<usize>, phone: Option<[u8; 6]>) -> u64 {
     let mut h = super::stable_hasher(0x6964_656e);
-    match ident::phone_last6(uri) {
-        Some(d) => {
+    let key = key.as_bytes();
+    match (phone, at) {
+        (Some(d), _) => {
             h.write_u8(b'#');
             h.write(&d);
         }
-        None => feed_uri_key(uri, &mut h),
+        (None, Some(n)) => {
+            h.write_u8(1);
+            h.write_usize(n);
+            h.write(&key[..n]);
+            for &c in &key[n + 1..] {
+                h.write_u8(c);
+            }
+        }
+        (None, None) => {
+            h.write_u8(2);
+            for &c in key {
+                h.write_u8(c);
+            }
+        }
     }
     h.finish()
-}
-
-/// Feeds [`ident::uri_key`]`(uri)` into `h`, in pieces: the user part as
-/// written, then the host lowercased (or the lowercased rest of a URI
-/// without `@`). Not [`ident::uri_key_into`] into a buffer: that would feed
-/// the hasher other calls, and records files keep this key's values (pinned
-/// by `the_key_values_are_stable`).
-fn feed_uri_key(uri: &str, h: &mut impl Hasher) {
-    let uri = uri.trim().trim_start_matches('<').trim_end_matches('>');
-    let rest = match uri.get(..5) {
-        Some(p) if p.eq_ignore_ascii_case("sips:") => &uri[5..],
-        _ => match uri.get(..4) {
-            Some(p) if p.eq_ignore_ascii_case("sip:") || p.eq_ignore_ascii_case("tel:") => {
-                &uri[4..]
-            }
-            _ => uri,
-        },
-    };
-    let rest = rest.split('?').next().unwrap_or(rest);
-    let lower = |s: &str, h: &mut dyn Hasher| {
-        for c in s.bytes() {
-            h.write_u8(c.to_ascii_lowercase());
-        }
-    };
-    match rest.rsplit_once('@') {
-        Some((user, hostpart)) => {
-            let user = user.split(':').next().unwrap_or(user);
-            h.write_u8(1);
-            h.write_usize(user.len());
-            h.write(user.as_bytes());
-            lower(hostpart.split([';', ':']).next().unwrap_or(hostpart), h);
-        }
-        None => {
-            h.write_u8(2);
-            lower(rest.split(';').next().unwrap_or(rest), h);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -207,6 +257,67 @@ mod tests {
         "sip:alice@a",
         "",
     ];
+
+    /// [`identity_hash`] as it was first written, cutting the URI with
+    /// `str` splits: the reference the key-based form is checked against.
+    fn identity_hash_by_splits(uri: &str) -> u64 {
+        let mut h = crate::dialog::stable_hasher(0x6964_656e);
+        if let Some(d) = ident::phone_last6(uri) {
+            h.write_u8(b'#');
+            h.write(&d);
+            return h.finish();
+        }
+        let uri = uri.trim().trim_start_matches('<').trim_end_matches('>');
+        let rest = match uri.get(..5) {
+            Some(p) if p.eq_ignore_ascii_case("sips:") => &uri[5..],
+            _ => match uri.get(..4) {
+                Some(p) if p.eq_ignore_ascii_case("sip:") || p.eq_ignore_ascii_case("tel:") => {
+                    &uri[4..]
+                }
+                _ => uri,
+            },
+        };
+        let rest = rest.split('?').next().unwrap_or(rest);
+        match rest.rsplit_once('@') {
+            Some((user, hostpart)) => {
+                let user = user.split(':').next().unwrap_or(user);
+                h.write_u8(1);
+                h.write_usize(user.len());
+                h.write(user.as_bytes());
+                for c in hostpart
+                    .split([';', ':'])
+                    .next()
+                    .unwrap_or(hostpart)
+                    .bytes()
+                {
+                    h.write_u8(c.to_ascii_lowercase());
+                }
+            }
+            None => {
+                h.write_u8(2);
+                for c in rest.split(';').next().unwrap_or(rest).bytes() {
+                    h.write_u8(c.to_ascii_lowercase());
+                }
+            }
+        }
+        h.finish()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn identity_hash_is_the_split_form(
+            uri in "[ <]{0,2}(sip|SIPS|sIp|tel|Tel|urn|)[:]?[a-zA-Z0-9+;:@.?()é<> -]{0,28}[>]?"
+        ) {
+            proptest::prop_assert_eq!(identity_hash(&uri), identity_hash_by_splits(&uri));
+        }
+    }
+
+    #[test]
+    fn identity_hash_keeps_the_split_form_on_the_examples() {
+        for u in URIS {
+            assert_eq!(identity_hash(u), identity_hash_by_splits(u), "{u:?}");
+        }
+    }
 
     #[test]
     fn the_memo_gives_the_hash_of_each_uri() {

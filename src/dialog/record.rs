@@ -649,11 +649,20 @@ impl SipRecord {
             // Not reached: every byte of the lossy pass is valid UTF-8.
             Err(_) => String::from_utf8_lossy(text).into(),
         };
+        // An initial request's link keys and partition key come from the
+        // same cuts of its From and To URIs; any other message has only
+        // the partition key.
+        let (link, partition) = if initial {
+            let (l, p) = super::linkkeys::LinkKeys::of_initial(msg, sdp.demand as u8);
+            (Some(Box::new(l)), p)
+        } else {
+            (None, super::partition::partition_key(msg))
+        };
         SipRecord {
             at,
             hop: 0,
             key: TxnKey::of_parts(msg, &keys),
-            partition: super::partition::partition_key(msg),
+            partition,
             status,
             method,
             cseq: msg.cseq().map(|(n, _)| n).unwrap_or(0),
@@ -685,8 +694,7 @@ impl SipRecord {
             session_level_precondition: sdp.session_level,
             has_precondition_lines: sdp.any_lines,
             precondition_failure: sdp.failure,
-            link: initial
-                .then(|| Box::new(super::linkkeys::LinkKeys::of_request(msg, sdp.demand as u8))),
+            link,
             reply: status
                 .filter(|c| (300..400).contains(c) || *c == 401 || *c == 407)
                 .map(|c| Box::new(super::linkkeys::ReplyKeys::of_response(msg, c))),
