@@ -13,8 +13,8 @@ pub fn uri_key(uri: &str) -> String {
 }
 
 /// [`uri_key`]`(uri)` written into `out` (cleared first), so that a caller
-/// that only hashes the key reuses one buffer instead of allocating: every
-/// initial request computes three of them (`linkkeys`).
+/// that only hashes the key reuses one buffer instead of allocating (an
+/// initial request's Request-URI key, `linkkeys`).
 pub fn uri_key_into(uri: &str, out: &mut String) {
     uri_key_split_into(uri, out);
 }
