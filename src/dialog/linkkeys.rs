@@ -185,8 +185,10 @@ impl LinkKeys {
 
     /// [`LinkKeys::of_request`], and the request's partition key
     /// ([`super::partition_key`]) read off the same cuts of its From and To
-    /// URIs: an initial request needs both, and each URI was cut three
-    /// times for them (its URI key, its index key, its identity).
+    /// URIs: an initial request needs both, and each URI was read up to
+    /// five times for them (its URI key; its index key's user part and key;
+    /// its identity's user part and key), where this reads
+    /// it twice.
     pub fn of_initial(msg: &Message<'_>, demand: u8) -> (LinkKeys, u64) {
         SCRATCH.with(|sc| match sc.try_borrow_mut() {
             Ok(mut sc) => Self::of_request_with(msg, demand, &mut sc),
