@@ -140,11 +140,28 @@ pub fn index_key_into(uri: &str, out: &mut String) {
     match phone_last6(uri) {
         Some(d) => {
             out.clear();
-            out.push('#');
-            // Digits are ASCII.
-            out.push_str(std::str::from_utf8(&d).unwrap_or_default());
+            out.push_str(number_key(&d).as_str());
         }
         None => uri_key_into(uri, out),
+    }
+}
+
+/// The [`index_key`] of a phone number whose last 6 digits are `d`
+/// ([`phone_last6`]): `#` and the digits, on the stack.
+pub fn number_key(d: &[u8; 6]) -> NumberKey {
+    let mut k = [b'#'; 7];
+    k[1..].copy_from_slice(d);
+    NumberKey(k)
+}
+
+/// What [`number_key`] gives: `#` and 6 ASCII digits.
+pub struct NumberKey([u8; 7]);
+
+impl NumberKey {
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        // `#` and digits are ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 

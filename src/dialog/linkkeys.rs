@@ -144,12 +144,7 @@ impl Scratch {
         let phone = ident::phone_last6(uri);
         let key = hash_of(0, self.key.as_str());
         let id = match phone {
-            // What `ident::index_key` is for a number: `#` and its digits.
-            Some(d) => {
-                let mut k = [b'#'; 7];
-                k[1..].copy_from_slice(&d);
-                hash_of(1, std::str::from_utf8(&k).unwrap_or_default())
-            }
+            Some(d) => hash_of(1, ident::number_key(&d).as_str()),
             None => hash_of(1, self.key.as_str()),
         };
         UriKeys {
