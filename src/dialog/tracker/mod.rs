@@ -354,7 +354,12 @@ pub struct Tracker<P> {
     /// joins the written session instead of starting one, and a B2BUA leg
     /// written later still names it (16 bytes of key and value each).
     ended: KeyRing<u64>,
-    ended_attempts: FxHashMap<Id, u64>,
+    /// The sessions of those attempts, by attempt id: a slab, because
+    /// attempts end in about the order their ids were handed out, so each
+    /// insertion and removal lands beside the last instead of at a random
+    /// place of a hash table that W0 of ended attempts makes larger than
+    /// the caches.
+    ended_attempts: IdSlab<u64>,
     /// (until, attempt, end of its keys in `ended`), one per attempt.
     ended_expiry: VecDeque<(i64, Id, u64)>,
     /// `consider` calls: the candidate work done (a test hook for the
@@ -421,7 +426,7 @@ impl<P> Default for Tracker<P> {
             late_watch: FxHashMap::default(),
             late_expiry: VecDeque::new(),
             ended: KeyRing::default(),
-            ended_attempts: FxHashMap::default(),
+            ended_attempts: IdSlab::with_step(ID_STEP),
             ended_expiry: VecDeque::new(),
             link_work: 0,
             corr: FxHashMap::default(),
