@@ -713,6 +713,39 @@ fn stepwise_relaxation_against_a_fast_far_end_is_one_chain() {
     assert!(got.iter().all(|g| *g == Some(s[0].id)));
 }
 
+/// A chain longer than `finish::SCAN_ATTEMPTS` (16): its links are found
+/// through the session's map of positions instead of the scan of short
+/// chains, and are the same links.
+#[test]
+fn a_long_stepwise_chain_keeps_every_link() {
+    let us = 1_000;
+    let mut msgs = Vec::new();
+    let n = 20u32;
+    for k in 0..n {
+        let b = format!("z9hG4bK{k}");
+        let i = invite("c1", "f1", 10 + k, &b);
+        let t = i64::from(k) * 900 * us;
+        let tag = format!("p{k}");
+        msgs.push((t, i.clone()));
+        msgs.push((t + 300 * us, i.resp(420, Some(&tag))));
+        msgs.push((
+            t + 600 * us,
+            i.req("ACK", i.cseq, &b)
+                .with(|a| a.ttag = Some(tag.clone())),
+        ));
+    }
+    let last = invite("c1", "f1", 10 + n, "z9hG4bKlast");
+    msgs.extend(call(&last, i64::from(n) * 900 * us, "done"));
+    let (s, _, _) = run(&msgs, 60 * S);
+    assert_eq!(s.len(), 1, "one session: {s:#?}");
+    assert_eq!(s[0].attempts.len(), n as usize + 1);
+    let links: Vec<(usize, usize, Rule)> =
+        s[0].links.iter().map(|l| (l.from, l.to, l.rule)).collect();
+    let want: Vec<(usize, usize, Rule)> = (0..n as usize).map(|i| (i, i + 1, Rule::H0)).collect();
+    assert_eq!(links, want);
+    assert_eq!(s[0].outcome, Outcome::Established);
+}
+
 /// issue 11 item 1: candidates by key. A request with many open failure
 /// windows between the same identities scores a bounded number of them
 /// (the most recent of each evidence group), never all.

@@ -197,18 +197,33 @@ impl<P> Tracker<P> {
     }
 }
 
+/// Sessions of up to this many attempts find a link's source by a scan
+/// instead of a map built for the session.
+const SCAN_ATTEMPTS: usize = 16;
+
 /// The retry links between a session's attempts (in capture order), by
 /// their positions.
 fn links_of(atts: &[(Id, Box<Attempt>)]) -> Vec<Link> {
-    let pos: HashMap<Id, usize> = atts
-        .iter()
-        .enumerate()
-        .map(|(i, (id, _))| (*id, i))
-        .collect();
+    if atts.iter().all(|(_, a)| a.linked.is_none()) {
+        // Most sessions: one attempt, or none linked.
+        return Vec::new();
+    }
+    let pos: HashMap<Id, usize> = if atts.len() > SCAN_ATTEMPTS {
+        atts.iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let position = |p: Id| match atts.len() > SCAN_ATTEMPTS {
+        true => pos.get(&p).copied(),
+        false => atts.iter().position(|(id, _)| *id == p),
+    };
     let mut links = Vec::new();
     for (i, (_, at)) in atts.iter().enumerate() {
         if let Some((p, rule, conf, ambiguous)) = at.linked {
-            if let Some(&from) = pos.get(&p) {
+            if let Some(from) = position(p) {
                 links.push(Link {
                     from,
                     to: i,
