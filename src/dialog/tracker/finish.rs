@@ -208,17 +208,15 @@ fn links_of(atts: &[(Id, Box<Attempt>)]) -> Vec<Link> {
         // Most sessions: one attempt, or none linked.
         return Vec::new();
     }
-    let pos: HashMap<Id, usize> = if atts.len() > SCAN_ATTEMPTS {
+    let map: Option<HashMap<Id, usize>> = (atts.len() > SCAN_ATTEMPTS).then(|| {
         atts.iter()
             .enumerate()
             .map(|(i, (id, _))| (*id, i))
             .collect()
-    } else {
-        HashMap::new()
-    };
-    let position = |p: Id| match atts.len() > SCAN_ATTEMPTS {
-        true => pos.get(&p).copied(),
-        false => atts.iter().position(|(id, _)| *id == p),
+    });
+    let position = |p: Id| match &map {
+        Some(m) => m.get(&p).copied(),
+        None => atts.iter().position(|(id, _)| *id == p),
     };
     let mut links = Vec::new();
     for (i, (_, at)) in atts.iter().enumerate() {
