@@ -3,7 +3,7 @@
 #
 # usage: sudo scripts/bench-rates.sh [--quick] [--only NAME]... [--repeat R] [--out DIR] [--perf] [--regen]
 #                                    [--no-tshark] [--no-sngrep] [--runs LIST] [--table-only]
-#                                    [--tool-timeout S] [--gen-nice N]
+#                                    [--tool-timeout S] [--gen-nice N] [--bin PATH]
 #
 #   --quick      shorter captures for a smoke run: udp2000 10 s, udp200 60 s, tcp1000 10 s, scan10k 5 s
 #                (their files have other names, so the full captures are kept)
@@ -24,6 +24,8 @@
 #   --gen-nice N  niceness of SIPp and tcpdump while a capture is generated (default 0; e.g. -10 gives the
 #                open-loop generator priority over other work of the same scheduling group; on this shared machine
 #                -10 did not make 2,000 calls/s reachable). The timed runs are not reniced.
+#   --bin PATH   time this sipaudit binary instead of building one (e.g. the PGO build of
+#                scripts/build-pgo.sh); the table names it
 #   Time: generation is about 14 min the first time (udp200 alone is 10 min of traffic). On 2 shared cores,
 #   udp2000 (at 800 calls/s, 456 k packets) took 20 min with --perf (tshark killed at 600 s), tcp1000 25 min
 #   with --tool-timeout 300, udp200 with --runs "j1 j2 j2gz" --tool-timeout 120 15 min; a quiet machine is faster.
@@ -92,6 +94,7 @@ SNGREP=1
 TOOL_TIMEOUT=600
 GEN_NICE=0
 TABLE_ONLY=0
+BIN=
 RUN_SET=" j1 j2 j1gz j2gz j2m j1c0 "
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -107,6 +110,7 @@ while [ $# -gt 0 ]; do
     --runs) RUN_SET=" ${2:?--runs needs a list} "; shift 2 ;;
     --tool-timeout) TOOL_TIMEOUT=${2:?--tool-timeout needs a value}; shift 2 ;;
     --gen-nice) GEN_NICE=${2:?--gen-nice needs a value}; shift 2 ;;
+    --bin) BIN=${2:?--bin needs a path}; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-rates.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -163,14 +167,20 @@ done
 command -v cargo >/dev/null || die "cargo not found (a Rust toolchain is needed)"
 
 # ------------------------------------------------------------------ build
-log "building sipaudit (release)"
-cargo build --release --quiet --bin sipaudit
+if [ -z "$BIN" ]; then
+  log "building sipaudit (release)"
+  cargo build --release --quiet --bin sipaudit
+fi
 # What was built, read now: a commit made during a long run must not be named in the table.
 BUILT_FROM="$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src modified')"
 [ "$TABLE_ONLY" = 0 ] || BUILT_FROM="$BUILT_FROM; --table-only: the runs may come from an earlier build"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 SIPAUDIT=${TARGET_DIR:-$ROOT/target}/release/sipaudit
+if [ -n "$BIN" ]; then
+  SIPAUDIT=$(realpath "$BIN")
+  BUILT_FROM="$BUILT_FROM; binary $SIPAUDIT"
+fi
 [ -x "$SIPAUDIT" ] || die "no $SIPAUDIT after the build"
 
 # ------------------------------------------------------------------ generation
