@@ -22,7 +22,7 @@
 #    checks that the reports of that build on every sample equal the training build's, byte for byte.
 # The last line printed is the path of the built binary. It took 20 minutes here from nothing built (three
 # builds of the whole dependency tree: instrumented, the generator's, and with the profile; each
-# RUSTFLAGS needs its own), about 14 once the generator is built; the training runs take under a minute.
+# RUSTFLAGS needs its own), 12 once the generator was built; the training runs take under a minute.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
