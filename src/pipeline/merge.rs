@@ -354,6 +354,17 @@ impl<T, R> Files<'_, T, R> {
     }
 }
 
+/// Nanoseconds the decoding threads have waited, in total, for room in their
+/// channel to the merge: the time the merge's consumer was the longest path
+/// ([`blocked_ns`]). One per process; only a decision reads it.
+static BLOCKED_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How long the decoding threads have waited for the merge's consumer so
+/// far (process-wide; measured only when a channel was full).
+pub fn blocked_ns() -> u64 {
+    BLOCKED_NS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The producer's side of a file's channel: records in batches.
 struct Batches<T> {
     tx: SyncSender<Batch<T>>,
@@ -385,7 +396,18 @@ impl<T> Batches<T> {
             .try_recv()
             .unwrap_or_else(|_| VecDeque::with_capacity(self.batch));
         let full = mem::replace(&mut self.buf, next);
-        if self.tx.send(full).is_err() {
+        let sent = match self.tx.try_send(full) {
+            Ok(()) => Ok(()),
+            Err(std::sync::mpsc::TrySendError::Full(full)) => {
+                let t0 = std::time::Instant::now();
+                let r = self.tx.send(full);
+                let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                BLOCKED_NS.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+                r.map_err(|_| ())
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => Err(()),
+        };
+        if sent.is_err() {
             self.closed = true;
         }
     }

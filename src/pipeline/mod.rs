@@ -35,6 +35,7 @@ mod priority;
 pub mod records;
 pub mod router;
 pub mod routes;
+mod slack;
 pub mod spill;
 mod stage;
 mod styles;

@@ -4,15 +4,16 @@
 //! of the batch; on the tracking thread or on a thread of its own
 //! ([`RulesStage`]). A session's evaluation and encoded rows ([`prepare`])
 //! depend on nothing but the session, the policy and the file names, so
-//! once the capture has ended the tracking thread does them itself while
-//! the stage's thread is behind; counting and writing stay on the stage's
-//! thread, in order. Never tracks a message.
+//! the tracking thread does them itself while it has time to spare
+//! (`slack`), and once the capture has ended while the stage's thread is
+//! behind; counting and writing stay on the stage's thread, in order. Never
+//! tracks a message.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::feed::Finished;
-use super::{env_number, html, partition_log, priority, spill, track};
+use super::{env_number, html, merge, partition_log, priority, slack, spill, track};
 use crate::dialog::SessionSummary;
 use crate::error::{Error, ErrorKind};
 use crate::report::rows::{FailureRow, SessionRow};
@@ -68,13 +69,16 @@ pub(super) enum RulesStage<'s> {
         /// sessions (not with a partition log, which reads the sessions
         /// themselves).
         prep: Option<Prep>,
-        /// Prepare every session on the sending thread, not only while the
-        /// channel is full at the capture's end
-        /// (`SIPAUDIT_SEND_PREPARED=always`: tests cover the path whatever
-        /// the timing).
-        always: bool,
+        /// `SIPAUDIT_SEND_PREPARED`: `always` prepares every session on the
+        /// sending thread, `never` none while the capture is read (whatever
+        /// [`slack::Slack`] says), so that tests cover each path whatever
+        /// the timing.
+        forced: Option<bool>,
         /// The capture has ended ([`RulesStage::capture_ended`]).
         ended: bool,
+        /// While the capture is read: whether this thread waits for input
+        /// enough to prepare the sessions itself (slack.rs).
+        slack: slack::Slack,
     },
 }
 
@@ -124,13 +128,18 @@ impl<'s> RulesStage<'s> {
                     }
                     reports
                 });
-                let always = std::env::var("SIPAUDIT_SEND_PREPARED").is_ok_and(|v| v == "always");
+                let forced = match std::env::var("SIPAUDIT_SEND_PREPARED").as_deref() {
+                    Ok("always") => Some(true),
+                    Ok("never") => Some(false),
+                    _ => None,
+                };
                 RulesStage::Thread {
                     tx,
                     handle,
                     prep,
-                    always,
+                    forced,
                     ended: false,
+                    slack: slack::Slack::new(std::time::Instant::now(), merge::blocked_ns()),
                 }
             }
         }
@@ -147,10 +156,15 @@ impl<'s> RulesStage<'s> {
     /// Hands `f` to the rules stage, with the numbering origin of each of
     /// its sessions when `tracking` keeps them (partition log).
     ///
+    /// While the capture is read, this thread prepares (evaluates and
+    /// encodes) every session of `f` itself when it has time to spare: when
+    /// the decoding threads, not this one, are the longest path
+    /// ([`slack::Slack`]). The stage then only counts and writes them, in
+    /// the same order.
+    ///
     /// Once the capture has ended, while the stage's thread is behind (its
     /// channel is full), this thread prepares the batch's sessions itself,
-    /// from the last, a few at a time, instead of waiting: the stage then
-    /// only counts and writes them, in the same order. Every open session
+    /// from the last, a few at a time, instead of waiting. Every open session
     /// finishes then, and the two threads have the cores to themselves.
     /// Not before: while the capture is read, a full channel means the
     /// stage's thread (at a lower priority) yields to the decoding thread,
@@ -163,13 +177,24 @@ impl<'s> RulesStage<'s> {
             RulesStage::Thread {
                 tx,
                 prep,
-                always,
+                forced,
                 ended,
+                slack,
                 ..
             } => {
                 let mut msg = (f, o, Vec::new());
-                if let (true, Some(p)) = (*always, prep.as_ref()) {
-                    prepare_tail(&mut msg, usize::MAX, p);
+                if let Some(p) = prep.as_ref() {
+                    let now = match *forced {
+                        Some(f) => f,
+                        None => {
+                            !*ended
+                                && !msg.0.sessions.is_empty()
+                                && slack.spare(std::time::Instant::now(), merge::blocked_ns())
+                        }
+                    };
+                    if now {
+                        prepare_tail(&mut msg, usize::MAX, p);
+                    }
                 }
                 let prep = prep.as_ref().filter(|_| *ended);
                 // A send fails only when the stage panicked; join reports it.
@@ -190,7 +215,18 @@ impl<'s> RulesStage<'s> {
     pub(super) fn finish(self) -> Reports {
         match self {
             RulesStage::Inline(r) => *r,
-            RulesStage::Thread { tx, handle, .. } => {
+            RulesStage::Thread {
+                tx, handle, slack, ..
+            } => {
+                if std::env::var("SIPAUDIT_SLACK").is_ok_and(|v| v == "trace") {
+                    eprintln!(
+                        "sipaudit: sessions prepared on the calling thread in {} collections, sent \
+                         unprepared in {}; the decoding threads waited {:.3} s for it",
+                        slack.counts.0,
+                        slack.counts.1,
+                        merge::blocked_ns() as f64 / 1e9
+                    );
+                }
                 drop(tx);
                 handle
                     .join()
