@@ -28,8 +28,9 @@ pub(super) const WINDOW: Duration = Duration::from_millis(200);
 
 /// The share of [`WINDOW`] (per mille) the decoding threads must have waited
 /// for the calling thread for that window to count as busy. Measured on
-/// the benchmark's captures (`SIPAUDIT_SLACK=trace`): they waited 1–2 % of
-/// the run at 200 calls/s and 12–13 % at 2,000 calls/s.
+/// the benchmark's captures (`SIPAUDIT_SLACK=trace`): they waited about 1–2 %
+/// of the run at 200 calls/s, 3–6 % over TCP at 1,000 calls/s, and 9–15 % at
+/// 2,000 calls/s.
 pub(super) const BUSY_PER_MILLE: u64 = 50;
 
 /// Calm windows in a row before the calling thread prepares sessions. With

@@ -76,8 +76,9 @@ pub(super) enum RulesStage<'s> {
         forced: Option<bool>,
         /// The capture has ended ([`RulesStage::capture_ended`]).
         ended: bool,
-        /// While the capture is read: whether this thread waits for input
-        /// enough to prepare the sessions itself (slack.rs).
+        /// While the capture is read: whether the decoding threads, not
+        /// this thread, are the longest path, so that this thread prepares
+        /// the sessions itself (slack.rs).
         slack: slack::Slack,
     },
 }
