@@ -65,7 +65,13 @@ pub(crate) struct RowStore {
     pub needing: u64,
     /// Capability failures (failures.csv rows) per minute since the epoch.
     pub failure_minutes: BTreeMap<i64, u64>,
-    tx: Sender<(u64, u32)>,
+    /// (session, attention) of the sessions taken since the last
+    /// [`RowStore::hand_over`]: sent to the tracker side a collection at a
+    /// time, not one channel message per session (at `-j2` each send and
+    /// receive crosses threads: 200,000 of them at the end of the scanner
+    /// burst).
+    pending: Vec<(u64, u32)>,
+    tx: Sender<Vec<(u64, u32)>>,
 }
 
 /// What a message's ladder summary takes from its text, taken by the
@@ -117,7 +123,7 @@ pub(crate) struct LadderStore {
     /// Last message frame per TCP direction (file, src, dst): each TCP
     /// message's `prev_frame`.
     last: rustc_hash::FxHashMap<(u32, HostRef, HostRef), u64>,
-    rx: Receiver<(u64, u32)>,
+    rx: Receiver<Vec<(u64, u32)>>,
 }
 
 /// The end of a slot chain.
@@ -142,6 +148,7 @@ pub(crate) fn stores(cap: usize) -> (RowStore, LadderStore) {
             flagged: BTreeMap::new(),
             needing: 0,
             failure_minutes: BTreeMap::new(),
+            pending: Vec::new(),
             tx,
         },
         LadderStore {
@@ -173,9 +180,9 @@ impl RowStore {
                 .entry(t.div_euclid(60_000_000_000))
                 .or_default() += 1;
         }
-        // The tracker side learns it whatever the outcome (it may have
-        // ended already: then nothing listens).
-        let _ = self.tx.send((sid, att));
+        // The tracker side learns it whatever the outcome, at the next
+        // hand-over.
+        self.pending.push((sid, att));
         if att > 0 {
             self.needing += 1;
         }
@@ -203,8 +210,20 @@ impl RowStore {
         }
     }
 
+    /// Sends the attention of the sessions taken since the last call to the
+    /// tracker side ([`LadderStore::poll`]), in the order they were taken.
+    /// When they arrive changes no report: the tracker side only frees the
+    /// messages of sessions that will not make the table sooner or later.
+    pub fn hand_over(&mut self) {
+        if !self.pending.is_empty() {
+            // It may have ended already: then nothing listens.
+            let _ = self.tx.send(std::mem::take(&mut self.pending));
+        }
+    }
+
     /// The table, worst first, with the messages `ladders` kept.
-    pub fn finish(self, mut ladders: LadderStore) -> Vec<HtmlSession> {
+    pub fn finish(mut self, mut ladders: LadderStore) -> Vec<HtmlSession> {
+        self.hand_over();
         ladders.poll();
         self.top
             .set
@@ -276,11 +295,13 @@ impl LadderStore {
 
     /// Takes the attention of the sessions evaluated since the last call.
     pub fn poll(&mut self) {
-        while let Ok((sid, att)) = self.rx.try_recv() {
-            match self.top.offer(att, sid) {
-                Ok(Some(e)) => self.drop_session(e),
-                Ok(None) => {}
-                Err(()) => self.drop_session(sid),
+        while let Ok(batch) = self.rx.try_recv() {
+            for (sid, att) in batch {
+                match self.top.offer(att, sid) {
+                    Ok(Some(e)) => self.drop_session(e),
+                    Ok(None) => {}
+                    Err(()) => self.drop_session(sid),
+                }
             }
         }
     }

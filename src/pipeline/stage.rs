@@ -329,6 +329,9 @@ impl Reports {
         for p in prepared.into_iter().rev() {
             self.take(p);
         }
+        if let Some(h) = self.html.as_mut() {
+            h.hand_over();
+        }
         let (sessions, failures) = (&mut self.sessions, &mut self.failures);
         let mut err = None;
         let mut out = |s: &[u8], f: &[u8]| -> std::io::Result<()> {

@@ -449,12 +449,17 @@ pub fn wireshark_filter(call_ids: &[Box<str>]) -> String {
             out.push_str(" || ");
         }
         out.push_str("sip.Call-ID == \"");
-        for ch in c.chars() {
-            if ch == '\\' || ch == '"' {
-                out.push('\\');
-            }
-            out.push(ch);
+        // Whole runs between the characters to escape (most Call-IDs have
+        // none): a char-by-char push was 2.4 % of the rules thread at the
+        // end of the scanner burst.
+        let mut rest = &c[..];
+        while let Some(i) = memchr::memchr2(b'\\', b'"', rest.as_bytes()) {
+            out.push_str(&rest[..i]);
+            out.push('\\');
+            out.push_str(&rest[i..=i]);
+            rest = &rest[i + 1..];
         }
+        out.push_str(rest);
         out.push('"');
     }
     out
@@ -477,6 +482,11 @@ mod tests {
         assert_eq!(
             wireshark_filter(&["a@h".into(), r#"b"\c"#.into()]),
             r#"sip.Call-ID == "a@h" || sip.Call-ID == "b\"\\c""#
+        );
+        // Escapes at both ends and side by side.
+        assert_eq!(
+            wireshark_filter(&[r#""\\""#.into()]),
+            r#"sip.Call-ID == "\"\\\\\"""#
         );
     }
 }
