@@ -32,8 +32,11 @@ use crate::sip::Message;
 /// alone, so the messages of one broken call stay together. Deterministic:
 /// the same message gives the same key in every run, thread and machine.
 pub fn partition_key(msg: &Message<'_>) -> u64 {
-    match (text(msg.from_uri()), text(msg.to_uri())) {
-        (Some(from), Some(to)) => of_identities(identity(from), identity(to)),
+    match (
+        msg.from_uri().and_then(identity),
+        msg.to_uri().and_then(identity),
+    ) {
+        (Some(from), Some(to)) => of_identities(from, to),
         _ => {
             let mut h = super::stable_hasher(0x7061_7263);
             h.write(msg.call_id().unwrap_or(b""));
@@ -79,6 +82,7 @@ pub(super) fn partition_key_afresh(msg: &Message<'_>) -> u64 {
     }
 }
 
+#[cfg(test)]
 fn text(b: Option<&[u8]>) -> Option<&str> {
     b.and_then(|b| std::str::from_utf8(b).ok())
 }
@@ -90,18 +94,20 @@ pub fn partition_of(key: u64, n: usize) -> usize {
     ((u128::from(key) * n.max(1) as u128) >> 64) as usize
 }
 
-/// [`identity_hash`]`(uri)`, through a memo of this thread's recent URIs:
-/// a call's From and To come back in each of its messages (about ten), and
-/// the hash costs about a thousand instructions (callgrind: a sixth of
-/// building a record). Exact: a slot answers only for the same bytes, so
-/// the values are [`identity_hash`]'s whatever was seen before.
-fn identity(uri: &str) -> u64 {
+/// [`identity_hash`]`(uri)`, `None` when `uri` is not UTF-8, through a
+/// memo of this thread's recent URIs: a call's From and To come back in
+/// each of its messages (about ten), and the hash costs about a thousand
+/// instructions (callgrind: a sixth of building a record). Exact: a slot
+/// answers only for the same bytes, so the values are [`identity_hash`]'s
+/// whatever was seen before; the memo keeps only UTF-8 URIs, so a hit needs
+/// no UTF-8 check.
+fn identity(uri: &[u8]) -> Option<u64> {
     if uri.len() > MEMO_KEY {
-        return identity_hash(uri);
+        return std::str::from_utf8(uri).ok().map(identity_hash);
     }
     MEMO.with(|m| match m.try_borrow_mut() {
         Ok(mut m) => m.get(uri),
-        Err(_) => identity_hash(uri),
+        Err(_) => std::str::from_utf8(uri).ok().map(identity_hash),
     })
 }
 
@@ -142,25 +148,24 @@ struct Memo {
 }
 
 impl Memo {
-    fn get(&mut self, uri: &str) -> u64 {
-        let slot = self.slot(uri);
-        let b = uri.as_bytes();
+    fn get(&mut self, b: &[u8]) -> Option<u64> {
+        let slot = self.slot(b);
         if usize::from(slot.len) == b.len() && slot.key[..b.len()] == *b {
-            return slot.value;
+            return Some(slot.value);
         }
-        let value = identity_hash(uri);
+        let value = identity_hash(std::str::from_utf8(b).ok()?);
         slot.fill(b, value);
-        value
+        Some(value)
     }
 
     /// Remembers that `uri` (at most [`MEMO_KEY`] bytes) has the identity
     /// `value`.
     fn put(&mut self, uri: &str, value: u64) {
-        self.slot(uri).fill(uri.as_bytes(), value);
+        self.slot(uri.as_bytes()).fill(uri.as_bytes(), value);
     }
 
-    /// The one slot `uri` can be kept in.
-    fn slot(&mut self, uri: &str) -> &mut Slot {
+    /// The one slot the URI `b` can be kept in.
+    fn slot(&mut self, b: &[u8]) -> &mut Slot {
         if self.slots.is_empty() {
             self.slots = vec![
                 Slot {
@@ -171,7 +176,6 @@ impl Memo {
                 MEMO_SLOTS
             ];
         }
-        let b = uri.as_bytes();
         let mut h = rustc_hash::FxHasher::default();
         h.write(b);
         // The top bits of a multiplicative mix: one of MEMO_SLOTS.
@@ -330,8 +334,14 @@ mod tests {
         all.push(long);
         for _ in 0..2 {
             for u in &all {
-                assert_eq!(identity(u), identity_hash(u), "{u:?}");
+                assert_eq!(identity(u.as_bytes()), Some(identity_hash(u)), "{u:?}");
             }
+        }
+        // Bytes that are not UTF-8 have no identity, whether or not their
+        // slot holds a URI.
+        for bad in [&b"sip:\xff@a"[..], b"sip:+49170\xc3@ims.example"] {
+            assert_eq!(identity(bad), None);
+            assert_eq!(identity(bad), None);
         }
     }
 

@@ -267,26 +267,10 @@ impl<'a> FileSink<'a> {
 
 impl Sink for FileSink<'_> {
     fn datagram(&mut self, d: &Datagram<'_>) -> bool {
-        if !sip::is_sip_start(d.payload) {
-            return false;
-        }
-        match sip::parse_message(d.payload, Framing::Datagram) {
-            Ok(msg) => {
-                self.out.message(&d.at, &msg, Framing::Datagram);
-                true
-            }
-            Err(e) => {
-                let detail = match e {
-                    sip::SipError::Invalid { offset, reason } => {
-                        format!("invalid SIP at byte {offset}: {reason}")
-                    }
-                    sip::SipError::Incomplete => "incomplete SIP message".into(),
-                };
-                self.out
-                    .add_anomaly(d.at.at.frame, PacketAnomaly::SipStartInvalid.id(), detail);
-                false
-            }
-        }
+        // Not SIP unless its start line is; once it is, a datagram always
+        // parses (everything after the start line is recorded as anomalies).
+        let out = &mut self.out;
+        sip::with_datagram(d.payload, |msg| out.message(&d.at, msg, Framing::Datagram)).is_some()
     }
 
     fn stream(&mut self, ev: &StreamEvent<'_>) {

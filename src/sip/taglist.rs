@@ -53,8 +53,23 @@ pub fn push_tag_list<'i>(
     case: Case,
     sep: u8,
 ) {
+    let mut items = items.filter(|i| !i.is_empty());
+    let Some(first) = items.next() else {
+        return;
+    };
+    let Some(second) = items.next() else {
+        // One item (most lists a message carries): nothing to deduplicate
+        // or join, and no assembly buffer to set up.
+        let at = out.len();
+        out.extend_from_slice(first);
+        match case {
+            Case::Lower => out[at..].make_ascii_lowercase(),
+            Case::Upper => out[at..].make_ascii_uppercase(),
+        }
+        return;
+    };
     let mut buf = Joined::new(case, sep);
-    for item in items.filter(|i| !i.is_empty()) {
+    for item in [first, second].into_iter().chain(items) {
         if !buf.contains(item) {
             buf.push(item);
         }

@@ -663,6 +663,14 @@ mod prop {
     fn exercise(buf: &[u8]) {
         // The first-byte shortcut of is_sip_start never changes its answer.
         assert_eq!(is_sip_start(buf), super::super::start::parse(buf).is_ok());
+        // parse_datagram is that check then the datagram parse, in one.
+        let both = is_sip_start(buf)
+            .then(|| parse_message(buf, Framing::Datagram).ok())
+            .flatten();
+        assert_eq!(
+            format!("{:?}", super::super::parse_datagram(buf)),
+            format!("{both:?}")
+        );
         for framing in [Framing::Datagram, Framing::Stream] {
             if let Ok(m) = parse_message(buf, framing) {
                 assert!(m.len() <= buf.len());
@@ -717,6 +725,30 @@ mod prop {
                 *b = byte;
             }
             exercise(&buf);
+        }
+
+        /// `via_branch`'s shortcut for a leading `branch=` gives what the
+        /// general parameter parser gives.
+        #[test]
+        fn via_branch_is_the_branch_param(pieces in prop::collection::vec(prop_oneof![
+            Just(&b"SIP/2.0/UDP h:5060"[..]),
+            Just(&b";"[..]),
+            Just(&b"branch="[..]),
+            Just(&b"BRANCH="[..]),
+            Just(&b"branch"[..]),
+            Just(&b"z9hG4bK1"[..]),
+            Just(&b"\"x;y\""[..]),
+            Just(&b"\""[..]),
+            Just(&b" "[..]),
+            Just(&b"\t"[..]),
+            Just(&b"="[..]),
+            Just(&b"rport"[..]),
+        ], 0..10)) {
+            let via = pieces.concat();
+            let reference = crate::sip::scan::find1(b';', &via).and_then(|semi| {
+                crate::sip::param(&via[semi..], b"branch").filter(|b| !b.is_empty())
+            });
+            prop_assert_eq!(crate::sip::via_branch(&via), reference);
         }
     }
 }
