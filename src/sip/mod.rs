@@ -207,7 +207,9 @@ pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Message<'_>, SipErr
     let buf = &buf[..buf.len().min(u32::MAX as usize)];
     let stream = framing == Framing::Stream;
     let st = start_line(buf, stream)?;
-    parse_after_start(buf, framing, st)
+    let mut msg = Message::at_start(buf, st);
+    msg.scan(framing)?;
+    Ok(msg)
 }
 
 /// `f` of a datagram's SIP message, or `None` when [`is_sip_start`] would
@@ -225,17 +227,6 @@ pub fn with_datagram<'b, R>(buf: &'b [u8], f: impl FnOnce(&Message<'b>) -> R) ->
     let mut msg = Message::at_start(buf, st);
     msg.scan(Framing::Datagram).ok()?;
     Some(f(&msg))
-}
-
-/// [`parse_message`] from the header rows on, the start line `st` parsed.
-fn parse_after_start<'a>(
-    buf: &'a [u8],
-    framing: Framing,
-    st: start::Start<'a>,
-) -> Result<Message<'a>, SipError> {
-    let mut msg = Message::at_start(buf, st);
-    msg.scan(framing)?;
-    Ok(msg)
 }
 
 impl<'a> Message<'a> {
