@@ -13,7 +13,8 @@
 //! Determinism: the number of partitions is fixed (not `--jobs`), each
 //! partition sees its records in merged order, and batches are cut every
 //! [`BATCH`] records, so what each partition does never depends on threads
-//! or input order. A partition's tracker hands out provisional session ids
+//! or input order (while the pool is busy it is handed up to [`ELASTIC`]
+//! batches at once, and each partition still tracks them one by one). A partition's tracker hands out provisional session ids
 //! (`n * PARTITIONS + index`), each logged with the capture time it was
 //! handed out at; at the end of each batch every partition is advanced to
 //! the batch's last time `T` ([`Tracker::advance_to`], which fires only the
@@ -78,6 +79,31 @@ pub const QUIET_COLLECTIONS: u32 = 2;
 /// Records routed before the partitions run (and rows are collected).
 const BATCH: usize = 4096;
 
+/// How many batches the pool may be handed at once: while one is still
+/// running there, the calling thread cuts the next at [`BATCH`] records
+/// ([`Cut`]) and routes on, up to this many, instead of waiting.
+///
+/// Where the pool is the slower side (the scanner burst at `-j2`), the
+/// calling thread waited for it with a full batch, the decoding thread
+/// waited for the calling thread, and when the pool's last partitions
+/// kept one of its threads busy, the other core had nothing to run.
+/// Routing on meanwhile keeps the decoding thread going. Each partition
+/// still tracks every batch to its own last time before the next one
+/// ([`Part::run`]), so it does exactly what it does one batch at a time.
+/// Paired whole-process medians of 11 on scan10k-20s `-j2`: wall ×0.972,
+/// peak +6 MiB (4 at once: ×0.99 against 2, +27 MiB); udp2000-60s `-j2`
+/// ×0.983 (7 pairs); tcp1000-60s within noise.
+const ELASTIC: usize = 2;
+
+/// Where a batch ends inside the records handed to the pool at once: each
+/// partition `i` tracks its records up to `ends[i]`, then lets time run to
+/// `t` and spills sessions idle since before `freeze` ([`Part::run`]).
+struct Cut {
+    t: i64,
+    ends: Vec<usize>,
+    freeze: Option<i64>,
+}
+
 /// Sessions finalised at a time at the end of a capture
 /// ([`Tracking::finish`]); `SIPAUDIT_FINISH_STEP` overrides it, 0 for all
 /// at once as one tracker would (tests compare the two).
@@ -139,7 +165,7 @@ pub struct Tracking {
     /// `None`: the records carry their homes already ([`Tracking::routed`]).
     router: Option<Router>,
     /// Records routed to each partition since the last batch ran.
-    batch: Vec<Vec<(SipRecord, Payload)>>,
+    batch: Batch,
     batched: usize,
     /// Capture time of the last record routed.
     last_ts: i64,
@@ -166,6 +192,19 @@ pub struct Tracking {
     /// (with a pool): the partitions come back through it, with the
     /// batch's last capture time.
     running: Option<(std::sync::mpsc::Receiver<std::thread::Result<Ran>>, i64)>,
+    /// What the running batch sent back, when [`Tracking::push`] found it
+    /// done before [`Tracking::wait`] asked.
+    ran: Option<std::thread::Result<Ran>>,
+    /// The batches cut in the records routed so far, while the pool was
+    /// busy ([`ELASTIC`]).
+    cuts: Vec<Cut>,
+    /// Batches the pool may be handed at once ([`ELASTIC`]; tests set 1).
+    elastic: usize,
+    /// The pool counts as busy while it has a batch, done or not, so that
+    /// batches are cut and handed over `elastic` at a time:
+    /// `SIPAUDIT_TRACK_CUT=always` (the tests' way to show that the output
+    /// does not change).
+    always_cut: bool,
     /// The emptied batch vectors of the last batch that ran on the pool,
     /// for the next one: two sets in all, allocated once.
     spare: Option<Batch>,
@@ -182,8 +221,11 @@ pub struct Tracking {
     budget: Option<Budget>,
 }
 
+/// The records routed to one partition, in merged order.
+type Routed = Vec<(SipRecord, Payload)>;
+
 /// Records routed to each partition, in partition order.
-type Batch = Vec<Vec<(SipRecord, Payload)>>;
+type Batch = Vec<Routed>;
 
 /// What a batch run on the pool hands back: the partitions, and the batch's
 /// vectors, emptied.
@@ -203,23 +245,24 @@ struct Part {
 }
 
 impl Part {
-    /// Feeds a batch (empty without a pool: [`Tracking::push`] fed each
-    /// record at once), lets time run to `t`, takes what is ready, and sends
-    /// sessions idle since before `freeze` to the spill files.
-    fn run(
-        &mut self,
-        batch: &mut Vec<(SipRecord, Payload)>,
-        t: i64,
-        keep: bool,
-        freeze: Option<i64>,
-    ) {
-        for (rec, payload) in batch.drain(..) {
-            self.tracker.push(rec, payload, mark);
-        }
-        self.tracker.advance_to(t);
-        self.take(keep);
-        if let Some(before) = freeze {
-            self.tracker.freeze_idle(before);
+    /// Feeds partition `i`'s records of one or more batches (none without
+    /// a pool: [`Tracking::push`] fed each record at once), batch by batch:
+    /// each batch's records, then time runs to its last time, what is ready
+    /// is taken, and sessions idle since before its `freeze` go to the spill
+    /// files.
+    fn run(&mut self, i: usize, records: &mut Routed, cuts: &[Cut], keep: bool) {
+        let mut records = records.drain(..);
+        let mut fed = 0;
+        for cut in cuts {
+            for (rec, payload) in records.by_ref().take(cut.ends[i] - fed) {
+                self.tracker.push(rec, payload, mark);
+            }
+            fed = cut.ends[i];
+            self.tracker.advance_to(cut.t);
+            self.take(keep);
+            if let Some(before) = cut.freeze {
+                self.tracker.freeze_idle(before);
+            }
         }
     }
 
@@ -284,6 +327,10 @@ impl Tracking {
             quiet: QUIET_COLLECTIONS,
             runs: [0; 2],
             running: None,
+            ran: None,
+            cuts: Vec::new(),
+            elastic: ELASTIC,
+            always_cut: std::env::var("SIPAUDIT_TRACK_CUT").is_ok_and(|v| v == "always"),
             spare: None,
             numbering: Numbering::default(),
             pending: Vec::new(),
@@ -351,7 +398,9 @@ impl Tracking {
     }
 
     /// Routes the next record in merged order; returns whether a batch is
-    /// ready to [`Tracking::run_batch`].
+    /// ready to [`Tracking::run_batch`]: at the batch size, or while a
+    /// batch is still running on the pool, when it is back or at
+    /// [`ELASTIC`] times the size.
     pub fn push(&mut self, rec: SipRecord, payload: Payload) -> bool {
         debug_assert_eq!(payload.seq, self.fed);
         self.fed += 1;
@@ -371,7 +420,57 @@ impl Tracking {
             self.parts[p].tracker.push(rec, payload, mark);
         }
         self.batched += 1;
-        self.batched >= self.batch_size
+        if self.batched % self.batch_size != 0 {
+            return false;
+        }
+        if self.pooled && self.batched < self.batch_size * self.elastic && self.pool_busy() {
+            self.cuts.push(self.cut(self.last_ts));
+            return false;
+        }
+        true
+    }
+
+    /// A batch ending here, at time `t`.
+    fn cut(&self, t: i64) -> Cut {
+        Cut {
+            t,
+            ends: self.batch.iter().map(Vec::len).collect(),
+            freeze: None,
+        }
+    }
+
+    /// The batches in the records routed so far, the last one ending
+    /// with them, each with its memory-budget spilling decided now.
+    fn take_cuts(&mut self) -> Vec<Cut> {
+        let last = self.cut(self.last_ts);
+        let mut cuts = std::mem::take(&mut self.cuts);
+        cuts.push(last);
+        for c in &mut cuts {
+            c.freeze = self.freeze_before(c.t);
+        }
+        cuts
+    }
+
+    /// Whether a batch is running on the pool and has not sent its
+    /// partitions back yet.
+    fn pool_busy(&mut self) -> bool {
+        let Some((rx, _)) = self.running.as_ref() else {
+            return false;
+        };
+        if self.always_cut {
+            return true;
+        }
+        if self.ran.is_some() {
+            return false;
+        }
+        match rx.try_recv() {
+            Ok(r) => {
+                self.ran = Some(r);
+                false
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => true,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => false,
+        }
     }
 
     /// Runs the partitions over the routed records, numbers what can be
@@ -388,7 +487,7 @@ impl Tracking {
     /// decided here ([`QUIET_COLLECTIONS`]); before one is routed on this
     /// thread, the one on the pool is waited for and collected.
     pub fn run_batch(&mut self, then: &mut dyn FnMut(&mut Tracking)) {
-        self.runs[usize::from(self.pooled)] += 1;
+        self.runs[usize::from(self.pooled)] += 1 + self.cuts.len() as u64;
         if self.pooled {
             self.spawn_batch(then);
         } else {
@@ -410,10 +509,9 @@ impl Tracking {
     /// [`Tracking::run_batch`] on the pool: waits for the batch still
     /// running, lets `then` collect it, and starts this one.
     fn spawn_batch(&mut self, then: &mut dyn FnMut(&mut Tracking)) {
-        let (t, keep) = (self.last_ts, self.keep_messages);
-        let freeze = self.freeze_before(t);
-        let work =
-            move |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep, freeze);
+        let keep = self.keep_messages;
+        let cuts = self.take_cuts();
+        let t = self.last_ts;
         self.batched = 0;
         let running = self.wait();
         if running {
@@ -441,7 +539,8 @@ impl Tracking {
                 parts
                     .par_iter_mut()
                     .zip(batch.par_iter_mut())
-                    .for_each(work);
+                    .enumerate()
+                    .for_each(|(i, (p, b))| p.run(i, b, &cuts, keep));
                 (parts, batch)
             }));
             // The receiver lives as long as the stage; a send can fail only
@@ -457,7 +556,11 @@ impl Tracking {
         let Some((rx, t)) = self.running.take() else {
             return false;
         };
-        (self.parts, self.spare) = match rx.recv() {
+        let ran = match self.ran.take() {
+            Some(r) => Ok(r),
+            None => rx.recv(),
+        };
+        (self.parts, self.spare) = match ran {
             Ok(Ok((parts, batch))) => (parts, Some(batch)),
             Ok(Err(panic)) => std::panic::resume_unwind(panic),
             Err(_) => unreachable!("the batch's job sends before it ends"),
@@ -471,19 +574,21 @@ impl Tracking {
     /// numbered.
     fn run_here(&mut self) {
         let (t, keep) = (self.last_ts, self.keep_messages);
-        let freeze = self.freeze_before(t);
-        let run = |(p, b): (&mut Part, &mut Vec<(SipRecord, Payload)>)| p.run(b, t, keep, freeze);
+        let cuts = self.take_cuts();
+        let run = |(i, (p, b)): (usize, (&mut Part, &mut Routed))| p.run(i, b, &cuts, keep);
         match self.pool.as_ref().filter(|_| self.always_pool) {
             Some(pool) => pool.install(|| {
                 self.parts
                     .par_iter_mut()
                     .zip(self.batch.par_iter_mut())
+                    .enumerate()
                     .for_each(run)
             }),
             None => self
                 .parts
                 .iter_mut()
                 .zip(self.batch.iter_mut())
+                .enumerate()
                 .for_each(run),
         }
         self.batched = 0;
@@ -817,10 +922,16 @@ mod tests {
             .collect()
     }
 
-    /// Feeds `phases` (each sorted by time) in batches of 16 records at
-    /// `jobs`; the finished sessions as (id, start, Call-IDs), and the
+    /// Feeds `phases` (each sorted by time) in batches of `batch` records at
+    /// `jobs` (with `always_cut`, handed to the pool [`ELASTIC`] at a
+    /// time); the finished sessions as (id, start, Call-IDs), and the
     /// batches run here and on the pool after each phase.
-    fn track(jobs: usize, phases: &[Vec<(i64, String)>]) -> (Vec<String>, Vec<[u64; 2]>) {
+    fn track(
+        jobs: usize,
+        phases: &[Vec<(i64, String)>],
+        batch: usize,
+        always_cut: bool,
+    ) -> (Vec<String>, Vec<[u64; 2]>) {
         let dir = tempfile::tempdir().unwrap();
         let mut feed = Feed {
             messages: None,
@@ -832,7 +943,11 @@ mod tests {
             tracker_kinds: Default::default(),
         };
         let mut t = Tracking::new(32_000 * MS, jobs, false);
-        t.batch_size = 64;
+        t.batch_size = batch;
+        // Without cuts, one batch at a time: which batches run where is
+        // then the same in every run.
+        t.always_cut = always_cut;
+        t.elastic = if always_cut { ELASTIC } else { 1 };
         let mut got = Vec::new();
         let mut keep = |f: Finished| {
             got.extend(
@@ -841,10 +956,6 @@ mod tests {
                     .map(|s| format!("{} {} {:?}", s.id, s.start_ns, s.call_ids)),
             )
         };
-        let (src, dst) = (
-            "10.0.0.1:5060".parse().unwrap(),
-            "10.0.0.2:5060".parse().unwrap(),
-        );
         let mut runs = Vec::new();
         let mut frame = 0;
         for phase in phases {
@@ -852,15 +963,7 @@ mod tests {
             phase.sort_by_key(|(ms, _)| *ms);
             for (ms, m) in phase {
                 frame += 1;
-                let rec = SipRecord::from_text(&m, frame, ms * MS, src, dst);
-                let seq = t.next_seq();
-                let payload = Payload {
-                    seq,
-                    row: None,
-                    ladder: None,
-                    repeat: false,
-                };
-                if t.push(rec, payload) {
+                if push_text(&mut t, &m, frame, ms) {
                     t.run_batch(&mut |t: &mut Tracking| keep(t.collect(&mut feed, false)));
                 }
             }
@@ -868,6 +971,85 @@ mod tests {
         }
         t.finish(200_000 * MS, &mut feed, &mut |f, _| keep(f));
         (got, runs)
+    }
+
+    /// Routes message `m` as frame `frame` captured at `ms`; whether a
+    /// batch is ready.
+    fn push_text(t: &mut Tracking, m: &str, frame: u64, ms: i64) -> bool {
+        let (src, dst) = (
+            "10.0.0.1:5060".parse().unwrap(),
+            "10.0.0.2:5060".parse().unwrap(),
+        );
+        let rec = SipRecord::from_text(m, frame, ms * MS, src, dst);
+        let seq = t.next_seq();
+        let payload = Payload {
+            seq,
+            row: None,
+            ladder: None,
+            repeat: false,
+        };
+        t.push(rec, payload)
+    }
+
+    /// A batch is full at `batch_size` records, unless the one before it
+    /// is still running on the pool: then it is cut there and the routing
+    /// goes on, up to `ELASTIC` batches, or until the running one is back.
+    #[test]
+    fn batches_are_cut_while_the_pool_is_busy() {
+        let mut t = Tracking::new(32_000 * MS, 2, false);
+        t.batch_size = 8;
+        let push = |t: &mut Tracking, i: usize| {
+            let first = format!("INVITE sip:b{i}@example.net SIP/2.0");
+            let m = text(&first, i, 'i', "1 INVITE", false);
+            push_text(t, &m, i as u64 + 1, i as i64)
+        };
+        assert!(t.pooled, "-j2 starts on the pool");
+        let full: Vec<bool> = (0..8).map(|i| push(&mut t, i)).collect();
+        assert_eq!(
+            full,
+            [false, false, false, false, false, false, false, true]
+        );
+        assert!(t.cuts.is_empty());
+        // A batch "running" that has not come back: cut at 8, full at 16.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        t.running = Some((rx, 0));
+        t.batched = 0;
+        let full: Vec<bool> = (8..24).map(|i| push(&mut t, i)).collect();
+        assert_eq!(full.iter().filter(|&&f| f).count(), 1, "{full:?}");
+        assert!(full[15], "full at 2 × 8: {full:?}");
+        assert_eq!(t.cuts.len(), 1);
+        assert_eq!(t.cuts[0].t, 15 * MS, "the cut's time is its last record's");
+        assert_eq!(t.cuts[0].ends.iter().sum::<usize>(), 16, "8 + 8 routed");
+        // It comes back: full at the next 8, without a cut.
+        t.cuts.clear();
+        t.batched = 0;
+        let other = Tracking::new(32_000 * MS, 1, false);
+        tx.send(Ok((other.parts, other.batch))).unwrap();
+        let full: Vec<bool> = (24..32).map(|i| push(&mut t, i)).collect();
+        assert!(full[7] && t.cuts.is_empty(), "{full:?}");
+        assert!(t.wait());
+        assert_eq!(t.parts.len(), PARTITIONS);
+    }
+
+    /// Batches handed to the pool several at a time give the sessions and
+    /// ids of one batch at a time; only when they are collected changes.
+    /// (Where a batch ends matters to the ids of this scanner burst amid
+    /// calls: with batches of 16 it fails when a partition tracks the
+    /// batches it is handed as one.)
+    #[test]
+    fn batches_cut_while_the_pool_is_busy_give_the_same_sessions() {
+        let mut first = calls(0, 0, 20_000);
+        first.extend(scan(10_000, 10_000, 5_000));
+        let phases = [first, calls(2_000, 20_000, 10_000)];
+        let (one, _) = track(1, &phases, 16, false);
+        // From -j3 every batch goes to the pool.
+        let (mut cut, runs) = track(3, &phases, 16, true);
+        let mut one = one;
+        cut.sort();
+        one.sort();
+        assert_eq!(cut.len(), one.len());
+        assert!(cut == one, "the same sessions and ids");
+        assert_eq!(runs[1][0], 0, "all on the pool: {runs:?}");
     }
 
     /// At `-j2` the partitions go to the pool while no session finishes
@@ -880,13 +1062,13 @@ mod tests {
             scan(10_000, 20_000, 20_000),
             calls(2_000, 40_000, 20_000),
         ];
-        let (one, runs1) = track(1, &phases);
+        let (one, runs1) = track(1, &phases, 64, false);
         assert_eq!(one.len(), 400 + 4_000 + 400);
         assert!(
             runs1.iter().all(|r| r[1] == 0),
             "-j1 has no pool: {runs1:?}"
         );
-        let (two, runs) = track(2, &phases);
+        let (two, runs) = track(2, &phases, 64, false);
         assert_eq!(two, one, "the same sessions, ids and order");
         // Batches (here, on the pool) in each phase.
         let [a, b, c] = [
