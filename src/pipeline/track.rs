@@ -14,7 +14,8 @@
 //! partition sees its records in merged order, and batches are cut every
 //! [`BATCH`] records, so what each partition does never depends on threads
 //! or input order (while the pool is busy it is handed up to [`ELASTIC`]
-//! batches at once, and each partition still tracks them one by one). A partition's tracker hands out provisional session ids
+//! batches at once, and each partition still tracks them one by one). A
+//! partition's tracker hands out provisional session ids
 //! (`n * PARTITIONS + index`), each logged with the capture time it was
 //! handed out at; at the end of each batch every partition is advanced to
 //! the batch's last time `T` ([`Tracker::advance_to`], which fires only the
