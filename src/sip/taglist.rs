@@ -24,24 +24,13 @@ pub enum Case {
 /// (first appearance wins) and joined with `;`. Nothing is written when
 /// there are no items. Bytes that are not UTF-8 are written as U+FFFD.
 pub fn write_tag_list<'i>(out: &mut String, items: impl Iterator<Item = &'i [u8]>, case: Case) {
-    let mut items = items.filter(|i| !i.is_empty());
-    let Some(first) = items.next() else {
-        return;
-    };
-    let Some(second) = items.next() else {
-        // One item: nothing to deduplicate or join.
+    with_list(items, case, b';', |list, mapped| {
         let at = out.len();
-        push_text(out, first);
-        map_case(&mut out[at..], case);
-        return;
-    };
-    let mut buf = Joined::new(case, b';');
-    for item in [first, second].into_iter().chain(items) {
-        if !buf.contains(item) {
-            buf.push(item);
+        push_text(out, list);
+        if !mapped {
+            map_case(&mut out[at..], case);
         }
-    }
-    push_text(out, buf.bytes());
+    });
 }
 
 /// Appends `items` to `out` as bytes, normalised as [`write_tag_list`]
@@ -53,20 +42,35 @@ pub fn push_tag_list<'i>(
     case: Case,
     sep: u8,
 ) {
+    with_list(items, case, sep, |list, mapped| {
+        let at = out.len();
+        out.extend_from_slice(list);
+        if !mapped {
+            match case {
+                Case::Lower => out[at..].make_ascii_lowercase(),
+                Case::Upper => out[at..].make_ascii_uppercase(),
+            }
+        }
+    });
+}
+
+/// Hands `emit` the normalised list of `items` (nothing when there are
+/// none) and whether its case is mapped already. One item, as most lists a
+/// message carries are, goes as it was read: nothing to deduplicate or
+/// join, and no assembly buffer to set up; `emit` maps its case where it
+/// writes it.
+fn with_list<'i>(
+    items: impl Iterator<Item = &'i [u8]>,
+    case: Case,
+    sep: u8,
+    emit: impl FnOnce(&[u8], bool),
+) {
     let mut items = items.filter(|i| !i.is_empty());
     let Some(first) = items.next() else {
         return;
     };
     let Some(second) = items.next() else {
-        // One item (most lists a message carries): nothing to deduplicate
-        // or join, and no assembly buffer to set up.
-        let at = out.len();
-        out.extend_from_slice(first);
-        match case {
-            Case::Lower => out[at..].make_ascii_lowercase(),
-            Case::Upper => out[at..].make_ascii_uppercase(),
-        }
-        return;
+        return emit(first, false);
     };
     let mut buf = Joined::new(case, sep);
     for item in [first, second].into_iter().chain(items) {
@@ -74,7 +78,7 @@ pub fn push_tag_list<'i>(
             buf.push(item);
         }
     }
-    out.extend_from_slice(buf.bytes());
+    emit(buf.bytes(), true);
 }
 
 /// Appends `bytes` as text (U+FFFD for what is not UTF-8).
