@@ -97,10 +97,18 @@ impl std::error::Error for SipError {}
 /// anything whose first line is not followed by `SIP/2.0`. Looks at the
 /// first line only.
 pub fn is_sip_start(buf: &[u8]) -> bool {
+    sip_start(buf).is_some()
+}
+
+/// The start line at the front of `buf` when [`is_sip_start`] accepts it.
+fn sip_start(buf: &[u8]) -> Option<start::Start<'_>> {
     // Most datagrams of a capture are RTP (first byte 0x80 or so): no start
     // line begins with a byte that is not a token character (a method, or
     // the S of SIP/2.0), so they are turned away without a line scan.
-    buf.first().is_some_and(|&b| scan::is_token_byte(b)) && start::parse(buf).is_ok()
+    if !buf.first().is_some_and(|&b| scan::is_token_byte(b)) {
+        return None;
+    }
+    start::parse(buf).ok()
 }
 
 /// Number of CR and LF bytes at the front of `buf`: the RFC 5626 keep-alives
@@ -220,10 +228,7 @@ pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Message<'_>, SipErr
 /// returning one costs a copy or two).
 pub fn with_datagram<'b, R>(buf: &'b [u8], f: impl FnOnce(&Message<'b>) -> R) -> Option<R> {
     let buf = &buf[..buf.len().min(u32::MAX as usize)];
-    if !buf.first().is_some_and(|&b| scan::is_token_byte(b)) {
-        return None;
-    }
-    let st = start::parse(buf).ok()?;
+    let st = sip_start(buf)?;
     let mut msg = Message::at_start(buf, st);
     msg.scan(Framing::Datagram).ok()?;
     Some(f(&msg))
