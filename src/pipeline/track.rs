@@ -446,8 +446,9 @@ impl Tracking {
         let last = self.cut(self.last_ts);
         let mut cuts = std::mem::take(&mut self.cuts);
         cuts.push(last);
+        let age = self.spill_age();
         for c in &mut cuts {
-            c.freeze = self.freeze_before(c.t);
+            c.freeze = age.map(|a| c.t.saturating_sub(a));
         }
         cuts
     }
@@ -596,16 +597,17 @@ impl Tracking {
         self.numbering.number(&mut self.parts, Some(t));
     }
 
-    /// Under the memory budget: sessions idle since before the returned
-    /// time go to the spill files after batch time `t` ([`Budget`]).
-    fn freeze_before(&self, t: i64) -> Option<i64> {
+    /// Under the memory budget: how long a session must have been idle at
+    /// the end of a batch to go to the spill files ([`Budget`]; read once
+    /// for the batches handed over together); `None`: nothing goes.
+    fn spill_age(&self) -> Option<i64> {
         self.budget.as_ref().and_then(|b| {
             if b.always {
-                Some(t)
+                Some(0)
             } else {
                 resident_bytes()
                     .is_some_and(|r| r > b.bytes / 4)
-                    .then(|| t.saturating_sub(COLD_AGE_NS))
+                    .then_some(COLD_AGE_NS)
             }
         })
     }
